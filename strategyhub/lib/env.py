@@ -1,0 +1,80 @@
+"""Typed readers for settings that come from the environment.
+
+Every reader fails loudly, naming the variable, when a value is present but malformed:
+a typo in production must stop the process at start, not surface as odd behaviour later.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlparse
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class Env:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = os.environ if environ is None else environ
+
+    def _raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def str(self, name: str, default: str = "") -> str:
+        value = self._raw(name)
+        return default if value is None else value
+
+    def bool(self, name: str, default: bool = False) -> bool:
+        value = self._raw(name)
+        if value is None:
+            return default
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise ImproperlyConfigured(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {value!r}")
+
+    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}") from None
+        if minimum is not None and number < minimum:
+            raise ImproperlyConfigured(f"{name} must be ≥ {minimum}, got {number}")
+        if maximum is not None and number > maximum:
+            raise ImproperlyConfigured(f"{name} must be ≤ {maximum}, got {number}")
+        return number
+
+    def decimal(self, name: str, default: str) -> Decimal:
+        value = self._raw(name) or default
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            raise ImproperlyConfigured(f"{name} must be a decimal number, got {value!r}") from None
+
+    def list(self, name: str, default: list[str] | None = None) -> list[str]:
+        value = self._raw(name)
+        if value is None:
+            return list(default or [])
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+    def url(self, name: str, default: str = "", *, schemes: tuple[str, ...] = ("http", "https")) -> str:
+        value = self._raw(name)
+        if value is None:
+            return default
+        parsed = urlparse(value)
+        if parsed.scheme not in schemes or not (parsed.netloc or parsed.path):
+            raise ImproperlyConfigured(
+                f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}, got {value!r}"
+            )
+        return value.rstrip("/")

