@@ -1,0 +1,337 @@
+"""Strategies, their immutable versions, and the executions (runs) of their cycles.
+
+Fields, choices and constraints only: workflows live in services.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from chatfiles.models import ChatFile, ImmutableError
+
+
+class Platform(models.TextChoices):
+    POLYMARKET = "polymarket", "Polymarket"
+    KALSHI = "kalshi", "Kalshi"
+    ALPACA = "alpaca", "Alpaca"
+
+
+class Mode(models.TextChoices):
+    BACKTEST = "backtest", "Backtest"
+    PAPER = "paper", "Paper"
+    LIVE = "live", "Live"
+
+
+class Layout(models.TextChoices):
+    SCRIPTS = "scripts", "entry.py + exit.py"
+    CLASS = "class", "strategy.py class"
+
+
+MIN_POLLING_INTERVAL = 5
+MAX_POLLING_INTERVAL = 86400
+
+
+class StrategyStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    ARCHIVED = "archived", "Archived"
+
+
+class Strategy(models.Model):
+    Status = StrategyStatus
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="strategies")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    thesis = models.TextField()
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    polling_interval = models.PositiveIntegerField(help_text="Seconds between cycles.")
+    config = models.JSONField(help_text="The validated config.json of the current version.")
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.PAPER)
+    enabled = models.BooleanField(default=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    paused_reason = models.CharField(max_length=500, blank=True, help_text="Why a limit or the kill switch paused it.")
+    current_version = models.ForeignKey(
+        "StrategyVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    state = models.JSONField(default=dict, blank=True, help_text="What the script keeps between cycles.")
+    runs_total = models.PositiveIntegerField(default=0)
+    runs_succeeded = models.PositiveIntegerField(default=0)
+    runs_failed = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "strategies"
+        ordering = ["name", "id"]
+        indexes = [
+            # The scheduler's claim query: only rows that can be due are indexed.
+            models.Index(
+                fields=["next_run_at"],
+                name="strategy_due_idx",
+                condition=Q(enabled=True, status="approved", mode__in=["paper", "live"], next_run_at__isnull=False),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(polling_interval__gte=MIN_POLLING_INTERVAL, polling_interval__lte=MAX_POLLING_INTERVAL),
+                name="strategy_polling_interval_in_range",
+            ),
+            models.CheckConstraint(condition=Q(platform__in=Platform.values), name="strategy_platform_valid"),
+            models.CheckConstraint(condition=Q(mode__in=Mode.values), name="strategy_mode_valid"),
+            models.CheckConstraint(condition=Q(status__in=StrategyStatus.values), name="strategy_status_valid"),
+            models.CheckConstraint(condition=~Q(name=""), name="strategy_name_not_empty"),
+            models.CheckConstraint(condition=~Q(thesis=""), name="strategy_thesis_not_empty"),
+            # Anything past draft has code behind it.
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(current_version__isnull=False), name="strategy_has_version_unless_draft"
+            ),
+            models.CheckConstraint(
+                condition=Q(runs_succeeded__lte=F("runs_total") - F("runs_failed")),
+                name="strategy_run_counts_add_up",
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "name"], condition=~Q(status="archived"), name="strategy_name_unique_per_owner"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def schedule_text(self) -> str:
+        return f"Runs every {describe_interval(self.polling_interval)}"
+
+
+def describe_interval(seconds: int) -> str:
+    """`60` → "60 seconds" (as the dashboard cards say), `7200` → "2 hours", `86400` → "day"."""
+    for unit, size in (("day", 86400), ("hour", 3600)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return unit if count == 1 else f"{count} {unit}s"
+    return f"{seconds} seconds"
+
+
+class StrategyVersion(models.Model):
+    """One immutable snapshot of a strategy's files and config; approval is bound to it."""
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    layout = models.CharField(max_length=8, choices=Layout.choices)
+    files = models.ManyToManyField(ChatFile, related_name="strategy_versions")
+    config = models.JSONField()
+    content_hash = models.CharField(max_length=64, help_text="sha256 over the files and the config.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    approved_paper_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_paper_at = models.DateTimeField(null=True, blank=True)
+    approved_live_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_live_at = models.DateTimeField(null=True, blank=True)
+    rejected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    rejected_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["strategy", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["strategy", "number"], name="version_number_unique_per_strategy"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="version_number_positive"),
+            models.CheckConstraint(condition=Q(content_hash__regex=r"^[0-9a-f]{64}$"), name="version_hash_is_hex"),
+            models.CheckConstraint(condition=Q(layout__in=Layout.values), name="version_layout_valid"),
+            models.CheckConstraint(
+                condition=Q(approved_paper_by__isnull=True, approved_paper_at__isnull=True)
+                | Q(approved_paper_by__isnull=False, approved_paper_at__isnull=False),
+                name="version_paper_approval_complete",
+            ),
+            models.CheckConstraint(
+                condition=Q(approved_live_by__isnull=True, approved_live_at__isnull=True)
+                | Q(approved_live_by__isnull=False, approved_live_at__isnull=False, approved_paper_at__isnull=False),
+                name="version_live_approval_needs_paper",
+            ),
+            models.CheckConstraint(
+                condition=Q(rejected_by__isnull=True, rejected_at__isnull=True, rejection_reason="")
+                | (Q(rejected_by__isnull=False, rejected_at__isnull=False) & ~Q(rejection_reason="")),
+                name="version_rejection_has_reason",
+            ),
+            # A version is either rejected or approved for paper, never both.
+            models.CheckConstraint(
+                condition=Q(rejected_at__isnull=True) | Q(approved_paper_at__isnull=True),
+                name="version_not_approved_and_rejected",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.strategy} v{self.number}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            frozen = {"layout", "config", "content_hash", "number", "strategy", "strategy_id"}
+            update_fields = kwargs.get("update_fields")
+            if update_fields is None or frozen & set(update_fields):
+                raise ImmutableError("a strategy version's code and config are immutable: deploy a new version")
+        super().save(*args, **kwargs)
+
+    @property
+    def is_approved_for_paper(self) -> bool:
+        return self.approved_paper_at is not None
+
+    @property
+    def is_approved_for_live(self) -> bool:
+        return self.approved_live_at is not None
+
+    def source_files(self) -> dict[str, str]:
+        return {chat_file.filename: chat_file.content for chat_file in self.files.order_by("filename")}
+
+
+class ExecutionTrigger(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    MANUAL = "manual", "Manual"
+    DRY_RUN = "dry_run", "Dry run"
+
+
+class ExecutionStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    TIMED_OUT = "timed_out", "Timed out"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Execution(models.Model):
+    """One cycle of one strategy: what ran, when, and what came of it."""
+
+    Trigger = ExecutionTrigger
+    Status = ExecutionStatus
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.SKIPPED)
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="executions")
+    version = models.ForeignKey(StrategyVersion, on_delete=models.PROTECT, related_name="executions")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    mode = models.CharField(max_length=8, choices=Mode.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    scheduled_for = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    entries = models.PositiveIntegerField(default=0)
+    exits = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    state_after = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-scheduled_for", "-id"]
+        indexes = [models.Index(fields=["strategy", "-scheduled_for"])]
+        constraints = [
+            # A scheduled slot runs at most once, however many beats or workers race for it.
+            models.UniqueConstraint(
+                fields=["strategy", "scheduled_for"], condition=Q(trigger="scheduled"), name="execution_once_per_slot"
+            ),
+            models.CheckConstraint(condition=Q(trigger__in=ExecutionTrigger.values), name="execution_trigger_valid"),
+            models.CheckConstraint(condition=Q(status__in=ExecutionStatus.values), name="execution_status_valid"),
+            models.CheckConstraint(condition=Q(mode__in=Mode.values), name="execution_mode_valid"),
+            models.CheckConstraint(
+                condition=~Q(status__in=["running", "succeeded", "failed", "timed_out"]) | Q(started_at__isnull=False),
+                name="execution_started_when_run",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["succeeded", "failed", "timed_out", "skipped"]) | Q(finished_at__isnull=False),
+                name="execution_finished_when_done",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["succeeded", "failed", "timed_out", "skipped"]) | Q(finished_at__isnull=True),
+                name="execution_unfinished_while_active",
+            ),
+            models.CheckConstraint(
+                condition=Q(finished_at__isnull=True)
+                | Q(started_at__isnull=True)
+                | Q(finished_at__gte=F("started_at")),
+                name="execution_finishes_after_start",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["failed", "timed_out", "skipped"]) | ~Q(error=""),
+                name="execution_failure_has_error",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.strategy} run {self.pk} ({self.status})"
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+class LogLevel(models.TextChoices):
+    DEBUG = "debug", "debug"
+    INFO = "info", "info"
+    WARNING = "warning", "warning"
+    ERROR = "error", "error"
+
+
+class ExecutionLog(models.Model):
+    Level = LogLevel
+
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="logs")
+    seq = models.PositiveIntegerField()
+    ts = models.DateTimeField()
+    level = models.CharField(max_length=8, choices=Level.choices, default=Level.INFO)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["execution", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "seq"], name="execution_log_seq_unique"),
+            models.CheckConstraint(condition=Q(level__in=LogLevel.values), name="execution_log_level_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.level}] {self.message[:80]}"
+
+
+class ActionKind(models.TextChoices):
+    ORDER_PLACED = "order_placed", "Order placed"
+    ORDER_REFUSED = "order_refused", "Order refused"
+    ORDER_WOULD_PLACE = "order_would_place", "Would place order (dry run)"
+    ORDER_REQUESTED = "order_requested", "Order requested"
+    POSITION_CLOSED = "position_closed", "Position closed"
+    STRATEGY_PAUSED = "strategy_paused", "Strategy paused"
+
+
+class ExecutionAction(models.Model):
+    """Something the cycle did or refused to do: an order placed or refused, a position closed."""
+
+    Kind = ActionKind
+
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="actions")
+    seq = models.PositiveIntegerField()
+    ts = models.DateTimeField()
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    message = models.TextField(blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["execution", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "seq"], name="execution_action_seq_unique"),
+            models.CheckConstraint(condition=Q(kind__in=ActionKind.values), name="execution_action_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message[:80]}"

@@ -1,0 +1,193 @@
+"""Writes for strategies: deploy, approve, reject. Callers check who may call them (the doors)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from chatfiles.models import ChatFile
+from chatfiles.services import chatfile_create
+from strategies.models import Mode, Strategy, StrategyVersion
+from strategies.selectors import strategy_graduation
+from strategies.validation import StrategyInvalid, ValidatedStrategy, ValidationIssue, strategy_files_validate
+
+
+class ApprovalError(Exception):
+    pass
+
+
+def _files_from_ids(owner: User, file_ids: list[int]) -> tuple[dict[str, str], list[ChatFile]]:
+    found = {chat_file.pk: chat_file for chat_file in ChatFile.objects.filter(owner=owner, pk__in=file_ids)}
+    issues = [
+        ValidationIssue("file_ids", f"no chat file {file_id} belongs to you", path=f"file_ids[{index}]")
+        for index, file_id in enumerate(file_ids)
+        if file_id not in found
+    ]
+    chat_files = [found[file_id] for file_id in file_ids if file_id in found]
+    names = [chat_file.filename for chat_file in chat_files]
+    issues += [
+        ValidationIssue("file_ids", f"two files are named {name!r}; send one per name")
+        for name in sorted({n for n in names if names.count(n) > 1})
+    ]
+    if issues:
+        raise StrategyInvalid(issues)
+    return {chat_file.filename: chat_file.content for chat_file in chat_files}, chat_files
+
+
+def first_run_at(strategy: Strategy, now: datetime) -> datetime:
+    """Spread new strategies across their interval so a batch of approvals does not fire in one tick."""
+    offset = int(hashlib.sha256(str(strategy.pk).encode()).hexdigest(), 16) % strategy.polling_interval
+    return now + timedelta(seconds=offset)
+
+
+@transaction.atomic
+def strategy_deploy(
+    *,
+    owner: User,
+    files: dict[str, str] | None = None,
+    file_ids: list[int] | None = None,
+    chat_id: str = "",
+    mode: str = Mode.PAPER,
+    approve_by: User | None = None,
+) -> StrategyVersion:
+    """Validate and store a strategy's files as a new version (of the owner's strategy with that name).
+
+    Deploying the same files and config again returns the current version unchanged. A new version
+    always waits for approval: approval is bound to the exact code. Invalid input raises
+    StrategyInvalid before anything is written.
+    """
+    if (files is None) == (file_ids is None):
+        raise StrategyInvalid([ValidationIssue("request", "send either files or file_ids, not both or neither")])
+    chat_files: list[ChatFile] = []
+    if file_ids is not None:
+        files, chat_files = _files_from_ids(owner, file_ids)
+    assert files is not None
+    validated = strategy_files_validate(files)
+    if mode not in Mode.values:
+        raise StrategyInvalid(
+            [ValidationIssue("request", f"mode must be one of {', '.join(Mode.values)}, got {mode!r}")]
+        )
+
+    strategy = (
+        Strategy.objects.select_for_update(of=("self",))  # lock the strategy row, not the outer-joined version
+        .exclude(status=Strategy.Status.ARCHIVED)
+        .filter(owner=owner, name=validated.config["name"])
+        .select_related("current_version")
+        .first()
+    )
+    unchanged = strategy is not None and strategy.current_version is not None
+    if unchanged and strategy.current_version.content_hash == validated.content_hash:  # type: ignore[union-attr]
+        current = strategy.current_version  # type: ignore[union-attr]
+        assert current is not None
+        if approve_by is not None and not current.is_approved_for_paper:
+            strategy_version_approve(version=current, by=approve_by)
+            current.refresh_from_db()
+        return current
+    if not chat_files:
+        chat_files = [
+            chatfile_create(owner=owner, chat_id=chat_id, filename=name, content=content)
+            for name, content in sorted(validated.files.items())
+        ]
+    if strategy is None:
+        strategy = Strategy.objects.create(
+            owner=owner, mode=mode, **_strategy_fields(validated), status=Strategy.Status.DRAFT
+        )
+    version = StrategyVersion.objects.create(
+        strategy=strategy,
+        number=(strategy.versions.aggregate(last=Max("number"))["last"] or 0) + 1,
+        layout=validated.layout,
+        config=validated.config,
+        content_hash=validated.content_hash,
+        created_by=owner,
+    )
+    version.files.set(chat_files)
+    for field, value in _strategy_fields(validated).items():
+        setattr(strategy, field, value)
+    strategy.current_version = version
+    strategy.status = Strategy.Status.PENDING_APPROVAL
+    strategy.next_run_at = None  # not scheduled again until this version is approved
+    strategy.save()
+    if approve_by is not None:
+        strategy_version_approve(version=version, by=approve_by)
+        version.refresh_from_db()
+    return version
+
+
+def _strategy_fields(validated: ValidatedStrategy) -> dict[str, Any]:
+    config = validated.config
+    return {
+        "name": config["name"],
+        "description": config.get("description", ""),
+        "thesis": config["thesis"],
+        "platform": config["platform"],
+        "polling_interval": config["polling_interval"],
+        "config": config,
+    }
+
+
+def _lock_current(version: StrategyVersion) -> tuple[StrategyVersion, Strategy]:
+    strategy = Strategy.objects.select_for_update().get(pk=version.strategy_id)
+    version = StrategyVersion.objects.select_for_update().get(pk=version.pk)
+    if strategy.current_version_id != version.pk:
+        raise ApprovalError(
+            f"{version} is not the current version of {strategy.name!r}; only the current version can be decided"
+        )
+    if strategy.status == Strategy.Status.ARCHIVED:
+        raise ApprovalError(f"{strategy.name!r} is archived")
+    return version, strategy
+
+
+@transaction.atomic
+def strategy_version_approve(*, version: StrategyVersion, by: User, live: bool = False) -> StrategyVersion:
+    """Approve the current version for paper trading, or (staff only, after graduation) for live."""
+    version, strategy = _lock_current(version)
+    now = timezone.now()
+    if version.rejected_at is not None:
+        raise ApprovalError(f"{version} was rejected ({version.rejection_reason}); deploy a new version")
+    if live:
+        if not by.is_staff:
+            raise ApprovalError("only staff can approve a version for live trading")
+        if not version.is_approved_for_paper:
+            raise ApprovalError(f"{version} must be approved for paper trading before live")
+        graduation = strategy_graduation(strategy)
+        if not graduation.passed:
+            failing = "; ".join(check.describe() for check in graduation.checks if not check.passed)
+            raise ApprovalError(f"{strategy.name!r} has not graduated from paper trading: {failing}")
+        if version.is_approved_for_live:
+            return version
+        version.approved_live_by, version.approved_live_at = by, now
+        version.save(update_fields=["approved_live_by", "approved_live_at"])
+        return version
+    if version.is_approved_for_paper:
+        return version
+    version.approved_paper_by, version.approved_paper_at = by, now
+    version.save(update_fields=["approved_paper_by", "approved_paper_at"])
+    strategy.status = Strategy.Status.APPROVED
+    strategy.next_run_at = first_run_at(strategy, now)
+    strategy.save(update_fields=["status", "next_run_at", "updated_at"])
+    return version
+
+
+@transaction.atomic
+def strategy_version_reject(*, version: StrategyVersion, by: User, reason: str) -> StrategyVersion:
+    """Reject the current version with a reason the author will read; it will not be scheduled."""
+    reason = reason.strip()
+    if not reason:
+        raise ApprovalError("a rejection needs a reason the author can act on")
+    version, strategy = _lock_current(version)
+    if version.is_approved_for_paper:
+        raise ApprovalError(f"{version} is already approved; pause or archive the strategy instead")
+    if version.rejected_at is not None:
+        return version
+    version.rejected_by, version.rejected_at, version.rejection_reason = by, timezone.now(), reason
+    version.save(update_fields=["rejected_by", "rejected_at", "rejection_reason"])
+    strategy.status = Strategy.Status.REJECTED
+    strategy.next_run_at = None
+    strategy.save(update_fields=["status", "next_run_at", "updated_at"])
+    return version
