@@ -1,0 +1,50 @@
+# The two commands of the README: `make run` and `make test`. Everything else supports them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+
+.PHONY: run test lint typecheck pytest migrate seed bench clean
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "StrategyHub needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.deps: requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt $(VENV)/.deps
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+# A local .env for development: DEBUG on and a random secret, written once and never committed.
+.env:
+	@$(PYTHON) -c 'import secrets, pathlib; text = pathlib.Path(".env.example").read_text(); \
+	text = text.replace("DEBUG=0", "DEBUG=1").replace("SECRET_KEY=", "SECRET_KEY=" + secrets.token_urlsafe(48), 1); \
+	pathlib.Path(".env").write_text(text)'
+	@echo "wrote .env (DEBUG=1, a fresh SECRET_KEY); edit it to point at Postgres/Redis or real venues"
+
+migrate: $(VENV)/.deps .env
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: seed
+	$(PY) -m strategyhub.stack
+
+lint: $(VENV)/.dev-deps
+	$(BIN)/ruff check .
+
+typecheck: $(VENV)/.dev-deps
+	$(BIN)/mypy .
+
+pytest: $(VENV)/.dev-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,336 @@
+"""Staff tools: the approval queue, version review, executions with their logs.
+
+Every decision goes through strategies.services, so the admin can do nothing the rules forbid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models.expressions import Combinable
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.html import format_html, format_html_join
+
+from strategies.models import Execution, ExecutionAction, ExecutionLog, Strategy, StrategyVersion
+from strategies.selectors import strategy_graduation
+from strategies.services import ApprovalError, strategy_version_approve, strategy_version_reject
+
+
+class ReadOnlyAdminMixin:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def render_code(version: StrategyVersion) -> str:
+    return format_html_join(
+        "",
+        '<h4 style="margin:1em 0 .3em">{}</h4><pre style="background:#111;color:#ddd;padding:10px;'
+        'overflow:auto;max-height:40em;white-space:pre">{}</pre>',
+        ((name, content) for name, content in version.source_files().items()),
+    )
+
+
+VERSION_INLINE_FIELDS: tuple[str, ...] = (
+    "number",
+    "layout",
+    "content_hash",
+    "created_at",
+    "approved_paper_by",
+    "approved_live_by",
+    "rejection_reason",
+)
+
+
+class VersionInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignore[type-arg]
+    model = StrategyVersion
+    fields = VERSION_INLINE_FIELDS
+    readonly_fields = VERSION_INLINE_FIELDS
+    extra = 0
+    show_change_link = True
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}), help_text="The author reads this.")
+
+
+def _decide(
+    modeladmin: admin.ModelAdmin[Strategy], request: HttpRequest, queryset: QuerySet[Strategy], *, live: bool
+) -> None:
+    for strategy in queryset.select_related("current_version"):
+        if strategy.current_version is None:
+            modeladmin.message_user(request, f"{strategy.name}: nothing deployed yet", messages.ERROR)
+            continue
+        try:
+            strategy_version_approve(version=strategy.current_version, by=request.user, live=live)  # type: ignore[arg-type]
+        except ApprovalError as exc:
+            modeladmin.message_user(request, f"{strategy.name}: {exc}", messages.ERROR)
+        else:
+            where = "live trading" if live else "paper trading"
+            modeladmin.message_user(
+                request, f"{strategy.name}: v{strategy.current_version.number} approved for {where}"
+            )
+
+
+@admin.action(description="Approve the current version for paper trading")
+def approve_for_paper(
+    modeladmin: admin.ModelAdmin[Strategy], request: HttpRequest, queryset: QuerySet[Strategy]
+) -> None:
+    _decide(modeladmin, request, queryset, live=False)
+
+
+@admin.action(description="Approve the current version for live trading (after graduation)")
+def approve_for_live(
+    modeladmin: admin.ModelAdmin[Strategy], request: HttpRequest, queryset: QuerySet[Strategy]
+) -> None:
+    _decide(modeladmin, request, queryset, live=True)
+
+
+@admin.action(description="Reject the current version (with a reason)")
+def reject(
+    modeladmin: admin.ModelAdmin[Strategy], request: HttpRequest, queryset: QuerySet[Strategy]
+) -> HttpResponse | None:
+    form = RejectForm(request.POST if "reason" in request.POST else None)
+    if form.is_valid():
+        for strategy in queryset.select_related("current_version"):
+            if strategy.current_version is None:
+                continue
+            try:
+                strategy_version_reject(
+                    version=strategy.current_version,
+                    by=request.user,  # type: ignore[arg-type]
+                    reason=form.cleaned_data["reason"],
+                )
+            except ApprovalError as exc:
+                modeladmin.message_user(request, f"{strategy.name}: {exc}", messages.ERROR)
+            else:
+                modeladmin.message_user(request, f"{strategy.name}: v{strategy.current_version.number} rejected")
+        return None
+    return render(
+        request,
+        "admin/strategies/reject.html",
+        {
+            "form": form,
+            "strategies": queryset,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "opts": modeladmin.model._meta,
+            "title": "Reject strategy versions",
+        },
+    )
+
+
+STRATEGY_ADMIN_FIELDS: tuple[str, ...] = (
+    "owner",
+    "name",
+    "status",
+    "mode",
+    "enabled",
+    "paused_reason",
+    "description",
+    "thesis",
+    "platform",
+    "polling_interval",
+    "current_version",
+    "next_run_at",
+    "graduation_checklist",
+    "code_under_review",
+    "config",
+    "state",
+    "runs_total",
+    "runs_succeeded",
+    "runs_failed",
+    "created_at",
+    "updated_at",
+)
+
+
+@admin.register(Strategy)
+class StrategyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "name",
+        "owner",
+        "status",
+        "platform",
+        "mode",
+        "enabled",
+        "polling_interval",
+        "version_number",
+        "runs_total",
+        "next_run_at",
+    ]
+    list_filter = ["status", "platform", "mode", "enabled"]
+    search_fields = ["name", "owner__username", "thesis"]
+    actions = [approve_for_paper, approve_for_live, reject]
+    inlines = [VersionInline]
+    readonly_fields = [
+        "owner",
+        "name",
+        "description",
+        "thesis",
+        "platform",
+        "polling_interval",
+        "config",
+        "status",
+        "current_version",
+        "next_run_at",
+        "state",
+        "runs_total",
+        "runs_succeeded",
+        "runs_failed",
+        "created_at",
+        "updated_at",
+        "graduation_checklist",
+        "code_under_review",
+    ]
+    fields = STRATEGY_ADMIN_FIELDS
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Strategy]:
+        # Not super(): it orders by get_ordering() before the annotation the ordering needs exists.
+        return (
+            Strategy.objects.select_related("owner", "current_version")
+            .annotate(
+                queue=Case(
+                    When(status=Strategy.Status.PENDING_APPROVAL, then=Value(0)),
+                    default=Value(1),
+                    output_field=IntegerField(),
+                )
+            )
+            .order_by(*self.get_ordering(request))
+        )
+
+    def get_ordering(self, request: HttpRequest) -> list[str | Combinable]:
+        return ["queue", "updated_at"]  # the approval queue first, the oldest request at the top
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # strategies arrive through a deploy, never typed into a form
+
+    @admin.display(description="version")
+    def version_number(self, strategy: Strategy) -> str:
+        return f"v{strategy.current_version.number}" if strategy.current_version else "—"
+
+    @admin.display(description="graduation checklist (paper → live)")
+    def graduation_checklist(self, strategy: Strategy) -> str:
+        return format_html_join(
+            "",
+            "<div>{} {}</div>",
+            (("✅" if check.passed else "❌", check.describe()) for check in strategy_graduation(strategy).checks),
+        )
+
+    @admin.display(description="code of the current version")
+    def code_under_review(self, strategy: Strategy) -> str:
+        return render_code(strategy.current_version) if strategy.current_version else "—"
+
+
+STRATEGY_VERSION_ADMIN_FIELDS: tuple[str, ...] = (
+    "strategy",
+    "number",
+    "layout",
+    "content_hash",
+    "created_by",
+    "created_at",
+    "approved_paper_by",
+    "approved_paper_at",
+    "approved_live_by",
+    "approved_live_at",
+    "rejected_by",
+    "rejected_at",
+    "rejection_reason",
+    "config",
+    "code",
+)
+
+
+@admin.register(StrategyVersion)
+class StrategyVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "__str__",
+        "layout",
+        "content_hash",
+        "created_at",
+        "approved_paper_at",
+        "approved_live_at",
+        "rejected_at",
+    ]
+    list_filter = ["layout"]
+    search_fields = ["strategy__name", "content_hash"]
+    fields = STRATEGY_VERSION_ADMIN_FIELDS
+    readonly_fields = STRATEGY_VERSION_ADMIN_FIELDS
+
+    @admin.display(description="code")
+    def code(self, version: StrategyVersion) -> str:
+        return render_code(version)
+
+
+LOG_INLINE_FIELDS: tuple[str, ...] = ("seq", "ts", "level", "message")
+
+
+class LogInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignore[type-arg]
+    model = ExecutionLog
+    fields = LOG_INLINE_FIELDS
+    readonly_fields = LOG_INLINE_FIELDS
+    extra = 0
+
+
+ACTION_INLINE_FIELDS: tuple[str, ...] = ("seq", "ts", "kind", "message", "payload")
+
+
+class ActionInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignore[type-arg]
+    model = ExecutionAction
+    fields = ACTION_INLINE_FIELDS
+    readonly_fields = ACTION_INLINE_FIELDS
+    extra = 0
+
+
+EXECUTION_ADMIN_FIELDS: tuple[str, ...] = (
+    "strategy",
+    "version",
+    "trigger",
+    "mode",
+    "status",
+    "scheduled_for",
+    "started_at",
+    "finished_at",
+    "entries",
+    "exits",
+    "error_text",
+    "state_after",
+)
+
+
+@admin.register(Execution)
+class ExecutionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "id",
+        "strategy",
+        "trigger",
+        "mode",
+        "status",
+        "scheduled_for",
+        "started_at",
+        "duration",
+        "entries",
+        "exits",
+    ]
+    list_filter = ["status", "trigger", "mode"]
+    search_fields = ["strategy__name"]
+    inlines = [LogInline, ActionInline]
+    fields = EXECUTION_ADMIN_FIELDS
+    readonly_fields = EXECUTION_ADMIN_FIELDS
+
+    @admin.display(description="duration")
+    def duration(self, execution: Execution) -> str:
+        return f"{execution.duration_ms} ms" if execution.duration_ms is not None else "—"
+
+    @admin.display(description="error")
+    def error_text(self, execution: Execution) -> str:
+        return format_html("<pre>{}</pre>", execution.error) if execution.error else "—"

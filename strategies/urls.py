@@ -1,0 +1,8 @@
+from django.urls import path
+
+from strategies import views
+
+app_name = "strategies"
+urlpatterns = [
+    path("", views.strategy_list, name="list"),
+]

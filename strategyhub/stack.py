@@ -1,0 +1,129 @@
+"""Run the whole system in one terminal for development: `python -m strategyhub.stack`.
+
+Starts the embedded Redis (when REDIS_URL is unset), then web (daphne), worker, beat and the
+venue simulator, each log line prefixed with its name. Ctrl-C, or any part exiting, stops all.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from types import FrameType
+from typing import IO
+
+COLOURS = ["\033[36m", "\033[33m", "\033[35m", "\033[32m", "\033[34m", "\033[31m"]
+RESET = "\033[0m"
+
+
+@dataclass
+class Part:
+    name: str
+    argv: list[str]
+
+
+def parts(host: str, port: int) -> list[Part]:
+    python = sys.executable
+    return [
+        Part("web", [python, "-m", "daphne", "-b", host, "-p", str(port), "strategyhub.asgi:application"]),
+        Part(
+            "worker",
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "strategyhub",
+                "worker",
+                "--loglevel=info",
+                f"--concurrency={os.environ.get('WORKER_CONCURRENCY', '2')}",
+            ],
+        ),
+        Part("beat", [python, "-m", "celery", "-A", "strategyhub", "beat", "--loglevel=info"]),
+    ]
+
+
+def _pump(name: str, colour: str, stream: IO[bytes], width: int) -> None:
+    prefix = f"{colour}{name.ljust(width)} |{RESET} " if sys.stdout.isatty() else f"{name.ljust(width)} | "
+    for raw in iter(stream.readline, b""):
+        sys.stdout.write(prefix + raw.decode(errors="replace"))
+        sys.stdout.flush()
+
+
+class Stack:
+    def __init__(self) -> None:
+        self.children: list[tuple[Part, subprocess.Popen[bytes]]] = []
+        self.stopping = False
+
+    def start(self, part: Part, colour: str, width: int) -> None:
+        process = subprocess.Popen(  # noqa: S603 - our own argv
+            part.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.children.append((part, process))
+        assert process.stdout is not None
+        threading.Thread(target=_pump, args=(part.name, colour, process.stdout, width), daemon=True).start()
+
+    def stop(self, *_: object) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        for _part, process in self.children:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for _part, process in self.children:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def watch(self) -> int:
+        while not self.stopping:
+            for part, process in self.children:
+                if process.poll() is not None:
+                    print(f"stack | {part.name} exited with {process.returncode}; stopping everything", flush=True)
+                    self.stop()
+                    return process.returncode or 1
+            time.sleep(0.2)
+        return 0
+
+
+def main() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "strategyhub.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    from strategyhub.lib import embedded_redis
+
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "8000"))
+    stack = Stack()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stack.stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    all_parts = parts(host, port)
+    width = max(len(p.name) for p in [*all_parts, Part("redis", [])])
+    if settings.EMBEDDED_REDIS:
+        socket_path = settings.EMBEDDED_REDIS_SOCKET
+        if embedded_redis.is_running(socket_path):
+            print(f"stack | embedded redis already answers on {socket_path}; using it", flush=True)
+        else:
+            stack.start(Part("redis", embedded_redis.server_command(socket_path, daemonize=False)), COLOURS[-1], width)
+            embedded_redis.wait_until_ready(socket_path)
+    for index, part in enumerate(all_parts):
+        stack.start(part, COLOURS[index % len(COLOURS)], width)
+    print(f"stack | StrategyHub is starting on http://{host}:{port}/strategies/ (Ctrl-C stops everything)", flush=True)
+    return stack.watch()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

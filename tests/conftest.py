@@ -1,0 +1,65 @@
+"""Fixtures shared by the whole suite: users, the shipped example strategies, a real Redis."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+
+EXAMPLES = Path(settings.BASE_DIR) / "strategies" / "examples"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The project's Redis: the machine's when REDIS_URL is set, else the embedded one, started on demand."""
+    from strategyhub.lib import embedded_redis
+
+    started = settings.EMBEDDED_REDIS and embedded_redis.ensure_running(settings.EMBEDDED_REDIS_SOCKET)
+    yield settings.REDIS_URL
+    if started:
+        embedded_redis.shutdown(settings.EMBEDDED_REDIS_SOCKET)
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., AbstractUser]:
+    def make(username: str = "alice", *, staff: bool = False, password: str = "pw-for-tests-1") -> AbstractUser:
+        user = get_user_model().objects.create_user(username=username, password=password, is_staff=staff)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user: Callable[..., AbstractUser]) -> AbstractUser:
+    return make_user("alice")
+
+
+@pytest.fixture
+def staff(make_user: Callable[..., AbstractUser]) -> AbstractUser:
+    return make_user("reviewer", staff=True)
+
+
+def example_files(name: str) -> dict[str, str]:
+    folder = EXAMPLES / name
+    return {path.name: path.read_text() for path in folder.iterdir() if path.is_file()}
+
+
+def scripts_files(**config_changes: Any) -> dict[str, str]:
+    """The Kalshi example (scripts layout) with top-level config keys replaced."""
+    files = example_files("kalshi_favourite_longshot")
+    config = json.loads(files["config.json"])
+    config.update(config_changes)
+    files["config.json"] = json.dumps(config)
+    return files

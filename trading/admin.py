@@ -1,0 +1,110 @@
+"""Orders, fills and positions are read-only records; venue credentials are write-only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from trading.credentials import credentials_encrypt
+from trading.models import Fill, Order, Position, VenueAccount
+
+
+class ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnly):
+    list_display = [
+        "client_order_id",
+        "strategy",
+        "book",
+        "venue",
+        "market_id",
+        "side",
+        "quantity",
+        "limit_price",
+        "status",
+        "created_at",
+    ]
+    list_filter = ["book", "venue", "status"]
+    search_fields = ["client_order_id", "venue_order_id", "market_id", "strategy__name"]
+
+
+@admin.register(Fill)
+class FillAdmin(ReadOnly):
+    list_display = ["order", "book", "quantity", "price", "fee_usd", "filled_at"]
+    list_filter = ["book"]
+
+
+@admin.register(Position)
+class PositionAdmin(ReadOnly):
+    list_display = [
+        "strategy",
+        "book",
+        "venue",
+        "market_id",
+        "side",
+        "status",
+        "quantity",
+        "cost_basis_usd",
+        "realized_pnl_usd",
+        "opened_at",
+        "closed_at",
+    ]
+    list_filter = ["book", "venue", "status"]
+
+
+class VenueAccountForm(forms.ModelForm):  # type: ignore[type-arg]
+    new_credentials = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text='JSON object, e.g. {"api_key": "…", "secret_key": "…"}. Stored encrypted; never shown again. '
+        "Leave empty to keep the current credentials.",
+    )
+
+    class Meta:
+        model = VenueAccount
+        fields = ["owner", "venue", "label", "is_live"]
+
+    def clean_new_credentials(self) -> dict[str, str] | None:
+        raw = self.cleaned_data["new_credentials"].strip()
+        if not raw:
+            if self.instance.pk is None:
+                raise forms.ValidationError("new credentials are required for a new account")
+            return None
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"not valid JSON: {exc.msg}") from None
+        if not isinstance(value, dict) or not value or not all(isinstance(v, str) and v for v in value.values()):
+            raise forms.ValidationError("must be a JSON object of non-empty strings")
+        return value
+
+    def save(self, commit: bool = True) -> VenueAccount:
+        account: VenueAccount = super().save(commit=False)
+        credentials = self.cleaned_data.get("new_credentials")
+        if credentials:
+            account.credentials_encrypted = credentials_encrypt(credentials)
+            account.credential_names = sorted(credentials)
+        if commit:
+            account.save()
+        return account
+
+
+@admin.register(VenueAccount)
+class VenueAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = VenueAccountForm
+    list_display = ["owner", "venue", "label", "is_live", "credential_names", "updated_at"]
+    readonly_fields = ["credential_names", "updated_at"]
