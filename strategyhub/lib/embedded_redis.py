@@ -5,6 +5,7 @@ Used only when REDIS_URL is unset, so a fresh clone runs with no services instal
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from pathlib import Path
@@ -76,7 +77,5 @@ def ensure_running(socket_path: Path) -> bool:
 
 
 def shutdown(socket_path: Path) -> None:
-    try:
+    with contextlib.suppress(redis.ConnectionError):  # SHUTDOWN closes the connection it arrived on
         redis.Redis(unix_socket_path=str(socket_path)).shutdown(nosave=True)
-    except redis.ConnectionError:
-        pass  # already gone: SHUTDOWN closes the connection it arrived on
