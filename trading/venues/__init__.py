@@ -1,0 +1,73 @@
+"""Venue adapters behind one interface; `venue_client(platform)` builds one from settings.VENUES.
+
+When a venue's URLs point at the venue simulator and no credentials are configured, the
+simulator's development credentials are used (see docs/venues.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from trading.venues.base import VenueClient
+from trading.venues.errors import VenueError
+
+PLATFORMS = ("polymarket", "kalshi", "alpaca")
+
+
+def simulator_key_dir() -> Path:
+    """Where the simulator keeps its dev Kalshi key pair; shared by the simulator and the adapters."""
+    from django.conf import settings
+
+    return Path(settings.VAR_DIR) / "venue_simulator"
+
+
+def points_at_simulator(config: Mapping[str, Any]) -> bool:
+    from django.conf import settings
+
+    simulator = str(settings.VENUE_SIMULATOR_URL).rstrip("/")
+    return any(str(value).startswith(simulator + "/") for key, value in config.items() if key.endswith("_url"))
+
+
+def venue_client(platform: str, credentials: Mapping[str, Any] | None = None) -> VenueClient:
+    """An adapter for `platform` built from settings.VENUES; `credentials` override the configured ones."""
+    from django.conf import settings
+
+    if platform not in PLATFORMS:
+        raise ValueError(f"platform must be one of {', '.join(PLATFORMS)}, got {platform!r}")
+    config: dict[str, Any] = {**settings.VENUES[platform], **(credentials or {})}
+    timeout = float(settings.VENUE_TIMEOUT_SECONDS)
+    dev = None
+    if points_at_simulator(config):
+        from trading.simulator.credentials import dev_credentials
+
+        dev = dev_credentials(simulator_key_dir())
+    if platform == "polymarket":
+        from trading.venues.polymarket import PolymarketVenue
+
+        private_key = config.get("private_key") or (dev.polymarket_private_key if dev else None)
+        return PolymarketVenue(
+            clob_url=config["clob_url"], gamma_url=config["gamma_url"], data_url=config["data_url"],
+            private_key=private_key, api_key=config.get("api_key") or "", api_secret=config.get("api_secret") or "",
+            api_passphrase=config.get("api_passphrase") or "", funder=config.get("funder") or "",
+            chain_id=int(config.get("chain_id") or 137), timeout=timeout,
+        )
+    if platform == "kalshi":
+        from trading.venues.kalshi import KalshiSigner, KalshiVenue
+
+        key_id = config.get("key_id") or (dev.kalshi_key_id if dev else "")
+        key_path = config.get("private_key_path") or (dev.kalshi_private_key_path if dev else "")
+        signer = KalshiSigner.from_file(key_id, key_path) if key_id and key_path else None
+        return KalshiVenue(config["api_url"], signer, timeout=timeout)
+    from trading.venues.alpaca import AlpacaVenue
+
+    api_key = config.get("api_key") or (dev.alpaca_api_key if dev else "")
+    secret_key = config.get("secret_key") or (dev.alpaca_secret_key if dev else "")
+    if not (api_key and secret_key):
+        raise VenueError("alpaca", "ALPACA_API_KEY and ALPACA_SECRET_KEY are required for a real Alpaca account")
+    return AlpacaVenue(api_key, secret_key, trading_url=config.get("trading_url"), data_url=config.get("data_url"),
+                       paper=bool(config.get("paper", True)), timeout=timeout)
+
+
+__all__ = ["PLATFORMS", "VenueClient", "VenueError", "points_at_simulator", "simulator_key_dir", "venue_client"]
