@@ -26,9 +26,11 @@ class Part:
     argv: list[str]
 
 
-def parts(host: str, port: int) -> list[Part]:
+def parts(host: str, port: int, *, simulator: bool) -> list[Part]:
     python = sys.executable
+    venue_simulator = [Part("simulator", [python, "manage.py", "venue_simulator"])] if simulator else []
     return [
+        *venue_simulator,
         Part("web", [python, "-m", "daphne", "-b", host, "-p", str(port), "strategyhub.asgi:application"]),
         Part(
             "worker",
@@ -110,7 +112,10 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    all_parts = parts(host, port)
+    from trading.venues import points_at_simulator
+
+    simulator = any(points_at_simulator(config) for config in settings.VENUES.values())
+    all_parts = parts(host, port, simulator=simulator)
     width = max(len(p.name) for p in [*all_parts, Part("redis", [])])
     if settings.EMBEDDED_REDIS:
         socket_path = settings.EMBEDDED_REDIS_SOCKET
