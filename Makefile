@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run test lint typecheck pytest migrate seed bench clean
+.PHONY: run test lint typecheck pytest migrate seed bench clean sandbox-deps
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "StrategyHub needs Python 3.11 or newer")'
@@ -26,13 +26,17 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt $(VENV)/.deps
 	pathlib.Path(".env").write_text(text)'
 	@echo "wrote .env (DEBUG=1, a fresh SECRET_KEY); edit it to point at Postgres/Redis or real venues"
 
+# bubblewrap for the strategy sandbox (apt-get, only when missing); see docs/sandbox.md.
+sandbox-deps:
+	@bash scripts/install-sandbox-deps.sh
+
 migrate: $(VENV)/.deps .env
 	$(PY) manage.py migrate --noinput
 
 seed: migrate
 	$(PY) manage.py seed_demo
 
-run: seed
+run: seed sandbox-deps
 	$(PY) -m strategyhub.stack
 
 lint: $(VENV)/.dev-deps
@@ -41,8 +45,13 @@ lint: $(VENV)/.dev-deps
 typecheck: $(VENV)/.dev-deps
 	$(BIN)/mypy .
 
-pytest: $(VENV)/.dev-deps
+pytest: $(VENV)/.dev-deps sandbox-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Speed, printed as tables beside their comparisons; never asserted in tests (shared, noisy machines).
+bench: $(VENV)/.dev-deps sandbox-deps
+	$(PY) benchmarks/bench_venues.py
+	$(PY) benchmarks/bench_sandbox.py
 
 test: lint typecheck pytest
 

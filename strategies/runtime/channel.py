@@ -1,0 +1,99 @@
+"""The framed JSON channel between the worker and a sandboxed run.
+
+A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON holding one
+object with a ``type``. Never pickle: the worker decodes only JSON, with a size cap, and rejects
+NaN and Infinity so nothing it stores later can fail to serialize.
+
+Sandbox -> worker: ``ready`` (layers applied), ``log``, ``call`` (venue request), ``result``.
+Worker -> sandbox: ``spec`` (the run: limits, files, ctx), ``reply`` (to a ``call``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from collections.abc import Callable
+from typing import Any
+
+HEADER = struct.Struct(">I")
+
+
+class ProtocolError(Exception):
+    """The other side sent something that is not a well-formed frame."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ProtocolError(f"{name} is not valid JSON")
+
+
+def encode_frame(message: dict[str, Any], default: Callable[[Any], Any] | None = None) -> bytes:
+    """One frame; `default` converts values json cannot (the worker's Decimals and datetimes)."""
+    payload = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=default).encode()
+    return HEADER.pack(len(payload)) + payload
+
+
+def decode_payload(payload: bytes) -> dict[str, Any]:
+    try:
+        message = json.loads(payload.decode(), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise ProtocolError(f"frame is not JSON: {type(error).__name__}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise ProtocolError("frame is not an object with a type")
+    return message
+
+
+class FrameDecoder:
+    """Turns a byte stream into frames, refusing any frame over `max_frame_bytes`."""
+
+    def __init__(self, max_frame_bytes: int) -> None:
+        self.max_frame_bytes = max_frame_bytes
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        self._buffer += data
+        frames: list[dict[str, Any]] = []
+        while len(self._buffer) >= HEADER.size:
+            (length,) = HEADER.unpack_from(self._buffer)
+            if length > self.max_frame_bytes:
+                raise ProtocolError(f"frame of {length} bytes is over the {self.max_frame_bytes}-byte limit")
+            end = HEADER.size + length
+            if len(self._buffer) < end:
+                break
+            frames.append(decode_payload(bytes(self._buffer[HEADER.size : end])))
+            del self._buffer[:end]
+        return frames
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+
+class BlockingChannel:
+    """The sandbox's end: blocking send and receive on an inherited descriptor."""
+
+    def __init__(self, fd: int, max_frame_bytes: int) -> None:
+        self.fd = fd
+        self.max_frame_bytes = max_frame_bytes
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = memoryview(encode_frame(message))
+        while data:
+            written = os.write(self.fd, data)
+            data = data[written:]
+
+    def _read_exactly(self, size: int) -> bytes:
+        chunks, missing = [], size
+        while missing:
+            chunk = os.read(self.fd, min(missing, 1 << 20))
+            if not chunk:
+                raise ProtocolError("channel closed by the worker")
+            chunks.append(chunk)
+            missing -= len(chunk)
+        return b"".join(chunks)
+
+    def receive(self) -> dict[str, Any]:
+        (length,) = HEADER.unpack(self._read_exactly(HEADER.size))
+        if length > self.max_frame_bytes:
+            raise ProtocolError(f"frame of {length} bytes is over the {self.max_frame_bytes}-byte limit")
+        return decode_payload(self._read_exactly(length))

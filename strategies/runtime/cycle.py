@@ -1,0 +1,187 @@
+"""One cycle of a loaded strategy (design §3, steps 3 and 4), independent of how it is transported.
+
+Exits first: ``should_exit`` once per open position, then ``execute_exit`` per signal; then
+``should_enter`` and ``execute_entry`` per signal. Every signal is validated for the strategy's
+platform before any of its kind is executed. The result is a plain JSON-able dict; the worker
+re-validates it, because in the sandbox this code runs beside the user's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import traceback
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from strategies.runtime.loader import StrategyDefinition
+from strategies.sdk import (
+    BaseStrategy,
+    Capital,
+    Context,
+    EntrySignal,
+    ExitSignal,
+    Position,
+    SignalError,
+    Transport,
+)
+
+
+class _CycleAbort(Exception):
+    """Ends the cycle with a message that is not a user traceback (e.g. a bad return value)."""
+
+
+class _Runner:
+    """Calls user methods, sync or async, on one event loop created on first need."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        result = function(*args)
+        if inspect.isawaitable(result):
+            if self.loop is None:
+                self.loop = asyncio.new_event_loop()
+            result = self.loop.run_until_complete(_await(result))
+        return result
+
+    def close(self) -> None:
+        if self.loop is not None:
+            self.loop.close()
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def build_context(definition: StrategyDefinition, ctx: Mapping[str, Any], transport: Transport) -> Context:
+    platform = str(ctx.get("platform") or definition.config.get("platform") or "")
+    now = ctx.get("now")
+    moment = datetime.fromisoformat(now) if isinstance(now, str) else datetime.now(UTC)
+    params = ctx.get("params")
+    state = ctx.get("state")
+    return Context(
+        strategy_id=str(ctx.get("strategy_id", "")),
+        platform=platform,
+        mode=str(ctx.get("mode", "paper")),
+        dry_run=bool(ctx.get("dry_run", False)),
+        now=moment if moment.tzinfo else moment.replace(tzinfo=UTC),
+        params=dict(params) if isinstance(params, Mapping) else dict(definition.config.get("parameters") or {}),
+        state=dict(state) if isinstance(state, Mapping) else {},
+        capital=Capital.from_dict(ctx.get("capital")),
+        positions=[Position.from_dict(p) for p in ctx.get("positions") or []],
+        transport=transport,
+    )
+
+
+def user_traceback(error: BaseException, user_files: frozenset[str]) -> str:
+    """The traceback of `error` limited to the frames of the user's own files."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename in user_files]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames else []
+    lines += traceback.format_exception_only(type(error), error)
+    return "".join(lines).rstrip()
+
+
+def _entry_signals(returned: Any, platform: str) -> list[EntrySignal]:
+    if returned is None:
+        return []
+    if not isinstance(returned, list | tuple):
+        raise _CycleAbort(f"should_enter must return a list of EntrySignal, got {type(returned).__name__}")
+    signals: list[EntrySignal] = []
+    for index, signal in enumerate(returned):
+        if not isinstance(signal, EntrySignal):
+            raise _CycleAbort(f"should_enter returned item #{index} of type {type(signal).__name__}, not EntrySignal")
+        try:
+            signal.check_platform(platform)
+        except SignalError as error:
+            raise _CycleAbort(f"should_enter returned an invalid signal #{index}: {error}") from None
+        signals.append(signal)
+    return signals
+
+
+def _exit_signal(returned: Any, position: Position) -> ExitSignal | None:
+    if returned is None:
+        return None
+    if not isinstance(returned, ExitSignal):
+        raise _CycleAbort(f"should_exit must return an ExitSignal or None, got {type(returned).__name__}")
+    if returned.position_id != position.position_id:
+        raise _CycleAbort(
+            f"should_exit for position {position.position_id!r} returned ExitSignal.position_id "
+            f"{returned.position_id!r}: it must be the position it was asked about"
+        )
+    return returned
+
+
+def state_error(state: Any, state_bytes_limit: int) -> str | None:
+    """Why `state` cannot be kept, or None when it can."""
+    if not isinstance(state, dict):
+        return f"ctx.state must be a dict, got {type(state).__name__}"
+    try:
+        encoded = json.dumps(state, separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode()
+    except (TypeError, ValueError, RecursionError) as error:
+        return f"ctx.state must be JSON (dicts, lists, strings, numbers, booleans, null): {error}"
+    if len(encoded) > state_bytes_limit:
+        return f"ctx.state is {len(encoded)} bytes of JSON, over the {state_bytes_limit // 1024} KiB limit"
+    return None
+
+
+def run_cycle_in_process(
+    definition: StrategyDefinition,
+    ctx_data: Mapping[str, Any],
+    transport: Transport,
+    *,
+    state_bytes_limit: int,
+) -> dict[str, Any]:
+    """Run one cycle and return ``{"entries", "exits", "state", "error", "traceback"}``.
+
+    `state` is None when the strategy left a state that cannot be kept; the worker then keeps
+    the previous one.
+    """
+    runner = _Runner()
+    entries: list[dict[str, Any]] = []
+    exits: list[dict[str, Any]] = []
+    error: str | None = None
+    trace: str | None = None
+    ctx: Context | None = None
+    strategy: BaseStrategy | None = None
+    original_state: dict[str, Any] = {}
+    try:
+        ctx = build_context(definition, ctx_data, transport)
+        original_state = ctx.state
+        strategy = definition.instantiate(params=ctx.params, state=ctx.state)
+        exit_signals: list[ExitSignal] = []
+        for position in ctx.positions:
+            asked = _exit_signal(runner.call(strategy.should_exit, ctx, position), position)
+            if asked is not None:
+                exit_signals.append(asked)
+        exits = [exit_signal.as_dict() for exit_signal in exit_signals]
+        for index, exit_signal in enumerate(exit_signals):
+            ctx.signal_index = index
+            runner.call(strategy.execute_exit, ctx, exit_signal)
+        ctx.signal_index = None
+        entry_signals = _entry_signals(runner.call(strategy.should_enter, ctx), ctx.platform)
+        entries = [signal.as_dict() for signal in entry_signals]
+        for index, entry_signal in enumerate(entry_signals):
+            ctx.signal_index = index
+            runner.call(strategy.execute_entry, ctx, entry_signal)
+        ctx.signal_index = None
+    except _CycleAbort as abort:
+        error = str(abort)
+    except BaseException as raised:  # SystemExit and KeyboardInterrupt from user code end the cycle too
+        error = "".join(traceback.format_exception_only(type(raised), raised)).strip()
+        trace = user_traceback(raised, definition.source_files)
+    finally:
+        runner.close()
+    state: Any = None
+    if ctx is not None:
+        # ctx.state and self.state start as one dict; whichever the strategy replaced wins.
+        state = ctx.state
+        if state is original_state and strategy is not None and strategy.state is not original_state:
+            state = strategy.state
+        problem = state_error(state, state_bytes_limit)
+        if problem is not None:
+            state = None
+            error = f"{error}; {problem}" if error else problem
+    return {"entries": entries, "exits": exits, "state": state, "error": error, "traceback": trace}

@@ -1,0 +1,356 @@
+"""In-process hardening a sandboxed run applies to itself before any user code runs.
+
+Layers (each is irrevocable for the process and its threads); Landlock and seccomp are applied
+by the pre-forked run while it waits for a cycle, rlimits once the cycle's limits arrive:
+
+1. Landlock (kernel LSM, unprivileged): the file system becomes read-only beneath the runtime's
+   paths and read-write beneath the run's scratch folder, nothing else; TCP bind/connect denied
+   (ABI 4+); signals and abstract unix sockets scoped to the run itself (ABI 6+).
+2. seccomp: a BPF deny-list built here (no libseccomp needed) that blocks exec, fork (threads
+   stay allowed), socket(), ptrace and cross-process memory access, signals to any other process,
+   namespaces and mounts, bpf, perf, io_uring, keyctl, userfaultfd, module loading and other
+   kernel surfaces a strategy never needs. Unknown architectures are killed outright.
+3. rlimits: CPU seconds, address space, file size, open files, threads, no core dumps. Only
+   ever lowered.
+
+Everything here uses ctypes against libc, which the zygote imports before forking.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+import resource
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from strategies.runtime.limits import SandboxLimits
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+_libc.prctl.restype = ctypes.c_int
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_GET_SECCOMP = 21
+PR_SET_SECCOMP = 22
+PR_SET_NO_NEW_PRIVS = 38
+SECCOMP_MODE_FILTER = 2
+
+
+class HardeningError(Exception):
+    """A layer that was required could not be applied; the run must not start."""
+
+
+@dataclass
+class HardeningReport:
+    """What a run actually applied; the worker refuses a run whose report misses a required layer."""
+
+    rlimits: bool = False
+    landlock_abi: int = 0
+    landlock: bool = False
+    seccomp: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rlimits": self.rlimits,
+            "landlock_abi": self.landlock_abi,
+            "landlock": self.landlock,
+            "seccomp": self.seccomp,
+            "notes": list(self.notes),
+        }
+
+
+def _prctl(option: int, arg2: int = 0, arg3: int = 0) -> None:
+    if _libc.prctl(option, arg2, arg3, 0, 0) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"prctl({option}) failed: {os.strerror(error)}")
+
+
+def die_with_parent(signal_number: int) -> None:
+    _prctl(PR_SET_PDEATHSIG, signal_number)
+
+
+# --- rlimits ---------------------------------------------------------------------------------------
+
+
+def _lower(kind: int, soft: int, hard: int | None = None) -> None:
+    _current_soft, current_hard = resource.getrlimit(kind)
+    wanted_hard = soft if hard is None else hard
+    if current_hard != resource.RLIM_INFINITY:
+        wanted_hard = min(wanted_hard, current_hard)  # never raise: the caller may already be limited
+    resource.setrlimit(kind, (min(soft, wanted_hard), wanted_hard))
+
+
+def address_space_bytes() -> int:
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[0]) * resource.getpagesize()
+
+
+def apply_rlimits(limits: SandboxLimits, base_address_space: int) -> None:
+    """`base_address_space`: bytes mapped before user code (the pre-imported runtime); memory_mb is on top."""
+    cpu = int(limits.cpu_seconds)
+    _lower(resource.RLIMIT_CPU, cpu, cpu + 1)  # SIGXCPU at the soft limit, SIGKILL one second later
+    _lower(resource.RLIMIT_AS, base_address_space + int(limits.memory_mb) * 1024 * 1024)
+    _lower(resource.RLIMIT_FSIZE, int(limits.file_size_mb) * 1024 * 1024)
+    _lower(resource.RLIMIT_NOFILE, int(limits.open_files))
+    _lower(resource.RLIMIT_NPROC, int(limits.threads) + 8)
+    _lower(resource.RLIMIT_CORE, 0)
+    _lower(resource.RLIMIT_MEMLOCK, 0)
+    _lower(resource.RLIMIT_MSGQUEUE, 0)
+
+
+# --- Landlock --------------------------------------------------------------------------------------
+
+_SYS_LANDLOCK_CREATE_RULESET = 444  # same number on every architecture
+_SYS_LANDLOCK_ADD_RULE = 445
+_SYS_LANDLOCK_RESTRICT_SELF = 446
+_LANDLOCK_CREATE_RULESET_VERSION = 1
+_LANDLOCK_RULE_PATH_BENEATH = 1
+
+_FS_EXECUTE = 1 << 0
+_FS_WRITE_FILE = 1 << 1
+_FS_READ_FILE = 1 << 2
+_FS_READ_DIR = 1 << 3
+_FS_TRUNCATE = 1 << 14
+_FS_IOCTL_DEV = 1 << 15
+_NET_BIND_TCP = 1 << 0
+_NET_CONNECT_TCP = 1 << 1
+_SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0
+_SCOPE_SIGNAL = 1 << 1
+
+
+def _fs_rights(abi: int) -> int:
+    rights = (1 << 13) - 1  # EXECUTE .. MAKE_SYM (ABI 1)
+    if abi >= 2:
+        rights |= 1 << 13  # REFER
+    if abi >= 3:
+        rights |= _FS_TRUNCATE
+    if abi >= 5:
+        rights |= _FS_IOCTL_DEV
+    return rights
+
+
+_FILE_ONLY_RIGHTS = _FS_EXECUTE | _FS_WRITE_FILE | _FS_READ_FILE | _FS_TRUNCATE | _FS_IOCTL_DEV
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, 0 when Landlock is absent or disabled."""
+    abi = _libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), _LANDLOCK_CREATE_RULESET_VERSION)
+    return int(abi) if abi > 0 else 0
+
+
+def apply_landlock(abi: int, read_paths: Iterable[str], write_paths: Iterable[str]) -> list[str]:
+    """Restrict this process to `read_paths` (read, execute) and `write_paths` (everything)."""
+    notes: list[str] = []
+    handled_fs = _fs_rights(abi)
+    if abi >= 6:
+        attr = struct.pack(
+            "QQQ", handled_fs, _NET_BIND_TCP | _NET_CONNECT_TCP, _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL
+        )
+    elif abi >= 4:
+        attr = struct.pack("QQ", handled_fs, _NET_BIND_TCP | _NET_CONNECT_TCP)
+        notes.append("landlock ABI < 6: signals and abstract sockets scoped by namespaces and seccomp only")
+    else:
+        attr = struct.pack("Q", handled_fs)
+        notes.append("landlock ABI < 4: TCP denied by the network namespace and seccomp only")
+    buffer = ctypes.create_string_buffer(attr, len(attr))
+    ruleset = _libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, buffer, ctypes.c_size_t(len(attr)), 0)
+    if ruleset < 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"landlock_create_ruleset: {os.strerror(error)}")
+    try:
+        read_rights = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
+        for path in read_paths:
+            _add_path_rule(ruleset, path, read_rights & handled_fs)
+        for path in write_paths:
+            _add_path_rule(ruleset, path, handled_fs)
+        if _libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"landlock_restrict_self: {os.strerror(error)}")
+    finally:
+        os.close(ruleset)
+    return notes
+
+
+def _add_path_rule(ruleset: int, path: str, rights: int) -> None:
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return  # an optional path (e.g. /lib64 on some distributions)
+    try:
+        if not os.path.isdir(path):
+            rights &= _FILE_ONLY_RIGHTS  # directory rights on a file are EINVAL
+        rule = struct.pack("=Qi", rights, fd)  # struct landlock_path_beneath_attr is packed
+        buffer = ctypes.create_string_buffer(rule, len(rule))
+        if _libc.syscall(_SYS_LANDLOCK_ADD_RULE, ruleset, _LANDLOCK_RULE_PATH_BENEATH, buffer, 0) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"landlock_add_rule({path}): {os.strerror(error)}")
+    finally:
+        os.close(fd)
+
+
+# --- seccomp ---------------------------------------------------------------------------------------
+
+_AUDIT_ARCH_X86_64 = 0xC000003E
+_X32_SYSCALL_BIT = 0x40000000
+_RET_KILL_PROCESS = 0x80000000
+_RET_ERRNO = 0x00050000
+_RET_ALLOW = 0x7FFF0000
+_LD_W_ABS = 0x20
+_JEQ_K = 0x15
+_JGE_K = 0x35
+_JSET_K = 0x45
+_RET_K = 0x06
+_OFFSET_NR = 0
+_OFFSET_ARCH = 4
+
+
+def _arg_low(index: int) -> int:
+    return 16 + 8 * index  # low 32 bits of seccomp_data.args[index] on little-endian
+
+
+_CLONE_THREAD = 0x00010000
+_AF_UNIX = 1
+_TIOCSTI = 0x5412
+_TIOCLINUX = 0x541C
+
+# x86_64 numbers (checked against asm/unistd_64.h by tests/runtime/test_harden.py).
+_DENY_X86_64: dict[str, int] = {
+    "fork": 57, "vfork": 58, "execve": 59, "execveat": 322, "tkill": 200,
+    "pidfd_send_signal": 424, "pidfd_open": 434, "pidfd_getfd": 438,
+    "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "process_madvise": 440, "kcmp": 312,
+    "socket": 41, "unshare": 272, "setns": 308, "mount": 165, "umount2": 166, "pivot_root": 155,
+    "chroot": 161, "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
+    "fspick": 433, "mount_setattr": 442, "bpf": 321, "perf_event_open": 298, "io_uring_setup": 425,
+    "io_uring_enter": 426, "io_uring_register": 427, "keyctl": 250, "add_key": 248, "request_key": 249,
+    "userfaultfd": 323, "init_module": 175, "finit_module": 313, "delete_module": 176, "kexec_load": 246,
+    "kexec_file_load": 320, "reboot": 169, "swapon": 167, "swapoff": 168, "acct": 163, "quotactl": 179,
+    "quotactl_fd": 443, "syslog": 103, "setuid": 105, "setgid": 106, "setreuid": 113, "setregid": 114,
+    "setgroups": 116, "setresuid": 117, "setresgid": 119, "setfsuid": 122, "setfsgid": 123,
+    "name_to_handle_at": 303, "open_by_handle_at": 304, "lookup_dcookie": 212, "vhangup": 153,
+    "settimeofday": 164, "clock_settime": 227, "adjtimex": 159, "clock_adjtime": 305, "iopl": 172,
+    "ioperm": 173, "modify_ldt": 154, "personality": 135, "mknod": 133, "mknodat": 259, "uselib": 134,
+    "fanotify_init": 300,
+}  # fmt: skip
+_X86_64_CLONE = 56
+_X86_64_CLONE3 = 435
+_X86_64_SOCKETPAIR = 53
+_X86_64_IOCTL = 16
+_X86_64_SIGNAL_TO_PID = {"kill": 62, "tgkill": 234, "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297}
+
+
+def seccomp_supported() -> bool:
+    return platform.machine() == "x86_64" and _libc.prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0
+
+
+def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
+    return struct.pack("HBBI", code, jt, jf, k & 0xFFFFFFFF)
+
+
+def seccomp_program(own_pid: int) -> bytes:
+    """The BPF deny-list for a run whose pid (in its own namespace) is `own_pid`."""
+    eperm, enosys = _RET_ERRNO | errno.EPERM, _RET_ERRNO | errno.ENOSYS
+    program = [
+        _insn(_LD_W_ABS, 0, 0, _OFFSET_ARCH),
+        _insn(_JEQ_K, 1, 0, _AUDIT_ARCH_X86_64),
+        _insn(_RET_K, 0, 0, _RET_KILL_PROCESS),  # a foreign ABI (int 0x80) bypasses the table
+        _insn(_LD_W_ABS, 0, 0, _OFFSET_NR),
+        _insn(_JGE_K, 0, 1, _X32_SYSCALL_BIT),
+        _insn(_RET_K, 0, 0, eperm),
+    ]
+    for number in sorted(set(_DENY_X86_64.values())):
+        program += [_insn(_JEQ_K, 0, 1, number), _insn(_RET_K, 0, 0, eperm)]
+    program += [_insn(_JEQ_K, 0, 1, _X86_64_CLONE3), _insn(_RET_K, 0, 0, enosys)]  # glibc falls back to clone
+    # clone: threads (CLONE_THREAD) only, never a new process.
+    program += [
+        _insn(_JEQ_K, 0, 4, _X86_64_CLONE),
+        _insn(_LD_W_ABS, 0, 0, _arg_low(0)),
+        _insn(_JSET_K, 1, 0, _CLONE_THREAD),
+        _insn(_RET_K, 0, 0, eperm),
+        _insn(_RET_K, 0, 0, _RET_ALLOW),
+    ]
+    # socketpair: AF_UNIX only (asyncio's self-pipe); socket() itself is denied above.
+    program += [
+        _insn(_JEQ_K, 0, 4, _X86_64_SOCKETPAIR),
+        _insn(_LD_W_ABS, 0, 0, _arg_low(0)),
+        _insn(_JEQ_K, 1, 0, _AF_UNIX),
+        _insn(_RET_K, 0, 0, eperm),
+        _insn(_RET_K, 0, 0, _RET_ALLOW),
+    ]
+    # ioctl: no TIOCSTI / TIOCLINUX (terminal input injection).
+    program += [
+        _insn(_JEQ_K, 0, 5, _X86_64_IOCTL),
+        _insn(_LD_W_ABS, 0, 0, _arg_low(1)),
+        _insn(_JEQ_K, 2, 0, _TIOCSTI),
+        _insn(_JEQ_K, 1, 0, _TIOCLINUX),
+        _insn(_RET_K, 0, 0, _RET_ALLOW),
+        _insn(_RET_K, 0, 0, eperm),
+    ]
+    # kill and friends: only to this process (pid 0 means its own process group, which is itself).
+    for number in _X86_64_SIGNAL_TO_PID.values():
+        program += [
+            _insn(_JEQ_K, 0, 5, number),
+            _insn(_LD_W_ABS, 0, 0, _arg_low(0)),
+            _insn(_JEQ_K, 2, 0, own_pid),
+            _insn(_JEQ_K, 1, 0, 0),
+            _insn(_RET_K, 0, 0, eperm),
+            _insn(_RET_K, 0, 0, _RET_ALLOW),
+        ]
+    program.append(_insn(_RET_K, 0, 0, _RET_ALLOW))
+    return b"".join(program)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def apply_seccomp(program: bytes) -> None:
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"seccomp filter: {os.strerror(error)}")
+
+
+# --- all together ----------------------------------------------------------------------------------
+
+
+def confine(*, read_paths: Iterable[str], write_paths: Iterable[str]) -> HardeningReport:
+    """Landlock and seccomp, as far as this kernel offers them. Applied by the pre-forked run
+    before it is handed a cycle, so the cost is off the cycle's critical path; the per-run
+    rlimits follow with `apply_rlimits` once the run's limits are known."""
+    report = HardeningReport()
+    _prctl(PR_SET_DUMPABLE, 0)  # no core dumps, and /proc/<pid> of this run is closed to its peers
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)  # required by Landlock and seccomp without CAP_SYS_ADMIN
+    report.landlock_abi = landlock_abi()
+    if report.landlock_abi:
+        try:
+            report.notes += apply_landlock(report.landlock_abi, read_paths, write_paths)
+            report.landlock = True
+        except OSError as error:
+            report.notes.append(f"landlock failed: {error}")
+    else:
+        report.notes.append("landlock is not available in this kernel")
+    if seccomp_supported():
+        try:
+            apply_seccomp(seccomp_program(os.getpid()))
+            report.seccomp = True
+        except OSError as error:
+            report.notes.append(f"seccomp failed: {error}")
+    else:
+        report.notes.append(f"seccomp filter has no syscall table for {platform.machine()}")
+    return report
+
+
+def require(report: HardeningReport, required: Iterable[str]) -> None:
+    """Raise HardeningError naming every `required` layer the report lacks."""
+    missing = sorted(layer for layer in set(required) if not getattr(report, layer, False))
+    if missing:
+        raise HardeningError(f"required isolation layers missing: {', '.join(missing)} ({'; '.join(report.notes)})")

@@ -1,0 +1,140 @@
+"""The loader: both layouts into BaseStrategy, sync and async, versions cached by content hash."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from strategies.runtime.cycle import run_cycle_in_process
+from strategies.runtime.loader import StrategyLoadError, load_strategy, strategy_hash
+from strategies.sdk import BaseStrategy
+from tests.runtime.test_sdk import RecordingTransport
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "strategies" / "examples"
+CONFIG = json.dumps({"platform": "polymarket", "parameters": {"threshold": 0.4}})
+
+CLASS_SYNC = """
+from strategies.sdk import BaseStrategy, EntrySignal, ExitSignal
+
+class Threshold(BaseStrategy):
+    def should_enter(self, ctx):
+        return [EntrySignal("m1", "yes", f"below {self.get_param('threshold')}")]
+
+    def should_exit(self, ctx, position):
+        return ExitSignal(position.position_id, "done", fraction=0.5)
+"""
+
+CLASS_ASYNC = """
+import asyncio
+from servers.strategies import BaseStrategy, EntrySignal
+
+class Waiter(BaseStrategy):
+    async def should_enter(self, ctx):
+        poly = await ctx.polymarket
+        book = await poly.get_order_book("m1")
+        await asyncio.sleep(0)
+        self.state["seen"] = book["bids"]
+        return [EntrySignal("m1", "no", "async")]
+"""
+
+
+def run(files: dict[str, str], **ctx: Any) -> tuple[dict[str, Any], RecordingTransport]:
+    transport = RecordingTransport(reply={"bids": [1, 2]})
+    definition = load_strategy(files)
+    context = {"strategy_id": "1", "now": datetime.now(UTC).isoformat(), **ctx}
+    return run_cycle_in_process(definition, context, transport, state_bytes_limit=65536), transport
+
+
+def test_class_layout_loads_into_base_strategy() -> None:
+    definition = load_strategy({"strategy.py": CLASS_SYNC, "config.json": CONFIG})
+    assert definition.layout == "class"
+    assert issubclass(definition.strategy_class, BaseStrategy)
+    result, transport = run(
+        {"strategy.py": CLASS_SYNC, "config.json": CONFIG},
+        positions=[{"position_id": "p1", "market_id": "m0", "size": 10}],
+    )
+    assert result["error"] is None
+    assert result["entries"][0]["reason"] == "below 0.4"
+    assert result["exits"] == [{"position_id": "p1", "reason": "done", "fraction": 0.5}]
+    assert [c[2]["intent"] for c in transport.calls] == ["exit", "entry"]
+
+
+def test_async_methods_are_awaited() -> None:
+    result, transport = run({"strategy.py": CLASS_ASYNC, "config.json": CONFIG})
+    assert result["error"] is None, result
+    assert result["state"] == {"seen": [1, 2]}
+    assert transport.calls[0] == ("polymarket", "get_order_book", {"token_id": "m1"})
+
+
+def test_scripts_layout_sync_and_async() -> None:
+    entry = "from strategies.sdk import EntrySignal\nasync def should_enter(ctx):\n    return [EntrySignal('m', 'yes', 'r')]\n"
+    exit_ = "from strategies.sdk import ExitSignal\ndef should_exit(ctx, position):\n    return ExitSignal(position.position_id, 'x')\n"
+    files = {"entry.py": entry, "exit.py": exit_, "config.json": CONFIG}
+    assert load_strategy(files).layout == "scripts"
+    result, _ = run(files, positions=[{"position_id": "9", "market_id": "m"}])
+    assert result["error"] is None and len(result["entries"]) == 1 and result["exits"][0]["position_id"] == "9"
+
+
+def test_versions_are_cached_by_content_hash() -> None:
+    files = {"strategy.py": CLASS_SYNC, "config.json": CONFIG}
+    first = load_strategy(files)
+    assert load_strategy(dict(files)) is first
+    changed = {**files, "strategy.py": CLASS_SYNC.replace("below", "under")}
+    second = load_strategy(changed)
+    assert second is not first and second.version_hash == strategy_hash(changed) != first.version_hash
+    result, _ = run(changed)
+    assert result["entries"][0]["reason"] == "under 0.4"  # the new version runs, no restart
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"strategy.py": "x = 1\n"}, "strategy.py: must define one subclass of BaseStrategy, found none"),
+        (
+            {"strategy.py": "from strategies.sdk import BaseStrategy\nclass A(BaseStrategy):\n    def should_enter(s, c): return []\n"
+             "class B(BaseStrategy):\n    def should_enter(s, c): return []\n"},
+            "found 2: A, B",
+        ),
+        ({"strategy.py": "def broken(:\n"}, "strategy.py: line 1:"),
+        ({"entry.py": "def should_enter(ctx): return []\n", "exit.py": "x = 1\n"}, "exit.py: must define should_exit"),
+        ({"entry.py": "", "exit.py": "", "strategy.py": ""}, "both layouts present"),
+        ({"config.json": "{}"}, "a strategy is either entry.py"),
+        ({"strategy.py": "", "config.json": "{nope"}, "config.json: not valid JSON"),
+    ],
+)  # fmt: skip
+def test_load_errors_name_the_file(files: dict[str, str], message: str) -> None:
+    with pytest.raises(StrategyLoadError, match=message.replace("(", r"\(")):
+        load_strategy(files)
+
+
+def test_user_traceback_keeps_only_user_frames() -> None:
+    entry = "def helper():\n    return 1 / 0\n\ndef should_enter(ctx):\n    return helper()\n"
+    result, _ = run({"entry.py": entry, "exit.py": "def should_exit(c, p):\n    return None\n", "config.json": CONFIG})
+    assert result["error"] == "ZeroDivisionError: division by zero"
+    trace = str(result["traceback"])
+    assert 'File "entry.py", line 5, in should_enter' in trace and 'File "entry.py", line 2, in helper' in trace
+    assert "strategies/runtime" not in trace and "return 1 / 0" in trace
+
+
+def test_a_wrong_signal_fails_the_cycle_naming_field_and_value() -> None:
+    entry = (
+        "from strategies.sdk import EntrySignal\ndef should_enter(ctx):\n    return [EntrySignal('m', 'buy', 'r')]\n"
+    )
+    result, transport = run(
+        {"entry.py": entry, "exit.py": "def should_exit(c, p): return None\n", "config.json": CONFIG}
+    )
+    assert result["error"] == (
+        "should_enter returned an invalid signal #0: EntrySignal.side must be yes or no on polymarket, got 'buy'"
+    )
+    assert transport.calls == []  # nothing executed
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()))
+def test_the_shipped_examples_load(example: str) -> None:
+    files = {path.name: path.read_text() for path in (EXAMPLES / example).iterdir() if path.is_file()}
+    definition = load_strategy(files)
+    assert definition.layout in {"scripts", "class"}

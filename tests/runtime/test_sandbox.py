@@ -1,0 +1,195 @@
+"""Cycles through the real sandbox: both layouts, venue calls, state, logs, limits, weak mode."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from strategies.runtime import Sandbox, SandboxLimits, SandboxUnavailable, VenueCallError
+from tests.runtime.conftest import BENIGN, FAST_LIMITS, no_op_on_call, scripts
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "strategies" / "examples"
+
+
+def example_files(name: str) -> dict[str, str]:
+    return {path.name: path.read_text() for path in (EXAMPLES / name).iterdir() if path.is_file()}
+
+
+class FakeVenues:
+    """Answers like the venues would; records every call, orders included."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+
+    def __call__(self, venue: str, method: str, kwargs: dict[str, Any]) -> Any:
+        self.calls.append((venue, method, kwargs))
+        if method == "get_trade_history":
+            return [{"transactionHash": "0xabc", "side": "BUY", "price": "0.42", "asset": "tok-1", "size": "100",
+                     "outcome": "Yes", "title": "Will it rain?"}]  # fmt: skip
+        if method == "get_bars":
+            return [{"c": 100.0}] * 19 + [{"c": 80.0}]
+        if method == "get_market":
+            return {"yes_ask_dollars": "0.9", "title": kwargs["ticker"]}
+        if method == "create_order":
+            return {"order_id": f"o{len(self.calls)}", "status": "accepted"}
+        raise VenueCallError(f"no data for {method}")
+
+
+def test_class_layout_example_runs_async_with_state_and_orders(sandbox: Sandbox) -> None:
+    venues = FakeVenues()
+    ctx = {
+        "strategy_id": "7", "mode": "paper", "dry_run": True, "state": {"copied_trade_ids": []},
+        "capital": {"total": Decimal("5000"), "deployed": Decimal("0"), "available": Decimal("5000"), "pnl_today": 0},
+        "positions": [{"position_id": "p1", "market_id": "tok-0", "size": Decimal("100"), "unrealized_pnl": Decimal("30")}],
+    }  # fmt: skip
+    outcome = sandbox.run_cycle(example_files("polymarket_copy_trader"), ctx, venues, FAST_LIMITS)
+    assert outcome.status == "succeeded", (outcome.error, outcome.traceback)
+    assert outcome.state == {"copied_trade_ids": ["0xabc"]}
+    assert [e["market_id"] for e in outcome.entries] == ["tok-1"]
+    assert outcome.exits == [{"position_id": "p1", "reason": "take profit at +30%", "fraction": 1.0}]
+    orders = [kwargs for _, method, kwargs in venues.calls if method == "create_order"]
+    assert [(o["intent"], o["signal_index"]) for o in orders] == [("exit", 0), ("entry", 0)]
+    assert [line.message for line in outcome.logs] == ["checked 1 wallets, 1 new entries"]
+    assert outcome.layers["landlock"] and outcome.layers["seccomp"] and outcome.layers["namespaces"]
+
+
+@pytest.mark.parametrize("example", ["alpaca_mean_reversion", "kalshi_favourite_longshot"])
+def test_scripts_layout_examples_run(sandbox: Sandbox, example: str) -> None:
+    outcome = sandbox.run_cycle(example_files(example), {"strategy_id": "1"}, FakeVenues(), FAST_LIMITS)
+    assert outcome.status == "succeeded", (outcome.error, outcome.traceback)
+    assert outcome.entries
+
+
+def test_prints_become_log_lines_and_errors_keep_user_frames(sandbox: Sandbox) -> None:
+    entry = "import sys\ndef should_enter(ctx):\n    print('one', 2)\n    sys.stderr.write('careful\\n')\n    ctx.log('three', level='error')\n    return {}['missing']\n"
+    outcome = sandbox.run_cycle(scripts(entry), {"strategy_id": "1", "state": {"kept": 1}}, no_op_on_call, FAST_LIMITS)
+    assert outcome.status == "failed"
+    assert [(line.seq, line.level, line.message) for line in outcome.logs] == [
+        (1, "info", "one 2"), (2, "warning", "careful"), (3, "error", "three"),
+    ]  # fmt: skip
+    assert outcome.error == "KeyError: 'missing'"
+    trace = str(outcome.traceback).splitlines()
+    assert trace[:3] == [
+        "Traceback (most recent call last):",
+        '  File "entry.py", line 6, in should_enter',
+        "    return {}['missing']",
+    ]
+    assert trace[-1] == "KeyError: 'missing'" and "runtime" not in str(outcome.traceback)
+    assert outcome.state == {"kept": 1}
+
+
+def test_venue_errors_reach_the_script_without_worker_secrets(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broker(venue: str, method: str, kwargs: dict[str, Any]) -> Any:
+        if method == "get_midpoint":
+            raise VenueCallError("market closed")
+        raise RuntimeError("https://user:hunter2@venue.example failed")
+
+    entry = (
+        "def should_enter(ctx):\n"
+        "    for call in (lambda: ctx.polymarket.get_midpoint('t'), lambda: ctx.polymarket.get_price('t', 'BUY'),\n"
+        "                 lambda: ctx.polymarket.get_secrets()):\n"
+        "        try:\n            call()\n        except Exception as e:\n            ctx.log(f'{type(e).__name__}: {e}')\n"
+        "    return []\n"
+    )
+    with caplog.at_level(logging.ERROR, logger="strategies.runtime"):
+        outcome = sandbox.run_cycle(scripts(entry), {"strategy_id": "1"}, broker, FAST_LIMITS)
+    assert outcome.status == "succeeded"
+    messages = [line.message for line in outcome.logs]
+    assert messages[0] == "VenueError: market closed"
+    assert messages[1] == "VenueError: polymarket.get_price failed (RuntimeError)"
+    assert messages[2].startswith("AttributeError: ctx.polymarket has no method 'get_secrets'")
+    assert "hunter2" not in json.dumps(outcome.as_dict()) and "hunter2" in caplog.text
+
+
+def test_a_new_version_runs_on_the_next_cycle(sandbox: Sandbox) -> None:
+    first = sandbox.run_cycle(scripts("def should_enter(ctx):\n    ctx.log('v1')\n    return []\n"), {}, no_op_on_call)
+    second = sandbox.run_cycle(scripts("def should_enter(ctx):\n    ctx.log('v2')\n    return []\n"), {}, no_op_on_call)
+    assert [first.logs[0].message, second.logs[0].message] == ["v1", "v2"]
+
+
+def test_state_over_the_cap_fails_the_run_and_keeps_the_old_state(sandbox: Sandbox) -> None:
+    entry = "def should_enter(ctx):\n    ctx.state['blob'] = 'x' * 70000\n    return []\n"
+    outcome = sandbox.run_cycle(scripts(entry), {"state": {"old": True}}, no_op_on_call, FAST_LIMITS)
+    assert outcome.status == "failed"
+    assert outcome.error is not None and "over the 64 KiB limit" in outcome.error
+    assert outcome.state == {"old": True}
+
+
+def test_state_that_is_not_json_fails_clearly(sandbox: Sandbox) -> None:
+    entry = "def should_enter(ctx):\n    ctx.state['when'] = object()\n    return []\n"
+    outcome = sandbox.run_cycle(scripts(entry), {"state": {}}, no_op_on_call, FAST_LIMITS)
+    assert (
+        outcome.status == "failed" and outcome.error is not None and outcome.error.startswith("ctx.state must be JSON")
+    )
+
+
+def test_exit_signals_must_name_the_position_asked_about(sandbox: Sandbox) -> None:
+    exit_ = (
+        "from strategies.sdk import ExitSignal\ndef should_exit(ctx, position):\n    return ExitSignal('other', 'x')\n"
+    )
+    ctx = {"positions": [{"position_id": "p1", "market_id": "m"}]}
+    outcome = sandbox.run_cycle(scripts("def should_enter(ctx):\n    return []\n", exit_), ctx, no_op_on_call)
+    assert outcome.status == "failed" and outcome.error is not None and "'p1'" in outcome.error
+
+
+def test_limits_come_from_the_settings_dict() -> None:
+    settings_sandbox = {"wall_seconds": 30, "cpu_seconds": 10, "memory_mb": 256, "file_size_mb": 8, "open_files": 64,
+                        "output_kb": 256, "state_kb": 64, "calls_per_cycle": 200, "allow_weak": False}  # fmt: skip
+    assert SandboxLimits.from_settings(settings_sandbox).calls_per_cycle == 200
+    with pytest.raises(ValueError, match="unknown keys"):
+        SandboxLimits.from_settings({**settings_sandbox, "wall_secnds": 3})
+    with pytest.raises(ValueError, match="SANDBOX.memory_mb must be a positive number"):
+        SandboxLimits(memory_mb=0)
+
+
+def test_it_refuses_without_bubblewrap_unless_weak_mode_is_allowed(caplog: pytest.LogCaptureFixture) -> None:
+    box = Sandbox(bwrap="/nonexistent/bwrap", preload=())
+    try:
+        with pytest.raises(SandboxUnavailable, match=r"bubblewrap .* is not installed"):
+            box.run_cycle(BENIGN, {}, no_op_on_call, FAST_LIMITS)
+        weak = SandboxLimits(wall_seconds=3, allow_weak=True)
+        with caplog.at_level(logging.WARNING, logger="strategies.runtime"):
+            outcome = box.run_cycle(BENIGN, {"strategy_id": "9"}, no_op_on_call, weak)
+        assert outcome.status == "succeeded" and outcome.weak
+        assert outcome.logs[0].level == "warning" and "WEAK MODE" in outcome.logs[0].message
+        assert "WEAK MODE" in caplog.text
+        assert outcome.layers["landlock"] and outcome.layers["seccomp"] and not outcome.layers["namespaces"]
+        with pytest.raises(SandboxUnavailable, match="allow_weak is off"):
+            box.run_cycle(BENIGN, {}, no_op_on_call, FAST_LIMITS)
+    finally:
+        box.close()
+
+
+def test_a_dead_zygote_is_replaced(canaries: object) -> None:
+    box = Sandbox(preload=())
+    try:
+        assert box.run_cycle(BENIGN, {}, no_op_on_call).status == "succeeded"
+        zygote = box._zygote
+        assert zygote is not None
+        os.killpg(zygote.process.pid, signal.SIGKILL)
+        zygote.process.wait()
+        assert box.run_cycle(BENIGN, {}, no_op_on_call).status == "succeeded"
+        assert box._zygote is not zygote
+    finally:
+        box.close()
+
+
+def test_the_zygote_is_recycled_after_its_quota_of_runs() -> None:
+    box = Sandbox(preload=(), recycle_runs=2)
+    try:
+        seen = set()
+        for _ in range(3):
+            assert box.run_cycle(BENIGN, {}, no_op_on_call).status == "succeeded"
+            seen.add(box._zygote.process.pid if box._zygote else 0)
+        assert len(seen) == 2
+    finally:
+        box.close()
