@@ -2,6 +2,8 @@
 
 import statistics
 
+from datetime import timedelta
+
 from strategies.sdk import EntrySignal
 
 
@@ -12,7 +14,7 @@ def should_enter(ctx):
     for symbol in ctx.params.get("symbols", []):
         if symbol in held:
             continue
-        closes = [float(bar["c"]) for bar in ctx.alpaca.get_bars(symbol, timeframe="1Day", limit=lookback)]
+        closes = [float(bar["c"]) for bar in ctx.alpaca.get_bars(symbol, timeframe="1Day", start=since(ctx, lookback))]
         if len(closes) < lookback:
             ctx.log(f"{symbol}: only {len(closes)} bars, need {lookback}", level="warning")
             continue
@@ -22,3 +24,8 @@ def should_enter(ctx):
             signals.append(EntrySignal(market_id=symbol, side="buy", reason=f"z-score {z:.2f} vs {lookback}-bar mean",
                                        confidence=0.6, market_name=symbol))
     return signals
+
+
+def since(ctx, bars):
+    """Alpaca returns only today's bars without a start; ask for enough calendar days to hold `bars` sessions."""
+    return (ctx.now - timedelta(days=bars * 2)).isoformat()

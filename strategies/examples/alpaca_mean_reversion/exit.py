@@ -1,5 +1,7 @@
 """Sell on the rebound to the mean, or on the stop-loss."""
 
+from datetime import timedelta
+
 from strategies.sdk import ExitSignal
 
 
@@ -8,7 +10,12 @@ def should_exit(ctx, position):
     if change <= -ctx.params.get("stop_loss", 0.05):
         return ExitSignal(position.position_id, reason=f"stop loss at {change:+.1%}")
     lookback = int(ctx.params.get("lookback", 20))
-    closes = [float(bar["c"]) for bar in ctx.alpaca.get_bars(position.market_id, timeframe="1Day", limit=lookback)]
+    closes = [float(bar["c"]) for bar in ctx.alpaca.get_bars(position.market_id, timeframe="1Day", start=since(ctx, lookback))]
     if closes and closes[-1] >= sum(closes) / len(closes):
         return ExitSignal(position.position_id, reason="back at the mean")
     return None
+
+
+def since(ctx, bars):
+    """Alpaca returns only today's bars without a start; ask for enough calendar days to hold `bars` sessions."""
+    return (ctx.now - timedelta(days=bars * 2)).isoformat()
