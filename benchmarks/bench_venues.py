@@ -103,7 +103,7 @@ def main() -> None:
 
     key_dir = Path(tempfile.mkdtemp(prefix="bench-venues-"))
     # Our own interpreter running the constant SERVER script above.
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(key_dir)], cwd=ROOT, stdout=subprocess.PIPE,  # noqa: S603
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(key_dir)], cwd=ROOT, stdout=subprocess.PIPE,
                               text=True)
     try:
         assert server.stdout is not None

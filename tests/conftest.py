@@ -27,6 +27,27 @@ def redis_url() -> Iterator[str]:
         embedded_redis.shutdown(settings.EMBEDDED_REDIS_SOCKET)
 
 
+@pytest.fixture(scope="session")
+def _venue_simulator() -> Iterator[Any]:
+    from trading.simulator import SimulatorConfig, VenueSimulator
+    from trading.venues import simulator_key_dir
+
+    simulator = VenueSimulator(SimulatorConfig(port=0, speed=0, key_dir=simulator_key_dir())).start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def venues_on_simulator(settings, _venue_simulator: Any) -> Any:
+    """Every adapter pointed at a frozen simulator on a free port (never a developer's running one)."""
+    settings.VENUE_SIMULATOR_URL = _venue_simulator.url
+    settings.VENUES = {
+        venue: {**settings.VENUES[venue], **urls} for venue, urls in _venue_simulator.venue_urls().items()
+    }
+    yield _venue_simulator
+    _venue_simulator.faults.clear()
+
+
 @pytest.fixture
 def redis_client(redis_url: str) -> redis.Redis:
     return redis.Redis.from_url(redis_url)

@@ -64,7 +64,7 @@ class VenueSimulator:
         host, port = self.httpd.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def venue_urls(self) -> dict[str, dict[str, str]]:
+    def venue_urls(self) -> dict[str, dict[str, Any]]:
         """Base URLs in the shape of settings.VENUES, for pointing adapters at this simulator."""
         base = self.url
         return {

@@ -1,0 +1,204 @@
+"""One cycle of one strategy, as the worker runs it (design §3), persisted as an Execution.
+
+positions in → should_exit per position → should_enter → every log line, action, the error with
+the user's own traceback, and the new state persisted. The script runs in the sandbox
+(`strategies.runtime`); its venue reads come back here through `strategies.broker`, and its
+orders go to the money layer (`trading.desk.CycleDesk`), which sizes, checks and places them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from strategies.broker import VenueReads, as_json
+from strategies.events import execution_broadcast
+from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy
+from strategies.runtime import SandboxLimits, SandboxUnavailable, run_cycle
+from trading.desk import CycleDesk
+
+logger = logging.getLogger(__name__)
+
+
+class CycleNotStarted(Exception):
+    """No cycle could start: unknown strategy, not runnable, or no sandbox."""
+
+
+@dataclass
+class _Action:
+    ts: datetime
+    kind: str  # "" for a log line that is not an action
+    message: str
+    payload: dict[str, Any]
+    level: str = "info"
+
+
+def strategy_not_runnable_reason(strategy: Strategy, *, dry_run: bool) -> str | None:
+    """Why a cycle of this strategy may not run now, or None. A dry run only needs deployed code."""
+    version = strategy.current_version
+    if version is None:
+        return f"strategy {strategy.pk} has no deployed version"
+    if strategy.status == Strategy.Status.ARCHIVED:
+        return f"strategy {strategy.pk} is archived"
+    if dry_run:
+        return None
+    if not version.is_approved_for_paper:
+        return (
+            f"strategy {strategy.pk} v{version.number} is not approved (status {strategy.status}); "
+            "a dry run is allowed"
+        )
+    if strategy.mode == Mode.BACKTEST:
+        return f"strategy {strategy.pk} is in backtest mode: it runs as a backtest, not a live cycle"
+    if strategy.mode == Mode.LIVE and not version.is_approved_for_live:
+        return f"strategy {strategy.pk} v{version.number} is not approved for live trading"
+    return None
+
+
+class _CycleCalls:
+    """The `on_call` of one cycle: reads go to the venue, orders to the money layer's desk."""
+
+    def __init__(self, strategy: Strategy, execution: Execution, *, dry_run: bool) -> None:
+        self.dry_run = dry_run
+        self.actions: list[_Action] = []
+        allowed = strategy.config.get("risk_limits", {}).get("allowed_services", [strategy.platform])
+        self.reads = VenueReads(platform=strategy.platform, allowed_services=allowed)
+        self.desk = CycleDesk(strategy=strategy, execution=execution, dry_run=dry_run, record=self.record)
+
+    def record(self, kind: str, message: str, payload: dict[str, Any], level: str) -> None:
+        self.actions.append(_Action(timezone.now(), kind, message, as_json(payload), level))
+
+    def __call__(self, venue: str, method: str, kwargs: dict[str, Any]) -> Any:
+        if method in ("create_order", "cancel_order"):
+            # The desk checks the venue itself, so a refused venue is an ORDER_REFUSED action, not an error.
+            return as_json(self.desk.order(venue, method, kwargs))
+        return self.reads.read(venue, method, kwargs)
+
+    def close(self) -> None:
+        self.reads.close()
+        self.desk.close()
+
+
+def execution_run(*, strategy_id: int, trigger: str, dry_run: bool = False) -> Execution:
+    """Run one cycle now (Run now, Test Run, `strategy_run`) and persist it. Raises CycleNotStarted."""
+    strategy = Strategy.objects.select_related("current_version").filter(pk=strategy_id).first()
+    if strategy is None:
+        raise CycleNotStarted(f"no strategy with id {strategy_id}")
+    reason = strategy_not_runnable_reason(strategy, dry_run=dry_run)
+    if reason:
+        raise CycleNotStarted(reason)
+    assert strategy.current_version is not None
+    now = timezone.now()
+    execution = Execution.objects.create(
+        strategy=strategy, version=strategy.current_version,
+        trigger=Execution.Trigger.DRY_RUN if dry_run else trigger,
+        mode=strategy.mode, status=Execution.Status.RUNNING, scheduled_for=now, started_at=now,
+    )
+    return _cycle(strategy, execution, dry_run=dry_run)
+
+
+def execution_start(*, execution_id: int) -> Execution | None:
+    """Claim a queued (scheduled) execution and run it; None when another delivery already claimed it.
+
+    The claim is a conditional update, so a redelivered task never runs a slot twice, and the
+    execution (hence every client order id derived from it) is the same on every delivery.
+    """
+    now = timezone.now()
+    claimed = Execution.objects.filter(pk=execution_id, status=Execution.Status.QUEUED).update(
+        status=Execution.Status.RUNNING, started_at=now
+    )
+    if not claimed:
+        return None
+    execution = Execution.objects.select_related("strategy__current_version").get(pk=execution_id)
+    strategy = execution.strategy
+    reason = strategy_not_runnable_reason(strategy, dry_run=False)
+    if reason is None and not strategy.enabled:
+        reason = f"strategy {strategy.pk} was paused after this run was scheduled"
+    if reason is None and strategy.current_version_id != execution.version_id:
+        reason = "a new version was deployed after this run was scheduled"
+    if reason:
+        _finish(execution, status=Execution.Status.SKIPPED, error=f"skipped: {reason}")
+        return execution
+    return _cycle(strategy, execution, dry_run=False)
+
+
+def _cycle(strategy: Strategy, execution: Execution, *, dry_run: bool) -> Execution:
+    version = execution.version
+    assert execution.started_at is not None
+    now = execution.started_at
+    calls = _CycleCalls(strategy, execution, dry_run=dry_run)
+    try:
+        positions, capital = calls.desk.open_cycle()
+    except Exception as exc:  # the ledger or the venue failed before the script ran: the run failed, say why
+        calls.close()
+        _finish(execution, status=Execution.Status.FAILED, error=f"could not load positions and capital: {exc!r}")
+        raise
+    ctx = {
+        "strategy_id": str(strategy.pk), "platform": strategy.platform, "mode": strategy.mode, "dry_run": dry_run,
+        "now": now, "params": strategy.config.get("parameters", {}), "state": strategy.state,
+        "capital": capital, "positions": positions,
+    }
+    try:
+        outcome = run_cycle(version.source_files(), ctx, calls, SandboxLimits.from_settings(settings.SANDBOX))
+    except SandboxUnavailable as exc:
+        _finish(execution, status=Execution.Status.FAILED, error=f"no cycle could start: {exc}")
+        raise CycleNotStarted(f"no cycle could start: {exc}") from exc
+    finally:
+        calls.close()
+    error = "\n\n".join(part for part in (outcome.error, outcome.traceback) if part)
+    with transaction.atomic():
+        lines = sorted(
+            [(line.ts, line.level, line.message) for line in outcome.logs]
+            + [(action.ts, action.level, action.message) for action in calls.actions],
+            key=lambda line: line[0],
+        )
+        ExecutionLog.objects.bulk_create(
+            ExecutionLog(execution=execution, seq=seq, ts=ts, level=level, message=message)
+            for seq, (ts, level, message) in enumerate(lines, start=1)
+        )
+        ExecutionAction.objects.bulk_create(
+            ExecutionAction(execution=execution, seq=seq, ts=action.ts, kind=action.kind, message=action.message,
+                            payload=action.payload)
+            for seq, action in enumerate([action for action in calls.actions if action.kind], start=1)
+        )
+        execution.entries, execution.exits = len(outcome.entries), len(outcome.exits)
+        execution.state_after = outcome.state
+        status = outcome.status if outcome.status in Execution.Status.values else Execution.Status.FAILED
+        _finish(execution, status=status, error=error or ("" if status == "succeeded" else outcome.status))
+        if not dry_run:  # a test run must not change what the next real cycle remembers
+            Strategy.objects.filter(pk=strategy.pk).update(state=outcome.state)
+        transaction.on_commit(lambda: execution_broadcast(execution))  # persist, then broadcast
+    return execution
+
+
+def _finish(execution: Execution, *, status: str, error: str) -> None:
+    execution.status = status
+    execution.error = error
+    execution.finished_at = max(timezone.now(), execution.started_at or timezone.now())
+    execution.save(update_fields=["status", "error", "finished_at", "entries", "exits", "state_after"])
+    if execution.trigger != Execution.Trigger.DRY_RUN and status != Execution.Status.SKIPPED:
+        succeeded = status == Execution.Status.SUCCEEDED
+        Strategy.objects.filter(pk=execution.strategy_id).update(
+            runs_total=F("runs_total") + 1,
+            runs_succeeded=F("runs_succeeded") + int(succeeded),
+            runs_failed=F("runs_failed") + int(not succeeded),
+        )
+
+
+def execution_as_dict(execution: Execution) -> dict[str, Any]:
+    """The `strategy_run --json` shape."""
+    return {
+        "id": str(execution.pk), "status": execution.status, "trigger": execution.trigger, "mode": execution.mode,
+        "duration_ms": execution.duration_ms, "entries": execution.entries, "exits": execution.exits,
+        "logs": [{"seq": line.seq, "ts": line.ts.isoformat(), "level": line.level, "message": line.message}
+                 for line in execution.logs.order_by("seq")],
+        "actions": [{"seq": a.seq, "ts": a.ts.isoformat(), "kind": a.kind, "message": a.message, "payload": a.payload}
+                    for a in execution.actions.order_by("seq")],
+        "error": execution.error or None, "state": execution.state_after,
+    }

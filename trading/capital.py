@@ -1,0 +1,228 @@
+"""The capital engine: a strategy's limits, order sizing, and the lot arithmetic of positions.
+
+Pure functions of Decimals: no database. The ledger numbers they work on (deployed capital,
+today's spend and P&L) are read from orders, fills and positions in `trading.selectors`.
+
+Every limit is compared against an order's *worst cost*: quantity × limit price plus the most the
+venue's fee can be for it, so a fill (at or better than the limit) can never breach a limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_UP, Decimal
+from typing import Any
+
+from trading.fees import (
+    ALPACA_SEC_RATE,
+    ALPACA_TAF_PER_SHARE,
+    KALSHI_TAKER_RATE,
+    POLYMARKET_DEFAULT_TAKER_RATE,
+)
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+HALF = Decimal("0.5")
+CENT = Decimal("0.01")
+MICRO = Decimal("0.000001")
+PREDICTION_MARKETS = frozenset({"polymarket", "kalshi"})
+
+# How finely each venue counts what is bought: Kalshi whole contracts, Polymarket 2 decimals
+# (the CLOB's size rounding), Alpaca fractional shares.
+QUANTITY_STEP: dict[str, Decimal] = {"kalshi": ONE, "polymarket": CENT, "alpaca": MICRO}
+
+
+def usd(value: Any) -> Decimal:
+    """A config number (JSON float or int) as an exact Decimal."""
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def money(value: Decimal) -> Decimal:
+    """Stored precision of a USD amount (the DecimalFields keep 6 places)."""
+    return value.quantize(MICRO, rounding=ROUND_HALF_UP)
+
+
+def cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class CapitalPlan:
+    """`capital` and `risk_limits` of a strategy's config, as Decimals."""
+
+    platform: str
+    total_capital: Decimal
+    capital_per_trade: Decimal
+    max_positions: int
+    max_position_size: Decimal
+    max_daily_loss: Decimal
+    sizing_method: str
+    kelly_fraction: Decimal | None
+    percent: Decimal | None
+    max_order_usd: Decimal | None
+    max_daily_usd: Decimal | None
+    allowed_services: tuple[str, ...]
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], platform: str) -> CapitalPlan:
+        capital = config["capital"]
+        limits = config.get("risk_limits") or {}
+
+        def optional(value: Any) -> Decimal | None:
+            return None if value is None else usd(value)
+
+        return cls(
+            platform=platform,
+            total_capital=usd(capital["total_capital"]),
+            capital_per_trade=usd(capital["capital_per_trade"]),
+            max_positions=int(capital["max_positions"]),
+            max_position_size=usd(capital["max_position_size"]),
+            max_daily_loss=usd(capital["max_daily_loss"]),
+            sizing_method=str(capital["sizing_method"]),
+            kelly_fraction=optional(capital.get("kelly_fraction")),
+            percent=optional(capital.get("percent")),
+            max_order_usd=optional(limits.get("max_order_usd")),
+            max_daily_usd=optional(limits.get("max_daily_usd")),
+            allowed_services=tuple(limits.get("allowed_services") or (platform,)),
+        )
+
+
+def fee_bound(
+    venue: str, *, quantity: Decimal, limit_price: Decimal, polymarket_rate: Decimal | None = None
+) -> Decimal:
+    """The most the fee of a buy of `quantity` at prices ≤ `limit_price` can be (see trading.paper)."""
+    if venue == "alpaca":
+        return ZERO  # buys are commission-free
+    # rate × q × p(1 − p) grows with p up to 0.5: the worst price at or below the limit.
+    worst = limit_price * (ONE - limit_price) if limit_price <= HALF else Decimal("0.25")
+    if venue == "kalshi":
+        return (KALSHI_TAKER_RATE * quantity * worst).quantize(CENT, rounding=ROUND_CEILING)
+    rate = POLYMARKET_DEFAULT_TAKER_RATE if polymarket_rate is None else polymarket_rate
+    return (rate * quantity * worst).quantize(MICRO, rounding=ROUND_CEILING)
+
+
+def sell_fee_bound(venue: str, *, quantity: Decimal, price: Decimal) -> Decimal:
+    """An upper bound of the fee on selling (used to value positions conservatively)."""
+    if venue == "alpaca":
+        return (quantity * price * ALPACA_SEC_RATE + quantity * ALPACA_TAF_PER_SHARE + 2 * CENT).quantize(CENT)
+    return fee_bound(venue, quantity=quantity, limit_price=price)
+
+
+def worst_cost(
+    venue: str, *, quantity: Decimal, limit_price: Decimal, polymarket_rate: Decimal | None = None
+) -> Decimal:
+    return quantity * limit_price + fee_bound(
+        venue, quantity=quantity, limit_price=limit_price, polymarket_rate=polymarket_rate
+    )
+
+
+def kelly_fraction_of(confidence: Decimal, price: Decimal, *, venue: str) -> Decimal:
+    """f* = (p − c) / (1 − c) for a binary contract at price c; for shares, the even-money f* = 2p − 1."""
+    if venue in PREDICTION_MARKETS:
+        if price >= ONE:
+            return ZERO
+        return max(ZERO, (confidence - price) / (ONE - price))
+    return max(ZERO, 2 * confidence - ONE)
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """How an entry was sized: the method's amount, every cap that bound it, and the order it gives."""
+
+    method: str
+    method_usd: Decimal
+    requested_usd: Decimal | None
+    budget_usd: Decimal
+    binding: str  # the cap that set the budget: "method", "size_usd", "capital_per_trade", …
+    limit_price: Decimal
+    quantity: Decimal
+    worst_cost_usd: Decimal
+    kelly: Decimal | None = None
+
+    @property
+    def notional_usd(self) -> Decimal:
+        return self.quantity * self.limit_price
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method, "method_usd": str(cents(self.method_usd)),
+            "requested_usd": None if self.requested_usd is None else str(cents(self.requested_usd)),
+            "budget_usd": str(cents(self.budget_usd)), "binding": self.binding,
+            "limit_price": str(self.limit_price), "quantity": str(self.quantity),
+            "notional_usd": str(cents(self.notional_usd)), "worst_cost_usd": str(cents(self.worst_cost_usd)),
+            **({"kelly": str(self.kelly.quantize(Decimal("0.0001")))} if self.kelly is not None else {}),
+        }
+
+
+def entry_size(
+    plan: CapitalPlan,
+    *,
+    confidence: Decimal,
+    limit_price: Decimal,
+    size_usd: Decimal | None,
+    position_cost_usd: Decimal,
+    available_usd: Decimal,
+    polymarket_rate: Decimal | None = None,
+) -> Sizing:
+    """Size an entry: the method's amount, then capped by capital_per_trade, what the position may
+    still take under max_position_size, max_order_usd and available capital; a signal's own
+    `size_usd` is a request, capped the same way. The quantity's worst cost fits the budget."""
+    kelly: Decimal | None = None
+    if plan.sizing_method == "percent_capital":
+        method_usd = plan.total_capital * (plan.percent or ZERO) / 100
+    elif plan.sizing_method == "kelly":
+        kelly = kelly_fraction_of(confidence, limit_price, venue=plan.platform)
+        method_usd = plan.total_capital * kelly * (plan.kelly_fraction or ONE)
+    else:
+        method_usd = plan.capital_per_trade
+    caps: list[tuple[str, Decimal]] = [("method", method_usd)]
+    if size_usd is not None:
+        caps.append(("size_usd", size_usd))
+    caps.append(("capital_per_trade", plan.capital_per_trade))
+    caps.append(("max_position_size", max(ZERO, plan.max_position_size - position_cost_usd)))
+    if plan.max_order_usd is not None:
+        caps.append(("max_order_usd", plan.max_order_usd))
+    caps.append(("available_capital", max(ZERO, available_usd)))
+    binding, budget = min(caps, key=lambda cap: cap[1])  # min keeps the first of equal caps
+    budget = budget.quantize(CENT, rounding=ROUND_DOWN)
+    quantity = affordable_quantity(plan.platform, budget=budget, limit_price=limit_price,
+                                   polymarket_rate=polymarket_rate)
+    cost = worst_cost(plan.platform, quantity=quantity, limit_price=limit_price, polymarket_rate=polymarket_rate)
+    return Sizing(plan.sizing_method, method_usd, size_usd, budget, binding, limit_price, quantity, cost, kelly)
+
+
+def affordable_quantity(venue: str, *, budget: Decimal, limit_price: Decimal,
+                        polymarket_rate: Decimal | None = None) -> Decimal:
+    """The largest quantity (in the venue's step) whose worst cost fits `budget`."""
+    step = QUANTITY_STEP[venue]
+    if budget <= 0 or limit_price <= 0:
+        return ZERO
+    quantity = (budget / limit_price).quantize(step, rounding=ROUND_DOWN)
+    for _ in range(50):  # each pass shrinks by the overshoot; a few passes suffice
+        cost = worst_cost(venue, quantity=quantity, limit_price=limit_price, polymarket_rate=polymarket_rate)
+        if quantity <= 0 or cost <= budget:
+            return max(ZERO, quantity)
+        shrunk = (quantity * budget / cost).quantize(step, rounding=ROUND_DOWN)
+        quantity = shrunk if shrunk < quantity else quantity - step
+    return ZERO
+
+
+@dataclass(frozen=True)
+class Lot:
+    """An open position's running totals: quantity held and what it cost, fees included."""
+
+    quantity: Decimal = ZERO
+    cost_usd: Decimal = ZERO
+
+
+def lot_buy(lot: Lot, *, quantity: Decimal, price: Decimal, fee: Decimal) -> Lot:
+    return Lot(lot.quantity + quantity, money(lot.cost_usd + quantity * price + fee))
+
+
+def lot_sell(lot: Lot, *, quantity: Decimal, price: Decimal, fee: Decimal) -> tuple[Lot, Decimal]:
+    """Sell part of a lot at average cost; returns the rest and the realized P&L (fees included)."""
+    if quantity > lot.quantity:
+        raise ValueError(f"cannot sell {quantity} of a position holding {lot.quantity}")
+    released = lot.cost_usd if quantity == lot.quantity else money(lot.cost_usd * quantity / lot.quantity)
+    realized = money(quantity * price - fee - released)
+    return Lot(lot.quantity - quantity, lot.cost_usd - released), realized

@@ -1,0 +1,412 @@
+"""The money side of one cycle: mark positions, size and check every order, place it, record it.
+
+The executor builds one `CycleDesk` per cycle and hands it every `create_order` / `cancel_order`
+the script sends. Paper, live and dry run share the sizing and the checks; only where fills come
+from differs: the paper broker walks the venue's current book, live goes through the adapter's
+`prepare_order` / `submit_order`, and a dry run stops after the checks and records what it would do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from strategies.models import ActionKind, Execution, Mode, Strategy
+from strategies.sdk import EntrySignal, ExitSignal, SignalError
+from trading.capital import QUANTITY_STEP, CapitalPlan, Sizing, cents, entry_size, worst_cost
+from trading.fees import TradeSide
+from trading.models import Order, OrderAction, OrderStatus, Position
+from trading.orders import (
+    client_order_id_for,
+    fill_record,
+    order_request_for,
+    order_settle,
+    order_submit_live,
+    order_transition,
+)
+from trading.paper import PaperExecution, outcome_book, paper_fill
+from trading.risk import Authority, EntryExposure, Refusal, entry_refusal, exit_refusal
+from trading.selectors import CapitalState, capital_state, orders_unresolved, position_for_entry, positions_open
+from trading.venues import VenueClient, VenueError, venue_client
+from trading.venues.domain import OrderBook
+
+logger = logging.getLogger(__name__)
+
+# kind ("" for a log line only), message, payload, log level
+Record = Callable[[str, str, dict[str, Any], str], None]
+ZERO = Decimal(0)
+
+
+def _num(value: Decimal) -> str:
+    """A quantity or price as the venues write it: no exponent, no trailing zeros."""
+    return format(value.normalize(), "f")
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _json(item) for key, item in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class Marked:
+    position: Position
+    price: Decimal | None
+
+
+class CycleDesk:
+    """Orders of one cycle of one strategy."""
+
+    def __init__(self, *, strategy: Strategy, execution: Execution, dry_run: bool, record: Record,
+                 client_factory: Callable[[str], VenueClient] = venue_client) -> None:
+        self.strategy = strategy
+        self.execution = execution
+        self.dry_run = dry_run
+        self.record = record
+        self.plan = CapitalPlan.from_config(strategy.config, strategy.platform)
+        self.live = strategy.mode == Mode.LIVE
+        self.book = "live" if self.live else "paper"
+        version = strategy.current_version
+        self.approved_for_live = bool(version and version.is_approved_for_live)
+        self.daily_loss_reason = ""
+        self.paused_reason = "" if strategy.enabled else strategy.paused_reason
+        self._client_factory = client_factory
+        self._client: VenueClient | None = None
+        self._marks: dict[int, Decimal] = {}  # dry run: marks kept in memory only
+        self._free_index = 1000  # signal index for orders a custom execute_* sent without one
+
+    # --- venue ------------------------------------------------------------------------------------
+    def client(self) -> VenueClient:
+        if self._client is None:
+            self._client = self._client_factory(self.strategy.platform)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _outcome_book(self, market_id: str, side: str) -> OrderBook:
+        return outcome_book(self.client().get_order_book(market_id), venue=self.strategy.platform, side=side)
+
+    def _polymarket_rate(self, market_id: str) -> Decimal | None:
+        lookup = getattr(self.client(), "get_fee_rate", None)  # offered by the adapter once it reads /fee-rate
+        return Decimal(str(lookup(market_id))) if callable(lookup) else None
+
+    # --- start of cycle ---------------------------------------------------------------------------
+    def open_cycle(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Settle unresolved orders (live), mark open positions to market, check today's loss.
+
+        Returns the positions and capital the script's ctx gets.
+        """
+        if self.live and not self.dry_run:
+            for order in orders_unresolved(strategy_id=self.strategy.pk, book=self.book):
+                try:
+                    settled = order_settle(order, self.client())
+                except VenueError as error:
+                    self._log("warning", f"order {order.client_order_id} still unresolved: {error}")
+                    continue
+                self._log("info", f"order {order.client_order_id} was unresolved; the venue says {settled.status}")
+        positions = positions_open(strategy_id=self.strategy.pk, book=self.book)
+        for position in positions:
+            self._mark(position)
+        state = self._capital()
+        self._check_daily_loss(state)
+        return [self._position_json(position) for position in positions], {
+            "total": state.capital_usd, "deployed": state.deployed_usd, "available": state.available_usd,
+            "pnl_today": state.pnl_today_usd,
+        }
+
+    def _mark(self, position: Position) -> None:
+        try:
+            book = self._outcome_book(position.market_id, position.side)
+        except VenueError as error:
+            self._log("warning", f"could not mark {position.market_id} {position.side} to market: {error}")
+            return
+        price = book.midpoint or book.best_bid or book.best_ask
+        if price is None:
+            return
+        if self.dry_run:
+            self._marks[position.pk] = price
+            return
+        position.current_price = price
+        position.save(update_fields=["current_price", "updated_at"])
+
+    def _position_json(self, position: Position) -> dict[str, Any]:
+        price = self._marks.get(position.pk, position.current_price)
+        pnl = price * position.quantity - position.cost_basis_usd if price is not None else ZERO
+        return {
+            "position_id": str(position.pk), "platform": position.venue, "market_id": position.market_id,
+            "market_name": position.market_name, "side": position.side, "size": position.cost_basis_usd,
+            "quantity": position.quantity, "entry_price": position.cost_basis_usd / position.quantity,
+            "current_price": price, "unrealized_pnl": pnl, "opened_at": position.opened_at,
+        }
+
+    def _capital(self) -> CapitalState:
+        state = capital_state(strategy_id=self.strategy.pk, book=self.book, total_capital=self.plan.total_capital,
+                              now=timezone.now())
+        if self._marks:  # dry run: count the in-memory marks instead of the stored ones
+            unrealized = sum(
+                (self._marks.get(p.pk, p.current_price) * p.quantity - p.cost_basis_usd
+                 for p in positions_open(strategy_id=self.strategy.pk, book=self.book)
+                 if self._marks.get(p.pk, p.current_price) is not None),
+                ZERO,
+            )
+            state = CapitalState(state.total_capital, state.realized_usd, state.deployed_usd, unrealized,
+                                 state.realized_today_usd, state.spent_today_usd, state.open_positions)
+        return state
+
+    def _check_daily_loss(self, state: CapitalState) -> None:
+        loss = -state.pnl_today_usd
+        if self.daily_loss_reason or loss < self.plan.max_daily_loss:
+            return
+        self.daily_loss_reason = (
+            f"today's loss ${cents(loss)} reached capital.max_daily_loss ${self.plan.max_daily_loss}: "
+            "strategy paused, no new entries"
+        )
+        if self.dry_run or not self.strategy.enabled:  # a test run changes nothing; a paused one says so once
+            return
+        Strategy.objects.filter(pk=self.strategy.pk).update(enabled=False, paused_reason=self.daily_loss_reason[:500])
+        self.strategy.enabled, self.strategy.paused_reason = False, self.daily_loss_reason[:500]
+        self.record(ActionKind.STRATEGY_PAUSED, self.daily_loss_reason,
+                    {"pnl_today_usd": str(cents(state.pnl_today_usd)),
+                     "max_daily_loss": str(self.plan.max_daily_loss)}, "warning")
+
+    # --- orders -----------------------------------------------------------------------------------
+    def order(self, venue: str, method: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if method == "cancel_order":
+            return self._cancel(venue, kwargs)
+        intent = kwargs.get("intent")
+        index = kwargs.get("signal_index")
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            index, self._free_index = self._free_index, self._free_index + 1
+        fields = {key: value for key, value in kwargs.items() if key not in ("intent", "signal_index")}
+        try:
+            if intent == "exit":
+                return self._exit(venue, index, ExitSignal.from_dict(fields))
+            if intent in ("entry", None):
+                signal = EntrySignal.from_dict(fields)
+                signal.check_platform(self.strategy.platform)
+                return self._entry(venue, index, signal)
+        except SignalError as error:
+            return self._refuse(Refusal("signal", str(error)), {"venue": venue, **_json(kwargs)})
+        return self._refuse(Refusal("signal", f"intent must be 'entry' or 'exit', got {intent!r}"), _json(kwargs))
+
+    def _authority(self) -> Authority:
+        return Authority(live=self.live, approved_for_live=self.approved_for_live,
+                         kill_switch=bool(settings.KILL_SWITCH), daily_loss_reason=self.daily_loss_reason,
+                         paused_reason=self.paused_reason)
+
+    def _refuse(self, refusal: Refusal, payload: dict[str, Any]) -> dict[str, Any]:
+        self.record(ActionKind.ORDER_REFUSED, f"order refused ({refusal.check}): {refusal.reason}",
+                    {**payload, "check": refusal.check, "reason": refusal.reason}, "warning")
+        return {"status": "refused", "check": refusal.check, "reason": refusal.reason}
+
+    def _entry(self, venue: str, index: int, signal: EntrySignal) -> dict[str, Any]:
+        what = {"venue": venue, "intent": "entry", "signal_index": index, **_json(signal.as_dict())}
+        refusal = exit_refusal(self.plan, venue, Authority(False, False, False))  # the venue check comes first
+        if refusal:
+            return self._refuse(refusal, what)
+        if self.strategy.platform == "alpaca" and signal.side == "sell":
+            return self._refuse(Refusal("signal", "short selling is not supported: enter with side 'buy'"), what)
+        try:
+            book = self._outcome_book(signal.market_id, signal.side)
+            rate = self._polymarket_rate(signal.market_id) if venue == "polymarket" else None
+        except VenueError as error:
+            return self._refuse(Refusal("market_data", f"no order book for {signal.market_id}: {error}"), what)
+        limit = Decimal(str(signal.limit_price)) if signal.limit_price is not None else book.best_ask
+        if limit is None:
+            return self._refuse(Refusal("market_data", f"{signal.market_id} has no asks and the signal no limit"), what)
+        position = position_for_entry(strategy_id=self.strategy.pk, book=self.book, venue=venue,
+                                      market_id=signal.market_id, side=signal.side)
+        state = self._capital()
+        self._check_daily_loss(state)  # an earlier order of this cycle may have crossed it
+        sizing = entry_size(
+            self.plan, confidence=Decimal(str(signal.confidence)), limit_price=limit,
+            size_usd=Decimal(str(signal.size_usd)) if signal.size_usd is not None else None,
+            position_cost_usd=position.cost_basis_usd if position else ZERO,
+            available_usd=state.available_usd, polymarket_rate=rate,
+        )
+        what["sizing"] = sizing.as_json()
+        # An order sized to nothing is checked as the smallest order it could be: the limit that left no room speaks.
+        cost = sizing.worst_cost_usd if sizing.quantity > 0 else worst_cost(
+            venue, quantity=QUANTITY_STEP[venue], limit_price=limit, polymarket_rate=rate)
+        exposure = EntryExposure(venue=venue, cost_usd=cost, available_usd=state.available_usd,
+                                 open_positions=state.open_positions, adds_to_open_position=position is not None,
+                                 position_cost_usd=position.cost_basis_usd if position else ZERO,
+                                 spent_today_usd=state.spent_today_usd)
+        refusal = entry_refusal(self.plan, exposure, self._authority())
+        if refusal is None and sizing.quantity <= 0:
+            refusal = Refusal("sizing", _nothing_sized(sizing))
+        if refusal:
+            return self._refuse(refusal, what)
+        coid = client_order_id_for(strategy_id=self.strategy.pk, execution_id=self.execution.pk, signal_index=index,
+                                   action=OrderAction.OPEN)
+        if self.dry_run:
+            return self._would_place(what, coid, sizing.quantity, limit, f"buy {sizing.quantity} {signal.side} "
+                                     f"{signal.market_id} at ≤ {limit} (${cents(sizing.worst_cost_usd)} at most)")
+        order = self._order_create(index=index, action=OrderAction.OPEN, market_id=signal.market_id,
+                                   market_name=signal.market_name, side=signal.side, quantity=sizing.quantity,
+                                   limit=limit)
+        if order is None:
+            return self._duplicate(index, OrderAction.OPEN)
+        self._execute(order, book, rate)
+        return self._placed(order, what)
+
+    def _exit(self, venue: str, index: int, signal: ExitSignal) -> dict[str, Any]:
+        what = {"venue": venue, "intent": "exit", "signal_index": index, **_json(signal.as_dict())}
+        refusal = exit_refusal(self.plan, venue, self._authority())
+        if refusal:
+            return self._refuse(refusal, what)
+        position = Position.objects.filter(strategy=self.strategy, book=self.book, status=Position.Status.OPEN,
+                                           pk=int(signal.position_id) if signal.position_id.isdigit() else -1).first()
+        if position is None:
+            return self._refuse(Refusal("position", f"no open position {signal.position_id}"), what)
+        step = QUANTITY_STEP[venue]
+        quantity = position.quantity if signal.fraction >= 1 else (
+            position.quantity * Decimal(str(signal.fraction))).quantize(step, rounding=ROUND_DOWN)
+        if quantity <= 0:
+            return self._refuse(Refusal("sizing", f"fraction {signal.fraction} of {position.quantity} is nothing"),
+                                what)
+        try:
+            book = self._outcome_book(position.market_id, position.side)
+        except VenueError as error:
+            return self._refuse(Refusal("market_data", f"no order book for {position.market_id}: {error}"), what)
+        if not book.bids:
+            return self._refuse(Refusal("market_data", f"{position.market_id} has no bids to sell into"), what)
+        limit = book.bids[-1].price  # sell into every displayed bid, best first
+        coid = client_order_id_for(strategy_id=self.strategy.pk, execution_id=self.execution.pk, signal_index=index,
+                                   action=OrderAction.CLOSE)
+        if self.dry_run:
+            text = f"sell {quantity} of position {position.pk} ({position.market_id} {position.side})"
+            return self._would_place(what, coid, quantity, limit, text)
+        order = self._order_create(index=index, action=OrderAction.CLOSE, market_id=position.market_id,
+                                   market_name=position.market_name, side=position.side, quantity=quantity, limit=limit)
+        if order is None:
+            return self._duplicate(index, OrderAction.CLOSE)
+        self._execute(order, book, None)
+        result = self._placed(order, what)
+        position.refresh_from_db()
+        if position.status == Position.Status.CLOSED:
+            self.record(ActionKind.POSITION_CLOSED,
+                        f"position {position.pk} {position.market_id} {position.side} closed: "
+                        f"realized ${cents(position.realized_pnl_usd)} after ${cents(position.fees_usd)} fees",
+                        {"position_id": str(position.pk), "realized_pnl_usd": str(cents(position.realized_pnl_usd)),
+                         "fees_usd": str(cents(position.fees_usd)), "reason": signal.reason}, "info")
+        self._check_daily_loss(self._capital())
+        return result
+
+    def _cancel(self, venue: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        order_id = str(kwargs.get("order_id") or "")
+        order = (Order.objects.filter(strategy=self.strategy, book=self.book, venue_order_id=order_id).first()
+                 or Order.objects.filter(strategy=self.strategy, book=self.book, client_order_id=order_id).first())
+        if order is None:
+            return {"status": "not_found", "order_id": order_id}
+        if order.status not in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED) or not self.live:
+            return {"status": order.status, "client_order_id": order.client_order_id, "cancelled": False}
+        if self.dry_run:
+            return {"status": "would_cancel", "client_order_id": order.client_order_id}
+        result = self.client().cancel_order(order.venue_order_id)
+        if result.canceled:
+            order_transition(order, OrderStatus.CANCELLED)
+        return {"status": order.status, "client_order_id": order.client_order_id, "cancelled": result.canceled,
+                "reason": result.reason}
+
+    # --- placing ----------------------------------------------------------------------------------
+    def _order_create(self, *, index: int, action: str, market_id: str, market_name: str, side: str,
+                      quantity: Decimal, limit: Decimal) -> Order | None:
+        coid = client_order_id_for(strategy_id=self.strategy.pk, execution_id=self.execution.pk, signal_index=index,
+                                   action=action)
+        version = self.strategy.current_version
+        assert version is not None
+        try:
+            with transaction.atomic():
+                return Order.objects.create(
+                    strategy=self.strategy, version=version, execution=self.execution, signal_index=index,
+                    book=self.book, venue=self.strategy.platform, market_id=market_id, market_name=market_name[:500],
+                    side=side, action=action, client_order_id=coid, quantity=quantity, limit_price=limit,
+                    notional_usd=quantity * limit,
+                )
+        except IntegrityError:
+            return None  # this signal of this execution already has its order
+
+    def _duplicate(self, index: int, action: str) -> dict[str, Any]:
+        order = Order.objects.get(execution=self.execution, signal_index=index, action=action)
+        return {**self._result(order), "duplicate": True}
+
+    def _execute(self, order: Order, book: OrderBook, rate: Decimal | None) -> None:
+        if self.live:
+            order_submit_live(order, self.client(), order_request_for(order))
+            return
+        order_transition(order, OrderStatus.SUBMITTED)
+        side: TradeSide = "buy" if order.action == OrderAction.OPEN else "sell"
+        filled: PaperExecution = paper_fill(book, venue=order.venue, side=side, quantity=order.quantity,
+                                            limit_price=order.limit_price, polymarket_rate=rate)
+        now = timezone.now()
+        for number, fill in enumerate(filled.fills, start=1):
+            fill_record(order, venue_fill_id=f"paper-{number}", quantity=fill.quantity, price=fill.price,
+                        fee=fill.fee, at=now)
+        order.refresh_from_db()
+        if order.filled_quantity == order.quantity:
+            order_transition(order, OrderStatus.FILLED)
+            return
+        if order.filled_quantity > 0:
+            order_transition(order, OrderStatus.PARTIALLY_FILLED)
+        order_transition(order, OrderStatus.CANCELLED)  # immediate-or-cancel: the rest is not left resting
+
+    def _result(self, order: Order) -> dict[str, Any]:
+        fills = list(order.fills.values_list("quantity", "price", "fee_usd"))
+        filled = sum((q for q, _, _ in fills), ZERO)
+        average = sum((q * p for q, p, _ in fills), ZERO) / filled if filled else None
+        status = order.status
+        if status == OrderStatus.CANCELLED and 0 < filled < order.quantity:
+            status = "partially_filled"  # the rest was cancelled (paper orders are immediate-or-cancel)
+        return {
+            "status": status, "client_order_id": order.client_order_id, "quantity": _num(order.quantity),
+            "filled_quantity": _num(filled), "average_price": None if average is None else _num(average),
+            "limit_price": _num(order.limit_price) if order.limit_price is not None else None,
+            "fees_usd": str(cents(sum((f for _, _, f in fills), ZERO))),
+            **({"reason": order.reject_reason} if order.reject_reason else {}),
+        }
+
+    def _placed(self, order: Order, what: dict[str, Any]) -> dict[str, Any]:
+        result = self._result(order)
+        verb = "buy" if order.action == OrderAction.OPEN else "sell"
+        kind = ActionKind.ORDER_REFUSED if order.status == OrderStatus.REJECTED else ActionKind.ORDER_PLACED
+        message = (f"{self.book} order {order.client_order_id}: {verb} {result['quantity']} {order.side} "
+                   f"{order.market_id} at ≤ {result['limit_price']}: {result['status']}, "
+                   f"filled {result['filled_quantity']}"
+                   + (f" at {result['average_price']}" if result["average_price"] else "")
+                   + (f", fees ${result['fees_usd']}" if result["fees_usd"] != "0.00" else "")
+                   + (f" ({order.reject_reason})" if order.reject_reason else ""))
+        self.record(kind, message, {**what, **result}, "warning" if kind == ActionKind.ORDER_REFUSED else "info")
+        return result
+
+    def _would_place(self, what: dict[str, Any], coid: str, quantity: Decimal, limit: Decimal,
+                     text: str) -> dict[str, Any]:
+        result = {"status": "would_place", "client_order_id": coid, "quantity": _num(quantity),
+                  "limit_price": _num(limit), "filled_quantity": "0"}
+        self.record(ActionKind.ORDER_WOULD_PLACE, f"dry run: would {text}", {**what, **result}, "info")
+        return result
+
+    def _log(self, level: str, message: str) -> None:
+        """A line in the execution's log that is not an action (kind "")."""
+        logger.log(logging.WARNING if level == "warning" else logging.INFO, "strategy %s: %s", self.strategy.pk,
+                   message)
+        self.record("", message, {}, level)
+
+
+def _nothing_sized(sizing: Sizing) -> str:
+    if sizing.binding == "method" and sizing.kelly is not None:
+        return f"kelly sizing sees no edge at price {sizing.limit_price} (f* = {sizing.kelly:.4f})"
+    return (f"sized to nothing: {sizing.binding} leaves ${cents(sizing.budget_usd)}, "
+            f"less than one unit at {sizing.limit_price}")

@@ -1,0 +1,221 @@
+"""Writes of the money ledger: orders as a state machine, fills, and the positions fills build.
+
+    new ──► submitted ──► partially_filled ──► filled
+     │          │  ╲            │   ╲
+     │          │   ╲           ▼    ╲──► cancelled (the rest; fills kept)
+     ▼          ▼    ╲──► unresolved ──► (whatever the venue says: any of the above, or rejected)
+    rejected  rejected / cancelled
+
+A paper order goes new → submitted → filled / partially filled → cancelled (the rest; paper
+orders are immediate-or-cancel). A live order whose outcome is unknown (timeout) becomes
+unresolved and is settled by asking the venue (`order_settle`), never blindly re-sent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+
+from trading.capital import Lot, lot_buy, lot_sell, money
+from trading.models import Book, Fill, Order, OrderAction, OrderStatus, Position
+from trading.venues.base import VenueClient
+from trading.venues.domain import OrderRequest, OrderState, PreparedOrder
+from trading.venues.errors import AuthenticationFailed, InvalidRequest, NotFound, VenueError
+
+S = OrderStatus
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.NEW: frozenset({S.SUBMITTED, S.REJECTED, S.UNRESOLVED}),
+    S.SUBMITTED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED, S.UNRESOLVED}),
+    S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.UNRESOLVED}),
+    S.UNRESOLVED: frozenset({S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED}),
+    S.FILLED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.REJECTED: frozenset(),
+}
+VENUE_STATUS = {"open": S.SUBMITTED, "partially_filled": S.PARTIALLY_FILLED, "filled": S.FILLED,
+                "canceled": S.CANCELLED, "rejected": S.REJECTED, "unknown": S.UNRESOLVED}
+
+
+class IllegalTransition(Exception):
+    """An order was asked to move where its state machine does not go."""
+
+
+def client_order_id_for(*, strategy_id: int, execution_id: int, signal_index: int, action: str) -> str:
+    """(strategy, execution, signal, open/close): a retried request can never become a second order.
+
+    Fits Kalshi's ClOrdID rules (≤ 64 characters of [-\\w:+=/]) and Alpaca's 128.
+    """
+    return f"sh-{strategy_id}-{execution_id}-{signal_index}-{'o' if action == OrderAction.OPEN else 'c'}"
+
+
+def order_transition(order: Order, status: str, *, reason: str = "") -> Order:
+    if status == order.status and status != S.PARTIALLY_FILLED:
+        return order
+    if status not in TRANSITIONS[order.status]:
+        raise IllegalTransition(f"order {order.client_order_id}: {order.status} → {status} is not allowed")
+    order.status = status
+    fields = ["status", "updated_at"]
+    if status == S.REJECTED:
+        order.reject_reason = reason or "rejected by the venue"
+        fields.append("reject_reason")
+    order.save(update_fields=fields)
+    return order
+
+
+@transaction.atomic
+def fill_record(order: Order, *, venue_fill_id: str, quantity: Decimal, price: Decimal, fee: Decimal,
+                at: datetime) -> Fill | None:
+    """Record one fill (once: a fill id seen before is ignored) and apply it to the position."""
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if Fill.objects.filter(order=order, venue_fill_id=venue_fill_id).exists():
+        return None
+    fill = Fill.objects.create(order=order, book=order.book, venue_fill_id=venue_fill_id, quantity=quantity,
+                               price=price, fee_usd=money(fee), filled_at=at)
+    order.filled_quantity += quantity
+    order.save(update_fields=["filled_quantity", "updated_at"])
+    _position_apply(order, fill)
+    return fill
+
+
+def _position_apply(order: Order, fill: Fill) -> Position:
+    """Open / increase a position on an entry fill; reduce / close it on an exit fill, realizing P&L."""
+    position = (Position.objects.select_for_update()
+                .filter(strategy_id=order.strategy_id, book=order.book, venue=order.venue, market_id=order.market_id,
+                        side=order.side, status=Position.Status.OPEN).first())
+    if order.action == OrderAction.OPEN:
+        if position is None:
+            position = Position(strategy_id=order.strategy_id, book=order.book, venue=order.venue,
+                                market_id=order.market_id, market_name=order.market_name, side=order.side,
+                                quantity=Decimal(0), cost_basis_usd=Decimal(0), opened_at=fill.filled_at,
+                                current_price=fill.price)
+        lot = lot_buy(Lot(position.quantity, position.cost_basis_usd), quantity=fill.quantity, price=fill.price,
+                      fee=fill.fee_usd)
+        position.quantity, position.cost_basis_usd = lot.quantity, lot.cost_usd
+        position.fees_usd += fill.fee_usd
+        position.save()
+        return position
+    if position is None:
+        raise ValueError(f"order {order.client_order_id} closes {order.market_id} {order.side}, which is not open")
+    lot, realized = lot_sell(Lot(position.quantity, position.cost_basis_usd), quantity=fill.quantity,
+                             price=fill.price, fee=fill.fee_usd)
+    position.quantity, position.cost_basis_usd = lot.quantity, lot.cost_usd
+    position.realized_pnl_usd += realized
+    position.fees_usd += fill.fee_usd
+    position.current_price = fill.price
+    if lot.quantity == 0:
+        position.status, position.closed_at = Position.Status.CLOSED, max(fill.filled_at, position.opened_at)
+        position.cost_basis_usd = Decimal(0)
+    position.save()
+    return position
+
+
+def order_status_from_fills(order: Order) -> str:
+    if order.filled_quantity == order.quantity:
+        return S.FILLED
+    return S.PARTIALLY_FILLED if order.filled_quantity > 0 else S.SUBMITTED
+
+
+# --- live -----------------------------------------------------------------------------------------
+
+UNDELIVERED = (InvalidRequest, AuthenticationFailed, NotFound)  # the venue answered: no order exists
+
+
+def order_submit_live(order: Order, client: VenueClient, request: OrderRequest) -> Order:
+    """Prepare (persisting a Polymarket signed order first), submit, and record what the venue says."""
+    try:
+        prepared = client.prepare_order(request)
+    except VenueError as error:
+        return order_transition(order, S.REJECTED, reason=f"could not prepare the order: {error}")
+    order.signed_order = prepared.payload if order.venue == "polymarket" else None
+    order.venue_order_id = prepared.venue_order_id or ""
+    order.save(update_fields=["signed_order", "venue_order_id", "updated_at"])
+    order_transition(order, S.SUBMITTED)
+    return _submit(order, client, prepared)
+
+
+def _submit(order: Order, client: VenueClient, prepared: PreparedOrder) -> Order:
+    try:
+        state = client.submit_order(prepared)
+    except UNDELIVERED as error:
+        return order_transition(order, S.REJECTED, reason=str(error))
+    except VenueError as error:  # timeout, dropped connection, 5xx after retries: outcome unknown
+        order.reject_reason = f"outcome unknown: {error}"
+        order.save(update_fields=["reject_reason", "updated_at"])
+        return order_transition(order, S.UNRESOLVED)
+    return order_apply_state(order, client, state)
+
+
+def order_apply_state(order: Order, client: VenueClient, state: OrderState) -> Order:
+    """Bring an order in line with the venue's answer: its id, its fills, its status."""
+    if state.venue_order_id and state.venue_order_id != order.venue_order_id:
+        order.venue_order_id = state.venue_order_id
+        order.save(update_fields=["venue_order_id", "updated_at"])
+    if state.filled_quantity > 0:
+        try:
+            fills = client.get_fills(state.venue_order_id)
+        except VenueError:
+            fills = []  # recorded when the order is next asked about
+        for fill in fills:
+            if fill.venue_order_id == state.venue_order_id:
+                # Kalshi reports the YES price; a NO contract costs 1 − that.
+                price = 1 - fill.price if order.venue == "kalshi" and order.side == "no" else fill.price
+                fill_record(order, venue_fill_id=fill.fill_id, quantity=fill.quantity, price=price,
+                            fee=fill.fee, at=fill.at)
+        order.refresh_from_db()
+    venue_status = VENUE_STATUS[state.status]
+    if venue_status in (S.REJECTED, S.UNRESOLVED):
+        return order_transition(order, venue_status, reason="rejected by the venue")
+    if venue_status == S.CANCELLED:
+        return order_transition(order, S.CANCELLED)
+    # Until every fill is recorded, the order stays where its recorded fills put it.
+    return order_transition(order, order_status_from_fills(order))
+
+
+def order_settle(order: Order, client: VenueClient) -> Order:
+    """Settle an unresolved order by asking the venue what became of it.
+
+    With a venue order id (Polymarket's signed-order hash, or an id the venue sent) it is looked
+    up. Otherwise the very same request is re-submitted under the same client order id, which
+    the venue deduplicates (Kalshi and Alpaca refuse a second order with one id, and the
+    adapters then return the existing order). A fresh order is never built.
+    """
+    if order.status != S.UNRESOLVED:
+        return order
+    if order.venue_order_id:
+        try:
+            return order_apply_state(order, client, client.get_order(order.venue_order_id))
+        except NotFound:
+            if order.signed_order is None:
+                return order_transition(order, S.REJECTED, reason="the venue has no such order")
+        except VenueError:
+            return order  # still unknown: ask again next cycle
+    prepared = _prepared_again(order, client)
+    try:
+        state = client.submit_order(prepared)
+    except UNDELIVERED as error:
+        return order_transition(order, S.REJECTED, reason=str(error))
+    except VenueError:
+        return order
+    return order_apply_state(order, client, state)
+
+
+def order_request_for(order: Order) -> OrderRequest:
+    """The venue request of an order; rebuilt identically from the row on a retry."""
+    return OrderRequest(
+        instrument_id=order.market_id, side="buy" if order.action == OrderAction.OPEN else "sell",
+        quantity=order.quantity, client_order_id=order.client_order_id, limit_price=order.limit_price,
+        time_in_force="day" if order.venue == "alpaca" else "ioc", outcome="no" if order.side == "no" else "yes",
+    )
+
+
+def _prepared_again(order: Order, client: VenueClient) -> PreparedOrder:
+    request = order_request_for(order)
+    if order.venue == "polymarket":  # the same signed order: the same hash, never a second order
+        return PreparedOrder(order.venue, request, order.venue_order_id or None, dict(order.signed_order or {}))
+    return client.prepare_order(request)  # the body is built from the request alone: same client order id
+
+
+def book_for(mode: str) -> str:
+    return Book.LIVE if mode == "live" else Book.PAPER
