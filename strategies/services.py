@@ -191,3 +191,25 @@ def strategy_version_reject(*, version: StrategyVersion, by: User, reason: str) 
     strategy.next_run_at = None
     strategy.save(update_fields=["status", "next_run_at", "updated_at"])
     return version
+
+
+@transaction.atomic
+def strategy_pause(*, strategy: Strategy, reason: str = "") -> Strategy:
+    """Stop scheduling the strategy; a cycle already running finishes."""
+    strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+    strategy.enabled = False
+    strategy.paused_reason = reason.strip()[:500]
+    strategy.save(update_fields=["enabled", "paused_reason", "updated_at"])
+    return strategy
+
+
+@transaction.atomic
+def strategy_enable(*, strategy: Strategy) -> Strategy:
+    """Schedule the strategy again from now, spread across one interval: no catch-up of paused slots."""
+    strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+    strategy.enabled = True
+    strategy.paused_reason = ""
+    if strategy.status == Strategy.Status.APPROVED:
+        strategy.next_run_at = first_run_at(strategy, timezone.now())
+    strategy.save(update_fields=["enabled", "paused_reason", "next_run_at", "updated_at"])
+    return strategy

@@ -1,5 +1,9 @@
 """Websocket routes. Consumers live in their apps; this list only wires them."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-websocket_urlpatterns: list[URLPattern | URLResolver] = []
+from strategies.consumers import StrategyEventsConsumer
+
+websocket_urlpatterns: list[URLPattern | URLResolver] = [
+    path("ws/strategies/<int:strategy_id>/", StrategyEventsConsumer.as_asgi()),
+]

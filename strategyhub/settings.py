@@ -119,6 +119,8 @@ CHANNEL_LAYERS = {
     }
 }
 
+SANDBOX_WALL_SECONDS_LIMIT = env.int("SANDBOX_WALL_SECONDS", 30, minimum=1, maximum=600)
+
 # --- Celery ----------------------------------------------------------------------------------
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -128,8 +130,16 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# One entry, every second: the tick claims due strategies itself (no PeriodicTask per strategy).
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "strategies-tick": {"task": "strategies.tasks.strategies_tick", "schedule": 1.0, "options": {"expires": 5}},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A cycle is killed just after the sandbox's own deadline; an unacknowledged task is redelivered
+# only after the visibility timeout, far longer than any cycle, so a slow run is never doubled.
+CELERY_TASK_SOFT_TIME_LIMIT = SANDBOX_WALL_SECONDS_LIMIT + 15
+CELERY_TASK_TIME_LIMIT = SANDBOX_WALL_SECONDS_LIMIT + 30
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 
 # --- Auth, i18n, static --------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -206,7 +216,7 @@ VENUE_TIMEOUT_SECONDS = env.int("VENUE_TIMEOUT_SECONDS", 10, minimum=1, maximum=
 
 # --- Sandbox limits (the runtime may lower these per strategy, never raise them) ------------------
 SANDBOX = {
-    "wall_seconds": env.int("SANDBOX_WALL_SECONDS", 30, minimum=1, maximum=600),
+    "wall_seconds": SANDBOX_WALL_SECONDS_LIMIT,
     "cpu_seconds": env.int("SANDBOX_CPU_SECONDS", 10, minimum=1, maximum=600),
     "memory_mb": env.int("SANDBOX_MEMORY_MB", 256, minimum=32, maximum=4096),
     "file_size_mb": env.int("SANDBOX_FILE_SIZE_MB", 8, minimum=1, maximum=1024),

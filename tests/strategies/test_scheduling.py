@@ -1,0 +1,148 @@
+"""The beat tick: due strategies run once per slot, on their grid, never overlapping, never silently dropped."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from strategies.executor import execution_start
+from strategies.models import Execution, Strategy
+from strategies.scheduling import strategies_tick
+from strategies.services import strategy_deploy, strategy_enable, strategy_pause
+from tests.conftest import example_files
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def approved(alice, staff) -> Strategy:
+    strategy = strategy_deploy(owner=alice, files=example_files("kalshi_favourite_longshot"), approve_by=staff).strategy
+    strategy.refresh_from_db()
+    return strategy
+
+
+def tick(capture, now) -> list[int]:
+    enqueued: list[int] = []
+    with capture(execute=True):
+        strategies_tick(enqueue=enqueued.append, now=now)
+    return enqueued
+
+
+def test_a_due_strategy_gets_one_queued_execution_at_its_slot(approved, django_capture_on_commit_callbacks) -> None:
+    slot = approved.next_run_at
+    enqueued = tick(django_capture_on_commit_callbacks, slot + timedelta(milliseconds=300))
+    execution = Execution.objects.get()
+    assert enqueued == [execution.pk]
+    assert (execution.status, execution.trigger, execution.scheduled_for) == ("queued", "scheduled", slot)
+    approved.refresh_from_db()
+    assert approved.next_run_at == slot + timedelta(seconds=approved.polling_interval)  # on the grid, not from now
+    assert tick(django_capture_on_commit_callbacks, slot + timedelta(seconds=1)) == []  # the next tick: nothing due
+
+
+def test_nothing_is_enqueued_before_the_transaction_commits(approved, django_capture_on_commit_callbacks) -> None:
+    enqueued: list[int] = []
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        strategies_tick(enqueue=enqueued.append, now=approved.next_run_at)
+    assert enqueued == [] and len(callbacks) == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"enabled": False}, {"status": "pending_approval"}, {"mode": "backtest"}, {"next_run_at": None}],
+)
+def test_only_enabled_approved_paper_or_live_strategies_are_scheduled(
+    approved, django_capture_on_commit_callbacks, change
+) -> None:
+    now = approved.next_run_at
+    Strategy.objects.filter(pk=approved.pk).update(**change)
+    assert tick(django_capture_on_commit_callbacks, now) == []
+    assert Execution.objects.count() == 0
+
+
+def test_a_slot_already_created_is_not_created_again(approved, django_capture_on_commit_callbacks) -> None:
+    slot = approved.next_run_at
+    tick(django_capture_on_commit_callbacks, slot)
+    Execution.objects.update(status="succeeded", started_at=slot, finished_at=slot)
+    Strategy.objects.filter(pk=approved.pk).update(next_run_at=slot)  # as if a second beat read the old value
+    assert tick(django_capture_on_commit_callbacks, slot) == []
+    assert Execution.objects.filter(scheduled_for=slot).count() == 1
+
+
+def test_a_cycle_never_overlaps_the_previous_one(approved, django_capture_on_commit_callbacks) -> None:
+    slot = approved.next_run_at
+    tick(django_capture_on_commit_callbacks, slot)  # queued, never started: still active
+    later = slot + timedelta(seconds=approved.polling_interval)
+    assert tick(django_capture_on_commit_callbacks, later) == []
+    skipped = Execution.objects.get(scheduled_for=later)
+    assert (skipped.status, skipped.error) == ("skipped", "skipped: the previous cycle was still running")
+
+
+def test_missed_slots_are_recorded_as_skipped_without_a_catch_up_storm(
+    approved, django_capture_on_commit_callbacks
+) -> None:
+    slot, interval = approved.next_run_at, timedelta(seconds=approved.polling_interval)
+    now = slot + 3 * interval + timedelta(seconds=1)
+    assert len(tick(django_capture_on_commit_callbacks, now)) == 1  # one run, not four
+    statuses = list(Execution.objects.order_by("scheduled_for").values_list("scheduled_for", "status"))
+    assert statuses == [(slot, "skipped"), (slot + interval, "skipped"), (slot + 2 * interval, "skipped"),
+                        (slot + 3 * interval, "queued")]
+    approved.refresh_from_db()
+    assert approved.next_run_at == slot + 4 * interval
+
+
+def test_pause_stops_scheduling_and_enable_restarts_within_one_interval(
+    approved, django_capture_on_commit_callbacks
+) -> None:
+    strategy_pause(strategy=approved, reason="reviewing a loss")
+    assert tick(django_capture_on_commit_callbacks, approved.next_run_at + timedelta(hours=1)) == []
+    before = timezone.now()
+    enabled = strategy_enable(strategy=approved)
+    assert enabled.enabled and enabled.paused_reason == ""
+    assert enabled.next_run_at is not None
+    assert before <= enabled.next_run_at <= before + timedelta(seconds=approved.polling_interval)
+
+
+QUIET = {"entry.py": "def should_enter(ctx):\n    ctx.log('tick')\n    return []\n",
+         "exit.py": "def should_exit(ctx, position):\n    return None\n"}
+
+
+@pytest.fixture
+def quiet(alice, staff) -> Strategy:
+    files = {**example_files("kalshi_favourite_longshot"), **QUIET}
+    strategy = strategy_deploy(owner=alice, files=files, approve_by=staff).strategy
+    strategy.refresh_from_db()
+    return strategy
+
+
+def test_a_scheduled_execution_runs_once_however_often_it_is_delivered(
+    quiet, django_capture_on_commit_callbacks
+) -> None:
+    [execution_id] = tick(django_capture_on_commit_callbacks, quiet.next_run_at)
+    first = execution_start(execution_id=execution_id)
+    assert first is not None and first.status == "succeeded"
+    assert [line.message for line in first.logs.all()] == ["tick"]
+    assert execution_start(execution_id=execution_id) is None  # a redelivered task finds it claimed
+    assert Execution.objects.get(pk=execution_id).logs.count() == 1
+    quiet.refresh_from_db()
+    assert (quiet.runs_total, quiet.runs_succeeded) == (1, 1)
+
+
+def test_a_run_for_a_strategy_paused_since_it_was_queued_is_skipped(quiet, django_capture_on_commit_callbacks) -> None:
+    [execution_id] = tick(django_capture_on_commit_callbacks, quiet.next_run_at)
+    strategy_pause(strategy=quiet)
+    execution = execution_start(execution_id=execution_id)
+    assert execution is not None
+    assert (execution.status, execution.error) == ("skipped", f"skipped: strategy {quiet.pk} was paused after this run was scheduled")
+    quiet.refresh_from_db()
+    assert quiet.runs_total == 0  # a skipped slot is not a run
+
+
+def test_a_run_queued_before_a_new_version_is_skipped(quiet, alice, django_capture_on_commit_callbacks) -> None:
+    [execution_id] = tick(django_capture_on_commit_callbacks, quiet.next_run_at)
+    files = {**example_files("kalshi_favourite_longshot"), **QUIET, "exit.py": "def should_exit(ctx, p):\n    return None\n"}
+    strategy_deploy(owner=alice, files=files)
+    execution = execution_start(execution_id=execution_id)
+    assert execution is not None and execution.status == "skipped"
+    assert "not approved" in execution.error  # the new version waits for review; the old code does not run
