@@ -52,6 +52,10 @@ pytest: $(VENV)/.dev-deps sandbox-deps
 bench: $(VENV)/.dev-deps sandbox-deps
 	$(PY) benchmarks/bench_venues.py
 	$(PY) benchmarks/bench_sandbox.py
+	$(PY) benchmarks/bench_money.py
+	@if echo "$$DATABASE_URL" | grep -q '^postgres' && [ -n "$$REDIS_URL" ]; then \
+		$(PY) benchmarks/bench_schedule.py; \
+	else echo "bench_schedule: skipped, it needs DATABASE_URL=postgres://… and REDIS_URL (it creates its own database)"; fi
 
 test: lint typecheck pytest
 

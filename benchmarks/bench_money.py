@@ -11,6 +11,7 @@ the ledger, fills on the paper broker and writes the order, its fills and the po
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import statistics
@@ -48,6 +49,12 @@ def main() -> None:
 
     django.setup()
     from django.conf import settings
+
+    from strategyhub.lib import embedded_redis
+
+    # Each cycle broadcasts its rows after commit, as in production; stop a Redis started here.
+    if settings.EMBEDDED_REDIS and embedded_redis.ensure_running(settings.EMBEDDED_REDIS_SOCKET):
+        atexit.register(embedded_redis.shutdown, settings.EMBEDDED_REDIS_SOCKET)
     from django.contrib.auth import get_user_model
     from django.db import connection
 
