@@ -39,7 +39,7 @@ def _top(prices: list[float], sizes: list[float]) -> list[tuple[float, float]]:
 
 
 def shrink_books(source: Path) -> None:
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]  # one-off conversion only
+    import pyarrow.parquet as pq  # a one-off conversion tool: pyarrow is not a dependency of the project
 
     markets = pq.read_table(source / "polymarket_books/markets.parquet").to_pylist()
     with open(HERE / "polymarket_book_markets.csv", "w", newline="") as dst:
