@@ -13,7 +13,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from strategies.models import Execution
+from strategies.models import Execution, ExecutionAction, ExecutionLog
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +22,12 @@ def strategy_group(strategy_id: int) -> str:
     return f"strategy-{strategy_id}"
 
 
-def execution_event(execution: Execution) -> dict[str, Any]:
-    """Everything a follower needs about one execution, from the database (what was persisted)."""
+def execution_event(
+    execution: Execution, logs: list[ExecutionLog] | None = None, actions: list[ExecutionAction] | None = None
+) -> dict[str, Any]:
+    """Everything a follower needs about one execution: the persisted rows (passed in, or read back)."""
+    logs = list(execution.logs.order_by("seq")) if logs is None else logs
+    actions = list(execution.actions.order_by("seq")) if actions is None else actions
     return {
         "execution": {
             "id": str(execution.pk), "status": execution.status, "trigger": execution.trigger,
@@ -32,23 +36,26 @@ def execution_event(execution: Execution) -> dict[str, Any]:
         },
         "logs": [
             {"seq": line.seq, "ts": line.ts.isoformat(), "level": line.level, "message": line.message}
-            for line in execution.logs.order_by("seq")
+            for line in logs
         ],
         "actions": [
             {"seq": action.seq, "ts": action.ts.isoformat(), "kind": action.kind, "message": action.message}
-            for action in execution.actions.order_by("seq")
+            for action in actions
         ],
     }
 
 
-def execution_broadcast(execution: Execution) -> None:
+def execution_broadcast(
+    execution: Execution, logs: list[ExecutionLog] | None = None, actions: list[ExecutionAction] | None = None
+) -> None:
     """Send the execution's persisted state to its strategy's followers; never fails the cycle."""
     layer = get_channel_layer()
     if layer is None:
         return
     try:
         async_to_sync(layer.group_send)(
-            strategy_group(execution.strategy_id), {"type": "strategy.event", "event": execution_event(execution)}
+            strategy_group(execution.strategy_id),
+            {"type": "strategy.event", "event": execution_event(execution, logs, actions)},
         )
     except Exception:  # the run is persisted; a follower reloads history when the socket misses it
         logger.exception("broadcast of execution %s failed", execution.pk)

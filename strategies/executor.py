@@ -158,11 +158,11 @@ def _cycle(strategy: Strategy, execution: Execution, *, dry_run: bool) -> Execut
             + [(action.ts, action.level, action.message) for action in calls.actions],
             key=lambda line: line[0],
         )
-        ExecutionLog.objects.bulk_create(
+        logs = ExecutionLog.objects.bulk_create(
             ExecutionLog(execution=execution, seq=seq, ts=ts, level=level, message=message)
             for seq, (ts, level, message) in enumerate(lines, start=1)
         )
-        ExecutionAction.objects.bulk_create(
+        actions = ExecutionAction.objects.bulk_create(
             ExecutionAction(execution=execution, seq=seq, ts=action.ts, kind=action.kind, message=action.message,
                             payload=action.payload)
             for seq, action in enumerate([action for action in calls.actions if action.kind], start=1)
@@ -173,7 +173,7 @@ def _cycle(strategy: Strategy, execution: Execution, *, dry_run: bool) -> Execut
         _finish(execution, status=status, error=error or ("" if status == "succeeded" else outcome.status))
         if not dry_run:  # a test run must not change what the next real cycle remembers
             Strategy.objects.filter(pk=strategy.pk).update(state=outcome.state)
-        transaction.on_commit(lambda: execution_broadcast(execution))  # persist, then broadcast
+        transaction.on_commit(lambda: execution_broadcast(execution, logs, actions))  # persist, then broadcast
     return execution
 
 

@@ -1,8 +1,11 @@
-"""Settings for the test suite: the real settings, with a throwaway secret when none is set."""
+"""Settings for the test suite: the real settings, never a developer's .env, a throwaway secret."""
 
 import os
 
+# Tests must see what CI sees: a local .env (DEBUG=1, a dev database) must not leak in.
+os.environ["STRATEGYHUB_DOTENV"] = "off"
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-production")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("STRATEGYHUB_VAR_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test"))
 
 from strategyhub.settings import *  # noqa: F403

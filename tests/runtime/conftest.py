@@ -157,7 +157,7 @@ def _run_alive(box: Sandbox, run_pid: int) -> bool:
         try:
             with open(f"/proc/{pid}/status") as status:
                 nspids = next(line for line in status if line.startswith("NSpid:")).split()[1:]
-        except (FileNotFoundError, StopIteration):
+        except (FileNotFoundError, ProcessLookupError, StopIteration):  # it exited while we looked
             continue
         if len(nspids) > 1 and int(nspids[-1]) == run_pid:
             return True

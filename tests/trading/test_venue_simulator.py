@@ -131,5 +131,5 @@ def test_the_management_command_serves_every_venue():
         markets = requests.get(health["venues"]["kalshi"]["api_url"] + "/markets", timeout=5).json()["markets"]
         assert any(m["ticker"] == KALSHI_TICKER for m in markets)
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)  # what a supervisor sends; the command handles it like Ctrl-C
         process.wait(timeout=10)

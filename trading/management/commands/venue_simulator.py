@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,9 +32,17 @@ class Command(BaseCommand):
         self.stdout.write(f"Venue simulator listening on {simulator.url} (Ctrl-C to stop)")
         for platform, urls in simulator.venue_urls().items():
             self.stdout.write(f"  {platform}: " + ", ".join(f"{k}={v}" for k, v in urls.items()))
+        # Installed explicitly: a process started with SIGINT ignored (a background job, CI) would
+        # otherwise never see Ctrl-C, and SIGTERM is how supervisors stop it.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _interrupt)
         try:
             simulator.serve_forever()
         except KeyboardInterrupt:
             self.stdout.write("stopping")
         finally:
             simulator.httpd.server_close()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
