@@ -385,7 +385,7 @@ class CycleDesk:
         message = (f"{self.book} order {order.client_order_id}: {verb} {result['quantity']} {order.side} "
                    f"{order.market_id} at ≤ {result['limit_price']}: {result['status']}, "
                    f"filled {result['filled_quantity']}"
-                   + (f" at {result['average_price']}" if result["average_price"] else "")
+                   + (f" at {Decimal(result['average_price']):.4f}" if result["average_price"] else "")
                    + (f", fees ${result['fees_usd']}" if result["fees_usd"] != "0.00" else "")
                    + (f" ({order.reject_reason})" if order.reject_reason else ""))
         self.record(kind, message, {**what, **result}, "warning" if kind == ActionKind.ORDER_REFUSED else "info")
