@@ -11,31 +11,16 @@ executor hands them to the money layer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from strategies.runtime import VenueCallError
 from strategies.sdk import VENUE_METHODS
+from strategyhub.lib.jsonable import as_json
 from trading.venues import VenueClient, VenueError, venue_client
 
 Read = Callable[[Any, dict[str, Any]], Any]
-
-
-def as_json(value: Any) -> Any:
-    """Domain dataclasses → JSON: Decimals as strings (as the venues send them), times as ISO 8601."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return as_json(asdict(value))
-    if isinstance(value, dict):
-        return {key: as_json(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [as_json(item) for item in value]
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    return value
 
 
 def _time(value: Any, default: datetime) -> datetime:

@@ -18,10 +18,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from strategies.broker import VenueReads, as_json
+from strategies.broker import VenueReads
 from strategies.events import execution_broadcast
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy
 from strategies.runtime import SandboxLimits, SandboxUnavailable, run_cycle
+from strategyhub.lib.jsonable import as_json
 from trading.desk import CycleDesk
 
 logger = logging.getLogger(__name__)

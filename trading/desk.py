@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from strategies.models import ActionKind, Execution, Mode, Strategy
 from strategies.sdk import EntrySignal, ExitSignal, SignalError
+from strategyhub.lib.jsonable import as_json
 from trading.capital import QUANTITY_STEP, CapitalPlan, Sizing, cents, entry_size, worst_cost
 from trading.fees import TradeSide
 from trading.models import Order, OrderAction, OrderStatus, Position
@@ -47,14 +48,6 @@ ZERO = Decimal(0)
 def _num(value: Decimal) -> str:
     """A quantity or price as the venues write it: no exponent, no trailing zeros."""
     return format(value.normalize(), "f")
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _json(item) for key, item in value.items()}
-    return value
 
 
 @dataclass(frozen=True)
@@ -198,8 +191,8 @@ class CycleDesk:
                 signal.check_platform(self.strategy.platform)
                 return self._entry(venue, index, signal)
         except SignalError as error:
-            return self._refuse(Refusal("signal", str(error)), {"venue": venue, **_json(kwargs)})
-        return self._refuse(Refusal("signal", f"intent must be 'entry' or 'exit', got {intent!r}"), _json(kwargs))
+            return self._refuse(Refusal("signal", str(error)), {"venue": venue, **as_json(kwargs)})
+        return self._refuse(Refusal("signal", f"intent must be 'entry' or 'exit', got {intent!r}"), as_json(kwargs))
 
     def _authority(self) -> Authority:
         return Authority(live=self.live, approved_for_live=self.approved_for_live,
@@ -212,7 +205,7 @@ class CycleDesk:
         return {"status": "refused", "check": refusal.check, "reason": refusal.reason}
 
     def _entry(self, venue: str, index: int, signal: EntrySignal) -> dict[str, Any]:
-        what = {"venue": venue, "intent": "entry", "signal_index": index, **_json(signal.as_dict())}
+        what = {"venue": venue, "intent": "entry", "signal_index": index, **as_json(signal.as_dict())}
         refusal = exit_refusal(self.plan, venue, Authority(False, False, False))  # the venue check comes first
         if refusal:
             return self._refuse(refusal, what)
@@ -263,7 +256,7 @@ class CycleDesk:
         return self._placed(order, what)
 
     def _exit(self, venue: str, index: int, signal: ExitSignal) -> dict[str, Any]:
-        what = {"venue": venue, "intent": "exit", "signal_index": index, **_json(signal.as_dict())}
+        what = {"venue": venue, "intent": "exit", "signal_index": index, **as_json(signal.as_dict())}
         refusal = exit_refusal(self.plan, venue, self._authority())
         if refusal:
             return self._refuse(refusal, what)
