@@ -16,6 +16,11 @@ from chatfiles.services import chatfile_create
 from strategies.models import Mode, Strategy, StrategyVersion
 from strategies.selectors import strategy_graduation
 from strategies.validation import StrategyInvalid, ValidatedStrategy, ValidationIssue, strategy_files_validate
+from trading.killswitch import kill_switch_engaged, kill_switch_reason
+
+
+class ActionRefused(Exception):
+    """Pause / Enable / Run now cannot be carried out; the message says why."""
 
 
 class ApprovalError(Exception):
@@ -207,6 +212,9 @@ def strategy_pause(*, strategy: Strategy, reason: str = "") -> Strategy:
 def strategy_enable(*, strategy: Strategy) -> Strategy:
     """Schedule the strategy again from now, spread across one interval: no catch-up of paused slots."""
     strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+    if strategy.mode == Mode.LIVE and kill_switch_engaged():
+        raise ActionRefused(f"the kill switch is engaged ({kill_switch_reason()}): live strategies stay paused "
+                            "until it is released")
     strategy.enabled = True
     strategy.paused_reason = ""
     if strategy.status == Strategy.Status.APPROVED:

@@ -6,11 +6,13 @@ import json
 from typing import Any
 
 from django import forms
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 from trading.credentials import credentials_encrypt
-from trading.models import Fill, Order, Position, VenueAccount
+from trading.killswitch import kill_switch_set
+from trading.models import Fill, KillSwitch, Order, Position, VenueAccount
 
 
 class ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -108,3 +110,46 @@ class VenueAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = VenueAccountForm
     list_display = ["owner", "venue", "label", "is_live", "credential_names", "updated_at"]
     readonly_fields = ["credential_names", "updated_at"]
+
+
+class KillSwitchForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = KillSwitch
+        fields = ["engaged", "reason"]
+        help_texts = {
+            "engaged": "On: every live order is refused and every live strategy is paused. Paper trading goes on.",
+            "reason": "Required to engage; shown on every strategy it pauses. Releasing re-enables nothing: "
+            "enable each live strategy again yourself.",
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("engaged") and not str(data.get("reason", "")).strip():
+            self.add_error("reason", "say why the kill switch is engaged")
+        return data
+
+
+@admin.register(KillSwitch)
+class KillSwitchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """One row: the list page goes straight to it; saving goes through `kill_switch_set`."""
+
+    form = KillSwitchForm
+    readonly_fields = ["changed_by", "changed_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        KillSwitch.objects.get_or_create(pk=1)
+        return HttpResponseRedirect(reverse("admin:trading_killswitch_change", args=[1]))
+
+    def save_model(self, request: HttpRequest, obj: KillSwitch, form: Any, change: bool) -> None:
+        paused = kill_switch_set(engaged=obj.engaged, by=request.user, reason=obj.reason)  # type: ignore[arg-type]
+        if obj.engaged:
+            self.message_user(request, f"Kill switch ENGAGED: live orders are refused; {paused} live "
+                              f"strateg{'y' if paused == 1 else 'ies'} paused.", messages.WARNING)
+        else:
+            self.message_user(request, "Kill switch released. Paused live strategies stay paused until enabled.")

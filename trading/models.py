@@ -212,3 +212,22 @@ class VenueAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner} · {self.get_venue_display()} · {self.label}"
+
+
+class KillSwitch(models.Model):
+    """The one global kill switch row (pk 1), set from the admin; `settings.KILL_SWITCH` also engages it.
+
+    Engaged: every live order is refused and live strategies are paused. Paper trading goes on.
+    """
+
+    engaged = models.BooleanField(default=False)
+    reason = models.CharField(max_length=500, blank=True)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="kill_switch_single_row")]
+
+    def __str__(self) -> str:
+        return "kill switch: ENGAGED" if self.engaged else "kill switch: off"

@@ -41,7 +41,7 @@ class Authority:
 
     live: bool
     approved_for_live: bool
-    kill_switch: bool
+    kill_switch: bool  # refuses live orders only; paper trading goes on
     daily_loss_reason: str = ""  # today's loss reached max_daily_loss in this cycle
     paused_reason: str = ""  # the strategy was already paused by a limit (enabled off, with a reason)
 
@@ -58,8 +58,8 @@ def venue_refusal(plan: CapitalPlan, venue: str) -> Refusal | None:
 def authority_refusal(authority: Authority) -> Refusal | None:
     if authority.live and not authority.approved_for_live:
         return Refusal("live_approval", "live mode, and this exact version is not approved for live trading")
-    if authority.kill_switch:
-        return Refusal("kill_switch", "the global kill switch is on: no orders are sent")
+    if authority.live and authority.kill_switch:
+        return Refusal("kill_switch", "the global kill switch is on: no live orders are sent")
     return None
 
 

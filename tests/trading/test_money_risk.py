@@ -69,8 +69,10 @@ def test_spending_beyond_max_daily_usd_today_is_refused() -> None:
 def test_live_needs_this_version_approved_for_live_and_the_kill_switch_off() -> None:
     assert refused(authority=Authority(live=True, approved_for_live=False, kill_switch=False))[0] == "live_approval"
     assert entry_refusal(PLAN, OK, Authority(live=True, approved_for_live=True, kill_switch=False)) is None
-    assert refused(authority=Authority(live=False, approved_for_live=False, kill_switch=True)) == (
-        "kill_switch", "the global kill switch is on: no orders are sent")
+    assert refused(authority=Authority(live=True, approved_for_live=True, kill_switch=True)) == (
+        "kill_switch", "the global kill switch is on: no live orders are sent")
+    # Paper trading is not what the kill switch stops.
+    assert entry_refusal(PLAN, OK, Authority(live=False, approved_for_live=False, kill_switch=True)) is None
 
 
 def test_after_the_daily_loss_limit_entries_are_refused() -> None:
@@ -105,7 +107,8 @@ def test_checks_run_in_the_designs_order() -> None:
 def test_exits_only_face_the_venue_live_approval_and_kill_switch_checks() -> None:
     assert exit_refusal(PLAN, "kalshi", PAPER) is None
     assert exit_refusal(PLAN, "alpaca", PAPER) is not None
-    assert exit_refusal(PLAN, "kalshi", Authority(live=False, approved_for_live=False, kill_switch=True)) is not None
+    assert exit_refusal(PLAN, "kalshi", Authority(live=True, approved_for_live=True, kill_switch=True)) is not None
+    assert exit_refusal(PLAN, "kalshi", Authority(live=False, approved_for_live=False, kill_switch=True)) is None
 
 
 def test_a_strategy_paused_by_a_limit_takes_no_entries_until_enabled() -> None:
