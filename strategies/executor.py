@@ -9,8 +9,10 @@ orders go to the money layer (`trading.desk.CycleDesk`), which sizes, checks and
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -24,8 +26,14 @@ from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, St
 from strategies.runtime import SandboxLimits, SandboxUnavailable, run_cycle
 from strategyhub.lib.jsonable import as_json
 from trading.desk import CycleDesk
+from trading.killswitch import kill_switch_engaged, kill_switch_reason
 
 logger = logging.getLogger(__name__)
+
+
+def worker_id() -> str:
+    """Which process runs a cycle (host:pid), so a run whose process died is recognised at once."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class CycleNotStarted(Exception):
@@ -95,12 +103,20 @@ def execution_run(*, strategy_id: int, trigger: str, dry_run: bool = False) -> E
     if reason:
         raise CycleNotStarted(reason)
     assert strategy.current_version is not None
-    now = timezone.now()
-    execution = Execution.objects.create(
-        strategy=strategy, version=strategy.current_version,
-        trigger=Execution.Trigger.DRY_RUN if dry_run else trigger,
-        mode=strategy.mode, status=Execution.Status.RUNNING, scheduled_for=now, started_at=now,
-    )
+    with transaction.atomic():  # the strategy row lock orders this check against a tick or another Run now
+        Strategy.objects.select_for_update().filter(pk=strategy.pk).first()
+        active = (Execution.objects.filter(strategy=strategy, status__in=Execution.ACTIVE)
+                  .exclude(trigger=Execution.Trigger.DRY_RUN).first())
+        if active is not None and not dry_run:
+            raise CycleNotStarted(f"strategy {strategy.pk} already has a cycle {active.status} "
+                                  f"(execution {active.pk}); cycles of one strategy never overlap")
+        now = timezone.now()
+        execution = Execution.objects.create(
+            strategy=strategy, version=strategy.current_version,
+            trigger=Execution.Trigger.DRY_RUN if dry_run else trigger,
+            mode=strategy.mode, status=Execution.Status.RUNNING, scheduled_for=now, started_at=now,
+            worker=worker_id(),
+        )
     return _cycle(strategy, execution, dry_run=dry_run)
 
 
@@ -112,7 +128,7 @@ def execution_start(*, execution_id: int) -> Execution | None:
     """
     now = timezone.now()
     claimed = Execution.objects.filter(pk=execution_id, status=Execution.Status.QUEUED).update(
-        status=Execution.Status.RUNNING, started_at=now
+        status=Execution.Status.RUNNING, started_at=now, worker=worker_id()
     )
     if not claimed:
         return None
@@ -121,10 +137,17 @@ def execution_start(*, execution_id: int) -> Execution | None:
     reason = strategy_not_runnable_reason(strategy, dry_run=False)
     if reason is None and not strategy.enabled:
         reason = f"strategy {strategy.pk} was paused after this run was scheduled"
+    if reason is None and strategy.mode == Mode.LIVE and kill_switch_engaged():
+        reason = f"the kill switch is engaged ({kill_switch_reason()})"
     if reason is None and strategy.current_version_id != execution.version_id:
         reason = "a new version was deployed after this run was scheduled"
+    late = now - execution.scheduled_for
+    if reason is None and late > timedelta(seconds=strategy.polling_interval):
+        reason = (f"started {late.total_seconds():.1f} s after its slot, past its {strategy.polling_interval}-second "
+                  "interval: the next slot runs instead (workers were saturated or stopped)")
     if reason:
-        _finish(execution, status=Execution.Status.SKIPPED, error=f"skipped: {reason}")
+        execution_finish(execution, status=Execution.Status.SKIPPED, error=f"skipped: {reason}")
+        transaction.on_commit(lambda: execution_broadcast(execution, [], []))
         return execution
     return _cycle(strategy, execution, dry_run=False)
 
@@ -138,7 +161,8 @@ def _cycle(strategy: Strategy, execution: Execution, *, dry_run: bool) -> Execut
         positions, capital = calls.desk.open_cycle()
     except Exception as exc:  # the ledger or the venue failed before the script ran: the run failed, say why
         calls.close()
-        _finish(execution, status=Execution.Status.FAILED, error=f"could not load positions and capital: {exc!r}")
+        execution_finish(execution, status=Execution.Status.FAILED,
+                         error=f"could not load positions and capital: {exc!r}")
         raise
     ctx = {
         "strategy_id": str(strategy.pk), "platform": strategy.platform, "mode": strategy.mode, "dry_run": dry_run,
@@ -148,7 +172,7 @@ def _cycle(strategy: Strategy, execution: Execution, *, dry_run: bool) -> Execut
     try:
         outcome = run_cycle(version.source_files(), ctx, calls, SandboxLimits.from_settings(settings.SANDBOX))
     except SandboxUnavailable as exc:
-        _finish(execution, status=Execution.Status.FAILED, error=f"no cycle could start: {exc}")
+        execution_finish(execution, status=Execution.Status.FAILED, error=f"no cycle could start: {exc}")
         raise CycleNotStarted(f"no cycle could start: {exc}") from exc
     finally:
         calls.close()
@@ -171,14 +195,14 @@ def _cycle(strategy: Strategy, execution: Execution, *, dry_run: bool) -> Execut
         execution.entries, execution.exits = len(outcome.entries), len(outcome.exits)
         execution.state_after = outcome.state
         status = outcome.status if outcome.status in Execution.Status.values else Execution.Status.FAILED
-        _finish(execution, status=status, error=error or ("" if status == "succeeded" else outcome.status))
+        execution_finish(execution, status=status, error=error or ("" if status == "succeeded" else outcome.status))
         if not dry_run:  # a test run must not change what the next real cycle remembers
             Strategy.objects.filter(pk=strategy.pk).update(state=outcome.state)
         transaction.on_commit(lambda: execution_broadcast(execution, logs, actions))  # persist, then broadcast
     return execution
 
 
-def _finish(execution: Execution, *, status: str, error: str) -> None:
+def execution_finish(execution: Execution, *, status: str, error: str) -> None:
     execution.status = status
     execution.error = error
     execution.finished_at = max(timezone.now(), execution.started_at or timezone.now())

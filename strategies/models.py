@@ -218,6 +218,7 @@ class Execution(models.Model):
     Status = ExecutionStatus
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.SKIPPED)
+    ACTIVE = (Status.QUEUED, Status.RUNNING)  # a strategy with one of these is busy: no overlapping cycle
 
     strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="executions")
     version = models.ForeignKey(StrategyVersion, on_delete=models.PROTECT, related_name="executions")
@@ -227,6 +228,7 @@ class Execution(models.Model):
     scheduled_for = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the process that ran it")
     entries = models.PositiveIntegerField(default=0)
     exits = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
@@ -235,7 +237,12 @@ class Execution(models.Model):
 
     class Meta:
         ordering = ["-scheduled_for", "-id"]
-        indexes = [models.Index(fields=["strategy", "-scheduled_for"])]
+        indexes = [
+            models.Index(fields=["strategy", "-scheduled_for"]),
+            # The few runs not finished yet, for the tick's overlap check and the recovery sweep.
+            models.Index(fields=["status", "scheduled_for"], condition=Q(status__in=["queued", "running"]),
+                         name="execution_active"),
+        ]
         constraints = [
             # A scheduled slot runs at most once, however many beats or workers race for it.
             models.UniqueConstraint(

@@ -18,10 +18,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from strategies.models import Execution, Mode, Strategy
+from trading.killswitch import kill_switch_engaged
 
 TICK_BATCH = 500
 MAX_SKIPPED_ROWS = 10  # per strategy and tick: a long outage is summarised, not written slot by slot
-ACTIVE = (Execution.Status.QUEUED, Execution.Status.RUNNING)
 
 Enqueue = Callable[[int], object]
 
@@ -54,9 +54,13 @@ def strategies_tick(*, enqueue: Enqueue, now: datetime | None = None, batch: int
     now = now or timezone.now()
     enqueued = 0
     with transaction.atomic():
-        due = list(strategies_due(now).select_for_update(skip_locked=True, of=("self",))[:batch])
+        due_now = strategies_due(now)
+        if kill_switch_engaged():  # live strategies are paused by it; this also covers KILL_SWITCH set at start
+            due_now = due_now.exclude(mode=Mode.LIVE)
+        due = list(due_now.select_for_update(skip_locked=True, of=("self",))[:batch])
         busy = set(
-            Execution.objects.filter(strategy__in=due, status__in=ACTIVE).values_list("strategy_id", flat=True)
+            Execution.objects.filter(strategy__in=due, status__in=Execution.ACTIVE)
+            .exclude(trigger=Execution.Trigger.DRY_RUN).values_list("strategy_id", flat=True)
         )
         for strategy in due:
             assert strategy.next_run_at is not None and strategy.current_version_id is not None

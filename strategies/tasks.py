@@ -5,10 +5,17 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.signals import worker_ready
+from django.conf import settings
 
 from strategies.executor import CycleNotStarted, execution_run, execution_start
 from strategies.models import Execution
+from strategies.recovery import execution_recover
+from strategies.recovery import executions_recover as recover
 from strategies.scheduling import strategies_tick as tick
+from trading.killswitch import live_strategies_pause
+from trading.reconcile import live_reconcile_all
+from trading.venues import venue_client
 
 logger = logging.getLogger(__name__)
 
@@ -21,8 +28,16 @@ def strategies_tick() -> int:
 
 @shared_task(acks_late=True, ignore_result=True)
 def execution_cycle(execution_id: int) -> None:
-    """Run a scheduled execution; a redelivered task finds it already started and does nothing."""
-    execution_start(execution_id=execution_id)
+    """Run a scheduled execution once. A redelivered task finds it already claimed: it does nothing, or,
+    when the worker that claimed it was lost, fails it and settles its orders (never a second order)."""
+    if execution_start(execution_id=execution_id) is None:
+        execution_recover(execution_id)
+
+
+@shared_task(ignore_result=True)
+def executions_recover() -> None:
+    """Beat, every few seconds: runs whose worker or queued message was lost (strategies.recovery)."""
+    recover(enqueue=execution_cycle.delay)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -32,3 +47,18 @@ def strategy_cycle(strategy_id: int, trigger: str = Execution.Trigger.MANUAL, dr
         execution_run(strategy_id=strategy_id, trigger=trigger, dry_run=dry_run)
     except CycleNotStarted as exc:
         logger.warning("strategy %s: no cycle started: %s", strategy_id, exc)  # nothing ran: nothing to retry
+
+
+@shared_task(ignore_result=True)
+def worker_started() -> None:
+    """When a worker starts: the kill switch setting, lost runs, then every live strategy against its venue."""
+    if settings.KILL_SWITCH:
+        paused = live_strategies_pause("KILL_SWITCH is set in the environment")
+        logger.warning("KILL_SWITCH is set: live orders are refused; %s live strategies paused", paused)
+    recover(enqueue=execution_cycle.delay)
+    live_reconcile_all(client_factory=venue_client)
+
+
+@worker_ready.connect
+def _on_worker_ready(**kwargs: object) -> None:
+    worker_started.delay()

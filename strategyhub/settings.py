@@ -123,6 +123,8 @@ SANDBOX_WALL_SECONDS_LIMIT = env.int("SANDBOX_WALL_SECONDS", 30, minimum=1, maxi
 
 # --- Celery ----------------------------------------------------------------------------------
 CELERY_TASK_ACKS_LATE = True
+# One queue for every task; name it apart when several deployments share one Redis.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", "celery")
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
@@ -131,15 +133,24 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # One entry, every second: the tick claims due strategies itself (no PeriodicTask per strategy).
+# The second finds runs whose worker or queued message was lost (strategies/recovery.py).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "strategies-tick": {"task": "strategies.tasks.strategies_tick", "schedule": 1.0, "options": {"expires": 5}},
+    "executions-recover": {"task": "strategies.tasks.executions_recover", "schedule": 5.0, "options": {"expires": 10}},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A cycle is killed just after the sandbox's own deadline; an unacknowledged task is redelivered
-# only after the visibility timeout, far longer than any cycle, so a slow run is never doubled.
+# A cycle is killed just after the sandbox's own deadline. An unacknowledged task (its worker was
+# killed) is delivered again after the visibility timeout, longer than any cycle, so a slow run is
+# never doubled; the redelivered task then finds its execution lost and settles it (no second order).
 CELERY_TASK_SOFT_TIME_LIMIT = SANDBOX_WALL_SECONDS_LIMIT + 15
 CELERY_TASK_TIME_LIMIT = SANDBOX_WALL_SECONDS_LIMIT + 30
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 60, minimum=1, maximum=86400),
+}
+# A run still `running` this long after it started has lost its worker (the hard time limit is shorter).
+EXECUTION_STALE_SECONDS = CELERY_TASK_TIME_LIMIT + 10
+# A run still `queued` this long after its slot, within its interval, is sent again (lost in a broker restart?).
+SCHEDULE_RESEND_SECONDS = env.int("SCHEDULE_RESEND_SECONDS", 30, minimum=1, maximum=3600)
 
 # --- Auth, i18n, static --------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -23,18 +22,19 @@ from strategies.sdk import EntrySignal, ExitSignal, SignalError
 from strategyhub.lib.jsonable import as_json
 from trading.capital import QUANTITY_STEP, CapitalPlan, Sizing, cents, entry_size, worst_cost
 from trading.fees import TradeSide
+from trading.killswitch import kill_switch_engaged
 from trading.models import Order, OrderAction, OrderStatus, Position
 from trading.orders import (
     client_order_id_for,
     fill_record,
     order_request_for,
-    order_settle,
     order_submit_live,
     order_transition,
 )
 from trading.paper import PaperExecution, outcome_book, paper_fill
+from trading.reconcile import live_reconcile
 from trading.risk import Authority, EntryExposure, Refusal, entry_refusal, exit_refusal
-from trading.selectors import CapitalState, capital_state, orders_unresolved, position_for_entry, positions_open
+from trading.selectors import CapitalState, capital_state, position_for_entry, positions_open
 from trading.venues import VenueClient, VenueError, venue_client
 from trading.venues.domain import OrderBook
 
@@ -97,18 +97,13 @@ class CycleDesk:
 
     # --- start of cycle ---------------------------------------------------------------------------
     def open_cycle(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Settle unresolved orders (live), mark open positions to market, check today's loss.
+        """Reconcile with the venue (live), mark open positions to market, check today's loss.
 
         Returns the positions and capital the script's ctx gets.
         """
         if self.live and not self.dry_run:
-            for order in orders_unresolved(strategy_id=self.strategy.pk, book=self.book):
-                try:
-                    settled = order_settle(order, self.client())
-                except VenueError as error:
-                    self._log("warning", f"order {order.client_order_id} still unresolved: {error}")
-                    continue
-                self._log("info", f"order {order.client_order_id} was unresolved; the venue says {settled.status}")
+            live_reconcile(strategy_id=self.strategy.pk, venue=self.strategy.platform, client=self.client(),
+                           note=self._log)
         positions = positions_open(strategy_id=self.strategy.pk, book=self.book)
         for position in positions:
             self._mark(position)
@@ -196,7 +191,7 @@ class CycleDesk:
 
     def _authority(self) -> Authority:
         return Authority(live=self.live, approved_for_live=self.approved_for_live,
-                         kill_switch=bool(settings.KILL_SWITCH), daily_loss_reason=self.daily_loss_reason,
+                         kill_switch=self.live and kill_switch_engaged(), daily_loss_reason=self.daily_loss_reason,
                          paused_reason=self.paused_reason)
 
     def _refuse(self, refusal: Refusal, payload: dict[str, Any]) -> dict[str, Any]:

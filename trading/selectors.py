@@ -145,7 +145,3 @@ def position_for_entry(*, strategy_id: int, book: str, venue: str, market_id: st
     return Position.objects.filter(strategy_id=strategy_id, book=book, venue=venue, market_id=market_id, side=side,
                                    status=Position.Status.OPEN).first()
 
-
-def orders_unresolved(*, strategy_id: int, book: str) -> list[Order]:
-    return list(Order.objects.filter(strategy_id=strategy_id, book=book, status=OrderStatus.UNRESOLVED)
-                .order_by("created_at", "id"))

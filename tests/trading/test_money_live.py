@@ -3,16 +3,22 @@ is unknown is marked unresolved and settled by asking the venue, never re-sent a
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
 from django.utils import timezone
 
-from strategies.models import Strategy, StrategyVersion
-from strategies.services import strategy_deploy
+from strategies.models import Execution, Strategy, StrategyVersion
+from strategies.scheduling import strategies_tick
+from strategies.services import ActionRefused, strategy_deploy, strategy_enable
+from strategies.tasks import worker_started
 from tests.conftest import scripts_files
-from tests.trading.test_paper_cycle import CAPITAL, ENTRY, EXIT, FED, LIMITS, frozen_simulator, run, venues
-from trading.models import Fill, Order, Position
+from tests.trading.test_paper_cycle import CAPITAL, ENTRY, EXIT, FED, LIMITS, deploy, frozen_simulator, run, venues
+from trading.models import Fill, KillSwitch, Order, Position
+from trading.venues import venue_client
 
 pytestmark = pytest.mark.django_db
 __all__ = ["frozen_simulator", "venues"]  # fixtures shared with the paper cycle tests
@@ -66,5 +72,88 @@ def test_an_unknown_outcome_is_unresolved_then_settled_by_asking_the_venue(alice
     assert order.status == "filled" and order.filled_quantity == D(88)
     assert Order.objects.count() == 1  # settled, not placed again
     assert Position.objects.get().quantity == D(88)
-    assert any(f"order {order.client_order_id} was unresolved; the venue says filled" == line["message"]
-               for line in result["logs"])
+    assert f"reconcile: order {order.client_order_id} was unresolved; the venue says filled, filled 88 of 88" in [
+        line["message"] for line in result["logs"]]
+
+
+def test_the_venue_holding_less_than_the_ledger_is_reported_every_live_cycle(alice, staff) -> None:
+    strategy = deploy_live(alice, staff, name="Live reconcile")
+    run(strategy)
+    position = Position.objects.get()
+    kalshi = venue_client("kalshi")
+    [held] = [p.quantity for p in kalshi.get_positions() if p.instrument_id == FED]  # the account outlives the test
+    kalshi.close()
+    assert held >= position.quantity == D(88)
+    # The ledger now claims more than the venue holds (a fill recorded twice, a manual sale at the venue…).
+    Position.objects.filter(pk=position.pk).update(quantity=held + 12)
+    result = run(strategy, state={"enter": False})
+    expected = (f"reconcile: kalshi holds {held.normalize():f} of {FED} yes, the ledger {(held + 12).normalize():f} "
+                f"across live strategies (position {position.pk}); a person must resolve this")
+    assert [(line["level"], line["message"]) for line in result["logs"] if line["message"].startswith("reconcile")] == [
+        ("warning", expected)]
+    assert Position.objects.get().quantity == held + 12  # never edited to match: only fills move positions
+
+    Position.objects.filter(pk=position.pk).update(quantity=D(88))
+    result = run(strategy, state={"enter": False})
+    assert not [line for line in result["logs"] if line["message"].startswith("reconcile")]
+
+
+def test_the_kill_switch_from_the_admin_refuses_live_orders_and_pauses_live_strategies(
+        alice, staff, frozen_simulator) -> None:
+    live = deploy_live(alice, staff, name="Live halted")
+    paper = deploy(alice, staff, name="Paper goes on")
+    boss = get_user_model().objects.create_superuser("boss", password="pw-for-tests-1")
+    admin = Client()
+    admin.force_login(boss)
+    assert admin.get("/admin/trading/killswitch/")["Location"] == "/admin/trading/killswitch/1/change/"
+
+    page = admin.post("/admin/trading/killswitch/1/change/", {"engaged": "on", "reason": ""})
+    assert page.status_code == 200 and "say why the kill switch is engaged" in page.content.decode()
+    assert not KillSwitch.objects.get().engaged
+
+    page = admin.post("/admin/trading/killswitch/1/change/", {"engaged": "on", "reason": "venue incident"},
+                      follow=True)
+    assert "Kill switch ENGAGED: live orders are refused; 1 live strategy paused." in page.content.decode()
+    live.refresh_from_db()
+    assert (live.enabled, live.paused_reason) == (False, "kill switch: venue incident")
+    assert KillSwitch.objects.get().changed_by == boss
+    with pytest.raises(ActionRefused, match="the kill switch is engaged .venue incident."):
+        strategy_enable(strategy=live)
+    assert run(paper)["actions"][0]["kind"] == "order_placed"  # paper trading goes on
+
+    Strategy.objects.filter(pk=live.pk).update(enabled=True)  # even one enabled behind its back…
+    strategies_tick(enqueue=lambda pk: None, now=timezone.now() + timedelta(days=1))
+    assert set(Execution.objects.values_list("strategy_id", flat=True)) == {paper.pk}  # …is not run
+
+    placed = frozen_simulator.orders.count("kalshi")
+    result = run(live)  # Run now: the order is refused before the venue hears of it
+    assert result["actions"][0]["payload"]["check"] == "kill_switch"
+    Strategy.objects.filter(pk=live.pk).update(enabled=False, paused_reason="kill switch: venue incident")
+    assert run(live)["actions"][0]["payload"]["reason"].startswith("the strategy is paused (kill switch: venue")
+    assert frozen_simulator.orders.count("kalshi") == placed and not Order.objects.filter(book="live").exists()
+
+    admin.post("/admin/trading/killswitch/1/change/", {"reason": "resolved"}, follow=True)
+    live.refresh_from_db()
+    assert not KillSwitch.objects.get().engaged and not live.enabled  # released: nothing re-enabled by itself
+    assert strategy_enable(strategy=live).enabled
+
+
+def test_a_starting_worker_pauses_live_strategies_under_the_kill_switch_setting_and_settles_unknown_orders(
+        alice, staff, frozen_simulator, settings) -> None:
+    strategy = deploy_live(alice, staff, name="Live at worker start")
+    frozen_simulator.faults.inject("disconnect", venue="kalshi", method="POST", path_contains="/portfolio/events/orders",
+                                   phase="after")
+    try:
+        run(strategy)
+    finally:
+        frozen_simulator.faults.clear()
+    assert Order.objects.get().status == "unresolved"
+    settings.KILL_SWITCH = True
+
+    worker_started()  # what a worker runs when it comes up (celery's worker_ready signal)
+
+    strategy.refresh_from_db()
+    assert (strategy.enabled, strategy.paused_reason) == (False, "kill switch: KILL_SWITCH is set in the environment")
+    order = Order.objects.get()
+    assert (order.status, order.filled_quantity) == ("filled", D(88))  # asked the venue: settled, not re-placed
+    assert Position.objects.get().quantity == D(88)

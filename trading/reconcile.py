@@ -1,0 +1,175 @@
+"""Reconciliation of the live ledger with the venue (design §3 step 2, §4 orders).
+
+Run at the start of every live cycle and, for every live strategy, when a worker starts:
+
+1. orders whose outcome is unknown (`unresolved`) are settled by asking the venue;
+2. orders still working at the venue (`submitted`, `partially_filled`) are looked up, so fills that
+   happened between cycles are recorded (each fill once, by its venue fill id) and the status
+   follows the venue;
+3. the venue's positions are compared with what the ledger holds across every live strategy on
+   that venue (they share one account): where the venue holds less than the ledger, the difference
+   is reported on every cycle until a person resolves it. The ledger is never edited to match: only
+   fills move positions, so every change keeps its audit trail.
+
+`execution_orders_recover` handles the orders of a cycle whose worker died (killed, restarted,
+out of memory) between creating an order and recording the venue's answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from strategies.models import Execution
+from trading.models import Book, Order, OrderStatus, Position
+from trading.orders import order_apply_state, order_settle, order_status_from_fills, order_transition
+from trading.venues import VenueClient, VenueError
+from trading.venues.domain import VenuePosition
+
+logger = logging.getLogger(__name__)
+
+Holding = tuple[str, str]  # market id, side ("" where the venue has one position per instrument)
+Note = Callable[[str, str], None]  # level, message
+
+
+@dataclass
+class Reconciliation:
+    settled: list[str] = field(default_factory=list)  # client order ids whose status changed
+    still_unresolved: list[str] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+
+
+def holding_key(venue: str, market_id: str, side: str) -> Holding:
+    """Kalshi keeps YES and NO of one ticker apart; a Polymarket token or an Alpaca symbol is one holding."""
+    return (market_id, side) if venue == "kalshi" else (market_id, "")
+
+
+def venue_holdings(venue: str, positions: list[VenuePosition]) -> dict[Holding, Decimal]:
+    held: dict[Holding, Decimal] = defaultdict(Decimal)
+    for position in positions:
+        side = ("yes" if position.quantity > 0 else "no") if venue == "kalshi" else ""
+        held[(position.instrument_id, side)] += abs(position.quantity)
+    return held
+
+
+def ledger_holdings(venue: str) -> dict[Holding, Decimal]:
+    """What every live strategy on this venue holds, by venue holding."""
+    held: dict[Holding, Decimal] = defaultdict(Decimal)
+    rows = Position.objects.filter(book=Book.LIVE, venue=venue, status=Position.Status.OPEN).values_list(
+        "market_id", "side", "quantity")
+    for market_id, side, quantity in rows:
+        held[holding_key(venue, market_id, side)] += quantity
+    return held
+
+
+def live_reconcile(*, strategy_id: int, venue: str, client: VenueClient, note: Note) -> Reconciliation:
+    """Orders, fills, then positions of one live strategy, against the venue. Never raises VenueError."""
+    result = Reconciliation()
+    working = (Order.objects.filter(strategy_id=strategy_id, book=Book.LIVE, status__in=(
+        OrderStatus.UNRESOLVED, OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED))
+        .exclude(execution__status__in=Execution.ACTIVE)  # a cycle still running owns its orders
+        .order_by("id"))
+    for order in working:
+        before = (order.status, order.filled_quantity)
+        try:
+            if order.status == OrderStatus.UNRESOLVED:
+                order_settle(order, client)
+            elif order.venue_order_id:
+                order_apply_state(order, client, client.get_order(order.venue_order_id))
+            else:  # submitted, and the venue's answer was never recorded: ask as for an unknown outcome
+                order_transition(order, OrderStatus.UNRESOLVED)
+                order_settle(order, client)
+        except VenueError as error:
+            note("warning", f"reconcile: order {order.client_order_id} could not be checked with {venue}: {error}")
+        if order.status == OrderStatus.UNRESOLVED:
+            result.still_unresolved.append(order.client_order_id)
+            note("warning", f"reconcile: order {order.client_order_id} is still unresolved; asked again next cycle")
+        elif (order.status, order.filled_quantity) != before:
+            result.settled.append(order.client_order_id)
+            note("info", f"reconcile: order {order.client_order_id} was {before[0]}; the venue says {order.status}, "
+                         f"filled {order.filled_quantity.normalize():f} of {order.quantity.normalize():f}")
+    mine = Position.objects.filter(strategy_id=strategy_id, book=Book.LIVE, status=Position.Status.OPEN)
+    if not mine.exists():
+        return result
+    try:
+        at_venue = venue_holdings(venue, client.get_positions())
+    except VenueError as error:
+        note("warning", f"reconcile: could not read positions from {venue}: {error}")
+        return result
+    in_ledger = ledger_holdings(venue)
+    for position in mine:
+        key = holding_key(venue, position.market_id, position.side)
+        if at_venue.get(key, Decimal(0)) < in_ledger[key]:
+            message = (f"reconcile: {venue} holds {at_venue.get(key, Decimal(0)).normalize():f} of "
+                       f"{position.market_id} {position.side}, the ledger {in_ledger[key].normalize():f} across live "
+                       f"strategies (position {position.pk}); a person must resolve this")
+            result.mismatches.append(message)
+            note("warning", message)
+    return result
+
+
+def execution_orders_recover(execution_id: int, *, client_factory: Callable[[str], VenueClient]) -> list[str]:
+    """Settle the orders of a cycle whose worker was lost. Returns what was done, a line per order.
+
+    An order still `new` was never sent: rejected. A paper order keeps the fills it recorded and the
+    rest is cancelled (paper orders are immediate-or-cancel). A live order that was `submitted`
+    without a recorded answer may or may not be at the venue: it becomes unresolved and is settled
+    by asking the venue (same client order id, same signed order), never placed as a new one.
+    """
+    lines: list[str] = []
+    clients: dict[str, VenueClient] = {}
+    try:
+        for order in Order.objects.filter(execution_id=execution_id, status__in=(
+                OrderStatus.NEW, OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)).order_by("id"):
+            if order.status == OrderStatus.NEW:
+                order_transition(order, OrderStatus.REJECTED, reason="not sent: the worker was lost before sending it")
+            elif order.book == Book.PAPER:
+                order_transition(order, order_status_from_fills(order))
+                if order.status != OrderStatus.FILLED:
+                    order_transition(order, OrderStatus.CANCELLED)
+            else:
+                if order.venue not in clients:
+                    clients[order.venue] = client_factory(order.venue)
+                order_transition(order, OrderStatus.UNRESOLVED)
+                try:
+                    order_settle(order, clients[order.venue])
+                except VenueError as error:
+                    logger.warning("order %s stays unresolved: %s", order.client_order_id, error)
+            lines.append(f"order {order.client_order_id} ({order.book}) recovered after the worker was lost: "
+                         f"{order.status}, filled {order.filled_quantity.normalize():f} of "
+                         f"{order.quantity.normalize():f}")
+    finally:
+        for client in clients.values():
+            client.close()
+    return lines
+
+
+def live_reconcile_all(*, client_factory: Callable[[str], VenueClient]) -> dict[int, Reconciliation]:
+    """Every live strategy with working orders or open positions (when a worker starts). Logged, not raised."""
+    working = (OrderStatus.UNRESOLVED, OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
+    pairs = set(Order.objects.filter(book=Book.LIVE, status__in=working).values_list("strategy_id", "venue"))
+    pairs |= set(Position.objects.filter(book=Book.LIVE, status=Position.Status.OPEN)
+                 .values_list("strategy_id", "venue"))
+    results: dict[int, Reconciliation] = {}
+    clients: dict[str, VenueClient] = {}
+    try:
+        for strategy_id, venue in sorted(pairs):
+            def note(level: str, message: str, strategy_id: int = strategy_id) -> None:
+                logger.log(logging.WARNING if level == "warning" else logging.INFO, "strategy %s: %s", strategy_id,
+                           message)
+
+            try:
+                if venue not in clients:
+                    clients[venue] = client_factory(venue)
+            except Exception as error:  # no credentials for this venue on this worker: say so, go on
+                logger.error("reconcile: no %s client for strategy %s: %s", venue, strategy_id, error)
+                continue
+            results[strategy_id] = live_reconcile(strategy_id=strategy_id, venue=venue, client=clients[venue],
+                                                  note=note)
+    finally:
+        for client in clients.values():
+            client.close()
+    return results
