@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,12 +24,13 @@ from django.utils import timezone
 from strategies.broker import VenueReads
 from strategies.events import execution_broadcast
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy
-from strategies.runtime import SandboxLimits, SandboxUnavailable, run_cycle
+from strategies.runtime import LogLine, SandboxLimits, SandboxUnavailable, run_cycle
 from strategyhub.lib.jsonable import as_json
 from trading.desk import CycleDesk
 from trading.killswitch import kill_switch_engaged, kill_switch_reason
 
 logger = logging.getLogger(__name__)
+STREAM_AFTER = 0.25  # seconds: a shorter cycle's log is written once, with its result
 
 
 def worker_id() -> str:
@@ -70,18 +72,59 @@ def strategy_not_runnable_reason(strategy: Strategy, *, dry_run: bool) -> str | 
     return None
 
 
+class _LiveLog:
+    """The log of one cycle in arrival order: the script's lines (from the sandbox) and the desk's actions.
+
+    A cycle that ends within STREAM_AFTER seconds writes its lines once, with its result, in one
+    transaction. A longer one writes what it has at every delivery from the sandbox (about every
+    50 ms) and broadcasts it once committed, so followers see its lines as they happen. Sequence
+    numbers follow arrival, so a follower de-duplicates whatever it receives twice.
+    """
+
+    def __init__(self, execution: Execution) -> None:
+        self.execution = execution
+        self.started = time.monotonic()
+        self.pending: list[_Action] = []
+        self.line_seq = self.action_seq = 0
+
+    def add(self, entry: _Action) -> None:
+        self.pending.append(entry)
+
+    def on_log(self, lines: list[LogLine]) -> None:
+        self.pending.extend(_Action(line.ts, "", line.message, {}, line.level) for line in lines)
+        if self.pending and time.monotonic() - self.started >= STREAM_AFTER:
+            with transaction.atomic():
+                logs, actions = self.write()
+                transaction.on_commit(lambda: execution_broadcast(self.execution, logs, actions))
+
+    def write(self) -> tuple[list[ExecutionLog], list[ExecutionAction]]:
+        """Save what is pending, numbered after what was saved before; returns the new rows."""
+        logs: list[ExecutionLog] = []
+        actions: list[ExecutionAction] = []
+        for entry in sorted(self.pending, key=lambda entry: entry.ts):
+            self.line_seq += 1
+            logs.append(ExecutionLog(execution=self.execution, seq=self.line_seq, ts=entry.ts, level=entry.level,
+                                     message=entry.message))
+            if entry.kind:
+                self.action_seq += 1
+                actions.append(ExecutionAction(execution=self.execution, seq=self.action_seq, ts=entry.ts,
+                                               kind=entry.kind, message=entry.message, payload=entry.payload))
+        self.pending = []
+        return ExecutionLog.objects.bulk_create(logs), ExecutionAction.objects.bulk_create(actions)
+
+
 class _CycleCalls:
     """The `on_call` of one cycle: reads go to the venue, orders to the money layer's desk."""
 
     def __init__(self, strategy: Strategy, execution: Execution, *, dry_run: bool) -> None:
         self.dry_run = dry_run
-        self.actions: list[_Action] = []
+        self.live_log = _LiveLog(execution)
         allowed = strategy.config.get("risk_limits", {}).get("allowed_services", [strategy.platform])
         self.reads = VenueReads(platform=strategy.platform, allowed_services=allowed)
         self.desk = CycleDesk(strategy=strategy, execution=execution, dry_run=dry_run, record=self.record)
 
     def record(self, kind: str, message: str, payload: dict[str, Any], level: str) -> None:
-        self.actions.append(_Action(timezone.now(), kind, message, as_json(payload), level))
+        self.live_log.add(_Action(timezone.now(), kind, message, as_json(payload), level))
 
     def __call__(self, venue: str, method: str, kwargs: dict[str, Any]) -> Any:
         if method in ("create_order", "cancel_order"):
@@ -161,6 +204,7 @@ def _cycle(strategy: Strategy, execution: Execution, *, dry_run: bool) -> Execut
         positions, capital = calls.desk.open_cycle()
     except Exception as exc:  # the ledger or the venue failed before the script ran: the run failed, say why
         calls.close()
+        calls.live_log.write()  # what reconciliation said before it failed
         execution_finish(execution, status=Execution.Status.FAILED,
                          error=f"could not load positions and capital: {exc!r}")
         raise
@@ -170,7 +214,8 @@ def _cycle(strategy: Strategy, execution: Execution, *, dry_run: bool) -> Execut
         "capital": capital, "positions": positions,
     }
     try:
-        outcome = run_cycle(version.source_files(), ctx, calls, SandboxLimits.from_settings(settings.SANDBOX))
+        outcome = run_cycle(version.source_files(), ctx, calls, SandboxLimits.from_settings(settings.SANDBOX),
+                            on_log=calls.live_log.on_log)
     except SandboxUnavailable as exc:
         execution_finish(execution, status=Execution.Status.FAILED, error=f"no cycle could start: {exc}")
         raise CycleNotStarted(f"no cycle could start: {exc}") from exc
@@ -178,20 +223,7 @@ def _cycle(strategy: Strategy, execution: Execution, *, dry_run: bool) -> Execut
         calls.close()
     error = "\n\n".join(part for part in (outcome.error, outcome.traceback) if part)
     with transaction.atomic():
-        lines = sorted(
-            [(line.ts, line.level, line.message) for line in outcome.logs]
-            + [(action.ts, action.level, action.message) for action in calls.actions],
-            key=lambda line: line[0],
-        )
-        logs = ExecutionLog.objects.bulk_create(
-            ExecutionLog(execution=execution, seq=seq, ts=ts, level=level, message=message)
-            for seq, (ts, level, message) in enumerate(lines, start=1)
-        )
-        actions = ExecutionAction.objects.bulk_create(
-            ExecutionAction(execution=execution, seq=seq, ts=action.ts, kind=action.kind, message=action.message,
-                            payload=action.payload)
-            for seq, action in enumerate([action for action in calls.actions if action.kind], start=1)
-        )
+        logs, actions = calls.live_log.write()  # what was not streamed already
         execution.entries, execution.exits = len(outcome.entries), len(outcome.exits)
         execution.state_after = outcome.state
         status = outcome.status if outcome.status in Execution.Status.values else Execution.Status.FAILED

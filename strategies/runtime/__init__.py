@@ -22,8 +22,10 @@ Django side (the executor that persists an Execution, ``strategy_run``) calls it
         limits=limits,
     )
 
-``run_cycle(files, ctx, on_call, limits) -> CycleOutcome`` runs in the worker's thread and
-returns when the run's process is gone. ``on_call`` is called synchronously for every venue
+``run_cycle(files, ctx, on_call, limits, on_log=None) -> CycleOutcome`` runs in the worker's
+thread and returns when the run's process is gone. ``on_log``, when given, is called with the
+lines received since its last call (often none) at least every 50 ms while the run lasts and
+once after it ends, so a worker can stream a long run's log. ``on_call`` is called synchronously for every venue
 call the script makes (``ctx.polymarket.get_order_book(token_id=...)``), including
 ``create_order`` / ``cancel_order``: the default ``execute_entry`` / ``execute_exit`` send
 ``create_order(intent="entry"|"exit", signal_index=i, **signal)``; the worker sizes, checks and

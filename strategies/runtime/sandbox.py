@@ -38,6 +38,10 @@ from strategies.sdk import LOG_LEVELS, VENUE_METHODS, EntrySignal, ExitSignal, S
 logger = logging.getLogger("strategies.runtime")
 
 OnCall = Callable[[str, str, dict[str, Any]], Any]
+# Called with the lines received since the last call (often none) at least every LIVE_INTERVAL
+# seconds while a run lasts, and once after it ends: how a worker streams a long run's log.
+OnLog = Callable[[list["LogLine"]], None]
+LIVE_INTERVAL = 0.05
 
 LAYERS = ("namespaces", "rlimits", "landlock", "seccomp")
 SUCCEEDED, FAILED, TIMED_OUT = "succeeded", "failed", "timed_out"
@@ -357,9 +361,12 @@ class _Stop(Exception):
 class _Run:
     """The worker's bookkeeping for one cycle: logs, calls, quotas, the result."""
 
-    def __init__(self, limits: SandboxLimits, on_call: OnCall, platform: str, position_ids: set[str]) -> None:
+    def __init__(self, limits: SandboxLimits, on_call: OnCall, platform: str, position_ids: set[str],
+                 on_log: OnLog | None = None) -> None:
         self.limits = limits
         self.on_call = on_call
+        self.on_log = on_log
+        self.delivered = 0
         self.platform = platform
         self.position_ids = position_ids
         self.logs: list[LogLine] = []
@@ -385,6 +392,16 @@ class _Run:
 
     def _append(self, level: str, message: str) -> None:
         self.logs.append(LogLine(len(self.logs) + 1, datetime.now(UTC), level, message))
+
+    def deliver(self) -> None:
+        """Hand the lines received since the last delivery to `on_log`; its failure never fails the run."""
+        if self.on_log is None:
+            return
+        batch, self.delivered = self.logs[self.delivered:], len(self.logs)
+        try:
+            self.on_log(batch)
+        except Exception:
+            logger.exception("on_log failed; the lines stay in the run's outcome")
 
     def pipe(self, stream: str, data: bytes) -> None:
         level = "info" if stream == "stdout" else "warning"
@@ -655,11 +672,12 @@ class Sandbox:
         ctx: Mapping[str, Any],
         on_call: OnCall,
         limits: SandboxLimits | None = None,
+        on_log: OnLog | None = None,
     ) -> CycleOutcome:
         limits = limits or SandboxLimits()
         zygote = self._acquire(limits)
         try:
-            return self._execute(zygote, files, ctx, on_call, limits)
+            return self._execute(zygote, files, ctx, on_call, limits, on_log)
         finally:
             self._release(zygote)
 
@@ -670,11 +688,13 @@ class Sandbox:
         ctx: Mapping[str, Any],
         on_call: OnCall,
         limits: SandboxLimits,
+        on_log: OnLog | None = None,
     ) -> CycleOutcome:
         started = time.monotonic()
         deadline = started + float(limits.wall_seconds)
         missing = self._missing_layers(zygote)
-        run = _Run(limits, on_call, _platform(files, ctx), {str(p["position_id"]) for p in ctx.get("positions") or []})
+        run = _Run(limits, on_call, _platform(files, ctx), {str(p["position_id"]) for p in ctx.get("positions") or []},
+                   on_log)
         if missing:
             message = f"SANDBOX WEAK MODE (development only): running without {', '.join(missing)}"
             logger.warning("%s; strategy %s", message, ctx.get("strategy_id"))
@@ -708,6 +728,7 @@ class Sandbox:
         finally:
             session.close()
         status, error, trace, state = session.verdict(ctx)
+        run.deliver()
         layers = dict(run.ready or {}, namespaces=zygote.namespaces)
         result = run.result or {}
         return CycleOutcome(
@@ -809,8 +830,11 @@ class _Session:
                 self._end(_Stop(TIMED_OUT, f"wall-clock limit of {self.limits.wall_seconds} s exceeded"), kill=True)
             wake = [t for t in (self.deadline, self.kill_at, self.destroy_at) if t is not None and t > now]
             timeout = max(0.0, min(wake) - now) if wake else 0.05
+            if self.run.on_log is not None:
+                timeout = min(timeout, LIVE_INTERVAL)
             for key, _ in self.selector.select(timeout):
                 self._readable(str(key.data), key.fd)
+            self.run.deliver()
         if not self.exited and self.destroy_at is None:
             # Result in and streams closed: the run is exiting. SIGKILL makes sure, without waiting
             # for its address space to be torn down; the zygote reaps it and removes its scratch folder.
@@ -907,6 +931,7 @@ def run_cycle(
     ctx: Mapping[str, Any],
     on_call: OnCall,
     limits: SandboxLimits | None = None,
+    on_log: OnLog | None = None,
 ) -> CycleOutcome:
     """Run one cycle of the strategy made of `files` in this process's sandbox. See the package docs."""
-    return shared_sandbox().run_cycle(files, ctx, on_call, limits)
+    return shared_sandbox().run_cycle(files, ctx, on_call, limits, on_log)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from strategies.events import execution_broadcast
+from strategies.executor import execution_run
 from strategies.models import Execution, ExecutionLog
 from strategies.services import strategy_deploy
 from strategyhub.asgi import application
@@ -76,3 +79,45 @@ def test_an_anonymous_visitor_cannot_follow(alice) -> None:
     version = strategy_deploy(owner=alice, files=example_files("kalshi_favourite_longshot"))
     connected, code, _ = follow(f"/ws/strategies/{version.strategy_id}/", None)
     assert (connected, code) == (False, 4403)
+
+
+SLOW = {"entry.py": "import time\n\ndef should_enter(ctx):\n    ctx.log('first')\n    time.sleep(1.5)\n"
+                    "    ctx.log('second')\n    return []\n",
+        "exit.py": "def should_exit(ctx, position):\n    return None\n"}
+
+
+def test_a_long_cycle_streams_each_line_while_it_runs(alice, staff) -> None:
+    files = {**example_files("kalshi_favourite_longshot"), **SLOW}
+    strategy = strategy_deploy(owner=alice, files=files, approve_by=staff).strategy
+    finished = threading.Event()
+    cookie = session_cookie(alice)
+
+    def cycle() -> None:
+        try:
+            execution_run(strategy_id=strategy.pk, trigger="manual", dry_run=True)
+        finally:
+            connection.close()
+            finished.set()
+
+    async def scenario() -> list[tuple[bool, dict[str, Any]]]:
+        headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1"), (b"cookie", cookie)]
+        communicator = WebsocketCommunicator(application, f"/ws/strategies/{strategy.pk}/", headers=headers)
+        assert (await communicator.connect(timeout=5))[0]
+        threading.Thread(target=cycle).start()
+        events: list[tuple[bool, dict[str, Any]]] = []
+        while not events or events[-1][1]["execution"]["status"] == "running":
+            event = await communicator.receive_json_from(timeout=10)
+            events.append((finished.is_set(), event))  # whether the cycle had ended when this arrived
+        await communicator.disconnect()
+        return events
+
+    seen = async_to_sync(scenario)()
+    finished.wait(10)
+    first_done, first = seen[0]
+    assert first["execution"]["status"] == "running" and not first_done  # it arrived while the script slept
+    assert [(line["seq"], line["message"]) for line in first["logs"]] == [(1, "first")]
+    lines = [(line["seq"], line["message"]) for _, event in seen for line in event["logs"]]
+    assert lines == [(1, "first"), (2, "second")]  # each line once, in order
+    assert seen[-1][1]["execution"]["status"] == "succeeded"
+    execution = Execution.objects.get(strategy=strategy)
+    assert list(execution.logs.values_list("seq", "message")) == [(1, "first"), (2, "second")]
