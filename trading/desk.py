@@ -92,7 +92,8 @@ class CycleDesk:
         return outcome_book(self.client().get_order_book(market_id), venue=self.strategy.platform, side=side)
 
     def _polymarket_rate(self, market_id: str) -> Decimal | None:
-        lookup = getattr(self.client(), "get_fee_rate", None)  # offered by the adapter once it reads /fee-rate
+        """The token's taker fee rate from the venue (Polymarket's adapter reads /fee-rate); None elsewhere."""
+        lookup = getattr(self.client(), "get_fee_rate", None)
         return Decimal(str(lookup(market_id))) if callable(lookup) else None
 
     # --- start of cycle ---------------------------------------------------------------------------
@@ -267,6 +268,7 @@ class CycleDesk:
                                 what)
         try:
             book = self._outcome_book(position.market_id, position.side)
+            rate = self._polymarket_rate(position.market_id) if venue == "polymarket" else None
         except VenueError as error:
             return self._refuse(Refusal("market_data", f"no order book for {position.market_id}: {error}"), what)
         if not book.bids:
@@ -281,7 +283,7 @@ class CycleDesk:
                                    market_name=position.market_name, side=position.side, quantity=quantity, limit=limit)
         if order is None:
             return self._duplicate(index, OrderAction.CLOSE)
-        self._execute(order, book, None)
+        self._execute(order, book, rate)
         result = self._placed(order, what)
         position.refresh_from_db()
         if position.status == Position.Status.CLOSED:

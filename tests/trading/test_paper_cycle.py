@@ -269,8 +269,9 @@ def test_a_polymarket_kelly_entry_pays_the_taker_fee_on_each_level(alice, staff,
         expected.append((min(left, level.size), level.price))
         left -= min(left, level.size)
     assert [(f.quantity, f.price) for f in fills] == expected
-    # taker fee at the 5 % default rate: Σ shares × 0.05 × p × (1 − p)
-    fee = sum((q * D("0.05") * p * (1 - p) for q, p in expected), D(0)).quantize(D("0.000001"))
+    # taker fee at the market's own rate (/fee-rate; politics: 4 %): Σ shares × 0.04 × p × (1 − p)
+    assert frozen_simulator.polymarket.long_lived[0].fee_rate == D("0.04")
+    fee = sum((q * D("0.04") * p * (1 - p) for q, p in expected), D(0)).quantize(D("0.000001"))
     assert sum(f.fee_usd for f in fills) == fee
     assert Position.objects.get().cost_basis_usd == sum((q * p for q, p in expected), D(0)) + fee <= 100
     assert any(line["message"].startswith(f"result filled {placed['payload']['filled_quantity']} @ ")

@@ -159,3 +159,14 @@ def test_account_calls_need_a_private_key(sim: VenueSimulator):
 def test_an_unknown_token_is_not_found(polymarket: PolymarketVenue):
     with pytest.raises(NotFound, match="No orderbook exists"):
         polymarket.get_order_book("123456789")
+
+
+def test_it_reads_each_tokens_taker_fee_rate(polymarket: PolymarketVenue, sim: VenueSimulator):
+    rates = {market.fee_rate for market in sim.polymarket.data.markets}
+    assert len(rates) > 1  # the recording spans categories with different rates
+    for market in sim.polymarket.data.markets:
+        if market.fee_rate != Decimal("0.05"):
+            break
+    assert polymarket.get_fee_rate(market.token_ids[0]) == market.fee_rate  # /fee-rate: {"base_fee": bps}
+    with pytest.raises(NotFound):
+        polymarket.get_fee_rate("123456789")

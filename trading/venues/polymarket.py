@@ -61,6 +61,7 @@ from trading.venues.errors import (
     VenueTimeout,
     error_for_status,
 )
+from trading.venues.http_errors import error_from_response, json_or_malformed
 from trading.venues.resilience import RateLimits, Resilience, RetryPolicy
 
 PLATFORM = "polymarket"
@@ -152,6 +153,7 @@ class PolymarketVenue:
                  chain_id: int = 137, timeout: float = 10.0,
                  rate_limits: RateLimits | None = POLYMARKET_RATE_LIMITS, retry: RetryPolicy | None = None):
         self.environment = environment_for(clob_url, gamma_url, data_url, chain_id)
+        self.clob_url = clob_url.rstrip("/")
         self.chain_id = chain_id
         self.timeout = timeout
         self.private_key = private_key
@@ -165,6 +167,7 @@ class PolymarketVenue:
         self._secure: SecureClient | None = None
         self._secure_lock = threading.Lock()
         self.resilience = Resilience(PLATFORM, rate_limits, retry)
+        self._fee_rates: dict[str, Decimal] = {}
         config = PRODUCTION_CONFIG
         self.exchanges = (config.standard_exchange, config.neg_risk_exchange)
 
@@ -239,6 +242,33 @@ class PolymarketVenue:
         book = self.get_order_book(instrument_id)
         return Quote(instrument_id, book.best_bid, book.best_ask,
                      book.bids[0].size if book.bids else None, book.asks[0].size if book.asks else None, book.as_of)
+
+    def get_fee_rate(self, instrument_id: str) -> Decimal:
+        """The taker fee rate of a token, from `GET /fee-rate` (`{"base_fee": bps}`), kept for this client's life.
+
+        Used by the paper broker and the sizing's worst-cost bound: fee = shares × rate × p × (1 − p).
+        """
+        if instrument_id not in self._fee_rates:
+            url = f"{self.clob_url}/fee-rate"
+
+            def fetch() -> Decimal:
+                try:
+                    response = httpx.get(url, params={"token_id": instrument_id}, timeout=self.timeout)
+                except httpx.TimeoutException as error:
+                    raise VenueTimeout(PLATFORM, str(error)) from error
+                except httpx.HTTPError as error:
+                    raise VenueConnectionError(PLATFORM, str(error)) from error
+                if response.status_code >= 400:
+                    raise error_from_response(PLATFORM, response.status_code, response.content,
+                                              response.headers.get("retry-after"))
+                payload = json_or_malformed(PLATFORM, response.content)
+                try:
+                    return Decimal(str(payload["base_fee"])) / 10000
+                except (KeyError, TypeError, ArithmeticError) as error:
+                    raise MalformedResponse(PLATFORM, f"/fee-rate answered {payload!r}") from error
+
+            self._fee_rates[instrument_id] = self.resilience.call(fetch, kind="read", idempotent=True)
+        return self._fee_rates[instrument_id]
 
     def get_midpoint(self, instrument_id: str) -> Decimal:
         return self._read(lambda: self.public.get_midpoint(token_id=instrument_id))
