@@ -30,6 +30,7 @@ from trading.orders import (
     order_request_for,
     order_submit_live,
     order_transition,
+    position_settle,
 )
 from trading.paper import PaperExecution, outcome_book, paper_fill
 from trading.reconcile import live_reconcile
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 # kind ("" for a log line only), message, payload, log level
 Record = Callable[[str, str, dict[str, Any], str], None]
 ZERO = Decimal(0)
+PREDICTION_MARKETS = ("kalshi", "polymarket")  # markets that resolve and pay $1 a winning contract
 
 
 def _num(value: Decimal) -> str:
@@ -98,10 +100,15 @@ class CycleDesk:
 
     # --- start of cycle ---------------------------------------------------------------------------
     def open_cycle(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Reconcile with the venue (live), mark open positions to market, check today's loss.
+        """Settle positions of resolved markets, reconcile with the venue (live), mark open positions to
+        market, check today's loss. Settling comes first: a venue pays out a resolved market by itself,
+        so until the ledger has settled it too, the venue would hold less than the ledger.
 
         Returns the positions and capital the script's ctx gets.
         """
+        if self.strategy.platform in PREDICTION_MARKETS:
+            for position in positions_open(strategy_id=self.strategy.pk, book=self.book):
+                self._settle_if_resolved(position)
         if self.live and not self.dry_run:
             live_reconcile(strategy_id=self.strategy.pk, venue=self.strategy.platform, client=self.client(),
                            note=self._log)
@@ -114,6 +121,36 @@ class CycleDesk:
             "total": state.capital_usd, "deployed": state.deployed_usd, "available": state.available_usd,
             "pnl_today": state.pnl_today_usd,
         }
+
+    def _settle_if_resolved(self, position: Position) -> bool:
+        """Close a position whose market resolved, at $1 or $0 a contract; True when it was closed."""
+        try:
+            market = self.client().get_market_for_instrument(position.market_id)
+        except VenueError as error:
+            self._log("warning", f"could not check whether {position.market_id} resolved: {error}")
+            return False
+        outcome = market.settled_outcome
+        if outcome is None:
+            return False
+        if position.venue == "kalshi":
+            won = position.side == outcome
+        else:  # a Polymarket position holds one outcome's token
+            won = position.market_id == market.instrument_ids[0 if outcome == "yes" else 1]
+        payout = "$1.00" if won else "$0.00"
+        if self.dry_run:
+            self._log("info", f"dry run: position {position.pk} would settle at {payout} a contract "
+                              f"(market resolved {outcome.upper()})")
+            return False
+        position_settle(position, execution=self.execution, won=won, at=timezone.now())
+        position.refresh_from_db()
+        self.record(ActionKind.POSITION_CLOSED,
+                    f"position {position.pk} {position.market_id} {position.side} settled: the market resolved "
+                    f"{outcome.upper()}, {payout} a contract; realized ${cents(position.realized_pnl_usd)} after "
+                    f"${cents(position.fees_usd)} fees",
+                    {"position_id": str(position.pk), "resolved": outcome, "won": won,
+                     "realized_pnl_usd": str(cents(position.realized_pnl_usd)),
+                     "fees_usd": str(cents(position.fees_usd)), "reason": "market resolution"}, "info")
+        return True
 
     def _mark(self, position: Position) -> None:
         try:

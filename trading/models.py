@@ -49,6 +49,7 @@ class OrderStatus(models.TextChoices):
 class OrderAction(models.TextChoices):
     OPEN = "open", "Open / increase"
     CLOSE = "close", "Reduce / close"
+    SETTLE = "settle", "Settled at market resolution (never sent to a venue)"
 
 
 class Order(models.Model):
@@ -88,7 +89,9 @@ class Order(models.Model):
             models.CheckConstraint(condition=Q(side__in=Side.values), name="order_side_valid"),
             models.CheckConstraint(condition=Q(status__in=OrderStatus.values), name="order_status_valid"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="order_quantity_positive"),
-            models.CheckConstraint(condition=Q(notional_usd__gt=0), name="order_notional_positive"),
+            # A losing position settles at $0: the one order worth nothing.
+            models.CheckConstraint(condition=Q(notional_usd__gt=0) | Q(action="settle"),
+                                   name="order_notional_positive"),
             models.CheckConstraint(
                 condition=Q(limit_price__isnull=True) | Q(limit_price__gt=0), name="order_limit_price_positive"
             ),
@@ -128,7 +131,8 @@ class Fill(models.Model):
             models.UniqueConstraint(fields=["order", "venue_fill_id"], name="fill_unique_per_order"),
             models.CheckConstraint(condition=Q(book__in=Book.values), name="fill_book_valid"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="fill_quantity_positive"),
-            models.CheckConstraint(condition=Q(price__gt=0), name="fill_price_positive"),
+            # $0 only in a losing settlement; a book never trades at 0.
+            models.CheckConstraint(condition=Q(price__gte=0), name="fill_price_not_negative"),
             models.CheckConstraint(condition=Q(fee_usd__gte=0), name="fill_fee_not_negative"),
         ]
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from strategies.models import Execution
 from trading.capital import Lot, lot_buy, lot_sell, money
 from trading.models import Book, Fill, Order, OrderAction, OrderStatus, Position
 from trading.venues.base import VenueClient
@@ -47,7 +48,8 @@ def client_order_id_for(*, strategy_id: int, execution_id: int, signal_index: in
 
     Fits Kalshi's ClOrdID rules (≤ 64 characters of [-\\w:+=/]) and Alpaca's 128.
     """
-    return f"sh-{strategy_id}-{execution_id}-{signal_index}-{'o' if action == OrderAction.OPEN else 'c'}"
+    suffix = {OrderAction.OPEN: "o", OrderAction.CLOSE: "c", OrderAction.SETTLE: "s"}[OrderAction(action)]
+    return f"sh-{strategy_id}-{execution_id}-{signal_index}-{suffix}"
 
 
 def order_transition(order: Order, status: str, *, reason: str = "") -> Order:
@@ -109,6 +111,32 @@ def _position_apply(order: Order, fill: Fill) -> Position:
         position.cost_basis_usd = Decimal(0)
     position.save()
     return position
+
+
+@transaction.atomic
+def position_settle(position: Position, *, execution: Execution, won: bool, at: datetime) -> Order | None:
+    """Close a position of a resolved market at its payout: $1 a winning contract, $0 a losing one, no fee.
+
+    Recorded as a `settle` order with one fill, never sent to a venue (the venue settles by itself),
+    so P&L replayed from fills stays the one source of truth. Its signal index is the position's
+    id: settling twice in one execution finds the order already there (None).
+    """
+    price = Decimal(1) if won else Decimal(0)
+    coid = client_order_id_for(strategy_id=position.strategy_id, execution_id=execution.pk, signal_index=position.pk,
+                               action=OrderAction.SETTLE)
+    if Order.objects.filter(client_order_id=coid).exists():
+        return None
+    order = Order.objects.create(
+        strategy_id=position.strategy_id, version_id=execution.version_id, execution=execution,
+        signal_index=position.pk, book=position.book, venue=position.venue, market_id=position.market_id,
+        market_name=position.market_name, side=position.side, action=OrderAction.SETTLE, client_order_id=coid,
+        quantity=position.quantity, limit_price=None, notional_usd=position.quantity * price,
+    )
+    order_transition(order, S.SUBMITTED)
+    fill_record(order, venue_fill_id=f"settlement-{position.pk}", quantity=position.quantity, price=price,
+                fee=Decimal(0), at=at)
+    order.refresh_from_db()
+    return order_transition(order, S.FILLED)
 
 
 def order_status_from_fills(order: Order) -> str:

@@ -104,7 +104,8 @@ def capital_state(*, strategy_id: int, book: str, total_capital: Decimal, now: d
     )
     # Only positions sold from today can have realized P&L today; replay just their fills.
     sold_today: set[Key] = set(
-        Fill.objects.filter(order__strategy_id=strategy_id, book=book, order__action=OrderAction.CLOSE,
+        Fill.objects.filter(order__strategy_id=strategy_id, book=book,
+                            order__action__in=(OrderAction.CLOSE, OrderAction.SETTLE),
                             filled_at__gte=midnight)
         .values_list("order__venue", "order__market_id", "order__side").distinct()
     )

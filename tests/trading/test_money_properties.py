@@ -20,7 +20,7 @@ from tests.conftest import scripts_files
 from trading.desk import CycleDesk
 from trading.models import Fill, Order, Position
 from trading.selectors import capital_state
-from trading.venues.domain import BookLevel, OrderBook
+from trading.venues.domain import BookLevel, Market, OrderBook
 
 pytestmark = pytest.mark.django_db
 
@@ -35,9 +35,16 @@ class BookVenue:
 
     def __init__(self) -> None:
         self.books: dict[str, OrderBook] = {}
+        self.results: dict[str, str] = {}  # market → "yes" / "no" once it resolved
 
     def get_order_book(self, instrument_id: str) -> OrderBook:
         return self.books[instrument_id]
+
+    def get_market_for_instrument(self, instrument_id: str) -> Market:
+        # Kalshi reads the result against the position's side; Polymarket against the token held (the first).
+        return Market(platform="", market_id=instrument_id, title=instrument_id,
+                      instrument_ids=(instrument_id, f"{instrument_id}-other-outcome"),
+                      settled_outcome=self.results.get(instrument_id))
 
     def close(self) -> None:
         pass
@@ -59,7 +66,9 @@ exit_ = st.fixed_dictionaries({
     "asks": levels, "fraction": st.sampled_from((0.25, 0.5, 1.0)),
 })
 new_cycle = st.fixed_dictionaries({"kind": st.just("cycle")})
-steps = st.lists(st.one_of(entry, entry, entry, exit_, new_cycle), min_size=1, max_size=40)
+resolve = st.fixed_dictionaries({"kind": st.just("resolve"), "market": st.sampled_from(MARKETS),
+                                 "outcome": st.sampled_from(("yes", "no"))})
+steps = st.lists(st.one_of(entry, entry, entry, exit_, new_cycle, resolve), min_size=1, max_size=40)
 
 
 def book(market: str, step: dict[str, Any]) -> OrderBook:
@@ -81,7 +90,8 @@ def strategy(request, alice, staff) -> Strategy:
 def assert_ledger_holds(strategy: Strategy) -> None:
     state = capital_state(strategy_id=strategy.pk, book="paper", total_capital=D(500), now=timezone.now())
     paid = sum((f.quantity * f.price + f.fee_usd for f in Fill.objects.filter(order__action="open")), D(0))
-    received = sum((f.quantity * f.price - f.fee_usd for f in Fill.objects.filter(order__action="close")), D(0))
+    received = sum((f.quantity * f.price - f.fee_usd
+                    for f in Fill.objects.filter(order__action__in=("close", "settle"))), D(0))
     cash = D(500) - paid + received
     assert round(state.capital_usd, 2) == round(state.available_usd + state.deployed_usd, 2)
     assert round(state.available_usd, 2) == round(cash, 2)
@@ -128,6 +138,21 @@ def test_no_stream_of_signals_breaches_a_limit_and_capital_always_adds_up(strate
         if step["kind"] == "cycle":
             desk = start()
             continue
+        if step["kind"] == "resolve":  # the market resolves; the next cycle settles its positions
+            if strategy.platform not in ("kalshi", "polymarket"):
+                continue  # a stock does not resolve
+            held = Position.objects.filter(status="open", market_id=step["market"]).exists()
+            venue.results[step["market"]] = step["outcome"]
+            desk = start()
+            assert not Position.objects.filter(status="open", market_id=step["market"]).exists()
+            del venue.results[step["market"]]  # and it trades again, as a new market would
+            OUTCOMES["resolve:settled"] += held
+            assert_ledger_holds(strategy)
+            strategy.refresh_from_db()
+            if not strategy.enabled:  # a market resolved against it can cross the daily loss
+                assert "max_daily_loss" in strategy.paused_reason
+                paused = True
+            continue
         if step["kind"] == "entry":
             venue.books[step["market"]] = book(step["market"], step)
             limit = None if step["limit_offset"] is None else float(
@@ -162,5 +187,6 @@ def test_the_streams_exercised_fills_and_refusals() -> None:
         pytest.skip("run with the property test")
     assert OUTCOMES["entry:filled"] + OUTCOMES["entry:partially_filled"] > 0
     assert OUTCOMES["exit:filled"] + OUTCOMES["exit:partially_filled"] > 0
+    assert OUTCOMES["resolve:settled"] > 0
     assert sum(count for key, count in OUTCOMES.items() if key.startswith("entry:") and key[6:] in (
         "max_order_usd", "capital", "max_positions", "max_position_size", "max_daily_usd", "sizing")) > 0

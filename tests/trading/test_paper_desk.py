@@ -13,7 +13,7 @@ from strategies.services import strategy_deploy
 from tests.conftest import scripts_files
 from trading.desk import CycleDesk
 from trading.models import Order, Position
-from trading.venues.domain import BookLevel, OrderBook
+from trading.venues.domain import BookLevel, Market, OrderBook
 
 pytestmark = pytest.mark.django_db
 BOOK = OrderBook("KX-A", bids=(BookLevel(D("0.50"), D(500)),), asks=(BookLevel(D("0.52"), D(500)),))
@@ -24,6 +24,9 @@ class BookVenue:
 
     def get_order_book(self, instrument_id: str) -> OrderBook:
         return BOOK
+
+    def get_market_for_instrument(self, instrument_id: str) -> Market:
+        return Market(platform="kalshi", market_id=instrument_id, title=instrument_id, instrument_ids=(instrument_id,))
 
     def close(self) -> None:
         pass

@@ -170,3 +170,15 @@ def test_it_reads_each_tokens_taker_fee_rate(polymarket: PolymarketVenue, sim: V
     assert polymarket.get_fee_rate(market.token_ids[0]) == market.fee_rate  # /fee-rate: {"base_fee": bps}
     with pytest.raises(NotFound):
         polymarket.get_fee_rate("123456789")
+
+
+def test_a_resolved_market_says_which_outcome_won_and_an_open_one_says_nothing(
+        polymarket: PolymarketVenue, sim: VenueSimulator):
+    closed = next(m for m in sim.polymarket.data.markets if sim.polymarket.is_closed(m))
+    assert closed.winner is not None
+    for token in closed.token_ids:  # found from either outcome's token
+        market = polymarket.get_market_for_instrument(token)
+        assert market.settled_outcome == ("yes", "no")[closed.winner] and market.instrument_ids == closed.token_ids
+    assert polymarket.get_market_for_instrument(sim.polymarket.long_lived[0].token_ids[1]).settled_outcome is None
+    with pytest.raises(NotFound):
+        polymarket.get_market_for_instrument("123456789")

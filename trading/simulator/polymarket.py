@@ -489,7 +489,8 @@ class PolymarketVenue:
             "startDate": "2026-07-10T00:00:00Z",
             "endDate": "2026-12-31T00:00:00Z",
             "outcomes": json.dumps(list(market.outcomes)),
-            "outcomePrices": json.dumps([_num(m) for m in mids]),
+            "outcomePrices": json.dumps(["1" if i == market.winner else "0" for i in range(len(market.outcomes))]
+                                        if closed else [_num(m) for m in mids]),
             "clobTokenIds": json.dumps(list(market.token_ids)),
             "active": not closed,
             "closed": closed,

@@ -113,6 +113,12 @@ class VenueSimulator:
             if request.method == "DELETE":
                 self.faults.clear()
                 return SimResponse(200, {"faults": []})
+        if request.path == "/_sim/kalshi/settle" and request.method == "POST":
+            body = request.json()
+            if not isinstance(body, dict):
+                raise SimError(400, 'send {"ticker": "...", "result": "yes" | "no"}')
+            self.kalshi.settle(str(body.get("ticker")), str(body.get("result")))
+            return SimResponse(200, {"ticker": body.get("ticker"), "result": body.get("result")})
         if request.path == "/_sim/health":
             return SimResponse(200, {"ok": True, "venues": self.venue_urls()})
         raise SimError(404, f"no control route {request.method} {request.path}")

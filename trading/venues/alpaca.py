@@ -182,6 +182,9 @@ class AlpacaVenue:
     def get_market(self, market_id: str) -> Market:
         return self._market(self._read(lambda: _model(Asset, self.trading.get_asset(market_id))))
 
+    def get_market_for_instrument(self, instrument_id: str) -> Market:
+        return self.get_market(instrument_id)
+
     def get_latest_quote(self, symbol: str) -> Quote:
         request = StockLatestQuoteRequest(symbol_or_symbols=symbol)
         quotes = self._read(lambda: _model(dict, self.data.get_stock_latest_quote(request)))

@@ -26,6 +26,8 @@ class Market:
     tick_size: Decimal | None = None
     min_order_size: Decimal | None = None
     synthetic: bool = False
+    # Once a prediction market has resolved: "yes" (the first outcome won) or "no" (the second).
+    settled_outcome: str | None = None
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,7 @@ class KalshiVenue:
             outcomes=("yes", "no"), active=raw.get("status") in ("active", "open"), slug=raw.get("event_ticker", ""),
             category=raw.get("category", ""), tick_size=Decimal("0.01"), min_order_size=Decimal(1),
             synthetic="synthetic" in (raw.get("title", "") + raw.get("subtitle", "")),
+            settled_outcome=raw.get("result") if raw.get("result") in ("yes", "no") else None,
         )
 
     def search_markets(self, query: str = "", *, limit: int = 20) -> list[Market]:
@@ -166,6 +167,9 @@ class KalshiVenue:
 
     def get_market(self, market_id: str) -> Market:
         return self._market(self._field(self._read(f"/markets/{market_id}"), "market"))
+
+    def get_market_for_instrument(self, instrument_id: str) -> Market:
+        return self.get_market(instrument_id)  # a ticker is both
 
     def get_order_book(self, instrument_id: str) -> OrderBook:
         book = self._field(self._read(f"/markets/{instrument_id}/orderbook"), "orderbook_fp")

@@ -141,6 +141,17 @@ def _translated(call: Callable[[], T]) -> T:
         raise VenueError(PLATFORM, str(error)) from error
 
 
+def _settled(raw: Any) -> str | None:
+    """A closed market whose outcome prices went to 1 / 0 has resolved (Gamma's outcomePrices)."""
+    if not raw.state.closed:
+        return None
+    for name in ("yes", "no"):
+        outcome = getattr(raw.outcomes, name)
+        if outcome.price is not None and Decimal(outcome.price) == 1:
+            return name
+    return None
+
+
 def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
 
@@ -207,7 +218,15 @@ class PolymarketVenue:
             instrument_ids=tokens, outcomes=(outcomes.yes.label, outcomes.no.label),
             active=bool(raw.state.active) and not raw.state.closed, slug=raw.slug or "", category=raw.category or "",
             tick_size=raw.trading.minimum_tick_size, min_order_size=raw.trading.minimum_order_size,
+            settled_outcome=_settled(raw),
         )
+
+    def get_market_for_instrument(self, instrument_id: str) -> Market:
+        """The market a token belongs to (Gamma, by CLOB token id)."""
+        page = self._read(lambda: self.public.list_markets(clob_token_ids=[instrument_id], page_size=1).first_page())
+        if not page.items:
+            raise NotFound(PLATFORM, f"no market with token {instrument_id}")
+        return self._market(page.items[0])
 
     def search_markets(self, query: str = "", *, limit: int = 20) -> list[Market]:
         if not query:
