@@ -115,7 +115,9 @@ else:
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "strategyhub"},
+        # A follower waits in BZPOPMIN for 5 s at a time: its socket timeout must be longer, or (redis-py 8
+        # defaults to 5 s) every websocket with nothing to say for 5 s fails with a TimeoutError.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": "strategyhub"},
     }
 }
 

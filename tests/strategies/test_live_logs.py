@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -121,3 +122,19 @@ def test_a_long_cycle_streams_each_line_while_it_runs(alice, staff) -> None:
     assert seen[-1][1]["execution"]["status"] == "succeeded"
     execution = Execution.objects.get(strategy=strategy)
     assert list(execution.logs.values_list("seq", "message")) == [(1, "first"), (2, "second")]
+
+
+def test_an_idle_follower_outlives_the_layers_blocking_read(redis_url) -> None:
+    """The layer's receive blocks in BZPOPMIN for `brpop_timeout` s; a socket timeout no longer than that
+    (redis-py 8's default is 5 s) ends every websocket that has had nothing to say for 5 s."""
+    from channels.layers import get_channel_layer
+
+    async def idle() -> bool:
+        layer = get_channel_layer()
+        task = asyncio.ensure_future(layer.receive(await layer.new_channel()))
+        await asyncio.sleep(layer.brpop_timeout + 1)
+        alive = not task.done()
+        task.cancel()
+        return alive
+
+    assert async_to_sync(idle)()
