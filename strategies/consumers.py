@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from redis.exceptions import RedisError
 
 from strategies.events import strategy_group
 from strategies.models import Strategy
 
+logger = logging.getLogger(__name__)
+
 FORBIDDEN = 4403
+# The channel layer (Redis) was lost, e.g. restarted: its groups went with it. The client reconnects,
+# which joins the group again, and reloads history over HTTP for what it missed (de-duplicated by seq).
+RECONNECT = 1012  # "service restart"
 
 
 class StrategyEventsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except (RedisError, OSError) as exc:
+            logger.warning("live logs: the channel layer failed (%r); closing the socket with %s so the client "
+                           "reconnects and reloads history", exc, RECONNECT)
+            await send({"type": "websocket.close", "code": RECONNECT})
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         strategy_id = int(self.scope["url_route"]["kwargs"]["strategy_id"])
@@ -26,7 +42,9 @@ class StrategyEventsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            # Redis is down: a stale member only collects messages that expire unread.
+            with contextlib.suppress(RedisError, OSError):
+                await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def strategy_event(self, message: dict[str, Any]) -> None:
         await self.send_json(message["event"])
