@@ -7,15 +7,56 @@ the socket without gaps or repeats by ignoring what it already has.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import threading
+from collections.abc import Coroutine
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from strategies.models import Execution, ExecutionAction, ExecutionLog
 
 logger = logging.getLogger(__name__)
+
+BROADCAST_TIMEOUT = 5.0  # seconds; a broadcast that takes longer is logged and dropped, the run is persisted
+
+
+class _LayerLoop:
+    """One event loop per process, in a daemon thread, that every broadcast runs on.
+
+    `async_to_sync` per call starts a new event loop, and the channel layer keeps its Redis
+    connections per loop, so each broadcast paid a loop, a thread hand-off and a fresh Redis
+    connection. Reusing one loop keeps the layer's connection open between broadcasts. A forked
+    process (a prefork worker child) does not inherit the thread, so it starts its own.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="channel-layer-loop", daemon=True)
+                thread.start()
+                self._loop, self._thread, self._pid = loop, thread, os.getpid()
+            return self._loop
+
+    def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float) -> Any:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._running_loop())
+        try:
+            return future.result(timeout)
+        except BaseException:
+            future.cancel()
+            raise
+
+
+_layer_loop = _LayerLoop()
 
 
 def strategy_group(strategy_id: int) -> str:
@@ -53,9 +94,7 @@ def execution_broadcast(
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(
-            strategy_group(execution.strategy_id),
-            {"type": "strategy.event", "event": execution_event(execution, logs, actions)},
-        )
+        message = {"type": "strategy.event", "event": execution_event(execution, logs, actions)}
+        _layer_loop.run(layer.group_send(strategy_group(execution.strategy_id), message), BROADCAST_TIMEOUT)
     except Exception:  # the run is persisted; a follower reloads history when the socket misses it
         logger.exception("broadcast of execution %s failed", execution.pk)
