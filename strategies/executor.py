@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from strategies.broker import VenueReads
 from strategies.events import execution_broadcast
-from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy
+from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy, StrategyVersion
 from strategies.runtime import LogLine, SandboxLimits, SandboxUnavailable, run_cycle
 from strategyhub.lib.jsonable import as_json
 from trading.desk import CycleDesk
@@ -113,6 +113,21 @@ class _LiveLog:
         return ExecutionLog.objects.bulk_create(logs), ExecutionAction.objects.bulk_create(actions)
 
 
+_SOURCE_CACHE_SIZE = 4096
+_source_cache: dict[tuple[int, str], dict[str, str]] = {}
+
+
+def _source_files(version: StrategyVersion) -> dict[str, str]:
+    """A version's files, read once per worker process: a version and its files are immutable (and hashed)."""
+    key = (version.pk, version.content_hash)
+    files = _source_cache.get(key)
+    if files is None:
+        if len(_source_cache) >= _SOURCE_CACHE_SIZE:
+            _source_cache.clear()
+        files = _source_cache[key] = version.source_files()
+    return dict(files)
+
+
 class _CycleCalls:
     """The `on_call` of one cycle: reads go to the venue, orders to the money layer's desk."""
 
@@ -192,6 +207,8 @@ def execution_start(*, execution_id: int) -> Execution | None:
         execution_finish(execution, status=Execution.Status.SKIPPED, error=f"skipped: {reason}")
         transaction.on_commit(lambda: execution_broadcast(execution, [], []))
         return execution
+    assert strategy.current_version is not None  # a runnable strategy has one
+    execution.version = strategy.current_version  # the same row, checked above: no second query for it
     return _cycle(strategy, execution, dry_run=False)
 
 
@@ -214,7 +231,7 @@ def _cycle(strategy: Strategy, execution: Execution, *, dry_run: bool) -> Execut
         "capital": capital, "positions": positions,
     }
     try:
-        outcome = run_cycle(version.source_files(), ctx, calls, SandboxLimits.from_settings(settings.SANDBOX),
+        outcome = run_cycle(_source_files(version), ctx, calls, SandboxLimits.from_settings(settings.SANDBOX),
                             on_log=calls.live_log.on_log)
     except SandboxUnavailable as exc:
         execution_finish(execution, status=Execution.Status.FAILED, error=f"no cycle could start: {exc}")
@@ -227,25 +244,29 @@ def _cycle(strategy: Strategy, execution: Execution, *, dry_run: bool) -> Execut
         execution.entries, execution.exits = len(outcome.entries), len(outcome.exits)
         execution.state_after = outcome.state
         status = outcome.status if outcome.status in Execution.Status.values else Execution.Status.FAILED
-        execution_finish(execution, status=status, error=error or ("" if status == "succeeded" else outcome.status))
-        if not dry_run:  # a test run must not change what the next real cycle remembers
-            Strategy.objects.filter(pk=strategy.pk).update(state=outcome.state)
+        execution_finish(execution, status=status, error=error or ("" if status == "succeeded" else outcome.status),
+                         strategy_state=None if dry_run else outcome.state)  # a test run keeps the old state
         transaction.on_commit(lambda: execution_broadcast(execution, logs, actions))  # persist, then broadcast
     return execution
 
 
-def execution_finish(execution: Execution, *, status: str, error: str) -> None:
+def execution_finish(execution: Execution, *, status: str, error: str,
+                     strategy_state: dict[str, Any] | None = None) -> None:
+    """Record how the run ended, count it on the strategy and, when given, keep its new state: one UPDATE each."""
     execution.status = status
     execution.error = error
     execution.finished_at = max(timezone.now(), execution.started_at or timezone.now())
     execution.save(update_fields=["status", "error", "finished_at", "entries", "exits", "state_after"])
+    fields: dict[str, Any] = {} if strategy_state is None else {"state": strategy_state}
     if execution.trigger != Execution.Trigger.DRY_RUN and status != Execution.Status.SKIPPED:
         succeeded = status == Execution.Status.SUCCEEDED
-        Strategy.objects.filter(pk=execution.strategy_id).update(
+        fields.update(
             runs_total=F("runs_total") + 1,
             runs_succeeded=F("runs_succeeded") + int(succeeded),
             runs_failed=F("runs_failed") + int(not succeeded),
         )
+    if fields:
+        Strategy.objects.filter(pk=execution.strategy_id).update(**fields)
 
 
 def execution_as_dict(execution: Execution) -> dict[str, Any]:
