@@ -62,6 +62,7 @@ def strategies_tick(*, enqueue: Enqueue, now: datetime | None = None, batch: int
             Execution.objects.filter(strategy__in=due, status__in=Execution.ACTIVE)
             .exclude(trigger=Execution.Trigger.DRY_RUN).values_list("strategy_id", flat=True)
         )
+        slots: list[Execution] = []
         for strategy in due:
             assert strategy.next_run_at is not None and strategy.current_version_id is not None
             interval = timedelta(seconds=strategy.polling_interval)
@@ -70,18 +71,38 @@ def strategies_tick(*, enqueue: Enqueue, now: datetime | None = None, batch: int
             for index in range(max(0, missed - MAX_SKIPPED_ROWS), missed):
                 _skip(strategy, strategy.next_run_at + index * interval, "missed: the scheduler was not ticking", now)
             strategy.next_run_at = slot + interval
-            strategy.save(update_fields=["next_run_at"])
             if strategy.pk in busy:  # never overlap the previous cycle of the same strategy
                 _skip(strategy, slot, "skipped: the previous cycle was still running", now)
                 continue
-            try:
-                with transaction.atomic():
-                    execution = Execution.objects.create(
-                        strategy=strategy, version_id=strategy.current_version_id,
-                        trigger=Execution.Trigger.SCHEDULED, mode=strategy.mode, scheduled_for=slot,
-                    )
-            except IntegrityError:
-                continue  # another tick already created this slot
+            slots.append(Execution(
+                strategy=strategy, version_id=strategy.current_version_id,
+                trigger=Execution.Trigger.SCHEDULED, mode=strategy.mode, scheduled_for=slot,
+            ))
+        Strategy.objects.bulk_update(due, ["next_run_at"])  # one UPDATE for the whole batch
+        for execution in _create_slots(slots):
             transaction.on_commit(partial(enqueue, execution.pk))
             enqueued += 1
     return enqueued
+
+
+def _create_slots(slots: list[Execution]) -> list[Execution]:
+    """Insert the batch's executions in one statement; if any slot already exists, fall back to one
+    savepoint per slot so only the existing ones are left out. Returns the executions created."""
+    if not slots:
+        return []
+    try:
+        with transaction.atomic():  # a savepoint: a conflict must not abort the tick
+            return Execution.objects.bulk_create(slots)
+    except IntegrityError:
+        pass
+    created = []
+    for slot in slots:
+        try:
+            with transaction.atomic():
+                created.append(Execution.objects.create(
+                    strategy=slot.strategy, version_id=slot.version_id, trigger=slot.trigger, mode=slot.mode,
+                    scheduled_for=slot.scheduled_for,
+                ))
+        except IntegrityError:
+            continue  # another tick already created this slot
+    return created
