@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.db.models import Count, Exists, Sum
+from django.db import connection
+from django.db.models import Count, Sum
 
-from strategies.models import Strategy
 from trading.capital import Lot, lot_buy, lot_sell
 from trading.models import Fill, Order, OrderAction, OrderStatus, Position
 
@@ -92,12 +92,21 @@ class CapitalState:
         return self.realized_today_usd + self.unrealized_usd
 
 
+LEDGER_EXISTS_SQL = (
+    "SELECT EXISTS (SELECT 1 FROM trading_position WHERE strategy_id = %s AND book = %s) "
+    "OR EXISTS (SELECT 1 FROM trading_order WHERE strategy_id = %s AND book = %s)"
+)
+
+
 def ledger_empty(*, strategy_id: int, book: str) -> bool:
-    """No position and no order on this book, hence no fill either (a fill belongs to an order): one query."""
-    return not Strategy.objects.filter(pk=strategy_id).filter(
-        Exists(Position.objects.filter(strategy_id=strategy_id, book=book))
-        | Exists(Order.objects.filter(strategy_id=strategy_id, book=book))
-    ).exists()
+    """No position and no order on this book, hence no fill either (a fill belongs to an order): one query.
+
+    Plain SQL: it runs at the start of every cycle, and the ORM's EXISTS-or-EXISTS costs more to build than to run.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(LEDGER_EXISTS_SQL, [strategy_id, book, strategy_id, book])
+        row = cursor.fetchone()
+    return not (row and row[0])
 
 
 def capital_state(*, strategy_id: int, book: str, total_capital: Decimal, now: datetime) -> CapitalState:
