@@ -40,6 +40,7 @@ from trading.venues import venue_client
 
 logger = logging.getLogger(__name__)
 
+SHORTEST_INTERVAL = 5  # seconds: the least polling_interval the config schema allows
 LOST = "the worker running this cycle was lost (killed or restarted) before it finished"
 
 
@@ -107,14 +108,17 @@ def executions_recover(*, enqueue: Callable[[int], object], now: datetime | None
     failed = sum(execution_recover(execution.pk, now=now) for execution in running[:1000]
                  if execution_lost(execution, now))
     skipped = resent = 0
-    resend_before = now - timedelta(seconds=settings.SCHEDULE_RESEND_SECONDS)
-    waiting = (Execution.objects.filter(status=Execution.Status.QUEUED, scheduled_for__lt=resend_before)
+    resend_after = timedelta(seconds=settings.SCHEDULE_RESEND_SECONDS)
+    # From the shortest interval a strategy may have on: a lost run must not hold up a 5-second strategy for 30 s.
+    waiting = (Execution.objects.filter(status=Execution.Status.QUEUED,
+                                        scheduled_for__lt=now - timedelta(seconds=SHORTEST_INTERVAL))
                .select_related("strategy").order_by("scheduled_for")[:500])
     for execution in waiting:
         late = now - execution.scheduled_for
         if late <= timedelta(seconds=execution.strategy.polling_interval):
-            enqueue(execution.pk)
-            resent += 1
+            if late >= resend_after:
+                enqueue(execution.pk)
+                resent += 1
             continue
         error = (f"skipped: never started; {late.total_seconds():.0f} s after its slot is past its "
                  f"{execution.strategy.polling_interval}-second interval (its task was lost, e.g. in a broker "

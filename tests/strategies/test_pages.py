@@ -68,3 +68,21 @@ def test_the_openapi_schema_is_served(client: Client, alice) -> None:
     response = client.get("/api/v1/schema/")
     assert response.status_code == 200
     assert b"StrategyHub API" in response.content
+
+
+def test_a_card_follows_its_strategy_live_after_loading_its_recent_runs(
+        client: Client, alice, make_user, venues_on_simulator) -> None:
+    from strategies.executor import execution_run
+
+    strategy = strategy_deploy(owner=alice, files=example_files("kalshi_favourite_longshot")).strategy
+    run = execution_run(strategy_id=strategy.pk, trigger="manual", dry_run=True)
+    client.force_login(alice)
+    page = client.get("/strategies/").content.decode()
+    assert f'data-live-strategy="{strategy.pk}"' in page and "/static/js/live.js" in page
+    history = client.get(f"/strategies/{strategy.pk}/activity.json").json()
+    [event] = history["executions"]  # the websocket's event shape, so the page de-duplicates both alike
+    assert event["execution"]["id"] == str(run.pk) and event["execution"]["status"] == "succeeded"
+    assert [line["seq"] for line in event["logs"]] == list(range(1, run.logs.count() + 1))
+
+    client.force_login(make_user("mallory"))
+    assert client.get(f"/strategies/{strategy.pk}/activity.json").status_code == 404  # not theirs

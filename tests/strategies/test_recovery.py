@@ -111,3 +111,12 @@ def test_run_now_is_refused_while_a_cycle_of_the_strategy_is_active(
                                               "one strategy never overlap"):
         execution_run(strategy_id=quiet.pk, trigger="manual")
     assert execution_run(strategy_id=quiet.pk, trigger="manual", dry_run=True).status == "succeeded"  # a test run may
+
+
+def test_a_lost_run_of_a_five_second_strategy_is_skipped_past_its_interval_not_after_thirty_seconds(
+        quiet: Strategy, django_capture_on_commit_callbacks) -> None:
+    Strategy.objects.filter(pk=quiet.pk).update(polling_interval=5)
+    [execution_id] = tick(django_capture_on_commit_callbacks, quiet.next_run_at)
+    slot = Execution.objects.get(pk=execution_id).scheduled_for
+    assert executions_recover(enqueue=lambda pk: None, now=slot + timedelta(seconds=6)).skipped == 1
+    assert Execution.objects.get(pk=execution_id).status == "skipped"  # the next slot is free to run
