@@ -106,13 +106,14 @@ class CycleDesk:
 
         Returns the positions and capital the script's ctx gets.
         """
-        if self.strategy.platform in PREDICTION_MARKETS:
-            for position in positions_open(strategy_id=self.strategy.pk, book=self.book):
-                self._settle_if_resolved(position)
+        positions = positions_open(strategy_id=self.strategy.pk, book=self.book)
+        settles = self.strategy.platform in PREDICTION_MARKETS
+        if settles and [position for position in positions if self._settle_if_resolved(position)]:
+            positions = positions_open(strategy_id=self.strategy.pk, book=self.book)
         if self.live and not self.dry_run:
             live_reconcile(strategy_id=self.strategy.pk, venue=self.strategy.platform, client=self.client(),
                            note=self._log)
-        positions = positions_open(strategy_id=self.strategy.pk, book=self.book)
+            positions = positions_open(strategy_id=self.strategy.pk, book=self.book)  # fills may have moved them
         for position in positions:
             self._mark(position)
         state = self._capital()
