@@ -46,7 +46,9 @@ isolation layer is missing and ``limits.allow_weak`` is off, or the sandbox cann
 (and in the run's own logs) every time.
 
 ``Sandbox`` holds one zygote (a pre-forked, pre-imported runner in bubblewrap); ``run_cycle``
-uses one per worker process (``shared_sandbox()``). Use your own ``Sandbox(...)`` to choose the
+uses two per worker process (``shared_sandbox(preload=...)``): one with numpy and pandas
+preloaded for strategies whose code imports them (``wants_preload``, from the AST), and a lean
+one, cheaper to fork, for the rest. Isolation is the same in both. Use your own ``Sandbox(...)`` to choose the
 bwrap binary, the libraries strategies may import, or the recycling period.
 ``load_strategy(files)`` loads a strategy in the current process (cached by content hash), for
 validation and tests; never call user code outside the sandbox in the worker.
@@ -62,6 +64,7 @@ from strategies.runtime.sandbox import (
     VenueCallError,
     run_cycle,
     shared_sandbox,
+    wants_preload,
 )
 
 __all__ = [
@@ -77,4 +80,5 @@ __all__ = [
     "run_cycle",
     "shared_sandbox",
     "strategy_hash",
+    "wants_preload",
 ]

@@ -8,6 +8,7 @@ the run's process is gone (reaped by the zygote) before ``run_cycle`` returns.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import logging
@@ -913,17 +914,45 @@ class _Session:
 
 # --- the per-process default -----------------------------------------------------------------------
 
-_shared: Sandbox | None = None
+_shared: dict[bool, Sandbox] = {}
 _shared_lock = threading.Lock()
+_preload_wanted: dict[int, bool] = {}
 
 
-def shared_sandbox() -> Sandbox:
-    """The sandbox of this worker process (one zygote per process)."""
-    global _shared
+def wants_preload(files: Mapping[str, str]) -> bool:
+    """Whether the strategy's own code imports a preloaded package (numpy, pandas), read from its AST.
+
+    Only a speed choice: a strategy run on the lean zygote may still import them (the packages are
+    bound in every sandbox), it only pays the import. Forking a zygote that holds numpy and pandas
+    costs every run more (page tables, teardown), so strategies that never name them skip it.
+    """
+    key = hash(tuple(sorted(files.items())))
+    found = _preload_wanted.get(key)
+    if found is None:
+        found = False
+        for name, source in files.items():
+            if not name.endswith(".py"):
+                continue
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                modules = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                           else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                found = found or any(module.split(".")[0] in DEFAULT_PRELOAD for module in modules)
+        if len(_preload_wanted) > 4096:
+            _preload_wanted.clear()
+        _preload_wanted[key] = found
+    return found
+
+
+def shared_sandbox(*, preload: bool = True) -> Sandbox:
+    """This worker process's sandbox: one zygote with numpy and pandas preloaded, one lean one."""
     with _shared_lock:
-        if _shared is None:
-            _shared = Sandbox()
-        return _shared
+        if preload not in _shared:
+            _shared[preload] = Sandbox(preload=DEFAULT_PRELOAD if preload else ())
+        return _shared[preload]
 
 
 def run_cycle(
@@ -934,4 +963,4 @@ def run_cycle(
     on_log: OnLog | None = None,
 ) -> CycleOutcome:
     """Run one cycle of the strategy made of `files` in this process's sandbox. See the package docs."""
-    return shared_sandbox().run_cycle(files, ctx, on_call, limits, on_log)
+    return shared_sandbox(preload=wants_preload(files)).run_cycle(files, ctx, on_call, limits, on_log)

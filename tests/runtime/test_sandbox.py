@@ -193,3 +193,24 @@ def test_the_zygote_is_recycled_after_its_quota_of_runs() -> None:
         assert len(seen) == 2
     finally:
         box.close()
+
+
+def test_strategies_importing_numpy_or_pandas_get_the_preloaded_zygote_and_the_rest_a_lean_one() -> None:
+    from strategies.runtime import run_cycle, shared_sandbox, wants_preload
+
+    pandas_user = scripts("import pandas as pd\n\ndef should_enter(ctx):\n    ctx.log(str(pd.Series([1, 2]).sum()))\n"
+                          "    return []\n")
+    assert wants_preload(pandas_user)
+    assert wants_preload(scripts("from numpy import mean\n\ndef should_enter(ctx):\n    return []\n"))
+    assert not wants_preload(BENIGN)
+    sneaky = scripts("def should_enter(ctx):\n    np = __import__('num' + 'py')\n    ctx.log(str(np.add(1, 2)))\n"
+                     "    return []\n")
+    assert not wants_preload(sneaky)  # not named: the lean zygote, where numpy still imports (only slower)
+
+    outcomes = {name: run_cycle(files, {"strategy_id": "1"}, no_op_on_call, FAST_LIMITS)
+                for name, files in (("pandas", pandas_user), ("sneaky", sneaky))}
+    assert [line.message for line in outcomes["pandas"].logs] == ["3"]
+    assert [line.message for line in outcomes["sneaky"].logs] == ["3"]
+    preloaded = shared_sandbox(preload=True).layers(FAST_LIMITS)["preloaded"]
+    lean = shared_sandbox(preload=False).layers(FAST_LIMITS)["preloaded"]
+    assert {"numpy", "pandas"} <= set(preloaded) and not {"numpy", "pandas"} & set(lean)
