@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -281,12 +282,14 @@ class CycleDesk:
         if self.dry_run:
             return self._would_place(what, coid, sizing.quantity, limit, f"buy {sizing.quantity} {signal.side} "
                                      f"{signal.market_id} at ≤ {limit} (${cents(sizing.worst_cost_usd)} at most)")
-        order = self._order_create(index=index, action=OrderAction.OPEN, market_id=signal.market_id,
-                                   market_name=signal.market_name, side=signal.side, quantity=sizing.quantity,
-                                   limit=limit)
+        with self._ledger_write():
+            order = self._order_create(index=index, action=OrderAction.OPEN, market_id=signal.market_id,
+                                       market_name=signal.market_name, side=signal.side, quantity=sizing.quantity,
+                                       limit=limit)
+            if order is not None:
+                self._execute(order, book, rate)
         if order is None:
             return self._duplicate(index, OrderAction.OPEN)
-        self._execute(order, book, rate)
         return self._placed(order, what)
 
     def _exit(self, venue: str, index: int, signal: ExitSignal) -> dict[str, Any]:
@@ -317,11 +320,14 @@ class CycleDesk:
         if self.dry_run:
             text = f"sell {quantity} of position {position.pk} ({position.market_id} {position.side})"
             return self._would_place(what, coid, quantity, limit, text)
-        order = self._order_create(index=index, action=OrderAction.CLOSE, market_id=position.market_id,
-                                   market_name=position.market_name, side=position.side, quantity=quantity, limit=limit)
+        with self._ledger_write():
+            order = self._order_create(index=index, action=OrderAction.CLOSE, market_id=position.market_id,
+                                       market_name=position.market_name, side=position.side, quantity=quantity,
+                                       limit=limit)
+            if order is not None:
+                self._execute(order, book, rate)
         if order is None:
             return self._duplicate(index, OrderAction.CLOSE)
-        self._execute(order, book, rate)
         result = self._placed(order, what)
         position.refresh_from_db()
         if position.status == Position.Status.CLOSED:
@@ -350,6 +356,12 @@ class CycleDesk:
                 "reason": result.reason}
 
     # --- placing ----------------------------------------------------------------------------------
+    def _ledger_write(self) -> AbstractContextManager[Any]:
+        """A paper order, its fills and its position are written in one transaction: all or nothing, and one
+        commit instead of five. A live order is committed before it is sent, so a crash can never leave an
+        order at the venue that the ledger does not know of (see docs/money.md, "A worker lost mid-cycle")."""
+        return nullcontext() if self.live else transaction.atomic()
+
     def _order_create(self, *, index: int, action: str, market_id: str, market_name: str, side: str,
                       quantity: Decimal, limit: Decimal) -> Order | None:
         coid = client_order_id_for(strategy_id=self.strategy.pk, execution_id=self.execution.pk, signal_index=index,

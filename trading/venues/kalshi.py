@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -69,15 +70,21 @@ def _dollars(value: Decimal) -> str:
     return str(value.quantize(Decimal("0.0001")))
 
 
+@functools.lru_cache(maxsize=16)
+def _rsa_key(private_key_pem: bytes) -> rsa.RSAPrivateKey:
+    """Parsing (and checking) an RSA key costs ~30 ms; a worker builds a client every cycle, so parse once."""
+    key = serialization.load_pem_private_key(private_key_pem, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("Kalshi API keys are RSA keys")
+    return key
+
+
 class KalshiSigner:
     """KALSHI-ACCESS-* headers: RSA-PSS(SHA-256) over timestamp_ms + METHOD + path (no query)."""
 
     def __init__(self, key_id: str, private_key_pem: bytes):
-        key = serialization.load_pem_private_key(private_key_pem, password=None)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise ValueError("Kalshi API keys are RSA keys")
         self.key_id = key_id
-        self.key = key
+        self.key = _rsa_key(private_key_pem)
 
     @classmethod
     def from_file(cls, key_id: str, path: str | Path) -> KalshiSigner:
