@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 FORBIDDEN = 4403
 # The channel layer (Redis) was lost, e.g. restarted: its groups went with it. The client reconnects,
 # which joins the group again, and reloads history over HTTP for what it missed (de-duplicated by seq).
-RECONNECT = 1012  # "service restart"
+# 1012 ("service restart") would say it best, but daphne accepts only 1000 and 3000-4999 from an application.
+RECONNECT = 4012
 
 
 class StrategyEventsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]

@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from channels.layers import get_channel_layer
+from redis.exceptions import RedisError
 
 from strategies.models import Execution, ExecutionAction, ExecutionLog
 
@@ -93,8 +94,16 @@ def execution_broadcast(
     layer = get_channel_layer()
     if layer is None:
         return
-    try:
-        message = {"type": "strategy.event", "event": execution_event(execution, logs, actions)}
-        _layer_loop.run(layer.group_send(strategy_group(execution.strategy_id), message), BROADCAST_TIMEOUT)
-    except Exception:  # the run is persisted; a follower reloads history when the socket misses it
-        logger.exception("broadcast of execution %s failed", execution.pk)
+    message = {"type": "strategy.event", "event": execution_event(execution, logs, actions)}
+    for attempt in (1, 2):
+        try:
+            _layer_loop.run(layer.group_send(strategy_group(execution.strategy_id), message), BROADCAST_TIMEOUT)
+            return
+        except (RedisError, OSError) as error:
+            # After a Redis restart the first send finds its pooled connection dead; the pool drops it
+            # and the second send opens a fresh one, so no follower misses the first run after a restart.
+            if attempt == 2:
+                logger.warning("broadcast of execution %s failed: %r", execution.pk, error)
+        except Exception:  # the run is persisted; a follower reloads history when the socket misses it
+            logger.exception("broadcast of execution %s failed", execution.pk)
+            return

@@ -1,6 +1,6 @@
 // Live activity on /strategies: history over HTTP, then the strategy's websocket.
 // Every line carries (execution id, seq); a line already shown is never shown again, so a
-// reconnect (the server closes with 1012 when its channel layer restarts) reloads history and
+// reconnect (the server closes with 4012 when its channel layer restarts) reloads history and
 // follows on without gaps or repeats.
 (function () {
   "use strict";

@@ -194,12 +194,24 @@ class Celery:
     def logs(self, tail: int = 4000) -> str:
         return "\n".join(f"--- {name} ---\n{self.log(name)[-tail:]}" for name in self.processes)
 
-    def _start(self, name: str, arguments: list[str]) -> None:
+    def _start(self, name: str, arguments: list[str], program: tuple[str, ...] = ("celery", "-A", "strategyhub")) -> None:
         with (self.directory / f"{name}.log").open("ab") as out:
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "strategyhub", *arguments], cwd=ROOT, env=self.env,
+                [sys.executable, "-m", *program, *arguments], cwd=ROOT, env=self.env,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
+
+    def start_web(self) -> int:
+        """daphne, as the Procfile's `web`, on a free port; returns the port once it answers."""
+        port = free_port()
+        self._start("web", ["-b", "127.0.0.1", "-p", str(port), "strategyhub.asgi:application"], program=("daphne",))
+
+        def answers() -> bool:
+            with socket.socket() as sock:
+                return sock.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_for(answers, seconds=30, what=lambda: f"daphne on port {port}\n{self.log('web')}")
+        return port
 
     def start_worker(self, concurrency: int = 2) -> None:
         self._start("worker", ["worker", "--loglevel=INFO", "--pool", "prefork", f"--concurrency={concurrency}",
@@ -224,5 +236,5 @@ class Celery:
             process.wait(timeout=10)
 
     def stop_all(self) -> None:
-        for name in ("beat", "worker"):  # beat first: nothing new is sent while the worker drains
+        for name in ("beat", "worker", "web"):  # beat first: nothing new is sent while the worker drains
             self.stop(name)

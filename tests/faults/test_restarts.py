@@ -1,6 +1,6 @@
 """Redis or Postgres restarted under the real worker and beat: both recover on their own, no slot runs
 twice or overlaps another, every slot is in the database (run, or skipped/failed saying why), and a
-websocket follower is told to reconnect (1012) when Redis and its channel-layer groups go away.
+websocket follower is told to reconnect (4012) when Redis and its channel-layer groups go away.
 
 Each test owns its services (a private redis-server; a private Postgres cluster), so restarting them
 disturbs nothing else on the machine, and runs quiet strategies (they only ctx.log) every 5 seconds,
@@ -25,7 +25,7 @@ from django.utils import timezone
 from strategies.models import Execution, Strategy
 from strategies.services import strategy_deploy
 from tests.conftest import scripts_files
-from tests.faults.follower import Follower
+from tests.faults.follower import BrowserFollower
 from tests.faults.services import (
     ROOT,
     Celery,
@@ -79,7 +79,9 @@ def test_redis_restarted_beat_workers_and_followers_recover(
         try:
             celery.start_worker()
             celery.start_beat()
-            with Follower(strategies[0].pk, alice) as follower:
+            port = celery.start_web()
+            url = f"ws://127.0.0.1:{port}/ws/strategies/{strategies[0].pk}/"
+            with BrowserFollower(url, alice) as follower:
                 wait_for(lambda: all(succeeded(strategy) >= 2 for strategy in strategies) and bool(follower.events),
                          seconds=25, what=lambda: f"two runs of each strategy before the restart: "
                          f"{[succeeded(s) for s in strategies]}, {len(follower.events)} events, {follower.closed}\n"
@@ -92,9 +94,15 @@ def test_redis_restarted_beat_workers_and_followers_recover(
 
                 wait_for(lambda: all(succeeded(strategy, restarted) >= 2 for strategy in strategies),
                          seconds=30, what=lambda: f"two runs of each strategy after the restart\n{celery.logs()}")
-            assert celery.alive() == {"worker": True, "beat": True}, celery.logs()
-            # The restart closed the socket saying "reconnect" (1012), not a crash or a silent stop.
-            assert any(why == "closed: 1012" for _, why in follower.closed), follower.closed
+                # The page follows again: a run that started after the restart reaches the browser's socket.
+                wait_for(lambda: any(at > restarted and event["execution"]["status"] == "succeeded"
+                                     for at, event in follower.events),
+                         seconds=45, what=lambda: f"an event after the restart; closes {follower.closed}, "
+                         f"{follower.connections} connections\n{celery.logs()}")
+            assert celery.alive() == {"worker": True, "beat": True, "web": True}, celery.logs()
+            # The restart closed the socket saying "reconnect" (4012), not a crash (1011) or a silent stop.
+            assert 4012 in [code for _, code in follower.closed], follower.closed
+            assert follower.connections >= 2
         finally:
             celery.stop_all()
 
