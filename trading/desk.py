@@ -145,14 +145,18 @@ class CycleDesk:
             return False
         position_settle(position, execution=self.execution, won=won, at=timezone.now())
         position.refresh_from_db()
-        self.record(ActionKind.POSITION_CLOSED,
-                    f"position {position.pk} {position.market_id} {position.side} settled: the market resolved "
-                    f"{outcome.upper()}, {payout} a contract; realized ${cents(position.realized_pnl_usd)} after "
-                    f"${cents(position.fees_usd)} fees",
-                    {"position_id": str(position.pk), "resolved": outcome, "won": won,
-                     "realized_pnl_usd": str(cents(position.realized_pnl_usd)),
-                     "fees_usd": str(cents(position.fees_usd)), "reason": "market resolution"}, "info")
+        self._record_closed(position, f"settled: the market resolved {outcome.upper()}, {payout} a contract;",
+                            reason="market resolution", resolved=outcome, won=won)
         return True
+
+    def _record_closed(self, position: Position, how: str, *, reason: str, **details: Any) -> None:
+        """The `position_closed` action: how it closed, and the P&L it realized after fees."""
+        realized, fees = cents(position.realized_pnl_usd), cents(position.fees_usd)
+        self.record(ActionKind.POSITION_CLOSED,
+                    f"position {position.pk} {position.market_id} {position.side} {how} realized ${realized} after "
+                    f"${fees} fees",
+                    {"position_id": str(position.pk), **details, "realized_pnl_usd": str(realized),
+                     "fees_usd": str(fees), "reason": reason}, "info")
 
     def _mark(self, position: Position) -> None:
         try:
@@ -331,11 +335,7 @@ class CycleDesk:
         result = self._placed(order, what)
         position.refresh_from_db()
         if position.status == Position.Status.CLOSED:
-            self.record(ActionKind.POSITION_CLOSED,
-                        f"position {position.pk} {position.market_id} {position.side} closed: "
-                        f"realized ${cents(position.realized_pnl_usd)} after ${cents(position.fees_usd)} fees",
-                        {"position_id": str(position.pk), "realized_pnl_usd": str(cents(position.realized_pnl_usd)),
-                         "fees_usd": str(cents(position.fees_usd)), "reason": signal.reason}, "info")
+            self._record_closed(position, "closed:", reason=signal.reason)
         self._check_daily_loss(self._capital())
         return result
 

@@ -229,6 +229,17 @@ def order_settle(order: Order, client: VenueClient) -> Order:
     return order_apply_state(order, client, state)
 
 
+def order_refresh(order: Order, client: VenueClient) -> Order:
+    """Bring a working order in line with the venue: settle it if its outcome is unknown, look it up by its
+    venue id, or, when it was submitted and no answer was ever recorded, settle it as unknown."""
+    if order.status == S.UNRESOLVED:
+        return order_settle(order, client)
+    if order.venue_order_id:
+        return order_apply_state(order, client, client.get_order(order.venue_order_id))
+    order_transition(order, S.UNRESOLVED)
+    return order_settle(order, client)
+
+
 def order_request_for(order: Order) -> OrderRequest:
     """The venue request of an order; rebuilt identically from the row on a retry."""
     return OrderRequest(

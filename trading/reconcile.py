@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from strategies.models import Execution
 from trading.models import Book, Order, OrderStatus, Position
-from trading.orders import order_apply_state, order_settle, order_status_from_fills, order_transition
+from trading.orders import order_refresh, order_status_from_fills, order_transition
 from trading.venues import VenueClient, VenueError
 from trading.venues.domain import VenuePosition
 
@@ -40,6 +41,23 @@ class Reconciliation:
     settled: list[str] = field(default_factory=list)  # client order ids whose status changed
     still_unresolved: list[str] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def venue_clients(factory: Callable[[str], VenueClient]) -> Iterator[Callable[[str], VenueClient]]:
+    """One client per venue, built on first use, all closed at the end."""
+    clients: dict[str, VenueClient] = {}
+
+    def client_for(venue: str) -> VenueClient:
+        if venue not in clients:
+            clients[venue] = factory(venue)
+        return clients[venue]
+
+    try:
+        yield client_for
+    finally:
+        for client in clients.values():
+            client.close()
 
 
 def holding_key(venue: str, market_id: str, side: str) -> Holding:
@@ -75,13 +93,7 @@ def live_reconcile(*, strategy_id: int, venue: str, client: VenueClient, note: N
     for order in working:
         before = (order.status, order.filled_quantity)
         try:
-            if order.status == OrderStatus.UNRESOLVED:
-                order_settle(order, client)
-            elif order.venue_order_id:
-                order_apply_state(order, client, client.get_order(order.venue_order_id))
-            else:  # submitted, and the venue's answer was never recorded: ask as for an unknown outcome
-                order_transition(order, OrderStatus.UNRESOLVED)
-                order_settle(order, client)
+            order_refresh(order, client)
         except VenueError as error:
             note("warning", f"reconcile: order {order.client_order_id} could not be checked with {venue}: {error}")
         if order.status == OrderStatus.UNRESOLVED:
@@ -120,8 +132,7 @@ def execution_orders_recover(execution_id: int, *, client_factory: Callable[[str
     by asking the venue (same client order id, same signed order), never placed as a new one.
     """
     lines: list[str] = []
-    clients: dict[str, VenueClient] = {}
-    try:
+    with venue_clients(client_factory) as client_for:
         for order in Order.objects.filter(execution_id=execution_id, status__in=(
                 OrderStatus.NEW, OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)).order_by("id"):
             if order.status == OrderStatus.NEW:
@@ -131,19 +142,14 @@ def execution_orders_recover(execution_id: int, *, client_factory: Callable[[str
                 if order.status != OrderStatus.FILLED:
                     order_transition(order, OrderStatus.CANCELLED)
             else:
-                if order.venue not in clients:
-                    clients[order.venue] = client_factory(order.venue)
-                order_transition(order, OrderStatus.UNRESOLVED)
+                order_transition(order, OrderStatus.UNRESOLVED)  # whatever was recorded, the rest is unknown
                 try:
-                    order_settle(order, clients[order.venue])
+                    order_refresh(order, client_for(order.venue))
                 except VenueError as error:
                     logger.warning("order %s stays unresolved: %s", order.client_order_id, error)
             lines.append(f"order {order.client_order_id} ({order.book}) recovered after the worker was lost: "
                          f"{order.status}, filled {order.filled_quantity.normalize():f} of "
                          f"{order.quantity.normalize():f}")
-    finally:
-        for client in clients.values():
-            client.close()
     return lines
 
 
@@ -154,22 +160,16 @@ def live_reconcile_all(*, client_factory: Callable[[str], VenueClient]) -> dict[
     pairs |= set(Position.objects.filter(book=Book.LIVE, status=Position.Status.OPEN)
                  .values_list("strategy_id", "venue"))
     results: dict[int, Reconciliation] = {}
-    clients: dict[str, VenueClient] = {}
-    try:
+    with venue_clients(client_factory) as client_for:
         for strategy_id, venue in sorted(pairs):
             def note(level: str, message: str, strategy_id: int = strategy_id) -> None:
                 logger.log(logging.WARNING if level == "warning" else logging.INFO, "strategy %s: %s", strategy_id,
                            message)
 
             try:
-                if venue not in clients:
-                    clients[venue] = client_factory(venue)
+                client = client_for(venue)
             except Exception as error:  # no credentials for this venue on this worker: say so, go on
                 logger.error("reconcile: no %s client for strategy %s: %s", venue, strategy_id, error)
                 continue
-            results[strategy_id] = live_reconcile(strategy_id=strategy_id, venue=venue, client=clients[venue],
-                                                  note=note)
-    finally:
-        for client in clients.values():
-            client.close()
+            results[strategy_id] = live_reconcile(strategy_id=strategy_id, venue=venue, client=client, note=note)
     return results
