@@ -39,8 +39,10 @@ seed: migrate
 run: seed sandbox-deps
 	$(PY) -m strategyhub.stack
 
+# ruff; the layers (import-linter, contracts in pyproject.toml); dead code (vulture, vulture_whitelist.py).
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(VENV)/.dev-deps
 	$(BIN)/mypy .
