@@ -43,6 +43,7 @@ run: seed sandbox-deps
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-logo
+	$(BIN)/vulture
 
 typecheck: $(VENV)/.dev-deps
 	$(BIN)/mypy .

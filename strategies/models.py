@@ -217,7 +217,6 @@ class Execution(models.Model):
     Trigger = ExecutionTrigger
     Status = ExecutionStatus
 
-    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.SKIPPED)
     ACTIVE = (Status.QUEUED, Status.RUNNING)  # a strategy with one of these is busy: no overlapping cycle
 
     strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="executions")
@@ -316,7 +315,6 @@ class ActionKind(models.TextChoices):
     ORDER_PLACED = "order_placed", "Order placed"
     ORDER_REFUSED = "order_refused", "Order refused"
     ORDER_WOULD_PLACE = "order_would_place", "Would place order (dry run)"
-    ORDER_REQUESTED = "order_requested", "Order requested"
     POSITION_CLOSED = "position_closed", "Position closed"
     STRATEGY_PAUSED = "strategy_paused", "Strategy paused"
 

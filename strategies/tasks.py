@@ -8,8 +8,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from strategies.executor import CycleNotStarted, execution_run, execution_start
-from strategies.models import Execution
+from strategies.executor import execution_start
 from strategies.recovery import execution_recover
 from strategies.recovery import executions_recover as recover
 from strategies.scheduling import strategies_tick as tick
@@ -38,15 +37,6 @@ def execution_cycle(execution_id: int) -> None:
 def executions_recover() -> None:
     """Beat, every few seconds: runs whose worker or queued message was lost (strategies.recovery)."""
     recover(enqueue=execution_cycle.delay)
-
-
-@shared_task(acks_late=True, ignore_result=True)
-def strategy_cycle(strategy_id: int, trigger: str = Execution.Trigger.MANUAL, dry_run: bool = False) -> None:
-    """Run now / Test Run: the same code path as `manage.py strategy_run`."""
-    try:
-        execution_run(strategy_id=strategy_id, trigger=trigger, dry_run=dry_run)
-    except CycleNotStarted as exc:
-        logger.warning("strategy %s: no cycle started: %s", strategy_id, exc)  # nothing ran: nothing to retry
 
 
 @shared_task(ignore_result=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -51,12 +50,6 @@ PREDICTION_MARKETS = ("kalshi", "polymarket")  # markets that resolve and pay $1
 def _num(value: Decimal) -> str:
     """A quantity or price as the venues write it: no exponent, no trailing zeros."""
     return format(value.normalize(), "f")
-
-
-@dataclass(frozen=True)
-class Marked:
-    position: Position
-    price: Decimal | None
 
 
 class CycleDesk:

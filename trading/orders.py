@@ -20,7 +20,7 @@ from django.db import transaction
 
 from strategies.models import Execution
 from trading.capital import Lot, lot_buy, lot_sell, money
-from trading.models import Book, Fill, Order, OrderAction, OrderStatus, Position
+from trading.models import Fill, Order, OrderAction, OrderStatus, Position
 from trading.venues.base import VenueClient
 from trading.venues.domain import OrderRequest, OrderState, PreparedOrder
 from trading.venues.errors import AuthenticationFailed, InvalidRequest, NotFound, VenueError
@@ -254,7 +254,3 @@ def _prepared_again(order: Order, client: VenueClient) -> PreparedOrder:
     if order.venue == "polymarket":  # the same signed order: the same hash, never a second order
         return PreparedOrder(order.venue, request, order.venue_order_id or None, dict(order.signed_order or {}))
     return client.prepare_order(request)  # the body is built from the request alone: same client order id
-
-
-def book_for(mode: str) -> str:
-    return Book.LIVE if mode == "live" else Book.PAPER

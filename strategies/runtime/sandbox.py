@@ -44,7 +44,6 @@ OnCall = Callable[[str, str, dict[str, Any]], Any]
 OnLog = Callable[[list["LogLine"]], None]
 LIVE_INTERVAL = 0.05
 
-LAYERS = ("namespaces", "rlimits", "landlock", "seccomp")
 SUCCEEDED, FAILED, TIMED_OUT = "succeeded", "failed", "timed_out"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Only these files of the repository exist inside the sandbox: the SDK and the runtime, no settings, no .env.
@@ -215,7 +214,6 @@ class _ZygoteProcess:
         self.started = time.monotonic()
         self.runs = 0
         self.active = 0
-        self.retired = False
         self.broken = False
         self.namespaces = bwrap is not None
         self._work_dir: Path | None = None
@@ -633,7 +631,6 @@ class Sandbox:
     def _retire(self, zygote: _ZygoteProcess) -> None:
         if zygote is self._zygote:
             self._zygote = None
-        zygote.retired = True
         if zygote.active == 0:
             zygote.close()
         else:

@@ -58,14 +58,6 @@ def wait_until_ready(socket_path: Path, timeout: float = 10.0) -> None:
     raise EmbeddedRedisError(f"embedded redis did not answer on {socket_path} within {timeout:.0f}s")
 
 
-def start_foreground(socket_path: Path) -> subprocess.Popen[bytes]:
-    """Start a redis-server child that the caller owns and stops."""
-    socket_path.parent.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(server_command(socket_path, daemonize=False))  # noqa: S603 - fixed argv
-    wait_until_ready(socket_path)
-    return process
-
-
 def ensure_running(socket_path: Path) -> bool:
     """Start a daemonized redis-server unless one already answers on the socket; True if this call started it."""
     if is_running(socket_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import builtins
 import os
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from urllib.parse import urlparse
 
 from django.core.exceptions import ImproperlyConfigured
@@ -62,13 +61,6 @@ class Env:
         if maximum is not None and number > maximum:
             raise ImproperlyConfigured(f"{name} must be ≤ {maximum}, got {number}")
         return number
-
-    def decimal(self, name: builtins.str, default: builtins.str) -> Decimal:
-        value = self._raw(name) or default
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            raise ImproperlyConfigured(f"{name} must be a decimal number, got {value!r}") from None
 
     def list(
         self, name: builtins.str, default: builtins.list[builtins.str] | None = None

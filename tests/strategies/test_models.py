@@ -170,9 +170,9 @@ def test_log_and_action_sequence_numbers_are_unique_per_execution(version) -> No
         ExecutionLog.objects.create(execution=execution, seq=1, ts=now, message="b")
     with pytest.raises(IntegrityError), transaction.atomic():
         ExecutionLog.objects.create(execution=execution, seq=2, ts=now, message="b", level="loud")
-    ExecutionAction.objects.create(execution=execution, seq=1, ts=now, kind="order_requested")
+    ExecutionAction.objects.create(execution=execution, seq=1, ts=now, kind="order_placed")
     with pytest.raises(IntegrityError), transaction.atomic():
-        ExecutionAction.objects.create(execution=execution, seq=1, ts=now, kind="order_requested")
+        ExecutionAction.objects.create(execution=execution, seq=1, ts=now, kind="order_placed")
 
 
 @pytest.mark.parametrize(

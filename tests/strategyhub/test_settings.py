@@ -28,7 +28,6 @@ def test_env_readers_parse_good_values() -> None:
         (lambda e: e.bool("X"), "X must be one of 1/0, true/false, yes/no, on/off; got 'maybe'"),
         (lambda e: e.int("X", 1), "X must be a whole number, got 'maybe'"),
         (lambda e: e.url("X"), "X must be a URL starting with http:// or https://, got 'maybe'"),
-        (lambda e: e.decimal("X", "1"), "X must be a decimal number, got 'maybe'"),
     ],
 )
 def test_env_readers_name_the_variable_on_a_bad_value(call, message: str) -> None:
