@@ -26,7 +26,6 @@ _.strategy_event
 # Model fields and choices: data the admin, the templates and the database use.
 _.description, _.updated_at, _.created_by, _.rejected_by, _.last_used_at, _.revoked_at, _.changed_at, _.changed_by_id
 _.is_superuser
-_.POLYMARKET, _.KALSHI, _.ALPACA  # Platform members
 _.SCRIPTS, _.CLASS  # Layout choices
 _.YES, _.NO  # TradeSide choices
 _.schedule_text  # templates/strategies/partials/_card.html

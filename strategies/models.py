@@ -12,12 +12,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from chatfiles.models import ChatFile, ImmutableError
-
-
-class Platform(models.TextChoices):
-    POLYMARKET = "polymarket", "Polymarket"
-    KALSHI = "kalshi", "Kalshi"
-    ALPACA = "alpaca", "Alpaca"
+from trading.venues.platforms import Platform
 
 
 class Mode(models.TextChoices):

@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeAlias
 
+from trading.venues.platforms import PLATFORMS, PREDICTION_MARKETS
+
 __all__ = [
     "LOG_LEVELS",
     "MODES",
@@ -41,8 +43,6 @@ __all__ = [
     "VenueError",
 ]
 
-PLATFORMS = ("polymarket", "kalshi", "alpaca")
-PREDICTION_MARKETS = frozenset({"polymarket", "kalshi"})
 SIDES_BY_PLATFORM: Mapping[str, tuple[str, ...]] = {
     "polymarket": ("yes", "no"),
     "kalshi": ("yes", "no"),

@@ -19,13 +19,13 @@ from trading.fees import (
     KALSHI_TAKER_RATE,
     POLYMARKET_DEFAULT_TAKER_RATE,
 )
+from trading.venues.platforms import PREDICTION_MARKETS
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
 HALF = Decimal("0.5")
 CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
-PREDICTION_MARKETS = frozenset({"polymarket", "kalshi"})
 
 # How finely each venue counts what is bought: Kalshi whole contracts, Polymarket 2 decimals
 # (the CLOB's size rounding), Alpaca fractional shares.

@@ -38,13 +38,13 @@ from trading.risk import Authority, EntryExposure, Refusal, entry_refusal, exit_
 from trading.selectors import CapitalState, capital_state, position_for_entry, positions_open
 from trading.venues import VenueClient, VenueError, venue_client
 from trading.venues.domain import OrderBook
+from trading.venues.platforms import PREDICTION_MARKETS
 
 logger = logging.getLogger(__name__)
 
 # kind ("" for a log line only), message, payload, log level
 Record = Callable[[str, str, dict[str, Any], str], None]
 ZERO = Decimal(0)
-PREDICTION_MARKETS = ("kalshi", "polymarket")  # markets that resolve and pay $1 a winning contract
 
 
 def _num(value: Decimal) -> str:

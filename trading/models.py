@@ -11,7 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from strategies.models import Execution, Platform, Strategy, StrategyVersion
+from strategies.models import Execution, Strategy, StrategyVersion
+from trading.venues.platforms import Platform
 
 
 def money_field(**options: Any) -> models.DecimalField[Any, Any]:

@@ -47,7 +47,11 @@ LIVE_INTERVAL = 0.05
 SUCCEEDED, FAILED, TIMED_OUT = "succeeded", "failed", "timed_out"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Only these files of the repository exist inside the sandbox: the SDK and the runtime, no settings, no .env.
-APP_FILES = ("strategies/__init__.py", "strategies/sdk.py", "servers/__init__.py", "servers/strategies.py")
+# trading/venues/platforms.py alone: inside, `trading` is a namespace package holding only the platform names.
+APP_FILES = (
+    "strategies/__init__.py", "strategies/sdk.py", "servers/__init__.py", "servers/strategies.py",
+    "trading/venues/platforms.py",
+)
 APP_DIRS = ("strategies/runtime",)
 DEFAULT_PACKAGES = ("numpy", "numpy.libs", "pandas", "pandas.libs", "dateutil", "pytz", "tzdata", "six")
 DEFAULT_PRELOAD = ("numpy", "pandas")

@@ -12,8 +12,7 @@ from typing import Any
 
 from trading.venues.base import VenueClient
 from trading.venues.errors import VenueError
-
-PLATFORMS = ("polymarket", "kalshi", "alpaca")
+from trading.venues.platforms import PLATFORMS
 
 
 def simulator_key_dir() -> Path:
