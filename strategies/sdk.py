@@ -39,8 +39,8 @@ __all__ = [
     "Position",
     "SignalError",
     "Transport",
-    "VenueClient",
     "VenueError",
+    "VenueProxy",
 ]
 
 SIDES_BY_PLATFORM: Mapping[str, tuple[str, ...]] = {
@@ -314,7 +314,7 @@ def _awaitable(value: JSONValue) -> JSONValue:
 
 
 class _VenueMethod:
-    def __init__(self, client: VenueClient, name: str, params: tuple[str, ...]) -> None:
+    def __init__(self, client: VenueProxy, name: str, params: tuple[str, ...]) -> None:
         self._client, self._name, self._params = client, name, params
 
     def __call__(self, *args: Any, **kwargs: Any) -> JSONValue:
@@ -328,7 +328,7 @@ class _VenueMethod:
         return _awaitable(self._client.transport.call(self._client.venue, self._name, kwargs))
 
 
-class VenueClient:
+class VenueProxy:
     """`ctx.polymarket` and friends: every method call becomes a request to the worker.
 
     `await ctx.polymarket` returns the client itself, and every reply can be awaited too, so
@@ -347,14 +347,14 @@ class VenueClient:
             raise AttributeError(f"ctx.{self.venue} has no method {name!r}; it offers: {methods}")
         return _VenueMethod(self, name, params)
 
-    def __await__(self) -> Generator[Any, None, VenueClient]:
+    def __await__(self) -> Generator[Any, None, VenueProxy]:
         return _resolved(self).__await__()
 
     def __dir__(self) -> list[str]:
         return sorted(VENUE_METHODS.get(self.venue, {}))
 
     def __repr__(self) -> str:
-        return f"<VenueClient {self.venue}>"
+        return f"<VenueProxy {self.venue}>"
 
 
 @dataclass
@@ -375,14 +375,14 @@ class Context:
     signal_index: int | None = None
 
     def __post_init__(self) -> None:
-        self.polymarket = VenueClient("polymarket", self.transport)
-        self.kalshi = VenueClient("kalshi", self.transport)
-        self.alpaca = VenueClient("alpaca", self.transport)
+        self.polymarket = VenueProxy("polymarket", self.transport)
+        self.kalshi = VenueProxy("kalshi", self.transport)
+        self.alpaca = VenueProxy("alpaca", self.transport)
 
     @property
-    def venue(self) -> VenueClient:
+    def venue(self) -> VenueProxy:
         """The client of this strategy's own platform."""
-        client: VenueClient = getattr(self, self.platform)
+        client: VenueProxy = getattr(self, self.platform)
         return client
 
     def log(self, msg: object, level: str = "info") -> None:

@@ -29,7 +29,7 @@ from strategies.sdk import (
 )
 
 
-class _CycleAbort(Exception):
+class _ScriptAbort(Exception):
     """Ends the cycle with a message that is not a user traceback (e.g. a bad return value)."""
 
 
@@ -88,15 +88,15 @@ def _entry_signals(returned: Any, platform: str) -> list[EntrySignal]:
     if returned is None:
         return []
     if not isinstance(returned, list | tuple):
-        raise _CycleAbort(f"should_enter must return a list of EntrySignal, got {type(returned).__name__}")
+        raise _ScriptAbort(f"should_enter must return a list of EntrySignal, got {type(returned).__name__}")
     signals: list[EntrySignal] = []
     for index, signal in enumerate(returned):
         if not isinstance(signal, EntrySignal):
-            raise _CycleAbort(f"should_enter returned item #{index} of type {type(signal).__name__}, not EntrySignal")
+            raise _ScriptAbort(f"should_enter returned item #{index} of type {type(signal).__name__}, not EntrySignal")
         try:
             signal.check_platform(platform)
         except SignalError as error:
-            raise _CycleAbort(f"should_enter returned an invalid signal #{index}: {error}") from None
+            raise _ScriptAbort(f"should_enter returned an invalid signal #{index}: {error}") from None
         signals.append(signal)
     return signals
 
@@ -105,9 +105,9 @@ def _exit_signal(returned: Any, position: Position) -> ExitSignal | None:
     if returned is None:
         return None
     if not isinstance(returned, ExitSignal):
-        raise _CycleAbort(f"should_exit must return an ExitSignal or None, got {type(returned).__name__}")
+        raise _ScriptAbort(f"should_exit must return an ExitSignal or None, got {type(returned).__name__}")
     if returned.position_id != position.position_id:
-        raise _CycleAbort(
+        raise _ScriptAbort(
             f"should_exit for position {position.position_id!r} returned ExitSignal.position_id "
             f"{returned.position_id!r}: it must be the position it was asked about"
         )
@@ -167,7 +167,7 @@ def run_cycle_in_process(
             ctx.signal_index = index
             runner.call(strategy.execute_entry, ctx, entry_signal)
         ctx.signal_index = None
-    except _CycleAbort as abort:
+    except _ScriptAbort as abort:
         error = str(abort)
     except BaseException as raised:  # SystemExit and KeyboardInterrupt from user code end the cycle too
         error = "".join(traceback.format_exception_only(type(raised), raised)).strip()

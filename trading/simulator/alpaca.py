@@ -86,7 +86,9 @@ class AlpacaAccount:
     positions: dict[str, AlpacaPosition] = field(default_factory=dict)
 
 
-class AlpacaVenue:
+class SimulatedAlpaca:
+    """The simulated Alpaca broker: assets, quotes, accounts, orders (the adapter is trading.venues.alpaca)."""
+
     venue = "alpaca"
 
     def __init__(self, clock: ReplayClock, counters: OrderCounters, *, seed: int = 7):
@@ -296,7 +298,7 @@ class AlpacaVenue:
 class AlpacaTrading:
     venue = "alpaca"
 
-    def __init__(self, state: AlpacaVenue):
+    def __init__(self, state: SimulatedAlpaca):
         self.state = state
 
     def error_payload(self, status: int, message: str) -> Any:
@@ -359,7 +361,7 @@ class AlpacaTrading:
 class AlpacaData:
     venue = "alpaca"
 
-    def __init__(self, state: AlpacaVenue):
+    def __init__(self, state: SimulatedAlpaca):
         self.state = state
 
     def error_payload(self, status: int, message: str) -> Any:

@@ -117,7 +117,9 @@ class KalshiAccount:
     positions: dict[str, KalshiPosition] = field(default_factory=dict)
 
 
-class KalshiVenue:
+class SimulatedKalshi:
+    """The simulated Kalshi exchange: markets, books, accounts, orders (the adapter is trading.venues.kalshi)."""
+
     venue = "kalshi"
 
     def __init__(self, clock: ReplayClock, counters: OrderCounters, key_dir: Path, *, seed: int = 7,

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trading.simulator.alpaca import AlpacaData, AlpacaTrading, AlpacaVenue
+from trading.simulator.alpaca import AlpacaData, AlpacaTrading, SimulatedAlpaca
 from trading.simulator.books import ReplayClock
 from trading.simulator.faults import Fault, FaultPlan
 from trading.simulator.http import SimError, SimRequest, SimResponse, SimulatorHTTPServer, VenueApp
-from trading.simulator.kalshi import KalshiVenue
+from trading.simulator.kalshi import SimulatedKalshi
 from trading.simulator.polymarket import PolymarketClob, PolymarketData, PolymarketGamma, PolymarketVenue
 from trading.simulator.stats import OrderCounters
 
@@ -45,9 +45,9 @@ class VenueSimulator:
         self.orders = OrderCounters()
         self.faults = FaultPlan(seed=self.config.seed, faults=list(self.config.faults))
         self.polymarket = PolymarketVenue(self.clock, self.orders, seed=self.config.seed)
-        self.kalshi = KalshiVenue(self.clock, self.orders, self.config.key_dir, seed=self.config.seed,
+        self.kalshi = SimulatedKalshi(self.clock, self.orders, self.config.key_dir, seed=self.config.seed,
                                   duplicate_policy=self.config.kalshi_duplicate_policy)
-        self.alpaca = AlpacaVenue(self.clock, self.orders, seed=self.config.seed)
+        self.alpaca = SimulatedAlpaca(self.clock, self.orders, seed=self.config.seed)
         routes: list[tuple[str, VenueApp]] = [
             (PREFIXES["polymarket_clob"], PolymarketClob(self.polymarket)),
             (PREFIXES["polymarket_gamma"], PolymarketGamma(self.polymarket)),
