@@ -30,7 +30,7 @@ from strategies.sdk import (
 
 
 class _ScriptAbort(Exception):
-    """Ends the cycle with a message that is not a user traceback (e.g. a bad return value)."""
+    """Ends the script's run with a message that is not a user traceback (e.g. a bad return value)."""
 
 
 class _Runner:
