@@ -63,4 +63,4 @@ bench: $(VENV)/.dev-deps sandbox-deps
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
