@@ -74,7 +74,7 @@ def main() -> None:
     settings.VENUE_SIMULATOR_URL = sim.url
     settings.VENUES = {venue: {**settings.VENUES[venue], **urls} for venue, urls in sim.venue_urls().items()}
     try:
-        staff = get_user_model().objects.create_user("bench-staff", is_staff=True)
+        staff = get_user_model().objects.create_superuser("bench-staff")  # a reviewer: may approve
         owner = get_user_model().objects.create_user("bench-owner")
         base = json.loads((Path(settings.BASE_DIR) / "strategies/examples/kalshi_favourite_longshot/config.json")
                           .read_text())

@@ -81,7 +81,7 @@ def main() -> int:
     from strategies.services import strategy_deploy
 
     redis.Redis.from_url(env["REDIS_URL"]).flushdb()  # no stale tasks from an earlier run
-    owner = get_user_model().objects.create_user("bench")
+    owner = get_user_model().objects.create_superuser("bench")  # approves its own strategies for paper
     print(f"deploying {args.strategies} strategies at {args.interval} s …", flush=True)
     config = {"thesis": "benchmark", "platform": "kalshi", "polling_interval": args.interval,
               "capital": {"total_capital": 1000, "capital_per_trade": 10, "max_positions": 1, "max_position_size": 10,

@@ -1,6 +1,8 @@
 """Staff tools: the approval queue, version review, executions with their logs.
 
-Every decision goes through strategies.services, so the admin can do nothing the rules forbid.
+Every decision goes through strategies.services, so the admin can do nothing the rules forbid: the
+strategy form is read-only (mode, enabled, paused_reason… belong to services), and each action is
+offered only to a user holding its permission (the services check it again).
 """
 
 from __future__ import annotations
@@ -18,7 +20,16 @@ from django.utils.html import format_html, format_html_join
 
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Strategy, StrategyVersion
 from strategies.selectors import strategy_graduation
-from strategies.services import ApprovalError, strategy_version_approve, strategy_version_reject
+from strategies.services import (
+    LIVE_APPROVAL,
+    PAPER_APPROVAL,
+    ActionRefused,
+    ApprovalError,
+    strategy_enable,
+    strategy_pause,
+    strategy_version_approve,
+    strategy_version_reject,
+)
 
 
 class ReadOnlyAdminMixin:
@@ -82,21 +93,22 @@ def _decide(
             )
 
 
-@admin.action(description="Approve the current version for paper trading")
+@admin.action(description="Approve the current version for paper trading", permissions=["approve_paper"])
 def approve_for_paper(
     modeladmin: admin.ModelAdmin[Strategy], request: HttpRequest, queryset: QuerySet[Strategy]
 ) -> None:
     _decide(modeladmin, request, queryset, live=False)
 
 
-@admin.action(description="Approve the current version for live trading (after graduation)")
+@admin.action(description="Approve the current version for live trading (after graduation)",
+              permissions=["approve_live"])
 def approve_for_live(
     modeladmin: admin.ModelAdmin[Strategy], request: HttpRequest, queryset: QuerySet[Strategy]
 ) -> None:
     _decide(modeladmin, request, queryset, live=True)
 
 
-@admin.action(description="Reject the current version (with a reason)")
+@admin.action(description="Reject the current version (with a reason)", permissions=["approve_paper"])
 def reject(
     modeladmin: admin.ModelAdmin[Strategy], request: HttpRequest, queryset: QuerySet[Strategy]
 ) -> HttpResponse | None:
@@ -127,6 +139,24 @@ def reject(
             "title": "Reject strategy versions",
         },
     )
+
+
+@admin.action(description="Pause (stop scheduling; a running cycle finishes)", permissions=["change"])
+def pause(modeladmin: admin.ModelAdmin[Strategy], request: HttpRequest, queryset: QuerySet[Strategy]) -> None:
+    for strategy in queryset:
+        strategy_pause(strategy=strategy, reason=f"paused in the admin by {request.user.get_username()}")
+        modeladmin.message_user(request, f"{strategy.name}: paused")
+
+
+@admin.action(description="Enable (schedule again from now)", permissions=["change"])
+def enable(modeladmin: admin.ModelAdmin[Strategy], request: HttpRequest, queryset: QuerySet[Strategy]) -> None:
+    for strategy in queryset:
+        try:
+            strategy_enable(strategy=strategy)
+        except ActionRefused as exc:
+            modeladmin.message_user(request, f"{strategy.name}: not enabled: {exc}", messages.ERROR)
+        else:
+            modeladmin.message_user(request, f"{strategy.name}: enabled")
 
 
 STRATEGY_ADMIN_FIELDS: tuple[str, ...] = (
@@ -170,28 +200,9 @@ class StrategyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ]
     list_filter = ["status", "platform", "mode", "enabled"]
     search_fields = ["name", "owner__username", "thesis"]
-    actions = [approve_for_paper, approve_for_live, reject]
+    actions = [approve_for_paper, approve_for_live, reject, pause, enable]
     inlines = [VersionInline]
-    readonly_fields = [
-        "owner",
-        "name",
-        "description",
-        "thesis",
-        "platform",
-        "polling_interval",
-        "config",
-        "status",
-        "current_version",
-        "next_run_at",
-        "state",
-        "runs_total",
-        "runs_succeeded",
-        "runs_failed",
-        "created_at",
-        "updated_at",
-        "graduation_checklist",
-        "code_under_review",
-    ]
+    readonly_fields = STRATEGY_ADMIN_FIELDS  # every field belongs to a service: change them with the actions
     fields = STRATEGY_ADMIN_FIELDS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Strategy]:
@@ -213,6 +224,20 @@ class StrategyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # strategies arrive through a deploy, never typed into a form
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The form of one strategy is view-only (a POST is refused with 403); "change" on the list allows
+        # the Pause / Enable actions, which go through the services.
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # strategies are archived, never deleted: their orders and executions reference them
+
+    def has_approve_paper_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PAPER_APPROVAL)
+
+    def has_approve_live_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_staff and request.user.has_perm(LIVE_APPROVAL)
 
     @admin.display(description="version")
     def version_number(self, strategy: Strategy) -> str:

@@ -66,6 +66,10 @@ class Strategy(models.Model):
     class Meta:
         verbose_name_plural = "strategies"
         ordering = ["name", "id"]
+        permissions = [
+            ("approve_paper", "Can approve or reject a strategy version for paper trading"),
+            ("approve_live", "Can approve a strategy version for live trading (real money)"),
+        ]
         indexes = [
             # The scheduler's claim query: only rows that can be due are indexed.
             models.Index(

@@ -1,4 +1,9 @@
-"""Writes for strategies: deploy, approve, reject. Callers check who may call them (the doors)."""
+"""Writes for strategies: deploy, approve, reject, pause, enable.
+
+Who may approve is checked here, whichever door calls: paper approval (and rejection) needs
+`strategies.approve_paper`, live approval staff status, `strategies.approve_live` and someone
+other than the owner (unless `ALLOW_SELF_LIVE_APPROVAL`). Other doors check who may call the rest.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Max
@@ -25,6 +31,26 @@ class ActionRefused(Exception):
 
 class ApprovalError(Exception):
     pass
+
+
+PAPER_APPROVAL = "strategies.approve_paper"
+LIVE_APPROVAL = "strategies.approve_live"
+
+
+def _approval_refusal(strategy: Strategy, version: StrategyVersion, by: User, *, live: bool) -> str:
+    """Why `by` may not make this decision, or "" when they may."""
+    if not live:
+        if not by.has_perm(PAPER_APPROVAL):
+            return f"{by.username} may not decide paper approval: it needs the permission {PAPER_APPROVAL}"
+        return ""
+    if not (by.is_staff and by.has_perm(LIVE_APPROVAL)):
+        return (f"only staff with the permission {LIVE_APPROVAL} can approve a version for live trading; "
+                f"{by.username} lacks it")
+    owners = {strategy.owner_id, version.created_by_id}
+    if by.pk in owners and not settings.ALLOW_SELF_LIVE_APPROVAL:
+        return ("you cannot approve your own strategy for live trading: another reviewer must "
+                "(ALLOW_SELF_LIVE_APPROVAL is off)")
+    return ""
 
 
 def _files_from_ids(owner: User, file_ids: list[int]) -> tuple[dict[str, str], list[ChatFile]]:
@@ -150,17 +176,18 @@ def _lock_current(version: StrategyVersion) -> tuple[StrategyVersion, Strategy]:
 
 @transaction.atomic
 def strategy_version_approve(*, version: StrategyVersion, by: User, live: bool = False) -> StrategyVersion:
-    """Approve the current version for paper trading, or (staff only, after graduation) for live."""
+    """Approve the current version for paper trading, or (after graduation, never by its owner) for live."""
     version, strategy = _lock_current(version)
+    refusal = _approval_refusal(strategy, version, by, live=live)
+    if refusal:
+        raise ApprovalError(refusal)
     now = timezone.now()
     if version.rejected_at is not None:
         raise ApprovalError(f"{version} was rejected ({version.rejection_reason}); deploy a new version")
     if live:
-        if not by.is_staff:
-            raise ApprovalError("only staff can approve a version for live trading")
         if not version.is_approved_for_paper:
             raise ApprovalError(f"{version} must be approved for paper trading before live")
-        graduation = strategy_graduation(strategy)
+        graduation = strategy_graduation(strategy, version=version)
         if not graduation.passed:
             failing = "; ".join(check.describe() for check in graduation.checks if not check.passed)
             raise ApprovalError(f"{strategy.name!r} has not graduated from paper trading: {failing}")
@@ -186,6 +213,9 @@ def strategy_version_reject(*, version: StrategyVersion, by: User, reason: str) 
     if not reason:
         raise ApprovalError("a rejection needs a reason the author can act on")
     version, strategy = _lock_current(version)
+    refusal = _approval_refusal(strategy, version, by, live=False)
+    if refusal:
+        raise ApprovalError(refusal)
     if version.is_approved_for_paper:
         raise ApprovalError(f"{version} is already approved; pause or archive the strategy instead")
     if version.rejected_at is not None:

@@ -243,6 +243,11 @@ SANDBOX = {
 
 # --- Money ----------------------------------------------------------------------------------------
 KILL_SWITCH = env.bool("KILL_SWITCH", default=False)
+# A single-person deployment has no second reviewer: on, an owner may approve their own strategy for live.
+ALLOW_SELF_LIVE_APPROVAL = env.bool("ALLOW_SELF_LIVE_APPROVAL", default=False)
+# The user whose live orders go to the venue credentials in these settings when they have no venue account
+# of their own (docs/decisions/0003-venue-accounts.md). Empty: every live order needs its owner's account.
+OPERATOR_ACCOUNT_USERNAME = env.str("OPERATOR_ACCOUNT_USERNAME")
 
 LOGGING = {
     "version": 1,

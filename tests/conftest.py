@@ -53,11 +53,24 @@ def redis_client(redis_url: str) -> redis.Redis:
     return redis.Redis.from_url(redis_url)
 
 
+def grant(user: AbstractUser, *codenames: str) -> AbstractUser:
+    """Give `user` permissions by codename ("approve_paper", "strategies.approve_live", ...); returns it fresh."""
+    from django.contrib.auth.models import Permission
+
+    for codename in codenames:
+        app_label, _, name = codename.rpartition(".")
+        permissions = Permission.objects.filter(codename=name)
+        user.user_permissions.add(permissions.get(content_type__app_label=app_label) if app_label
+                                  else permissions.get())
+    return get_user_model().objects.get(pk=user.pk)  # a fresh object: no stale permission cache
+
+
 @pytest.fixture
 def make_user(db: None) -> Callable[..., AbstractUser]:
-    def make(username: str = "alice", *, staff: bool = False, password: str = "pw-for-tests-1") -> AbstractUser:
+    def make(username: str = "alice", *, staff: bool = False, password: str = "pw-for-tests-1",
+             perms: tuple[str, ...] = ()) -> AbstractUser:
         user = get_user_model().objects.create_user(username=username, password=password, is_staff=staff)
-        return user
+        return grant(user, *perms) if perms else user
 
     return make
 
@@ -67,9 +80,13 @@ def alice(make_user: Callable[..., AbstractUser]) -> AbstractUser:
     return make_user("alice")
 
 
+REVIEWER_PERMS = ("strategies.approve_paper", "strategies.approve_live")
+
+
 @pytest.fixture
 def staff(make_user: Callable[..., AbstractUser]) -> AbstractUser:
-    return make_user("reviewer", staff=True)
+    """A reviewer: staff who may approve paper and live (never their own strategy for live)."""
+    return make_user("reviewer", staff=True, perms=REVIEWER_PERMS)
 
 
 def example_files(name: str) -> dict[str, str]:

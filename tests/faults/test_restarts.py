@@ -121,10 +121,10 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from strategies.models import Strategy
 from strategies.services import strategy_deploy
-from tests.conftest import scripts_files
+from tests.conftest import grant, scripts_files
 from tests.strategies.test_scheduling import QUIET
 owner = get_user_model().objects.create_user("alice")
-reviewer = get_user_model().objects.create_user("reviewer", is_staff=True)
+reviewer = grant(get_user_model().objects.create_user("reviewer", is_staff=True), "strategies.approve_paper")
 first_slot = timezone.now() + timedelta(seconds=%(lead)d)
 origins = {}
 for index in range(%(count)d):

@@ -26,8 +26,8 @@ def pending(alice) -> Strategy:
     return strategy_deploy(owner=alice, files=example_files("kalshi_favourite_longshot")).strategy
 
 
-def test_the_approval_queue_comes_first(admin_client: Client, alice, pending: Strategy) -> None:
-    approved = strategy_deploy(owner=alice, files=example_files("alpaca_mean_reversion"), approve_by=alice).strategy
+def test_the_approval_queue_comes_first(admin_client: Client, alice, staff, pending: Strategy) -> None:
+    approved = strategy_deploy(owner=alice, files=example_files("alpaca_mean_reversion"), approve_by=staff).strategy
     page = admin_client.get("/admin/strategies/strategy/").content.decode()
     assert page.index(pending.name) < page.index(approved.name)  # "Alpaca" sorts first by name, the queue wins
 

@@ -34,10 +34,18 @@ def test_strategy_deploy_prints_id_version_and_status_as_json(alice) -> None:
     assert printed == {"id": str(strategy.pk), "version": 1, "status": "pending_approval"}
 
 
-def test_strategy_deploy_approve_approves_for_paper(alice) -> None:
+def test_strategy_deploy_approve_approves_for_paper(make_user) -> None:
+    alice = make_user("alice", perms=("strategies.approve_paper",))
     printed = json.loads(deploy(str(EXAMPLES / "alpaca_mean_reversion"), "--owner", "alice", "--approve", "--json"))
     assert printed["status"] == "approved"
     assert StrategyVersion.objects.get().approved_paper_by == alice
+
+
+def test_strategy_deploy_approve_needs_the_paper_approval_permission(alice) -> None:
+    with pytest.raises(CommandError, match="needs the permission strategies.approve_paper") as raised:
+        deploy(str(EXAMPLES / "alpaca_mean_reversion"), "--owner", "alice", "--approve", "--json")
+    assert raised.value.returncode == 2
+    assert not Strategy.objects.exists()  # the deploy is rolled back with the refused approval
 
 
 def test_strategy_deploy_exits_2_with_every_error_on_stderr(alice, tmp_path: Path) -> None:

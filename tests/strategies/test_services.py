@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from django.utils import timezone
 
@@ -13,7 +11,7 @@ from strategies.models import Strategy, StrategyVersion
 from strategies.services import ApprovalError, strategy_deploy, strategy_version_approve, strategy_version_reject
 from strategies.validation import StrategyInvalid
 from tests.conftest import example_files, scripts_files
-from trading.models import Book, Position
+from tests.strategies.paper_record import paper_trades
 
 pytestmark = pytest.mark.django_db
 
@@ -125,27 +123,9 @@ def test_live_approval_needs_staff_paper_approval_and_graduation(alice, staff) -
         strategy_version_approve(version=version, by=staff, live=True)
 
 
-def _close_paper_trades(strategy: Strategy, pnls: list[str]) -> None:
-    now = timezone.now()
-    for index, pnl in enumerate(pnls):
-        Position.objects.create(
-            strategy=strategy,
-            book=Book.PAPER,
-            venue="kalshi",
-            market_id=f"M{index}",
-            side="yes",
-            status="closed",
-            quantity=0,
-            cost_basis_usd=0,
-            realized_pnl_usd=Decimal(pnl),
-            opened_at=now,
-            closed_at=now,
-        )
-
-
 def test_a_graduated_strategy_is_approved_for_live_by_staff(alice, staff) -> None:
     version = strategy_deploy(owner=alice, files=example_files("kalshi_favourite_longshot"), approve_by=staff)
-    _close_paper_trades(version.strategy, ["10"] * 14 + ["-5"] * 6)  # 70 % wins, +110 USD, tiny drawdown
+    paper_trades(version, ["10"] * 14 + ["-5"] * 6)  # 70 % wins, +110 USD, tiny drawdown
     strategy_version_approve(version=version, by=staff, live=True)
     version.refresh_from_db()
     assert version.approved_live_by == staff and version.approved_live_at is not None
@@ -154,7 +134,7 @@ def test_a_graduated_strategy_is_approved_for_live_by_staff(alice, staff) -> Non
 def test_a_deep_drawdown_blocks_graduation(alice, staff) -> None:
     version = strategy_deploy(owner=alice, files=example_files("kalshi_favourite_longshot"), approve_by=staff)
     # 2000 USD capital: 15 wins of 40 make a 2600 peak, then 6 losses of 100 fall 600 from it: 23.1 %.
-    _close_paper_trades(version.strategy, ["40"] * 15 + ["-100"] * 6)
+    paper_trades(version, ["40"] * 15 + ["-100"] * 6)
     with pytest.raises(ApprovalError, match=r"max drawdown: 23\.1% \(needs < 20%\)"):
         strategy_version_approve(version=version, by=staff, live=True)
 

@@ -23,7 +23,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("directory", metavar="DIR")
         parser.add_argument("--owner", metavar="USERNAME", help="defaults to the only superuser, if there is one")
-        parser.add_argument("--approve", action="store_true", help="approve the new version for paper trading")
+        parser.add_argument("--approve", action="store_true",
+                            help="approve the new version for paper trading (the owner needs strategies.approve_paper)")
         parser.add_argument("--json", action="store_true", help='print {"id", "version", "status"}')
 
     def handle(self, *args: Any, **options: Any) -> None:
