@@ -35,8 +35,8 @@ from django.utils import timezone
 from strategies.events import execution_broadcast
 from strategies.executor import execution_finish
 from strategies.models import Execution, ExecutionLog
+from trading.accounts import venue_client_for
 from trading.reconcile import execution_orders_recover
-from trading.venues import venue_client
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,9 @@ def execution_recover(execution_id: int, *, now: datetime | None = None) -> bool
     if execution is None or not execution_lost(execution, now):
         return False
     lines = [f"{LOST}; its orders are settled with the venue, never placed again"]
-    lines += execution_orders_recover(execution_id, client_factory=venue_client)
+    owner_id = execution.strategy.owner_id  # its live orders are looked up on the owner's own account
+    lines += execution_orders_recover(execution_id, client_factory=lambda venue: venue_client_for(
+        owner_id=owner_id, venue=venue, live=True))
     with transaction.atomic():
         if not Execution.objects.select_for_update().filter(pk=execution_id, status=Execution.Status.RUNNING).exists():
             return False  # another sweep finished it meanwhile

@@ -12,9 +12,9 @@ from strategies.executor import execution_start
 from strategies.recovery import execution_recover
 from strategies.recovery import executions_recover as recover
 from strategies.scheduling import strategies_tick as tick
+from trading.accounts import venue_client_for
 from trading.killswitch import live_strategies_pause
 from trading.reconcile import live_reconcile_all
-from trading.venues import venue_client
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ def worker_started() -> None:
         paused = live_strategies_pause("KILL_SWITCH is set in the environment")
         logger.warning("KILL_SWITCH is set: live orders are refused; %s live strategies paused", paused)
     recover(enqueue=execution_cycle.delay)
-    live_reconcile_all(client_factory=venue_client)
+    live_reconcile_all(client_factory=lambda owner_id, venue: venue_client_for(owner_id=owner_id, venue=venue,
+                                                                                live=True))
 
 
 @worker_ready.connect

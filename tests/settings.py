@@ -11,3 +11,6 @@ os.environ.setdefault("STRATEGYHUB_VAR_DIR", os.path.join(os.path.dirname(os.pat
 from strategyhub.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never in production
+# The suite's single-person operator: alice's live orders use the settings' (simulator dev) credentials
+# unless she stores a venue account; every other user needs their own (tests/trading/test_venue_accounts_live.py).
+OPERATOR_ACCOUNT_USERNAME = "alice"

@@ -13,6 +13,8 @@ from django.urls import reverse
 from trading.credentials import credentials_encrypt
 from trading.killswitch import kill_switch_set
 from trading.models import Fill, KillSwitch, Order, Position, VenueAccount
+from trading.services import CredentialsInvalid, venue_credentials_check
+from trading.venues import ACCOUNT_CREDENTIALS
 
 
 class ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -73,7 +75,10 @@ class VenueAccountForm(forms.ModelForm):  # type: ignore[type-arg]
         widget=forms.PasswordInput(render_value=False),
         required=False,
         help_text='JSON object, e.g. {"api_key": "…", "secret_key": "…"}. Stored encrypted; never shown again. '
-        "Leave empty to keep the current credentials.",
+        "Leave empty to keep the current credentials. Keys per venue: "
+        + "; ".join(f"{venue}: {', '.join(required)}" + (f" (optional: {', '.join(optional)})" if optional else "")
+                    for venue, (required, optional) in ACCOUNT_CREDENTIALS.items())
+        + ". Live orders of this owner on this venue go to this account (the one labelled 'default' if several).",
     )
 
     class Meta:
@@ -93,6 +98,18 @@ class VenueAccountForm(forms.ModelForm):  # type: ignore[type-arg]
         if not isinstance(value, dict) or not value or not all(isinstance(v, str) and v for v in value.values()):
             raise forms.ValidationError("must be a JSON object of non-empty strings")
         return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        credentials, venue = data.get("new_credentials"), data.get("venue")
+        if not credentials and self.instance.pk is not None and venue != self.instance.venue:
+            self.add_error("new_credentials", "new credentials are required when the venue changes")
+        if credentials and venue:
+            try:
+                venue_credentials_check(venue, credentials)
+            except CredentialsInvalid as exc:
+                self.add_error("new_credentials", str(exc))
+        return data
 
     def save(self, commit: bool = True) -> VenueAccount:
         account: VenueAccount = super().save(commit=False)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from strategies.models import ActionKind, Execution, Mode, Strategy
 from strategies.sdk import EntrySignal, ExitSignal, SignalError
 from strategyhub.lib.jsonable import as_json
+from trading.accounts import NoVenueAccount, venue_client_for
 from trading.capital import QUANTITY_STEP, CapitalPlan, Sizing, cents, entry_size, worst_cost
 from trading.fees import TradeSide
 from trading.killswitch import kill_switch_engaged
@@ -36,7 +37,7 @@ from trading.paper import PaperExecution, outcome_book, paper_fill
 from trading.reconcile import live_reconcile
 from trading.risk import Authority, EntryExposure, Refusal, entry_refusal, exit_refusal
 from trading.selectors import CapitalState, capital_state, position_for_entry, positions_open
-from trading.venues import VenueClient, VenueError, venue_client
+from trading.venues import VenueClient, VenueError
 from trading.venues.domain import OrderBook
 from trading.venues.platforms import PREDICTION_MARKETS
 
@@ -56,7 +57,7 @@ class CycleDesk:
     """Orders of one cycle of one strategy."""
 
     def __init__(self, *, strategy: Strategy, execution: Execution, dry_run: bool, record: Record,
-                 client_factory: Callable[[str], VenueClient] = venue_client) -> None:
+                 client_factory: Callable[[str], VenueClient] | None = None) -> None:
         self.strategy = strategy
         self.execution = execution
         self.dry_run = dry_run
@@ -68,16 +69,27 @@ class CycleDesk:
         self.approved_for_live = bool(version and version.is_approved_for_live)
         self.daily_loss_reason = ""
         self.paused_reason = "" if strategy.enabled else strategy.paused_reason
-        self._client_factory = client_factory
+        self._client_factory = client_factory or (  # live: the owner's own venue account (trading/accounts.py)
+            lambda venue: venue_client_for(owner_id=strategy.owner_id, venue=venue, live=self.live))
         self._client: VenueClient | None = None
+        self._no_account = ""  # live with no account of the owner's: why every order is refused
         self._marks: dict[int, Decimal] = {}  # dry run: marks kept in memory only
         self._free_index = 1000  # signal index for orders a custom execute_* sent without one
 
     # --- venue ------------------------------------------------------------------------------------
     def client(self) -> VenueClient:
         if self._client is None:
-            self._client = self._client_factory(self.strategy.platform)
+            try:
+                self._client = self._client_factory(self.strategy.platform)
+            except NoVenueAccount as missing:  # read market data as paper does; orders are refused
+                self._no_account = missing.message
+                self._client = venue_client_for(owner_id=self.strategy.owner_id, venue=self.strategy.platform,
+                                                live=False)
         return self._client
+
+    def _account_refusal(self) -> Refusal | None:
+        self.client()
+        return Refusal("account", self._no_account) if self._no_account else None
 
     def close(self) -> None:
         if self._client is not None:
@@ -104,7 +116,7 @@ class CycleDesk:
         settles = self.strategy.platform in PREDICTION_MARKETS
         if settles and [position for position in positions if self._settle_if_resolved(position)]:
             positions = positions_open(strategy_id=self.strategy.pk, book=self.book)
-        if self.live and not self.dry_run:
+        if self.live and not self.dry_run and self._account_refusal() is None:
             live_reconcile(strategy_id=self.strategy.pk, venue=self.strategy.platform, client=self.client(),
                            note=self._log)
             positions = positions_open(strategy_id=self.strategy.pk, book=self.book)  # fills may have moved them
@@ -239,6 +251,7 @@ class CycleDesk:
     def _entry(self, venue: str, index: int, signal: EntrySignal) -> dict[str, Any]:
         what = {"venue": venue, "intent": "entry", "signal_index": index, **as_json(signal.as_dict())}
         refusal = exit_refusal(self.plan, venue, Authority(False, False, False))  # the venue check comes first
+        refusal = refusal or self._account_refusal()
         if refusal:
             return self._refuse(refusal, what)
         if self.strategy.platform == "alpaca" and signal.side == "sell":
@@ -291,7 +304,7 @@ class CycleDesk:
 
     def _exit(self, venue: str, index: int, signal: ExitSignal) -> dict[str, Any]:
         what = {"venue": venue, "intent": "exit", "signal_index": index, **as_json(signal.as_dict())}
-        refusal = exit_refusal(self.plan, venue, self._authority())
+        refusal = exit_refusal(self.plan, venue, self._authority()) or self._account_refusal()
         if refusal:
             return self._refuse(refusal, what)
         position = Position.objects.filter(strategy=self.strategy, book=self.book, status=Position.Status.OPEN,
@@ -340,6 +353,9 @@ class CycleDesk:
             return {"status": "not_found", "order_id": order_id}
         if order.status not in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED) or not self.live:
             return {"status": order.status, "client_order_id": order.client_order_id, "cancelled": False}
+        refusal = self._account_refusal()
+        if refusal:
+            return self._refuse(refusal, {"venue": venue, "order_id": order_id})
         if self.dry_run:
             return {"status": "would_cancel", "client_order_id": order.client_order_id}
         result = self.client().cancel_order(order.venue_order_id)

@@ -6,8 +6,9 @@ Run at the start of every live cycle and, for every live strategy, when a worker
 2. orders still working at the venue (`submitted`, `partially_filled`) are looked up, so fills that
    happened between cycles are recorded (each fill once, by its venue fill id) and the status
    follows the venue;
-3. the venue's positions are compared with what the ledger holds across every live strategy on
-   that venue (they share one account): where the venue holds less than the ledger, the difference
+3. the venue's positions are compared with what the ledger holds across the live strategies on
+   that venue sharing the account (those of the same owner: each owner trades on their own
+   account, trading/accounts.py): where the venue holds less than the ledger, the difference
    is reported on every cycle until a person resolves it. The ledger is never edited to match: only
    fills move positions, so every change keeps its audit trail.
 
@@ -19,10 +20,11 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypeVar
 
 from strategies.models import Execution
 from trading.models import Book, Order, OrderStatus, Position
@@ -34,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 Holding = tuple[str, str]  # market id, side ("" where the venue has one position per instrument)
 Note = Callable[[str, str], None]  # level, message
+Key = TypeVar("Key", bound=Hashable)
 
 
 @dataclass
@@ -44,14 +47,14 @@ class Reconciliation:
 
 
 @contextmanager
-def venue_clients(factory: Callable[[str], VenueClient]) -> Iterator[Callable[[str], VenueClient]]:
-    """One client per venue, built on first use, all closed at the end."""
-    clients: dict[str, VenueClient] = {}
+def venue_clients(factory: Callable[[Key], VenueClient]) -> Iterator[Callable[[Key], VenueClient]]:
+    """One client per key (a venue, or an owner and a venue), built on first use, all closed at the end."""
+    clients: dict[Key, VenueClient] = {}
 
-    def client_for(venue: str) -> VenueClient:
-        if venue not in clients:
-            clients[venue] = factory(venue)
-        return clients[venue]
+    def client_for(key: Key) -> VenueClient:
+        if key not in clients:
+            clients[key] = factory(key)
+        return clients[key]
 
     try:
         yield client_for
@@ -73,11 +76,11 @@ def venue_holdings(venue: str, positions: list[VenuePosition]) -> dict[Holding, 
     return held
 
 
-def ledger_holdings(venue: str) -> dict[Holding, Decimal]:
-    """What every live strategy on this venue holds, by venue holding."""
+def ledger_holdings(venue: str, *, owner_id: int) -> dict[Holding, Decimal]:
+    """What the owner's live strategies on this venue (one account) hold, by venue holding."""
     held: dict[Holding, Decimal] = defaultdict(Decimal)
-    rows = Position.objects.filter(book=Book.LIVE, venue=venue, status=Position.Status.OPEN).values_list(
-        "market_id", "side", "quantity")
+    rows = Position.objects.filter(book=Book.LIVE, venue=venue, status=Position.Status.OPEN,
+                                   strategy__owner_id=owner_id).values_list("market_id", "side", "quantity")
     for market_id, side, quantity in rows:
         held[holding_key(venue, market_id, side)] += quantity
     return held
@@ -111,7 +114,7 @@ def live_reconcile(*, strategy_id: int, venue: str, client: VenueClient, note: N
     except VenueError as error:
         note("warning", f"reconcile: could not read positions from {venue}: {error}")
         return result
-    in_ledger = ledger_holdings(venue)
+    in_ledger = ledger_holdings(venue, owner_id=mine.values_list("strategy__owner_id", flat=True)[0])
     for position in mine:
         key = holding_key(venue, position.market_id, position.side)
         if at_venue.get(key, Decimal(0)) < in_ledger[key]:
@@ -153,22 +156,26 @@ def execution_orders_recover(execution_id: int, *, client_factory: Callable[[str
     return lines
 
 
-def live_reconcile_all(*, client_factory: Callable[[str], VenueClient]) -> dict[int, Reconciliation]:
-    """Every live strategy with working orders or open positions (when a worker starts). Logged, not raised."""
+def live_reconcile_all(*, client_factory: Callable[[int, str], VenueClient]) -> dict[int, Reconciliation]:
+    """Every live strategy with working orders or open positions (when a worker starts), each against its
+    owner's account (`client_factory(owner_id, venue)`). Logged, not raised."""
     working = (OrderStatus.UNRESOLVED, OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
-    pairs = set(Order.objects.filter(book=Book.LIVE, status__in=working).values_list("strategy_id", "venue"))
-    pairs |= set(Position.objects.filter(book=Book.LIVE, status=Position.Status.OPEN)
-                 .values_list("strategy_id", "venue"))
+    fields = ("strategy_id", "strategy__owner_id", "venue")
+    found = set(Order.objects.filter(book=Book.LIVE, status__in=working).values_list(*fields))
+    found |= set(Position.objects.filter(book=Book.LIVE, status=Position.Status.OPEN).values_list(*fields))
     results: dict[int, Reconciliation] = {}
-    with venue_clients(client_factory) as client_for:
-        for strategy_id, venue in sorted(pairs):
+    def build(key: tuple[int, str]) -> VenueClient:
+        return client_factory(*key)
+
+    with venue_clients(build) as client_for:
+        for strategy_id, owner_id, venue in sorted(found):
             def note(level: str, message: str, strategy_id: int = strategy_id) -> None:
                 logger.log(logging.WARNING if level == "warning" else logging.INFO, "strategy %s: %s", strategy_id,
                            message)
 
             try:
-                client = client_for(venue)
-            except Exception as error:  # no credentials for this venue on this worker: say so, go on
+                client = client_for((owner_id, venue))
+            except Exception as error:  # no account or credentials for this venue: say so, go on
                 logger.error("reconcile: no %s client for strategy %s: %s", venue, strategy_id, error)
                 continue
             results[strategy_id] = live_reconcile(strategy_id=strategy_id, venue=venue, client=client, note=note)

@@ -7,10 +7,38 @@ from django.db import transaction
 
 from trading.credentials import credentials_decrypt, credentials_encrypt
 from trading.models import VenueAccount
+from trading.venues import ACCOUNT_CREDENTIALS
 
 
 class CredentialsInvalid(ValueError):
     pass
+
+
+def venue_credentials_check(venue: str, credentials: dict[str, str]) -> None:
+    """Raise CredentialsInvalid naming the key when `credentials` are not what `venue`'s adapter signs with."""
+    if venue not in ACCOUNT_CREDENTIALS:
+        raise CredentialsInvalid(f"venue must be one of {', '.join(ACCOUNT_CREDENTIALS)}, got {venue!r}")
+    if not credentials:
+        raise CredentialsInvalid("credentials must name at least one key")
+    for name, value in credentials.items():
+        if not isinstance(value, str) or not value:
+            raise CredentialsInvalid(f"credentials.{name} must be a non-empty string")
+    required, optional = ACCOUNT_CREDENTIALS[venue]
+    missing = [name for name in required if name not in credentials]
+    unknown = sorted(set(credentials) - set(required) - set(optional))
+    if missing or unknown:
+        allowed = ", ".join(required) + (f" (optional: {', '.join(optional)})" if optional else "")
+        problem = (f"credentials.{missing[0]} is required" if missing
+                   else f"credentials.{unknown[0]} is not a credential {venue} uses")
+        raise CredentialsInvalid(f"{problem}; {venue} accounts have {allowed}")
+    if venue == "kalshi":
+        from cryptography.hazmat.primitives import serialization
+
+        try:
+            serialization.load_pem_private_key(credentials["private_key"].encode(), password=None)
+        except (ValueError, TypeError):
+            raise CredentialsInvalid("credentials.private_key must be the PEM text of the API key's RSA private "
+                                     "key (-----BEGIN PRIVATE KEY----- …)") from None
 
 
 @transaction.atomic
@@ -18,11 +46,7 @@ def venue_account_save(
     *, owner: User, venue: str, credentials: dict[str, str], label: str = "default", is_live: bool = False
 ) -> VenueAccount:
     """Create or replace the credentials of one venue account; the values are stored encrypted only."""
-    for name, value in credentials.items():
-        if not isinstance(value, str) or not value:
-            raise CredentialsInvalid(f"credentials.{name} must be a non-empty string")
-    if not credentials:
-        raise CredentialsInvalid("credentials must name at least one key")
+    venue_credentials_check(venue, credentials)
     account, _ = VenueAccount.objects.select_for_update().get_or_create(
         owner=owner, venue=venue, label=label, defaults={"credentials_encrypted": b""}
     )

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import requests
@@ -133,3 +134,44 @@ def test_the_management_command_serves_every_venue():
     finally:
         process.send_signal(signal.SIGTERM)  # what a supervisor sends; the command handles it like Ctrl-C
         process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("platform", ["polymarket", "kalshi", "alpaca"])
+def test_the_simulator_serves_several_accounts_each_with_its_own_book(sim: VenueSimulator, settings, platform: str,
+                                                                      poly_token: str):
+    """Two accounts opened over `/_sim/accounts`; an order of one never touches the other's cash or positions."""
+    settings.VENUE_SIMULATOR_URL = sim.url
+    settings.VENUES = {name: {**settings.VENUES[name], **urls} for name, urls in sim.venue_urls().items()}
+    first, second = (requests.post(sim.url + "/_sim/accounts", json={"venue": platform}, timeout=5).json()
+                     for _ in range(2))
+    ids = {"polymarket": "address", "kalshi": "key_id", "alpaca": "api_key"}[platform]
+    buyer = venue_client(platform, credentials={k: v for k, v in first.items() if k != "address"})
+    instrument = {"polymarket": poly_token, "kalshi": KALSHI_TICKER, "alpaca": "AAPL"}[platform]
+    book = buyer.get_order_book(instrument)
+    limit = book.best_ask if platform != "alpaca" else None
+    quantity = Decimal(5)
+    state = buyer.place_order(OrderRequest(instrument, "buy", quantity, f"multi-{platform}-{time.time_ns()}",
+                                           limit_price=limit, time_in_force="ioc" if platform != "alpaca" else "day"))
+    buyer.close()
+    assert state.filled_quantity == quantity
+
+    def held(credentials: dict[str, str]) -> dict[str, Any]:
+        state: dict[str, Any] = requests.get(f"{sim.url}/_sim/accounts/{platform}/{credentials[ids]}",
+                                             timeout=5).json()
+        return state
+
+    bought, untouched = held(first), held(second)
+    assert Decimal(next(iter(bought["positions"].values()))) == quantity and len(bought["orders"]) == 1
+    assert untouched["positions"] == {} and untouched["orders"] == []
+    starting = {"polymarket": "10000", "kalshi": "10000", "alpaca": "100000"}[platform]
+    assert Decimal(untouched["cash"]) == Decimal(starting) > Decimal(bought["cash"])
+    other = venue_client(platform, credentials={k: v for k, v in second.items() if k != "address"})
+    assert other.get_positions() == [] and other.get_balance().cash == Decimal(starting)  # as the venue answers it
+    other.close()
+
+
+def test_the_account_control_endpoint_names_what_is_wrong(sim: VenueSimulator):
+    bad = requests.post(sim.url + "/_sim/accounts", json={"venue": "nasdaq"}, timeout=5)
+    assert bad.status_code == 400 and "venue must be one of polymarket, kalshi, alpaca" in bad.json()["error"]
+    missing = requests.get(sim.url + "/_sim/accounts/kalshi/no-such-key", timeout=5)
+    assert missing.status_code == 404 and "no kalshi account with key no-such-key" in missing.json()["error"]

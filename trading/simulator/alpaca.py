@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from trading.simulator.books import ReplayClock, synthetic_walk
-from trading.simulator.credentials import ALPACA_DEV_API_KEY, ALPACA_DEV_SECRET_KEY
+from trading.simulator.credentials import ALPACA_DEV_API_KEY, ALPACA_DEV_SECRET_KEY, new_alpaca_credentials
 from trading.simulator.http import SimError, SimRequest, SimResponse
 from trading.simulator.stats import OrderCounters
 
@@ -106,6 +106,25 @@ class SimulatedAlpaca:
             self.instruments[symbol] = Instrument(symbol, name, exchange, asset_id, minutes, days)
         self.credentials = {ALPACA_DEV_API_KEY: ALPACA_DEV_SECRET_KEY}
         self.accounts: dict[str, AlpacaAccount] = {}
+
+    def account_open(self) -> dict[str, str]:
+        """A new account with its own key id and secret."""
+        api_key, secret_key = new_alpaca_credentials()
+        with self.lock:
+            self.credentials[api_key] = secret_key
+            self.accounts[api_key] = AlpacaAccount(api_key)
+        return {"api_key": api_key, "secret_key": secret_key}
+
+    def account_state(self, api_key: str) -> dict[str, Any]:
+        """What one account holds: cash, shares per symbol, its orders."""
+        with self.lock:
+            account = self.accounts.get(api_key)
+            if account is None:
+                raise SimError(404, f"no alpaca account with key {api_key}")
+            self.sweep(account)
+            return {"venue": "alpaca", "account": api_key, "cash": money(account.cash),
+                    "positions": {s: str(p.qty) for s, p in account.positions.items() if p.qty},
+                    "orders": [o.client_order_id for o in account.orders.values()]}
 
     def error_payload(self, status: int, message: str) -> Any:
         codes = {400: 40010000, 401: 40110000, 403: 40310000, 404: 40410000, 422: 42210000, 429: 42910000}

@@ -1,14 +1,18 @@
-"""Development credentials the simulator accepts out of the box (never valid on a real venue).
+"""Credentials the simulator accepts (never valid on a real venue).
 
-The Kalshi RSA key pair is generated on first use into `key_dir` (0600) so no private key is
-committed; the Alpaca keys and the Polymarket private key are fixed, well-known dev values.
+The development account: the Kalshi RSA key pair is generated on first use into `key_dir` (0600)
+so no private key is committed; the Alpaca keys and the Polymarket private key are fixed,
+well-known dev values. More accounts (one per user, as tests need) are made by `new_*` below and
+opened with `POST /_sim/accounts` (see `VenueSimulator.account_open`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,16 +35,35 @@ class DevCredentials:
     alpaca_secret_key: str
 
 
+def new_rsa_private_key_pem() -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def new_kalshi_credentials() -> tuple[str, bytes]:
+    """A fresh Kalshi API key: its id and the PEM private key the user signs with."""
+    return str(uuid.uuid4()), new_rsa_private_key_pem()
+
+
+def new_alpaca_credentials() -> tuple[str, str]:
+    """A fresh Alpaca key id and secret."""
+    return "SIM" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30)
+
+
+def new_polymarket_private_key() -> str:
+    """A fresh wallet key; its address is the account, and its L2 API key is derived from it."""
+    return "0x" + secrets.token_hex(32)
+
+
 def ensure_kalshi_dev_key(key_dir: Path) -> Path:
     """The dev RSA private key's path, generating the pair on first use."""
     key_dir.mkdir(parents=True, exist_ok=True)
     path = key_dir / KALSHI_DEV_KEY_FILE
     if path.exists():
         return path
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    pem = new_rsa_private_key_pem()
     # Write then rename so two processes starting together never read a half-written key.
     fd, tmp = tempfile.mkstemp(dir=key_dir, prefix=".kalshi-key-")
     with os.fdopen(fd, "wb") as handle:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from trading.simulator.books import CENT, Book, ReplayClock, ladder, synthetic_probability_walk, take_liquidity
-from trading.simulator.credentials import KALSHI_DEV_KEY_ID, ensure_kalshi_dev_key
+from trading.simulator.credentials import KALSHI_DEV_KEY_ID, ensure_kalshi_dev_key, new_kalshi_credentials
 from trading.simulator.http import SimError, SimRequest, SimResponse
 from trading.simulator.stats import OrderCounters
 
@@ -157,6 +157,25 @@ class SimulatedKalshi:
         if not isinstance(public, rsa.RSAPublicKey):
             raise ValueError("only RSA keys are supported by the simulator")
         self.public_keys[key_id] = public
+
+    def account_open(self) -> dict[str, str]:
+        """A new account with its own API key: the credentials a user would store (key id, PEM private key)."""
+        key_id, pem = new_kalshi_credentials()
+        self.register_key(key_id, pem)
+        with self.lock:
+            self.accounts[key_id] = KalshiAccount(key_id)
+        return {"key_id": key_id, "private_key": pem.decode()}
+
+    def account_state(self, key_id: str) -> dict[str, Any]:
+        """What one account holds: cash, contracts per ticker (> 0 YES, < 0 NO), its orders."""
+        with self.lock:
+            account = self.accounts.get(key_id)
+            if account is None:
+                raise SimError(404, f"no kalshi account with key {key_id}")
+            self._sweep(account)
+            return {"venue": "kalshi", "account": key_id, "cash": dollars(account.cash),
+                    "positions": {t: fixed(p.contracts) for t, p in account.positions.items() if p.contracts},
+                    "orders": [o.client_order_id for o in account.orders.values()]}
 
     def error_payload(self, status: int, message: str) -> Any:
         if status == 429:

@@ -19,6 +19,7 @@ from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 
 from trading.simulator.books import Book, ReplayClock, take_liquidity
+from trading.simulator.credentials import new_polymarket_private_key
 from trading.simulator.http import SimError, SimRequest, SimResponse
 from trading.simulator.recorded import RecordedMarket, RecordedPolymarket
 from trading.simulator.stats import OrderCounters
@@ -208,6 +209,30 @@ class PolymarketVenue:
                 account = PolyAccount(address=address, api_key=key, secret=secret, passphrase=passphrase)
                 self.accounts[key] = account
         return account
+
+    def account_open(self) -> dict[str, str]:
+        """A new wallet: its private key signs orders and derives the L2 API key (nonce 0)."""
+        private_key = new_polymarket_private_key()
+        address = Account.from_key(private_key).address
+        self.register(address, 0)
+        return {"private_key": private_key, "address": address}
+
+    def account_state(self, address: str) -> dict[str, Any]:
+        """What one wallet holds across its API keys: cash, shares per token, its orders."""
+        with self.lock:
+            accounts = [a for a in self.accounts.values() if a.address.lower() == address.lower()]
+            if not accounts:
+                raise SimError(404, f"no polymarket account for {address}")
+            for account in accounts:
+                self.sweep(account)
+            positions: dict[str, Decimal] = {}
+            for account in accounts:
+                for token, position in account.positions.items():
+                    positions[token] = positions.get(token, Decimal(0)) + position.size
+            return {"venue": "polymarket", "account": address,
+                    "cash": _num(sum((a.cash for a in accounts), Decimal(0))),
+                    "positions": {token: _num(size) for token, size in positions.items() if size},
+                    "orders": [order_id for a in accounts for order_id in a.orders]}
 
     def account_for_l2(self, request: SimRequest) -> PolyAccount:
         key = request.header("POLY_API_KEY")

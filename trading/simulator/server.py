@@ -94,10 +94,37 @@ class VenueSimulator:
     def stats(self) -> dict[str, Any]:
         return {"requests": self.httpd.counters.snapshot(), "orders": self.orders.snapshot()}
 
+    def account_open(self, venue: str) -> dict[str, str]:
+        """A new account at `venue` with its own credentials (the keys a user stores as a VenueAccount)."""
+        return self._account_venue(venue).account_open()
+
+    def account_state(self, venue: str, account: str) -> dict[str, Any]:
+        """One account's cash, positions and orders; `account` is the Kalshi key id, the Alpaca key id or
+        the Polymarket address."""
+        return self._account_venue(venue).account_state(account)
+
+    def _account_venue(self, venue: str) -> PolymarketVenue | SimulatedKalshi | SimulatedAlpaca:
+        venues: dict[str, PolymarketVenue | SimulatedKalshi | SimulatedAlpaca] = {
+            "polymarket": self.polymarket, "kalshi": self.kalshi, "alpaca": self.alpaca}
+        if venue not in venues:
+            raise SimError(400, f"venue must be one of {', '.join(venues)}, got {venue!r}")
+        return venues[venue]
+
     def control(self, request: SimRequest) -> SimResponse:
-        """`/_sim/...`: read counters, add or clear faults. Only ever bind the simulator to localhost."""
+        """`/_sim/...`: read counters, add or clear faults, open and read accounts. Only ever bind the
+        simulator to localhost."""
         if request.path == "/_sim/stats" and request.method == "GET":
             return SimResponse(200, self.stats())
+        if request.path == "/_sim/accounts" and request.method == "POST":
+            body = request.json()
+            if not isinstance(body, dict):
+                raise SimError(400, 'send {"venue": "polymarket" | "kalshi" | "alpaca"}')
+            return SimResponse(201, self.account_open(str(body.get("venue"))))
+        if request.path.startswith("/_sim/accounts/") and request.method == "GET":
+            parts = request.path.removeprefix("/_sim/accounts/").split("/")
+            if len(parts) != 2:
+                raise SimError(404, "read an account at /_sim/accounts/<venue>/<key id or address>")
+            return SimResponse(200, self.account_state(parts[0], parts[1]))
         if request.path == "/_sim/faults":
             if request.method == "GET":
                 return SimResponse(200, {"faults": self.faults.snapshot()})

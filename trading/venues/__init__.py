@@ -1,7 +1,9 @@
 """Venue adapters behind one interface; `venue_client(platform)` builds one from settings.VENUES.
 
-When a venue's URLs point at the venue simulator and no credentials are configured, the
-simulator's development credentials are used (see docs/venues.md).
+With no `credentials`, the settings' credentials are used (the operator's own account); when a
+venue's URLs point at the venue simulator and none are configured, the simulator's development
+credentials. With `credentials` (a user's `VenueAccount`), only those are used: never mixed with
+the settings' ones, never a development fallback (see docs/venues.md, "Accounts").
 """
 
 from __future__ import annotations
@@ -13,6 +15,19 @@ from typing import Any
 from trading.venues.base import VenueClient
 from trading.venues.errors import VenueError
 from trading.venues.platforms import PLATFORMS
+
+# The credential names of each venue: (required, optional). A VenueAccount stores exactly these.
+ACCOUNT_CREDENTIALS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "polymarket": (("private_key",), ("api_key", "api_secret", "api_passphrase", "funder")),
+    "kalshi": (("key_id", "private_key"), ()),
+    "alpaca": (("api_key", "secret_key"), ()),
+}
+# Names in settings.VENUES that are credentials rather than endpoints.
+SETTINGS_CREDENTIALS = {
+    "polymarket": ("private_key", "api_key", "api_secret", "api_passphrase", "funder"),
+    "kalshi": ("key_id", "private_key_path", "private_key"),
+    "alpaca": ("api_key", "secret_key"),
+}
 
 
 def simulator_key_dir() -> Path:
@@ -30,15 +45,19 @@ def points_at_simulator(config: Mapping[str, Any]) -> bool:
 
 
 def venue_client(platform: str, credentials: Mapping[str, Any] | None = None) -> VenueClient:
-    """An adapter for `platform` built from settings.VENUES; `credentials` override the configured ones."""
+    """An adapter for `platform` on settings.VENUES' endpoints, signed with `credentials` (an account's
+    own, see ACCOUNT_CREDENTIALS) or, without them, with the settings' credentials."""
     from django.conf import settings
 
     if platform not in PLATFORMS:
         raise ValueError(f"platform must be one of {', '.join(PLATFORMS)}, got {platform!r}")
-    config: dict[str, Any] = {**settings.VENUES[platform], **(credentials or {})}
+    config: dict[str, Any] = dict(settings.VENUES[platform])
+    if credentials is not None:
+        config = {key: value for key, value in config.items() if key not in SETTINGS_CREDENTIALS[platform]}
+        config.update(credentials)
     timeout = float(settings.VENUE_TIMEOUT_SECONDS)
     dev = None
-    if points_at_simulator(config):
+    if credentials is None and points_at_simulator(config):
         from trading.simulator.credentials import dev_credentials
 
         dev = dev_credentials(simulator_key_dir())
@@ -57,7 +76,10 @@ def venue_client(platform: str, credentials: Mapping[str, Any] | None = None) ->
 
         key_id = config.get("key_id") or (dev.kalshi_key_id if dev else "")
         key_path = config.get("private_key_path") or (dev.kalshi_private_key_path if dev else "")
-        signer = KalshiSigner.from_file(key_id, key_path) if key_id and key_path else None
+        if config.get("private_key"):  # an account's PEM text
+            signer: KalshiSigner | None = KalshiSigner(key_id, str(config["private_key"]).encode())
+        else:
+            signer = KalshiSigner.from_file(key_id, key_path) if key_id and key_path else None
         return KalshiVenue(config["api_url"], signer, timeout=timeout)
     from trading.venues.alpaca import AlpacaVenue
 
@@ -69,4 +91,5 @@ def venue_client(platform: str, credentials: Mapping[str, Any] | None = None) ->
                        paper=bool(config.get("paper", True)), timeout=timeout)
 
 
-__all__ = ["PLATFORMS", "VenueClient", "VenueError", "points_at_simulator", "simulator_key_dir", "venue_client"]
+__all__ = ["ACCOUNT_CREDENTIALS", "PLATFORMS", "VenueClient", "VenueError", "points_at_simulator",
+           "simulator_key_dir", "venue_client"]
