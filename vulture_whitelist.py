@@ -32,6 +32,8 @@ _.schedule_text  # templates/strategies/partials/_card.html
 
 # Admin forms: Django calls clean_<field>; the changelist_view override keeps Django's signature.
 _.new_credentials, _.clean_new_credentials, _.extra_context
+# Admin actions with permissions=["approve_paper" | "approve_live"]: Django calls has_<name>_permission.
+_.has_approve_paper_permission, _.has_approve_live_permission
 
 # Celery signal handler, connected by its decorator.
 _._on_worker_ready

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('strategies', '0003_execution_recovery'),
+        ('strategies', '0004_action_kind_without_order_requested'),
     ]
 
     operations = [
