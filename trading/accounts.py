@@ -16,6 +16,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from trading.credentials import CredentialsError
 from trading.models import VenueAccount
 from trading.services import venue_account_credentials
 from trading.venues import VenueClient, venue_client
@@ -58,7 +59,11 @@ def venue_client_for(*, owner_id: int, venue: str, live: bool) -> VenueClient:
         return venue_client(venue)
     account = venue_account_for(owner_id=owner_id, venue=venue)
     if account is not None:
-        return venue_client(venue, credentials=venue_account_credentials(account))
+        try:
+            return venue_client(venue, credentials=venue_account_credentials(account))
+        except (CredentialsError, ValueError, TypeError) as error:  # undecryptable or malformed: say so, refuse
+            raise NoVenueAccount(venue, f"the {VENUE_NAMES[venue]} account '{account.label}' cannot be used "
+                                        f"({error}): save its credentials again in {WHERE_TO_ADD}") from None
     if is_operator(owner_id):
         return venue_client(venue)
     raise NoVenueAccount(venue, f"no {VENUE_NAMES[venue]} account: add one in {WHERE_TO_ADD} (live orders go to "

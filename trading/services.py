@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib.auth.models import User
 from django.db import transaction
 
@@ -31,6 +33,9 @@ def venue_credentials_check(venue: str, credentials: dict[str, str]) -> None:
         problem = (f"credentials.{missing[0]} is required" if missing
                    else f"credentials.{unknown[0]} is not a credential {venue} uses")
         raise CredentialsInvalid(f"{problem}; {venue} accounts have {allowed}")
+    if venue == "polymarket" and not re.fullmatch(r"(0x)?[0-9a-fA-F]{64}", credentials["private_key"]):
+        raise CredentialsInvalid("credentials.private_key must be the wallet's private key: 64 hex digits, "
+                                 "optionally after 0x")
     if venue == "kalshi":
         from cryptography.hazmat.primitives import serialization
 

@@ -80,6 +80,7 @@ def test_the_admin_replaces_credentials_write_only(alice) -> None:
      "credentials.private_key must be the PEM text of the API key's RSA private key"),
     ("alpaca", {"api_key": "AK1", "secret": "S"}, "credentials.secret_key is required"),
     ("alpaca", {"api_key": "AK1", "secret_key": "S", "paper": "yes"}, "credentials.paper is not a credential alpaca uses"),
+    ("polymarket", {"private_key": "my wallet"}, "credentials.private_key must be the wallet's private key: 64 hex"),
     ("polymarket", {"api_key": "k"}, "credentials.private_key is required; polymarket accounts have private_key "
                                      "(optional: api_key, api_secret, api_passphrase, funder)"),
 ])

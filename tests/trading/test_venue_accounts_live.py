@@ -177,3 +177,16 @@ def test_recovering_a_lost_live_run_asks_the_owners_own_account(bob, staff, froz
     assert (order.status, order.filled_quantity) == ("filled", D(88))
     assert account(frozen_simulator, bob_key)["orders"] == [order.client_order_id]
     assert operator_orders(frozen_simulator) == before
+
+
+def test_an_account_that_cannot_be_decrypted_refuses_live_orders_and_says_why(bob, staff, settings,
+                                                                              frozen_simulator) -> None:
+    open_account(frozen_simulator, bob)
+    strategy = deploy_live(bob, staff, name="Bob rotated key")
+    settings.CREDENTIALS_KEY = "rotated-without-re-encrypting"
+    received = frozen_simulator.orders.count("kalshi", "received")
+    [refused] = run(strategy)["actions"]
+    assert (refused["kind"], refused["payload"]["check"]) == ("order_refused", "account")
+    assert refused["payload"]["reason"].startswith("the Kalshi account 'default' cannot be used (venue credentials "
+                                                   "cannot be decrypted: CREDENTIALS_KEY changed?)")
+    assert frozen_simulator.orders.count("kalshi", "received") == received
