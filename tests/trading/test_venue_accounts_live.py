@@ -17,11 +17,13 @@ import requests
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from strategies.models import Execution, Strategy
+from strategies.models import Execution, Strategy, StrategyVersion
 from strategies.recovery import executions_recover
+from strategies.services import strategy_deploy
 from strategies.tasks import worker_started
+from tests.conftest import scripts_files
 from tests.trading.test_money_live import deploy_live
-from tests.trading.test_paper_cycle import FED, frozen_simulator, run, venues
+from tests.trading.test_paper_cycle import CAPITAL, ENTRY, EXIT, FED, frozen_simulator, run, venues
 from trading.models import Order, Position
 from trading.services import venue_account_save
 from trading.simulator import VenueSimulator
@@ -190,3 +192,29 @@ def test_an_account_that_cannot_be_decrypted_refuses_live_orders_and_says_why(bo
     assert refused["payload"]["reason"].startswith("the Kalshi account 'default' cannot be used (venue credentials "
                                                    "cannot be decrypted: CREDENTIALS_KEY changed?)")
     assert frozen_simulator.orders.count("kalshi", "received") == received
+
+
+def test_two_users_alpaca_orders_each_land_on_their_own_account(bob, carol, staff, frozen_simulator) -> None:
+    keys = {user.username: open_account(frozen_simulator, user, "alpaca") for user in (bob, carol)}
+    for user in (bob, carol):
+        files = scripts_files(name=f"{user.username} stocks", platform="alpaca",
+                              parameters={"tickers": ["AAPL"], "side": "buy", "limit": None}, capital=CAPITAL,
+                              risk_limits={"max_order_usd": 50, "max_daily_usd": 300, "allowed_services": ["alpaca"]})
+        files["entry.py"], files["exit.py"] = ENTRY, EXIT
+        strategy = deploy_alpaca_live(user, staff, files)
+        [placed] = run(strategy)["actions"]
+        assert placed["kind"] == "order_placed", placed
+        bought = D(placed["payload"]["filled_quantity"])
+        assert bought > 0
+        mine = account(frozen_simulator, keys[user.username], "alpaca")
+        assert D(mine["positions"]["AAPL"]) == bought
+        assert mine["orders"] == [Order.objects.get(strategy=strategy).client_order_id]
+    assert D(account(frozen_simulator, keys["bob"], "alpaca")["positions"]["AAPL"]) > 0  # carol's left bob's alone
+    assert len(account(frozen_simulator, keys["bob"], "alpaca")["orders"]) == 1
+
+
+def deploy_alpaca_live(owner: User, staff: User, files: dict[str, str]) -> Strategy:
+    """Deployed live and recorded as approved for live (graduation is the approval service's business)."""
+    version = strategy_deploy(owner=owner, files=files, mode="live", approve_by=staff)
+    StrategyVersion.objects.filter(pk=version.pk).update(approved_live_by=staff, approved_live_at=timezone.now())
+    return Strategy.objects.get(pk=version.strategy_id)
