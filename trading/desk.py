@@ -28,13 +28,14 @@ from trading.models import Order, OrderAction, OrderStatus, Position
 from trading.orders import (
     client_order_id_for,
     fill_record,
+    order_apply_state,
     order_request_for,
     order_submit_live,
     order_transition,
     position_settle,
 )
 from trading.paper import PaperExecution, outcome_book, paper_fill
-from trading.reconcile import live_reconcile
+from trading.reconcile import exits_working, holding_key, live_reconcile, venue_holdings
 from trading.risk import Authority, EntryExposure, Refusal, entry_refusal, exit_refusal
 from trading.selectors import CapitalState, capital_state, position_for_entry, positions_open
 from trading.venues import VenueClient, VenueError
@@ -318,6 +319,14 @@ class CycleDesk:
             return self._refuse(Refusal("sizing", f"fraction {signal.fraction} of {position.quantity} is nothing"),
                                 what)
         try:
+            sellable, why = self._sellable(position)
+        except VenueError as error:
+            return self._refuse(Refusal("position", f"could not read what {venue} holds of {position.market_id}: "
+                                                    f"{error}"), what)
+        if sellable <= 0:
+            return self._refuse(Refusal("position", f"nothing of position {position.pk} is left to sell: {why}"), what)
+        quantity = min(quantity, sellable)  # an exit never sells more than is held net of working exits
+        try:
             book = self._outcome_book(position.market_id, position.side)
             rate = self._polymarket_rate(position.market_id) if venue == "polymarket" else None
         except VenueError as error:
@@ -345,6 +354,20 @@ class CycleDesk:
         self._check_daily_loss(self._capital())
         return result
 
+    def _sellable(self, position: Position) -> tuple[Decimal, str]:
+        """What an exit of `position` may sell: what it holds net of exits still working or unresolved and, live,
+        never more than the venue says the account holds. Returns the quantity and, when it is short, why."""
+        working = exits_working(position)
+        sellable = position.quantity - working
+        why = (f"it holds {_num(position.quantity)} and exits still working or unresolved may sell {_num(working)}"
+               if working else "")
+        if self.live:
+            key = holding_key(position.venue, position.market_id, position.side)
+            held = venue_holdings(position.venue, self.client().get_positions()).get(key, ZERO)
+            if held < sellable:
+                sellable, why = held, f"{position.venue} holds {_num(held)} of {position.market_id} {position.side}"
+        return sellable, why
+
     def _cancel(self, venue: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         order_id = str(kwargs.get("order_id") or "")
         order = (Order.objects.filter(strategy=self.strategy, book=self.book, venue_order_id=order_id).first()
@@ -359,8 +382,12 @@ class CycleDesk:
         if self.dry_run:
             return {"status": "would_cancel", "client_order_id": order.client_order_id}
         result = self.client().cancel_order(order.venue_order_id)
-        if result.canceled:
-            order_transition(order, OrderStatus.CANCELLED)
+        if result.canceled:  # what filled before the cancel is recorded first; until it is, the order stays open
+            try:
+                order_apply_state(order, self.client(), self.client().get_order(order.venue_order_id))
+            except VenueError as error:
+                self._log("warning", f"order {order.client_order_id} was cancelled; its fills are read at the next "
+                                     f"reconciliation: {error}")
         return {"status": order.status, "client_order_id": order.client_order_id, "cancelled": result.canceled,
                 "reason": result.reason}
 

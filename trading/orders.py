@@ -8,11 +8,14 @@
 
 A paper order goes new → submitted → filled / partially filled → cancelled (the rest; paper
 orders are immediate-or-cancel). A live order whose outcome is unknown (timeout) becomes
-unresolved and is settled by asking the venue (`order_settle`), never blindly re-sent.
+unresolved and is settled by looking it up at the venue (`order_settle`); it is sent again only
+when the venue has no such order and the strategy may still trade, never while trading is stopped.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
@@ -21,10 +24,12 @@ from django.db import transaction
 from strategies.models import Execution
 from trading.capital import Lot, lot_buy, lot_sell, money
 from trading.models import Fill, Order, OrderAction, OrderStatus, Position
+from trading.risk import Refusal
 from trading.venues.base import VenueClient
 from trading.venues.domain import OrderRequest, OrderState, PreparedOrder
 from trading.venues.errors import AuthenticationFailed, InvalidRequest, NotFound, VenueError
 
+logger = logging.getLogger(__name__)
 S = OrderStatus
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.NEW: frozenset({S.SUBMITTED, S.REJECTED, S.UNRESOLVED}),
@@ -176,15 +181,20 @@ def _submit(order: Order, client: VenueClient, prepared: PreparedOrder) -> Order
 
 
 def order_apply_state(order: Order, client: VenueClient, state: OrderState) -> Order:
-    """Bring an order in line with the venue's answer: its id, its fills, its status."""
+    """Bring an order in line with the venue's answer: its id, its fills, its status.
+
+    An order the venue reports fills for stays open (submitted / partially filled, never terminal)
+    until those fills are in the ledger: if they cannot be read now, the next look-up reads them.
+    """
     if state.venue_order_id and state.venue_order_id != order.venue_order_id:
         order.venue_order_id = state.venue_order_id
         order.save(update_fields=["venue_order_id", "updated_at"])
-    if state.filled_quantity > 0:
+    unread = ""
+    if state.filled_quantity > order.filled_quantity:
         try:
             fills = client.get_fills(state.venue_order_id)
-        except VenueError:
-            fills = []  # recorded when the order is next asked about
+        except VenueError as error:
+            fills, unread = [], str(error)
         for fill in fills:
             if fill.venue_order_id == state.venue_order_id:
                 # Kalshi reports the YES price; a NO contract costs 1 − that.
@@ -193,32 +203,56 @@ def order_apply_state(order: Order, client: VenueClient, state: OrderState) -> O
                             fee=fill.fee, at=fill.at)
         order.refresh_from_db()
     venue_status = VENUE_STATUS[state.status]
-    if venue_status in (S.REJECTED, S.UNRESOLVED):
+    if venue_status in (S.REJECTED, S.UNRESOLVED) and state.filled_quantity == 0:
         return order_transition(order, venue_status, reason="rejected by the venue")
+    if order.filled_quantity < state.filled_quantity:  # fills not (all) readable now: looked up again later
+        logger.warning("order %s: the venue reports %s filled, the ledger has %s; it stays open until they are "
+                       "read%s", order.client_order_id, _num(state.filled_quantity), _num(order.filled_quantity),
+                       f" ({unread})" if unread else "")
+        return order_transition(order, order_status_from_fills(order))
     if venue_status == S.CANCELLED:
         return order_transition(order, S.CANCELLED)
     # Until every fill is recorded, the order stays where its recorded fills put it.
     return order_transition(order, order_status_from_fills(order))
 
 
-def order_settle(order: Order, client: VenueClient) -> Order:
+def _num(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+Resend = Callable[[Order], Refusal | None]  # why this order may not be sent again now, or None
+STOPPED = frozenset({"kill_switch", "paused", "archived", "live_approval", "mode"})  # trading is stopped
+
+
+def order_settle(order: Order, client: VenueClient, *, resend: Resend | None = None) -> Order:
     """Settle an unresolved order by asking the venue what became of it.
 
-    With a venue order id (Polymarket's signed-order hash, or an id the venue sent) it is looked
-    up. Otherwise the very same request is re-submitted under the same client order id, which
-    the venue deduplicates (Kalshi and Alpaca refuse a second order with one id, and the
-    adapters then return the existing order). A fresh order is never built.
+    It is looked up, never re-sent first: by its venue order id (Polymarket's signed-order hash is
+    known before sending; elsewhere the id the venue answered) or, without one, by its client order
+    id (Kalshi and Alpaca can look an order up by it). Only when the venue has no such order may the
+    very same request go again under the same client order id (the same signed order on
+    Polymarket), and only when `resend` allows it: the strategy may trade (no kill switch, not
+    paused or archived) and the order passes the risk checks again. While trading is stopped the
+    order stays unresolved and is only looked up; an order the limits now refuse is rejected, since
+    the venue never had it. A fresh order is never built.
     """
     if order.status != S.UNRESOLVED:
         return order
-    if order.venue_order_id:
-        try:
-            return order_apply_state(order, client, client.get_order(order.venue_order_id))
-        except NotFound:
-            if order.signed_order is None:
-                return order_transition(order, S.REJECTED, reason="the venue has no such order")
-        except VenueError:
-            return order  # still unknown: ask again next cycle
+    try:
+        state = _look_up(order, client)
+    except VenueError:
+        return order  # still unknown: ask again next cycle
+    if state is not None:
+        return order_apply_state(order, client, state)
+    if order.venue_order_id and order.signed_order is None:  # an id the venue gave, and now denies
+        return order_transition(order, S.REJECTED, reason="the venue has no such order")
+    refusal = resend(order) if resend is not None else Refusal("paused", "no re-send was allowed")
+    if refusal is not None:
+        if refusal.check in STOPPED:
+            order.reject_reason = f"outcome unknown; the venue has no such order; not re-sent: {refusal.reason}"
+            order.save(update_fields=["reject_reason", "updated_at"])
+            return order
+        return order_transition(order, S.REJECTED, reason=f"not re-sent ({refusal.check}): {refusal.reason}")
     prepared = _prepared_again(order, client)
     try:
         state = client.submit_order(prepared)
@@ -229,15 +263,25 @@ def order_settle(order: Order, client: VenueClient) -> Order:
     return order_apply_state(order, client, state)
 
 
-def order_refresh(order: Order, client: VenueClient) -> Order:
+def _look_up(order: Order, client: VenueClient) -> OrderState | None:
+    """What the venue has under this order's ids, or None when it has no such order."""
+    try:
+        if order.venue_order_id:
+            return client.get_order(order.venue_order_id)
+        return client.get_order_by_client_id(order.client_order_id, instrument_id=order.market_id)
+    except NotFound:
+        return None
+
+
+def order_refresh(order: Order, client: VenueClient, *, resend: Resend | None = None) -> Order:
     """Bring a working order in line with the venue: settle it if its outcome is unknown, look it up by its
     venue id, or, when it was submitted and no answer was ever recorded, settle it as unknown."""
     if order.status == S.UNRESOLVED:
-        return order_settle(order, client)
+        return order_settle(order, client, resend=resend)
     if order.venue_order_id:
         return order_apply_state(order, client, client.get_order(order.venue_order_id))
     order_transition(order, S.UNRESOLVED)
-    return order_settle(order, client)
+    return order_settle(order, client, resend=resend)
 
 
 def order_request_for(order: Order) -> OrderRequest:
@@ -246,6 +290,7 @@ def order_request_for(order: Order) -> OrderRequest:
         instrument_id=order.market_id, side="buy" if order.action == OrderAction.OPEN else "sell",
         quantity=order.quantity, client_order_id=order.client_order_id, limit_price=order.limit_price,
         time_in_force="day" if order.venue == "alpaca" else "ioc", outcome="no" if order.side == "no" else "yes",
+        reduce_only=order.action == OrderAction.CLOSE,
     )
 
 

@@ -26,9 +26,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypeVar
 
-from strategies.models import Execution
-from trading.models import Book, Order, OrderStatus, Position
+from django.utils import timezone
+
+from strategies.models import Execution, Mode, Strategy
+from trading.capital import CapitalPlan, worst_cost
+from trading.killswitch import kill_switch_engaged
+from trading.models import Book, Order, OrderAction, OrderStatus, Position
 from trading.orders import order_refresh, order_status_from_fills, order_transition
+from trading.risk import Authority, EntryExposure, Refusal, entry_refusal, exit_refusal
+from trading.selectors import WORKING, capital_state, position_for_entry
 from trading.venues import VenueClient, VenueError
 from trading.venues.domain import VenuePosition
 
@@ -43,6 +49,7 @@ Key = TypeVar("Key", bound=Hashable)
 class Reconciliation:
     settled: list[str] = field(default_factory=list)  # client order ids whose status changed
     still_unresolved: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # orders that could not be settled (noted, left as they are)
     mismatches: list[str] = field(default_factory=list)
 
 
@@ -86,8 +93,66 @@ def ledger_holdings(venue: str, *, owner_id: int) -> dict[Holding, Decimal]:
     return held
 
 
+def exits_working(position: Position, *, excluding: int | None = None) -> Decimal:
+    """What exits of this position still working or unresolved may yet sell: their unfilled rest."""
+    exits = Order.objects.filter(strategy_id=position.strategy_id, book=position.book, venue=position.venue,
+                                 market_id=position.market_id, side=position.side, action=OrderAction.CLOSE,
+                                 status__in=WORKING)
+    if excluding is not None:
+        exits = exits.exclude(pk=excluding)
+    rest = Decimal(0)
+    for quantity, filled in exits.values_list("quantity", "filled_quantity"):
+        rest += quantity - filled
+    return rest
+
+
+def resend_refusal(order: Order) -> Refusal | None:
+    """Why an unresolved order the venue never received may not be sent again now, or None.
+
+    Only while the strategy may trade (live, enabled, not archived, this version approved for live,
+    no kill switch), and only if the order passes the risk checks again as it would now.
+    """
+    strategy = Strategy.objects.get(pk=order.strategy_id)
+    if strategy.status == Strategy.Status.ARCHIVED:
+        return Refusal("archived", "the strategy is archived")
+    if strategy.mode != Mode.LIVE:
+        return Refusal("mode", f"the strategy is no longer live (mode {strategy.mode})")
+    if not strategy.enabled:
+        return Refusal("paused", f"the strategy is paused ({strategy.paused_reason or 'disabled'})")
+    plan = CapitalPlan.from_config(strategy.config, strategy.platform)
+    authority = Authority(live=True, approved_for_live=order.version.is_approved_for_live,
+                          kill_switch=kill_switch_engaged())
+    rest = order.quantity - order.filled_quantity
+    if order.action == OrderAction.CLOSE:
+        refusal = exit_refusal(plan, order.venue, authority)
+        if refusal:
+            return refusal
+        position = position_for_entry(strategy_id=order.strategy_id, book=order.book, venue=order.venue,
+                                      market_id=order.market_id, side=order.side)
+        free = position.quantity - exits_working(position, excluding=order.pk) if position else Decimal(0)
+        if rest > free:
+            return Refusal("position", f"sells {rest.normalize():f}, more than the {free.normalize():f} held "
+                                       "net of other working exits")
+        return None
+    assert order.limit_price is not None  # a live entry always has its limit
+    state = capital_state(strategy_id=order.strategy_id, book=order.book, total_capital=plan.total_capital,
+                          now=timezone.now())
+    position = position_for_entry(strategy_id=order.strategy_id, book=order.book, venue=order.venue,
+                                  market_id=order.market_id, side=order.side)
+    exposure = EntryExposure(
+        venue=order.venue, cost_usd=worst_cost(order.venue, quantity=rest, limit_price=order.limit_price),
+        available_usd=state.available_usd, open_positions=state.open_positions,
+        adds_to_open_position=position is not None,
+        position_cost_usd=position.cost_basis_usd if position else Decimal(0), spent_today_usd=state.spent_today_usd)
+    return entry_refusal(plan, exposure, authority)
+
+
 def live_reconcile(*, strategy_id: int, venue: str, client: VenueClient, note: Note) -> Reconciliation:
-    """Orders, fills, then positions of one live strategy, against the venue. Never raises VenueError."""
+    """Orders, fills, then positions of one live strategy, against the venue. Never raises.
+
+    Each order is settled on its own: one that fails (the venue, or a fill the ledger cannot apply)
+    is noted and left as it is, and the others are settled all the same.
+    """
     result = Reconciliation()
     working = (Order.objects.filter(strategy_id=strategy_id, book=Book.LIVE, status__in=(
         OrderStatus.UNRESOLVED, OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED))
@@ -96,34 +161,57 @@ def live_reconcile(*, strategy_id: int, venue: str, client: VenueClient, note: N
     for order in working:
         before = (order.status, order.filled_quantity)
         try:
-            order_refresh(order, client)
+            order_refresh(order, client, resend=resend_refusal)
         except VenueError as error:
             note("warning", f"reconcile: order {order.client_order_id} could not be checked with {venue}: {error}")
+        except Exception as error:  # one bad order never stops the others: said every cycle until resolved
+            logger.exception("reconcile: order %s could not be settled", order.client_order_id)
+            order.refresh_from_db()
+            note("error", f"reconcile: order {order.client_order_id} could not be settled: {error}; "
+                          "a person must resolve this")
+            result.failed.append(order.client_order_id)
+            continue
         if order.status == OrderStatus.UNRESOLVED:
             result.still_unresolved.append(order.client_order_id)
-            note("warning", f"reconcile: order {order.client_order_id} is still unresolved; asked again next cycle")
+            why = order.reject_reason.partition("not re-sent: ")[2]
+            note("warning", f"reconcile: order {order.client_order_id} is still unresolved"
+                            + (f"; the venue has no such order and it is not re-sent: {why}" if why else "")
+                            + "; asked again next cycle")
         elif (order.status, order.filled_quantity) != before:
             result.settled.append(order.client_order_id)
             note("info", f"reconcile: order {order.client_order_id} was {before[0]}; the venue says {order.status}, "
                          f"filled {order.filled_quantity.normalize():f} of {order.quantity.normalize():f}")
-    mine = Position.objects.filter(strategy_id=strategy_id, book=Book.LIVE, status=Position.Status.OPEN)
-    if not mine.exists():
-        return result
     try:
-        at_venue = venue_holdings(venue, client.get_positions())
+        positions_compare(strategy_id=strategy_id, venue=venue, client=client, note=note, result=result)
     except VenueError as error:
         note("warning", f"reconcile: could not read positions from {venue}: {error}")
-        return result
-    in_ledger = ledger_holdings(venue, owner_id=mine.values_list("strategy__owner_id", flat=True)[0])
-    for position in mine:
-        key = holding_key(venue, position.market_id, position.side)
-        if at_venue.get(key, Decimal(0)) < in_ledger[key]:
-            message = (f"reconcile: {venue} holds {at_venue.get(key, Decimal(0)).normalize():f} of "
-                       f"{position.market_id} {position.side}, the ledger {in_ledger[key].normalize():f} across live "
-                       f"strategies (position {position.pk}); a person must resolve this")
-            result.mismatches.append(message)
-            note("warning", message)
     return result
+
+
+def positions_compare(*, strategy_id: int, venue: str, client: VenueClient, note: Note,
+                      result: Reconciliation) -> None:
+    """The venue's holdings against the ledger's, both ways, for what this strategy holds or has traded.
+
+    The owner's live strategies on the venue share one account, so the ledger side is summed over all of them.
+    """
+    traded = set(Order.objects.filter(strategy_id=strategy_id, book=Book.LIVE, venue=venue)
+                 .exclude(action=OrderAction.SETTLE).values_list("market_id", "side").distinct())
+    mine = {holding_key(venue, market_id, side): (market_id, side) for market_id, side in traded}
+    if not mine:
+        return
+    at_venue = venue_holdings(venue, client.get_positions())
+    in_ledger = ledger_holdings(venue, owner_id=Strategy.objects.values_list("owner_id", flat=True).get(
+        pk=strategy_id))
+    for key, (market_id, side) in sorted(mine.items()):
+        venue_has, ledger_has = at_venue.get(key, Decimal(0)), in_ledger.get(key, Decimal(0))
+        if venue_has == ledger_has:
+            continue
+        more_or_less = "more" if venue_has > ledger_has else "less"
+        message = (f"reconcile: {venue} holds {venue_has.normalize():f} of {market_id} {side}, the ledger "
+                   f"{ledger_has.normalize():f} across live strategies: the venue holds {more_or_less}; a person "
+                   "must resolve this")
+        result.mismatches.append(message)
+        note("warning", message)
 
 
 def execution_orders_recover(execution_id: int, *, client_factory: Callable[[str], VenueClient]) -> list[str]:
@@ -147,9 +235,11 @@ def execution_orders_recover(execution_id: int, *, client_factory: Callable[[str
             else:
                 order_transition(order, OrderStatus.UNRESOLVED)  # whatever was recorded, the rest is unknown
                 try:
-                    order_refresh(order, client_for(order.venue))
-                except VenueError as error:
+                    order_refresh(order, client_for(order.venue), resend=resend_refusal)
+                except Exception as error:  # the venue, or a fill the ledger cannot apply: the others go on
                     logger.warning("order %s stays unresolved: %s", order.client_order_id, error)
+                    order.refresh_from_db()
+                    lines.append(f"order {order.client_order_id} could not be settled: {error}")
             lines.append(f"order {order.client_order_id} ({order.book}) recovered after the worker was lost: "
                          f"{order.status}, filled {order.filled_quantity.normalize():f} of "
                          f"{order.quantity.normalize():f}")
@@ -178,5 +268,8 @@ def live_reconcile_all(*, client_factory: Callable[[int, str], VenueClient]) -> 
             except Exception as error:  # no account or credentials for this venue: say so, go on
                 logger.error("reconcile: no %s client for strategy %s: %s", venue, strategy_id, error)
                 continue
-            results[strategy_id] = live_reconcile(strategy_id=strategy_id, venue=venue, client=client, note=note)
+            try:
+                results[strategy_id] = live_reconcile(strategy_id=strategy_id, venue=venue, client=client, note=note)
+            except Exception:  # the ledger itself failed for this strategy: the others are reconciled all the same
+                logger.exception("reconcile: strategy %s could not be reconciled", strategy_id)
     return results

@@ -76,26 +76,40 @@ def test_an_unknown_outcome_is_unresolved_then_settled_by_asking_the_venue(alice
         line["message"] for line in result["logs"]]
 
 
-def test_the_venue_holding_less_than_the_ledger_is_reported_every_live_cycle(alice, staff) -> None:
+@pytest.fixture(autouse=True)
+def fresh_accounts(frozen_simulator) -> None:
+    """Every test starts with empty venue accounts, so what the venue holds is what this test placed."""
+    for venue in (frozen_simulator.kalshi, frozen_simulator.alpaca):
+        venue.accounts.clear()
+
+
+def test_the_venue_holding_less_or_more_than_the_ledger_is_reported_every_live_cycle(alice, staff) -> None:
     strategy = deploy_live(alice, staff, name="Live reconcile")
     run(strategy)
     position = Position.objects.get()
     kalshi = venue_client("kalshi")
-    [held] = [p.quantity for p in kalshi.get_positions() if p.instrument_id == FED]  # the account outlives the test
+    [held] = [p.quantity for p in kalshi.get_positions() if p.instrument_id == FED]
     kalshi.close()
-    assert held >= position.quantity == D(88)
+    assert held == position.quantity == D(88)
+
+    def reconcile_lines(result) -> list[tuple[str, str]]:
+        return [(line["level"], line["message"]) for line in result["logs"] if line["message"].startswith("reconcile")]
+
     # The ledger now claims more than the venue holds (a fill recorded twice, a manual sale at the venue…).
-    Position.objects.filter(pk=position.pk).update(quantity=held + 12)
+    Position.objects.filter(pk=position.pk).update(quantity=D(100))
     result = run(strategy, state={"enter": False})
-    expected = (f"reconcile: kalshi holds {held.normalize():f} of {FED} yes, the ledger {(held + 12).normalize():f} "
-                f"across live strategies (position {position.pk}); a person must resolve this")
-    assert [(line["level"], line["message"]) for line in result["logs"] if line["message"].startswith("reconcile")] == [
-        ("warning", expected)]
-    assert Position.objects.get().quantity == held + 12  # never edited to match: only fills move positions
+    assert reconcile_lines(result) == [("warning", f"reconcile: kalshi holds 88 of {FED} yes, the ledger 100 across "
+                                                   "live strategies: the venue holds less; a person must resolve this")]
+    assert Position.objects.get().quantity == D(100)  # never edited to match: only fills move positions
+
+    # …or less (a fill never recorded, a manual purchase at the venue).
+    Position.objects.filter(pk=position.pk).update(quantity=D(80))
+    result = run(strategy, state={"enter": False})
+    assert reconcile_lines(result) == [("warning", f"reconcile: kalshi holds 88 of {FED} yes, the ledger 80 across "
+                                                   "live strategies: the venue holds more; a person must resolve this")]
 
     Position.objects.filter(pk=position.pk).update(quantity=D(88))
-    result = run(strategy, state={"enter": False})
-    assert not [line for line in result["logs"] if line["message"].startswith("reconcile")]
+    assert reconcile_lines(run(strategy, state={"enter": False})) == []
 
 
 def test_the_kill_switch_from_the_admin_refuses_live_orders_and_pauses_live_strategies(

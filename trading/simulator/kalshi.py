@@ -138,6 +138,7 @@ class SimulatedKalshi:
         self.register_key(KALSHI_DEV_KEY_ID, ensure_kalshi_dev_key(key_dir).read_bytes())
         self.accounts: dict[str, KalshiAccount] = {}
         self.results: dict[str, str] = {}  # ticker → "yes" / "no" once settled
+        self.page_size = 100  # Kalshi's default page of orders and fills; tests make it small to prove paging
 
     def settle(self, ticker: str, result: str) -> None:
         """Resolve a market: it reads `finalized` with its result, and every holder is paid $1 a winning contract."""
@@ -357,7 +358,8 @@ class SimulatedKalshi:
                 self._order_json(o) for o in account.orders.values()
                 if (status is None or o.status == status) and (ticker is None or o.ticker == ticker)
             ]
-            return {"orders": orders, "cursor": ""}
+            page, cursor = self._page(orders, request)
+            return {"orders": page, "cursor": cursor}
         if len(parts) == 3 and parts[:2] == ["portfolio", "orders"]:
             order = account.orders.get(parts[2])
             if order is None:
@@ -371,8 +373,19 @@ class SimulatedKalshi:
                 if (order_id is None or f.order.order_id == order_id) and (ticker is None or f.order.ticker == ticker)
                 and f.created >= min_ts
             ]
-            return {"fills": fills[::-1], "cursor": ""}
+            page, cursor = self._page(fills[::-1], request)
+            return {"fills": page, "cursor": cursor}
         raise SimError(404, f"no route GET {request.path}")
+
+    def _page(self, items: list[Any], request: SimRequest) -> tuple[list[Any], str]:
+        """One page of a cursor-paged list (Kalshi: `limit`, default 100, and an opaque `cursor`; "" at the end)."""
+        try:
+            start = int(request.param("cursor") or 0)
+            limit = min(int(request.param("limit") or self.page_size), self.page_size)
+        except ValueError as error:
+            raise SimError(400, f"invalid cursor or limit: {error}") from error
+        end = start + max(1, limit)
+        return items[start:end], str(end) if end < len(items) else ""
 
     def _create_order(self, request: SimRequest) -> dict[str, Any]:
         account = self.authenticate(request)
@@ -414,6 +427,12 @@ class SimulatedKalshi:
                 if self.duplicate_policy == "return_existing":
                     return self._ack(existing)
                 raise SimError(409, f"an order with client_order_id {client_order_id} already exists")
+            if body.get("reduce_only"):  # capped by what the account holds on the side it sells
+                held = account.positions.get(market.ticker, KalshiPosition()).contracts
+                count = min(count, max(held, Decimal(0)) if side == "ask" else max(-held, Decimal(0)))
+                if count <= 0:
+                    self.counters.rejected("kalshi")
+                    raise SimError(400, "reduce_only order would increase the position: nothing is held to reduce")
             cost = price * count if side == "bid" else (ONE - price) * count
             if cost + taker_fee(count, price) > account.cash:
                 self.counters.rejected("kalshi")

@@ -313,7 +313,8 @@ class AlpacaVenue:
         order_id = self._uuid(venue_order_id)
         return self._order_state(self._read(lambda: _model(Order, self.trading.get_order_by_id(order_id))))
 
-    def get_order_by_client_id(self, client_order_id: str) -> OrderState:
+    def get_order_by_client_id(self, client_order_id: str, *, instrument_id: str = "") -> OrderState:
+        """The order placed under `client_order_id` (Alpaca looks it up directly); NotFound when there is none."""
         return self._order_state(
             self._read(lambda: _model(Order, self.trading.get_order_by_client_id(client_order_id))))
 

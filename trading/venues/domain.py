@@ -140,6 +140,7 @@ class OrderRequest:
     time_in_force: TimeInForce = "gtc"
     outcome: Outcome = "yes"  # Kalshi: which contract the side refers to
     post_only: bool = False
+    reduce_only: bool = False  # an exit: it may only reduce what is held (Kalshi's reduce_only; elsewhere implied)
 
 
 @dataclass(frozen=True)

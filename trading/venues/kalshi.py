@@ -52,6 +52,7 @@ KALSHI_RATE_LIMITS = RateLimits(read_per_second=20, write_per_second=10, burst_s
 TIME_IN_FORCE = {"gtc": "good_till_canceled", "day": "good_till_canceled", "ioc": "immediate_or_cancel",
                  "fok": "fill_or_kill"}
 STATUS = {"resting": "open", "executed": "filled", "canceled": "canceled"}
+MAX_PAGES = 1000  # of a cursor-paged list: more means the cursor never ends
 
 
 def _dec(value: Any, default: str = "0") -> Decimal:
@@ -271,6 +272,8 @@ class KalshiVenue:
         }
         if request.post_only:
             body["post_only"] = True
+        if request.reduce_only:  # the count is capped by what the account holds: an exit never opens the other side
+            body["reduce_only"] = True
         return PreparedOrder(PLATFORM, request, None, body)
 
     def submit_order(self, prepared: PreparedOrder) -> OrderState:
@@ -295,12 +298,33 @@ class KalshiVenue:
         return self.submit_order(self.prepare_order(request))
 
     def _find_by_client_order_id(self, request: OrderRequest) -> OrderState | None:
-        payload = self._request("GET", "/portfolio/orders", params={"ticker": request.instrument_id}, signed=True)
-        for raw in self._field(payload, "orders"):
+        for raw in self._pages("/portfolio/orders", "orders", {"ticker": request.instrument_id}, retried=False):
             if raw.get("client_order_id") == request.client_order_id:
                 state = self._order_state(raw)
                 return OrderState(**{**state.__dict__, "already_existed": True})
         return None
+
+    def _pages(self, path: str, key: str, params: dict[str, Any], *, retried: bool = True) -> list[Any]:
+        """Every page of a cursor-paged portfolio list (orders, fills), following `cursor` to its end."""
+        items: list[Any] = []
+        cursor = ""
+        for _ in range(MAX_PAGES):
+            query = {**params, **({"cursor": cursor} if cursor else {})}
+            payload = (self._read(path, params=query, signed=True) if retried
+                       else self._request("GET", path, params=query, signed=True))
+            items.extend(self._field(payload, key))
+            cursor = str(payload.get("cursor") or "")
+            if not cursor:
+                return items
+        raise MalformedResponse(PLATFORM, f"{path} returned more than {MAX_PAGES} pages")
+
+    def get_order_by_client_id(self, client_order_id: str, *, instrument_id: str = "") -> OrderState:
+        """The order placed under `client_order_id` (on `instrument_id`, when given); NotFound when there is none."""
+        params = {"ticker": instrument_id} if instrument_id else {}
+        for raw in self._pages("/portfolio/orders", "orders", params):
+            if raw.get("client_order_id") == client_order_id:
+                return self._order_state(raw)
+        raise NotFound(PLATFORM, f"no order with client_order_id {client_order_id}")
 
     def _order_state(self, raw: dict[str, Any]) -> OrderState:
         filled, initial = _dec(raw.get("fill_count_fp")), _dec(raw.get("initial_count_fp"))
@@ -333,7 +357,6 @@ class KalshiVenue:
 
     def get_fills(self, venue_order_id: str | None = None) -> list[Fill]:
         params = {"order_id": venue_order_id} if venue_order_id else {}
-        payload = self._read("/portfolio/fills", params=params, signed=True)
         return [
             Fill(platform=PLATFORM, fill_id=raw["fill_id"], venue_order_id=raw["order_id"],
                  instrument_id=raw.get("market_ticker") or raw["ticker"],
@@ -341,6 +364,6 @@ class KalshiVenue:
                  price=_dec(raw.get("yes_price_dollars") or raw.get("yes_price_fixed")), quantity=_dec(raw["count_fp"]),
                  fee=_dec(raw.get("fee_cost_dollars")), at=_time(raw.get("created_time")) or datetime.now(UTC),
                  client_order_id=raw.get("client_order_id"))
-            for raw in self._field(payload, "fills")
+            for raw in self._pages("/portfolio/fills", "fills", params)
         ]
 

@@ -426,6 +426,10 @@ class PolymarketVenue:
             filled_quantity=order.size_matched, limit_price=order.price, created_at=_utc(order.created_at),
         )
 
+    def get_order_by_client_id(self, client_order_id: str, *, instrument_id: str = "") -> OrderState:
+        raise InvalidRequest(PLATFORM, "Polymarket has no client order ids: an order is looked up by its hash, "
+                                       "known before it is sent")
+
     def cancel_order(self, venue_order_id: str) -> CancelResult:
         response = self.resilience.call(
             lambda: _translated(lambda: self.secure.cancel_order(order_id=venue_order_id)),
