@@ -24,7 +24,7 @@ from django.utils import timezone
 from strategies.broker import VenueReads
 from strategies.events import execution_broadcast
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy, StrategyVersion
-from strategies.runtime import LogLine, SandboxLimits, SandboxUnavailable, run_cycle
+from strategies.runtime import CycleOutcome, LogLine, SandboxLimits, SandboxUnavailable, run_cycle
 from strategyhub.lib.jsonable import as_json
 from trading.desk import CycleDesk
 from trading.killswitch import kill_switch_engaged, kill_switch_reason
@@ -213,41 +213,69 @@ def execution_start(*, execution_id: int) -> Execution | None:
 
 
 def _cycle(strategy: Strategy, execution: Execution, *, dry_run: bool) -> Execution:
-    version = execution.version
-    assert execution.started_at is not None
-    now = execution.started_at
+    """Run the cycle and end it in one place (`_end`): whatever happens, the run is finished, saying why."""
     calls = _CycleCalls(strategy, execution, dry_run=dry_run)
     try:
-        positions, capital = calls.desk.open_cycle()
-    except Exception as exc:  # the ledger or the venue failed before the script ran: the run failed, say why
-        calls.close()
-        calls.live_log.write()  # what reconciliation said before it failed
-        execution_finish(execution, status=Execution.Status.FAILED,
-                         error=f"could not load positions and capital: {exc!r}")
-        raise
-    ctx = {
-        "strategy_id": str(strategy.pk), "platform": strategy.platform, "mode": strategy.mode, "dry_run": dry_run,
-        "now": now, "params": strategy.config.get("parameters", {}), "state": strategy.state,
-        "capital": capital, "positions": positions,
-    }
-    try:
-        outcome = run_cycle(_source_files(version), ctx, calls, SandboxLimits.from_settings(settings.SANDBOX),
-                            on_log=calls.live_log.on_log)
+        outcome = _run_script(strategy, execution, calls, dry_run=dry_run)
     except SandboxUnavailable as exc:
-        execution_finish(execution, status=Execution.Status.FAILED, error=f"no cycle could start: {exc}")
+        _end(execution, calls.live_log, status=Execution.Status.FAILED, error=f"no cycle could start: {exc}")
         raise CycleNotStarted(f"no cycle could start: {exc}") from exc
+    except Exception as exc:  # the ledger, a venue or the sandbox failed in the worker: the run failed, say why
+        logger.exception("execution %s failed in the worker", execution.pk)
+        _end(execution, calls.live_log, status=Execution.Status.FAILED, error=str(exc))
+        return execution
     finally:
         calls.close()
     error = "\n\n".join(part for part in (outcome.error, outcome.traceback) if part)
-    with transaction.atomic():
-        logs, actions = calls.live_log.write()  # what was not streamed already
-        execution.entries, execution.exits = len(outcome.entries), len(outcome.exits)
-        execution.state_after = outcome.state
-        status = outcome.status if outcome.status in Execution.Status.values else Execution.Status.FAILED
-        execution_finish(execution, status=status, error=error or ("" if status == "succeeded" else outcome.status),
-                         strategy_state=None if dry_run else outcome.state)  # a test run keeps the old state
-        transaction.on_commit(lambda: execution_broadcast(execution, logs, actions))  # persist, then broadcast
+    status = outcome.status if outcome.status in Execution.Status.values else Execution.Status.FAILED
+    try:
+        _end(execution, calls.live_log, status=status, error=error or ("" if status == "succeeded" else outcome.status),
+             entries=len(outcome.entries), exits=len(outcome.exits), state=outcome.state,
+             keep_state=not dry_run)  # a test run keeps the old state
+    except Exception as exc:  # the result itself cannot be stored (a value no column or JSON can hold)
+        logger.exception("execution %s: its result could not be stored", execution.pk)
+        _end(execution, calls.live_log, status=Execution.Status.FAILED,
+             error=f"the run's result could not be stored: {type(exc).__name__}: {exc}"[:2000])
     return execution
+
+
+def _run_script(strategy: Strategy, execution: Execution, calls: _CycleCalls, *, dry_run: bool) -> CycleOutcome:
+    version = execution.version
+    assert execution.started_at is not None
+    try:
+        positions, capital = calls.desk.open_cycle()
+    except Exception as exc:
+        raise RuntimeError(f"could not load positions and capital: {exc!r}") from exc
+    ctx = {
+        "strategy_id": str(strategy.pk), "platform": strategy.platform, "mode": strategy.mode, "dry_run": dry_run,
+        "now": execution.started_at, "params": strategy.config.get("parameters", {}), "state": strategy.state,
+        "capital": capital, "positions": positions,
+    }
+    try:
+        return run_cycle(_source_files(version), ctx, calls, SandboxLimits.from_settings(settings.SANDBOX),
+                         on_log=calls.live_log.on_log)
+    except SandboxUnavailable:
+        raise
+    except Exception as exc:
+        raise RuntimeError(f"the sandbox call failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _end(execution: Execution, live_log: _LiveLog, *, status: str, error: str, entries: int = 0, exits: int = 0,
+         state: dict[str, Any] | None = None, keep_state: bool = False) -> None:
+    """The one way a started run ends: its last log lines, its status and error, its state; then the broadcast.
+
+    If what it would store cannot be stored, the caller ends it again as failed, without the state; the
+    log lines that could not be written are dropped then, and the error says why.
+    """
+    try:
+        with transaction.atomic():
+            logs, actions = live_log.write()  # what was not streamed already
+            execution.entries, execution.exits, execution.state_after = entries, exits, state
+            execution_finish(execution, status=status, error=error, strategy_state=state if keep_state else None)
+            transaction.on_commit(lambda: execution_broadcast(execution, logs, actions))  # persist, then broadcast
+    except Exception:
+        execution.entries, execution.exits, execution.state_after = 0, 0, None
+        raise
 
 
 def execution_finish(execution: Execution, *, status: str, error: str,

@@ -186,6 +186,9 @@ class Run:
                 checked_exits.append(exit_signal.as_dict())
         except (SignalError, TypeError) as problem:
             raise RunStop(FAILED, f"the sandbox returned an invalid signal: {problem}") from None
+        except (ValueError, ArithmeticError) as problem:  # a number no float holds, e.g. a forged size of 10**400
+            raise RunStop(FAILED, f"the sandbox returned an invalid signal: {type(problem).__name__}: {problem}"
+                          ) from None
         if not (error is None or isinstance(error, str)) or not (trace is None or isinstance(trace, str)):
             raise RunStop(FAILED, "protocol violation: error and traceback must be text")
         if state is not None:
