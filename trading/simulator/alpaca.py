@@ -159,6 +159,7 @@ class SimulatedAlpaca:
 
     # --- fills ----------------------------------------------------------------------------------
     def _execute(self, account: AlpacaAccount, order: AlpacaOrder, price: Decimal, qty: Decimal) -> None:
+        """Fill `qty` more of the order at `price`: the order is filled once all of it is, partially filled before."""
         position = account.positions.setdefault(order.symbol, AlpacaPosition())
         if order.side == "buy":
             account.cash -= price * qty
@@ -169,21 +170,35 @@ class SimulatedAlpaca:
             account.cash += price * qty
             position.cost -= average * qty
             position.qty -= qty
-        order.filled_qty = qty
-        order.filled_avg_price = price
-        order.status = "filled"
+        before = order.filled_qty
+        order.filled_avg_price = ((order.filled_avg_price or Decimal(0)) * before + price * qty) / (before + qty)
+        order.filled_qty = before + qty
+        order.status = "filled" if order.qty is None or order.filled_qty >= order.qty else "partially_filled"
         order.filled_at = order.updated = time.time()
+
+    def trade_against(self, order_id: str, qty: Decimal) -> None:
+        """A counterparty takes `qty` of a resting limit order at its limit (tests: fills between two look-ups)."""
+        with self.lock:
+            found = [(account, account.orders[order_id]) for account in self.accounts.values()
+                     if order_id in account.orders]
+            if not found:
+                raise SimError(404, f"order {order_id} not found")
+            account, order = found[0]
+            if (order.status not in ("new", "partially_filled") or order.limit_price is None or order.qty is None
+                    or not 0 < qty <= order.qty - order.filled_qty):
+                raise SimError(400, f"order {order_id} cannot fill {qty} more")
+            self._execute(account, order, order.limit_price, qty)
 
     def sweep(self, account: AlpacaAccount) -> None:
         """Fill resting limit orders once the synthetic quote crosses them."""
         with self.lock:
             for order in account.orders.values():
-                if order.status != "new" or order.limit_price is None or order.qty is None:
+                if order.status not in ("new", "partially_filled") or order.limit_price is None or order.qty is None:
                     continue
                 bid, ask = self.quote(self.instruments[order.symbol])
                 limit = order.limit_price
                 if (order.side == "buy" and ask <= limit) or (order.side == "sell" and bid >= limit):
-                    self._execute(account, order, order.limit_price, order.qty)
+                    self._execute(account, order, order.limit_price, order.qty - order.filled_qty)
 
     def submit(self, account: AlpacaAccount, body: Any) -> AlpacaOrder:
         self.counters.received("alpaca")
@@ -368,7 +383,7 @@ class AlpacaTrading:
                 return SimResponse(200, s.order_json(order))
             if method == "DELETE":
                 with s.lock:
-                    if order.status != "new":
+                    if order.status not in ("new", "partially_filled"):
                         raise SimError(422, f"order is not cancelable (status: {order.status})")
                     order.status = "canceled"
                     order.canceled_at = order.updated = time.time()
