@@ -351,14 +351,17 @@ class PolymarketVenue:
         side: Literal["BUY", "SELL"] = "BUY" if request.side == "buy" else "SELL"
         secure, token, price = self.secure, request.instrument_id, request.limit_price
 
+        if request.side == "buy" and request.time_in_force == "fok":
+            raise InvalidRequest(PLATFORM, "a Polymarket FOK buy spends a dollar amount and may get more shares than "
+                                           "asked: buy with time_in_force 'ioc' (a limit order, its rest cancelled)")
+
         def sign() -> SignedOrder:
-            if request.time_in_force in ("gtc", "day"):
+            # A buy is always a limit order, sized in shares: the venue never fills more than `size`. A market (FAK)
+            # buy would spend price × quantity dollars, and below the limit that buys more shares than ordered.
+            if request.side == "buy" or request.time_in_force in ("gtc", "day"):
                 return secure.create_limit_order(token_id=token, price=price, size=request.quantity, side=side,
                                                  post_only=request.post_only)
             order_type: Literal["FAK", "FOK"] = "FAK" if request.time_in_force == "ioc" else "FOK"
-            if request.side == "buy":
-                return secure.create_market_order(token_id=token, side="BUY", amount=price * request.quantity,
-                                                  max_price=price, order_type=order_type)
             return secure.create_market_order(token_id=token, side="SELL", shares=request.quantity,
                                               min_price=price, order_type=order_type)
 
@@ -384,7 +387,20 @@ class PolymarketVenue:
             return self._accepted_state(prepared, response)
 
         # The same signed order has the same hash, so re-posting it can never place it twice.
-        return self.resilience.call(post, kind="write", idempotent=True)
+        state = self.resilience.call(post, kind="write", idempotent=True)
+        if prepared.request.time_in_force == "ioc" and state.status in ("open", "partially_filled"):
+            return self._rest_cancelled(state)
+        return state
+
+    def _rest_cancelled(self, state: OrderState) -> OrderState:
+        """An immediate-or-cancel buy goes as a limit order: what did not fill at once is cancelled now. If the
+        cancel cannot be made, the order rests (never past its size and limit) and reconciliation follows it."""
+        try:
+            self.cancel_order(state.venue_order_id)
+            after = self.get_order(state.venue_order_id)
+        except VenueError:
+            return state
+        return dataclasses.replace(after, client_order_id=state.client_order_id)
 
     def place_order(self, request: OrderRequest) -> OrderState:
         return self.submit_order(self.prepare_order(request))
@@ -396,7 +412,7 @@ class PolymarketVenue:
         notional = response.making_amount if request.side == "buy" else response.taking_amount
         status: OrderStatus = "filled" if response.status == "matched" else (
             "partially_filled" if filled > 0 else "open")
-        if request.time_in_force in ("ioc", "fok") and status != "filled":
+        if prepared.payload.get("order_type") in ("FAK", "FOK") and status != "filled":
             status = "canceled"  # the unfilled rest of a FAK is killed
         return OrderState(
             platform=PLATFORM, venue_order_id=str(response.order_id), client_order_id=request.client_order_id,

@@ -7,12 +7,12 @@ import random
 import threading
 import time
 import uuid
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from eth_account import Account
 
-from trading.simulator.books import Book, ReplayClock, take_liquidity
+from trading.simulator.books import Book, Execution, ReplayClock, take_liquidity
 from trading.simulator.credentials import new_polymarket_private_key
 from trading.simulator.http import SimError, SimRequest
 from trading.simulator.polymarket.auth import api_creds_for, l1_signer, l2_verify, order_digest
@@ -150,8 +150,17 @@ class PolymarketVenue:
             self._check_order(account, market, outcome, side, price, size, order_type, bool(body.get("postOnly")))
             poly_order = PolyOrder(order_id, market, outcome, side, price, size, order_type, time.time())
             book = self.book(market.token_ids[outcome])
-            executions = take_liquidity(book, buy=side == "BUY", quantity=size, limit=price)
-            filled = sum((e.quantity for e in executions), Decimal(0))
+            if side == "BUY" and order_type in ("FOK", "FAK"):
+                # A market buy spends its dollar amount (makerAmount) at prices up to its price: below that price
+                # it gets more shares than amount / price (docs.polymarket.com, "Create Order": FOK and FAK are
+                # market order types; BUY specifies the dollar amount).
+                executions, complete = _spend(book, amount=maker / UNITS, limit=price)
+                filled = sum((e.quantity for e in executions), Decimal(0))
+                size = filled if complete else filled + 1  # FOK: all of the amount, or nothing
+                poly_order.size = size
+            else:
+                executions = take_liquidity(book, buy=side == "BUY", quantity=size, limit=price)
+                filled = sum((e.quantity for e in executions), Decimal(0))
             if order_type == "FOK" and filled < size:
                 self.counters.rejected("polymarket")
                 raise SimError(400, FOK_NOT_FILLED)
@@ -315,3 +324,17 @@ class PolymarketVenue:
             )
         return trades
 
+
+def _spend(book: Book, *, amount: Decimal, limit: Decimal) -> tuple[list[Execution], bool]:
+    """Walk the asks up to `limit` buying whole cents of shares for `amount` dollars; True when it was all spent."""
+    executions: list[Execution] = []
+    left = amount
+    for level in book.asks:
+        if level.price > limit:
+            break
+        shares = min(level.size, (left / level.price).quantize(Decimal("0.01"), rounding=ROUND_DOWN))
+        if shares <= 0:
+            break
+        executions.append(Execution(level.price, shares))
+        left -= shares * level.price
+    return executions, left < limit * Decimal("0.01")
