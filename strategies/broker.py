@@ -10,7 +10,10 @@ executor hands them to the money layer.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -34,6 +37,69 @@ def _time(value: Any, default: datetime) -> datetime:
     raise VenueCallError(f"a time must be a unix timestamp or an ISO 8601 string, got {value!r}")
 
 
+# What one read may cost: each bound is the venue's own largest page or a span no cycle needs more of.
+MAX_BARS = 10_000  # Alpaca's largest page of bars
+MAX_CANDLESTICKS = 5_000  # Kalshi's most candlesticks in one request
+MAX_TRADES = 500  # a wallet's most recent trades (five Data API pages)
+MAX_MARKETS = 1_000  # Kalshi's largest page of markets
+MAX_HISTORY = timedelta(days=366)  # of a Polymarket price history
+TIMEFRAME_SECONDS = {"Min": 60, "T": 60, "Hour": 3600, "H": 3600, "Day": 86400, "D": 86400, "Week": 604800,
+                     "W": 604800, "Month": 2678400, "M": 2678400}
+
+
+def _count(name: str, value: Any, bound: int, method: str) -> int:
+    """A positive whole count no larger than `bound`, or a VenueCallError naming the argument and the bound."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise VenueCallError(f"{method}: {name} must be a whole number, got {value!r}") from None
+    if not 0 < number <= bound:
+        raise VenueCallError(f"{method}: {name} must be between 1 and {bound}, got {number}")
+    return number
+
+
+def _span(method: str, start: datetime, end: datetime, *, step: timedelta, bound: int, names: str) -> None:
+    """Refuse a time range of more than `bound` steps (or a reversed one), naming the arguments and the bound."""
+    if end < start:
+        raise VenueCallError(f"{method}: {names}: the start is after the end")
+    steps = (end - start) / step
+    if steps > bound:
+        raise VenueCallError(f"{method}: {names} span {steps:.0f} periods of {step}, more than the {bound} one read "
+                             "may return; narrow the range or use a longer period")
+
+
+def _timeframe_step(timeframe: str) -> timedelta:
+    amount = "".join(ch for ch in timeframe if ch.isdigit()) or "1"
+    unit = timeframe[len(amount):] if timeframe.startswith(amount) else ""
+    if unit not in TIMEFRAME_SECONDS:
+        raise VenueCallError(f"alpaca.get_bars: timeframe must be like 1Min, 5Min, 1Hour, 1Day, 1Week; got "
+                             f"{timeframe!r}")
+    return timedelta(seconds=_count("timeframe", amount, 1000, "alpaca.get_bars") * TIMEFRAME_SECONDS[unit])
+
+
+def _bars_read(client: Any, kw: dict[str, Any]) -> list[dict[str, Any]]:
+    timeframe = str(kw.get("timeframe") or "1Day")
+    step = _timeframe_step(timeframe)
+    now = datetime.now(UTC)
+    start = _time(kw["start"], now) if kw.get("start") else None
+    end = _time(kw["end"], now) if kw.get("end") else None
+    limit = _count("limit", kw["limit"], MAX_BARS, "alpaca.get_bars") if kw.get("limit") else None
+    if start is not None and limit is None:
+        _span("alpaca.get_bars", start, end or now, step=step, bound=MAX_BARS, names="start and end")
+    return _bars(client.get_bars(kw["symbol"], timeframe=timeframe, start=start, end=end, limit=limit))
+
+
+def _candlesticks(client: Any, kw: dict[str, Any]) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    end = _time(kw.get("end_ts"), now)
+    start = _time(kw.get("start_ts"), end - timedelta(days=1))
+    period = _count("period_interval", kw.get("period_interval") or 60, 1440, "kalshi.get_candlesticks")
+    _span("kalshi.get_candlesticks", start, end, step=timedelta(minutes=period), bound=MAX_CANDLESTICKS,
+          names="start_ts and end_ts")
+    return {"candlesticks": _bars(client.get_candlesticks(kw["ticker"], start=start, end=end, period_minutes=period,
+                                                          series_ticker=kw.get("series_ticker")))}
+
+
 def _book(client: Any, instrument_id: str) -> dict[str, Any]:
     book = client.get_order_book(instrument_id)
     return {
@@ -53,7 +119,8 @@ def _bars(bars: list[Any]) -> list[dict[str, Any]]:
 
 
 def _polymarket_trades(client: Any, kw: dict[str, Any]) -> list[dict[str, Any]]:
-    trades = client.get_trade_history(kw["maker_address"], limit=int(kw.get("limit") or 100))
+    limit = _count("limit", kw.get("limit") or 100, MAX_TRADES, "polymarket.get_trade_history")
+    trades = client.get_trade_history(kw["maker_address"], limit=limit)
     return [
         {"id": t.trade_id, "proxyWallet": t.wallet, "conditionId": t.market_id, "asset": t.instrument_id,
          "side": t.side.upper(), "price": str(t.price), "size": str(t.size), "timestamp": int(t.at.timestamp()),
@@ -74,6 +141,8 @@ def _kalshi_market(client: Any, kw: dict[str, Any]) -> dict[str, Any]:
 def _history(client: Any, instrument_id: str, kw: dict[str, Any]) -> dict[str, Any]:
     end = _time(kw.get("end_ts"), datetime.now(UTC))
     start = _time(kw.get("start_ts"), end - timedelta(days=1))
+    _span("polymarket.get_prices_history", start, end, step=timedelta(days=1), bound=MAX_HISTORY.days,
+          names="start_ts and end_ts")
     points = client.get_price_history(instrument_id, start=start, end=end)
     return {"history": [{"t": int(point.at.timestamp()), "p": str(point.price)} for point in points]}
 
@@ -90,21 +159,15 @@ READS: dict[str, dict[str, Read]] = {
         "get_trade_history": _polymarket_trades,
     },
     "kalshi": {
-        "get_markets": lambda c, kw: {"markets": as_json(c.search_markets(limit=int(kw.get("limit") or 20)))},
+        "get_markets": lambda c, kw: {"markets": as_json(c.search_markets(
+            limit=_count("limit", kw.get("limit") or 20, MAX_MARKETS, "kalshi.get_markets")))},
         "get_market": _kalshi_market,
         "get_orderbook": lambda c, kw: _book(c, kw["ticker"]),
-        "get_candlesticks": lambda c, kw: {"candlesticks": _bars(c.get_candlesticks(
-            kw["ticker"], start=_time(kw.get("start_ts"), datetime.now(UTC) - timedelta(days=1)),
-            end=_time(kw.get("end_ts"), datetime.now(UTC)), period_minutes=int(kw.get("period_interval") or 60),
-            series_ticker=kw.get("series_ticker")))},
+        "get_candlesticks": _candlesticks,
     },
     "alpaca": {
         "get_latest_quote": lambda c, kw: _alpaca_quote(c.get_latest_quote(kw["symbol"])),
-        "get_bars": lambda c, kw: _bars(c.get_bars(
-            kw["symbol"], timeframe=kw.get("timeframe") or "1Day",
-            start=_time(kw["start"], datetime.now(UTC)) if kw.get("start") else None,
-            end=_time(kw["end"], datetime.now(UTC)) if kw.get("end") else None,
-            limit=int(kw["limit"]) if kw.get("limit") else None)),
+        "get_bars": _bars_read,
     },
 }
 
@@ -119,12 +182,18 @@ def _alpaca_quote(quote: Any) -> dict[str, Any]:
 
 
 class VenueReads:
-    """Answers one strategy's reads for one cycle; the adapter is built on first use and closed after."""
+    """Answers one strategy's reads for one cycle; the adapter is built on first use and closed after.
 
-    def __init__(self, *, platform: str, allowed_services: list[str]) -> None:
+    With a `deadline` (time.monotonic(), the script's wall-clock end), a read that has not answered by
+    then fails with a VenueCallError instead of holding the cycle past it.
+    """
+
+    def __init__(self, *, platform: str, allowed_services: list[str], deadline: float | None = None) -> None:
         self.platform = platform
         self.allowed_services = allowed_services
+        self.deadline = deadline
         self._client: VenueClient | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def check(self, venue: str, method: str) -> None:
         if venue != self.platform:
@@ -142,13 +211,36 @@ class VenueReads:
         if self._client is None:
             self._client = venue_client(venue)
         try:
-            return handler(self._client, kwargs)
+            return self._within_deadline(venue, method, handler, kwargs)
         except KeyError as exc:
             raise VenueCallError(f"{venue}.{method} needs the argument {exc.args[0]}") from None
         except VenueError as exc:
             raise VenueCallError(f"{venue}.{method} failed: {exc}") from None
 
+    def _within_deadline(self, venue: str, method: str, handler: Read, kwargs: dict[str, Any]) -> Any:
+        client = self._client
+        if self.deadline is None:
+            return handler(client, kwargs)
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise VenueCallError(f"{venue}.{method} was not sent: the script's time is up")
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="venue-read")
+        future: Future[Any] = self._pool.submit(handler, client, kwargs)
+        try:
+            return future.result(timeout=left)
+        except FutureTimeout:
+            # The read goes on in its thread until the adapter's own timeout; its client is closed then, and
+            # the next read gets a new client and a new thread.
+            self._pool.shutdown(wait=False)
+            self._pool, self._client = None, None
+            future.add_done_callback(lambda _: client.close() if client is not None else None)
+            raise VenueCallError(f"{venue}.{method} did not answer before the script's deadline") from None
+
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         if self._client is not None:
             self._client.close()
             self._client = None

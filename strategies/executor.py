@@ -251,9 +251,10 @@ def _run_script(strategy: Strategy, execution: Execution, calls: _CycleCalls, *,
         "now": execution.started_at, "params": strategy.config.get("parameters", {}), "state": strategy.state,
         "capital": capital, "positions": positions,
     }
+    limits = SandboxLimits.from_settings(settings.SANDBOX)
+    calls.reads.deadline = time.monotonic() + float(limits.wall_seconds)  # no venue read outlives the script
     try:
-        return run_cycle(_source_files(version), ctx, calls, SandboxLimits.from_settings(settings.SANDBOX),
-                         on_log=calls.live_log.on_log)
+        return run_cycle(_source_files(version), ctx, calls, limits, on_log=calls.live_log.on_log)
     except SandboxUnavailable:
         raise
     except Exception as exc:
