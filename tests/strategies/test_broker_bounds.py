@@ -35,7 +35,7 @@ def refusal(alice, staff, venue: str, call: str) -> str:
     strategy = deploy(alice, entry=entry, approve_by=staff, **PLATFORMS[venue])
     result = run(strategy.pk)
     assert result["status"] == "succeeded", result["error"]
-    [line] = [line["message"] for line in result["logs"] if line["message"].startswith("refused: ")]
+    [line] = [str(line["message"]) for line in result["logs"] if line["message"].startswith("refused: ")]
     return line
 
 
