@@ -4,15 +4,17 @@ reconciliation of the others."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
 from django.utils import timezone
 
-from strategies.models import Strategy
+from strategies.models import Execution, Strategy
+from strategies.recovery import executions_recover
 from strategies.tasks import worker_started
 from tests.trading.test_money_live import deploy_live, fresh_accounts
-from tests.trading.test_paper_cycle import FED, frozen_simulator, run, venues
+from tests.trading.test_paper_cycle import FED, FED_425, frozen_simulator, run, venues
 from trading.models import Order, Position
 from trading.venues import venue_client
 from trading.venues.domain import OrderRequest
@@ -123,3 +125,35 @@ def test_an_order_that_cannot_be_settled_is_reported_and_never_stops_the_others(
     assert [line["message"] for line in result["logs"] if line["level"] == "error"] == [
         f"reconcile: order {bad.client_order_id} could not be settled: order {bad.client_order_id} closes {FED} yes, "
         "which is not open; a person must resolve this"]
+
+
+def test_recovering_a_lost_run_settles_its_other_orders_when_one_cannot_be_settled(
+        alice, staff, frozen_simulator) -> None:
+    strategy = deploy_live(alice, staff, name="Lost run", tickers=(FED, FED_425))
+    run(strategy)  # holds both
+    # The next cycle sells both; the venue takes both sales, and the worker dies before recording either answer.
+    frozen_simulator.faults.inject("disconnect", venue="kalshi", method="POST", path_contains=ORDERS, phase="after")
+    try:
+        result = run(strategy, state=EXIT_ALL)
+    finally:
+        frozen_simulator.faults.clear()
+    lost = Execution.objects.get(pk=result["id"])
+    bad, good = Order.objects.filter(execution=lost).order_by("id")
+    assert (bad.market_id, good.market_id) == (FED, FED_425)
+    Order.objects.filter(execution=lost).update(status="submitted", reject_reason="")
+    an_hour_ago = timezone.now() - timedelta(hours=1)  # older than any cycle may run: its worker is gone
+    Execution.objects.filter(pk=lost.pk).update(status="running", worker="another-host:4242", finished_at=None,
+                                                scheduled_for=an_hour_ago, started_at=an_hour_ago, error="")
+    Position.objects.filter(strategy=strategy, market_id=FED).update(  # the ledger lost the position it sells
+        status="closed", quantity=0, cost_basis_usd=0, closed_at=timezone.now())
+
+    assert executions_recover(enqueue=lambda pk: None).failed == 1
+
+    bad.refresh_from_db()
+    good.refresh_from_db()
+    assert good.status == "filled" and good.filled_quantity > 0
+    assert bad.status == "unresolved" and bad.filled_quantity == 0
+    lost.refresh_from_db()
+    assert lost.status == "failed"
+    assert (f"order {bad.client_order_id} could not be settled: order {bad.client_order_id} closes {FED} yes, "
+            "which is not open") in [line.message for line in lost.logs.all()]

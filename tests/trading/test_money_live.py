@@ -24,8 +24,8 @@ pytestmark = pytest.mark.django_db
 __all__ = ["frozen_simulator", "venues"]  # fixtures shared with the paper cycle tests
 
 
-def deploy_live(owner, staff, *, name: str, limit: float = 0.55) -> Strategy:
-    files = scripts_files(name=name, parameters={"tickers": [FED], "limit": limit}, capital=CAPITAL,
+def deploy_live(owner, staff, *, name: str, limit: float = 0.55, tickers: tuple[str, ...] = (FED,)) -> Strategy:
+    files = scripts_files(name=name, parameters={"tickers": list(tickers), "limit": limit}, capital=CAPITAL,
                           risk_limits=LIMITS)
     files["entry.py"], files["exit.py"] = ENTRY, EXIT
     version = strategy_deploy(owner=owner, files=files, mode="live", approve_by=staff)
