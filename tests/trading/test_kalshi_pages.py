@@ -15,7 +15,7 @@ from trading.venues.kalshi import KalshiVenue
 from .conftest import KALSHI_TICKER
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def small_pages(sim: VenueSimulator) -> Iterator[None]:
     sim.kalshi.page_size = 2
     yield
@@ -29,7 +29,7 @@ def buy(kalshi: KalshiVenue, count: int) -> str:
     return client_order_id
 
 
-def test_the_fills_of_an_order_are_read_past_the_first_page(kalshi: KalshiVenue, small_pages: None) -> None:
+def test_the_fills_of_an_order_are_read_past_the_first_page(kalshi: KalshiVenue) -> None:
     book = kalshi.get_order_book(KALSHI_TICKER)
     count = int(sum(level.size for level in book.asks[:4])) + 1  # walks five levels: five fills
     state = kalshi.place_order(OrderRequest(KALSHI_TICKER, "buy", Decimal(count), f"pages-{uuid.uuid4()}",
@@ -39,8 +39,7 @@ def test_the_fills_of_an_order_are_read_past_the_first_page(kalshi: KalshiVenue,
     assert sum(fill.quantity for fill in fills) == state.filled_quantity == Decimal(count)
 
 
-def test_an_order_is_found_by_its_client_order_id_past_the_first_page(kalshi: KalshiVenue,
-                                                                       small_pages: None) -> None:
+def test_an_order_is_found_by_its_client_order_id_past_the_first_page(kalshi: KalshiVenue) -> None:
     ids = [buy(kalshi, 1) for _ in range(5)]
     found = kalshi.get_order_by_client_id(ids[-1], instrument_id=KALSHI_TICKER)
     assert found.client_order_id == ids[-1]
