@@ -14,6 +14,7 @@ when the venue has no such order and the strategy may still trade, never while t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -26,6 +27,7 @@ from trading.capital import Lot, lot_buy, lot_sell, money
 from trading.models import Fill, Order, OrderAction, OrderStatus, Position
 from trading.risk import Refusal
 from trading.venues.base import VenueClient
+from trading.venues.domain import Fill as VenueFill
 from trading.venues.domain import OrderRequest, OrderState, PreparedOrder
 from trading.venues.errors import AuthenticationFailed, InvalidRequest, NotFound, VenueError
 
@@ -81,7 +83,11 @@ def fill_record(order: Order, *, venue_fill_id: str, quantity: Decimal, price: D
     fill = Fill.objects.create(order=order, book=order.book, venue_fill_id=venue_fill_id, quantity=quantity,
                                price=price, fee_usd=money(fee), filled_at=at)
     order.filled_quantity += quantity
-    order.save(update_fields=["filled_quantity", "updated_at"])
+    fields = ["filled_quantity", "updated_at"]
+    if order.status == S.PARTIALLY_FILLED and order.filled_quantity == order.quantity:
+        order.status = S.FILLED  # its last part: a partially filled order cannot hold all of its quantity
+        fields.append("status")
+    order.save(update_fields=fields)
     _position_apply(order, fill)
     return fill
 
@@ -195,6 +201,8 @@ def order_apply_state(order: Order, client: VenueClient, state: OrderState) -> O
             fills = client.get_fills(state.venue_order_id)
         except VenueError as error:
             fills, unread = [], str(error)
+        if order.venue == "alpaca":
+            fills = [part for part in map(lambda fill: _new_part(order, fill), fills) if part is not None]
         for fill in fills:
             if fill.venue_order_id == state.venue_order_id:
                 # Kalshi reports the YES price; a NO contract costs 1 − that.
@@ -203,6 +211,8 @@ def order_apply_state(order: Order, client: VenueClient, state: OrderState) -> O
                             fee=fill.fee, at=fill.at)
         order.refresh_from_db()
     venue_status = VENUE_STATUS[state.status]
+    if order.status == S.FILLED:  # its last fill was just recorded
+        return order
     if venue_status in (S.REJECTED, S.UNRESOLVED) and state.filled_quantity == 0:
         return order_transition(order, venue_status, reason="rejected by the venue")
     if order.filled_quantity < state.filled_quantity:  # fills not (all) readable now: looked up again later
@@ -214,6 +224,18 @@ def order_apply_state(order: Order, client: VenueClient, state: OrderState) -> O
         return order_transition(order, S.CANCELLED)
     # Until every fill is recorded, the order stays where its recorded fills put it.
     return order_transition(order, order_status_from_fills(order))
+
+
+def _new_part(order: Order, fill: VenueFill) -> VenueFill | None:
+    """Alpaca reports one fill per order, cumulative (filled qty, average price): the part not yet recorded,
+    at the price that makes the recorded fills add up to the venue's, or None when nothing is new."""
+    recorded = list(order.fills.values_list("quantity", "price"))
+    quantity = fill.quantity - sum((q for q, _ in recorded), Decimal(0))
+    if quantity <= 0:
+        return None
+    cost = fill.quantity * fill.price - sum((q * p for q, p in recorded), Decimal(0))
+    price = (cost / quantity).quantize(Decimal("0.000001"))
+    return dataclasses.replace(fill, fill_id=f"{fill.fill_id}:{_num(fill.quantity)}", quantity=quantity, price=price)
 
 
 def _num(value: Decimal) -> str:

@@ -22,6 +22,8 @@ from strategies.sdk import EntrySignal
 
 
 def should_enter(ctx):
+    if not ctx.state.get("enter", True):
+        return []
     if ctx.state.get("cancel"):
         answer = ctx.alpaca.cancel_order(order_id=ctx.state["cancel"])
         ctx.log(f"cancel: {answer['status']} {answer['cancelled']}")
@@ -62,3 +64,19 @@ def test_fills_made_before_a_cancel_are_recorded_when_the_cancel_succeeds(alice,
     assert (order.status, order.filled_quantity) == ("cancelled", D(4))
     assert [(f.quantity, f.price) for f in Fill.objects.all()] == [(D(4), D(100))]
     assert Position.objects.get().quantity == D(4)
+
+
+def test_a_resting_alpaca_order_filled_in_parts_is_recorded_part_by_part(alice, staff, frozen_simulator) -> None:
+    strategy = deploy_alpaca_live(alice, staff)
+    run(strategy)
+    order = Order.objects.get()
+    frozen_simulator.alpaca.trade_against(order.venue_order_id, D(4))
+    run(strategy, state={"enter": False})  # reconciliation looks it up: 4 of 10
+    order.refresh_from_db()
+    assert (order.status, order.filled_quantity) == ("partially_filled", D(4))
+    frozen_simulator.alpaca.trade_against(order.venue_order_id, D(6))  # Alpaca now says: 10 filled at 100
+    run(strategy, state={"enter": False})
+    order.refresh_from_db()
+    assert (order.status, order.filled_quantity) == ("filled", D(10))
+    assert sorted((f.quantity, f.price) for f in Fill.objects.all()) == [(D(4), D(100)), (D(6), D(100))]
+    assert Position.objects.get().quantity == D(10)
