@@ -1,4 +1,4 @@
-"""Issuing and checking API keys."""
+"""Issuing, checking, labelling and revoking API keys."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import secrets
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from accounts.models import ApiKey
+from accounts.models import ApiKey, ApiKeyScope
 
 KEY_PREFIX = "shk_"
 
@@ -18,24 +18,47 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def api_key_issue(*, user: User, label: str = "") -> str:
+def api_key_issue(*, user: User, label: str = "", scope: str = ApiKeyScope.AGENT) -> str:
     """Create a key and return it in full; this is the only time it can be read."""
+    if scope not in ApiKeyScope.values:
+        raise ValueError(f"scope must be one of {', '.join(ApiKeyScope.values)}, got {scope!r}")
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    ApiKey.objects.create(user=user, prefix=prefix, key_hash=_hash(secret), label=label)
+    ApiKey.objects.create(user=user, prefix=prefix, key_hash=_hash(secret), label=label, scope=scope)
     return f"{KEY_PREFIX}{prefix}_{secret}"
 
 
-def api_key_user(raw_key: str) -> User | None:
-    """The active user a key belongs to, or None for an unknown, revoked or malformed key."""
-    if not raw_key.startswith(KEY_PREFIX) or raw_key.count("_") < 2:
+def api_key_find(raw_key: str) -> ApiKey | None:
+    """The active key (with its active user) `raw_key` is, or None for an unknown, revoked or malformed key."""
+    if not raw_key.startswith(KEY_PREFIX) or raw_key.count("_") < 2 or "\x00" in raw_key or len(raw_key) > 200:
         return None
     prefix, _, secret = raw_key[len(KEY_PREFIX) :].partition("_")
     api_key = ApiKey.objects.select_related("user").filter(prefix=prefix, revoked_at__isnull=True).first()
     if api_key is None or not hmac.compare_digest(api_key.key_hash, _hash(secret)):
         return None
-    user = api_key.user
-    if not user.is_active:
+    if not api_key.user.is_active:
         return None
-    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
-    return user
+    now = timezone.now()
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    api_key.last_used_at = now
+    return api_key
+
+
+def api_key_user(raw_key: str) -> User | None:
+    """The active user a key belongs to, or None for an unknown, revoked or malformed key."""
+    api_key = api_key_find(raw_key)
+    return None if api_key is None else api_key.user
+
+
+def api_key_label(*, api_key: ApiKey, label: str) -> ApiKey:
+    api_key.label = label.strip()[:80]
+    api_key.save(update_fields=["label"])
+    return api_key
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revoke a key for good (idempotent: a revoked key keeps its first revocation time)."""
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key

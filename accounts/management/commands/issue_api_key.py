@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from accounts.models import ApiKeyScope
 from accounts.services import api_key_issue
 
 
@@ -19,6 +20,9 @@ class Command(BaseCommand):
         parser.add_argument("username", metavar="USERNAME")
         parser.add_argument("--create-user", action="store_true", help="create the user if it does not exist")
         parser.add_argument("--staff", action="store_true", help="make the user staff (admin access)")
+        parser.add_argument("--scope", choices=ApiKeyScope.values, default=ApiKeyScope.AGENT,
+                            help="agent: read and write the user's strategies (never approve); read: read only")
+        parser.add_argument("--label", default="issue_api_key", help="what the key is for, shown when keys are listed")
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
@@ -35,4 +39,4 @@ class Command(BaseCommand):
         if options["staff"] and not user.is_staff:
             user.is_staff = True
         user.save()
-        self.stdout.write(api_key_issue(user=user, label="issue_api_key"))
+        self.stdout.write(api_key_issue(user=user, label=options["label"], scope=options["scope"]))
