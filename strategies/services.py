@@ -8,6 +8,7 @@ other than the owner (unless `ALLOW_SELF_LIVE_APPROVAL`). Other doors check who 
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from chatfiles.models import ChatFile
 from chatfiles.services import chatfile_create
-from strategies.models import Mode, Strategy, StrategyVersion
+from strategies.models import Execution, Mode, Strategy, StrategyVersion
 from strategies.selectors import strategy_graduation
 from strategies.validation import StrategyInvalid, ValidatedStrategy, ValidationIssue, strategy_files_validate
 from trading.killswitch import kill_switch_engaged, kill_switch_reason
@@ -120,15 +121,25 @@ def strategy_deploy(
             strategy_version_approve(version=current, by=approve_by)
             current.refresh_from_db()
         return current
+    if strategy is None:
+        strategy = Strategy.objects.create(
+            owner=owner, mode=mode, **_strategy_fields(validated), status=Strategy.Status.DRAFT
+        )
+    version = _version_add(strategy, validated, owner=owner, chat_files=chat_files, chat_id=chat_id)
+    if approve_by is not None:
+        strategy_version_approve(version=version, by=approve_by)
+        version.refresh_from_db()
+    return version
+
+
+def _version_add(strategy: Strategy, validated: ValidatedStrategy, *, owner: User, chat_files: list[ChatFile],
+                 chat_id: str) -> StrategyVersion:
+    """Store validated files as the strategy's next version, pending approval (the strategy row is locked)."""
     if not chat_files:
         chat_files = [
             chatfile_create(owner=owner, chat_id=chat_id, filename=name, content=content)
             for name, content in sorted(validated.files.items())
         ]
-    if strategy is None:
-        strategy = Strategy.objects.create(
-            owner=owner, mode=mode, **_strategy_fields(validated), status=Strategy.Status.DRAFT
-        )
     version = StrategyVersion.objects.create(
         strategy=strategy,
         number=(strategy.versions.aggregate(last=Max("number"))["last"] or 0) + 1,
@@ -144,10 +155,50 @@ def strategy_deploy(
     strategy.status = Strategy.Status.PENDING_APPROVAL
     strategy.next_run_at = None  # not scheduled again until this version is approved
     strategy.save()
-    if approve_by is not None:
-        strategy_version_approve(version=version, by=approve_by)
-        version.refresh_from_db()
     return version
+
+
+@transaction.atomic
+def strategy_version_create(
+    *,
+    strategy: Strategy,
+    owner: User,
+    files: dict[str, str] | None = None,
+    file_ids: list[int] | None = None,
+    config: dict[str, Any] | None = None,
+    chat_id: str = "",
+) -> tuple[StrategyVersion, bool]:
+    """A new version of an existing strategy, pending approval; returns it and whether it is new.
+
+    `files` (or the chat files `file_ids`) replace the current version's files of the same name, the
+    others are kept; `config` replaces config.json. The same code and config as the current version
+    return the current version unchanged. Invalid input raises StrategyInvalid before anything is written.
+    """
+    if files is None and file_ids is None and config is None:
+        raise StrategyInvalid([ValidationIssue("request", "send files, file_ids or config (or several)")])
+    if files is not None and file_ids is not None:
+        raise StrategyInvalid([ValidationIssue("request", "send either files or file_ids, not both")])
+    strategy = Strategy.objects.select_for_update(of=("self",)).select_related("current_version").get(pk=strategy.pk)
+    if strategy.status == Strategy.Status.ARCHIVED:
+        raise StrategyInvalid([ValidationIssue("request", f"strategy {strategy.pk} is archived")])
+    current = strategy.current_version
+    merged = current.source_files() if current is not None else {}
+    if file_ids is not None:
+        files, _ = _files_from_ids(owner, file_ids)
+    merged.update(files or {})
+    if config is not None:
+        merged["config.json"] = json.dumps(config, indent=2, ensure_ascii=False)
+    validated = strategy_files_validate(merged)
+    name = validated.config["name"]
+    if name != strategy.name and (
+        Strategy.objects.filter(owner=owner, name=name).exclude(status=Strategy.Status.ARCHIVED).exists()
+    ):
+        raise StrategyInvalid([ValidationIssue(
+            "config.json", f"is {name!r}, the name of another of your strategies; keep {strategy.name!r}",
+            path="name")])
+    if current is not None and current.content_hash == validated.content_hash:
+        return current, False
+    return _version_add(strategy, validated, owner=owner, chat_files=[], chat_id=chat_id), True
 
 
 def _strategy_fields(validated: ValidatedStrategy) -> dict[str, Any]:
@@ -251,3 +302,43 @@ def strategy_enable(*, strategy: Strategy) -> Strategy:
         strategy.next_run_at = first_run_at(strategy, timezone.now())
     strategy.save(update_fields=["enabled", "paused_reason", "next_run_at", "updated_at"])
     return strategy
+
+
+class AlreadyRunning(ActionRefused):
+    """The strategy has a cycle queued or running; cycles of one strategy never overlap."""
+
+    def __init__(self, message: str, execution_id: int) -> None:
+        super().__init__(message)
+        self.execution_id = execution_id
+
+
+@transaction.atomic
+def strategy_run_now(*, strategy: Strategy) -> Execution:
+    """Queue one cycle now (Run now) for a worker and return its execution, still `queued`.
+
+    Refused (ActionRefused) when the strategy could not run a scheduled cycle either; AlreadyRunning when
+    one of its cycles is queued or running.
+    """
+    from strategies.executor import strategy_not_runnable_reason  # the executor's own rule, not a copy
+    from strategies.tasks import execution_cycle
+
+    strategy = Strategy.objects.select_for_update().select_related("current_version").get(pk=strategy.pk)
+    reason = strategy_not_runnable_reason(strategy, dry_run=False)
+    if reason is None and not strategy.enabled:
+        reason = f"strategy {strategy.pk} is paused: enable it first"
+    if reason is None and strategy.mode == Mode.LIVE and kill_switch_engaged():
+        reason = f"the kill switch is engaged ({kill_switch_reason()})"
+    if reason:
+        raise ActionRefused(reason)
+    active = (Execution.objects.filter(strategy=strategy, status__in=Execution.ACTIVE)
+              .exclude(trigger=Execution.Trigger.DRY_RUN).first())
+    if active is not None:
+        raise AlreadyRunning(f"strategy {strategy.pk} already has a cycle {active.status} (execution {active.pk}); "
+                             "cycles of one strategy never overlap", active.pk)
+    assert strategy.current_version is not None
+    execution = Execution.objects.create(
+        strategy=strategy, version=strategy.current_version, trigger=Execution.Trigger.MANUAL, mode=strategy.mode,
+        status=Execution.Status.QUEUED, scheduled_for=timezone.now(),
+    )
+    transaction.on_commit(lambda: execution_cycle.delay(execution.pk))
+    return execution
