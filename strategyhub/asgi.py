@@ -1,6 +1,7 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels (authenticated sessions)."""
+"""ASGI entry point: HTTP through Django, /mcp through the MCP server, websockets through Channels."""
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -11,11 +12,23 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from strategies.api.mcp_server import McpHttpApp  # noqa: E402
 from strategyhub.routing import websocket_urlpatterns  # noqa: E402
+
+mcp_app = McpHttpApp()
+
+
+async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """/mcp (and /mcp/) goes to the MCP server; everything else to Django."""
+    if scope["path"].rstrip("/") == "/mcp":
+        await mcp_app(scope, receive, send)
+    else:
+        await django_asgi_app(scope, receive, send)
+
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

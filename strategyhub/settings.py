@@ -112,6 +112,15 @@ if EMBEDDED_REDIS:
 else:
     CELERY_BROKER_URL = REDIS_URL.replace("unix://", "redis+socket://", 1)
 
+# The API's throttle counters and anything else cached live in the shared Redis, so every web process agrees.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", "strategyhub"),
+    }
+}
+
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -190,8 +199,30 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "strategies.api.errors.api_exception_handler",
+    "URL_FORMAT_OVERRIDE": None,  # `?format=` belongs to GET /api/v1/tools/ (openai, anthropic, mcp)
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "StrategyHub API", "VERSION": "1.0.0"}
+# Per API key (per user for a browser session), reads and writes apart; see strategies/api/throttles.py.
+API_THROTTLE_RATES = {
+    "read": env.str("API_THROTTLE_READ", "1200/min"),
+    "write": env.str("API_THROTTLE_WRITE", "120/min"),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "StrategyHub API",
+    "VERSION": "1.0.0",
+    "DESCRIPTION": "The agent's door to StrategyHub: deploy strategies, read their runs, positions and "
+                   "performance. Authenticate with `Authorization: Bearer shk_…`. See docs/api.md.",
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer", "description": "shk_… API key"}}
+    },
+    "SECURITY": [{"ApiKey": []}],
+}
 
 # --- Secrets at rest -------------------------------------------------------------------------
 # Venue credentials are encrypted with a key derived from this value (falls back to SECRET_KEY).

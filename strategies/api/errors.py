@@ -1,0 +1,145 @@
+"""One error shape for every answer of the API that is not a success:
+
+    {"error": {"type": "...", "message": "...", "issues": [{"file", "path", "line", "message"}]}}
+
+`type` is what an agent branches on; `issues` lists every problem at once (a validation error names
+the file, the JSON path or the line). Nothing an agent sends gets a 5xx: an unexpected exception is
+logged and answered 500 in the same shape, and is a bug to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from strategies.validation import StrategyInvalid, ValidationIssue
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(exceptions.APIException):
+    """An error with its own `type`; raise it from a view."""
+
+    def __init__(self, status_code: int, type_: str, message: str, issues: list[dict[str, Any]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.type = type_
+        self.message = message
+        self.issues = issues or []
+        self.headers = headers or {}
+
+
+def error_body(type_: str, message: str, issues: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"error": {"type": type_, "message": message, "issues": issues or []}}
+
+
+def issue(message: str, *, path: str | None = None, file: str | None = None, line: int | None = None) -> dict[str, Any]:
+    return {"file": file, "path": path, "line": line, "message": message}
+
+
+def strategy_issues(exc: StrategyInvalid) -> list[dict[str, Any]]:
+    return [_strategy_issue(one) for one in exc.issues]
+
+
+def _strategy_issue(one: ValidationIssue) -> dict[str, Any]:
+    data = one.as_dict()
+    if data["file"] in ("request", "file_ids"):  # not a file: a field of the request
+        return issue(str(one.message), path=one.path or data["file"])
+    return data
+
+
+def _flatten(detail: Any, path: str = "") -> list[dict[str, Any]]:
+    """DRF's nested ValidationError detail -> one issue per leaf, with its JSON path."""
+    if isinstance(detail, dict):
+        found: list[dict[str, Any]] = []
+        for key, value in detail.items():
+            key = str(key)
+            child = path if key == "non_field_errors" else (f"{path}.{key}" if path else key)
+            found += _flatten(value, child)
+        return found
+    if isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            return [issue(f"{path}: {item}" if path else str(item), path=path or None) for item in detail]
+        found = []
+        for index, value in enumerate(detail):
+            found += _flatten(value, f"{path}[{index}]")
+        return found
+    return [issue(f"{path}: {detail}" if path else str(detail), path=path or None)]
+
+
+_TYPES: dict[type[exceptions.APIException], str] = {
+    exceptions.ParseError: "parse_error",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every exception of a view, in the one shape."""
+    if isinstance(exc, StrategyInvalid):
+        issues = strategy_issues(exc)
+        return Response(error_body("validation_error", _summary(issues), issues), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)  # sets WWW-Authenticate and Retry-After
+    if response is None:
+        logger.exception("unhandled error in the API", exc_info=exc)
+        return Response(error_body("internal_error", "an unexpected error; it was logged and will be fixed"),
+                        status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    if isinstance(exc, ApiError):
+        response.data = error_body(exc.type, exc.message, exc.issues)
+        for name, value in exc.headers.items():
+            response[name] = value
+    elif isinstance(exc, exceptions.ValidationError):
+        issues = _flatten(exc.detail)
+        response.data = error_body("validation_error", _summary(issues), issues)
+    else:
+        assert isinstance(exc, exceptions.APIException)
+        type_ = next((name for cls, name in _TYPES.items() if isinstance(exc, cls)), "error")
+        message = str(exc.detail) if not isinstance(exc.detail, dict | list) else "; ".join(
+            one["message"] for one in _flatten(exc.detail))
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, exceptions.Throttled) and wait is not None:
+            message = f"too many requests for this key: retry in {int(wait) + 1} s (see Retry-After)"
+        response.data = error_body(type_, message)
+    return response
+
+
+def _summary(issues: list[dict[str, Any]]) -> str:
+    count = len(issues)
+    if count == 1:
+        return str(issues[0]["message"])
+    return f"{count} problems: " + "; ".join(str(one["message"]) for one in issues[:5]) + ("; …" if count > 5 else "")
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(error_body("not_found", f"no such resource: {request.path}"), status=404)
+    return defaults.page_not_found(request, exception or Http404())
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(error_body("internal_error", "an unexpected error; it was logged and will be fixed"),
+                            status=500)
+    return defaults.server_error(request)

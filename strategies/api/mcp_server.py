@@ -1,0 +1,143 @@
+"""The MCP server: the tools of strategies/api/tools.py over stdio (`manage.py mcp_server`) and over
+streamable HTTP at /mcp (mounted in strategyhub/asgi.py), on the official `mcp` SDK.
+
+Both authenticate with a StrategyHub API key: stdio takes it from STRATEGYHUB_API_KEY, HTTP from each
+request's `Authorization: Bearer shk_…` header. A tool call is the REST call (tools.tool_call), so it
+has the key's scope and sees only the key owner's strategies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+from typing import Any
+
+import mcp_types as types
+from asgiref.sync import sync_to_async
+from mcp.server.lowlevel.server import Server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+
+from strategies.api.errors import error_body
+from strategies.api.tools import TOOLS, tool_call
+
+INSTRUCTIONS = (
+    "StrategyHub runs Python trading strategies you write, in a sandbox, every N seconds against Polymarket, "
+    "Kalshi or Alpaca: paper trading first, real money only after a person approves. Start with "
+    "get_strategy_guide, then deploy_strategy; read its smoke run, fix with update_strategy, and after a person "
+    "approves the strategy, watch it with list_executions, get_execution, get_positions and get_performance."
+)
+
+# The Authorization header of the HTTP request being served (set by McpHttpApp), or the stdio key.
+authorization: contextvars.ContextVar[str] = contextvars.ContextVar("strategyhub_mcp_authorization", default="")
+
+
+def _tools() -> list[types.Tool]:
+    return [
+        types.Tool(
+            name=tool.name, title=tool.title, description=tool.description, input_schema=tool.input_schema(),
+            annotations=types.ToolAnnotations(title=tool.title, read_only_hint=tool.read_only,
+                                              destructive_hint=tool.destructive, idempotent_hint=tool.idempotent,
+                                              open_world_hint=False),
+        )
+        for tool in TOOLS
+    ]
+
+
+def _authorization(ctx: Any) -> str:
+    request = getattr(ctx, "request", None)
+    headers = getattr(request, "headers", None)
+    if headers is not None and headers.get("authorization"):
+        return str(headers.get("authorization"))
+    return authorization.get()
+
+
+async def _list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+    return types.ListToolsResult(tools=_tools())
+
+
+async def _call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+    auth = _authorization(ctx)
+    if not auth:
+        code, answer = 401, error_body("not_authenticated", "no API key: set STRATEGYHUB_API_KEY or send "
+                                                            "Authorization: Bearer shk_…")
+    else:
+        code, answer = await sync_to_async(tool_call, thread_sensitive=True)(
+            params.name, dict(params.arguments or {}), authorization=auth)
+    text = json.dumps(answer, ensure_ascii=False, indent=1)
+    structured = answer if isinstance(answer, dict) else {"result": answer}
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content=structured,
+                                is_error=code >= 400)
+
+
+def mcp_server() -> Server[Any]:
+    return Server("strategyhub", version="1.0.0", instructions=INSTRUCTIONS,
+                  on_list_tools=_list_tools, on_call_tool=_call_tool)
+
+
+async def stdio_serve(api_key: str) -> None:
+    from mcp.server.stdio import stdio_server
+
+    authorization.set(f"Bearer {api_key}")
+    server = mcp_server()
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+class McpHttpApp:
+    """ASGI app for /mcp: checks the Bearer key, then hands the request to the SDK's session manager.
+
+    Daphne sends no ASGI lifespan events, so the session manager is started on the first request, in a
+    task of the server's own event loop, and lives as long as it.
+    """
+
+    def __init__(self) -> None:
+        self.manager = StreamableHTTPSessionManager(
+            app=mcp_server(), json_response=True, stateless=True,
+            # Every request carries an API key, so a page on another origin (DNS rebinding) gains nothing.
+            security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+        self._started: asyncio.Event | None = None
+        self._runner: asyncio.Task[None] | None = None
+
+    async def _run(self, started: asyncio.Event) -> None:
+        async with self.manager.run():
+            started.set()
+            await asyncio.Event().wait()  # until the server's loop ends
+
+    async def _ensure_running(self) -> None:
+        if self._started is None:
+            self._started = asyncio.Event()
+            self._runner = asyncio.get_running_loop().create_task(self._run(self._started))
+        await self._started.wait()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            return
+        headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+        auth = headers.get("authorization", "")
+        if not await sync_to_async(_key_valid, thread_sensitive=True)(auth):
+            body = json.dumps(error_body("not_authenticated" if not auth else "authentication_failed",
+                                         "send Authorization: Bearer shk_… with a valid StrategyHub API key"))
+            await send({"type": "http.response.start", "status": 401,
+                        "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+            await send({"type": "http.response.body", "body": body.encode()})
+            return
+        await self._ensure_running()
+        token = authorization.set(auth)
+        try:
+            await self.manager.handle_request(scope, receive, send)
+        finally:
+            authorization.reset(token)
+
+
+def _key_valid(header: str) -> bool:
+    from django.db import close_old_connections
+
+    from accounts.services import api_key_find
+
+    if not header.startswith("Bearer "):
+        return False
+    close_old_connections()
+    return api_key_find(header[len("Bearer "):].strip()) is not None

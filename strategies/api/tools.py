@@ -1,0 +1,329 @@
+"""Tool definitions for LLM function calling (OpenAI, Anthropic) and MCP, from one table, and how to call them.
+
+Each tool is one REST route (get_strategy reads two, get_strategy_guide none): `tool_call` sends the
+request through the API's own view in this process, with the caller's `Authorization` header, so a
+tool answers exactly what REST answers: the same scopes, tenancy, throttles, idempotency and errors.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIRequest
+from django.db import close_old_connections
+from django.urls import Resolver404, resolve
+
+from strategies.api.errors import error_body
+from strategies.sdk import VENUE_METHODS
+from strategies.validation import config_schema
+
+API = "/api/v1"
+EXAMPLES = settings.BASE_DIR / "strategies" / "examples"
+GUIDE_EXAMPLES = ("polymarket_copy_trader", "kalshi_favourite_longshot")
+
+ID = {"type": "string", "pattern": "^[0-9]{1,18}$", "description": "An id, as returned by another tool."}
+STRATEGY_ID = {**ID, "description": "The strategy's id (from deploy_strategy or list_strategies)."}
+FILES = {
+    "type": "object",
+    "description": (
+        "The strategy's files by name, each value the whole file's text. Either layout: "
+        '{"entry.py", "exit.py", "config.json"} or {"strategy.py", "config.json"}. '
+        "Call get_strategy_guide first if you have not written a StrategyHub strategy before."),
+    "additionalProperties": {"type": "string"},
+}
+PAGE = {"type": "integer", "minimum": 1, "description": "Page number, from 1 (50 per page)."}
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    title: str
+    description: str
+    method: str
+    path: str  # with {placeholders} taken from the arguments
+    properties: dict[str, Any] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+    read_only: bool = True
+    destructive: bool = False
+    idempotent: bool = True
+
+    def input_schema(self) -> dict[str, Any]:
+        return {"type": "object", "properties": self.properties, "required": list(self.required),
+                "additionalProperties": False}
+
+
+TOOLS: tuple[Tool, ...] = (
+    Tool(
+        "get_strategy_guide", "How to write a strategy",
+        "Returns everything needed to write a StrategyHub trading strategy: the JSON Schema of config.json, "
+        "the SDK reference (signals, ctx, and every venue method with its arguments) and two complete worked "
+        "examples. StrategyHub runs Python strategies in a sandbox every N seconds against Polymarket, Kalshi "
+        "or Alpaca, first in paper trading. Call this before your first deploy_strategy.",
+        "LOCAL", "",
+    ),
+    Tool(
+        "deploy_strategy", "Deploy a new strategy",
+        "Deploys a trading strategy from its files and answers, in the same reply, with a smoke run: one dry-run "
+        "cycle of the new code in the sandbox against market data (nothing is sent to a venue). Read "
+        "`smoke.status`, `smoke.logs` and `smoke.error` (with your code's traceback) and fix mistakes with "
+        "update_strategy. Invalid files are refused with every problem listed in `error.issues` (file, JSON path "
+        "or line, and what would be valid); nothing is stored then. The strategy waits for a person to approve it "
+        "(status pending_approval) before it trades, in paper mode first; you cannot approve it. Deploying the "
+        "same files again returns the same version (created: false). Returns the strategy (id, status, version, "
+        "dashboard_url) with `smoke`.",
+        "POST", "/strategies/",
+        {"files": FILES,
+         "chat_id": {"type": "string", "description": "Optional id of the conversation the files come from."}},
+        ("files",), read_only=False, idempotent=True,
+    ),
+    Tool(
+        "update_strategy", "Deploy a new version of a strategy",
+        "Deploys a new version of an existing strategy: the files you send replace the current version's files of "
+        "the same name (others are kept), and `config` (a whole config.json object) replaces config.json. Answers "
+        "with a smoke dry run of the new version, like deploy_strategy. A new version always waits for a person's "
+        "approval again, even if the previous one was approved; the previous version keeps running until then only "
+        "if it was approved, otherwise nothing runs. Sending the current code again changes nothing (created: false).",
+        "POST", "/strategies/{strategy_id}/versions/",
+        {"strategy_id": STRATEGY_ID,
+         "files": {**FILES, "description": "Files to replace, by name, each value the whole new text."},
+         "config": {"type": "object", "description": "The whole new config.json, as a JSON object."}},
+        ("strategy_id",), read_only=False, idempotent=True,
+    ),
+    Tool(
+        "list_strategies", "List your strategies",
+        "Lists your strategies, 50 a page, with their status (pending_approval, approved, rejected), mode "
+        "(backtest, paper, live), whether they are enabled, their current version and run counts. Filter by "
+        "status, mode or platform. Returns {count, next, previous, results}.",
+        "GET", "/strategies/",
+        {"status": {"enum": ["draft", "pending_approval", "approved", "rejected"]},
+         "mode": {"enum": ["backtest", "paper", "live"]}, "platform": {"enum": ["polymarket", "kalshi", "alpaca"]},
+         "page": PAGE},
+    ),
+    Tool(
+        "get_strategy", "Read a strategy and its current code",
+        "Returns one strategy (status, mode, enabled, schedule, run counts, next run) and its current version with "
+        "every file's full text and config. Use it before update_strategy to see the code you are changing.",
+        "GET", "/strategies/{strategy_id}/", {"strategy_id": STRATEGY_ID}, ("strategy_id",),
+    ),
+    Tool(
+        "diff_versions", "Diff two versions",
+        "Returns a unified diff, per file, between versions a and b of a strategy (only the files that differ).",
+        "GET", "/strategies/{strategy_id}/versions/{a}/diff/{b}/",
+        {"strategy_id": STRATEGY_ID, "a": {**ID, "description": "The older version's number."},
+         "b": {**ID, "description": "The newer version's number."}}, ("strategy_id", "a", "b"),
+    ),
+    Tool(
+        "test_run", "Test-run a strategy (dry run)",
+        "Runs one cycle of the strategy's current version now, as a dry run: market data is real, orders are only "
+        "recorded as `order_would_place` actions, nothing is sent and no position is opened; the strategy's saved "
+        "state is not changed. Works before approval. Returns the execution: status (succeeded, failed, "
+        "timed_out), logs, actions, error with traceback, and state_after.",
+        "POST", "/strategies/{strategy_id}/test-run/", {"strategy_id": STRATEGY_ID}, ("strategy_id",),
+        read_only=False, idempotent=False,
+    ),
+    Tool(
+        "run_now", "Run a strategy now (real cycle)",
+        "Queues one real cycle now, outside the schedule: in paper mode it places paper orders, in live mode real "
+        "ones. Only for an approved, enabled strategy; refused with error type already_running while a cycle is "
+        "queued or running. Returns {execution_id, status: queued}; read the result with get_execution.",
+        "POST", "/strategies/{strategy_id}/run/", {"strategy_id": STRATEGY_ID}, ("strategy_id",),
+        read_only=False, destructive=True, idempotent=False,
+    ),
+    Tool(
+        "pause_strategy", "Pause a strategy",
+        "Stops scheduling the strategy (a cycle already running finishes). Open positions stay open. Returns the "
+        "strategy with enabled: false.",
+        "POST", "/strategies/{strategy_id}/pause/",
+        {"strategy_id": STRATEGY_ID, "reason": {"type": "string", "description": "Why, shown to the user."}},
+        ("strategy_id",), read_only=False, destructive=True, idempotent=True,
+    ),
+    Tool(
+        "enable_strategy", "Enable a paused strategy",
+        "Schedules a paused strategy again from now (no catch-up of missed runs). An unapproved version still waits "
+        "for approval. Returns the strategy with enabled: true.",
+        "POST", "/strategies/{strategy_id}/enable/", {"strategy_id": STRATEGY_ID}, ("strategy_id",),
+        read_only=False, idempotent=True,
+    ),
+    Tool(
+        "list_executions", "List a strategy's runs",
+        "Lists the strategy's runs (executions), newest first, 50 at a time: trigger (scheduled, manual, dry_run), "
+        "status (queued, running, succeeded, failed, timed_out, skipped), entries, exits, error. Pass `cursor` "
+        "from the previous answer's `next` to read older runs.",
+        "GET", "/strategies/{strategy_id}/executions/",
+        {"strategy_id": STRATEGY_ID,
+         "status": {"enum": ["queued", "running", "succeeded", "failed", "timed_out", "skipped"]},
+         "trigger": {"enum": ["scheduled", "manual", "dry_run"]},
+         "cursor": {"type": "string", "description": "The `cursor` query value of a previous `next` URL."}},
+        ("strategy_id",),
+    ),
+    Tool(
+        "get_execution", "Read one run",
+        "Returns one run with every log line, every action (orders placed, refused with the reason, would-place in "
+        "a dry run, positions closed), the error with your code's traceback, and ctx.state after the run.",
+        "GET", "/executions/{execution_id}/", {"execution_id": {**ID, "description": "The execution's id."}},
+        ("execution_id",),
+    ),
+    Tool(
+        "get_positions", "Read a strategy's positions",
+        "Lists the strategy's positions, newest first: book (paper or live), market, side, quantity, cost basis, "
+        "current price, unrealized and realized P&L in USD (decimal strings). Filter by status (open, closed) "
+        "and book.",
+        "GET", "/strategies/{strategy_id}/positions/",
+        {"strategy_id": STRATEGY_ID, "status": {"enum": ["open", "closed"]}, "book": {"enum": ["paper", "live"]},
+         "page": PAGE}, ("strategy_id",),
+    ),
+    Tool(
+        "get_orders", "Read a strategy's orders",
+        "Lists the strategy's orders with their fills, newest first: status (new, submitted, partially_filled, "
+        "filled, cancelled, rejected, unresolved), quantity, limit price, notional, fees, reject reason.",
+        "GET", "/strategies/{strategy_id}/orders/",
+        {"strategy_id": STRATEGY_ID, "book": {"enum": ["paper", "live"]}, "page": PAGE}, ("strategy_id",),
+    ),
+    Tool(
+        "get_performance", "Read a strategy's performance",
+        "Returns, per book (paper, then live once it trades), realized and unrealized P&L, today's P&L, win rate, "
+        "max drawdown, deployed and available capital, and the equity after each closed trade.",
+        "GET", "/strategies/{strategy_id}/performance/", {"strategy_id": STRATEGY_ID}, ("strategy_id",),
+    ),
+    Tool(
+        "get_graduation", "Read the paper → live checklist",
+        "Returns the checklist a strategy must pass in paper trading before a person may approve it for real "
+        "money (≥ 20 closed trades, win rate > 55 %, positive P&L, max drawdown < 20 %), with today's values.",
+        "GET", "/strategies/{strategy_id}/graduation/", {"strategy_id": STRATEGY_ID}, ("strategy_id",),
+    ),
+)
+TOOLS_BY_NAME = {tool.name: tool for tool in TOOLS}
+
+
+def tool_definitions(format_: str) -> list[dict[str, Any]]:
+    """The tools in OpenAI (`openai`), Anthropic (`anthropic`) or MCP (`mcp`) format."""
+    if format_ == "openai":
+        return [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                                  "parameters": t.input_schema()}} for t in TOOLS]
+    if format_ == "anthropic":
+        return [{"name": t.name, "description": t.description, "input_schema": t.input_schema()} for t in TOOLS]
+    return [{"name": t.name, "title": t.title, "description": t.description, "inputSchema": t.input_schema(),
+             "annotations": {"title": t.title, "readOnlyHint": t.read_only, "destructiveHint": t.destructive,
+                             "idempotentHint": t.idempotent, "openWorldHint": False}} for t in TOOLS]
+
+
+# --- the guide -----------------------------------------------------------------------------------------
+
+SDK_REFERENCE = """\
+Import: `from strategies.sdk import BaseStrategy, EntrySignal, ExitSignal, Position` (`from servers.strategies
+import ...` works too). Only the Python standard library, numpy, pandas and this SDK can be imported; the code has
+no network and no files: every venue call goes through ctx.
+
+Layouts: (a) entry.py with `def should_enter(ctx)` returning a list of EntrySignal, exit.py with
+`def should_exit(ctx, position)` returning an ExitSignal or None, and config.json; or (b) strategy.py with one
+`class MyStrategy(BaseStrategy)` defining `should_enter(self, ctx)` and `should_exit(self, ctx, position)`, and
+config.json. Functions may be `def` or `async def`.
+
+EntrySignal(market_id, side, reason, confidence=0.5, market_name="", size_usd=None, limit_price=None): open a
+position. side is "yes"/"no" on polymarket and kalshi (market_id is a Polymarket token id or a Kalshi ticker),
+"buy"/"sell" on alpaca (market_id is a symbol). confidence in [0, 1] drives Kelly sizing; size_usd asks for an
+amount (always capped by config.capital and risk_limits); limit_price is in (0, 1) on prediction markets.
+ExitSignal(position_id, reason, fraction=1.0): close `fraction` of an open position (position.position_id).
+Position: position_id, platform, market_id, market_name, side, size (USD cost basis), quantity, entry_price,
+current_price, unrealized_pnl, opened_at. Return on a position: position.unrealized_pnl / position.size.
+
+ctx: strategy_id, platform, mode ("backtest"/"paper"/"live"), dry_run, now (aware UTC datetime), params
+(config.json "parameters"), state (a JSON dict kept between runs: each run is a fresh process, so remember
+things such as already-copied trade ids here), capital (total, deployed, available, pnl_today), positions (open
+Position list), log(msg, level="info"), and one client per venue: ctx.polymarket, ctx.kalshi, ctx.alpaca (also
+ctx.venue, the strategy's own). `poly = await ctx.polymarket` and `ctx.polymarket.get_midpoint(...)` both work;
+every reply may be awaited or used directly. Venue replies are the venue's own JSON (dicts and lists).
+In a BaseStrategy: self.config (config.json; `self.config["risk_limits"]` or `self.config.risk_limits`),
+self.get_param(name, default), self.state. The default execute_entry / execute_exit size each signal with the
+capital engine, run the risk checks and place the order: you rarely need to place orders yourself.
+
+Orders are placed only on the strategy's platform and always pass sizing and risk checks (max_order_usd,
+max_positions, max_position_size, max_daily_usd, available capital, max_daily_loss pauses the strategy).
+"""
+
+
+def _venue_methods() -> dict[str, dict[str, list[str]]]:
+    return {venue: {name: list(args) for name, args in methods.items()} for venue, methods in VENUE_METHODS.items()}
+
+
+@cache
+def strategy_guide() -> dict[str, Any]:
+    examples = []
+    for name in GUIDE_EXAMPLES:
+        folder = EXAMPLES / name
+        examples.append({"name": name, "files": {p.name: p.read_text() for p in sorted(folder.iterdir())
+                                                 if p.is_file()}})
+    return {"config_schema": config_schema(), "sdk_reference": SDK_REFERENCE,
+            "venue_methods": _venue_methods(), "examples": examples}
+
+
+# --- calling a tool ------------------------------------------------------------------------------------
+
+
+def _host() -> str:
+    for host in settings.ALLOWED_HOSTS:
+        if host and host != "*":
+            return host.lstrip(".")
+    return "localhost"
+
+
+def api_request(method: str, path: str, *, authorization: str, query: dict[str, Any] | None = None,
+                body: dict[str, Any] | None = None, idempotency_key: str = "") -> tuple[int, Any]:
+    """One request to the API's own view, in this process (no socket): (status, JSON body)."""
+    payload = json.dumps(body).encode() if body is not None else b""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "",
+        "QUERY_STRING": urlencode({k: v for k, v in (query or {}).items() if v is not None}),
+        "SERVER_NAME": _host(), "SERVER_PORT": "443", "HTTP_HOST": _host(), "wsgi.url_scheme": "https",
+        "wsgi.input": io.BytesIO(payload), "CONTENT_LENGTH": str(len(payload)), "CONTENT_TYPE": "application/json",
+        "HTTP_AUTHORIZATION": authorization, "HTTP_ACCEPT": "application/json",
+    }
+    if idempotency_key:
+        environ["HTTP_IDEMPOTENCY_KEY"] = idempotency_key
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return 404, error_body("not_found", f"no such resource: {path}")
+    close_old_connections()
+    try:
+        response = match.func(WSGIRequest(environ), *match.args, **match.kwargs)
+        if hasattr(response, "render"):
+            response.render()
+    finally:
+        close_old_connections()
+    return response.status_code, json.loads(response.content or b"null")
+
+
+def tool_call(name: str, arguments: dict[str, Any] | None, *, authorization: str) -> tuple[int, Any]:
+    """Call tool `name` as the holder of `authorization` (a `Bearer shk_…` header): (HTTP status, JSON answer)."""
+    tool = TOOLS_BY_NAME.get(name)
+    if tool is None:
+        return 404, error_body("not_found", f"no tool {name!r}; tools: {', '.join(TOOLS_BY_NAME)}")
+    arguments = dict(arguments or {})
+    issues = [{"file": None, "path": key, "line": None, "message": f"{key}: is required"}
+              for key in tool.required if arguments.get(key) in (None, "")]
+    issues += [{"file": None, "path": key, "line": None, "message": f"{key}: is not an argument of {name}"}
+               for key in arguments if key not in tool.properties]
+    placeholders = [key for key in tool.properties if "{" + key + "}" in tool.path]
+    issues += [{"file": None, "path": key, "line": None,
+                "message": f"{key}: must be an id (digits), got {arguments[key]!r}"}
+               for key in placeholders if key in arguments and not str(arguments[key]).isdigit()]
+    if issues:
+        return 400, error_body("validation_error", "; ".join(str(one["message"]) for one in issues), issues)
+    if tool.method == "LOCAL":
+        return 200, strategy_guide()
+    path = API + tool.path.format(**{key: int(arguments.pop(key)) for key in placeholders})
+    if tool.method == "GET":
+        code, answer = api_request("GET", path, authorization=authorization, query=arguments)
+        if name == "get_strategy" and code == 200 and answer.get("version"):
+            code, version = api_request("GET", f"{path}versions/{answer['version']}/", authorization=authorization)
+            answer = {"strategy": answer, "current_version": version if code == 200 else None}
+            code = 200
+        return code, answer
+    return api_request(tool.method, path, authorization=authorization, body=arguments)
