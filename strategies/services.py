@@ -322,7 +322,8 @@ def strategy_run_now(*, strategy: Strategy) -> Execution:
     from strategies.executor import strategy_not_runnable_reason  # the executor's own rule, not a copy
     from strategies.tasks import execution_cycle
 
-    strategy = Strategy.objects.select_for_update().select_related("current_version").get(pk=strategy.pk)
+    strategy = (Strategy.objects.select_for_update(of=("self",)).select_related("current_version")
+                .get(pk=strategy.pk))
     reason = strategy_not_runnable_reason(strategy, dry_run=False)
     if reason is None and not strategy.enabled:
         reason = f"strategy {strategy.pk} is paused: enable it first"

@@ -27,9 +27,9 @@ class ApiKeyThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         if isinstance(request.auth, ApiKey):
-            ident = f"key{request.auth.pk}"
+            ident = f"key{request.auth.prefix}"  # random, never reused (a row id is, in a fresh database)
         elif request.user and request.user.is_authenticated:
-            ident = f"user{request.user.pk}"
+            ident = f"user{request.user.pk}:{request.user.date_joined.timestamp():.0f}"
         else:
             ident = f"ip{self.get_ident(request)}"
         return f"throttle:{self.scope}:{ident}"

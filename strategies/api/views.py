@@ -117,7 +117,8 @@ class ExecutionCursor(pagination.CursorPagination):
 
     def decode_cursor(self, request: Request) -> Any:
         cursor = super().decode_cursor(request)
-        if cursor is not None and cursor.position is not None and not str(cursor.position).isdigit():
+        position = None if cursor is None else cursor.position
+        if position is not None and not (str(position).isdigit() and len(str(position)) <= 18):
             raise NotFound(self.invalid_cursor_message)
         return cursor
 

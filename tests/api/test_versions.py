@@ -1,0 +1,84 @@
+"""Versions of a strategy: a new one (files or config), the list, one with its files, the diff of two."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from strategies.models import Strategy
+from strategies.services import strategy_deploy
+from tests.api.conftest import error, kalshi_files
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("venues_on_simulator")]
+
+FIXED_EXIT = "def should_exit(ctx, position):\n    ctx.log('holding')\n    return None\n"
+
+
+@pytest.fixture
+def approved(alice, staff) -> Strategy:
+    return strategy_deploy(owner=alice, files=kalshi_files(), approve_by=staff).strategy
+
+
+def test_new_files_make_a_new_version_pending_approval_with_a_smoke_run(api, approved) -> None:
+    response = api.post(f"/api/v1/strategies/{approved.pk}/versions/", {"files": {"exit.py": FIXED_EXIT}})
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["version"], body["status"], body["created"]) == (2, "pending_approval", True)
+    assert body["smoke"]["status"] == "succeeded"
+    files = {f["filename"]: f for f in api.get(f"/api/v1/strategies/{approved.pk}/versions/2/").json()["files"]}
+    assert files["exit.py"]["content"] == FIXED_EXIT
+    assert files["entry.py"]["content"] == kalshi_files()["entry.py"]  # kept from version 1
+
+
+def test_a_config_change_is_a_new_version(api, approved) -> None:
+    config = json.loads(kalshi_files()["config.json"])
+    config["polling_interval"] = 120
+    response = api.post(f"/api/v1/strategies/{approved.pk}/versions/", {"config": config})
+    assert response.status_code == 201 and response.json()["polling_interval"] == 120
+
+
+def test_the_same_code_again_is_200_and_no_new_version(api, approved) -> None:
+    response = api.post(f"/api/v1/strategies/{approved.pk}/versions/", {"files": {"entry.py": kalshi_files()["entry.py"]}})
+    assert response.status_code == 200 and response.json()["version"] == 1 and not response.json()["created"]
+    assert approved.versions.count() == 1
+
+
+def test_an_invalid_version_is_refused_with_its_issues_and_nothing_changes(api, approved) -> None:
+    response = api.post(f"/api/v1/strategies/{approved.pk}/versions/",
+                        {"files": {"entry.py": "def should_enter(ctx:\n"}, "config": {"name": "x"}})
+    assert response.status_code == 400
+    issues = error(response)["issues"]
+    assert any(i["file"] == "entry.py" and i["line"] == 1 for i in issues)
+    assert any(i["file"] == "config.json" and i["path"] == "thesis" for i in issues)
+    approved.refresh_from_db()
+    assert approved.status == "approved" and approved.versions.count() == 1
+
+
+def test_renaming_onto_another_strategy_is_a_validation_error(api, alice, approved) -> None:
+    strategy_deploy(owner=alice, files=kalshi_files(name="Taken"))
+    config = json.loads(kalshi_files()["config.json"])
+    config["name"] = "Taken"
+    response = api.post(f"/api/v1/strategies/{approved.pk}/versions/", {"config": config})
+    assert response.status_code == 400 and error(response)["issues"][0]["path"] == "name"
+
+
+def test_the_list_and_one_version(api, approved) -> None:
+    api.post(f"/api/v1/strategies/{approved.pk}/versions/", {"files": {"exit.py": FIXED_EXIT}})
+    versions = api.get(f"/api/v1/strategies/{approved.pk}/versions/").json()
+    assert [(v["number"], v["approval"], v["is_current"]) for v in versions] == [
+        (2, "pending", True), (1, "approved_paper", False)]
+    one = api.get(f"/api/v1/strategies/{approved.pk}/versions/1/").json()
+    assert one["config"]["name"] == approved.name and len(one["files"]) == 3
+    assert api.get(f"/api/v1/strategies/{approved.pk}/versions/3/").status_code == 404
+
+
+def test_the_diff_is_unified_per_changed_file(api, approved) -> None:
+    api.post(f"/api/v1/strategies/{approved.pk}/versions/", {"files": {"exit.py": FIXED_EXIT}})
+    body = api.get(f"/api/v1/strategies/{approved.pk}/versions/1/diff/2/").json()
+    assert (body["a"], body["b"]) == (1, 2)
+    [diff] = body["files"]
+    assert (diff["filename"], diff["change"]) == ("exit.py", "modified")
+    assert diff["diff"].startswith("--- a/exit.py\n+++ b/exit.py\n")
+    assert "+    ctx.log('holding')\n" in diff["diff"]
+    assert api.get(f"/api/v1/strategies/{approved.pk}/versions/1/diff/9/").status_code == 404
