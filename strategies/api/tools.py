@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import close_old_connections
+from django.core.signals import request_finished, request_started
 from django.urls import Resolver404, resolve
 
 from strategies.api.errors import error_body
@@ -290,13 +290,14 @@ def api_request(method: str, path: str, *, authorization: str, query: dict[str, 
         match = resolve(path)
     except Resolver404:
         return 404, error_body("not_found", f"no such resource: {path}")
-    close_old_connections()
+    # The signals a request handler sends: stale database connections are closed as for any request.
+    request_started.send(sender=WSGIRequest, environ=environ)
     try:
         response = match.func(WSGIRequest(environ), *match.args, **match.kwargs)
         if hasattr(response, "render"):
             response.render()
     finally:
-        close_old_connections()
+        request_finished.send(sender=WSGIRequest)
     return response.status_code, json.loads(response.content or b"null")
 
 

@@ -1,0 +1,96 @@
+"""Every route: another user's ids are 404 (never 403, never their data), and a read key gets 403 on every write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, get_resolver
+
+from accounts.models import ApiKey
+from accounts.services import api_key_issue
+from chatfiles.models import ChatFile
+from strategies.executor import execution_run
+from strategies.models import Execution
+from tests.api.conftest import error, kalshi_files
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("venues_on_simulator")]
+
+# (method, path, body) with {strategy}, {execution}, {file}, {key} filled with the other user's ids.
+ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("GET", "/api/v1/files/{file}/", None),
+    ("GET", "/api/v1/strategies/{strategy}/", None),
+    ("GET", "/api/v1/strategies/{strategy}/versions/", None),
+    ("POST", "/api/v1/strategies/{strategy}/versions/", {"files": {"exit.py": "def should_exit(ctx, p):\n    return None\n"}}),
+    ("GET", "/api/v1/strategies/{strategy}/versions/1/", None),
+    ("GET", "/api/v1/strategies/{strategy}/versions/1/diff/1/", None),
+    ("POST", "/api/v1/strategies/{strategy}/pause/", {}),
+    ("POST", "/api/v1/strategies/{strategy}/enable/", {}),
+    ("POST", "/api/v1/strategies/{strategy}/test-run/", {}),
+    ("POST", "/api/v1/strategies/{strategy}/run/", {}),
+    ("GET", "/api/v1/strategies/{strategy}/executions/", None),
+    ("GET", "/api/v1/strategies/{strategy}/positions/", None),
+    ("GET", "/api/v1/strategies/{strategy}/orders/", None),
+    ("GET", "/api/v1/strategies/{strategy}/performance/", None),
+    ("GET", "/api/v1/strategies/{strategy}/graduation/", None),
+    ("GET", "/api/v1/executions/{execution}/", None),
+    ("PATCH", "/api/v1/keys/{key}/", {"label": "mine now"}),
+    ("POST", "/api/v1/keys/{key}/revoke/", {}),
+]
+WRITES: list[tuple[str, str, dict[str, Any]]] = [
+    ("POST", "/api/v1/files/", {"filename": "entry.py", "content": "x = 1\n"}),
+    ("POST", "/api/v1/strategies/", {"files": {}}),
+] + [(method, path, body or {}) for method, path, body in ROUTES if method != "GET"]
+
+
+def test_the_route_tables_cover_every_api_route() -> None:
+    api = next(p for p in get_resolver().url_patterns if str(getattr(p, "pattern", "")) == "api/v1/")
+    names = {p.name for p in api.url_patterns if isinstance(p, URLPattern)}  # type: ignore[attr-defined]
+    covered = {"file-detail", "strategy-detail", "version-list", "version-detail", "version-diff", "strategy-pause",
+               "strategy-enable", "strategy-test-run", "strategy-run", "execution-list", "position-list",
+               "order-list", "strategy-performance", "strategy-graduation", "execution-detail", "key-detail",
+               "key-revoke"}
+    caller_scoped = {"file-create", "strategy-list", "key-list", "tools"}  # no id in the path: the caller's own
+    assert names == covered | caller_scoped
+
+
+@pytest.fixture
+def others(bob, bobs_strategy) -> dict[str, int]:
+    execution = execution_run(strategy_id=bobs_strategy.pk, trigger="manual", dry_run=True)
+    api_key_issue(user=bob, label="bob's key")
+    return {"strategy": bobs_strategy.pk, "execution": execution.pk,
+            "file": ChatFile.objects.filter(owner=bob).first().pk,  # type: ignore[union-attr]
+            "key": ApiKey.objects.get(user=bob).pk}
+
+
+def _send(client: Any, method: str, path: str, body: dict[str, Any] | None) -> Any:
+    if method == "GET":
+        return client.get(path)
+    if method == "PATCH":
+        return client.patch(path, body)
+    return client.post(path, body)
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])
+def test_another_users_ids_are_404(api, others, bobs_strategy, method, path, body) -> None:
+    before = (bobs_strategy.versions.count(), Execution.objects.filter(strategy=bobs_strategy).count())
+    response = _send(api, method, path.format(**others), body)
+    assert response.status_code == 404, response.content
+    assert error(response)["type"] == "not_found"
+    bobs_strategy.refresh_from_db()
+    assert bobs_strategy.enabled and bobs_strategy.versions.count() == before[0]
+    assert Execution.objects.filter(strategy=bobs_strategy).count() == before[1]
+    assert ApiKey.objects.get(pk=others["key"]).label == "bob's key"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), WRITES, ids=[f"{m} {p}" for m, p, _ in WRITES])
+def test_a_read_key_gets_403_on_every_write(reader, alice, agent_key, staff, method, path, body) -> None:
+    from strategies.services import strategy_deploy
+
+    mine = strategy_deploy(owner=alice, files=kalshi_files(), approve_by=staff).strategy
+    ids = {"strategy": mine.pk, "execution": 0, "file": 0, "key": ApiKey.objects.get(label="agent").pk}
+    response = _send(reader, method, path.format(**ids), body)
+    assert response.status_code == 403, response.content
+    assert error(response)["type"] == "permission_denied"
+    mine.refresh_from_db()
+    assert mine.enabled and mine.versions.count() == 1 and not mine.executions.exists()
