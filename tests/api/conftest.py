@@ -21,8 +21,8 @@ class Api:
     def __init__(self, client: Client, key: str | None) -> None:
         self.client, self.key = client, key
 
-    def _headers(self, headers: dict[str, str]) -> dict[str, str]:
-        extra = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()}
+    def _headers(self, headers: dict[str, str]) -> dict[str, Any]:
+        extra: dict[str, Any] = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()}
         if self.key is not None:
             extra["HTTP_AUTHORIZATION"] = f"Bearer {self.key}"
         return extra

@@ -46,7 +46,7 @@ async def agent_session(client: Client) -> dict[str, Any]:
     assert strategy is not None
     run = await client.call_tool("test_run", {"strategy_id": strategy["id"]})
     assert not run.is_error, run.content
-    execution = await client.call_tool("get_execution", {"execution_id": run.structured_content["id"]})  # type: ignore[index]
+    execution = await client.call_tool("get_execution", {"execution_id": run.structured_content["id"]})
     text = json.loads(execution.content[0].text)  # type: ignore[union-attr]
     return {"tools": tools, "deployed": strategy, "execution": execution.structured_content, "text": text}
 
@@ -106,7 +106,7 @@ def daphne(venues_on_simulator) -> Iterator[str]:
             time.sleep(0.1)
     else:
         process.kill()
-        raise AssertionError(f"daphne did not start: {process.stderr.read() if process.stderr else ''}")
+        raise AssertionError(f"daphne did not start: {process.stderr.read().decode() if process.stderr else ''}")
     yield f"http://127.0.0.1:{port}/mcp"
     process.terminate()
     process.wait(timeout=10)
