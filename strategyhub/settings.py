@@ -218,10 +218,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer", "description": "shk_… API key"}}
+    "ENUM_NAME_OVERRIDES": {
+        "StrategyStatusEnum": ["draft", "pending_approval", "approved", "rejected", "archived"],
+        "ExecutionStatusEnum": ["queued", "running", "succeeded", "failed", "timed_out", "skipped"],
+        "ModeEnum": ["backtest", "paper", "live"],
+        "DeployModeEnum": ["paper", "backtest"],
+        "PositionStatusEnum": ["open", "closed"],
     },
-    "SECURITY": [{"ApiKey": []}],
 }
 
 # --- Secrets at rest -------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, register_converter
 
-from strategies.api import views
+from strategies.api import schema, views
 
 
 class IdConverter:
@@ -18,6 +18,7 @@ class IdConverter:
 
 
 register_converter(IdConverter, "id")
+assert schema.ApiKeyScheme  # registered on import
 
 app_name = "api"
 urlpatterns = [

@@ -442,13 +442,15 @@ class KeyListView(ApiView):
         return Response([_key_data(k, request) for k in ApiKey.objects.filter(user=request.user)])  # type: ignore[misc]
 
 
-class KeyDetailView(ApiView):
+class KeyView(ApiView):
     def key(self, key_id: int) -> ApiKey:
         api_key = ApiKey.objects.filter(user=self.request.user, pk=key_id).first()  # type: ignore[misc]
         if api_key is None:
             raise NotFound(f"you have no API key {key_id}")
         return api_key
 
+
+class KeyDetailView(KeyView):
     @extend_schema(operation_id="keys_label", request=s.KeyLabelSerializer, responses=answers(s.ApiKeySerializer),
                    summary="Label one of your API keys")
     def patch(self, request: Request, key_id: int) -> Response:
@@ -457,7 +459,7 @@ class KeyDetailView(ApiView):
         return Response(_key_data(api_key_label(api_key=api_key, label=data["label"]), request))
 
 
-class KeyRevokeView(KeyDetailView):
+class KeyRevokeView(KeyView):
     @extend_schema(operation_id="keys_revoke", request=s.EmptySerializer, responses=answers(s.ApiKeySerializer),
                    summary="Revoke one of your API keys, for good")
     def post(self, request: Request, key_id: int) -> Response:

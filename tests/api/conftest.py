@@ -78,6 +78,22 @@ def bobs_strategy(bob, staff) -> Strategy:
     return strategy_deploy(owner=bob, files=scripts_files(name="Bob's own"), approve_by=staff).strategy
 
 
+@pytest.fixture
+def connections_kept() -> Any:
+    """For requests not sent by Django's test client (a tool call, a WSGI app), as the test client does:
+    the request signals must not close the test's transaction.
+
+    As Django's test client does: a tool call's request signals must not close the test's transaction."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 def error(response: Any) -> dict[str, Any]:
     body = response.json()
     assert set(body) == {"error"}, body

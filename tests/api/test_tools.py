@@ -11,17 +11,6 @@ from tests.api.conftest import error, kalshi_files
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("connections_kept")]
 
 
-@pytest.fixture
-def connections_kept():
-    """As Django's test client does: a tool call's request signals must not close the test's transaction."""
-    from django.core.signals import request_finished, request_started
-    from django.db import close_old_connections
-
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 ISSUE_TOOLS = {"deploy_strategy", "update_strategy", "list_strategies", "get_strategy", "diff_versions", "test_run",
                "run_now", "pause_strategy", "enable_strategy", "list_executions", "get_execution", "get_positions",
