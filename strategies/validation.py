@@ -11,7 +11,9 @@ import ast
 import difflib
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -19,6 +21,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+
+from strategies.sdk import PREDICTION_MARKETS, SIDES_BY_PLATFORM, VENUE_METHODS, EntrySignal, ExitSignal
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "strategy-config.schema.json"
 CONFIG_FILE = "config.json"
@@ -185,6 +189,8 @@ def config_parse(text: str) -> tuple[dict[str, Any] | None, list[ValidationIssue
                 issues.append(issue)
     if issues:
         return None, issues
+    if "\x00" in json.dumps(config, ensure_ascii=False):
+        return None, [ValidationIssue(CONFIG_FILE, "contains a NUL character (\\u0000)")]
     issues = _semantic_issues(config)
     return (None if issues else config), issues
 
@@ -289,6 +295,139 @@ def _script_issues(files: dict[str, str]) -> list[ValidationIssue]:
     return issues
 
 
+# --- what the sandbox can run (docs/sandbox.md): imports, venue methods, signals, reply shapes -------------
+
+# The standard library, numpy, pandas and what they import; the SDK under its two names.
+IMPORTABLE = frozenset(sys.stdlib_module_names) | {"numpy", "pandas", "dateutil", "pytz", "tzdata", "six"}
+SDK_MODULES = frozenset({"strategies.sdk", "servers.strategies", "strategies", "servers"})
+IMPORT_HELP = ("the sandbox has only the Python standard library, numpy, pandas and strategies.sdk, and no network: "
+               "read markets through ctx.polymarket, ctx.kalshi or ctx.alpaca")
+# What `get_trade_history` answers, one dict per trade (strategies/broker.py `_polymarket_trades`).
+POLYMARKET_TRADE_FIELDS = ("id", "proxyWallet", "conditionId", "asset", "side", "price", "size", "timestamp",
+                           "title", "outcome")
+TRADE_FIELD_HINTS = {"token_id": "asset", "market_id": "asset", "market_slug": "title", "market": "conditionId",
+                     "transactionHash": "id", "trade_id": "id", "maker_address": "proxyWallet", "amount": "size"}
+SIGNAL_FIELDS = {"EntrySignal": EntrySignal, "ExitSignal": ExitSignal}
+
+
+def _import_issues(filename: str, module: ast.Module) -> list[ValidationIssue]:
+    issues = []
+    for node in ast.walk(module):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names
+                                     if node.module in ("strategies", "servers")]
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            if top in ("strategies", "servers"):
+                if name not in SDK_MODULES and not name.startswith(("strategies.sdk.", "servers.strategies.")):
+                    issues.append(ValidationIssue(filename, f"imports {name}: a strategy may import only "
+                                                            "strategies.sdk (or servers.strategies)", line=node.lineno))
+            elif top not in IMPORTABLE:
+                issues.append(ValidationIssue(
+                    filename, f"imports {top}, which the sandbox cannot provide: {IMPORT_HELP}", line=node.lineno))
+    return issues
+
+
+def _venue_of(node: ast.expr, platform: str) -> str | None:
+    """`ctx.polymarket`, `await ctx.polymarket`, `ctx.venue` -> the venue it names."""
+    if isinstance(node, ast.Await):
+        node = node.value
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        if node.attr in VENUE_METHODS:
+            return node.attr
+        if node.attr == "venue" and node.value.id != "self":
+            return platform
+    return None
+
+
+def _call_of(node: ast.expr) -> ast.Call | None:
+    if isinstance(node, ast.Await):
+        node = node.value
+    return node if isinstance(node, ast.Call) else None
+
+
+def _venue_issues(filename: str, module: ast.Module, platform: str) -> list[ValidationIssue]:
+    """Venue methods the SDK does not have, signals that cannot be right, and reply shapes read wrongly."""
+    aliases: dict[str, str] = {}
+    trade_lists: set[str] = set()
+    trades: set[str] = set()
+    for node in ast.walk(module):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            target = node.targets[0].id
+            venue = _venue_of(node.value, platform)
+            if venue:
+                aliases[target] = venue
+            call = _call_of(node.value)
+            if call is not None and isinstance(call.func, ast.Attribute) and call.func.attr == "get_trade_history":
+                trade_lists.add(target)
+    for node in ast.walk(module):  # loop variables over a trade list are trades
+        if isinstance(node, ast.For | ast.AsyncFor) and isinstance(node.target, ast.Name):
+            source = node.iter
+            if isinstance(source, ast.Name) and source.id in trade_lists:
+                trades.add(node.target.id)
+    issues: list[ValidationIssue] = []
+    for node in ast.walk(module):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            base = node.func.value
+            venue = _venue_of(base, platform) or (aliases.get(base.id) if isinstance(base, ast.Name) else None)
+            methods = VENUE_METHODS.get(venue or "", {})
+            if venue and node.func.attr not in methods:
+                close = difflib.get_close_matches(node.func.attr, list(methods), n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                issues.append(ValidationIssue(
+                    filename, f"ctx.{venue} has no method {node.func.attr!r}: {hint}it offers "
+                              f"{', '.join(sorted(methods))}", line=node.lineno))
+        if isinstance(node, ast.Call):
+            name = node.func.id if isinstance(node.func, ast.Name) else (
+                node.func.attr if isinstance(node.func, ast.Attribute) else "")
+            if name in SIGNAL_FIELDS:
+                issues += _signal_issues(filename, name, node, platform)
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+            key = node.slice.value if isinstance(node.slice, ast.Constant) else None
+            if node.value.id in trade_lists and isinstance(key, str):
+                issues.append(ValidationIssue(
+                    filename, f"get_trade_history returns a list of trades, not an object: there is no "
+                              f"{node.value.id}[{key!r}]; iterate it (`for trade in {node.value.id}:`); each trade "
+                              f"is a dict with {', '.join(POLYMARKET_TRADE_FIELDS)}", line=node.lineno))
+            elif node.value.id in trades and isinstance(key, str) and key not in POLYMARKET_TRADE_FIELDS:
+                hint = f"(use {TRADE_FIELD_HINTS[key]!r}) " if key in TRADE_FIELD_HINTS else ""
+                issues.append(ValidationIssue(
+                    filename, f"a trade from get_trade_history has no key {key!r} {hint}: its keys are "
+                              f"{', '.join(POLYMARKET_TRADE_FIELDS)}", line=node.lineno))
+    return issues
+
+
+def _signal_issues(filename: str, name: str, call: ast.Call, platform: str) -> list[ValidationIssue]:
+    known = [f.name for f in dataclass_fields(SIGNAL_FIELDS[name])]
+    issues = []
+    for keyword in call.keywords:
+        if keyword.arg is None:
+            continue
+        if keyword.arg not in known:
+            issues.append(ValidationIssue(filename, f"{name} has no field {keyword.arg!r}: its fields are "
+                                                    f"{', '.join(known)}", line=call.lineno))
+            continue
+        value = keyword.value.value if isinstance(keyword.value, ast.Constant) else None
+        sides = SIDES_BY_PLATFORM.get(platform, ())
+        if name == "EntrySignal" and keyword.arg == "side" and isinstance(value, str) and sides and value not in sides:
+            issues.append(ValidationIssue(filename, f"EntrySignal side must be {' or '.join(map(repr, sides))} on "
+                                                    f"{platform}, got {value!r}", line=call.lineno))
+        number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+        if name == "EntrySignal" and keyword.arg == "confidence" and number is not None and not 0 <= number <= 1:
+            issues.append(ValidationIssue(filename, f"EntrySignal confidence must be in [0, 1], got {number}",
+                                          line=call.lineno))
+        if (name == "EntrySignal" and keyword.arg == "limit_price" and number is not None
+                and platform in PREDICTION_MARKETS and not 0 < number < 1):
+            issues.append(ValidationIssue(filename, f"EntrySignal limit_price must be in (0, 1) on {platform} "
+                                                    f"(a price per $1 contract), got {number}", line=call.lineno))
+    return issues
+
+
 # --- the whole strategy --------------------------------------------------------------------------------
 
 
@@ -319,6 +458,8 @@ def strategy_files_validate(files: dict[str, str]) -> ValidatedStrategy:
             issues.append(ValidationIssue(name, "must be UTF-8 text"))
         elif not text.strip():
             issues.append(ValidationIssue(name, "is empty"))
+        elif "\x00" in text:
+            issues.append(ValidationIssue(name, "contains a NUL character"))
         elif len(text.encode()) > MAX_FILE_BYTES:
             issues.append(ValidationIssue(name, f"is {len(text.encode())} bytes; the limit is {MAX_FILE_BYTES}"))
     if issues:
@@ -326,6 +467,13 @@ def strategy_files_validate(files: dict[str, str]) -> ValidatedStrategy:
     assert layout is not None
     config, issues = config_parse(files[CONFIG_FILE])
     issues += _script_issues(files)
+    platform = str(config["platform"]) if config else ""
+    for filename in sorted(name for name in files if name.endswith(".py")):
+        try:
+            module = ast.parse(files[filename], filename=filename)
+        except SyntaxError:
+            continue  # reported above
+        issues += _import_issues(filename, module) + _venue_issues(filename, module, platform)
     if issues or config is None:
         raise StrategyInvalid(issues)
     return ValidatedStrategy(layout=layout, config=config, files=dict(files))
