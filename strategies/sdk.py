@@ -33,6 +33,7 @@ __all__ = [
     "VENUE_METHODS",
     "BaseStrategy",
     "Capital",
+    "ConfigView",
     "Context",
     "EntrySignal",
     "ExitSignal",
@@ -279,6 +280,20 @@ class Capital:
         return cls(**{name: float(data.get(name) or 0) for name in ("total", "deployed", "available", "pnl_today")})
 
 
+class ConfigView(dict[str, Any]):
+    """config.json as a dict whose keys also read as attributes, as older docs write it:
+    `self.config.risk_limits["max_order_usd"]` is `self.config["risk_limits"]["max_order_usd"]`."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            value = self[name]
+        except KeyError:
+            raise AttributeError(f"config.json has no key {name!r}; it has: {', '.join(sorted(self))}") from None
+        return ConfigView(value) if isinstance(value, dict) else value
+
+
 class Transport(Protocol):
     """How a Context reaches the worker: venue calls and log lines."""
 
@@ -325,6 +340,8 @@ class _VenueMethod:
             if name in kwargs:
                 raise TypeError(f"{where} got multiple values for argument {name!r}")
             kwargs[name] = value
+        if self._name == "create_order" and "intent" not in kwargs:
+            kwargs = self._client.order_from_side(kwargs)
         return _awaitable(self._client.transport.call(self._client.venue, self._name, kwargs))
 
 
@@ -336,9 +353,37 @@ class VenueProxy:
     `ctx.polymarket.get_order_book(token)` both work.
     """
 
-    def __init__(self, venue: str, transport: Transport) -> None:
+    def __init__(self, venue: str, transport: Transport, context: Context | None = None) -> None:
         self.venue = venue
         self.transport = transport
+        self.context = context
+
+    def order_from_side(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """`create_order(token_id=…, side="BUY" | "SELL", amount=usd, price=…)`, as older docs write it, as the
+        entry or exit signal it means; the worker sizes and checks it like any other. Anything else is sent
+        as it is, and refused with the reason."""
+        side = str(kwargs.get("side", "")).upper()
+        market = next((kwargs[key] for key in ("token_id", "ticker", "symbol", "market_id") if key in kwargs), None)
+        if side not in ("BUY", "SELL") or market is None:
+            return kwargs
+        amount = kwargs.get("amount", kwargs.get("size_usd"))
+        reason = str(kwargs.get("reason") or f"create_order(side={side!r})")
+        index = self.context.signal_index if self.context is not None else None
+        if side == "BUY":
+            order: dict[str, Any] = {"intent": "entry", "market_id": str(market), "reason": reason,
+                                     "side": "buy" if self.venue == "alpaca" else "yes", "size_usd": amount}
+            if kwargs.get("price") is not None:
+                order["limit_price"] = kwargs["price"]
+            if kwargs.get("confidence") is not None:
+                order["confidence"] = kwargs["confidence"]
+            return {**order, "signal_index": index}
+        positions = self.context.positions if self.context is not None else []
+        held = next((p for p in positions if str(market) in (p.position_id, p.market_id)), None)
+        fraction = 1.0
+        if held is not None and held.size > 0 and isinstance(amount, int | float) and not isinstance(amount, bool):
+            fraction = max(min(1.0, float(amount) / held.size), 1e-9)
+        return {"intent": "exit", "position_id": held.position_id if held else str(market), "reason": reason,
+                "fraction": fraction, "signal_index": index}
 
     def __getattr__(self, name: str) -> _VenueMethod:
         params = VENUE_METHODS.get(self.venue, {}).get(name)
@@ -375,9 +420,9 @@ class Context:
     signal_index: int | None = None
 
     def __post_init__(self) -> None:
-        self.polymarket = VenueProxy("polymarket", self.transport)
-        self.kalshi = VenueProxy("kalshi", self.transport)
-        self.alpaca = VenueProxy("alpaca", self.transport)
+        self.polymarket = VenueProxy("polymarket", self.transport, self)
+        self.kalshi = VenueProxy("kalshi", self.transport, self)
+        self.alpaca = VenueProxy("alpaca", self.transport, self)
 
     @property
     def venue(self) -> VenueProxy:
@@ -399,17 +444,23 @@ class BaseStrategy:
     which sizes it with the capital engine, checks it and places it.
     """
 
-    config: dict[str, Any]
     state: dict[str, Any]
     params: dict[str, Any]
+
+    @property
+    def config(self) -> ConfigView:
+        """config.json; keys read as items or as attributes (`self.config.risk_limits`)."""
+        return self.__dict__.get("_config") or ConfigView()
+
+    @config.setter
+    def config(self, value: Mapping[str, Any]) -> None:
+        self.__dict__["_config"] = ConfigView(value or {})
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         # The loader binds config, params and state before __init__, so a subclass that skips
         # super().__init__() still works; only fill what is still missing.
         if config is not None:
-            self.config = dict(config)
-        if not hasattr(self, "config"):
-            self.config = {}
+            self.config = config
         if not hasattr(self, "params"):
             self.params = dict(self.config.get("parameters") or {})
         if not hasattr(self, "state"):

@@ -101,6 +101,17 @@ def _entry_signals(returned: Any, platform: str) -> list[EntrySignal]:
     return signals
 
 
+def _positional_count(method: Callable[..., Any]) -> int:
+    """How many positional arguments a bound method takes (any number for *args)."""
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return 2
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return 2
+    return sum(1 for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
 def _exit_signal(returned: Any, position: Position) -> ExitSignal | None:
     if returned is None:
         return None
@@ -151,15 +162,20 @@ def run_cycle_in_process(
         ctx = build_context(definition, ctx_data, transport)
         original_state = ctx.state
         strategy = definition.instantiate(params=ctx.params, state=ctx.state)
-        exit_signals: list[ExitSignal] = []
+        exit_signals: list[tuple[Position, ExitSignal]] = []
         for position in ctx.positions:
             asked = _exit_signal(runner.call(strategy.should_exit, ctx, position), position)
             if asked is not None:
-                exit_signals.append(asked)
-        exits = [exit_signal.as_dict() for exit_signal in exit_signals]
-        for index, exit_signal in enumerate(exit_signals):
+                exit_signals.append((position, asked))
+        exits = [exit_signal.as_dict() for _, exit_signal in exit_signals]
+        # `execute_exit(self, ctx, position, signal)`, as older docs write it, gets the position too.
+        with_position = _positional_count(strategy.execute_exit) >= 3
+        for index, (position, exit_signal) in enumerate(exit_signals):
             ctx.signal_index = index
-            runner.call(strategy.execute_exit, ctx, exit_signal)
+            if with_position:
+                runner.call(strategy.execute_exit, ctx, position, exit_signal)
+            else:
+                runner.call(strategy.execute_exit, ctx, exit_signal)
         ctx.signal_index = None
         entry_signals = _entry_signals(runner.call(strategy.should_enter, ctx), ctx.platform)
         entries = [signal.as_dict() for signal in entry_signals]

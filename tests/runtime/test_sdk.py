@@ -178,3 +178,39 @@ def test_the_old_import_path_gives_the_same_classes() -> None:
     from servers.strategies import EntrySignal as OldEntry
 
     assert Old is BaseStrategy and OldEntry is EntrySignal
+
+
+def test_config_reads_as_attributes_as_older_docs_write_it() -> None:
+    from strategies.sdk import BaseStrategy
+
+    strategy = BaseStrategy({"risk_limits": {"max_order_usd": 100}, "name": "x"})
+    assert strategy.config.risk_limits["max_order_usd"] == 100
+    assert strategy.config["risk_limits"] == {"max_order_usd": 100} and strategy.config.name == "x"
+    with pytest.raises(AttributeError, match="config.json has no key 'risk'; it has: name, risk_limits"):
+        _ = strategy.config.risk
+
+
+def test_create_order_with_a_side_and_an_amount_becomes_the_signal_it_means() -> None:
+    from datetime import UTC, datetime
+
+    from strategies.sdk import Capital, Context, Position
+
+    sent: list[tuple[str, str, dict[str, Any]]] = []
+
+    class Recorder:
+        def call(self, venue, method, kwargs):
+            sent.append((venue, method, kwargs))
+            return {"status": "placed"}
+
+        def log(self, level, message):
+            pass
+
+    held = Position("p1", "polymarket", "tok", "", "yes", 50.0, 100.0, 0.5, 0.5, 0.0, None)
+    ctx = Context("1", "polymarket", "paper", False, datetime.now(UTC), {}, {}, Capital(), [held], Recorder())
+    ctx.signal_index = 2
+    ctx.polymarket.create_order(token_id="tok2", side="BUY", amount=100)
+    ctx.polymarket.create_order(token_id="tok", side="SELL", amount=25.0)
+    assert sent[0][2] == {"intent": "entry", "market_id": "tok2", "reason": "create_order(side='BUY')", "side": "yes",
+                          "size_usd": 100, "signal_index": 2}
+    assert sent[1][2] == {"intent": "exit", "position_id": "p1", "reason": "create_order(side='SELL')",
+                          "fraction": 0.5, "signal_index": 2}
