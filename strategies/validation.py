@@ -173,6 +173,16 @@ def _semantic_issues(config: dict[str, Any]) -> list[ValidationIssue]:
     return issues
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 def config_parse(text: str) -> tuple[dict[str, Any] | None, list[ValidationIssue]]:
     """Parse and check config.json; returns the config (None when invalid) and every issue found."""
     try:
@@ -189,8 +199,8 @@ def config_parse(text: str) -> tuple[dict[str, Any] | None, list[ValidationIssue
                 issues.append(issue)
     if issues:
         return None, issues
-    if "\x00" in json.dumps(config, ensure_ascii=False):
-        return None, [ValidationIssue(CONFIG_FILE, "contains a NUL character (\\u0000)")]
+    if _has_nul(config):
+        return None, [ValidationIssue(CONFIG_FILE, "contains a NUL character (\\u0000), which cannot be stored")]
     issues = _semantic_issues(config)
     return (None if issues else config), issues
 
@@ -395,9 +405,9 @@ def _venue_issues(filename: str, module: ast.Module, platform: str) -> list[Vali
                               f"{node.value.id}[{key!r}]; iterate it (`for trade in {node.value.id}:`); each trade "
                               f"is a dict with {', '.join(POLYMARKET_TRADE_FIELDS)}", line=node.lineno))
             elif node.value.id in trades and isinstance(key, str) and key not in POLYMARKET_TRADE_FIELDS:
-                hint = f"(use {TRADE_FIELD_HINTS[key]!r}) " if key in TRADE_FIELD_HINTS else ""
+                hint = f" (use {TRADE_FIELD_HINTS[key]!r})" if key in TRADE_FIELD_HINTS else ""
                 issues.append(ValidationIssue(
-                    filename, f"a trade from get_trade_history has no key {key!r} {hint}: its keys are "
+                    filename, f"a trade from get_trade_history has no key {key!r}{hint}: its keys are "
                               f"{', '.join(POLYMARKET_TRADE_FIELDS)}", line=node.lineno))
     return issues
 

@@ -1,0 +1,158 @@
+"""The copy trader of shared/reference/seed-design.md, as an agent trained on it writes it, through the API:
+validation says what to complete and fix, the smoke run shows the runtime mistake, a new version fixes it,
+a person approves it, and its run, positions and performance are read back."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from strategies.models import Strategy
+from strategies.services import strategy_version_approve
+from strategies.tasks import execution_cycle
+from tests.api.conftest import error
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("venues_on_simulator")]
+
+# The seed document's strategy.py, as written there.
+SEED_STRATEGY = '''\
+from servers.strategies import BaseStrategy, EntrySignal, ExitSignal, Position
+
+class PolymarketCopyTrader(BaseStrategy):
+    async def should_enter(self, ctx) -> list[EntrySignal]:
+        """Check if tracked traders made new trades"""
+        poly = await ctx.polymarket
+        signals = []
+
+        tracked_traders = self.get_param('tracked_traders', [])
+
+        for trader_wallet in tracked_traders:
+            trades = await poly.get_trade_history(
+                maker_address=trader_wallet,
+                limit=20
+            )
+
+            for trade in trades['trades']:
+                if trade['id'] not in self.processed_trades:
+                    self.processed_trades.add(trade['id'])
+
+                    signals.append(EntrySignal(
+                        market_id=trade['token_id'],
+                        market_name=trade['market_slug'],
+                        side='yes',
+                        reason=f"Copy trade from {trader_wallet[:10]}...",
+                        confidence=0.8
+                    ))
+
+        return signals
+
+    async def should_exit(self, ctx, position: Position):
+        """Check stop loss / take profit"""
+        pnl_pct = position.unrealized_pnl / position.size
+
+        if pnl_pct < -0.10:  # -10% stop loss
+            return ExitSignal(
+                position_id=position.position_id,
+                reason="Stop loss triggered"
+            )
+
+        if pnl_pct > 0.20:  # +20% take profit
+            return ExitSignal(
+                position_id=position.position_id,
+                reason="Take profit triggered"
+            )
+
+        return None
+
+    async def execute_entry(self, ctx, signal: EntrySignal):
+        """Place buy order"""
+        poly = await ctx.polymarket
+        size = self.config.risk_limits['max_order_usd']
+
+        return await poly.create_order(
+            token_id=signal.market_id,
+            side='BUY',
+            amount=size
+        )
+
+    async def execute_exit(self, ctx, position: Position, signal: ExitSignal):
+        """Place sell order"""
+        poly = await ctx.polymarket
+
+        return await poly.create_order(
+            token_id=position.position_id,
+            side='SELL',
+            amount=position.size
+        )
+'''
+SEED_CONFIG: dict[str, Any] = {
+    "name": "Polymarket Copy Trader",
+    "description": "Copies trades from top Polymarket traders",
+    "platform": "polymarket",
+    "polling_interval": 60,
+    "risk_limits": {"max_order_usd": 100, "max_daily_usd": 500, "allowed_services": ["polymarket"]},
+    "parameters": {"tracked_traders": ["0x742d35Cc..."], "copy_percentage": 0.5, "wallet_address": "0xUSER_WALLET..."},
+}
+SIMULATED_WALLET = "0x5eed000000000000000000000000000000000001"  # a wallet with recorded trades in the simulator
+
+
+def test_the_seed_copy_trader_deployed_fixed_approved_and_run_through_the_api(api, staff) -> None:
+    files = {"strategy.py": SEED_STRATEGY, "config.json": json.dumps(SEED_CONFIG)}
+
+    # 1. As written: every problem at once, each saying what is valid.
+    body = error(api.post("/api/v1/strategies/", {"files": files}))
+    messages = {(i["file"], i["path"] or i["line"]): i["message"] for i in body["issues"]}
+    assert {("config.json", "thesis"), ("config.json", "capital")} <= set(messages)
+    [shape] = [m for (f, _), m in messages.items() if "get_trade_history returns a list" in m]
+    assert "iterate it" in shape and "asset" in shape
+
+    # 2. Config completed as validation asks, the reply read as a list: now the trade keys that do not exist.
+    config = {**SEED_CONFIG, "thesis": "Profitable wallets keep their edge for days.",
+              "capital": {"total_capital": 5000, "capital_per_trade": 100, "max_positions": 5,
+                          "max_position_size": 500, "max_daily_loss": 200, "sizing_method": "fixed"},
+              "parameters": {**SEED_CONFIG["parameters"], "tracked_traders": [SIMULATED_WALLET]}}
+    code = SEED_STRATEGY.replace("trades['trades']", "trades")
+    files = {"strategy.py": code, "config.json": json.dumps(config)}
+    body = error(api.post("/api/v1/strategies/", {"files": files}))
+    hints = " | ".join(i["message"] for i in body["issues"])
+    assert len(body["issues"]) == 2 and "'token_id' (use 'asset')" in hints and "'market_slug' (use 'title')" in hints
+
+    # 3. Deployed; the smoke run shows the runtime mistake with the script's own traceback.
+    code = code.replace("trade['token_id']", "trade['asset']").replace("trade['market_slug']", "trade['title']")
+    deployed = api.post("/api/v1/strategies/", {"files": {"strategy.py": code, "config.json": json.dumps(config)}})
+    assert deployed.status_code == 201, deployed.json()
+    strategy_id, smoke = deployed.json()["id"], deployed.json()["smoke"]
+    assert smoke["status"] == "failed" and "processed_trades" in smoke["error"]
+    assert 'strategy.py", line 18' in smoke["error"]
+
+    # 4. A new version keeps the copied ids in ctx.state; its smoke run would place orders, seed style and all.
+    fixed = code.replace("if trade['id'] not in self.processed_trades:\n                    "
+                         "self.processed_trades.add(trade['id'])",
+                         "if trade['id'] not in ctx.state.setdefault('copied', []):\n                    "
+                         "ctx.state['copied'].append(trade['id'])")
+    version = api.post(f"/api/v1/strategies/{strategy_id}/versions/", {"files": {"strategy.py": fixed}})
+    assert version.status_code == 201
+    smoke = version.json()["smoke"]
+    assert smoke["status"] == "succeeded", smoke["error"]
+    would = [a for a in smoke["actions"] if a["kind"] == "order_would_place"]
+    assert would and all(a["payload"]["size_usd"] == 100 for a in would)  # amount=max_order_usd, as asked
+    diff = api.get(f"/api/v1/strategies/{strategy_id}/versions/1/diff/2/").json()
+    assert [f["filename"] for f in diff["files"]] == ["strategy.py"]
+
+    # 5. A person approves it (no key can); the agent runs it and reads the run, positions and performance.
+    strategy = Strategy.objects.get(pk=strategy_id)
+    assert strategy.current_version is not None
+    strategy_version_approve(version=strategy.current_version, by=staff)
+    queued = api.post(f"/api/v1/strategies/{strategy_id}/run/")
+    assert queued.status_code == 202
+    execution_cycle(int(queued.json()["execution_id"]))
+    run = api.get(f"/api/v1/executions/{queued.json()['execution_id']}/").json()
+    assert run["status"] == "succeeded", run["error"]
+    assert "order_placed" in [a["kind"] for a in run["actions"]]
+    positions = api.get(f"/api/v1/strategies/{strategy_id}/positions/").json()["results"]
+    assert positions and all(p["book"] == "paper" and p["venue"] == "polymarket" for p in positions)
+    [paper] = api.get(f"/api/v1/strategies/{strategy_id}/performance/").json()["books"]
+    assert paper["open_positions"] == len(positions)
+    assert api.get(f"/api/v1/strategies/{strategy_id}/executions/").json()["results"][0]["trigger"] == "manual"
