@@ -60,3 +60,15 @@ _.requested
 
 # Issue 10, finding 9 ("sell_fee_bound is never used"): the money work wires it in or deletes it; then drop this.
 _.sell_fee_bound
+
+# The agent API: DRF reads a view's and a paginator's settings, Django a path converter's methods and the
+# URLconf's error handlers, by name.
+_.permission_classes, _.throttle_classes, _.pagination_class, _.page_size, _.page_size_query_param, _.max_page_size
+_.to_python, _.to_url, _.handler404, _.handler500, _.CACHES
+_.api_exception_handler, _.has_permission, _.get_cache_key, _.num_requests, _.duration, _.regex, _.validate
+_.ApiKeyScheme, _.target_class, _.get_security_definition, _.auto_schema
+_.READ  # an ApiKeyScope choice
+_._runner  # the MCP session manager's task: kept referenced, or asyncio may collect it
+# Output serializer fields: drf-spectacular publishes them in the OpenAPI schema.
+_.schedule, _.dashboard_url, _.is_current, _.execution_url, _.unrealized_pnl_usd, _.equity_usd, _.total_capital_usd
+_.total_pnl_usd, _.closed_trades, _.max_drawdown

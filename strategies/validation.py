@@ -22,7 +22,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from strategies.sdk import PREDICTION_MARKETS, SIDES_BY_PLATFORM, VENUE_METHODS, EntrySignal, ExitSignal
+from strategies.sdk import SIDES_BY_PLATFORM, VENUE_METHODS, EntrySignal, ExitSignal
+from trading.venues.platforms import PREDICTION_MARKETS
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "strategy-config.schema.json"
 CONFIG_FILE = "config.json"

@@ -6,8 +6,9 @@ from typing import Any
 
 from rest_framework import serializers
 
-from strategies.models import Execution, ExecutionTrigger, Mode, Platform, Strategy, StrategyStatus
+from strategies.models import Execution, ExecutionTrigger, Mode, Strategy, StrategyStatus
 from strategies.validation import MAX_FILE_BYTES
+from trading.venues.platforms import Platform
 
 FILENAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 MAX_FILES = 20
@@ -78,7 +79,6 @@ class FilesField(serializers.DictField):
 
 class FileIdsField(serializers.ListField):
     child = serializers.IntegerField(min_value=1, max_value=ID_MAX)
-    max_length = MAX_FILES
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=MAX_FILES, **kwargs)

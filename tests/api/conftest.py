@@ -12,7 +12,7 @@ from django.test import Client
 from accounts.services import api_key_issue
 from strategies.models import Strategy
 from strategies.services import strategy_deploy
-from tests.conftest import example_files, scripts_files
+from tests.conftest import scripts_files
 
 
 class Api:
@@ -104,6 +104,3 @@ def error(response: Any) -> dict[str, Any]:
 def kalshi_files(**config: Any) -> dict[str, str]:
     return scripts_files(**config)
 
-
-def copy_trader_files() -> dict[str, str]:
-    return example_files("polymarket_copy_trader")

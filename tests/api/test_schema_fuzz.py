@@ -29,7 +29,7 @@ def _cases_summary() -> Any:
 
 
 @pytest.fixture
-def fuzz_key(django_db_setup: Any, django_db_blocker: Any, settings: Any) -> str:
+def fuzz_key(settings: Any) -> str:
     settings.API_THROTTLE_RATES = {"read": None, "write": None}
     user = pytest.importorskip("django.contrib.auth").get_user_model().objects.create_user("fuzzer")
     strategy_deploy(owner=user, files=scripts_files())  # id 1-ish objects exist, so some ids hit real rows
