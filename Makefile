@@ -58,7 +58,8 @@ bench: $(VENV)/.dev-deps sandbox-deps
 	$(PY) benchmarks/bench_money.py
 	@if echo "$$DATABASE_URL" | grep -q '^postgres' && [ -n "$$REDIS_URL" ]; then \
 		$(PY) benchmarks/bench_schedule.py; \
-	else echo "bench_schedule: skipped, it needs DATABASE_URL=postgres://… and REDIS_URL (it creates its own database)"; fi
+		$(PY) benchmarks/bench_api.py; \
+	else echo "bench_schedule, bench_api: skipped, they need DATABASE_URL=postgres://… and REDIS_URL (each creates its own database)"; fi
 
 test: lint typecheck pytest
 

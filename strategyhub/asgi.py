@@ -8,6 +8,14 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "strategyhub.settings")
 django_asgi_app = get_asgi_application()
 
+from django.conf import settings  # noqa: E402
+
+# Under ASGI each request's sync code runs in a thread of its own, so a connection kept for reuse is never
+# reused and piles up until Postgres refuses new clients (Django's docs: no persistent connections under
+# ASGI). The web process closes its connection after every request; workers keep theirs.
+for database in settings.DATABASES.values():
+    database["CONN_MAX_AGE"] = 0
+
 from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set up first
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
