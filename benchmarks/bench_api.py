@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -61,9 +62,9 @@ def seed(strategies: int, runs: int) -> tuple[str, list[int], list[int]]:
                                         mode="paper", status="succeeded", scheduled_for=at, started_at=at,
                                         finished_at=at + timedelta(milliseconds=40), worker="bench:1"))
     executions = Execution.objects.bulk_create(executions, batch_size=2000)
-    ExecutionLog.objects.bulk_create([ExecutionLog(execution=e, seq=seq, ts=e.started_at, message=f"line {seq}")
+    ExecutionLog.objects.bulk_create([ExecutionLog(execution=e, seq=seq, ts=e.scheduled_for, message=f"line {seq}")
                                       for e in executions for seq in (1, 2, 3)], batch_size=5000)
-    ExecutionAction.objects.bulk_create([ExecutionAction(execution=e, seq=1, ts=e.started_at, kind="order_refused",
+    ExecutionAction.objects.bulk_create([ExecutionAction(execution=e, seq=1, ts=e.scheduled_for, kind="order_refused",
                                                          message="order refused (sizing): nothing to buy")
                                          for e in executions], batch_size=5000)
     return key, strategy_ids, [e.pk for e in executions]
@@ -74,7 +75,7 @@ async def load(base: str, key: str, strategy_ids: list[int], execution_ids: list
     import httpx
 
     pick = random.Random(7).choice  # noqa: S311 - which row to read, not a secret
-    routes = {"GET /strategies/": lambda: "/api/v1/strategies/",
+    routes: dict[str, Callable[[], str]] = {"GET /strategies/": lambda: "/api/v1/strategies/",
               "GET /strategies/{id}/executions/": lambda: f"/api/v1/strategies/{pick(strategy_ids)}/executions/",
               "GET /executions/{id}/": lambda: f"/api/v1/executions/{pick(execution_ids)}/"}
     names = list(routes)
