@@ -29,7 +29,7 @@ class ErrorDetailSerializer(serializers.Serializer[Any]):
     type = serializers.CharField(help_text=(
         "What to branch on: validation_error, parse_error, not_authenticated, authentication_failed, "
         "permission_denied, not_found, method_not_allowed, unsupported_media_type, already_running, "
-        "not_runnable, idempotency_key_reused, idempotency_in_progress, throttled, internal_error."))
+        "not_runnable, conflict, idempotency_key_reused, idempotency_in_progress, throttled, internal_error."))
     message = serializers.CharField()
     issues = IssueSerializer(many=True)
 
@@ -222,7 +222,7 @@ class ActionSerializer(serializers.Serializer[Any]):
     seq = serializers.IntegerField()
     ts = serializers.DateTimeField()
     kind = serializers.CharField(help_text="order_placed, order_refused, order_would_place (a dry run), "
-                                           "order_requested, position_closed, strategy_paused.")
+                                           "position_closed, strategy_paused.")
     message = serializers.CharField()
     payload = serializers.DictField()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import IntegrityError
 from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -185,8 +186,12 @@ class StrategyListView(ListView):
         before = (strategies_for_user(request.user)  # type: ignore[arg-type]
                   .filter(current_version__isnull=False).values_list("current_version_id", flat=True))
         known = set(before)
-        version = strategy_deploy(owner=request.user, files=data.get("files"),  # type: ignore[arg-type]
-                                  file_ids=data.get("file_ids"), chat_id=data["chat_id"], mode=data["mode"])
+        try:
+            version = strategy_deploy(owner=request.user, files=data.get("files"),  # type: ignore[arg-type]
+                                      file_ids=data.get("file_ids"), chat_id=data["chat_id"], mode=data["mode"])
+        except IntegrityError:  # the same new name deployed twice at once: the other request won
+            raise ApiError(409, "conflict", "another deploy of a strategy with this name was stored at the same "
+                           "moment; send the request again", headers={"Retry-After": "1"}) from None
         created = version.pk not in known
         strategy = self.strategy(version.strategy_id)
         body = {**s.StrategySerializer(strategy, context={"request": request}).data, "created": created,
