@@ -89,8 +89,9 @@ def test_a_failing_script_records_the_error_with_its_own_traceback(alice, staff)
 
 
 def test_a_bad_signal_fails_the_run_naming_the_field(alice, staff) -> None:
+    # The side comes from a parameter: a literal side='buy' on Kalshi is refused at deploy time already.
     entry = ("from strategies.sdk import EntrySignal\n\ndef should_enter(ctx):\n"
-             "    return [EntrySignal(market_id='X', side='buy', reason='r')]\n")
+             "    return [EntrySignal(market_id='X', side=ctx.params.get('side', 'buy'), reason='r')]\n")
     result = run(deploy(alice, entry=entry, approve_by=staff).pk)
     assert result["status"] == "failed"
     assert "side" in result["error"] and "'buy'" in result["error"]
