@@ -146,11 +146,11 @@ def _semantic_issues(config: dict[str, Any]) -> list[ValidationIssue]:
                 )
             )
     method = capital["sizing_method"]
-    if method == "percent_capital" and capital.get("percent") is None:
+    if method in ("percent_capital", "percent_equity") and capital.get("percent") is None:
         issues.append(
             ValidationIssue(
                 CONFIG_FILE,
-                'is required when sizing_method is "percent_capital": a percentage in (0, 100]',
+                f'is required when sizing_method is "{method}": a percentage in (0, 100]',
                 path="capital.percent",
             )
         )

@@ -163,13 +163,19 @@ def entry_size(
     position_cost_usd: Decimal,
     available_usd: Decimal,
     polymarket_rate: Decimal | None = None,
+    equity_usd: Decimal | None = None,
 ) -> Sizing:
     """Size an entry: the method's amount, then capped by capital_per_trade, what the position may
     still take under max_position_size, max_order_usd and available capital; a signal's own
-    `size_usd` is a request, capped the same way. The quantity's worst cost fits the budget."""
+    `size_usd` is a request, capped the same way. The quantity's worst cost fits the budget.
+    `equity_usd` (capital + unrealized P&L) is what `percent_equity` takes its percentage of;
+    without it, the capital."""
     kelly: Decimal | None = None
     if plan.sizing_method == "percent_capital":
         method_usd = plan.total_capital * (plan.percent or ZERO) / 100
+    elif plan.sizing_method == "percent_equity":
+        equity = plan.total_capital if equity_usd is None else equity_usd
+        method_usd = max(ZERO, equity) * (plan.percent or ZERO) / 100
     elif plan.sizing_method == "kelly":
         kelly = kelly_fraction_of(confidence, limit_price, venue=plan.platform)
         method_usd = plan.total_capital * kelly * (plan.kelly_fraction or ONE)

@@ -274,6 +274,7 @@ class CycleDesk:
             size_usd=Decimal(str(signal.size_usd)) if signal.size_usd is not None else None,
             position_cost_usd=position.cost_basis_usd if position else ZERO,
             available_usd=state.available_usd, polymarket_rate=rate,
+            equity_usd=state.capital_usd + state.unrealized_usd,
         )
         what["sizing"] = sizing.as_json()
         # An order sized to nothing is checked as the smallest order it could be: the limit that left no room speaks.

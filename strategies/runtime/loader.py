@@ -12,6 +12,7 @@ where one process loads many cycles (validation, tests, backtests).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -76,9 +77,14 @@ class StrategyDefinition:
         strategy.params = dict(params if params is not None else self.config.get("parameters") or {})
         strategy.state = state if state is not None else {}
         init = self.strategy_class.__init__
-        takes_config = len(inspect.signature(init).parameters) > 1
-        init(strategy, strategy.config) if takes_config else init(strategy)
+        init(strategy, strategy.config) if _takes_config(init) else init(strategy)
         return strategy
+
+
+@functools.lru_cache(maxsize=256)
+def _takes_config(init: Callable[..., Any]) -> bool:
+    """Whether a strategy's __init__ takes the config (read once per class: a backtest instantiates per step)."""
+    return len(inspect.signature(init).parameters) > 1
 
 
 _cache: OrderedDict[str, StrategyDefinition] = OrderedDict()

@@ -106,7 +106,7 @@ def test_it_reports_every_problem_at_once() -> None:
         (
             "sizing_method",
             "martingale",
-            'capital.sizing_method must be one of "fixed", "percent_capital", "kelly", got "martingale"',
+            'capital.sizing_method must be one of "fixed", "percent_capital", "percent_equity", "kelly", got "martingale"',
         ),
         ("kelly_fraction", 1.5, "capital.kelly_fraction must be a number in (0, 1], or null, got 1.5"),
         ("percent", 0, "capital.percent must be a percentage in (0, 100], or null, got 0"),

@@ -46,6 +46,14 @@ def test_percent_capital_is_a_percentage_of_total_capital() -> None:
     assert (sizing.method_usd, sizing.budget_usd, sizing.binding) == (D(75), D(75), "method")
 
 
+def test_percent_equity_is_a_percentage_of_current_equity() -> None:
+    roomy = plan(sizing_method="percent_equity", percent=10, capital_per_trade=2000, max_position_size=2000,
+                 risk_limits={})
+    sizing = entry_size(roomy, confidence=D("0.5"), limit_price=D("0.40"), size_usd=None, position_cost_usd=D(0),
+                        available_usd=D(5000), equity_usd=D(6400))
+    assert (sizing.method_usd, sizing.budget_usd, sizing.binding) == (D(640), D(640), "method")
+
+
 def test_kelly_is_fractional_kelly_of_total_capital_from_confidence_and_price() -> None:
     roomy = plan(sizing_method="kelly", kelly_fraction=0.5, capital_per_trade=2000, max_position_size=2000,
                  risk_limits={})

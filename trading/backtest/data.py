@@ -1,0 +1,361 @@
+"""Backtest data: bar series (a user's CSV, venue history) and recorded prediction-market books.
+
+One interface for the engine (`MarketData`): the moments the data has (`event_times`), what a
+script may read as of a moment (`bars_as_of`, `book_as_of`, …: nothing after it, whatever the
+arguments), where an order signalled at a moment fills (`next_bar`, `next_book`), and when a
+market resolves. Prices are Decimals parsed once; replies are the venues' JSON shapes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from trading.venues.domain import BookLevel, OrderBook
+
+ONE = Decimal(1)
+TIME_COLUMNS = ("date", "time", "timestamp", "datetime")
+PRICE_COLUMNS = ("open", "high", "low", "close")
+
+
+class DataError(ValueError):
+    """Data that cannot be backtested on; the message names the file, the row or the column."""
+
+
+@dataclass(frozen=True)
+class Bar:
+    start: float  # epoch seconds, UTC: the bar's own timestamp (its open)
+    close_at: float  # when the bar is complete and may be seen
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+    def as_alpaca(self) -> dict[str, Any]:
+        return {"t": iso(self.start), "o": str(self.open), "h": str(self.high), "l": str(self.low),
+                "c": str(self.close), "v": str(self.volume)}
+
+
+def iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")
+
+
+def epoch(value: datetime) -> float:
+    return value.timestamp()
+
+
+@dataclass
+class BarSeries:
+    """One symbol's bars, oldest first; a bar is visible from its close (start + the data's period)."""
+
+    symbol: str
+    bars: list[Bar]
+    period: float
+    starts: list[float] = field(init=False, repr=False)
+    closes_at: list[float] = field(init=False, repr=False)
+    _replies: list[dict[str, Any] | None] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.starts = [bar.start for bar in self.bars]
+        self.closes_at = [bar.close_at for bar in self.bars]
+        self._replies = [None] * len(self.bars)
+
+    def replies(self, lo: int, hi: int) -> list[dict[str, Any]]:
+        """Bars lo..hi in Alpaca's JSON shape, each built once (a run reads the same bars many times)."""
+        cache = self._replies
+        out = []
+        for index in range(lo, hi):
+            reply = cache[index]
+            if reply is None:
+                reply = cache[index] = self.bars[index].as_alpaca()
+            out.append(reply)
+        return out
+
+    def visible(self, now: float) -> int:
+        """How many bars have closed by `now`."""
+        return bisect.bisect_right(self.closes_at, now)
+
+    def next_open(self, after: float) -> Bar | None:
+        """The first bar that opens at or after `after`: where a market order signalled then fills."""
+        index = bisect.bisect_left(self.starts, after)
+        return self.bars[index] if index < len(self.bars) else None
+
+    def last_close(self, now: float) -> Decimal | None:
+        count = self.visible(now)
+        return self.bars[count - 1].close if count else None
+
+
+def _period(starts: list[float]) -> float:
+    """The data's bar length: the most common gap between timestamps (weekends and holidays are rarer)."""
+    gaps = Counter(round(b - a, 3) for a, b in zip(starts, starts[1:], strict=False) if b > a)
+    if not gaps:
+        return 86400.0
+    return float(max(gaps.items(), key=lambda item: (item[1], -item[0]))[0])
+
+
+def _parse_moment(text: str, where: str) -> float:
+    value = text.strip()
+    if not value:
+        raise DataError(f"{where}: the timestamp is empty")
+    try:
+        if value.replace(".", "", 1).isdigit():
+            number = float(value)
+            return number / 1000 if number > 1e11 else number  # milliseconds or seconds since the epoch
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise DataError(f"{where}: {value!r} is not an ISO 8601 time or a unix timestamp") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def _decimal(text: str, where: str) -> Decimal:
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise DataError(f"{where}: {text!r} is not a number") from None
+    if not value.is_finite():
+        raise DataError(f"{where}: {text!r} is not a finite number")
+    return value
+
+
+def bars_from_rows(symbol: str, rows: Iterable[tuple[float, Decimal, Decimal, Decimal, Decimal, Decimal]],
+                   period: float | None = None) -> BarSeries:
+    ordered = sorted(rows, key=lambda row: row[0])
+    starts = [row[0] for row in ordered]
+    length = period or _period(starts)
+    bars = [Bar(t, t + length, o, h, lo, c, v) for t, o, h, lo, c, v in ordered]
+    return BarSeries(symbol, bars, length)
+
+
+def load_csv(path: Path | str, *, symbol: str, text: str | None = None) -> BarSeries:
+    """A user's CSV: a timestamp column (date/time/timestamp, or the unnamed first column a DataFrame
+    index writes), then open/high/low/close and an optional volume; names are case-insensitive."""
+    name = Path(path).name
+    if text is None:
+        try:
+            text = Path(path).read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as error:
+            raise DataError(f"{name}: cannot be read: {error}") from None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None:
+        raise DataError(f"{name}: the file is empty")
+    columns = [column.strip().lower() for column in header]
+    time_index = next((i for i, column in enumerate(columns) if column in TIME_COLUMNS), None)
+    if time_index is None and columns and columns[0] == "":
+        time_index = 0  # pandas' DataFrame.to_csv writes the index as an unnamed first column
+    if time_index is None:
+        raise DataError(f"{name}: no timestamp column: name one date, time or timestamp "
+                        f"(or leave the first column unnamed), got {', '.join(header)}")
+    missing = [column for column in PRICE_COLUMNS if column not in columns]
+    if missing:
+        raise DataError(f"{name}: missing column {', '.join(missing)}: the file needs open, high, low, close "
+                        f"(any case) and optionally volume, got {', '.join(header)}")
+    where = {column: columns.index(column) for column in (*PRICE_COLUMNS, "volume") if column in columns}
+    rows = []
+    seen: set[float] = set()
+    for number, row in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        line = f"{name}: line {number}"
+        if len(row) < len(columns):
+            raise DataError(f"{line}: {len(row)} columns, the header has {len(columns)}")
+        moment = _parse_moment(row[time_index], f"{line}, column {header[time_index] or 'index'}")
+        if moment in seen:
+            raise DataError(f"{line}: the timestamp {row[time_index]} appears twice")
+        seen.add(moment)
+        values = {column: _decimal(row[index], f"{line}, column {header[index]}") for column, index in where.items()}
+        if min(values[column] for column in PRICE_COLUMNS) <= 0:
+            raise DataError(f"{line}: prices must be > 0")
+        rows.append((moment, values["open"], values["high"], values["low"], values["close"],
+                     values.get("volume", Decimal(0))))
+    if len(rows) < 2:
+        raise DataError(f"{name}: needs at least two rows of bars, got {len(rows)}")
+    return bars_from_rows(symbol, rows)
+
+
+# --- prediction markets: recorded books ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BookSnapshot:
+    at: float
+    bids: tuple[BookLevel, ...]  # best first
+    asks: tuple[BookLevel, ...]
+
+    @property
+    def midpoint(self) -> Decimal | None:
+        if not self.bids or not self.asks:
+            return None
+        return (self.bids[0].price + self.asks[0].price) / 2
+
+    def order_book(self, token_id: str) -> OrderBook:
+        return OrderBook(token_id, self.bids, self.asks, utc(self.at))
+
+    def as_polymarket(self, token_id: str) -> dict[str, Any]:
+        return {"asset_id": token_id, "timestamp": iso(self.at),
+                "bids": [{"price": str(level.price), "size": str(level.size)} for level in self.bids],
+                "asks": [{"price": str(level.price), "size": str(level.size)} for level in self.asks]}
+
+
+@dataclass
+class OutcomeBooks:
+    """One outcome token's snapshots, oldest first."""
+
+    token_id: str
+    condition_id: str
+    outcome: str
+    snapshots: list[BookSnapshot]
+    times: list[float] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.times = [snapshot.at for snapshot in self.snapshots]
+
+    def as_of(self, now: float) -> BookSnapshot | None:
+        index = bisect.bisect_right(self.times, now)
+        return self.snapshots[index - 1] if index else None
+
+    def after(self, moment: float) -> BookSnapshot | None:
+        """The first snapshot strictly after `moment`: where an order signalled then fills."""
+        index = bisect.bisect_right(self.times, moment)
+        return self.snapshots[index] if index < len(self.snapshots) else None
+
+
+@dataclass
+class PredictionMarket:
+    condition_id: str
+    question: str
+    slug: str
+    category: str
+    fee_rate: Decimal
+    outcomes: tuple[str, str]
+    token_ids: tuple[str, str]
+    opens_at: float
+    resolves_at: float | None  # when the market settles, if the data saw it resolve
+    winner: int | None  # index of the outcome that pays $1
+
+    def as_polymarket(self, now: float) -> dict[str, Any]:
+        resolved = self.resolves_at is not None and now >= self.resolves_at and self.winner is not None
+        return {
+            "condition_id": self.condition_id, "question": self.question, "market_slug": self.slug,
+            "category": self.category, "active": not resolved, "closed": resolved,
+            "tokens": [
+                {"token_id": token, "outcome": outcome,
+                 "winner": bool(resolved and index == self.winner)}
+                for index, (token, outcome) in enumerate(zip(self.token_ids, self.outcomes, strict=True))
+            ],
+        }
+
+
+@dataclass
+class BookData:
+    """Recorded prediction-market books: markets, each outcome's snapshots, and resolutions."""
+
+    platform: str
+    markets: dict[str, PredictionMarket]
+    books: dict[str, OutcomeBooks]  # token id -> snapshots
+
+    def market_of(self, token_id: str) -> PredictionMarket | None:
+        books = self.books.get(token_id)
+        return self.markets.get(books.condition_id) if books else None
+
+
+def recorded_polymarket(kind: str = "books", markets: Iterable[str] | None = None) -> BookData:
+    """The recorded Polymarket data the simulator ships (trading/simulator/data), as backtest data.
+
+    `kind` "books" is the full books of 18 resolved 15-minute BTC markets; "quotes" the best bid and
+    ask of 40 markets (depth laddered as the simulator does; resolved when the recording says so).
+    """
+    from trading.simulator.recorded import RecordedPolymarket, _levels
+
+    if kind not in ("books", "quotes"):
+        raise DataError(f"recorded Polymarket data is 'books' or 'quotes', got {kind!r}")
+    recording = _recording()
+    wanted = set(markets) if markets is not None else None
+    result_markets: dict[str, PredictionMarket] = {}
+    result_books: dict[str, OutcomeBooks] = {}
+    for market in recording.markets:
+        if (kind == "books") != bool(market.books):
+            continue
+        if wanted is not None and market.condition_id not in wanted and market.slug not in wanted:
+            continue
+        resolves_at = market.last_ts if market.winner is not None else None
+        result_markets[market.condition_id] = PredictionMarket(
+            market.condition_id, market.question, market.slug, market.category, market.fee_rate,
+            market.outcomes, market.token_ids, market.first_ts, resolves_at, market.winner)
+        for outcome, token in enumerate(market.token_ids):
+            snapshots: list[BookSnapshot] = []
+            if market.books:
+                times, levels = market.books[outcome]
+                for at, (bids, asks) in zip(times, levels, strict=True):
+                    snapshots.append(BookSnapshot(at, _book_levels(_levels(bids)), _book_levels(_levels(asks))))
+            else:
+                for at in market.times:
+                    book = RecordedPolymarket.book(_frozen_at(recording, at), token)
+                    assert book is not None
+                    snapshots.append(BookSnapshot(at, _book_levels(book.bids), _book_levels(book.asks)))
+            result_books[token] = OutcomeBooks(token, market.condition_id, market.outcomes[outcome], snapshots)
+    if wanted is not None and not result_markets:
+        raise DataError(f"no recorded Polymarket {kind} market matches {', '.join(sorted(wanted))}")
+    return BookData("polymarket", result_markets, result_books)
+
+
+def _book_levels(levels: Iterable[Any]) -> tuple[BookLevel, ...]:
+    return tuple(BookLevel(level.price, level.size) for level in levels)
+
+
+_recorded: Any = None
+
+
+def _recording() -> Any:
+    """The simulator's loaded recording (parsed once per process)."""
+    global _recorded
+    if _recorded is None:
+        from trading.simulator.books import ReplayClock
+        from trading.simulator.recorded import RecordedPolymarket
+
+        _recorded = RecordedPolymarket(ReplayClock(speed=0))
+    return _recorded
+
+
+class _FrozenClock:
+    """Pins the simulator's replay to one recorded moment, so its own book code builds that snapshot."""
+
+    def __init__(self, moment: float) -> None:
+        self.moment = moment
+
+    def position(self, first: float, last: float, lead: float = 0.0) -> float:
+        return self.moment
+
+
+def _frozen_at(recording: Any, moment: float) -> Any:
+    recording.clock = _FrozenClock(moment)
+    return recording
+
+
+def utc(moment: float) -> datetime:
+    return datetime.fromtimestamp(moment, UTC)
+
+
+def parse_time(value: Any, name: str) -> float | None:
+    """A time argument from a script: unix seconds, or ISO 8601 (naive means UTC)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise DataError(f"{name} must be a time, got {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        return _parse_moment(value, name)
+    raise DataError(f"{name} must be a unix timestamp or an ISO 8601 string, got {value!r}")
+
+
+DAY = timedelta(days=1).total_seconds()

@@ -1,0 +1,128 @@
+"""A backtest's metrics, defined as backtesting.py defines them (its `stats`), so a user can compare.
+
+- return: last equity over first − 1; CAGR over the calendar years the data spans (365.25 days);
+- daily returns: the equity resampled to its last value per day (per week, month or year when the
+  bars are that long), percent change; their geometric mean compounded over the year's trading
+  periods (252, or 365 when the data has weekends) is the annualised return;
+- annualised volatility: sqrt((var + (1 + g)²)^N − (1 + g)^2N) of those daily returns (g the
+  geometric mean, N periods a year, var with ddof 1); Sharpe = annualised return / volatility
+  (risk-free 0); Sortino = annualised return / (root mean square of the negative daily returns × √N);
+- drawdown: 1 − equity / running peak; its longest duration is the time from a peak to the moment
+  the equity is back at it (or to the end); Calmar = annualised return / max drawdown;
+- trades: win rate = share with P&L > 0; profit factor = sum of winning returns / |sum of losing
+  returns|; expectancy = the mean return per trade; best / worst / geometric average trade;
+- exposure: the share of bars at which a position was held at any moment of the bar;
+- buy and hold: the primary series' close at the last step over its close at the first.
+
+Returns and ratios are floats (statistics, not money); money (fees, equity) stays Decimal strings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def _finite(value: Any) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _geometric_mean(returns: pd.Series) -> float:
+    grown = returns.fillna(0) + 1
+    if len(grown) == 0 or bool(np.any(grown <= 0)):
+        return 0.0
+    return float(np.exp(np.log(grown).sum() / len(grown)) - 1)
+
+
+def _period_rule(index: pd.DatetimeIndex) -> tuple[str, int]:
+    """The resampling rule and periods a year, from the median spacing of the last 100 points."""
+    spacing = pd.Series(index[-100:]).diff().dropna().median()
+    days = spacing.days if isinstance(spacing, pd.Timedelta) else 0
+    weekends = bool(index.dayofweek.to_series().between(5, 6).mean() > 2 / 7 * 0.6)
+    per_year = {7: 52, 31: 12, 365: 1}.get(days, 365 if weekends else 252)
+    rule = {7: "W", 31: "ME", 365: "YE"}.get(days, "D")
+    return rule, per_year
+
+
+def _drawdown_durations(drawdown: pd.Series) -> pd.Series:
+    """Each drawdown's length: from the peak before it to the moment the equity recovers (or the end)."""
+    at_peak = np.flatnonzero(drawdown.to_numpy() == 0)
+    marks = np.unique(np.r_[at_peak, len(drawdown) - 1])
+    times = drawdown.index
+    durations = [times[end] - times[begin] for begin, end in zip(marks[:-1], marks[1:], strict=True)
+                 if end > begin + 1]
+    return pd.Series(durations, dtype="timedelta64[ns]")
+
+
+def compute_metrics(
+    *,
+    equity: Sequence[tuple[float, Decimal]],
+    trade_returns: Sequence[float],
+    trade_pnls: Sequence[Decimal],
+    exposure_steps: int,
+    fees_usd: Decimal,
+    first_price: Decimal | None,
+    last_price: Decimal | None,
+    open_positions: int,
+) -> dict[str, Any]:
+    """The metric set of a run; `trade_returns` are fractions (0.05 for +5 %), net of fees."""
+    index = pd.DatetimeIndex(pd.to_datetime([moment for moment, _ in equity], unit="s", utc=True))
+    values = np.array([float(value) for _, value in equity], dtype=float)
+    start_value, end_value = values[0], values[-1]
+    metrics: dict[str, Any] = {
+        "start": index[0].isoformat(), "end": index[-1].isoformat(), "bars": len(values),
+        "equity_final": str(equity[-1][1].quantize(Decimal("0.01"))),
+        "equity_peak": str(max(value for _, value in equity).quantize(Decimal("0.01"))),
+        "return_pct": _finite((end_value - start_value) / start_value * 100),
+    }
+    years = (index[-1] - index[0]).total_seconds() / 86400 / 365.25
+    metrics["cagr_pct"] = _finite(((end_value / start_value) ** (1 / years) - 1) * 100) if years > 0 else None
+
+    rule, per_year = _period_rule(index) if len(index) > 1 else ("D", 252)
+    curve = pd.Series(values, index=index)
+    day_returns = curve.resample(rule).last().dropna().pct_change().dropna()
+    mean = _geometric_mean(day_returns)
+    annual = (1 + mean) ** per_year - 1
+    variance = float(day_returns.var(ddof=1)) if len(day_returns) > 1 else math.nan
+    volatility = math.sqrt(max(0.0, (variance + (1 + mean) ** 2) ** per_year - (1 + mean) ** (2 * per_year))) \
+        if math.isfinite(variance) else math.nan
+    metrics["return_ann_pct"] = _finite(annual * 100)
+    metrics["volatility_ann_pct"] = _finite(volatility * 100)
+    metrics["sharpe"] = _finite(annual / volatility) if volatility else None
+    downside = math.sqrt(float(np.mean(day_returns.clip(upper=0) ** 2))) * math.sqrt(per_year) \
+        if len(day_returns) else 0.0
+    metrics["sortino"] = _finite(annual / downside) if downside else None
+
+    peaks = np.maximum.accumulate(values)
+    drawdown = pd.Series(1 - values / peaks, index=index)
+    max_drawdown = float(np.nan_to_num(drawdown.max()))
+    metrics["max_drawdown_pct"] = -max_drawdown * 100
+    durations = _drawdown_durations(drawdown)
+    longest = durations.max() if len(durations) else None
+    metrics["max_drawdown_duration_days"] = _finite(longest.total_seconds() / 86400) if longest is not None \
+        and not pd.isna(longest) else None
+    metrics["calmar"] = _finite(annual / max_drawdown) if max_drawdown else None
+
+    returns = pd.Series(list(trade_returns), dtype=float)
+    pnls = [float(p) for p in trade_pnls]
+    count = len(returns)
+    metrics["trades"] = count
+    metrics["win_rate_pct"] = _finite(sum(1 for p in pnls if p > 0) / count * 100) if count else None
+    metrics["best_trade_pct"] = _finite(returns.max() * 100) if count else None
+    metrics["worst_trade_pct"] = _finite(returns.min() * 100) if count else None
+    metrics["avg_trade_pct"] = _finite(_geometric_mean(returns) * 100) if count else None
+    losses = abs(float(returns[returns < 0].sum()))
+    metrics["profit_factor"] = _finite(float(returns[returns > 0].sum()) / losses) if count and losses else None
+    metrics["expectancy_pct"] = _finite(returns.mean() * 100) if count else None
+    metrics["exposure_pct"] = exposure_steps / len(values) * 100
+    metrics["fees_usd"] = str(fees_usd.quantize(Decimal("0.01")))
+    metrics["buy_and_hold_return_pct"] = (
+        _finite((last_price - first_price) / first_price * 100) if first_price and last_price else None)
+    metrics["open_positions"] = open_positions
+    return metrics
