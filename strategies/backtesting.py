@@ -2,18 +2,50 @@
 
 The engine (`trading.backtest`) owns the clock, the data, the fills and the books; this module only
 runs the strategy for it: in the sandbox (one long-lived process for the whole run,
-`strategies.runtime.stepper`), or in this process for tests of the engine itself.
+`strategies.runtime.step_session`), or in this process for tests of the engine itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, cast
 
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from strategies.events import backtest_broadcast
+from strategies.models import Backtest, StrategyVersion
+from strategies.runtime import Sandbox, SandboxLimits, SandboxUnavailable, VenueCallError
 from strategies.runtime.cycle import run_cycle_in_process
 from strategies.runtime.loader import load_strategy
+from strategies.runtime.step_session import StepSession
 from strategies.sdk import VenueError
-from trading.backtest.engine import BacktestCallError, OnCall, StepOutcome
+from trading.backtest.data import BarSeries, DataError, iso, load_csv, recorded_polymarket
+from trading.backtest.engine import (
+    BacktestCallError,
+    BacktestCancelled,
+    BacktestEngine,
+    BacktestResult,
+    BacktestSpec,
+    OnCall,
+    StepOutcome,
+)
+from trading.backtest.lookahead import lookahead_check
+from trading.backtest.metrics import compute_metrics
+from trading.capital import CapitalPlan
+from trading.venues import venue_client
+from trading.venues.alpaca import AlpacaVenue
+
+logger = logging.getLogger(__name__)
 
 STATE_BYTES = 64 * 1024
 
@@ -48,3 +80,315 @@ class InProcessRunner:
 
     def close(self) -> None:
         pass
+
+
+class SandboxRunner:
+    """Runs the strategy in ONE sandboxed process for the whole backtest (`StepSession`)."""
+
+    def __init__(self, files: Mapping[str, str], *, strategy_id: str, platform: str,
+                 limits: SandboxLimits, sandbox: Sandbox | None = None) -> None:
+        ctx = {"strategy_id": strategy_id, "platform": platform, "mode": "backtest", "dry_run": False}
+        self.session = StepSession(files, ctx, limits, sandbox)
+        self.weak = self.session.weak
+
+    def step(self, frame: dict[str, Any], on_call: OnCall) -> StepOutcome:
+        def answer(venue: str, method: str, kwargs: dict[str, Any]) -> Any:
+            try:
+                return on_call(venue, method, kwargs)
+            except BacktestCallError as error:
+                raise VenueCallError(str(error)) from None
+
+        result = self.session.step(frame, answer)
+        return StepOutcome(result.status, result.entries, result.exits, result.state, result.error, result.traceback,
+                           [(line.level, line.message) for line in result.logs])
+
+    def close(self) -> None:
+        self.session.close()
+
+
+# --- running one: data, engine, runner, results ---------------------------------------------------
+
+
+class BacktestInvalid(ValueError):
+    """A backtest that cannot start: the message names the argument and what would be valid."""
+
+
+@dataclass(frozen=True)
+class BacktestData:
+    """Where a backtest's history comes from (one of `Backtest.Source`) and how to read it."""
+
+    source: str
+    spec: dict[str, Any]
+
+    def load(self, platform: str, *, start: datetime | None, end: datetime | None) -> dict[str, Any]:
+        """The engine's keyword arguments: `bars={symbol: series}` or `books=...`."""
+        if self.source == Backtest.Source.CSV:
+            path = csv_store_path(str(self.spec["sha256"]))
+            return {"bars": {self.spec["symbol"]: load_csv(path, symbol=str(self.spec["symbol"]))}}
+        if self.source == Backtest.Source.POLYMARKET_RECORDED:
+            return {"books": recorded_polymarket(str(self.spec.get("set") or "books"), self.spec.get("markets"))}
+        if self.source == Backtest.Source.ALPACA_HISTORY:
+            symbols = [str(s) for s in self.spec.get("symbols") or []]
+            timeframe = str(self.spec.get("timeframe") or "1Day")
+            return {"bars": {s: alpaca_history(s, timeframe=timeframe, start=start, end=end) for s in symbols}}
+        raise BacktestInvalid(f"data source {self.source!r} is not supported yet: use a CSV "
+                              "(--csv FILE --symbol SYMBOL) or the recorded Polymarket data")
+
+
+def csv_store_path(sha256: str) -> Path:
+    return Path(settings.VAR_DIR) / "backtests" / "csv" / f"{sha256}.csv"
+
+
+def csv_store(text: str, *, symbol: str, filename: str) -> BacktestData:
+    """Check a user's CSV now (a clear error names the line) and keep it by content hash for the worker."""
+    load_csv(filename, symbol=symbol, text=text)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    path = csv_store_path(digest)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)  # a crash never leaves half a file under the final name
+    return BacktestData(Backtest.Source.CSV, {"symbol": symbol, "sha256": digest, "filename": filename})
+
+
+def alpaca_history(symbol: str, *, timeframe: str, start: datetime | None, end: datetime | None) -> BarSeries:
+    """Alpaca bars through the adapter, cached under var/ so a re-run needs no network."""
+    end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = start or end - timedelta(days=365)
+    key = hashlib.sha256(f"{symbol}|{timeframe}|{start.isoformat()}|{end.isoformat()}".encode()).hexdigest()[:24]
+    path = Path(settings.VAR_DIR) / "backtests" / "history" / f"alpaca-{symbol}-{timeframe}-{key}.csv"
+    if not path.exists():
+        client = cast(AlpacaVenue, venue_client("alpaca"))
+        try:
+            bars = client.get_bars(symbol, timeframe=timeframe, start=start, end=end)
+        finally:
+            client.close()
+        if len(bars) < 2:
+            raise BacktestInvalid(f"alpaca returned {len(bars)} bars of {symbol} from {start} to {end}")
+        lines = ["timestamp,open,high,low,close,volume"]
+        lines += [f"{b.at.isoformat()},{b.open},{b.high},{b.low},{b.close},{b.volume}" for b in bars]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_text("\n".join(lines) + "\n")
+        partial.replace(path)
+    return load_csv(path, symbol=symbol)
+
+
+def default_data(config: dict[str, Any], symbol: str | None) -> BacktestData:
+    """The data a backtest uses when none is given: the venue's own history."""
+    platform = config["platform"]
+    if platform == "polymarket":
+        return BacktestData(Backtest.Source.POLYMARKET_RECORDED, {"set": "books"})
+    if platform == "alpaca":
+        params = config.get("parameters") or {}
+        symbols = [symbol] if symbol else list(params.get("symbols") or ([params["symbol"]] if "symbol" in params
+                                                                           else []))
+        if not symbols:
+            raise BacktestInvalid("symbol: name the symbol to backtest on (--symbol, or parameters.symbol)")
+        return BacktestData(Backtest.Source.ALPACA_HISTORY, {"symbols": symbols, "timeframe": "1Day"})
+    raise BacktestInvalid(f"there is no {platform} history to backtest on yet: give a CSV (--csv FILE --symbol S)")
+
+
+@dataclass
+class BacktestRun:
+    """What the command and the task need of a finished run."""
+
+    result: BacktestResult
+    metrics: dict[str, Any]
+    lookahead: dict[str, Any]
+    weak: bool
+
+
+def _plan(config: dict[str, Any], cash: Decimal | None) -> tuple[dict[str, Any], CapitalPlan]:
+    config = json.loads(json.dumps(config))
+    if cash is not None:
+        config["capital"]["total_capital"] = float(cash) if cash != cash.to_integral() else int(cash)
+    return config, CapitalPlan.from_config(config, config["platform"])
+
+
+def backtest_limits() -> SandboxLimits:
+    """A cycle's limits per step; the CPU limit is for the whole run (settings.BACKTEST_CPU_SECONDS)."""
+    limits = dict(settings.SANDBOX)
+    limits["cpu_seconds"] = int(getattr(settings, "BACKTEST_CPU_SECONDS", 600))
+    return SandboxLimits.from_settings(limits)
+
+
+def backtest_execute_files(
+    files: Mapping[str, str], config: dict[str, Any], data: BacktestData, *, start: datetime | None,
+    end: datetime | None, cash: Decimal | None, commission: Decimal | None, strategy_id: str,
+    progress: Callable[[int, int], None] | None = None, cancelled: Callable[[], bool] | None = None,
+    lookahead: bool = True, sandbox: Sandbox | None = None,
+) -> BacktestRun:
+    """Run a backtest of `files` in the sandbox: the one path the command and the task share."""
+    config, plan = _plan(config, cash)
+    platform = config["platform"]
+    if commission is not None and data.source != Backtest.Source.CSV:
+        raise BacktestInvalid("commission: a relative fee applies to CSV data only; venues charge their own fees")
+    loaded = data.load(platform, start=start, end=end)
+    spec = BacktestSpec(platform, plan, int(config["polling_interval"]), start=start, end=end, commission=commission,
+                        strategy_id=strategy_id, params=dict(config.get("parameters") or {}))
+    limits = backtest_limits()
+
+    def runner() -> SandboxRunner:
+        return SandboxRunner(files, strategy_id=strategy_id, platform=platform, limits=limits, sandbox=sandbox)
+
+    main = runner()
+    try:
+        result = BacktestEngine(spec, **loaded).run(main, progress=progress, cancelled=cancelled)
+    finally:
+        main.close()
+    metrics = compute_metrics(
+        equity=result.equity, trade_returns=[t["return_pct"] / 100 for t in result.trades],
+        trade_pnls=[Decimal(t["pnl"]) for t in result.trades], exposure_steps=result.exposure_steps,
+        fees_usd=result.fees_usd, first_price=result.first_price, last_price=result.last_price,
+        open_positions=len(result.open_positions))
+    metrics["steps"] = result.steps
+    metrics["duration_s"] = round(result.duration_s, 3)
+    checked: dict[str, Any] = {}
+    if lookahead and result.status == "succeeded":
+        checked = lookahead_check(result.signals, engine_at=lambda cut: BacktestEngine(spec, **loaded, cutoff=cut),
+                                  runner=runner, close=lambda r: r.close(),  # type: ignore[attr-defined]
+                                  cancelled=cancelled)
+    return BacktestRun(result, metrics, checked, main.weak)
+
+
+def run_json(run: BacktestRun, backtest_id: int | None) -> dict[str, Any]:
+    """The command's --json shape (and the API's): pnl net of fees."""
+    result = run.result
+    return {
+        "id": None if backtest_id is None else str(backtest_id),
+        "status": result.status,
+        "error": result.error,
+        "metrics": run.metrics,
+        "trades": [{key: trade[key] for key in TRADE_KEYS} for trade in result.trades],
+        "equity": [[iso(moment), str(value.quantize(CENT))] for moment, value in result.equity],
+        "open_positions": result.open_positions,
+        "lookahead": run.lookahead,
+    }
+
+
+TRADE_KEYS = ("market_id", "side", "entry_time", "exit_time", "entry_price", "exit_price", "quantity", "pnl", "fees")
+CENT = Decimal("0.01")
+
+
+# --- the Backtest row -------------------------------------------------------------------------------
+
+
+def backtest_create(*, version: StrategyVersion, created_by: Any, data: BacktestData, start: datetime | None = None,
+                    end: datetime | None = None, cash: Decimal | None = None,
+                    commission: Decimal | None = None) -> Backtest:
+    """A queued backtest of `version`; checked first, so nothing is written for a bad request."""
+    if start is not None and end is not None and start >= end:
+        raise BacktestInvalid(f"start must be before end, got {start.isoformat()} and {end.isoformat()}")
+    if cash is not None and cash <= 0:
+        raise BacktestInvalid(f"cash must be > 0 USD, got {cash}")
+    if commission is not None and not Decimal(0) <= commission < Decimal("0.1"):
+        raise BacktestInvalid(f"commission must be a relative fee in [0, 0.1), got {commission}")
+    if commission is not None and data.source != Backtest.Source.CSV:
+        raise BacktestInvalid("commission: a relative fee applies to CSV data only; venues charge their own fees")
+    return Backtest.objects.create(
+        strategy=version.strategy, version=version, created_by=created_by, data_source=data.source,
+        data_spec=data.spec, start=start, end=end,
+        parameters={"cash": None if cash is None else str(cash),
+                    "commission": None if commission is None else str(commission),
+                    "polling_interval": version.config["polling_interval"]})
+
+
+def backtest_start(**create: Any) -> Backtest:
+    """Create a queued backtest (see `backtest_create`) and send it to a worker once committed."""
+    from strategies.tasks import backtest_run
+
+    with transaction.atomic():
+        backtest = backtest_create(**create)
+        transaction.on_commit(lambda: backtest_run.delay(backtest.pk))
+    return backtest
+
+
+def backtest_cancel(*, backtest: Backtest) -> Backtest:
+    """Ask a backtest to stop: a queued one is cancelled now, a running one between two steps."""
+    now = timezone.now()
+    Backtest.objects.filter(pk=backtest.pk, status=Backtest.Status.QUEUED).update(
+        status=Backtest.Status.CANCELLED, cancel_requested=True, finished_at=now, error="cancelled before it started")
+    Backtest.objects.filter(pk=backtest.pk, status=Backtest.Status.RUNNING).update(cancel_requested=True)
+    backtest.refresh_from_db()
+    transaction.on_commit(lambda: backtest_broadcast(backtest))
+    return backtest
+
+
+class _Progress:
+    """Persists progress (percent, ETA) at most every `every` seconds, then broadcasts it; reads cancel."""
+
+    def __init__(self, backtest: Backtest, *, every: float = 0.5, echo: Callable[[str], None] | None = None) -> None:
+        self.backtest, self.every, self.echo = backtest, every, echo
+        self.started = time.monotonic()
+        self.last = 0.0
+        self.cancel = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every and done < total:
+            return
+        self.last = now
+        elapsed = now - self.started
+        percent = min(100.0, done / total * 100)
+        eta = elapsed / done * (total - done) if done else None
+        Backtest.objects.filter(pk=self.backtest.pk).update(progress=percent, eta_seconds=eta, steps=done)
+        self.cancel = Backtest.objects.filter(pk=self.backtest.pk, cancel_requested=True).exists()
+        self.backtest.progress, self.backtest.eta_seconds, self.backtest.steps = percent, eta, done
+        backtest_broadcast(self.backtest)
+        if self.echo is not None:
+            self.echo(f"backtest {self.backtest.pk}: {percent:5.1f}% ({done}/{total} steps"
+                      f"{f', ETA {eta:.0f} s' if eta is not None else ''})")
+
+    def cancelled(self) -> bool:
+        return self.cancel
+
+
+def backtest_execute(*, backtest_id: int, echo: Callable[[str], None] | None = None,
+                     lookahead: bool | None = None) -> Backtest:
+    """Run a queued backtest (claimed once: a redelivered task finds it taken) and store its result."""
+    claimed = Backtest.objects.filter(pk=backtest_id, status=Backtest.Status.QUEUED).update(
+        status=Backtest.Status.RUNNING, started_at=timezone.now())
+    backtest = Backtest.objects.select_related("version", "strategy").get(pk=backtest_id)
+    if not claimed:
+        return backtest
+    backtest_broadcast(backtest)
+    version = backtest.version
+    params = backtest.parameters
+    progress = _Progress(backtest, echo=echo)
+    started = time.monotonic()
+    fields: dict[str, Any]
+    try:
+        run = backtest_execute_files(
+            version.source_files(), version.config, BacktestData(backtest.data_source, backtest.data_spec),
+            start=backtest.start, end=backtest.end,
+            cash=Decimal(params["cash"]) if params.get("cash") else None,
+            commission=Decimal(params["commission"]) if params.get("commission") else None,
+            strategy_id=str(backtest.strategy_id), progress=progress, cancelled=progress.cancelled,
+            lookahead=settings.BACKTEST_LOOKAHEAD_CHECK if lookahead is None else lookahead)
+    except BacktestCancelled as stopped:
+        fields = {"status": Backtest.Status.CANCELLED, "error": str(stopped)}
+    except (BacktestInvalid, DataError, SandboxUnavailable) as error:
+        fields = {"status": Backtest.Status.FAILED, "error": str(error)}
+    except Exception as error:  # the row must not stay "running" forever; the traceback goes to the log
+        logger.exception("backtest %s failed", backtest_id)
+        fields = {"status": Backtest.Status.FAILED, "error": f"the backtest failed ({type(error).__name__}: {error})"}
+    else:
+        shaped = run_json(run, backtest.pk)
+        fields = {
+            "status": Backtest.Status.SUCCEEDED if run.result.status == "succeeded" else Backtest.Status.FAILED,
+            "error": run.result.error or "", "metrics": shaped["metrics"], "trades": run.result.trades,
+            "equity": shaped["equity"], "open_positions": shaped["open_positions"],
+            "actions": run.result.actions[:MAX_ACTIONS], "logs": run.result.logs, "lookahead": run.lookahead,
+            "steps": run.result.steps, "progress": 100.0 if run.result.status == "succeeded" else backtest.progress,
+        }
+    fields.update(finished_at=timezone.now(), duration_ms=round((time.monotonic() - started) * 1000, 1),
+                  eta_seconds=None)
+    Backtest.objects.filter(pk=backtest_id).update(**fields)
+    backtest.refresh_from_db()
+    backtest_broadcast(backtest)
+    return backtest
+
+
+MAX_ACTIONS = 5000

@@ -17,7 +17,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from redis.exceptions import RedisError
 
-from strategies.models import Execution, ExecutionAction, ExecutionLog
+from strategies.models import Backtest, Execution, ExecutionAction, ExecutionLog
 
 logger = logging.getLogger(__name__)
 
@@ -91,19 +91,38 @@ def execution_broadcast(
     execution: Execution, logs: list[ExecutionLog] | None = None, actions: list[ExecutionAction] | None = None
 ) -> None:
     """Send the execution's persisted state to its strategy's followers; never fails the cycle."""
+    _group_send(execution.strategy_id, execution_event(execution, logs, actions), f"execution {execution.pk}")
+
+
+def backtest_event(backtest: Backtest) -> dict[str, Any]:
+    """A backtest's persisted progress: what the Backtests tab needs to move its bar."""
+    return {"backtest": {
+        "id": str(backtest.pk), "version": backtest.version.number if backtest.version_id else None,
+        "status": backtest.status, "progress": round(backtest.progress, 1), "eta_seconds": backtest.eta_seconds,
+        "steps": backtest.steps, "error": backtest.error or None,
+        "metrics": backtest.metrics if backtest.status == backtest.Status.SUCCEEDED else None,
+    }}
+
+
+def backtest_broadcast(backtest: Backtest) -> None:
+    """Send a backtest's persisted status and progress to its strategy's followers; never fails the run."""
+    _group_send(backtest.strategy_id, backtest_event(backtest), f"backtest {backtest.pk}")
+
+
+def _group_send(strategy_id: int, event: dict[str, Any], what: str) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": "strategy.event", "event": execution_event(execution, logs, actions)}
+    message = {"type": "strategy.event", "event": event}
     for attempt in (1, 2):
         try:
-            _layer_loop.run(layer.group_send(strategy_group(execution.strategy_id), message), BROADCAST_TIMEOUT)
+            _layer_loop.run(layer.group_send(strategy_group(strategy_id), message), BROADCAST_TIMEOUT)
             return
         except (RedisError, OSError) as error:
             # After a Redis restart the first send finds its pooled connection dead; the pool drops it
             # and the second send opens a fresh one, so no follower misses the first run after a restart.
             if attempt == 2:
-                logger.warning("broadcast of execution %s failed: %r", execution.pk, error)
+                logger.warning("broadcast of %s failed: %r", what, error)
         except Exception:  # the run is persisted; a follower reloads history when the socket misses it
-            logger.exception("broadcast of execution %s failed", execution.pk)
+            logger.exception("broadcast of %s failed", what)
             return

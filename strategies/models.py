@@ -339,3 +339,78 @@ class ExecutionAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message[:80]}"
+
+
+class BacktestStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class BacktestSource(models.TextChoices):
+    CSV = "csv", "A CSV of bars"
+    POLYMARKET_RECORDED = "polymarket_recorded", "Recorded Polymarket books and quotes"
+    ALPACA_HISTORY = "alpaca_history", "Alpaca bars"
+    POLYMARKET_HISTORY = "polymarket_history", "Polymarket prices-history"
+    KALSHI_HISTORY = "kalshi_history", "Kalshi candlesticks"
+
+
+class Backtest(models.Model):
+    """One backtest run of one strategy version over one data source and range (docs/backtest.md)."""
+
+    Status = BacktestStatus
+    Source = BacktestSource
+    FINISHED = (BacktestStatus.SUCCEEDED, BacktestStatus.FAILED, BacktestStatus.CANCELLED)
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="backtests")
+    version = models.ForeignKey(StrategyVersion, on_delete=models.PROTECT, related_name="backtests")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    data_source = models.CharField(max_length=24, choices=BacktestSource.choices)
+    data_spec = models.JSONField(default=dict, help_text="symbol, file sha256, recorded set, markets…")
+    start = models.DateTimeField(null=True, blank=True)
+    end = models.DateTimeField(null=True, blank=True)
+    parameters = models.JSONField(default=dict, help_text="cash, commission, polling interval")
+    status = models.CharField(max_length=10, choices=BacktestStatus.choices, default=BacktestStatus.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="percent of the steps done")
+    eta_seconds = models.FloatField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    steps = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=dict)
+    trades = models.JSONField(default=list)
+    equity = models.JSONField(default=list, help_text="[[ISO time, value], …]")
+    open_positions = models.JSONField(default=list)
+    actions = models.JSONField(default=list, help_text="refusals, fills, settlements (capped)")
+    logs = models.JSONField(default=list, help_text="the strategy's log lines (capped)")
+    lookahead = models.JSONField(default=dict, help_text="the look-ahead check: signals re-run with the data cut")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["version", "-created_at"], name="backtest_version_latest")]
+        constraints = [
+            models.CheckConstraint(condition=Q(progress__gte=0) & Q(progress__lte=100), name="backtest_progress_pct"),
+            models.CheckConstraint(condition=Q(data_source__in=BacktestSource.values), name="backtest_source_valid"),
+            models.CheckConstraint(condition=Q(status__in=BacktestStatus.values), name="backtest_status_valid"),
+            models.CheckConstraint(condition=~Q(status=BacktestStatus.FAILED) | ~Q(error=""),
+                                   name="backtest_failed_has_error"),
+            models.CheckConstraint(
+                condition=Q(status__in=[BacktestStatus.QUEUED]) | Q(started_at__isnull=False)
+                | Q(status=BacktestStatus.CANCELLED),
+                name="backtest_started_has_time"),
+            models.CheckConstraint(
+                condition=~Q(status__in=[BacktestStatus.SUCCEEDED, BacktestStatus.FAILED, BacktestStatus.CANCELLED])
+                | Q(finished_at__isnull=False),
+                name="backtest_finished_has_time"),
+            models.CheckConstraint(condition=Q(start__isnull=True) | Q(end__isnull=True) | Q(start__lt=F("end")),
+                                   name="backtest_range_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"backtest {self.pk} of {self.version}"

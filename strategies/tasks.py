@@ -8,6 +8,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
+from strategies.backtesting import backtest_execute
 from strategies.executor import execution_start
 from strategies.recovery import execution_recover
 from strategies.recovery import executions_recover as recover
@@ -53,3 +54,9 @@ def worker_started() -> None:
 @worker_ready.connect
 def _on_worker_ready(**kwargs: object) -> None:
     worker_started.delay()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def backtest_run(backtest_id: int) -> None:
+    """Run a queued backtest; progress and the result are persisted, then broadcast (strategies.backtesting)."""
+    backtest_execute(backtest_id=backtest_id)

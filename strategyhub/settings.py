@@ -275,6 +275,11 @@ SANDBOX = {
     "allow_weak": env.bool("SANDBOX_ALLOW_WEAK", default=False),
 }
 
+# --- Backtests (docs/backtest.md): one sandboxed run per backtest, a cycle's limits per step --------
+BACKTEST_CPU_SECONDS = env.int("BACKTEST_CPU_SECONDS", 600, minimum=1, maximum=86400)  # the whole run
+# Re-run each signal with the data cut just after it (Freqtrade's lookahead analysis), up to 20 signals.
+BACKTEST_LOOKAHEAD_CHECK = env.bool("BACKTEST_LOOKAHEAD_CHECK", default=True)
+
 # --- Money ----------------------------------------------------------------------------------------
 KILL_SWITCH = env.bool("KILL_SWITCH", default=False)
 # A single-person deployment has no second reviewer: on, an owner may approve their own strategy for live.

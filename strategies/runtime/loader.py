@@ -88,6 +88,8 @@ def _takes_config(init: Callable[..., Any]) -> bool:
 
 
 _cache: OrderedDict[str, StrategyDefinition] = OrderedDict()
+_compiled: dict[tuple[str, str], types.CodeType] = {}
+_script_classes: dict[str, type[ScriptStrategy]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -107,7 +109,13 @@ def load_strategy(files: Mapping[str, str]) -> StrategyDefinition:
     return definition
 
 
-def _load(files: Mapping[str, str], version_hash: str) -> StrategyDefinition:
+def load_strategy_fresh(files: Mapping[str, str], version_hash: str | None = None) -> StrategyDefinition:
+    """A new definition with fresh module globals, from code compiled once: a backtest's step in one
+    long-lived process sees module-level variables reset, as a live cycle in a new process does."""
+    return _load(files, version_hash or strategy_hash(files), reuse_class=True)
+
+
+def _load(files: Mapping[str, str], version_hash: str, *, reuse_class: bool = False) -> StrategyDefinition:
     config = _config(files)
     has_class = "strategy.py" in files
     has_scripts = "entry.py" in files or "exit.py" in files
@@ -120,11 +128,20 @@ def _load(files: Mapping[str, str], version_hash: str) -> StrategyDefinition:
     elif "entry.py" in files and "exit.py" in files:
         entry = _function(_execute_module(files, "entry.py", version_hash), "entry.py", "should_enter", 1)
         exit_ = _function(_execute_module(files, "exit.py", version_hash), "exit.py", "should_exit", 2)
-        strategy_class = type(
-            "ScriptStrategy",
-            (ScriptStrategy,),
-            {"entry_function": staticmethod(entry), "exit_function": staticmethod(exit_)},
-        )
+        script_class = _script_classes.get(version_hash) if reuse_class else None
+        if script_class is not None:  # building a class costs more than a step's cycle: rebind its functions
+            script_class.entry_function = staticmethod(entry)
+            script_class.exit_function = staticmethod(exit_)
+        else:
+            script_class = type(
+                "ScriptStrategy",
+                (ScriptStrategy,),
+                {"entry_function": staticmethod(entry), "exit_function": staticmethod(exit_)},
+            )
+            if reuse_class:
+                _script_classes.clear()
+                _script_classes[version_hash] = script_class
+        strategy_class = script_class
         layout = "scripts"
     else:
         raise StrategyLoadError(
@@ -151,12 +168,17 @@ def _config(files: Mapping[str, str]) -> dict[str, Any]:
 
 def _execute_module(files: Mapping[str, str], filename: str, version_hash: str) -> types.ModuleType:
     source = files[filename]
-    try:
-        code = compile(source, filename, "exec", dont_inherit=True)
-    except SyntaxError as error:
-        raise StrategyLoadError(f"{filename}: line {error.lineno}: {error.msg}") from None
-    except ValueError as error:  # e.g. a NUL byte in the source
-        raise StrategyLoadError(f"{filename}: {error}") from None
+    code = _compiled.get((version_hash, filename))
+    if code is None:
+        try:
+            code = compile(source, filename, "exec", dont_inherit=True)
+        except SyntaxError as error:
+            raise StrategyLoadError(f"{filename}: line {error.lineno}: {error.msg}") from None
+        except ValueError as error:  # e.g. a NUL byte in the source
+            raise StrategyLoadError(f"{filename}: {error}") from None
+        if len(_compiled) >= CACHE_SIZE * 3:
+            _compiled.clear()
+        _compiled[(version_hash, filename)] = code
     # Tracebacks and inspect read source lines from linecache; the file exists nowhere on disk.
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     module_name = f"strategy_{version_hash[:12]}_{filename.removesuffix('.py')}"

@@ -44,6 +44,7 @@ from strategies.runtime.channel import BlockingChannel
 from strategies.runtime.cycle import run_cycle_in_process, user_traceback
 from strategies.runtime.limits import SandboxLimits
 from strategies.runtime.loader import StrategyLoadError, load_strategy
+from strategies.runtime.step_child import serve_steps
 from strategies.sdk import VenueError
 
 CHANNEL_FD = 3
@@ -130,6 +131,13 @@ def _run(channel: BlockingChannel, report: harden.HardeningReport, base_address_
     transport = ChannelTransport(channel, max_log_chars=int(limits.output_kb) * 1024 + 1)
     sys.stdout = LogStream(transport, "info")  # type: ignore[assignment,unused-ignore]
     sys.stderr = LogStream(transport, "warning")  # type: ignore[assignment,unused-ignore]
+    if spec.get("mode") == "steps":  # a backtest: one long-lived run, one cycle per step frame
+        def flush() -> None:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+
+        serve_steps(channel, spec, transport, int(limits.state_kb) * 1024, flush)
+        return
     result: dict[str, Any]
     try:
         definition = load_strategy(spec["files"])

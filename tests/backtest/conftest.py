@@ -33,7 +33,7 @@ def reference_stats() -> Any:
     from backtesting.lib import crossover
     from backtesting.test import GOOG, SMA
 
-    class SmaCrossLong(Strategy):
+    class SmaCrossLong(Strategy):  # type: ignore[misc]
         def init(self) -> None:
             self.fast = self.I(SMA, self.data.Close, 10)
             self.slow = self.I(SMA, self.data.Close, 20)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import csv
 import io
+import itertools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -96,7 +97,7 @@ class BarSeries:
 
 def _period(starts: list[float]) -> float:
     """The data's bar length: the most common gap between timestamps (weekends and holidays are rarer)."""
-    gaps = Counter(round(b - a, 3) for a, b in zip(starts, starts[1:], strict=False) if b > a)
+    gaps = Counter(round(b - a, 3) for a, b in itertools.pairwise(starts) if b > a)
     if not gaps:
         return 86400.0
     return float(max(gaps.items(), key=lambda item: (item[1], -item[0]))[0])

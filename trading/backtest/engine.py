@@ -20,6 +20,7 @@ runs): it gets a frame (now, positions, capital, state) and makes venue calls th
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any, Protocol
 
 from trading.backtest.data import BarSeries, BookData, DataError, iso, parse_time, utc
-from trading.capital import QUANTITY_STEP, CapitalPlan, Lot, cents, entry_size, lot_buy, lot_sell, money, worst_cost
+from trading.capital import QUANTITY_STEP, CapitalPlan, Lot, cents, entry_size, lot_sell, money, worst_cost
 from trading.fees import TradeSide, alpaca_fee, polymarket_fee
 from trading.paper import paper_fill
 from trading.risk import Authority, EntryExposure, Refusal, entry_refusal, exit_refusal
@@ -429,8 +430,10 @@ class BacktestEngine:
             end = min(now, parse_time(kw.get("end_ts"), "end_ts") or now)
             start = parse_time(kw.get("start_ts"), "start_ts")
             start = end - 86400 if start is None else start
-            lo, hi = _bisect_left(books.times, start, len(books.times)), _bisect_right(books.times, end, len(books.times))
-            history = [{"t": int(s.at), "p": str(s.midpoint)} for s in books.snapshots[lo:hi] if s.midpoint is not None]
+            count = len(books.times)
+            lo, hi = _bisect_left(books.times, start, count), _bisect_right(books.times, end, count)
+            history = [{"t": int(s.at), "p": str(s.midpoint)} for s in books.snapshots[lo:hi]
+                       if s.midpoint is not None]
             return {"history": history}
         raise BacktestCallError(f"polymarket.{method} has no backtest data")
 
@@ -594,10 +597,7 @@ class BacktestEngine:
     def _fill_due(self, until: float) -> None:
         still: list[WorkingOrder] = []
         for order in self.working:
-            if self.books is not None:
-                done = self._fill_on_book(order, until)
-            else:
-                done = self._fill_on_bar(order, until)
+            done = self._fill_on_book(order, until) if self.books is not None else self._fill_on_bar(order, until)
             if not done:
                 still.append(order)
         self.working = still
@@ -753,14 +753,10 @@ def _day(moment: float) -> str:
 
 
 def _bisect_left(values: list[float], target: float, hi: int) -> int:
-    import bisect
-
     return bisect.bisect_left(values, target, 0, hi)
 
 
 def _bisect_right(values: list[float], target: float, hi: int) -> int:
-    import bisect
-
     return bisect.bisect_right(values, target, 0, hi)
 
 

@@ -19,6 +19,7 @@ Returns and ratios are floats (statistics, not money); money (fees, equity) stay
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from decimal import Decimal
@@ -55,7 +56,7 @@ def _drawdown_durations(drawdown: pd.Series) -> pd.Series:
     at_peak = np.flatnonzero(drawdown.to_numpy() == 0)
     marks = np.unique(np.r_[at_peak, len(drawdown) - 1])
     times = drawdown.index
-    durations = [times[end] - times[begin] for begin, end in zip(marks[:-1], marks[1:], strict=True)
+    durations = [times[end] - times[begin] for begin, end in itertools.pairwise(marks)
                  if end > begin + 1]
     return pd.Series(durations, dtype="timedelta64[ns]")
 

@@ -1,0 +1,174 @@
+"""Backtest a deployed strategy (ID: its current version) or a strategy folder (DIR: validated, not saved)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from argparse import ArgumentParser
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from strategies.backtesting import (
+    BacktestData,
+    BacktestInvalid,
+    backtest_create,
+    backtest_execute,
+    backtest_execute_files,
+    csv_store,
+    default_data,
+    run_json,
+)
+from strategies.management.commands.strategy_deploy import Command as DeployCommand
+from strategies.models import Backtest, Strategy
+from strategies.runtime import SandboxUnavailable
+from strategies.validation import StrategyInvalid, strategy_files_validate
+from trading.backtest.data import DataError
+
+
+def _moment(value: str | None, flag: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise CommandError(f"{flag}: {value!r} is not an ISO 8601 time (e.g. 2012-01-31 or 2012-01-31T16:00Z)",
+                           returncode=2) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _decimal(value: str | None, flag: str) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise CommandError(f"{flag}: {value!r} is not a number", returncode=2) from None
+    if not number.is_finite():
+        raise CommandError(f"{flag}: {value!r} is not a finite number", returncode=2)
+    return number
+
+
+class Command(BaseCommand):
+    help = ("Backtest strategy ID (its current version) or the strategy in DIR (validated like a deploy, nothing "
+            "saved as a strategy) over a CSV of bars or the venue's history. Progress goes to stderr.")
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("target", metavar="ID|DIR")
+        parser.add_argument("--csv", metavar="FILE", help="bars: a date/time/timestamp column, open, high, low, close"
+                            " and optionally volume (or a DataFrame's to_csv)")
+        parser.add_argument("--symbol", metavar="SYMBOL", help="the market id the CSV's bars are for")
+        parser.add_argument("--start", metavar="ISO")
+        parser.add_argument("--end", metavar="ISO")
+        parser.add_argument("--cash", metavar="USD", help="replaces capital.total_capital")
+        parser.add_argument("--commission", metavar="RATE", help="relative fee per side for CSV data, e.g. 0.002")
+        parser.add_argument("--json", action="store_true",
+                            help='print {"id", "status", "metrics", "trades", "equity", "open_positions"}')
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        start, end = _moment(options["start"], "--start"), _moment(options["end"], "--end")
+        if start is not None and end is not None and start >= end:
+            raise CommandError("--start must be before --end", returncode=2)
+        cash = _decimal(options["cash"], "--cash")
+        if cash is not None and cash <= 0:
+            raise CommandError(f"--cash must be > 0 USD, got {cash}", returncode=2)
+        commission = _decimal(options["commission"], "--commission")
+        if commission is not None and not Decimal(0) <= commission < Decimal("0.1"):
+            raise CommandError(f"--commission must be a relative fee in [0, 0.1), got {commission}", returncode=2)
+        if options["csv"] and not options["symbol"]:
+            raise CommandError("--symbol SYMBOL is required with --csv: the market id its bars are for", returncode=2)
+        if commission is not None and not options["csv"]:
+            raise CommandError("--commission applies to CSV data only (--csv FILE); venues charge their own fees",
+                               returncode=2)
+        echo = (lambda line: sys.stderr.write(line + "\n")) if options["json"] else (
+            lambda line: self.stderr.write(line))
+        target = options["target"]
+        try:
+            if target.isdigit():
+                shaped = self._saved(int(target), options, start, end, cash, commission, echo)
+            else:
+                shaped = self._folder(Path(target), options, start, end, cash, commission, echo)
+        except (BacktestInvalid, DataError) as error:
+            raise CommandError(str(error), returncode=2) from None
+        except SandboxUnavailable as error:
+            raise CommandError(f"the sandbox is unavailable: {error}", returncode=1) from None
+        if options["json"]:
+            self.stdout.write(json.dumps(shaped))
+        else:
+            self._summary(shaped)
+        if shaped["status"] != "succeeded":
+            raise CommandError(f"backtest {shaped['status']}: {shaped.get('error')}", returncode=1)
+
+    def _data(self, options: dict[str, Any], config: dict[str, Any]) -> BacktestData:
+        if options["csv"]:
+            path = Path(options["csv"])
+            try:
+                text = path.read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError) as error:
+                raise CommandError(f"--csv: cannot read {path}: {error}", returncode=2) from None
+            return csv_store(text, symbol=options["symbol"], filename=path.name)
+        return default_data(config, options["symbol"])
+
+    def _saved(self, strategy_id: int, options: dict[str, Any], start: datetime | None, end: datetime | None,
+               cash: Decimal | None, commission: Decimal | None, echo: Any) -> dict[str, Any]:
+        strategy = Strategy.objects.filter(pk=strategy_id).first()
+        if strategy is None:
+            raise CommandError(f"ID: no strategy {strategy_id}", returncode=2)
+        version = strategy.versions.order_by("-number").first()
+        if version is None:
+            raise CommandError(f"ID: strategy {strategy_id} has no version", returncode=2)
+        backtest = backtest_create(version=version, created_by=None, data=self._data(options, version.config),
+                                   start=start, end=end, cash=cash, commission=commission)
+        backtest = backtest_execute(backtest_id=backtest.pk, echo=echo)
+        return _row_json(backtest)
+
+    def _folder(self, directory: Path, options: dict[str, Any], start: datetime | None, end: datetime | None,
+                cash: Decimal | None, commission: Decimal | None, echo: Any) -> dict[str, Any]:
+        files = DeployCommand()._read_folder(directory)
+        try:
+            validated = strategy_files_validate(files)
+        except StrategyInvalid as exc:
+            raise CommandError("\n".join(str(issue) for issue in exc.issues), returncode=2) from None
+        data = self._data(options, validated.config)
+        progress = _Echo(echo)
+        run = backtest_execute_files(files, validated.config, data, start=start, end=end, cash=cash,
+                                     commission=commission, strategy_id=directory.name, progress=progress)
+        return run_json(run, None)
+
+    def _summary(self, shaped: dict[str, Any]) -> None:
+        m = shaped["metrics"]
+        self.stdout.write(f"backtest {shaped['id'] or '(not saved)'}: {shaped['status']}, {m.get('trades')} trades, "
+                          f"return {m.get('return_pct'):.2f} %, max drawdown {m.get('max_drawdown_pct'):.2f} %, "
+                          f"Sharpe {m.get('sharpe')}, fees ${m.get('fees_usd')}")
+        flagged = (shaped.get("lookahead") or {}).get("flagged") or []
+        if flagged:
+            self.stdout.write(f"look-ahead: {len(flagged)} signal(s) change when the data is cut after them")
+
+
+class _Echo:
+    """Progress lines for a folder's run (nothing persisted): at most twice a second."""
+
+    def __init__(self, echo: Any) -> None:
+        import time
+
+        self.echo, self.clock, self.last = echo, time.monotonic, 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        if now - self.last >= 0.5 or done == total:
+            self.last = now
+            self.echo(f"backtest: {done / total * 100:5.1f}% ({done}/{total} steps)")
+
+
+def _row_json(backtest: Backtest) -> dict[str, Any]:
+    from strategies.backtesting import TRADE_KEYS
+
+    return {
+        "id": str(backtest.pk), "status": backtest.status, "error": backtest.error or None,
+        "metrics": backtest.metrics,
+        "trades": [{key: trade[key] for key in TRADE_KEYS} for trade in backtest.trades],
+        "equity": backtest.equity, "open_positions": backtest.open_positions, "lookahead": backtest.lookahead,
+    }
