@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,7 +42,7 @@ def hostile_files(name: str, marker: Path, listeners: dict[str, Listener]) -> di
 
 
 def test_the_corpus_is_all_here() -> None:
-    assert len(ATTACKS) == 16
+    assert len(ATTACKS) == 18  # the shared corpus (16) and our two backtest attacks
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
@@ -72,3 +74,89 @@ def test_it_contains_the_hostile_strategy(
     benign = sandbox.run_cycle(BENIGN, {"strategy_id": "benign"}, no_op_on_call, FAST_LIMITS)
     assert benign.status == "succeeded", benign.error
     assert [line.message for line in benign.logs] == ["benign"]
+
+
+# --- the backtest attacks, as backtests: one sandboxed run for the whole history ---------------------
+
+
+def _backtest(files: dict[str, str], params: dict[str, Any], *, end: float) -> Any:
+    from strategies.backtesting import BacktestData, backtest_execute_files
+
+    config = json.loads(files["config.json"])
+    config["parameters"] = params
+    files = {**files, "config.json": json.dumps(config)}
+    return backtest_execute_files(
+        files, config, BacktestData("polymarket_recorded", {"set": "books"}), start=None,
+        end=datetime.fromtimestamp(end, UTC), cash=None, commission=None, strategy_id="hostile", lookahead=False)
+
+
+def _first_and_later_markets() -> tuple[Any, list[Any]]:
+    from trading.backtest.data import recorded_polymarket
+
+    markets = sorted(recorded_polymarket("books").markets.values(), key=lambda m: m.opens_at)
+    return markets[0], markets[1:]
+
+
+def test_a_backtest_never_answers_with_data_after_ctx_now(settings, tmp_path: Path,
+                                                          listeners: dict[str, Listener]) -> None:
+    first, later = _first_and_later_markets()
+    future = [m for m in later if m.opens_at > first.resolves_at][:3]  # no book of theirs exists during the run
+    files = hostile_files("28_backtest_read_ahead", tmp_path, listeners)
+    params = {"tokens": list(first.token_ids), "future_tokens": [t for m in future for t in m.token_ids],
+              "future_markets": [m.condition_id for m in future]}
+
+    run = _backtest(files, params, end=first.resolves_at)
+
+    assert run.result.status == "succeeded", run.result.error
+    results = [line["message"] for line in run.result.logs if line["message"].startswith("RESULT ")]
+    assert len(results) == run.result.steps > 5
+    assert all("PWNED:" not in line for line in results), [line for line in results if "PWNED" in line]
+    seen = [json.loads(line.removeprefix("RESULT ")) for line in results]
+    assert all(s["latest_seen"] is not None and s["latest_seen"] <= s["now"] for s in seen)  # it did read data
+    assert run.result.final_state == {"checked": run.result.steps}
+
+
+def test_a_backtest_script_cannot_alter_its_trades_fills_or_pnl(settings, tmp_path: Path,
+                                                                listeners: dict[str, Listener]) -> None:
+    from decimal import Decimal
+
+    from trading.fees import order_fee
+
+    first, _ = _first_and_later_markets()
+    files = hostile_files("29_backtest_alter_results", tmp_path, listeners)
+    token = first.token_ids[0]
+
+    run = _backtest(files, {"token": token}, end=first.resolves_at + 60)
+
+    result = run.result
+    assert result.status == "succeeded", result.error
+    assert all("PWNED:" not in line["message"] for line in result.logs)
+    assert [t["market_id"] for t in result.trades] == [token]  # one real position, settled at resolution
+    trade = result.trades[0]
+    payout = Decimal(1) if first.winner == 0 else Decimal(0)
+    assert (trade["exit_kind"], Decimal(trade["exit_price"])) == ("settle", payout)
+    fill = next(a for a in result.actions if a["kind"] == "order_filled")
+    levels = [(Decimal(q), Decimal(p)) for q, p in fill["fills"]]
+    fee = order_fee("polymarket", side="buy", fills=levels, polymarket_rate=first.fee_rate)
+    cost = sum(q * p for q, p in levels) + fee
+    assert Decimal(fill["fee"]) == fee > 0 and cost <= Decimal(10)  # sized by the worker: size_usd 10, not 1e9
+    assert Decimal(trade["quantity"]) == sum(q for q, _ in levels)
+    assert Decimal(trade["pnl"]) == (Decimal(trade["quantity"]) * payout - cost).quantize(Decimal("0.000001"))
+    assert result.equity[-1][1] == Decimal(1000) + Decimal(trade["pnl"])
+    refused = [a for a in result.actions if a["kind"] == "order_refused"]
+    assert {a["check"] for a in refused} == {"signal", "position"}
+    assert len(refused) == 3 * result.steps
+    assert result.final_state["trades"] == [{"market_id": "FORGED", "pnl": 1e9}]  # just the script's own state
+
+
+def test_forged_frames_on_the_channel_stop_the_backtest_without_a_forged_trade(settings, tmp_path: Path,
+                                                                            listeners: dict[str, Listener]) -> None:
+    first, _ = _first_and_later_markets()
+    files = hostile_files("29_backtest_alter_results", tmp_path, listeners)
+
+    run = _backtest(files, {"token": first.token_ids[0], "raw_frames": True}, end=first.resolves_at + 60)
+
+    assert run.result.status == "failed"
+    assert "protocol violation" in (run.result.error or "")
+    assert run.result.steps == 3
+    assert all(t["market_id"] != "FORGED" for t in run.result.trades)

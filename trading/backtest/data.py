@@ -13,7 +13,7 @@ import csv
 import io
 import itertools
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -207,27 +207,33 @@ class BookSnapshot:
                 "asks": [{"price": str(level.price), "size": str(level.size)} for level in self.asks]}
 
 
-@dataclass
 class OutcomeBooks:
-    """One outcome token's snapshots, oldest first."""
+    """One outcome token's snapshots, oldest first; each built from the recording on first use."""
 
-    token_id: str
-    condition_id: str
-    outcome: str
-    snapshots: list[BookSnapshot]
-    times: list[float] = field(init=False, repr=False)
+    def __init__(self, token_id: str, condition_id: str, outcome: str, times: list[float],
+                 build: Callable[[int], BookSnapshot]) -> None:
+        self.token_id, self.condition_id, self.outcome = token_id, condition_id, outcome
+        self.times = times
+        self._build = build
+        self._built: dict[int, BookSnapshot] = {}
 
-    def __post_init__(self) -> None:
-        self.times = [snapshot.at for snapshot in self.snapshots]
+    def snapshot(self, index: int) -> BookSnapshot:
+        found = self._built.get(index)
+        if found is None:
+            found = self._built[index] = self._build(index)
+        return found
+
+    def between(self, lo: int, hi: int) -> list[BookSnapshot]:
+        return [self.snapshot(index) for index in range(lo, hi)]
 
     def as_of(self, now: float) -> BookSnapshot | None:
         index = bisect.bisect_right(self.times, now)
-        return self.snapshots[index - 1] if index else None
+        return self.snapshot(index - 1) if index else None
 
     def after(self, moment: float) -> BookSnapshot | None:
         """The first snapshot strictly after `moment`: where an order signalled then fills."""
         index = bisect.bisect_right(self.times, moment)
-        return self.snapshots[index] if index < len(self.snapshots) else None
+        return self.snapshot(index) if index < len(self.times) else None
 
 
 @dataclass
@@ -275,8 +281,6 @@ def recorded_polymarket(kind: str = "books", markets: Iterable[str] | None = Non
     `kind` "books" is the full books of 18 resolved 15-minute BTC markets; "quotes" the best bid and
     ask of 40 markets (depth laddered as the simulator does; resolved when the recording says so).
     """
-    from trading.simulator.recorded import RecordedPolymarket, _levels
-
     if kind not in ("books", "quotes"):
         raise DataError(f"recorded Polymarket data is 'books' or 'quotes', got {kind!r}")
     recording = _recording()
@@ -293,20 +297,38 @@ def recorded_polymarket(kind: str = "books", markets: Iterable[str] | None = Non
             market.condition_id, market.question, market.slug, market.category, market.fee_rate,
             market.outcomes, market.token_ids, market.first_ts, resolves_at, market.winner)
         for outcome, token in enumerate(market.token_ids):
-            snapshots: list[BookSnapshot] = []
             if market.books:
                 times, levels = market.books[outcome]
-                for at, (bids, asks) in zip(times, levels, strict=True):
-                    snapshots.append(BookSnapshot(at, _book_levels(_levels(bids)), _book_levels(_levels(asks))))
+                build = _book_builder(times, levels)
             else:
-                for at in market.times:
-                    book = RecordedPolymarket.book(_frozen_at(recording, at), token)
-                    assert book is not None
-                    snapshots.append(BookSnapshot(at, _book_levels(book.bids), _book_levels(book.asks)))
-            result_books[token] = OutcomeBooks(token, market.condition_id, market.outcomes[outcome], snapshots)
+                times = market.times
+                build = _quote_builder(recording, token, times)
+            result_books[token] = OutcomeBooks(token, market.condition_id, market.outcomes[outcome], list(times), build)
     if wanted is not None and not result_markets:
         raise DataError(f"no recorded Polymarket {kind} market matches {', '.join(sorted(wanted))}")
     return BookData("polymarket", result_markets, result_books)
+
+
+def _book_builder(times: list[float], levels: list[tuple[str, str]]) -> Callable[[int], BookSnapshot]:
+    from trading.simulator.recorded import _levels
+
+    def build(index: int) -> BookSnapshot:
+        bids, asks = levels[index]
+        return BookSnapshot(times[index], _book_levels(_levels(bids)), _book_levels(_levels(asks)))
+
+    return build
+
+
+def _quote_builder(recording: Any, token: str, times: list[float]) -> Callable[[int], BookSnapshot]:
+    """The simulator's own depth ladder around a recorded best bid and ask, pinned at that moment."""
+    from trading.simulator.recorded import RecordedPolymarket
+
+    def build(index: int) -> BookSnapshot:
+        book = RecordedPolymarket.book(_frozen_at(recording, times[index]), token)
+        assert book is not None
+        return BookSnapshot(times[index], _book_levels(book.bids), _book_levels(book.asks))
+
+    return build
 
 
 def _book_levels(levels: Iterable[Any]) -> tuple[BookLevel, ...]:

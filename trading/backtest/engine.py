@@ -37,6 +37,7 @@ from trading.risk import Authority, EntryExposure, Refusal, entry_refusal, exit_
 ZERO = Decimal(0)
 ONE = Decimal(1)
 MAX_BARS_REPLY = 1000  # Alpaca's own page size; a call without `start` gets the latest this many
+PRICE_PLACES = Decimal("1e-8")  # trade prices: averages of fills can run long
 MAX_LOGS = 2000  # log lines kept for the result (the first ones: a failing strategy fails early)
 SIDES = {"polymarket": ("yes", "no"), "kalshi": ("yes", "no"), "alpaca": ("buy", "sell")}
 
@@ -432,7 +433,7 @@ class BacktestEngine:
             start = end - 86400 if start is None else start
             count = len(books.times)
             lo, hi = _bisect_left(books.times, start, count), _bisect_right(books.times, end, count)
-            history = [{"t": int(s.at), "p": str(s.midpoint)} for s in books.snapshots[lo:hi]
+            history = [{"t": int(s.at), "p": str(s.midpoint)} for s in books.between(lo, hi)
                        if s.midpoint is not None]
             return {"history": history}
         raise BacktestCallError(f"polymarket.{method} has no backtest data")
@@ -658,14 +659,15 @@ class BacktestEngine:
         if quantity < order.quantity:
             self._action("order_cancelled", f"order {order.order_id}: {quantity} of {order.quantity} filled, the "
                          "rest cancelled (immediate-or-cancel)", snapshot.at)
+        fills = [[str(fill.quantity), str(fill.price)] for fill in execution.fills]
         if order.intent == "entry":
-            self._buy(order, quantity, average, execution.fees, snapshot.at, gross=execution.gross_usd)
+            self._buy(order, quantity, average, execution.fees, snapshot.at, gross=execution.gross_usd, fills=fills)
         else:
-            self._sell(order, quantity, average, execution.fees, snapshot.at, gross=execution.gross_usd)
+            self._sell(order, quantity, average, execution.fees, snapshot.at, gross=execution.gross_usd, fills=fills)
         return True
 
     def _buy(self, order: WorkingOrder, quantity: Decimal, price: Decimal, fee: Decimal, at: float,
-             gross: Decimal | None = None) -> None:
+             gross: Decimal | None = None, fills: list[list[str]] | None = None) -> None:
         gross = quantity * price if gross is None else gross
         position = self._position_for(order.market_id, order.side)
         if position is None:
@@ -681,10 +683,11 @@ class BacktestEngine:
         self.fees += fee
         self.spent[_day(at)] = self.spent.get(_day(at), ZERO) + cost
         self._action("order_filled", f"bought {quantity} {order.market_id} at {price} (fee {fee})", at,
-                     client_order_id=order.order_id)
+                     client_order_id=order.order_id, fee=str(fee),
+                     fills=fills if fills is not None else [[str(quantity), str(price)]])
 
     def _sell(self, order: WorkingOrder, quantity: Decimal, price: Decimal, fee: Decimal, at: float,
-              gross: Decimal | None = None, kind: str = "exit") -> None:
+              gross: Decimal | None = None, kind: str = "exit", fills: list[list[str]] | None = None) -> None:
         position = self.positions.get(order.position_id or "")
         if position is None:
             return
@@ -705,10 +708,14 @@ class BacktestEngine:
         self.trades.append({
             "market_id": position.market_id, "side": position.side, "position_id": position.position_id,
             "entry_time": iso(position.opened_at), "exit_time": iso(at),
-            "entry_price": str(entry_price.quantize(Decimal("1e-8"))), "exit_price": str(price),
+            "entry_price": str(entry_price.quantize(PRICE_PLACES)), "exit_price": str(price.quantize(PRICE_PLACES)),
             "quantity": str(quantity), "pnl": str(money(realized)), "fees": str(money(entry_fee + fee)),
             "return_pct": float(realized / entry_value) * 100 if entry_value else 0.0, "exit_kind": kind,
         })
+        if kind != "settle":
+            self._action("order_filled", f"sold {quantity} {position.market_id} at {price} (fee {fee})", at,
+                         client_order_id=order.order_id, fee=str(fee),
+                         fills=fills if fills is not None else [[str(quantity), str(price)]])
         if lot.quantity <= 0:
             del self.positions[position.position_id]
 

@@ -45,7 +45,7 @@ def _period_rule(index: pd.DatetimeIndex) -> tuple[str, int]:
     """The resampling rule and periods a year, from the median spacing of the last 100 points."""
     spacing = pd.Series(index[-100:]).diff().dropna().median()
     days = spacing.days if isinstance(spacing, pd.Timedelta) else 0
-    weekends = bool(index.dayofweek.to_series().between(5, 6).mean() > 2 / 7 * 0.6)
+    weekends = bool(index.day_of_week.to_series().between(5, 6).mean() > 2 / 7 * 0.6)
     per_year = {7: 52, 31: 12, 365: 1}.get(days, 365 if weekends else 252)
     rule = {7: "W", 31: "ME", 365: "YE"}.get(days, "D")
     return rule, per_year

@@ -1,0 +1,61 @@
+"""Across steps only ctx.state carries over (as across live cycles); reads answer as of ctx.now."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from strategies.backtesting import backtest_execute_files, csv_store
+
+COUNTER = '''
+from datetime import timedelta
+
+from strategies.sdk import EntrySignal
+
+CALLS = []  # module globals start afresh every step, as in a live cycle's new process
+
+
+def should_enter(ctx):
+    CALLS.append(1)
+    ctx.state["steps"] = ctx.state.get("steps", 0) + 1
+    ctx.state.setdefault("nows", []).append(ctx.now.isoformat())
+    ctx.state["globals_seen"] = max(ctx.state.get("globals_seen", 0), len(CALLS))
+    everything = ctx.alpaca.get_bars("TEST", "1Day", start="1970-01-01", end="2100-01-01", limit=10000)
+    latest = ctx.alpaca.get_bars("TEST", "1Day")
+    ahead = ctx.alpaca.get_bars("TEST", "1Day", start=(ctx.now + timedelta(days=1)).isoformat())
+    ctx.state["visible"] = len(everything)
+    ctx.state.setdefault("last_t", []).append(latest[-1]["t"] if latest else None)
+    ctx.state["ahead"] = ctx.state.get("ahead", 0) + len(ahead)
+    if ctx.state["steps"] == 2:
+        return [EntrySignal("TEST", "buy", "second step", size_usd=100)]
+    return []
+'''
+EXIT = "def should_exit(ctx, position):\n    return None\n"
+CONFIG = {
+    "name": "counter", "thesis": "none: a test", "platform": "alpaca", "polling_interval": 86400,
+    "capital": {"total_capital": 1000, "capital_per_trade": 100, "max_positions": 1, "max_position_size": 100,
+                "max_daily_loss": 100, "sizing_method": "fixed"},
+    "risk_limits": {"allowed_services": ["alpaca"]}, "parameters": {},
+}
+CSV = "Date,Open,High,Low,Close,Volume\n" + "".join(
+    f"2024-01-{day:02d},{100 + day},{101 + day},{99 + day},{100.5 + day},1000\n" for day in range(1, 11))
+
+
+def test_state_carries_across_steps_and_module_globals_do_not(settings) -> None:
+    data = csv_store(CSV, symbol="TEST", filename="test.csv")
+    run = backtest_execute_files({"entry.py": COUNTER, "exit.py": EXIT, "config.json": json.dumps(CONFIG)}, CONFIG,
+                                 data, start=None, end=None, cash=None, commission=None, strategy_id="t",
+                                 lookahead=False)
+    result = run.result
+    assert result.status == "succeeded", result.error
+    state = result.final_state
+    assert state["steps"] == result.steps == 10
+    assert state["globals_seen"] == 1
+    # ctx.now is each bar's close (the next midnight): the bar of that day is visible, none after it
+    assert state["nows"][:2] == ["2024-01-02T00:00:00+00:00", "2024-01-03T00:00:00+00:00"]
+    assert state["last_t"][:2] == ["2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z"]
+    assert state["visible"] == 10 and state["ahead"] == 0
+    # the signal at the close of Jan 2 filled at the open of Jan 3, at $100 of it
+    assert result.open_positions[0]["opened_at"].startswith("2024-01-03")
+    assert Decimal(result.open_positions[0]["entry_price"]) == Decimal(103)
+    assert Decimal(result.open_positions[0]["size"]) == Decimal(100)
