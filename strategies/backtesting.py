@@ -218,7 +218,7 @@ def backtest_execute_files(
     files: Mapping[str, str], config: dict[str, Any], data: BacktestData, *, start: datetime | None,
     end: datetime | None, cash: Decimal | None, commission: Decimal | None, strategy_id: str,
     progress: Callable[[int, int], None] | None = None, cancelled: Callable[[], bool] | None = None,
-    lookahead: bool = True, sandbox: Sandbox | None = None,
+    lookahead: bool | None = None, sandbox: Sandbox | None = None,
 ) -> BacktestRun:
     """Run a backtest of `files` in the sandbox: the one path the command and the task share."""
     config, plan = _plan(config, cash)
@@ -246,6 +246,8 @@ def backtest_execute_files(
     metrics["steps"] = result.steps
     metrics["duration_s"] = round(result.duration_s, 3)
     checked: dict[str, Any] = {}
+    if lookahead is None:
+        lookahead = bool(settings.BACKTEST_LOOKAHEAD_CHECK)
     if lookahead and result.status == "succeeded":
         checked = lookahead_check(result.signals, engine_at=lambda cut: BacktestEngine(spec, **loaded, cutoff=cut),
                                   runner=runner, close=lambda r: r.close(),  # type: ignore[attr-defined]
@@ -366,7 +368,7 @@ def backtest_execute(*, backtest_id: int, echo: Callable[[str], None] | None = N
             cash=Decimal(params["cash"]) if params.get("cash") else None,
             commission=Decimal(params["commission"]) if params.get("commission") else None,
             strategy_id=str(backtest.strategy_id), progress=progress, cancelled=progress.cancelled,
-            lookahead=settings.BACKTEST_LOOKAHEAD_CHECK if lookahead is None else lookahead)
+            lookahead=lookahead)
     except BacktestCancelled as stopped:
         fields = {"status": Backtest.Status.CANCELLED, "error": str(stopped)}
     except (BacktestInvalid, DataError, SandboxUnavailable) as error:

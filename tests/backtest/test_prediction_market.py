@@ -70,7 +70,7 @@ def test_positions_settle_at_one_or_zero_at_resolution_with_fees_per_fill(settin
         total_pnl += Decimal(trade["pnl"])
     assert result.equity[-1][1] == Decimal(1000) + total_pnl
     assert run.metrics["trades"] == 2 and run.metrics["open_positions"] == 0
-    assert run.metrics["fees_usd"] == str(sum(Decimal(t["fees"]) for t in result.trades).quantize(Decimal("0.01")))
+    assert run.metrics["fees_usd"] == str(sum((Decimal(t["fees"]) for t in result.trades), Decimal(0)).quantize(Decimal("0.01")))
 
 
 @pytest.mark.parametrize("kind", ["quotes"])
