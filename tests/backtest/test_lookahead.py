@@ -1,0 +1,65 @@
+"""The look-ahead check: each signal re-run with the data cut just after it must come out the same."""
+
+from __future__ import annotations
+
+import json
+
+from strategies.backtesting import backtest_execute_files, csv_store
+from tests.backtest.conftest import sma_cross_files
+
+COIN_FLIP = '''
+import random
+
+from strategies.sdk import EntrySignal
+
+
+def should_enter(ctx):
+    if random.random() < 0.5:  # not a function of what it read: it will not repeat live either
+        return [EntrySignal("TEST", "buy", "coin flip", size_usd=10)]
+    return []
+'''
+EXIT = "def should_exit(ctx, position):\n    return None\n"
+CONFIG = {
+    "name": "coin", "thesis": "none: a test", "platform": "alpaca", "polling_interval": 86400,
+    "capital": {"total_capital": 1000, "capital_per_trade": 10, "max_positions": 1, "max_position_size": 1000,
+                "max_daily_loss": 1000, "sizing_method": "fixed"},
+    "risk_limits": {"allowed_services": ["alpaca"]}, "parameters": {"symbol": "TEST"},
+}
+
+
+def zigzag_csv(days: int = 120) -> str:
+    """Closes that swing every 15 days, so the SMA(10/20) crosses several times."""
+    rows = ["timestamp,open,high,low,close"]
+    for day in range(days):
+        level = 100 + (day % 30 if day % 30 < 15 else 30 - day % 30) * 2
+        rows.append(f"{1704067200 + day * 86400},{level},{level + 1},{level - 1},{level + 0.5}")
+    return "\n".join(rows) + "\n"
+
+
+def test_a_strategy_that_only_reads_what_was_there_passes(settings) -> None:
+    files = sma_cross_files()
+    config = json.loads(files["config.json"])
+    config["parameters"]["symbol"] = "TEST"
+    files["config.json"] = json.dumps(config)
+    data = csv_store(zigzag_csv(), symbol="TEST", filename="zigzag.csv")
+
+    run = backtest_execute_files(files, config, data, start=None, end=None, cash=None, commission=None,
+                                 strategy_id="t", lookahead=True)
+
+    assert run.result.status == "succeeded", run.result.error
+    assert run.lookahead["signals"] >= 4 and run.lookahead["checked"] == run.lookahead["signals"]
+    assert run.lookahead["flagged"] == [] and run.lookahead["biased"] is False
+
+
+def test_signals_that_change_when_the_data_is_cut_are_flagged(settings) -> None:
+    files = {"entry.py": COIN_FLIP, "exit.py": EXIT, "config.json": json.dumps(CONFIG)}
+    data = csv_store(zigzag_csv(60), symbol="TEST", filename="zigzag.csv")
+
+    run = backtest_execute_files(files, CONFIG, data, start=None, end=None, cash=None, commission=None,
+                                 strategy_id="t", lookahead=True)
+
+    assert run.result.status == "succeeded", run.result.error
+    assert run.lookahead["checked"] == min(20, run.lookahead["signals"])
+    assert run.lookahead["biased"] is True and run.lookahead["flagged"]
+    flagged = run.lookahead["flagged"][0]
+    assert flagged["entries"] != flagged["with_data_cut"]["entries"]
