@@ -83,7 +83,13 @@ class InProcessRunner:
 
 
 class SandboxRunner:
-    """Runs the strategy in ONE sandboxed process for the whole backtest (`StepSession`)."""
+    """Runs the strategy in ONE sandboxed process for the whole backtest (`StepSession`).
+
+    It takes the bars closed so far with each step (`streams_bars`): the run answers its bar reads
+    from them, never holding a bar that closes after `ctx.now`.
+    """
+
+    streams_bars = True
 
     def __init__(self, files: Mapping[str, str], *, strategy_id: str, platform: str,
                  limits: SandboxLimits, sandbox: Sandbox | None = None) -> None:

@@ -10,12 +10,108 @@ as across live cycles, where every cycle is a new process.
 
 from __future__ import annotations
 
+import bisect
 import traceback
+from datetime import UTC, datetime
 from typing import Any
 
 from strategies.runtime.channel import BlockingChannel
 from strategies.runtime.cycle import run_cycle_in_process, user_traceback
 from strategies.runtime.loader import StrategyLoadError, load_strategy_fresh, strategy_hash
+
+MAX_BARS_REPLY = 1000  # as trading.backtest.engine: a call without `start` gets the latest this many
+
+
+class KeptBars:
+    """The bars that have closed so far, as the worker streamed them: only ever data from before `now`.
+
+    Alpaca's bar reads are answered from here, the very way the worker's engine answers them
+    (trading.backtest.engine `_bar_read`), so a step costs one exchange instead of one per read. A script
+    that edits these only changes what it sees itself; fills and P&L are the worker's.
+    """
+
+    def __init__(self) -> None:
+        self.bars: dict[str, list[dict[str, Any]]] = {}
+        self.starts: dict[str, list[float]] = {}
+        self.period: dict[str, float] = {}
+
+    def add(self, frame: dict[str, Any]) -> None:
+        symbol = str(frame["symbol"])
+        self.period[symbol] = float(frame["period"])
+        kept, starts = self.bars.setdefault(symbol, []), self.starts.setdefault(symbol, [])
+        for bar in frame["bars"]:
+            kept.append(bar)
+            starts.append(_moment(bar["t"]))
+
+    def answer(self, venue: str, method: str, kwargs: dict[str, Any]) -> Any:
+        """The reply, or _FORWARD when the worker must answer (another read, or a bad argument to report)."""
+        if venue != "alpaca" or str(kwargs.get("symbol")) not in self.bars:
+            return _FORWARD
+        symbol = str(kwargs["symbol"])
+        kept, starts = self.bars[symbol], self.starts[symbol]
+        if method == "get_bars":
+            try:
+                start, end = _time_arg(kwargs.get("start")), _time_arg(kwargs.get("end"))
+                limit = int(kwargs["limit"]) if kwargs.get("limit") else None
+            except (TypeError, ValueError):
+                return _FORWARD
+            if limit is not None and limit <= 0:
+                return _FORWARD
+            hi = len(kept) if end is None else bisect.bisect_right(starts, end)
+            if start is None:
+                lo = max(0, hi - (limit or MAX_BARS_REPLY))
+            else:
+                lo = bisect.bisect_left(starts, start, 0, hi)
+                hi = min(hi, lo + (limit or MAX_BARS_REPLY * 10))
+            return [dict(bar) for bar in kept[lo:hi]]  # copies: a script editing one must not edit the next read
+        if method in ("get_latest_quote", "get_latest_trade") and kept:
+            bar = kept[-1]
+            at = datetime.fromtimestamp(starts[-1] + self.period[symbol], UTC).isoformat().replace("+00:00", "Z")
+            if method == "get_latest_trade":
+                return {"p": bar["c"], "s": "0", "t": at}
+            return {"bp": bar["c"], "ap": bar["c"], "bs": "0", "as": "0", "t": at}
+        return _FORWARD
+
+
+_FORWARD = object()
+
+
+def _moment(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _time_arg(value: Any) -> float | None:
+    """As the engine's parse_time: unix seconds (or milliseconds), or ISO 8601 with naive meaning UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError("a time, not a boolean")
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str):
+        raise TypeError("a time must be a number or a string")
+    text = value.strip()
+    if not text:
+        raise ValueError("empty time")
+    if text.replace(".", "", 1).isdigit():
+        number = float(text)
+        return number / 1000 if number > 1e11 else number
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+class _LocalFirst:
+    """The run's transport with bar reads answered from the kept bars."""
+
+    def __init__(self, transport: Any, kept: KeptBars) -> None:
+        self.transport, self.kept = transport, kept
+
+    def call(self, venue: str, method: str, kwargs: dict[str, Any]) -> Any:
+        answer = self.kept.answer(venue, method, kwargs)
+        return self.transport.call(venue, method, kwargs) if answer is _FORWARD else answer
+
+    def log(self, level: str, message: str) -> None:
+        self.transport.log(level, message)
 
 
 def serve_steps(channel: BlockingChannel, spec: dict[str, Any], transport: Any, state_bytes_limit: int,
@@ -23,8 +119,13 @@ def serve_steps(channel: BlockingChannel, spec: dict[str, Any], transport: Any, 
     files = spec["files"]
     base_ctx = dict(spec["ctx"])
     version_hash = strategy_hash(files)
+    kept = KeptBars()
+    local = _LocalFirst(transport, kept)
     while True:
         frame = channel.receive()
+        if frame.get("type") == "bars":
+            kept.add(frame)
+            continue
         if frame.get("type") != "step":
             return
         result: dict[str, Any]
@@ -39,6 +140,6 @@ def serve_steps(channel: BlockingChannel, spec: dict[str, Any], transport: Any, 
                       "traceback": user_traceback(error, names)}
         else:
             ctx = {**base_ctx, **dict(frame.get("ctx") or {})}
-            result = run_cycle_in_process(definition, ctx, transport, state_bytes_limit=state_bytes_limit)
+            result = run_cycle_in_process(definition, ctx, local, state_bytes_limit=state_bytes_limit)
         flush()
         channel.send({"type": "result", "step": frame.get("step"), **result})

@@ -52,6 +52,7 @@ from strategies.runtime.sandbox import (
 from strategies.sdk import VENUE_METHODS
 
 logger = logging.getLogger("strategies.runtime")
+BARS_PER_FRAME = 2000  # newly closed bars go in frames well under the run's 1 MiB frame cap
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,13 @@ class StepSession:
             run.log("warning", self.warning)
         if self.dead is None:
             deadline = started + float(self.limits.wall_seconds)
-            self._send(encode_frame({"type": "step", "step": self.steps, "ctx": dict(ctx)}, default=json_default),
+            frame = dict(ctx)
+            for symbol, fresh in (frame.pop("bars", None) or {}).items():
+                bars = fresh["bars"]
+                for at in range(0, len(bars), BARS_PER_FRAME):
+                    self._send(encode_frame({"type": "bars", "symbol": symbol, "period": fresh["period"],
+                                             "bars": bars[at:at + BARS_PER_FRAME]}), deadline)
+            self._send(encode_frame({"type": "step", "step": self.steps, "ctx": frame}, default=json_default),
                        deadline)
             self._pump(run, deadline, lambda: run.result is not None)
         try:

@@ -46,7 +46,7 @@ def test_progress_is_broadcast_on_the_strategy_s_group_with_an_eta(settings, red
         except TimeoutError:
             break
         events.append(message["event"]["backtest"])
-    assert [e["status"] for e in events][0] == "running" and events[-1]["status"] == "succeeded"
+    assert next(e["status"] for e in events) == "running" and events[-1]["status"] == "succeeded"
     running = [e for e in events if e["status"] == "running" and e["progress"] > 0]
     assert running and all(0 < e["progress"] <= 100 and e["eta_seconds"] is not None for e in running)
     assert [e["progress"] for e in running] == sorted(e["progress"] for e in running)
@@ -60,7 +60,7 @@ async def _receive(layer: Any, channel: str) -> Any:
 
     try:
         return await asyncio.wait_for(layer.receive(channel), timeout=1.0)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise TimeoutError from None
 
 

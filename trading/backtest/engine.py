@@ -183,6 +183,7 @@ class BacktestEngine:
         self.settled: set[str] = set()
         self.exposure_steps = 0
         self.calls = 0
+        self._streamed: dict[str, int] = {}
 
     # -- the timeline --
 
@@ -217,6 +218,8 @@ class BacktestEngine:
         state = dict(state or {})
         first_price = last_price = None
         done = 0
+        # A runner that keeps the bars closed so far answers bar reads itself (one exchange per step).
+        streams = bool(getattr(runner, "streams_bars", False)) and self.books is None
         for index, now in enumerate(steps):
             if cancelled is not None and cancelled():
                 raise BacktestCancelled(f"cancelled at step {index} of {len(steps)}")
@@ -226,7 +229,10 @@ class BacktestEngine:
                 price = primary.last_close(now)
                 first_price = first_price if first_price is not None else price
                 last_price = price if price is not None else last_price
-            outcome = runner.step(self._frame(now, state), self.call)
+            frame = self._frame(now, state)
+            if streams:
+                frame["bars"] = self._closed_bars(now)
+            outcome = runner.step(frame, self.call)
             for level, message in outcome.logs:
                 if len(self.logs) < MAX_LOGS:
                     self.logs.append({"time": iso(now), "level": level, "message": message})
@@ -288,6 +294,17 @@ class BacktestEngine:
             "capital": {key: str(cents(value)) for key, value in capital.items()},
             "positions": [self._position_json(p) for p in self.positions.values()],
         }
+
+    def _closed_bars(self, now: float) -> dict[str, Any]:
+        """The bars that closed since the last step, per symbol: never one closing after `now`."""
+        fresh: dict[str, Any] = {}
+        for symbol, series in self.bars.items():
+            sent = self._streamed.get(symbol, 0)
+            visible = series.visible(now)
+            if visible > sent:
+                fresh[symbol] = {"period": series.period, "bars": series.replies(sent, visible)}
+                self._streamed[symbol] = visible
+        return fresh
 
     def _position_json(self, position: SimPosition) -> dict[str, Any]:
         mark = position.mark

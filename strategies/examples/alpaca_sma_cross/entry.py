@@ -21,7 +21,8 @@ def should_enter(ctx):
 def averages(ctx, symbol):
     """(previous, last) of the fast and the slow simple moving averages of the closes, or (None, None)."""
     fast, slow = int(ctx.params.get("fast", 10)), int(ctx.params.get("slow", 20))
-    start = (ctx.now - timedelta(days=slow * 3)).isoformat()  # enough calendar days for slow + 1 sessions
+    # three bars of calendar time per bar needed: weekends and holidays still leave slow + 1 bars
+    start = (ctx.now - timedelta(seconds=int(ctx.params.get("bar_seconds", 86400)) * slow * 3)).isoformat()
     closes = [float(bar["c"]) for bar in ctx.alpaca.get_bars(symbol, timeframe="1Day", start=start)]
     if len(closes) < slow + 1:
         return None, None

@@ -7,7 +7,7 @@ from strategies.sdk import ExitSignal
 
 def should_exit(ctx, position):
     fast, slow = int(ctx.params.get("fast", 10)), int(ctx.params.get("slow", 20))
-    start = (ctx.now - timedelta(days=slow * 3)).isoformat()
+    start = (ctx.now - timedelta(seconds=int(ctx.params.get("bar_seconds", 86400)) * slow * 3)).isoformat()
     closes = [float(bar["c"]) for bar in ctx.alpaca.get_bars(position.market_id, timeframe="1Day", start=start)]
     if len(closes) < slow + 1:
         return None

@@ -42,8 +42,12 @@ def attack(ctx, p):
             return {"PWNED:forged_fill": reply}
     # 4. Forged frames straight on the worker's channel (the transport object is reachable in the sandbox).
     if p.get("raw_frames") and ctx.mode == "backtest" and ctx.state.get("steps") == 3:
-        channel = ctx.transport.channel
-        channel.send({"type": "fill", "market_id": "FORGED", "quantity": 1e9, "price": 0.0001})
+        layer = ctx.transport  # wrapped or not, the channel object is somewhere below it
+        for _ in range(5):
+            if hasattr(layer, "channel"):
+                break
+            layer = getattr(layer, "transport", None)
+        layer.channel.send({"type": "fill", "market_id": "FORGED", "quantity": 1e9, "price": 0.0001})
     out["replies"] = [r.get("status") if isinstance(r, dict) else str(r)[:40] for r in replies]
     return out
 
