@@ -137,8 +137,8 @@ class BacktestData:
             symbols = [str(s) for s in self.spec.get("symbols") or []]
             timeframe = str(self.spec.get("timeframe") or "1Day")
             return {"bars": {s: alpaca_history(s, timeframe=timeframe, start=start, end=end) for s in symbols}}
-        raise BacktestInvalid(f"data source {self.source!r} is not supported yet: use a CSV "
-                              "(--csv FILE --symbol SYMBOL) or the recorded Polymarket data")
+        raise BacktestInvalid(f"data source {self.source!r} is not supported: use a CSV "
+                              "(--csv FILE --symbol SYMBOL), Alpaca's bars or the recorded Polymarket data")
 
 
 def csv_store_path(sha256: str) -> Path:

@@ -353,8 +353,6 @@ class BacktestSource(models.TextChoices):
     CSV = "csv", "A CSV of bars"
     POLYMARKET_RECORDED = "polymarket_recorded", "Recorded Polymarket books and quotes"
     ALPACA_HISTORY = "alpaca_history", "Alpaca bars"
-    POLYMARKET_HISTORY = "polymarket_history", "Polymarket prices-history"
-    KALSHI_HISTORY = "kalshi_history", "Kalshi candlesticks"
 
 
 class Backtest(models.Model):
@@ -362,7 +360,6 @@ class Backtest(models.Model):
 
     Status = BacktestStatus
     Source = BacktestSource
-    FINISHED = (BacktestStatus.SUCCEEDED, BacktestStatus.FAILED, BacktestStatus.CANCELLED)
 
     strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="backtests")
     version = models.ForeignKey(StrategyVersion, on_delete=models.PROTECT, related_name="backtests")

@@ -30,25 +30,22 @@ from typing import Any
 
 from strategies.runtime.channel import HEADER, FrameDecoder, ProtocolError, encode_frame
 from strategies.runtime.limits import SandboxLimits
-from strategies.runtime.sandbox import (
+from strategies.runtime.outcome import (
     FAILED,
-    KILL_GRACE,
     SUCCEEDED,
     TIMED_OUT,
     LogLine,
     OnCall,
-    Sandbox,
     SandboxUnavailable,
     VenueCallError,
-    _describe_exit,
-    _platform,
-    _Run,
-    _Stop,
-    _ZygoteProcess,
     json_default,
-    shared_sandbox,
-    wants_preload,
 )
+from strategies.runtime.pool import Sandbox, _platform
+from strategies.runtime.protocol import Run as _Run
+from strategies.runtime.protocol import RunStop as _Stop
+from strategies.runtime.sandbox import shared_sandbox, wants_preload
+from strategies.runtime.session import _describe_exit
+from strategies.runtime.zygote_client import KILL_GRACE, ZygoteProcess
 from strategies.sdk import VENUE_METHODS
 
 logger = logging.getLogger("strategies.runtime")
@@ -120,7 +117,7 @@ class StepSession:
         self.limits = limits
         self.sandbox = sandbox or shared_sandbox(preload=wants_preload(files))
         self.platform = _platform(files, ctx)
-        self.zygote: _ZygoteProcess = self.sandbox._acquire(limits)
+        self.zygote: ZygoteProcess = self.sandbox._acquire(limits)
         self.closed = False
         self.dead: _Stop | None = None  # once the run is gone, every later step fails with this
         self.exit_code: int | None = None

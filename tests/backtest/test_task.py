@@ -78,6 +78,7 @@ def test_a_running_backtest_is_cancelled_between_two_steps(settings, redis_url, 
     worker.join(60)
 
     backtest.refresh_from_db()
+    assert backtest.cancel_requested
     assert backtest.status == "cancelled" and backtest.error.startswith("cancelled at step")
     assert 0 < backtest.progress < 100 and backtest.finished_at is not None and backtest.trades == []
 
@@ -88,3 +89,27 @@ def test_a_queued_backtest_is_cancelled_at_once_and_never_runs(settings, redis_u
     backtest_run(backtest.pk)  # the message arrives later: it finds the row taken
     backtest.refresh_from_db()
     assert (backtest.status, backtest.steps, backtest.started_at) == ("cancelled", 0, None)
+
+
+def test_a_started_backtest_runs_on_a_worker_once_committed(settings, redis_url, alice) -> None:
+    from decimal import Decimal
+
+    from django.db import transaction
+
+    from strategies.backtesting import backtest_start
+    from strategyhub.celery import app
+
+    settings.BACKTEST_LOOKAHEAD_CHECK = False
+    files = {path.name: path.read_text() for path in EXAMPLE.iterdir() if path.is_file()}
+    version = strategy_deploy(owner=alice, files=files)
+    data = csv_store(goog_csv().read_text(), symbol="GOOG", filename="GOOG.csv")
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True  # the task runs here instead of going through a broker
+    try:
+        with transaction.atomic():
+            backtest = backtest_start(version=version, created_by=alice, data=data, cash=Decimal(10000))
+            assert Backtest.objects.get(pk=backtest.pk).status == "queued"  # nothing sent before the commit
+    finally:
+        app.conf.task_always_eager = eager
+    backtest.refresh_from_db()
+    assert backtest.status == "succeeded" and backtest.metrics["trades"] == 46

@@ -50,10 +50,6 @@ def iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")
 
 
-def epoch(value: datetime) -> float:
-    return value.timestamp()
-
-
 @dataclass
 class BarSeries:
     """One symbol's bars, oldest first; a bar is visible from its close (start + the data's period)."""

@@ -24,7 +24,7 @@ import bisect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Protocol
 
@@ -129,13 +129,11 @@ class BacktestResult:
     logs: list[dict[str, Any]]
     signals: list[dict[str, Any]]  # per step that signalled: time, entries, exits (for the look-ahead check)
     fees_usd: Decimal
-    cash_usd: Decimal
     final_state: dict[str, Any]
     exposure_steps: int  # steps at which a position was open
     first_price: Decimal | None  # the primary series' close at the first and last step (buy and hold)
     last_price: Decimal | None
     duration_s: float = 0.0
-    step_seconds: list[float] = field(default_factory=list)
 
 
 def step_times(events: list[float], interval: float, start: float | None, end: float | None) -> list[float]:
@@ -261,7 +259,7 @@ class BacktestEngine:
         return BacktestResult(
             status=status, error=error, steps=done, trades=self.trades, equity=self.equity,
             open_positions=[self._position_json(p) for p in self.positions.values()],
-            actions=self.actions, logs=self.logs, signals=self.signals, fees_usd=self.fees, cash_usd=self.cash,
+            actions=self.actions, logs=self.logs, signals=self.signals, fees_usd=self.fees,
             final_state=state, exposure_steps=self.exposure_steps, first_price=first_price, last_price=last_price,
             duration_s=time.monotonic() - started)
 
@@ -783,5 +781,3 @@ def _bisect_left(values: list[float], target: float, hi: int) -> int:
 def _bisect_right(values: list[float], target: float, hi: int) -> int:
     return bisect.bisect_right(values, target, 0, hi)
 
-
-ONE_DAY = timedelta(days=1)
