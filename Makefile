@@ -56,6 +56,7 @@ bench: $(VENV)/.dev-deps sandbox-deps
 	$(PY) benchmarks/bench_venues.py
 	$(PY) benchmarks/bench_sandbox.py
 	$(PY) benchmarks/bench_money.py
+	$(PY) benchmarks/bench_backtest.py
 	@if echo "$$DATABASE_URL" | grep -q '^postgres' && [ -n "$$REDIS_URL" ]; then \
 		$(PY) benchmarks/bench_schedule.py; \
 		$(PY) benchmarks/bench_api.py; \
