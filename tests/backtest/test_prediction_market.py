@@ -82,3 +82,39 @@ def test_the_recorded_quotes_are_a_data_source_too(settings, kind: str) -> None:
     first = books.snapshot(0)
     assert first.bids and first.asks and first.bids[0].price < first.asks[0].price
     assert books.as_of(first.at - 1) is None  # nothing before the recording began
+
+
+HOLD_MARKET = '''
+from strategies.sdk import EntrySignal
+
+
+def should_enter(ctx):
+    if ctx.state.get("bought"):
+        return []
+    market = ctx.polymarket.get_market(ctx.params["market"])
+    ctx.state["bought"] = True
+    return [EntrySignal(token["token_id"], "yes", "hold to resolution", limit_price=0.99, size_usd=20)
+            for token in market["tokens"]]
+'''
+
+
+def test_a_market_of_the_recorded_quotes_settles_through_its_resolution(settings) -> None:
+    data = recorded_polymarket("quotes")
+    market = min((m for m in data.markets.values() if m.resolves_at is not None), key=lambda m: m.resolves_at or 0)
+    assert market.resolves_at is not None and market.winner is not None
+    config = {**CONFIG, "polling_interval": 600, "parameters": {"market": market.condition_id}}
+    files = {"entry.py": HOLD_MARKET, "exit.py": NEVER_EXIT, "config.json": json.dumps(config)}
+
+    run = backtest_execute_files(files, config, BacktestData("polymarket_recorded", {"set": "quotes"}),
+                                 start=datetime.fromtimestamp(market.opens_at, UTC),
+                                 end=datetime.fromtimestamp(market.resolves_at + 600, UTC), cash=None,
+                                 commission=None, strategy_id="t", lookahead=False)
+
+    result = run.result
+    assert result.status == "succeeded", result.error
+    assert result.open_positions == [] and len(result.trades) == 2
+    for trade in result.trades:
+        won = market.token_ids.index(trade["market_id"]) == market.winner
+        assert (trade["exit_kind"], Decimal(trade["exit_price"])) == ("settle", Decimal(1 if won else 0))
+        assert Decimal(trade["fees"]) > 0  # the entry's taker fee at the market's category rate
+    assert result.equity[-1][1] == Decimal(1000) + sum((Decimal(t["pnl"]) for t in result.trades), Decimal(0))

@@ -546,8 +546,6 @@ class BacktestEngine:
                             equity_usd=equity)
         cost = sizing.worst_cost_usd if sizing.quantity > 0 else worst_cost(
             self.venue, quantity=self.step, limit_price=reference, polymarket_rate=rate)
-        if self.spec.commission:
-            cost = money(cost * (ONE + self.spec.commission)) if sizing.quantity <= 0 else cost
         open_markets = {(p.market_id, p.side) for p in self.positions.values()}
         open_markets |= {(o.market_id, o.side) for o in self.working if o.intent == "entry"}
         adds = (market_id, side) in open_markets
