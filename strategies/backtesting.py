@@ -209,7 +209,7 @@ class BacktestRun:
 def _plan(config: dict[str, Any], cash: Decimal | None) -> tuple[dict[str, Any], CapitalPlan]:
     config = json.loads(json.dumps(config))
     if cash is not None:
-        config["capital"]["total_capital"] = float(cash) if cash != cash.to_integral() else int(cash)
+        config["capital"]["total_capital"] = cash  # a Decimal: CapitalPlan keeps it exact
     return config, CapitalPlan.from_config(config, config["platform"])
 
 

@@ -56,7 +56,8 @@ def _on_worker_ready(**kwargs: object) -> None:
     worker_started.delay()
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=settings.BACKTEST_TIME_LIMIT_SECONDS,
+             time_limit=settings.BACKTEST_TIME_LIMIT_SECONDS + 30)
 def backtest_run(backtest_id: int) -> None:
     """Run a queued backtest; progress and the result are persisted, then broadcast (strategies.backtesting)."""
     backtest_execute(backtest_id=backtest_id)
