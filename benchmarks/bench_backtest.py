@@ -11,7 +11,7 @@ Sections, each in a fresh process so its peak memory (ru_maxrss) is its own:
   run time), both engines;
 - quotes / books: a strategy reading one token's midpoint every step over the recorded Polymarket
   quotes (40 markets) and books (18 markets), through the same engine and sandbox.
-The look-ahead check is off for the timings (it re-runs up to 20 signals); its cost is printed apart.
+The look-ahead check is off for the timings (it re-runs up to 10 signals); its cost is printed apart.
 """
 
 from __future__ import annotations

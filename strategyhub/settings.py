@@ -279,7 +279,7 @@ SANDBOX = {
 BACKTEST_CPU_SECONDS = env.int("BACKTEST_CPU_SECONDS", 600, minimum=1, maximum=86400)  # the whole run
 # The backtest task's own time limit (cycles keep CELERY_TASK_TIME_LIMIT); past it the row is failed.
 BACKTEST_TIME_LIMIT_SECONDS = env.int("BACKTEST_TIME_LIMIT_SECONDS", 3600, minimum=60, maximum=86400)
-# Re-run each signal with the data cut just after it (Freqtrade's lookahead analysis), up to 20 signals.
+# Re-run each signal with the data cut just after it (Freqtrade's lookahead analysis), up to 10 signals.
 BACKTEST_LOOKAHEAD_CHECK = env.bool("BACKTEST_LOOKAHEAD_CHECK", default=True)
 
 # --- Money ----------------------------------------------------------------------------------------

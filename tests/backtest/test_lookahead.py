@@ -59,7 +59,7 @@ def test_signals_that_change_when_the_data_is_cut_are_flagged(settings) -> None:
                                  strategy_id="t", lookahead=True)
 
     assert run.result.status == "succeeded", run.result.error
-    assert run.lookahead["checked"] == min(20, run.lookahead["signals"])
+    assert run.lookahead["checked"] == min(10, run.lookahead["signals"])
     assert run.lookahead["biased"] is True and run.lookahead["flagged"]
     flagged = run.lookahead["flagged"][0]
     assert flagged["entries"] != flagged["with_data_cut"]["entries"]

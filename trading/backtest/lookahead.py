@@ -16,7 +16,7 @@ from typing import Any
 from trading.backtest.data import iso
 from trading.backtest.engine import BacktestEngine, StepRunner
 
-MAX_SIGNALS = 20
+MAX_SIGNALS = 10  # each is a partial re-run: on the reference case 20 cost a minute
 
 
 def _pick(signals: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
