@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-EXAMPLE = ROOT / "strategies" / "examples" / "alpaca_sma_cross"
+EXAMPLE = ROOT / "tests" / "backtest" / "sma_cross"
 
 MIDPOINT_READER = '''
 def should_enter(ctx):
