@@ -23,7 +23,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from strategies.events import backtest_broadcast
+from strategies.executor import worker_id
 from strategies.models import Backtest, StrategyVersion
+from strategies.recovery import process_gone
 from strategies.runtime import Sandbox, SandboxLimits, SandboxUnavailable, VenueCallError
 from strategies.runtime.cycle import run_cycle_in_process
 from strategies.runtime.loader import load_strategy
@@ -357,7 +359,7 @@ def backtest_execute(*, backtest_id: int, echo: Callable[[str], None] | None = N
                      lookahead: bool | None = None) -> Backtest:
     """Run a queued backtest (claimed once: a redelivered task finds it taken) and store its result."""
     claimed = Backtest.objects.filter(pk=backtest_id, status=Backtest.Status.QUEUED).update(
-        status=Backtest.Status.RUNNING, started_at=timezone.now())
+        status=Backtest.Status.RUNNING, started_at=timezone.now(), worker=worker_id())
     backtest = Backtest.objects.select_related("version", "strategy").get(pk=backtest_id)
     if not claimed:
         return backtest
@@ -400,3 +402,18 @@ def backtest_execute(*, backtest_id: int, echo: Callable[[str], None] | None = N
 
 
 MAX_ACTIONS = 5000
+LOST = "the worker running this backtest was lost (killed or restarted) before it finished"
+
+
+def backtests_recover(*, now: datetime | None = None) -> int:
+    """Fail running backtests whose process is gone or that outlived the task's time limit; how many."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.BACKTEST_TIME_LIMIT_SECONDS + 60)
+    failed = 0
+    for backtest in Backtest.objects.filter(status=Backtest.Status.RUNNING).select_related("version"):
+        if backtest.started_at is not None and (backtest.started_at < stale or process_gone(backtest.worker)):
+            failed += Backtest.objects.filter(pk=backtest.pk, status=Backtest.Status.RUNNING).update(
+                status=Backtest.Status.FAILED, error=LOST, finished_at=now, eta_seconds=None)
+            backtest.refresh_from_db()
+            backtest_broadcast(backtest)
+    return failed

@@ -375,6 +375,7 @@ class Backtest(models.Model):
     progress = models.FloatField(default=0.0, help_text="percent of the steps done")
     eta_seconds = models.FloatField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the process that ran it")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.FloatField(null=True, blank=True)

@@ -8,7 +8,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from strategies.backtesting import backtest_execute
+from strategies.backtesting import backtest_execute, backtests_recover
 from strategies.executor import execution_start
 from strategies.recovery import execution_recover
 from strategies.recovery import executions_recover as recover
@@ -38,6 +38,7 @@ def execution_cycle(execution_id: int) -> None:
 def executions_recover() -> None:
     """Beat, every few seconds: runs whose worker or queued message was lost (strategies.recovery)."""
     recover(enqueue=execution_cycle.delay)
+    backtests_recover()
 
 
 @shared_task(ignore_result=True)

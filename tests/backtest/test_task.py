@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any
@@ -113,3 +114,30 @@ def test_a_started_backtest_runs_on_a_worker_once_committed(settings, redis_url,
         app.conf.task_always_eager = eager
     backtest.refresh_from_db()
     assert backtest.status == "succeeded" and backtest.metrics["trades"] == 46
+
+
+def test_a_backtest_whose_worker_died_is_failed_by_the_recovery_sweep(settings, redis_url, alice) -> None:
+    import socket
+    import subprocess
+
+    from django.utils import timezone
+
+    from strategies.tasks import executions_recover
+
+    backtest = queued(alice)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    Backtest.objects.filter(pk=backtest.pk).update(status="running", started_at=timezone.now(),
+                                                   worker=f"{socket.gethostname()}:{dead.pid}")
+    alive = queued(alice)
+    Backtest.objects.filter(pk=alive.pk).update(status="running", started_at=timezone.now(),
+                                                worker=f"{socket.gethostname()}:{os.getpid()}")
+
+    executions_recover()
+
+    backtest.refresh_from_db()
+    alive.refresh_from_db()
+    assert (backtest.status, backtest.error) == ("failed", "the worker running this backtest was lost (killed or "
+                                                 "restarted) before it finished")
+    assert backtest.finished_at is not None
+    assert alive.status == "running"  # its process is this one: still at work
