@@ -59,3 +59,39 @@ def test_state_carries_across_steps_and_module_globals_do_not(settings) -> None:
     assert result.open_positions[0]["opened_at"].startswith("2024-01-03")
     assert Decimal(result.open_positions[0]["entry_price"]) == Decimal(103)
     assert Decimal(result.open_positions[0]["size"]) == Decimal(100)
+
+
+KALSHI_BUY_ONCE = '''
+from strategies.sdk import EntrySignal
+
+
+def should_enter(ctx):
+    candles = ctx.kalshi.get_candlesticks("KXTEST", "KXTEST-1", start_ts=0, end_ts=4102444800)["candlesticks"]
+    ctx.state["seen"] = len(candles)
+    if ctx.positions or ctx.state.get("bought") or len(candles) < 2:
+        return []
+    ctx.state["bought"] = True
+    return [EntrySignal("KXTEST-1", "yes", "test", size_usd=50)]
+'''
+KALSHI_CSV = "timestamp,open,high,low,close\n" + "".join(
+    f"{1704067200 + hour * 3600},0.{40 + hour},0.{41 + hour},0.{39 + hour},0.{40 + hour}\n" for hour in range(6))
+
+
+def test_a_kalshi_csv_backtest_reads_candlesticks_and_pays_kalshi_s_fee(settings) -> None:
+    from trading.fees import kalshi_fee
+
+    config = {**CONFIG, "platform": "kalshi", "polling_interval": 3600,
+              "risk_limits": {"allowed_services": ["kalshi"]}}
+    data = csv_store(KALSHI_CSV, symbol="KXTEST-1", filename="kalshi.csv")
+    run = backtest_execute_files({"entry.py": KALSHI_BUY_ONCE, "exit.py": EXIT, "config.json": json.dumps(config)},
+                                 config, data, start=None, end=None, cash=None, commission=None, strategy_id="t",
+                                 lookahead=False)
+    result = run.result
+    assert result.status == "succeeded", result.error
+    assert result.final_state["seen"] == 6  # every hourly candle, one more visible each step
+    fill = next(a for a in result.actions if a["kind"] == "order_filled")
+    quantity, price = (Decimal(v) for v in fill["fills"][0])
+    assert price == Decimal("0.42")  # signalled at the second close, filled at the third open
+    assert quantity == quantity.to_integral()  # whole contracts
+    assert Decimal(fill["fee"]) == kalshi_fee(quantity, price) > 0
+    assert quantity * price + Decimal(fill["fee"]) <= Decimal(50)  # the fee fits in what the order reserved

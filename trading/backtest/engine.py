@@ -29,8 +29,18 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any, Protocol
 
 from trading.backtest.data import BarSeries, BookData, DataError, iso, parse_time, utc
-from trading.capital import QUANTITY_STEP, CapitalPlan, Lot, cents, entry_size, lot_sell, money, worst_cost
-from trading.fees import TradeSide, alpaca_fee, polymarket_fee
+from trading.capital import (
+    QUANTITY_STEP,
+    CapitalPlan,
+    Lot,
+    affordable_quantity,
+    cents,
+    entry_size,
+    lot_sell,
+    money,
+    worst_cost,
+)
+from trading.fees import POLYMARKET_DEFAULT_TAKER_RATE, TradeSide, alpaca_fee, kalshi_fee, polymarket_fee
 from trading.paper import paper_fill
 from trading.risk import Authority, EntryExposure, Refusal, entry_refusal, exit_refusal
 
@@ -371,6 +381,10 @@ class BacktestEngine:
 
     def _bar_read(self, method: str, kw: dict[str, Any]) -> Any:
         now = self.now
+        if method == "get_candlesticks":  # Kalshi on bars: the same answer, its own names
+            bars = self._bar_read("get_bars", {"symbol": kw["ticker"], "start": kw.get("start_ts"),
+                                               "end": kw.get("end_ts")})
+            return {"candlesticks": bars}
         if method == "get_bars":
             series = self._series(kw["symbol"])
             visible = series.visible(now)  # only closed bars, whatever `end` says
@@ -396,7 +410,7 @@ class BacktestEngine:
             if method == "get_latest_trade":
                 return {"p": str(bar.close), "s": "0", "t": at}
             return {"bp": str(bar.close), "ap": str(bar.close), "bs": "0", "as": "0", "t": at}
-        raise BacktestCallError(f"alpaca.{method} has no backtest data")
+        raise BacktestCallError(f"{self.venue}.{method} has no backtest data on bars")
 
     def _book(self, token: Any) -> tuple[Any, Any]:
         assert self.books is not None
@@ -606,7 +620,9 @@ class BacktestEngine:
             return money(quantity * price * self.spec.commission)
         if self.venue == "alpaca":
             return alpaca_fee(quantity, price, side=side)
-        return polymarket_fee(quantity, price, rate=rate if rate is not None else Decimal("0.05"))
+        if self.venue == "kalshi":
+            return kalshi_fee(quantity, price)
+        return polymarket_fee(quantity, price, rate=rate if rate is not None else POLYMARKET_DEFAULT_TAKER_RATE)
 
     def _fill_due(self, until: float) -> None:
         still: list[WorkingOrder] = []
@@ -628,8 +644,11 @@ class BacktestEngine:
                              f"{order.limit_price}", bar.start)
                 return True
             # A market order for an amount: the quantity is what the reserved amount buys at the open, fees included.
-            per_unit = price * (ONE + (self.spec.commission or ZERO))
-            quantity = (order.reserved_usd / per_unit).quantize(self.step, rounding=ROUND_DOWN)
+            if self.spec.commission is not None:
+                per_unit = price * (ONE + self.spec.commission)
+                quantity = (order.reserved_usd / per_unit).quantize(self.step, rounding=ROUND_DOWN)
+            else:  # the venue's fee: the largest quantity whose worst cost at this price fits the reserve
+                quantity = affordable_quantity(self.venue, budget=order.reserved_usd, limit_price=price)
             if quantity <= 0:
                 self._action("order_cancelled", f"order {order.order_id}: ${order.reserved_usd} buys nothing at "
                              f"{price}", bar.start)
