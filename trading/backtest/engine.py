@@ -227,7 +227,7 @@ class BacktestEngine:
         first_price = last_price = None
         done = 0
         # A runner that keeps the bars closed so far answers bar reads itself (one exchange per step).
-        streams = bool(getattr(runner, "streams_bars", False)) and self.books is None
+        streams = bool(getattr(runner, "streams_bars", False)) and self.books is None and self.venue == "alpaca"
         for index, now in enumerate(steps):
             if cancelled is not None and cancelled():
                 raise BacktestCancelled(f"cancelled at step {index} of {len(steps)}")
