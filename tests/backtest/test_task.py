@@ -68,7 +68,15 @@ async def _receive(layer: Any, channel: str) -> Any:
 def test_a_running_backtest_is_cancelled_between_two_steps(settings, redis_url, alice) -> None:
     settings.BACKTEST_LOOKAHEAD_CHECK = False
     backtest = queued(alice)
-    worker = threading.Thread(target=backtest_run, args=(backtest.pk,))
+    def work() -> None:
+        from django.db import connection
+
+        try:
+            backtest_run(backtest.pk)
+        finally:
+            connection.close()  # this thread's own connection: left open, it blocks the test database's teardown
+
+    worker = threading.Thread(target=work)
     worker.start()
     deadline = time.monotonic() + 60
     while not Backtest.objects.filter(pk=backtest.pk, progress__gt=0).exists():
