@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run test lint typecheck pytest migrate seed bench clean sandbox-deps
+.PHONY: run test lint typecheck pytest migrate seed bench clean sandbox-deps browser-deps
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "StrategyHub needs Python 3.11 or newer")'
@@ -30,13 +30,23 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt $(VENV)/.deps
 sandbox-deps:
 	@bash scripts/install-sandbox-deps.sh
 
+# htmx and lightweight-charts: `npm ci` (integrity-checked against package-lock.json), copied to static/vendor/.
+static/vendor/.installed: package.json package-lock.json scripts/vendor-static.sh
+	@bash scripts/vendor-static.sh
+	@touch $@
+
+# Debian's chromium for the browser tests (apt-get, only when missing).
+browser-deps:
+	@bash scripts/install-browser-deps.sh
+
 migrate: $(VENV)/.deps .env
 	$(PY) manage.py migrate --noinput
 
 seed: migrate
 	$(PY) manage.py seed_demo
 
-run: seed sandbox-deps
+run: seed sandbox-deps static/vendor/.installed
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) -m strategyhub.stack
 
 # ruff; the layers (import-linter, contracts in pyproject.toml); dead code (vulture, vulture_whitelist.py).
@@ -48,7 +58,7 @@ lint: $(VENV)/.dev-deps
 typecheck: $(VENV)/.dev-deps
 	$(BIN)/mypy .
 
-pytest: $(VENV)/.dev-deps sandbox-deps
+pytest: $(VENV)/.dev-deps sandbox-deps browser-deps static/vendor/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Speed, printed as tables beside their comparisons; never asserted in tests (shared, noisy machines).
@@ -65,4 +75,4 @@ bench: $(VENV)/.dev-deps sandbox-deps
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .import_linter_cache node_modules static/vendor

@@ -1,23 +1,222 @@
-"""The server-rendered /strategies pages. Users only ever see their own strategies."""
+"""The server-rendered /strategies dashboard: cards on the left, a strategy's details in tabs on the right.
+
+Users only ever see their own strategies (404 otherwise). Actions call the services and answer with the
+card fragment, which htmx swaps in place; without JavaScript they redirect back to the page.
+"""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+import difflib
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_for_filename
+from pygments.util import ClassNotFound
+
+from accounts.models import ApiKey
+from accounts.services import api_key_issue, api_key_revoke
 from strategies.events import execution_event
-from strategies.selectors import strategies_for_user
+from strategies.executor import strategy_not_runnable_reason
+from strategies.models import Execution, Mode, Platform, Strategy, StrategyVersion
+from strategies.selectors import (
+    execution_for_strategy,
+    execution_history,
+    recent_runs,
+    review_queue_count,
+    strategy_badge,
+    strategy_cards,
+    strategy_for_user,
+    strategy_graduation,
+    strategy_open_positions,
+    strategy_performance,
+    strategy_recent_orders,
+    strategy_scheduled,
+    strategy_versions,
+)
+from strategies.services import ActionRefused, strategy_deploy, strategy_enable, strategy_pause
+from strategies.validation import StrategyInvalid, ValidationIssue
 
 ACTIVITY_RUNS = 5
+TABS = [("overview", "Overview"), ("history", "Execution History"), ("live", "Live Activity"),
+        ("versions", "Versions"), ("backtests", "Backtests")]
+STATUS_FILTERS = [("active", "Active"), ("paused", "Paused"), ("pending", "Pending approval"),
+                  ("rejected", "Rejected"), ("live_approval", "Needs live approval")]
+UPLOAD_MAX_BYTES = 256 * 1024  # per file; strategies are a few kilobytes of Python and JSON
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _own(request: HttpRequest, strategy_id: int) -> Strategy:
+    strategy = strategy_for_user(_user(request), strategy_id)
+    if strategy is None:
+        raise Http404("no such strategy")
+    return strategy
+
+
+def _filters(request: HttpRequest) -> dict[str, str]:
+    return {
+        "mode": request.GET.get("mode", "") if request.GET.get("mode", "") in Mode.values else "",
+        "status": request.GET.get("status", "") if request.GET.get("status", "") in dict(STATUS_FILTERS) else "",
+        "venue": request.GET.get("venue", "") if request.GET.get("venue", "") in Platform.values else "",
+    }
+
+
+def card_context(strategy: Strategy) -> dict[str, Any]:
+    """What one card shows, beside the strategy itself (no query: the version is select_related)."""
+    return {"strategy": strategy, "badge": strategy_badge(strategy), "scheduled": strategy_scheduled(strategy)}
+
+
+def _page(request: HttpRequest, template: str, selected: Strategy | None, tab: str, **context: Any) -> HttpResponse:
+    user = _user(request)
+    filters = _filters(request)
+    cards = [card_context(strategy) for strategy in strategy_cards(user, **filters)]
+    query = "&".join(f"{name}={value}" for name, value in filters.items() if value)
+    context.update(
+        cards=cards, selected=selected, tab=tab, tabs=TABS, filters=filters, filter_query=query,
+        modes=Mode.choices, venues=Platform.choices, statuses=STATUS_FILTERS,
+        review_queue=review_queue_count() if user.is_staff else None,
+    )
+    if selected is not None:
+        context.update(card_context(selected))
+    return render(request, template, context)
 
 
 @login_required
 @require_GET
 def strategy_list(request: HttpRequest) -> HttpResponse:
-    strategies = strategies_for_user(request.user).select_related("current_version")  # type: ignore[arg-type]
-    return render(request, "strategies/list.html", {"strategies": strategies})
+    return _page(request, "strategies/dashboard.html", None, "")
+
+
+@login_required
+@require_GET
+def strategy_overview(request: HttpRequest, strategy_id: int) -> HttpResponse:
+    strategy = _own(request, strategy_id)
+    now = timezone.now()
+    books = strategy_performance(strategy, now=now)
+    version = strategy.current_version
+    graduation = strategy_graduation(strategy) if strategy.config else None
+    ready_for_live = (graduation is not None and graduation.passed and version is not None
+                      and version.is_approved_for_paper and not version.is_approved_for_live)
+    upcoming = []
+    if strategy_scheduled(strategy) and strategy.next_run_at is not None:
+        upcoming = [strategy.next_run_at + timedelta(seconds=strategy.polling_interval * k) for k in range(3)]
+    charts = {book.book: [{"time": point.time, "value": float(point.value)} for point in book.equity]
+              for book in books}
+    return _page(
+        request, "strategies/overview.html", strategy, "overview",
+        books=books, graduation=graduation, ready_for_live=ready_for_live, runs=recent_runs(strategy),
+        upcoming=upcoming, positions=strategy_open_positions(strategy), orders=strategy_recent_orders(strategy),
+        charts=charts, capital=strategy.config.get("capital", {}), risk=strategy.config.get("risk_limits", {}),
+    )
+
+
+@login_required
+@require_GET
+def strategy_history(request: HttpRequest, strategy_id: int) -> HttpResponse:
+    strategy = _own(request, strategy_id)
+    trigger, status = request.GET.get("trigger", ""), request.GET.get("run_status", "")
+    page = execution_history(strategy, cursor=request.GET.get("before", ""), trigger=trigger, status=status)
+    context = {"strategy": strategy, "page": page, "trigger": trigger, "run_status": status,
+               "triggers": Execution.Trigger.choices, "run_statuses": Execution.Status.choices}
+    if request.headers.get("HX-Request") and request.GET.get("before"):
+        return render(request, "strategies/partials/_history_rows.html", context)
+    return _page(request, "strategies/history.html", strategy, "history", **context)
+
+
+@login_required
+@require_GET
+def execution_detail(request: HttpRequest, strategy_id: int, execution_id: int) -> HttpResponse:
+    """A run's permalink: the history tab with this run open; its body alone for htmx."""
+    strategy = _own(request, strategy_id)
+    run = execution_for_strategy(strategy, execution_id)
+    if run is None:
+        raise Http404("no such run")
+    if request.headers.get("HX-Request"):
+        return render(request, "strategies/partials/_run_body.html", {"strategy": strategy, "run": run})
+    return _page(request, "strategies/run.html", strategy, "history", run=run)
+
+
+@login_required
+@require_GET
+def strategy_live(request: HttpRequest, strategy_id: int) -> HttpResponse:
+    strategy = _own(request, strategy_id)
+    return _page(request, "strategies/live.html", strategy, "live")
+
+
+@login_required
+@require_GET
+def strategy_status(request: HttpRequest, strategy_id: int) -> HttpResponse:
+    """The live tab's status strip (running / paused, next run), re-read after each run the socket reports."""
+    strategy = _own(request, strategy_id)
+    return render(request, "strategies/partials/_status.html", card_context(strategy))
+
+
+def _highlighted(filename: str, content: str) -> str:
+    try:
+        lexer = get_lexer_for_filename(filename)
+    except ClassNotFound:
+        lexer = get_lexer_for_filename("file.txt")
+    return str(highlight(content, lexer, HtmlFormatter(cssclass="code", linenos="table")))
+
+
+def _diff(old: StrategyVersion, new: StrategyVersion) -> list[dict[str, Any]]:
+    """Per file, the unified diff from `old` to `new`, lines tagged for colour."""
+    before = {chat_file.filename: chat_file.content for chat_file in old.files.all()}
+    after = {chat_file.filename: chat_file.content for chat_file in new.files.all()}
+    files = []
+    for name in sorted(before.keys() | after.keys()):
+        lines = list(difflib.unified_diff(before.get(name, "").splitlines(), after.get(name, "").splitlines(),
+                                          f"v{old.number}/{name}", f"v{new.number}/{name}", lineterm=""))
+        tagged = [{"text": line, "kind": "hunk" if line.startswith("@@") else
+                   "meta" if line.startswith(("---", "+++")) else
+                   "add" if line.startswith("+") else "del" if line.startswith("-") else "ctx"} for line in lines]
+        files.append({"name": name, "lines": tagged, "same": not lines})
+    return files
+
+
+@login_required
+@require_GET
+def strategy_versions_tab(request: HttpRequest, strategy_id: int) -> HttpResponse:
+    strategy = _own(request, strategy_id)
+    versions = strategy_versions(strategy)
+    by_number = {version.number: version for version in versions}
+    shown = by_number.get(_int(request.GET.get("v")) or 0) or (versions[0] if versions else None)
+    files = [{"name": chat_file.filename, "html": _highlighted(chat_file.filename, chat_file.content)}
+             for chat_file in (shown.files.all() if shown else [])]
+    old, new = by_number.get(_int(request.GET.get("a")) or 0), by_number.get(_int(request.GET.get("b")) or 0)
+    if old is None and new is None and len(versions) >= 2:
+        old, new = versions[1], versions[0]
+    diff = _diff(old, new) if old is not None and new is not None else None
+    return _page(request, "strategies/versions.html", strategy, "versions", versions=versions, shown=shown,
+                 files=files, old=old, new=new, diff=diff)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+@login_required
+@require_GET
+def strategy_backtests(request: HttpRequest, strategy_id: int) -> HttpResponse:
+    strategy = _own(request, strategy_id)
+    return _page(request, "strategies/backtests.html", strategy, "backtests")
 
 
 @login_required
@@ -25,6 +224,131 @@ def strategy_list(request: HttpRequest) -> HttpResponse:
 def strategy_activity(request: HttpRequest, strategy_id: int) -> JsonResponse:
     """The last runs with their log lines, oldest first, in the websocket's event shape: the history a
     page loads before it follows `ws/strategies/<id>/` (and again after a reconnect)."""
-    strategy = get_object_or_404(strategies_for_user(request.user), pk=strategy_id)  # type: ignore[arg-type]
-    runs = list(strategy.executions.order_by("-scheduled_for", "-id")[:ACTIVITY_RUNS])
-    return JsonResponse({"executions": [execution_event(run) for run in reversed(runs)]})
+    strategy = _own(request, strategy_id)
+    runs = list(strategy.executions.order_by("-scheduled_for", "-id")[:ACTIVITY_RUNS]
+                .prefetch_related("logs", "actions"))
+    return JsonResponse({"executions": [
+        execution_event(run, sorted(run.logs.all(), key=lambda line: line.seq),
+                        sorted(run.actions.all(), key=lambda action: action.seq))
+        for run in reversed(runs)
+    ]})
+
+
+# --- Actions: pause, enable, test run. Each answers with the card, re-read after the service.
+
+def _card_response(request: HttpRequest, strategy: Strategy, *, message: str = "", error: str = "") -> HttpResponse:
+    if not request.headers.get("HX-Request"):
+        return HttpResponseRedirect(request.POST.get("next") or reverse("strategies:overview", args=[strategy.pk]))
+    strategy = _own(request, strategy.pk)
+    context = {**card_context(strategy), "message": message, "error": error,
+               "current": strategy.pk if request.POST.get("current") == str(strategy.pk) else None}
+    response = render(request, "strategies/partials/_card.html", context)
+    response["HX-Trigger"] = "strategy-changed"
+    return response
+
+
+def _action(request: HttpRequest, strategy_id: int, act: Callable[[Strategy], str]) -> HttpResponse:
+    strategy = _own(request, strategy_id)
+    try:
+        message = act(strategy)
+    except (ActionRefused, ValueError) as refused:
+        return _card_response(request, strategy, error=str(refused))
+    return _card_response(request, strategy, message=message)
+
+
+@login_required
+@require_POST
+def strategy_pause_view(request: HttpRequest, strategy_id: int) -> HttpResponse:
+    def pause(strategy: Strategy) -> str:
+        strategy_pause(strategy=strategy, reason="paused from the dashboard")
+        return "Paused: no new runs are scheduled."
+
+    return _action(request, strategy_id, pause)
+
+
+@login_required
+@require_POST
+def strategy_enable_view(request: HttpRequest, strategy_id: int) -> HttpResponse:
+    def enable(strategy: Strategy) -> str:
+        strategy_enable(strategy=strategy)
+        return "Enabled."
+
+    return _action(request, strategy_id, enable)
+
+
+@login_required
+@require_POST
+def strategy_test_run_view(request: HttpRequest, strategy_id: int) -> HttpResponse:
+    """Queue a dry run on a worker; its lines stream into Live Activity while the page stays responsive."""
+    from strategies.tasks import strategy_cycle
+
+    def test_run(strategy: Strategy) -> str:
+        reason = strategy_not_runnable_reason(strategy, dry_run=True)
+        if reason:
+            raise ActionRefused(reason)
+        transaction.on_commit(lambda: strategy_cycle.delay(strategy.pk, Execution.Trigger.MANUAL, True))
+        return "Test run queued: nothing is sent to the venue. Watch it in Live Activity."
+
+    return _action(request, strategy_id, test_run)
+
+
+# --- Create New: how to ask an agent, API keys, an upload form.
+
+def _new_page(request: HttpRequest, **context: Any) -> HttpResponse:
+    keys = ApiKey.objects.filter(user=_user(request)).order_by("-created_at")
+    return _page(request, "strategies/new.html", None, "", keys=keys, max_kb=UPLOAD_MAX_BYTES // 1024, **context)
+
+
+@login_required
+@require_GET
+def strategy_new(request: HttpRequest) -> HttpResponse:
+    return _new_page(request)
+
+
+@login_required
+@require_POST
+def api_key_create_view(request: HttpRequest) -> HttpResponse:
+    label = request.POST.get("label", "").strip()[:80]
+    raw_key = api_key_issue(user=_user(request), label=label)
+    return _new_page(request, new_key=raw_key)
+
+
+@login_required
+@require_POST
+def api_key_revoke_view(request: HttpRequest, key_id: int) -> HttpResponse:
+    api_key = ApiKey.objects.filter(pk=key_id, user=_user(request)).first()
+    if api_key is None:
+        raise Http404("no such API key")
+    api_key_revoke(api_key=api_key)
+    return HttpResponseRedirect(reverse("strategies:new") + "#api-keys")
+
+
+@login_required
+@require_POST
+def strategy_upload(request: HttpRequest) -> HttpResponse:
+    """Deploy uploaded files through strategy_deploy, the API's own door; errors name file, path and line."""
+    files: dict[str, str] = {}
+    issues: list[ValidationIssue] = []
+    for upload in request.FILES.getlist("files"):
+        name = (upload.name or "").rsplit("/", 1)[-1]
+        if upload.size is not None and upload.size > UPLOAD_MAX_BYTES:
+            issues.append(ValidationIssue(name, f"is {upload.size} bytes; a file may have at most {UPLOAD_MAX_BYTES}"))
+            continue
+        try:
+            files[name] = upload.read().decode("utf-8")
+        except UnicodeDecodeError:
+            issues.append(ValidationIssue(name, "is not UTF-8 text"))
+    if not files and not issues:
+        issues.append(ValidationIssue("files", "choose the strategy's files: entry.py, exit.py and config.json, "
+                                               "or strategy.py and config.json"))
+    if not issues:
+        try:
+            version = strategy_deploy(owner=_user(request), files=files, chat_id="dashboard-upload")
+        except StrategyInvalid as invalid:
+            issues = invalid.issues
+        else:
+            return HttpResponseRedirect(reverse("strategies:overview", args=[version.strategy_id]))
+    response = _new_page(request, issues=issues, uploaded=sorted(files))
+    response.status_code = 422
+    return response
+

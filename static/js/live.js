@@ -1,57 +1,103 @@
-// Live activity on /strategies: history over HTTP, then the strategy's websocket.
-// Every line carries (execution id, seq); a line already shown is never shown again, so a
-// reconnect (the server closes with 4012 when its channel layer restarts) reloads history and
-// follows on without gaps or repeats.
+// Live Activity: history over HTTP, then the strategy's websocket (ws/strategies/<id>/).
+// Every line and action carries (execution id, seq); one already shown is never shown again, so a
+// reconnect (the server closes with 4012 when its channel layer restarts) reloads history and follows
+// on without gaps or repeats. The log box has a fixed height: lines stream in without moving the page.
 (function () {
   "use strict";
-  var KEEP = 60;  // lines kept per card
+  var KEEP = 500;  // lines kept on screen
 
   function follow(panel) {
-    var id = panel.dataset.strategyId;
-    var list = panel.querySelector("ol");
+    var id = panel.dataset.liveStrategy;
+    var log = panel.querySelector(".live-log");
+    var feed = panel.querySelector(".live-feed");
     var state = panel.querySelector(".live-state");
-    var seen = {};  // execution id -> highest seq shown
+    var conn = panel.querySelector(".conn");
+    var connText = panel.querySelector(".conn-text");
+    var seenLines = {}, seenActions = {}, statuses = {};
     var delay = 1000;
 
-    function show(execution, line) {
-      var last = seen[execution.id] || 0;
-      if (line.seq <= last) return;
-      seen[execution.id] = line.seq;
-      var item = document.createElement("li");
-      item.className = "level-" + line.level;
-      item.dataset.execution = execution.id;
-      item.dataset.seq = line.seq;
-      var time = document.createElement("time");
-      time.textContent = line.ts.slice(11, 19);
-      item.appendChild(time);
-      item.appendChild(document.createTextNode(" " + line.message));
-      list.appendChild(item);
-      while (list.children.length > KEEP) list.removeChild(list.firstChild);
-      panel.scrollTop = panel.scrollHeight;
+    function setConn(name, text) { conn.dataset.conn = name; connText.textContent = text; }
+
+    function stamp(iso) {
+      var node = document.createElement("time");
+      node.setAttribute("datetime", iso);
+      node.dataset.local = "clock";
+      node.textContent = iso.slice(11, 19);
+      return node;
     }
 
-    function apply(event) {
-      event.logs.forEach(function (line) { show(event.execution, line); });
+    function atBottom() { return log.scrollHeight - log.scrollTop - log.clientHeight < 24; }
+
+    function addLine(run, line) {
+      if (line.seq <= (seenLines[run.id] || 0)) return;
+      seenLines[run.id] = line.seq;
+      var follow = atBottom();
+      var item = document.createElement("li");
+      item.className = "level-" + line.level;
+      item.dataset.execution = run.id;
+      item.dataset.seq = line.seq;
+      item.appendChild(stamp(line.ts));
+      item.appendChild(document.createTextNode(" " + line.message));
+      log.appendChild(item);
+      if (window.StrategyHub) window.StrategyHub.localise(item);
+      while (log.children.length > KEEP) log.removeChild(log.firstChild);
+      if (follow) log.scrollTop = log.scrollHeight;
+      panel.classList.add("has-lines");
+    }
+
+    function addAction(run, action) {
+      if (action.seq <= (seenActions[run.id] || 0)) return;
+      seenActions[run.id] = action.seq;
+      var item = document.createElement("li");
+      item.className = "action kind-" + action.kind;
+      item.appendChild(stamp(action.ts));
+      var kind = document.createElement("span");
+      kind.className = "kind";
+      kind.textContent = action.kind.replace(/_/g, " ");
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(kind);
+      item.appendChild(document.createTextNode(" " + action.message));
+      feed.insertBefore(item, feed.firstChild);
+      if (window.StrategyHub) window.StrategyHub.localise(item);
+      while (feed.children.length > 100) feed.removeChild(feed.lastChild);
+      panel.classList.add("has-actions");
+    }
+
+    function apply(event, live) {
       var run = event.execution;
-      state.textContent = "run " + run.id + ": " + run.status + (run.error ? " (" + run.error.split("\n")[0] + ")" : "");
-      state.className = "live-state status-" + run.status;
+      if (!seenLines[run.id] && event.logs.length) {
+        var head = document.createElement("li");
+        head.className = "run-head";
+        head.textContent = "── run " + run.id + " (" + run.trigger.replace("_", " ") + ") ──";
+        log.appendChild(head);
+      }
+      event.logs.forEach(function (line) { addLine(run, line); });
+      event.actions.forEach(function (action) { addAction(run, action); });
+      var finished = ["succeeded", "failed", "timed_out", "skipped"].indexOf(run.status) >= 0;
+      state.textContent = "run " + run.id + ": " + run.status.replace("_", " ") +
+        (run.error ? " (" + run.error.split("\n")[0] + ")" : "");
+      state.className = "live-state status-run-" + run.status;
+      if (live && finished && statuses[run.id] !== run.status && window.htmx) {
+        document.body.dispatchEvent(new CustomEvent("run-finished"));  // re-read the status strip
+      }
+      statuses[run.id] = run.status;
     }
 
     function history() {
       return fetch("/strategies/" + id + "/activity.json", {credentials: "same-origin"})
         .then(function (response) { return response.ok ? response.json() : {executions: []}; })
-        .then(function (body) { body.executions.forEach(apply); })
+        .then(function (body) { body.executions.forEach(function (event) { apply(event, false); }); })
         .catch(function () {});
     }
 
     function connect() {
       var scheme = location.protocol === "https:" ? "wss://" : "ws://";
       var socket = new WebSocket(scheme + location.host + "/ws/strategies/" + id + "/");
-      socket.onopen = function () { delay = 1000; panel.classList.add("connected"); history(); };
-      socket.onmessage = function (message) { apply(JSON.parse(message.data)); };
+      socket.onopen = function () { delay = 1000; setConn("live", "live"); history(); };
+      socket.onmessage = function (message) { apply(JSON.parse(message.data), true); };
       socket.onclose = function (closed) {
-        panel.classList.remove("connected");
-        if (closed.code === 4403) return;  // not yours: do not retry
+        if (closed.code === 4403) { setConn("closed", "not allowed"); return; }  // not yours: do not retry
+        setConn("reconnecting", "reconnecting in " + Math.round(delay / 1000) + " s…");
         setTimeout(connect, delay);
         delay = Math.min(delay * 2, 30000);
       };
@@ -60,8 +106,5 @@
     connect();
   }
 
-  document.querySelectorAll("[data-live-strategy]").forEach(function (panel) {
-    panel.dataset.strategyId = panel.dataset.liveStrategy;
-    follow(panel);
-  });
+  document.querySelectorAll("[data-live-strategy]").forEach(follow);
 })();

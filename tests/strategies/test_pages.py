@@ -29,8 +29,8 @@ def test_a_user_logs_in_and_sees_their_strategies_with_status_and_schedule(clien
     assert response.status_code == 302 and response["Location"] == "/strategies/"
     page = client.get("/strategies/").content.decode()
     assert "Polymarket Copy Trader" in page and "Kalshi Favourite-Longshot" in page
-    assert "Runs every 60 seconds" in page and "Runs every 300 seconds" in page
-    assert ">Approved<" in page and ">Pending approval<" in page
+    assert "Runs every 60 seconds" in page and "Runs every 5 minutes" in page
+    assert ">Active<" in page and ">Pending approval<" in page
 
 
 def test_users_see_only_their_own_strategies(client: Client, alice, make_user) -> None:
@@ -70,14 +70,14 @@ def test_the_openapi_schema_is_served(client: Client, alice) -> None:
     assert b"StrategyHub API" in response.content
 
 
-def test_a_card_follows_its_strategy_live_after_loading_its_recent_runs(
+def test_live_activity_follows_its_strategy_after_loading_its_recent_runs(
         client: Client, alice, make_user, venues_on_simulator) -> None:
     from strategies.executor import execution_run
 
     strategy = strategy_deploy(owner=alice, files=example_files("kalshi_favourite_longshot")).strategy
     run = execution_run(strategy_id=strategy.pk, trigger="manual", dry_run=True)
     client.force_login(alice)
-    page = client.get("/strategies/").content.decode()
+    page = client.get(f"/strategies/{strategy.pk}/live/").content.decode()
     assert f'data-live-strategy="{strategy.pk}"' in page and "/static/js/live.js" in page
     history = client.get(f"/strategies/{strategy.pk}/activity.json").json()
     [event] = history["executions"]  # the websocket's event shape, so the page de-duplicates both alike
