@@ -35,6 +35,9 @@ class StrategyEventsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         user = self.scope.get("user")
         strategy_id = int(self.scope["url_route"]["kwargs"]["strategy_id"])
         if user is None or not user.is_authenticated or not await self._owns(user.pk, strategy_id):
+            # Accept, then close with our code: a socket refused at the handshake reaches a browser as a bare
+            # 1006 (daphne answers 403), and the page could not tell "not yours" from a dropped connection.
+            await self.accept()
             await self.close(code=FORBIDDEN)
             return
         self.group = strategy_group(strategy_id)

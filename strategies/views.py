@@ -170,7 +170,7 @@ def _highlighted(filename: str, content: str) -> str:
         lexer = get_lexer_for_filename(filename)
     except ClassNotFound:
         lexer = get_lexer_for_filename("file.txt")
-    return str(highlight(content, lexer, HtmlFormatter(cssclass="code", linenos="table")))
+    return str(highlight(content, lexer, HtmlFormatter(cssclass="code", linenos="inline")))
 
 
 def _diff(old: StrategyVersion, new: StrategyVersion) -> list[dict[str, Any]]:

@@ -51,6 +51,24 @@ def follow(path: str, cookie: bytes | None, then: Any = None) -> tuple[bool, Any
     return async_to_sync(scenario)()
 
 
+def refusal(path: str, cookie: bytes | None) -> tuple[str, int | None]:
+    """How the server ends a socket it will not serve: accepted, then closed with a code the page can read
+    (a handshake refusal reaches a browser only as 1006)."""
+    async def scenario() -> tuple[str, int | None]:
+        headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+        if cookie:
+            headers.append((b"cookie", cookie))
+        communicator = WebsocketCommunicator(application, path, headers=headers)
+        connected, _ = await communicator.connect(timeout=5)
+        if not connected:
+            return "refused at handshake", None
+        message = await communicator.receive_output(timeout=5)
+        await communicator.wait()
+        return message["type"], message.get("code")
+
+    return async_to_sync(scenario)()
+
+
 def test_the_owner_receives_persisted_log_lines_with_sequence_numbers(alice) -> None:
     version = strategy_deploy(owner=alice, files=example_files("kalshi_favourite_longshot"))
     now = timezone.now()
@@ -72,14 +90,13 @@ def test_the_owner_receives_persisted_log_lines_with_sequence_numbers(alice) -> 
 
 def test_another_user_cannot_follow_a_strategy(alice, make_user) -> None:
     version = strategy_deploy(owner=alice, files=example_files("kalshi_favourite_longshot"))
-    connected, code, _ = follow(f"/ws/strategies/{version.strategy_id}/", session_cookie(make_user("mallory")))
-    assert (connected, code) == (False, 4403)
+    assert refusal(f"/ws/strategies/{version.strategy_id}/", session_cookie(make_user("mallory"))) == (
+        "websocket.close", 4403)
 
 
 def test_an_anonymous_visitor_cannot_follow(alice) -> None:
     version = strategy_deploy(owner=alice, files=example_files("kalshi_favourite_longshot"))
-    connected, code, _ = follow(f"/ws/strategies/{version.strategy_id}/", None)
-    assert (connected, code) == (False, 4403)
+    assert refusal(f"/ws/strategies/{version.strategy_id}/", None) == ("websocket.close", 4403)
 
 
 SLOW = {"entry.py": "import time\n\ndef should_enter(ctx):\n    ctx.log('first')\n    time.sleep(1.5)\n"

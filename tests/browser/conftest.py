@@ -1,0 +1,94 @@
+"""Browser tests of the /strategies dashboard: Playwright drives Debian's /usr/bin/chromium (never a downloaded
+browser) against a real daphne (HTTP and websockets, as the Procfile's `web`) and a real Celery worker, both
+on the test database, so a Test Run's lines travel worker → Redis → daphne → the page as in production."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.faults.services import ROOT, Celery, project_env
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = ROOT / "var" / "test" / "screenshots"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the browser tests and run them last: Playwright's sync API keeps an event loop on the main thread
+    from its first test to the end of the session, which Django would take for async code in any later test."""
+    browser = [item for item in items if "tests/browser/" in str(item.fspath)]
+    for item in browser:
+        item.add_marker(pytest.mark.browser)
+    items[:] = [item for item in items if item not in browser] + browser
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # From the first browser test on (they run last), the test's own ORM calls run beside Playwright's loop.
+    if "tests/browser/" in str(item.fspath):
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: `make browser-deps` installs Debian's chromium")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]}
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def dashboard(django_db_setup: None, django_db_blocker: Any, redis_url: str, _venue_simulator: Any,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """daphne and one Celery worker on the test database, for the whole session; yields the base URL."""
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    folder = tmp_path_factory.mktemp("dashboard")
+    env = project_env(database_url=database_url, redis_url=settings.REDIS_URL,
+                      VENUE_SIMULATOR_URL=_venue_simulator.url, SESSION_COOKIE_SECURE="0", CSRF_COOKIE_SECURE="0",
+                      ALLOWED_HOSTS="127.0.0.1,localhost,testserver", LOG_LEVEL="WARNING")
+    services = Celery(env, Path(folder))
+    try:
+        port = services.start_web()
+        services.start_worker(concurrency=1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        services.stop_all()
+        print(f"\ndashboard logs in {folder}")
+
+
+@pytest.fixture
+def console_errors(page: Any) -> Iterator[list[str]]:
+    """Every console error and uncaught exception of the page; the test fails if any is left."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(f"console: {message.text}") if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(f"pageerror: {error}"))
+    yield errors
+    assert errors == [], errors
+
+
+@pytest.fixture
+def screenshot(page: Any) -> Callable[[str], Path]:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(name: str, *, full_page: bool = True) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=full_page)
+        print(f"screenshot: {path}")
+        return path
+
+    return take
