@@ -67,6 +67,7 @@ bench: $(VENV)/.dev-deps sandbox-deps
 	$(PY) benchmarks/bench_sandbox.py
 	$(PY) benchmarks/bench_money.py
 	$(PY) benchmarks/bench_backtest.py
+	$(PY) benchmarks/bench_dashboard.py
 	@if echo "$$DATABASE_URL" | grep -q '^postgres' && [ -n "$$REDIS_URL" ]; then \
 		$(PY) benchmarks/bench_schedule.py; \
 		$(PY) benchmarks/bench_api.py; \

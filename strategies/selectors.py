@@ -150,7 +150,9 @@ def strategy_scheduled(strategy: Strategy) -> bool:
 
 def strategy_cards(user: User, *, mode: str = "", status: str = "", venue: str = "") -> list[Strategy]:
     """The user's strategies for the left panel, filtered; `status` is a badge key (active, paused, …)."""
-    strategies = strategies_for_user(user).select_related("current_version")
+    # The cards read neither config nor state, the largest columns: skip decoding them for every card.
+    strategies = (strategies_for_user(user).select_related("current_version")
+                  .defer("config", "state", "current_version__config"))
     if mode:
         strategies = strategies.filter(mode=mode)
     if venue:

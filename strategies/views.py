@@ -18,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_POST
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -45,6 +46,7 @@ from strategies.selectors import (
     strategy_versions,
 )
 from strategies.services import ActionRefused, strategy_deploy, strategy_enable, strategy_pause
+from strategies.templatetags.dashboard import every
 from strategies.validation import StrategyInvalid, ValidationIssue
 
 ACTIVITY_RUNS = 5
@@ -52,6 +54,7 @@ TABS = [("overview", "Overview"), ("history", "Execution History"), ("live", "Li
         ("versions", "Versions"), ("backtests", "Backtests")]
 STATUS_FILTERS = [("active", "Active"), ("paused", "Paused"), ("pending", "Pending approval"),
                   ("rejected", "Rejected"), ("live_approval", "Needs live approval")]
+TEST_RUN_QUEUED = "Test run queued: nothing is sent to the venue. Watch it in Live Activity."
 UPLOAD_MAX_BYTES = 256 * 1024  # per file; strategies are a few kilobytes of Python and JSON
 
 
@@ -75,15 +78,41 @@ def _filters(request: HttpRequest) -> dict[str, str]:
     }
 
 
-def card_context(strategy: Strategy) -> dict[str, Any]:
-    """What one card shows, beside the strategy itself (no query: the version is select_related)."""
+def card_context(strategy: Strategy, root: str = "", current: int | None = None) -> dict[str, Any]:
+    """Everything one card shows, as plain strings computed here rather than in the template: the list
+    renders up to hundreds of cards, and every template lookup, filter and {% url %} adds up (no query)."""
+    sid = str(strategy.pk)
+    badge = strategy_badge(strategy)
+    scheduled = strategy_scheduled(strategy)
+    prefix = {"paused": "Paused: ", "rejected": "Rejected: "}.get(badge.key, "")
+    return {
+        "sid": sid, "name": strategy.name, "current": strategy.pk == current,
+        "base": f"{root or reverse('strategies:list')}{sid}/",
+        "mode": strategy.mode, "mode_label": Mode(strategy.mode).label,
+        "platform_label": Platform(strategy.platform).label,
+        "badge_key": badge.key, "badge_label": badge.label, "note": f"{prefix}{badge.detail}" if badge.detail else "",
+        "summary": Truncator(strategy.description or strategy.thesis).chars(160),
+        "schedule": every(strategy.polling_interval), "interval": str(strategy.polling_interval),
+        "next_iso": strategy.next_run_at.isoformat() if scheduled and strategy.next_run_at else "",
+        "next_run_at": strategy.next_run_at,
+        "runs": str(strategy.runs_total), "succeeded": str(strategy.runs_succeeded),
+        "failed": str(strategy.runs_failed),
+        "deployed": strategy.current_version_id is not None,
+        "toggle": "pause" if strategy.enabled else "enable", "toggle_label": "Pause" if strategy.enabled else "Enable",
+    }
+
+
+def detail_context(strategy: Strategy) -> dict[str, Any]:
+    """The selected strategy, its badge and whether it is scheduled, for the details panel."""
     return {"strategy": strategy, "badge": strategy_badge(strategy), "scheduled": strategy_scheduled(strategy)}
 
 
 def _page(request: HttpRequest, template: str, selected: Strategy | None, tab: str, **context: Any) -> HttpResponse:
     user = _user(request)
     filters = _filters(request)
-    cards = [card_context(strategy) for strategy in strategy_cards(user, **filters)]
+    root = reverse("strategies:list")
+    current = selected.pk if selected is not None else None
+    cards = [card_context(strategy, root, current) for strategy in strategy_cards(user, **filters)]
     query = "&".join(f"{name}={value}" for name, value in filters.items() if value)
     context.update(
         cards=cards, selected=selected, tab=tab, tabs=TABS, filters=filters, filter_query=query,
@@ -91,7 +120,7 @@ def _page(request: HttpRequest, template: str, selected: Strategy | None, tab: s
         review_queue=review_queue_count() if user.is_staff else None,
     )
     if selected is not None:
-        context.update(card_context(selected))
+        context.update(detail_context(selected))
     return render(request, template, context)
 
 
@@ -162,7 +191,7 @@ def strategy_live(request: HttpRequest, strategy_id: int) -> HttpResponse:
 def strategy_status(request: HttpRequest, strategy_id: int) -> HttpResponse:
     """The live tab's status strip (running / paused, next run), re-read after each run the socket reports."""
     strategy = _own(request, strategy_id)
-    return render(request, "strategies/partials/_status.html", card_context(strategy))
+    return render(request, "strategies/partials/_status.html", detail_context(strategy))
 
 
 def _highlighted(filename: str, content: str) -> str:
@@ -240,8 +269,9 @@ def _card_response(request: HttpRequest, strategy: Strategy, *, message: str = "
     if not request.headers.get("HX-Request"):
         return HttpResponseRedirect(request.POST.get("next") or reverse("strategies:overview", args=[strategy.pk]))
     strategy = _own(request, strategy.pk)
-    context = {**card_context(strategy), "message": message, "error": error,
-               "current": strategy.pk if request.POST.get("current") == str(strategy.pk) else None}
+    current = strategy.pk if request.POST.get("current") == str(strategy.pk) else None
+    context = {"c": card_context(strategy, current=current), "message": message, "error": error,
+               "test_run": message == TEST_RUN_QUEUED}
     response = render(request, "strategies/partials/_card.html", context)
     response["HX-Trigger"] = "strategy-changed"
     return response
@@ -287,7 +317,7 @@ def strategy_test_run_view(request: HttpRequest, strategy_id: int) -> HttpRespon
         if reason:
             raise ActionRefused(reason)
         transaction.on_commit(lambda: strategy_cycle.delay(strategy.pk, Execution.Trigger.MANUAL, True))
-        return "Test run queued: nothing is sent to the venue. Watch it in Live Activity."
+        return TEST_RUN_QUEUED
 
     return _action(request, strategy_id, test_run)
 
