@@ -9,7 +9,8 @@ from celery.signals import worker_ready
 from django.conf import settings
 
 from strategies.backtesting import backtest_execute, backtests_recover
-from strategies.executor import execution_start
+from strategies.executor import CycleNotStarted, execution_run, execution_start
+from strategies.models import Execution
 from strategies.recovery import execution_recover
 from strategies.recovery import executions_recover as recover
 from strategies.scheduling import strategies_tick as tick
@@ -39,6 +40,15 @@ def executions_recover() -> None:
     """Beat, every few seconds: runs whose worker or queued message was lost (strategies.recovery)."""
     recover(enqueue=execution_cycle.delay)
     backtests_recover()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def strategy_cycle(strategy_id: int, trigger: str = Execution.Trigger.MANUAL, dry_run: bool = False) -> None:
+    """Test Run (and Run now): the dashboard queues it so the page never waits for the sandbox."""
+    try:
+        execution_run(strategy_id=strategy_id, trigger=trigger, dry_run=dry_run)
+    except CycleNotStarted as exc:
+        logger.warning("strategy %s: no cycle started: %s", strategy_id, exc)  # nothing ran: nothing to retry
 
 
 @shared_task(ignore_result=True)

@@ -29,7 +29,7 @@ from accounts.models import ApiKey
 from accounts.services import api_key_issue, api_key_revoke
 from strategies.events import execution_event
 from strategies.executor import strategy_not_runnable_reason
-from strategies.models import Execution, Mode, Platform, Strategy, StrategyVersion
+from strategies.models import Execution, Mode, Strategy, StrategyVersion
 from strategies.selectors import (
     execution_for_strategy,
     execution_history,
@@ -48,6 +48,7 @@ from strategies.selectors import (
 from strategies.services import ActionRefused, strategy_deploy, strategy_enable, strategy_pause
 from strategies.templatetags.dashboard import every
 from strategies.validation import StrategyInvalid, ValidationIssue
+from trading.venues.platforms import Platform
 
 ACTIVITY_RUNS = 5
 TABS = [("overview", "Overview"), ("history", "Execution History"), ("live", "Live Activity"),
@@ -55,6 +56,7 @@ TABS = [("overview", "Overview"), ("history", "Execution History"), ("live", "Li
 STATUS_FILTERS = [("active", "Active"), ("paused", "Paused"), ("pending", "Pending approval"),
                   ("rejected", "Rejected"), ("live_approval", "Needs live approval")]
 TEST_RUN_QUEUED = "Test run queued: nothing is sent to the venue. Watch it in Live Activity."
+PLATFORM_LABELS = dict(Platform.choices)
 UPLOAD_MAX_BYTES = 256 * 1024  # per file; strategies are a few kilobytes of Python and JSON
 
 
@@ -89,7 +91,7 @@ def card_context(strategy: Strategy, root: str = "", current: int | None = None)
         "sid": sid, "name": strategy.name, "current": strategy.pk == current,
         "base": f"{root or reverse('strategies:list')}{sid}/",
         "mode": strategy.mode, "mode_label": Mode(strategy.mode).label,
-        "platform_label": Platform(strategy.platform).label,
+        "platform_label": PLATFORM_LABELS.get(strategy.platform, strategy.platform),
         "badge_key": badge.key, "badge_label": badge.label, "note": f"{prefix}{badge.detail}" if badge.detail else "",
         "summary": Truncator(strategy.description or strategy.thesis).chars(160),
         "schedule": every(strategy.polling_interval), "interval": str(strategy.polling_interval),

@@ -55,6 +55,7 @@ def _database_url() -> str:
 def dashboard(django_db_setup: None, django_db_blocker: Any, redis_url: str, _venue_simulator: Any,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """daphne and one Celery worker on the test database, for the whole session; yields the base URL."""
+    assert django_db_setup is None  # requested so the test database exists before daphne connects to it
     with django_db_blocker.unblock():
         database_url = _database_url()
     folder = tmp_path_factory.mktemp("dashboard")
