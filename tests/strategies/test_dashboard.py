@@ -13,6 +13,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django.utils.html import escape
 
 from accounts.models import ApiKey
 from accounts.services import api_key_user
@@ -198,7 +199,11 @@ def test_the_overview_shows_banner_limits_performance_graduation_positions_and_o
     assert "Win rate</dt><dd>66.7 %" in html and "Closed trades</dt><dd>3" in html
     assert "Deployed</dt><dd>$9.00" in html
     assert "Fed cut" in html and "10 @ 0.9" in html
-    assert "Closed paper trades</td><td>3</td><td>≥ 20</td>" in html
+    # The checklist is strategy_graduation's (this version's record only), row for row.
+    from strategies.selectors import strategy_graduation
+
+    for check in strategy_graduation(strategy).checks:
+        assert f"{escape(check.name[0].upper() + check.name[1:])}</td><td>{escape(check.actual)}</td><td>{escape(check.required)}</td>" in html
     charts = json.loads(found(r'<script id="equity-data" type="application/json">(.*?)</script>', html))
     assert [point["value"] for point in charts["paper"]] == [2000.0, 2012.5, 2008.5, 2015.75]
     assert "TradingView Lightweight Charts" in html and "/static/vendor/lightweight-charts/LICENSE" in html
