@@ -52,7 +52,7 @@ def main() -> None:
     settings.ALLOWED_HOSTS = ["testserver"]
     test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        staff = get_user_model().objects.create_user("bench-staff", is_staff=True)
+        staff = get_user_model().objects.create_user("bench-staff", is_staff=True, is_superuser=True)  # approves
         owner = get_user_model().objects.create_user("bench-owner")
         folder = Path(settings.BASE_DIR) / "strategies/examples/kalshi_favourite_longshot"
         files = {path.name: path.read_text() for path in folder.iterdir() if path.is_file()}

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from strategies.models import Execution, Strategy
 from strategies.services import strategy_deploy
-from tests.conftest import EXAMPLES, example_files, scripts_files
+from tests.conftest import EXAMPLES, REVIEWER_PERMS, example_files, grant, scripts_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,7 +30,8 @@ def demo(dashboard: str) -> dict[str, Any]:
     """The demo of `make run`: the copy trader approved and trading, the others waiting for a reviewer."""
     User = get_user_model()
     demo = User.objects.create_user("demo", password=PASSWORD)
-    reviewer = User.objects.create_user("reviewer", password=PASSWORD, is_staff=True)
+    reviewer = User.objects.get(pk=grant(User.objects.create_user("reviewer", password=PASSWORD, is_staff=True),
+                                         *REVIEWER_PERMS).pk)
     copy = strategy_deploy(owner=demo, files=example_files("polymarket_copy_trader"), approve_by=reviewer).strategy
     kalshi = strategy_deploy(owner=demo, files=example_files("kalshi_favourite_longshot")).strategy
     strategy_deploy(owner=demo, files=example_files("alpaca_mean_reversion"))
