@@ -1,24 +1,22 @@
-"""The capital engine: a strategy's limits, order sizing, and the lot arithmetic of positions.
+"""The capital engine: a strategy's limits, order sizing, the ledger's exposures, and the lot arithmetic.
 
-Pure functions of Decimals: no database. The ledger numbers they work on (deployed capital,
-today's spend and P&L) are read from orders, fills and positions in `trading.selectors`.
+Pure functions of plain values: no database, no settings, no Django. The ledger numbers they work
+on (`Exposures`: open positions, orders that may still fill, today's spend and P&L) are read from
+orders, fills and positions in `trading.selectors`; paper, live and the backtest call the same code.
 
 Every limit is compared against an order's *worst cost*: quantity × limit price plus the most the
-venue's fee can be for it, so a fill (at or better than the limit) can never breach a limit.
+venue's fee can be for it, so a fill (at or better than the limit) can never breach a limit. An
+order that may still fill reserves the worst cost of its unfilled rest against every limit.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from trading.fees import (
-    ALPACA_SEC_RATE,
-    ALPACA_TAF_PER_SHARE,
-    KALSHI_TAKER_RATE,
-    POLYMARKET_DEFAULT_TAKER_RATE,
-)
+from trading.fees import KALSHI_TAKER_RATE, POLYMARKET_DEFAULT_TAKER_RATE, POLYMARKET_MAX_TAKER_RATE
 from trading.venues.platforms import PREDICTION_MARKETS
 
 ZERO = Decimal(0)
@@ -101,19 +99,119 @@ def fee_bound(
     return (rate * quantity * worst).quantize(MICRO, rounding=ROUND_CEILING)
 
 
-def sell_fee_bound(venue: str, *, quantity: Decimal, price: Decimal) -> Decimal:
-    """An upper bound of the fee on selling (used to value positions conservatively)."""
-    if venue == "alpaca":
-        return (quantity * price * ALPACA_SEC_RATE + quantity * ALPACA_TAF_PER_SHARE + 2 * CENT).quantize(CENT)
-    return fee_bound(venue, quantity=quantity, limit_price=price)
-
-
 def worst_cost(
     venue: str, *, quantity: Decimal, limit_price: Decimal, polymarket_rate: Decimal | None = None
 ) -> Decimal:
     return quantity * limit_price + fee_bound(
         venue, quantity=quantity, limit_price=limit_price, polymarket_rate=polymarket_rate
     )
+
+
+Key = tuple[str, str, str]  # venue, market id, side: one position's place in the ledger
+
+
+@dataclass(frozen=True)
+class WorkingEntry:
+    """An entry order that may still fill: new, submitted, partially filled or unresolved, placed any day."""
+
+    key: Key
+    remaining: Decimal  # the quantity not filled yet
+    limit_price: Decimal
+
+    @property
+    def reserved_usd(self) -> Decimal:
+        """The most the rest can still cost. The market's Polymarket fee rate is not at hand: the highest one is."""
+        return worst_cost(self.key[0], quantity=self.remaining, limit_price=self.limit_price,
+                          polymarket_rate=POLYMARKET_MAX_TAKER_RATE)
+
+
+@dataclass(frozen=True)
+class MarketDay:
+    """One market side's UTC day: what it was worth at its start, what it is worth now, and today's cash."""
+
+    value_start_usd: Decimal
+    value_now_usd: Decimal
+    paid_today_usd: Decimal  # entry fills since 00:00 UTC, fees included
+    received_today_usd: Decimal  # exit and settlement fills since 00:00 UTC, net of fees
+
+    @property
+    def pnl_usd(self) -> Decimal:
+        return self.value_now_usd - self.value_start_usd + self.received_today_usd - self.paid_today_usd
+
+
+def held_value(*, quantity: Decimal, price: Decimal | None, cost_usd: Decimal) -> Decimal:
+    """An open holding marked to market; one never marked is counted at what it cost."""
+    return cost_usd if price is None else quantity * price
+
+
+@dataclass(frozen=True)
+class Exposures:
+    """One strategy's money on one book, as the limits see it (design §4).
+
+    Filled positions deploy their cost basis; every entry that may still fill reserves the worst cost
+    of its unfilled rest (`WorkingEntry.reserved_usd`) against available capital, its market side's
+    position size, the position count and today's spend, whatever day it was placed.
+    """
+
+    total_capital: Decimal  # the configured allocation
+    realized_usd: Decimal = ZERO  # all closed P&L to date, fees included
+    positions: Mapping[Key, Decimal] = field(default_factory=dict)  # open positions' cost basis, fees included
+    reserved: Mapping[Key, Decimal] = field(default_factory=dict)  # working entries' worst cost, by market side
+    filled_today_usd: Decimal = ZERO  # what entry fills cost since 00:00 UTC, fees included
+    unrealized_usd: Decimal = ZERO  # open positions marked to market, against their cost basis
+    days: tuple[MarketDay, ...] = ()  # every market side held or traded today
+
+    @property
+    def capital_usd(self) -> Decimal:
+        return self.total_capital + self.realized_usd
+
+    @property
+    def deployed_usd(self) -> Decimal:
+        return sum(self.positions.values(), ZERO)
+
+    @property
+    def reserved_usd(self) -> Decimal:
+        return sum(self.reserved.values(), ZERO)
+
+    @property
+    def available_usd(self) -> Decimal:
+        return self.capital_usd - self.deployed_usd - self.reserved_usd
+
+    @property
+    def spent_today_usd(self) -> Decimal:
+        return self.filled_today_usd + self.reserved_usd
+
+    @property
+    def open_positions(self) -> int:
+        """Open positions, and the market sides a working entry would open."""
+        return len(self.positions.keys() | self.reserved.keys())
+
+    @property
+    def pnl_today_usd(self) -> Decimal:
+        """Realized and unrealized since 00:00 UTC: each holding counted from its value at the day's start."""
+        return sum((day.pnl_usd for day in self.days), ZERO)
+
+    def holds(self, key: Key) -> bool:
+        return key in self.positions or key in self.reserved
+
+    def position_cost_usd(self, key: Key) -> Decimal:
+        """What the market side holds at cost plus what its working entries may still cost."""
+        return self.positions.get(key, ZERO) + self.reserved.get(key, ZERO)
+
+    def without(self, entry: WorkingEntry) -> Exposures:
+        """The exposures with one working entry's reservation released: how to check that entry again."""
+        left = self.reserved.get(entry.key, ZERO) - entry.reserved_usd
+        reserved = {key: usd for key, usd in self.reserved.items() if key != entry.key}
+        if left > 0:
+            reserved[entry.key] = left
+        return replace(self, reserved=reserved)
+
+
+def reserved_by_key(entries: Iterable[WorkingEntry]) -> dict[Key, Decimal]:
+    reserved: dict[Key, Decimal] = {}
+    for entry in entries:
+        reserved[entry.key] = reserved.get(entry.key, ZERO) + entry.reserved_usd
+    return reserved
 
 
 def kelly_fraction_of(confidence: Decimal, price: Decimal, *, venue: str) -> Decimal:

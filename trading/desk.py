@@ -21,7 +21,7 @@ from strategies.models import ActionKind, Execution, Mode, Strategy
 from strategies.sdk import EntrySignal, ExitSignal, SignalError
 from strategyhub.lib.jsonable import as_json
 from trading.accounts import NoVenueAccount, venue_client_for
-from trading.capital import QUANTITY_STEP, CapitalPlan, Sizing, cents, entry_size, worst_cost
+from trading.capital import QUANTITY_STEP, CapitalPlan, Exposures, Sizing, cents, entry_size, worst_cost
 from trading.fees import TradeSide
 from trading.killswitch import kill_switch_engaged
 from trading.models import Order, OrderAction, OrderStatus, Position
@@ -36,8 +36,16 @@ from trading.orders import (
 )
 from trading.paper import PaperExecution, outcome_book, paper_fill
 from trading.reconcile import exits_working, holding_key, live_reconcile, venue_holdings
-from trading.risk import Authority, EntryExposure, Refusal, entry_refusal, exit_refusal
-from trading.selectors import CapitalState, capital_state, position_for_entry, positions_open
+from trading.risk import (
+    Authority,
+    Refusal,
+    entry_exposure,
+    entry_refusal,
+    exit_refusal,
+    polymarket_side_refusal,
+    venue_refusal,
+)
+from trading.selectors import capital_state, positions_open, utc_midnight
 from trading.venues import VenueClient, VenueError
 from trading.venues.domain import OrderBook
 from trading.venues.platforms import PREDICTION_MARKETS
@@ -114,6 +122,10 @@ class CycleDesk:
         Returns the positions and capital the script's ctx gets.
         """
         positions = positions_open(strategy_id=self.strategy.pk, book=self.book)
+        midnight = utc_midnight(timezone.now())
+        for position in positions:  # held over midnight: the day's first mark, before settling can close it
+            if position.opened_at < midnight and position.day_start_on != midnight.date():
+                self._mark(position)
         settles = self.strategy.platform in PREDICTION_MARKETS
         if settles and [position for position in positions if self._settle_if_resolved(position)]:
             positions = positions_open(strategy_id=self.strategy.pk, book=self.book)
@@ -177,7 +189,12 @@ class CycleDesk:
             self._marks[position.pk] = price
             return
         position.current_price = price
-        position.save(update_fields=["current_price", "updated_at"])
+        fields = ["current_price", "updated_at"]
+        today = utc_midnight(timezone.now()).date()
+        if position.day_start_on != today:  # the day's first mark: today's P&L of this position starts here
+            position.day_start_price, position.day_start_on = price, today
+            fields += ["day_start_price", "day_start_on"]
+        position.save(update_fields=fields)
 
     def _position_json(self, position: Position) -> dict[str, Any]:
         price = self._marks.get(position.pk, position.current_price)
@@ -189,21 +206,12 @@ class CycleDesk:
             "current_price": price, "unrealized_pnl": pnl, "opened_at": position.opened_at,
         }
 
-    def _capital(self) -> CapitalState:
-        state = capital_state(strategy_id=self.strategy.pk, book=self.book, total_capital=self.plan.total_capital,
-                              now=timezone.now())
-        if self._marks:  # dry run: count the in-memory marks instead of the stored ones
-            unrealized = sum(
-                (self._marks.get(p.pk, p.current_price) * p.quantity - p.cost_basis_usd
-                 for p in positions_open(strategy_id=self.strategy.pk, book=self.book)
-                 if self._marks.get(p.pk, p.current_price) is not None),
-                ZERO,
-            )
-            state = CapitalState(state.total_capital, state.realized_usd, state.deployed_usd, unrealized,
-                                 state.realized_today_usd, state.spent_today_usd, state.open_positions)
-        return state
+    def _capital(self) -> Exposures:
+        """The ledger's exposures now; a dry run counts its in-memory marks instead of the stored ones."""
+        return capital_state(strategy_id=self.strategy.pk, book=self.book, total_capital=self.plan.total_capital,
+                             now=timezone.now(), marks=self._marks)
 
-    def _check_daily_loss(self, state: CapitalState) -> None:
+    def _check_daily_loss(self, state: Exposures) -> None:
         loss = -state.pnl_today_usd
         if self.daily_loss_reason or loss < self.plan.max_daily_loss:
             return
@@ -251,7 +259,8 @@ class CycleDesk:
 
     def _entry(self, venue: str, index: int, signal: EntrySignal) -> dict[str, Any]:
         what = {"venue": venue, "intent": "entry", "signal_index": index, **as_json(signal.as_dict())}
-        refusal = exit_refusal(self.plan, venue, Authority(False, False, False))  # the venue check comes first
+        refusal = venue_refusal(venue, platform=self.plan.platform, allowed_services=self.plan.allowed_services,
+                                purpose="order")  # the venue check comes first
         refusal = refusal or self._account_refusal()
         if refusal:
             return self._refuse(refusal, what)
@@ -262,29 +271,31 @@ class CycleDesk:
             rate = self._polymarket_rate(signal.market_id) if venue == "polymarket" else None
         except VenueError as error:
             return self._refuse(Refusal("market_data", f"no order book for {signal.market_id}: {error}"), what)
+        if venue == "polymarket":  # which outcome this token is: the side must name it (docs/money.md)
+            try:
+                tokens = self.client().get_market_for_instrument(signal.market_id).instrument_ids
+            except VenueError as error:
+                return self._refuse(Refusal("market_data", f"no market for token {signal.market_id}: {error}"), what)
+            refusal = polymarket_side_refusal(signal.market_id, signal.side, outcome_tokens=tokens)
+            if refusal:
+                return self._refuse(refusal, what)
         limit = Decimal(str(signal.limit_price)) if signal.limit_price is not None else book.best_ask
         if limit is None:
             return self._refuse(Refusal("market_data", f"{signal.market_id} has no asks and the signal no limit"), what)
-        position = position_for_entry(strategy_id=self.strategy.pk, book=self.book, venue=venue,
-                                      market_id=signal.market_id, side=signal.side)
+        key = (venue, signal.market_id, signal.side)
         state = self._capital()
         self._check_daily_loss(state)  # an earlier order of this cycle may have crossed it
         sizing = entry_size(
             self.plan, confidence=Decimal(str(signal.confidence)), limit_price=limit,
             size_usd=Decimal(str(signal.size_usd)) if signal.size_usd is not None else None,
-            position_cost_usd=position.cost_basis_usd if position else ZERO,
-            available_usd=state.available_usd, polymarket_rate=rate,
+            position_cost_usd=state.position_cost_usd(key), available_usd=state.available_usd, polymarket_rate=rate,
             equity_usd=state.capital_usd + state.unrealized_usd,
         )
         what["sizing"] = sizing.as_json()
         # An order sized to nothing is checked as the smallest order it could be: the limit that left no room speaks.
         cost = sizing.worst_cost_usd if sizing.quantity > 0 else worst_cost(
             venue, quantity=QUANTITY_STEP[venue], limit_price=limit, polymarket_rate=rate)
-        exposure = EntryExposure(venue=venue, cost_usd=cost, available_usd=state.available_usd,
-                                 open_positions=state.open_positions, adds_to_open_position=position is not None,
-                                 position_cost_usd=position.cost_basis_usd if position else ZERO,
-                                 spent_today_usd=state.spent_today_usd)
-        refusal = entry_refusal(self.plan, exposure, self._authority())
+        refusal = entry_refusal(self.plan, entry_exposure(state, key, cost_usd=cost), self._authority())
         if refusal is None and sizing.quantity <= 0:
             refusal = Refusal("sizing", _nothing_sized(sizing))
         if refusal:

@@ -32,6 +32,8 @@ POLYMARKET_TAKER_RATES: dict[str, Decimal] = {
 }
 # Economics, Culture, Weather and Other/General all pay 5 %: the rate for a market of unknown category.
 POLYMARKET_DEFAULT_TAKER_RATE = Decimal("0.05")
+# The highest rate of any category: what a resting order's fee can be at most when its market's rate is not at hand.
+POLYMARKET_MAX_TAKER_RATE = max(POLYMARKET_TAKER_RATES.values())
 
 KALSHI_TAKER_RATE = Decimal("0.07")
 KALSHI_MAKER_RATE = Decimal("0.0175")

@@ -159,6 +159,9 @@ class Position(models.Model):
     quantity = quantity_field()
     cost_basis_usd = money_field(help_text="USD paid for the open quantity, fees included.")
     current_price = money_field(null=True, blank=True)
+    # The first mark of the UTC day `day_start_on`: where today's P&L of a position held over midnight starts.
+    day_start_price = money_field(null=True, blank=True)
+    day_start_on = models.DateField(null=True, blank=True)
     realized_pnl_usd = money_field(default=0)
     fees_usd = money_field(default=0)
     opened_at = models.DateTimeField()
@@ -173,6 +176,12 @@ class Position(models.Model):
                 fields=["strategy", "book", "venue", "market_id", "side"],
                 condition=Q(status="open"),
                 name="position_one_open_per_market_side",
+            ),
+            # On Polymarket the market id is the outcome token itself: one open position per token, whatever side.
+            models.UniqueConstraint(
+                fields=["strategy", "book", "market_id"],
+                condition=Q(status="open", venue="polymarket"),
+                name="position_one_open_per_polymarket_token",
             ),
             models.CheckConstraint(condition=Q(book__in=Book.values), name="position_book_valid"),
             models.CheckConstraint(condition=Q(venue__in=Platform.values), name="position_venue_valid"),

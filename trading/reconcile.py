@@ -29,11 +29,11 @@ from typing import TypeVar
 from django.utils import timezone
 
 from strategies.models import Execution, Mode, Strategy
-from trading.capital import CapitalPlan, worst_cost
+from trading.capital import CapitalPlan, WorkingEntry
 from trading.killswitch import kill_switch_engaged
 from trading.models import Book, Order, OrderAction, OrderStatus, Position
 from trading.orders import order_refresh, order_status_from_fills, order_transition
-from trading.risk import Authority, EntryExposure, Refusal, entry_refusal, exit_refusal
+from trading.risk import Authority, Refusal, entry_exposure, entry_refusal, exit_refusal
 from trading.selectors import WORKING, capital_state, position_for_entry
 from trading.venues import VenueClient, VenueError
 from trading.venues.domain import VenuePosition
@@ -135,16 +135,11 @@ def resend_refusal(order: Order) -> Refusal | None:
                                        "net of other working exits")
         return None
     assert order.limit_price is not None  # a live entry always has its limit
+    entry = WorkingEntry((order.venue, order.market_id, order.side), rest, order.limit_price)
+    # The ledger already reserves this order's worst cost: checked again as if it were new, without it.
     state = capital_state(strategy_id=order.strategy_id, book=order.book, total_capital=plan.total_capital,
-                          now=timezone.now())
-    position = position_for_entry(strategy_id=order.strategy_id, book=order.book, venue=order.venue,
-                                  market_id=order.market_id, side=order.side)
-    exposure = EntryExposure(
-        venue=order.venue, cost_usd=worst_cost(order.venue, quantity=rest, limit_price=order.limit_price),
-        available_usd=state.available_usd, open_positions=state.open_positions,
-        adds_to_open_position=position is not None,
-        position_cost_usd=position.cost_basis_usd if position else Decimal(0), spent_today_usd=state.spent_today_usd)
-    return entry_refusal(plan, exposure, authority)
+                          now=timezone.now()).without(entry)
+    return entry_refusal(plan, entry_exposure(state, entry.key, cost_usd=entry.reserved_usd), authority)
 
 
 def live_reconcile(*, strategy_id: int, venue: str, client: VenueClient, note: Note) -> Reconciliation:

@@ -1,20 +1,23 @@
-"""Reads of the money ledger: capital, P&L and today's spend, derived from orders, fills and positions.
+"""Reads of the money ledger: the exposures the limits are checked against, derived from orders, fills
+and positions.
 
 Nothing here is a counter: every number is summed or replayed from the rows that record what
-happened, so it cannot drift from them.
+happened, so it cannot drift from them. The arithmetic on those numbers (what a working order
+reserves, today's P&L) is the capital engine's (`trading.capital`): this module only gathers them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, Sum
+from django.db.models import Q, Sum
 
-from trading.capital import Lot, lot_buy, lot_sell
+from trading.capital import Exposures, Key, Lot, MarketDay, WorkingEntry, held_value, lot_buy, lot_sell, reserved_by_key
 from trading.models import Fill, Order, OrderAction, OrderStatus, Position
 
 ZERO = Decimal(0)
@@ -40,16 +43,15 @@ class RealizedEvent:
     realized_usd: Decimal
 
 
-Key = tuple[str, str, str]  # venue, market id, side: one position's fills
-
-
-def fills_replay(*, strategy_id: int, book: str,
-                 keys: set[Key] | None = None) -> tuple[dict[Key, Lot], list[RealizedEvent]]:
-    """Replay every fill (of `keys` only, when given) in order, at average cost: the open lots and
-    the P&L each sale realized."""
+def fills_replay(*, strategy_id: int, book: str, keys: set[Key] | None = None,
+                 before: datetime | None = None) -> tuple[dict[Key, Lot], list[RealizedEvent]]:
+    """Replay every fill (of `keys` only, when given; filled before `before`, when given) in order, at
+    average cost: the open lots and the P&L each sale realized."""
     lots: dict[Key, Lot] = defaultdict(Lot)
     realized: list[RealizedEvent] = []
     fills = Fill.objects.filter(order__strategy_id=strategy_id, book=book)
+    if before is not None:
+        fills = fills.filter(filled_at__lt=before)
     if keys is not None:
         fills = fills.filter(order__market_id__in={market_id for _, market_id, _ in keys})
     rows = (fills.order_by("filled_at", "id")
@@ -65,31 +67,6 @@ def fills_replay(*, strategy_id: int, book: str,
             lots[key], pnl = lot_sell(lots[key], quantity=quantity, price=price, fee=fee)
             realized.append(RealizedEvent(at, venue, market_id, side, pnl))
     return {key: lot for key, lot in lots.items() if lot.quantity > 0}, realized
-
-
-@dataclass(frozen=True)
-class CapitalState:
-    """One strategy's money on one book. capital = available + deployed, always."""
-
-    total_capital: Decimal  # the configured allocation
-    realized_usd: Decimal  # all closed P&L to date, fees included
-    deployed_usd: Decimal  # cost basis of open positions, fees included
-    unrealized_usd: Decimal  # open positions marked to market
-    realized_today_usd: Decimal
-    spent_today_usd: Decimal
-    open_positions: int
-
-    @property
-    def capital_usd(self) -> Decimal:
-        return self.total_capital + self.realized_usd
-
-    @property
-    def available_usd(self) -> Decimal:
-        return self.capital_usd - self.deployed_usd
-
-    @property
-    def pnl_today_usd(self) -> Decimal:
-        return self.realized_today_usd + self.unrealized_usd
 
 
 LEDGER_EXISTS_SQL = (
@@ -109,61 +86,96 @@ def ledger_empty(*, strategy_id: int, book: str) -> bool:
     return not (row and row[0])
 
 
-def capital_state(*, strategy_id: int, book: str, total_capital: Decimal, now: datetime) -> CapitalState:
+def capital_state(*, strategy_id: int, book: str, total_capital: Decimal, now: datetime,
+                  marks: Mapping[int, Decimal] | None = None) -> Exposures:
+    """The exposures every limit is checked against: open positions, every entry that may still fill
+    (whatever day it was placed), today's entry fills, and today's P&L from the day's first marks.
+
+    `marks` (position id → price) replaces the stored marks: a dry run keeps its marks in memory.
+    """
     if ledger_empty(strategy_id=strategy_id, book=book):  # most cycles of most strategies: one query, not six
-        return CapitalState(total_capital=total_capital, realized_usd=ZERO, deployed_usd=ZERO, unrealized_usd=ZERO,
-                            realized_today_usd=ZERO, spent_today_usd=ZERO, open_positions=0)
+        return Exposures(total_capital=total_capital)
     midnight = utc_midnight(now)
+    marks = marks or {}
     positions = Position.objects.filter(strategy_id=strategy_id, book=book)
-    totals = positions.aggregate(realized=Sum("realized_pnl_usd"))
-    open_rows = positions.filter(status=Position.Status.OPEN)
-    open_totals = open_rows.aggregate(deployed=Sum("cost_basis_usd"), count=Count("id"))
-    unrealized = sum(
-        (price * quantity - cost for price, quantity, cost in
-         open_rows.exclude(current_price=None).values_list("current_price", "quantity", "cost_basis_usd")),
-        ZERO,
-    )
-    # Only positions sold from today can have realized P&L today; replay just their fills.
-    sold_today: set[Key] = set(
-        Fill.objects.filter(order__strategy_id=strategy_id, book=book,
-                            order__action__in=(OrderAction.CLOSE, OrderAction.SETTLE),
-                            filled_at__gte=midnight)
-        .values_list("order__venue", "order__market_id", "order__side").distinct()
-    )
-    realized_today = ZERO
-    if sold_today:
-        _, events = fills_replay(strategy_id=strategy_id, book=book, keys=sold_today)
-        realized_today = sum((event.realized_usd for event in events if event.at >= midnight), ZERO)
-    return CapitalState(
+    realized = positions.aggregate(realized=Sum("realized_pnl_usd"))["realized"] or ZERO
+    open_rows = list(positions.filter(status=Position.Status.OPEN).values_list(
+        "pk", "venue", "market_id", "side", "quantity", "cost_basis_usd", "current_price"))
+    working = [
+        WorkingEntry((venue, market_id, side), quantity - filled, limit if limit is not None else notional / quantity)
+        for venue, market_id, side, quantity, filled, limit, notional in
+        Order.objects.filter(strategy_id=strategy_id, book=book, action=OrderAction.OPEN, status__in=WORKING)
+        .values_list("venue", "market_id", "side", "quantity", "filled_quantity", "limit_price", "notional_usd")
+    ]
+    days = _market_days(strategy_id=strategy_id, book=book, midnight=midnight, open_rows=open_rows, marks=marks)
+    return Exposures(
         total_capital=total_capital,
-        realized_usd=totals["realized"] or ZERO,
-        deployed_usd=open_totals["deployed"] or ZERO,
-        unrealized_usd=unrealized,
-        realized_today_usd=realized_today,
-        spent_today_usd=spent_today(strategy_id=strategy_id, book=book, since=midnight),
-        open_positions=open_totals["count"] or 0,
+        realized_usd=realized,
+        positions={(venue, market_id, side): cost for _, venue, market_id, side, _, cost, _ in open_rows},
+        reserved=reserved_by_key(entry for entry in working if entry.remaining > 0),
+        filled_today_usd=sum((day.paid_today_usd for day in days), ZERO),
+        unrealized_usd=sum((held_value(quantity=quantity, price=marks.get(pk, price), cost_usd=cost) - cost
+                            for pk, _, _, _, quantity, cost, price in open_rows), ZERO),
+        days=days,
     )
 
 
-def spent_today(*, strategy_id: int, book: str, since: datetime) -> Decimal:
-    """What entries cost since `since` (fills, fees included) plus what working entry orders may still cost."""
-    filled = sum(
-        (quantity * price + fee for quantity, price, fee in
-         Fill.objects.filter(order__strategy_id=strategy_id, book=book, order__action=OrderAction.OPEN,
-                             filled_at__gte=since).values_list("quantity", "price", "fee_usd")),
-        ZERO,
-    )
-    working = sum(
-        ((quantity - filled_quantity) * (limit or notional / quantity) for quantity, filled_quantity, limit, notional in
-         Order.objects.filter(strategy_id=strategy_id, book=book, action=OrderAction.OPEN, created_at__gte=since,
-                              status__in=WORKING)
-         .values_list("quantity", "filled_quantity", "limit_price", "notional_usd")),
-        ZERO,
-    )
-    return filled + working
+OpenRow = tuple[int, str, str, str, Decimal, Decimal, Decimal | None]  # pk, venue, market, side, qty, cost, mark
+
+
+def _market_days(*, strategy_id: int, book: str, midnight: datetime, open_rows: list[OpenRow],
+                 marks: Mapping[int, Decimal]) -> tuple[MarketDay, ...]:
+    """Each market side held or traded today: its value at 00:00 UTC and now, and today's fills' cash.
+
+    A side held over midnight starts the day at its first mark of the day (`Position.day_start_price`);
+    one never marked today starts at its cost basis at midnight, so it counts from its entry, as a
+    side opened today does.
+    """
+    now_held: dict[Key, tuple[Decimal, Decimal]] = {}  # quantity, value now
+    for pk, venue, market_id, side, quantity, cost, price in open_rows:
+        now_held[(venue, market_id, side)] = (
+            quantity, held_value(quantity=quantity, price=marks.get(pk, price), cost_usd=cost))
+    today: dict[Key, list[Decimal]] = {}  # quantity bought net of sold, paid, received
+    for venue, market_id, side, action, quantity, price, fee in (
+            Fill.objects.filter(order__strategy_id=strategy_id, book=book, filled_at__gte=midnight)
+            .values_list("order__venue", "order__market_id", "order__side", "order__action", "quantity", "price",
+                         "fee_usd")):
+        flows = today.setdefault((venue, market_id, side), [ZERO, ZERO, ZERO])
+        if action == OrderAction.OPEN:
+            flows[0] += quantity
+            flows[1] += quantity * price + fee
+        else:
+            flows[0] -= quantity
+            flows[2] += quantity * price - fee
+    day_start = {
+        (venue, market_id, side): price for venue, market_id, side, price in
+        Position.objects.filter(strategy_id=strategy_id, book=book, opened_at__lt=midnight,
+                                day_start_on=midnight.date(), day_start_price__isnull=False)
+        .filter(Q(closed_at__isnull=True) | Q(closed_at__gte=midnight))
+        .values_list("venue", "market_id", "side", "day_start_price")
+    }
+    keys = now_held.keys() | today.keys()
+    none = (ZERO, ZERO)
+    held_at_midnight = {key: now_held.get(key, none)[0] - today.get(key, [ZERO])[0] for key in keys}
+    unmarked = {key for key, quantity in held_at_midnight.items() if quantity > 0 and key not in day_start}
+    cost_at_midnight: dict[Key, Lot] = {}
+    if unmarked:
+        cost_at_midnight, _ = fills_replay(strategy_id=strategy_id, book=book, keys=unmarked, before=midnight)
+    days: list[MarketDay] = []
+    for key in sorted(keys):
+        quantity_start = held_at_midnight[key]
+        if quantity_start <= 0:
+            start = ZERO
+        elif key in day_start:
+            start = quantity_start * day_start[key]
+        else:
+            start = cost_at_midnight.get(key, Lot()).cost_usd
+        _, paid, received = today.get(key, [ZERO, ZERO, ZERO])
+        days.append(MarketDay(value_start_usd=start, value_now_usd=now_held.get(key, none)[1],
+                              paid_today_usd=paid, received_today_usd=received))
+    return tuple(days)
 
 
 def position_for_entry(*, strategy_id: int, book: str, venue: str, market_id: str, side: str) -> Position | None:
     return Position.objects.filter(strategy_id=strategy_id, book=book, venue=venue, market_id=market_id, side=side,
                                    status=Position.Status.OPEN).first()
-

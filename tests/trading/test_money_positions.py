@@ -101,8 +101,8 @@ def test_capital_is_derived_from_the_ledger_and_adds_up(execution: Execution, st
     fill(order(execution, market="KX-B", quantity="50", price="0.50"), "50", "0.50", "0.88")
     fill(order(execution, action="close", quantity="100"), "100", "0.50", "1.75")
     state = capital_state(strategy_id=strategy.pk, book="paper", total_capital=D(2000), now=timezone.now())
-    # realized 50 − 1.75 − 41.20 = 7.05; KX-B deployed 25.88
-    assert (state.realized_usd, state.deployed_usd, state.realized_today_usd) == (D("7.05"), D("25.88"), D("7.05"))
+    # realized 50 − 1.75 − 41.20 = 7.05; KX-B deployed 25.88, worth 50 × 0.50 = 25: today 7.05 − 0.88
+    assert (state.realized_usd, state.deployed_usd, state.pnl_today_usd) == (D("7.05"), D("25.88"), D("6.17"))
     assert state.capital_usd == D("2007.05") == state.available_usd + state.deployed_usd
     assert state.spent_today_usd == D("41.20") + D("25.88")
     lots, events = fills_replay(strategy_id=strategy.pk, book="paper")

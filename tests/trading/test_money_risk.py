@@ -29,11 +29,11 @@ def test_an_order_within_every_limit_passes() -> None:
     assert entry_refusal(PLAN, OK, PAPER) is None
 
 
-def test_another_venue_is_refused() -> None:
+def test_another_venue_is_refused_whatever_allowed_services_says() -> None:
     assert refused(replace(OK, venue="polymarket")) == (
-        "venue", "polymarket is not this strategy's platform (kalshi)")
-    narrow = replace(PLAN, allowed_services=("polymarket",))
-    assert refused(plan=narrow) == ("venue", "kalshi is not in risk_limits.allowed_services (polymarket)")
+        "venue", "polymarket is not this strategy's platform (kalshi): orders go only there")
+    wide = replace(PLAN, allowed_services=("kalshi", "polymarket"))  # what a script may read, not where it trades
+    assert refused(replace(OK, venue="polymarket"), plan=wide)[0] == "venue"
 
 
 def test_a_notional_over_max_order_usd_is_refused() -> None:
@@ -48,7 +48,7 @@ def test_over_deploying_capital_is_refused() -> None:
 
 def test_a_new_position_beyond_max_positions_is_refused_but_adding_to_one_is_not() -> None:
     assert refused(replace(OK, open_positions=2)) == (
-        "max_positions", "max_positions reached: 2 open of capital.max_positions 2")
+        "max_positions", "max_positions reached: 2 open (or being opened by working orders) of capital.max_positions 2")
     assert entry_refusal(PLAN, replace(OK, open_positions=2, adds_to_open_position=True), PAPER) is None
 
 
@@ -56,14 +56,15 @@ def test_a_position_growing_beyond_max_position_size_is_refused() -> None:
     # holds 160, + 49.73 = 209.73 > 200
     assert refused(replace(OK, adds_to_open_position=True, position_cost_usd=D(160))) == (
         "max_position_size",
-        "position would exceed capital.max_position_size $200: holds $160.00, order of $49.73")
+        "position would exceed capital.max_position_size $200: holds $160.00 filled or working, order of $49.73")
 
 
 def test_spending_beyond_max_daily_usd_today_is_refused() -> None:
     # 260 spent today + 49.73 = 309.73 > 300
     assert refused(replace(OK, spent_today_usd=D(260))) == (
         "max_daily_usd",
-        "today's spend would exceed risk_limits.max_daily_usd $300: $260.00 spent today (UTC), order of $49.73")
+        "today's spend would exceed risk_limits.max_daily_usd $300: $260.00 spent today (UTC) or reserved by working "
+        "orders, order of $49.73")
 
 
 def test_live_needs_this_version_approved_for_live_and_the_kill_switch_off() -> None:

@@ -169,7 +169,8 @@ def test_max_positions_and_daily_spend_refuse_with_reasons(alice, staff) -> None
     assert kinds(result) == ["order_placed", "order_refused"]
     refused = result["actions"][1]
     assert refused["payload"]["check"] == "max_positions"
-    assert refused["message"] == "order refused (max_positions): max_positions reached: 1 open of capital.max_positions 1"
+    assert refused["message"] == ("order refused (max_positions): max_positions reached: 1 open (or being opened by "
+                                  "working orders) of capital.max_positions 1")
     assert any(line["level"] == "warning" and "max_positions reached" in line["message"] for line in result["logs"])
 
     other = deploy(alice, staff, tickers=(FED, FED_425), limits={"max_daily_usd": 60}, name="Daily spend")
@@ -197,7 +198,7 @@ def test_an_order_on_another_venue_is_refused_not_placed(alice, staff) -> None:
     strategy = strategy_deploy(owner=alice, files=files, approve_by=staff).strategy
     result = run(strategy)
     assert result["actions"][0]["payload"]["check"] == "venue"
-    assert "polymarket is not this strategy's platform (kalshi)" in result["actions"][0]["message"]
+    assert "polymarket is not this strategy's platform (kalshi): orders go only there" in result["actions"][0]["message"]
     assert any("'status': 'refused'" in line["message"] for line in result["logs"])  # the script got the reason
 
 
