@@ -3,9 +3,10 @@
 A script calls methods named after the official SDKs (`ctx.polymarket.get_order_book(token_id=…)`);
 this module maps each one to the adapter interface of `trading.venues` and turns the answer into
 plain JSON shaped like the venue's own (prices and sizes as decimal strings, as the venues send
-them). Every call is checked first: the venue must be the strategy's platform and allowed by its
-risk limits, and the method must be one the SDK table names. Orders never come here: the
-executor hands them to the money layer.
+them). Every call is checked first: the venue must be in the strategy's `risk_limits.allowed_services`
+(`trading.risk.venue_refusal`, the check orders go through too: a Kalshi strategy may read
+Polymarket prices, but orders go only to its platform), and the method must be one the SDK table
+names. Orders never come here: the executor hands them to the money layer.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from strategies.runtime import VenueCallError
 from strategies.sdk import VENUE_METHODS
 from strategyhub.lib.jsonable import as_json
+from trading.risk import venue_refusal
 from trading.venues import VenueClient, VenueError, venue_client
 
 Read = Callable[[Any, dict[str, Any]], Any]
@@ -182,7 +184,7 @@ def _alpaca_quote(quote: Any) -> dict[str, Any]:
 
 
 class VenueReads:
-    """Answers one strategy's reads for one cycle; the adapter is built on first use and closed after.
+    """Answers one strategy's reads for one cycle; each venue's adapter is built on first use and closed after.
 
     With a `deadline` (time.monotonic(), the script's wall-clock end), a read that has not answered by
     then fails with a VenueCallError instead of holding the cycle past it.
@@ -192,14 +194,13 @@ class VenueReads:
         self.platform = platform
         self.allowed_services = allowed_services
         self.deadline = deadline
-        self._client: VenueClient | None = None
+        self._clients: dict[str, VenueClient] = {}
         self._pool: ThreadPoolExecutor | None = None
 
     def check(self, venue: str, method: str) -> None:
-        if venue != self.platform:
-            raise VenueCallError(f"ctx.{venue} is not available: this strategy trades on {self.platform}")
-        if venue not in self.allowed_services:
-            raise VenueCallError(f"{venue} is not in risk_limits.allowed_services")
+        refusal = venue_refusal(venue, platform=self.platform, allowed_services=self.allowed_services, purpose="read")
+        if refusal:
+            raise VenueCallError(f"ctx.{venue} is not available: {refusal.reason}")
         if method not in VENUE_METHODS.get(venue, {}):
             raise VenueCallError(f"{venue}.{method} is not a method the SDK offers")
 
@@ -208,17 +209,18 @@ class VenueReads:
         handler = READS[venue].get(method)
         if handler is None:
             raise VenueCallError(f"{venue}.{method} is not supported yet")
-        if self._client is None:
-            self._client = venue_client(venue)
+        client = self._clients.get(venue)
+        if client is None:
+            client = self._clients[venue] = venue_client(venue)
         try:
-            return self._within_deadline(venue, method, handler, kwargs)
+            return self._within_deadline(venue, method, client, handler, kwargs)
         except KeyError as exc:
             raise VenueCallError(f"{venue}.{method} needs the argument {exc.args[0]}") from None
         except VenueError as exc:
             raise VenueCallError(f"{venue}.{method} failed: {exc}") from None
 
-    def _within_deadline(self, venue: str, method: str, handler: Read, kwargs: dict[str, Any]) -> Any:
-        client = self._client
+    def _within_deadline(self, venue: str, method: str, client: VenueClient, handler: Read,
+                         kwargs: dict[str, Any]) -> Any:
         if self.deadline is None:
             return handler(client, kwargs)
         left = self.deadline - time.monotonic()
@@ -233,14 +235,15 @@ class VenueReads:
             # The read goes on in its thread until the adapter's own timeout; its client is closed then, and
             # the next read gets a new client and a new thread.
             self._pool.shutdown(wait=False)
-            self._pool, self._client = None, None
-            future.add_done_callback(lambda _: client.close() if client is not None else None)
+            self._pool = None
+            self._clients.pop(venue, None)
+            future.add_done_callback(lambda _: client.close())
             raise VenueCallError(f"{venue}.{method} did not answer before the script's deadline") from None
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()

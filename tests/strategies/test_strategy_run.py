@@ -115,4 +115,5 @@ def test_a_call_to_another_venue_is_refused(alice, staff) -> None:
     entry = "def should_enter(ctx):\n    ctx.polymarket.get_midpoint(token_id='1')\n    return []\n"
     result = run(deploy(alice, entry=entry, approve_by=staff).pk)
     assert result["status"] == "failed"
-    assert "ctx.polymarket is not available: this strategy trades on kalshi" in result["error"]
+    assert "ctx.polymarket is not available: polymarket is not in risk_limits.allowed_services (kalshi)" in result[
+        "error"]
