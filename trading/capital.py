@@ -139,6 +139,19 @@ class MarketDay:
         return self.value_now_usd - self.value_start_usd + self.received_today_usd - self.paid_today_usd
 
 
+def market_day(*, quantity_at_midnight: Decimal, day_start_price: Decimal | None, cost_at_midnight: Decimal,
+               value_now_usd: Decimal, paid_today_usd: Decimal, received_today_usd: Decimal) -> MarketDay:
+    """A market side's day. Held over midnight, it starts at its first mark of the day; opened today, at
+    nothing (so it counts from its cost basis); never marked today, at its cost basis at midnight."""
+    if quantity_at_midnight <= 0:
+        start = ZERO
+    elif day_start_price is not None:
+        start = quantity_at_midnight * day_start_price
+    else:
+        start = cost_at_midnight
+    return MarketDay(start, value_now_usd, paid_today_usd, received_today_usd)
+
+
 def held_value(*, quantity: Decimal, price: Decimal | None, cost_usd: Decimal) -> Decimal:
     """An open holding marked to market; one never marked is counted at what it cost."""
     return cost_usd if price is None else quantity * price

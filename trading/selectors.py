@@ -17,7 +17,18 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import Q, Sum
 
-from trading.capital import Exposures, Key, Lot, MarketDay, WorkingEntry, held_value, lot_buy, lot_sell, reserved_by_key
+from trading.capital import (
+    Exposures,
+    Key,
+    Lot,
+    MarketDay,
+    WorkingEntry,
+    held_value,
+    lot_buy,
+    lot_sell,
+    market_day,
+    reserved_by_key,
+)
 from trading.models import Fill, Order, OrderAction, OrderStatus, Position
 
 ZERO = Decimal(0)
@@ -127,9 +138,8 @@ def _market_days(*, strategy_id: int, book: str, midnight: datetime, open_rows: 
                  marks: Mapping[int, Decimal]) -> tuple[MarketDay, ...]:
     """Each market side held or traded today: its value at 00:00 UTC and now, and today's fills' cash.
 
-    A side held over midnight starts the day at its first mark of the day (`Position.day_start_price`);
-    one never marked today starts at its cost basis at midnight, so it counts from its entry, as a
-    side opened today does.
+    Where each starts is `capital.market_day`'s rule; this gathers the quantities, marks and cash it needs
+    (replaying fills to midnight only for a side held over midnight and never marked today).
     """
     now_held: dict[Key, tuple[Decimal, Decimal]] = {}  # quantity, value now
     for pk, venue, market_id, side, quantity, cost, price in open_rows:
@@ -163,16 +173,11 @@ def _market_days(*, strategy_id: int, book: str, midnight: datetime, open_rows: 
         cost_at_midnight, _ = fills_replay(strategy_id=strategy_id, book=book, keys=unmarked, before=midnight)
     days: list[MarketDay] = []
     for key in sorted(keys):
-        quantity_start = held_at_midnight[key]
-        if quantity_start <= 0:
-            start = ZERO
-        elif key in day_start:
-            start = quantity_start * day_start[key]
-        else:
-            start = cost_at_midnight.get(key, Lot()).cost_usd
         _, paid, received = today.get(key, [ZERO, ZERO, ZERO])
-        days.append(MarketDay(value_start_usd=start, value_now_usd=now_held.get(key, none)[1],
-                              paid_today_usd=paid, received_today_usd=received))
+        days.append(market_day(quantity_at_midnight=held_at_midnight[key], day_start_price=day_start.get(key),
+                               cost_at_midnight=cost_at_midnight.get(key, Lot()).cost_usd,
+                               value_now_usd=now_held.get(key, none)[1], paid_today_usd=paid,
+                               received_today_usd=received))
     return tuple(days)
 
 

@@ -14,6 +14,7 @@ from strategies.models import Execution, Strategy
 from strategies.services import strategy_deploy
 from tests.conftest import scripts_files
 from tests.trading.test_paper_cycle import CAPITAL, FED, FED_425, LIMITS, frozen_simulator, run, venues
+from trading.capital import market_day
 from trading.models import Fill, Order, Position
 from trading.simulator import VenueSimulator
 from trading.simulator.books import Book, Level
@@ -116,3 +117,20 @@ def test_a_position_held_over_midnight_counts_today_from_its_first_mark_of_the_d
     books[FED] = book("0.59", "0.61")
     assert pnl_logged(run(strategy, "--dry-run", state={})) == ["pnl today 7.90"]
     assert Position.objects.get(market_id=FED).day_start_price == D("0.50")
+
+
+def test_where_a_market_sides_day_starts() -> None:
+    now = {"value_now_usd": D(60), "paid_today_usd": D(0), "received_today_usd": D(0)}
+    # Held over midnight, marked at 0.50 first today: 100 × 0.50 = 50 at the start, +10 today.
+    assert market_day(quantity_at_midnight=D(100), day_start_price=D("0.50"), cost_at_midnight=D(30), **now).pnl_usd \
+        == D(10)
+    # Held over midnight and never marked today (no book): from its cost at midnight, P&L since entry.
+    assert market_day(quantity_at_midnight=D(100), day_start_price=None, cost_at_midnight=D(30), **now).pnl_usd == D(30)
+    # Opened today for 31 (fees included): from its cost basis.
+    opened = market_day(quantity_at_midnight=D(0), day_start_price=None, cost_at_midnight=D(0),
+                        value_now_usd=D(60), paid_today_usd=D(31), received_today_usd=D(0))
+    assert opened.pnl_usd == D(29)
+    # Sold today for 55 net of fees, having started the day worth 50: +5, whatever it cost once.
+    sold = market_day(quantity_at_midnight=D(100), day_start_price=D("0.50"), cost_at_midnight=D(30),
+                      value_now_usd=D(0), paid_today_usd=D(0), received_today_usd=D(55))
+    assert sold.pnl_usd == D(5)
