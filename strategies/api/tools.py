@@ -197,6 +197,36 @@ TOOLS: tuple[Tool, ...] = (
         "money (≥ 20 closed trades, win rate > 55 %, positive P&L, max drawdown < 20 %), with today's values.",
         "GET", "/strategies/{strategy_id}/graduation/", {"strategy_id": STRATEGY_ID}, ("strategy_id",),
     ),
+    Tool(
+        "run_backtest", "Backtest a strategy over history",
+        "Starts a backtest of the strategy's latest version (approved or not): the same files run unchanged in the "
+        "sandbox over past market data, stepping ctx.now through the data's timestamps (ctx.mode is \"backtest\"; "
+        "nothing after ctx.now can be read), with paper trading's sizing, risk checks and fees. No order reaches a "
+        "venue. The data is the venue's own history: Alpaca daily bars of parameters.symbol, or the recorded "
+        "Polymarket books and quotes. Optional start and end (ISO 8601 times, UTC if no offset) narrow the range; "
+        "cash (USD, a decimal string) replaces capital.total_capital. Answers at once with {backtest_id, status: "
+        "queued}; it runs in the background (seconds to a minute): poll get_backtest until status is succeeded, "
+        "failed or cancelled. Use it to see whether an idea has any edge before paper trading.",
+        "POST", "/strategies/{strategy_id}/backtests/",
+        {"strategy_id": STRATEGY_ID,
+         "start": {"type": "string", "format": "date-time", "description": "First time to test from (ISO 8601)."},
+         "end": {"type": "string", "format": "date-time", "description": "Time to stop before (ISO 8601)."},
+         "cash": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]{1,2})?$",
+                  "description": "Starting cash in USD, e.g. \"10000\"."}},
+        ("strategy_id",), read_only=False, idempotent=False,
+    ),
+    Tool(
+        "get_backtest", "Read a backtest's progress and results",
+        "Returns one backtest: status (queued, running, succeeded, failed, cancelled), progress in percent with an "
+        "ETA, and once succeeded its metrics (return_pct, cagr_pct, sharpe, sortino, max_drawdown_pct, win_rate_pct, "
+        "profit_factor, trades, fees_usd, buy_and_hold_return_pct, ...), every trade (market, side, entry and exit "
+        "time and price, quantity, pnl net of fees), the equity curve as [[time, USD], ...], positions still open "
+        "at the end, and the look-ahead check (signals re-run with the data cut just after them; `biased: true` with "
+        "`flagged` signals means the strategy reads the future). `error` says why a failed one failed, with your "
+        "code's traceback where it raised.",
+        "GET", "/backtests/{backtest_id}/", {"backtest_id": {**ID, "description": "The id run_backtest returned."}},
+        ("backtest_id",),
+    ),
 )
 TOOLS_BY_NAME = {tool.name: tool for tool in TOOLS}
 

@@ -26,13 +26,14 @@ from accounts.services import api_key_label, api_key_revoke
 from chatfiles.models import ChatFile
 from chatfiles.services import chatfile_create
 from strategies.api import serializers as s
-from strategies.api.errors import ApiError
+from strategies.api.errors import ApiError, issue
 from strategies.api.idempotency import Pending, Replay, idempotency_begin, idempotency_finish
 from strategies.api.permissions import KeyScope
 from strategies.api.selectors import strategy_performance, versions_diff
 from strategies.api.throttles import ApiKeyThrottle
+from strategies.backtesting import TRADE_KEYS, BacktestInvalid, backtest_cancel, backtest_start, default_data
 from strategies.executor import CycleNotStarted, execution_run
-from strategies.models import Execution, Strategy, StrategyVersion
+from strategies.models import Backtest, Execution, Strategy, StrategyVersion
 from strategies.selectors import strategies_for_user, strategy_graduation
 from strategies.services import (
     ActionRefused,
@@ -355,6 +356,84 @@ class ExecutionDetailView(ApiView):
         if execution is None:
             raise NotFound(f"you have no execution {execution_id}")
         return self.out(s.ExecutionSerializer, execution)
+
+
+# --- backtests -------------------------------------------------------------------------------------
+
+
+BACKTEST_FIELDS = ("start", "end", "cash", "symbol", "commission")
+
+
+def _backtest_data(backtest: Backtest, *, detail: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": str(backtest.pk), "strategy_id": str(backtest.strategy_id), "version": backtest.version.number,
+        "status": backtest.status, "progress": round(backtest.progress, 1), "eta_seconds": backtest.eta_seconds,
+        "error": backtest.error or None, "data_source": backtest.data_source, "start": backtest.start,
+        "end": backtest.end, "cash": backtest.parameters.get("cash"), "created_at": backtest.created_at,
+        "finished_at": backtest.finished_at, "metrics": backtest.metrics,
+    }
+    if detail:
+        data.update(trades=[{key: trade[key] for key in TRADE_KEYS} for trade in backtest.trades],
+                    equity=backtest.equity, open_positions=backtest.open_positions, lookahead=backtest.lookahead)
+    return data
+
+
+def _backtest_invalid(error: BacktestInvalid) -> ApiError:
+    """The service's message names the argument first ("cash must be…", "symbol: …"): that is the issue's path."""
+    message = str(error)
+    word = message.split(":")[0].split(" ")[0]
+    path = word if word in BACKTEST_FIELDS else None
+    return ApiError(400, "validation_error", message, [issue(message, path=path)])
+
+
+class BacktestListView(ApiView):
+    @extend_schema(operation_id="backtests_list", summary="A strategy's backtests, newest first (50)",
+                   responses={200: s.BacktestSummarySerializer(many=True), **ERRORS})
+    def get(self, request: Request, strategy_id: int) -> Response:
+        strategy = self.strategy(strategy_id)
+        backtests = strategy.backtests.select_related("version").defer(
+            "trades", "equity", "actions", "logs", "open_positions", "lookahead")[:50]
+        return Response([_backtest_data(b, detail=False) for b in backtests])
+
+    @extend_schema(operation_id="backtests_create", request=s.BacktestCreateSerializer,
+                   responses=answers(s.BacktestQueuedSerializer, 202),
+                   summary="Backtest the latest version over history: queued, read it with backtests_retrieve")
+    def post(self, request: Request, strategy_id: int) -> Response:
+        strategy = self.strategy(strategy_id)
+        body = self.valid(s.BacktestCreateSerializer, request.data)
+        version = strategy.versions.order_by("-number").first()
+        if version is None:
+            raise ApiError(409, "not_runnable", f"strategy {strategy_id} has no version to backtest")
+        try:
+            backtest = backtest_start(version=version, created_by=request.user, data=default_data(version.config, None),
+                                      start=body.get("start"), end=body.get("end"), cash=body.get("cash"))
+        except BacktestInvalid as error:
+            raise _backtest_invalid(error) from None
+        url = reverse("api:backtest-detail", kwargs={"backtest_id": backtest.pk})
+        return Response({"backtest_id": str(backtest.pk), "status": backtest.status,
+                         "backtest_url": request.build_absolute_uri(url)}, status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": url})
+
+
+class BacktestDetailView(ApiView):
+    def backtest(self, backtest_id: int) -> Backtest:
+        backtest = (Backtest.objects.select_related("version")
+                    .filter(pk=backtest_id, strategy__owner=self.request.user)  # type: ignore[misc]
+                    .exclude(strategy__status=Strategy.Status.ARCHIVED).first())
+        if backtest is None:
+            raise NotFound(f"you have no backtest {backtest_id}")
+        return backtest
+
+    @extend_schema(operation_id="backtests_retrieve", responses=answers(s.BacktestSerializer),
+                   summary="One backtest: status, progress, metrics, trades, equity, look-ahead check")
+    def get(self, request: Request, backtest_id: int) -> Response:
+        return Response(_backtest_data(self.backtest(backtest_id), detail=True))
+
+    @extend_schema(operation_id="backtests_cancel", responses=answers(s.BacktestSerializer),
+                   summary="Cancel: a queued backtest stops now, a running one between two steps")
+    def delete(self, request: Request, backtest_id: int) -> Response:
+        backtest = backtest_cancel(backtest=self.backtest(backtest_id))
+        return Response(_backtest_data(backtest, detail=True))
 
 
 # --- money -----------------------------------------------------------------------------------------

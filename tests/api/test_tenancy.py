@@ -10,13 +10,14 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from accounts.models import ApiKey
 from accounts.services import api_key_issue
 from chatfiles.models import ChatFile
+from strategies.backtesting import BacktestData, backtest_create
 from strategies.executor import execution_run
-from strategies.models import Execution
+from strategies.models import Backtest, Execution
 from tests.api.conftest import error, kalshi_files
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("venues_on_simulator")]
 
-# (method, path, body) with {strategy}, {execution}, {file}, {key} filled with the other user's ids.
+# (method, path, body) with {strategy}, {execution}, {backtest}, {file}, {key} filled with the other user's ids.
 ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/v1/files/{file}/", None),
     ("GET", "/api/v1/strategies/{strategy}/", None),
@@ -33,6 +34,10 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/v1/strategies/{strategy}/orders/", None),
     ("GET", "/api/v1/strategies/{strategy}/performance/", None),
     ("GET", "/api/v1/strategies/{strategy}/graduation/", None),
+    ("GET", "/api/v1/strategies/{strategy}/backtests/", None),
+    ("POST", "/api/v1/strategies/{strategy}/backtests/", {}),
+    ("GET", "/api/v1/backtests/{backtest}/", None),
+    ("DELETE", "/api/v1/backtests/{backtest}/", None),
     ("GET", "/api/v1/executions/{execution}/", None),
     ("PATCH", "/api/v1/keys/{key}/", {"label": "mine now"}),
     ("POST", "/api/v1/keys/{key}/revoke/", {}),
@@ -51,7 +56,7 @@ def test_the_route_tables_cover_every_api_route() -> None:
     covered = {"file-detail", "strategy-detail", "version-list", "version-detail", "version-diff", "strategy-pause",
                "strategy-enable", "strategy-test-run", "strategy-run", "execution-list", "position-list",
                "order-list", "strategy-performance", "strategy-graduation", "execution-detail", "key-detail",
-               "key-revoke"}
+               "key-revoke", "backtest-list", "backtest-detail"}
     caller_scoped = {"file-create", "strategy-list", "key-list", "tools"}  # no id in the path: the caller's own
     assert names == covered | caller_scoped
 
@@ -60,7 +65,9 @@ def test_the_route_tables_cover_every_api_route() -> None:
 def others(bob, bobs_strategy) -> dict[str, int]:
     execution = execution_run(strategy_id=bobs_strategy.pk, trigger="manual", dry_run=True)
     api_key_issue(user=bob, label="bob's key")
-    return {"strategy": bobs_strategy.pk, "execution": execution.pk,
+    backtest = backtest_create(version=bobs_strategy.current_version, created_by=bob,
+                               data=BacktestData(Backtest.Source.POLYMARKET_RECORDED, {"set": "books"}))
+    return {"strategy": bobs_strategy.pk, "execution": execution.pk, "backtest": backtest.pk,
             "file": ChatFile.objects.filter(owner=bob).first().pk,  # type: ignore[union-attr]
             "key": ApiKey.objects.get(user=bob).pk}
 
@@ -68,6 +75,8 @@ def others(bob, bobs_strategy) -> dict[str, int]:
 def _send(client: Any, method: str, path: str, body: dict[str, Any] | None) -> Any:
     if method == "GET":
         return client.get(path)
+    if method == "DELETE":
+        return client.delete(path)
     if method == "PATCH":
         return client.patch(path, body)
     return client.post(path, body)
@@ -83,6 +92,7 @@ def test_another_users_ids_are_404(api, others, bobs_strategy, method, path, bod
     assert bobs_strategy.enabled and bobs_strategy.versions.count() == before[0]
     assert Execution.objects.filter(strategy=bobs_strategy).count() == before[1]
     assert ApiKey.objects.get(pk=others["key"]).label == "bob's key"
+    assert list(Backtest.objects.filter(strategy=bobs_strategy).values_list("status", flat=True)) == ["queued"]
 
 
 @pytest.mark.parametrize(("method", "path", "body"), WRITES, ids=[f"{m} {p}" for m, p, _ in WRITES])
@@ -90,9 +100,10 @@ def test_a_read_key_gets_403_on_every_write(reader, alice, agent_key, staff, met
     from strategies.services import strategy_deploy
 
     mine = strategy_deploy(owner=alice, files=kalshi_files(), approve_by=staff).strategy
-    ids = {"strategy": mine.pk, "execution": 0, "file": 0, "key": ApiKey.objects.get(label="agent").pk}
+    ids = {"strategy": mine.pk, "execution": 0, "backtest": 0, "file": 0, "key": ApiKey.objects.get(label="agent").pk}
     response = _send(reader, method, path.format(**ids), body)
     assert response.status_code == 403, response.content
     assert error(response)["type"] == "permission_denied"
     mine.refresh_from_db()
     assert mine.enabled and mine.versions.count() == 1 and not mine.executions.exists()
+    assert not mine.backtests.exists()

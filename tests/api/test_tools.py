@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("connections_kept")
 
 
 
-ISSUE_TOOLS = {"deploy_strategy", "update_strategy", "list_strategies", "get_strategy", "diff_versions", "test_run",
+ISSUE_TOOLS = {"run_backtest", "get_backtest", "deploy_strategy", "update_strategy", "list_strategies", "get_strategy", "diff_versions", "test_run",
                "run_now", "pause_strategy", "enable_strategy", "list_executions", "get_execution", "get_positions",
                "get_orders", "get_performance", "get_graduation", "get_strategy_guide"}
 
