@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.db.models.expressions import Combinable
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Strategy, StrategyVersion
@@ -159,6 +161,10 @@ def enable(modeladmin: admin.ModelAdmin[Strategy], request: HttpRequest, queryse
             modeladmin.message_user(request, f"{strategy.name}: enabled")
 
 
+def _figure(value: Any) -> str:
+    return "—" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
 STRATEGY_ADMIN_FIELDS: tuple[str, ...] = (
     "owner",
     "name",
@@ -173,6 +179,7 @@ STRATEGY_ADMIN_FIELDS: tuple[str, ...] = (
     "current_version",
     "next_run_at",
     "graduation_checklist",
+    "latest_backtest",
     "code_under_review",
     "config",
     "state",
@@ -250,6 +257,23 @@ class StrategyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "<div>{} {}</div>",
             (("✅" if check.passed else "❌", check.describe()) for check in strategy_graduation(strategy).checks),
         )
+
+    @admin.display(description="latest backtest of the current version")
+    def latest_backtest(self, strategy: Strategy) -> str:
+        version = strategy.current_version
+        backtest = version.backtests.first() if version else None  # newest first (Meta.ordering)
+        if backtest is None:
+            required = " (required for paper approval: REQUIRE_BACKTEST_FOR_PAPER)" \
+                if settings.REQUIRE_BACKTEST_FOR_PAPER else ""
+            return f"none yet{required}"
+        metrics = backtest.metrics
+        figures = ", ".join(f"{label} {_figure(metrics.get(key))}" for key, label in (
+            ("return_pct", "return %"), ("sharpe", "Sharpe"), ("max_drawdown_pct", "max drawdown %"),
+            ("win_rate_pct", "win rate %"), ("trades", "trades"))) if metrics else backtest.error
+        url = reverse("strategies:backtests", kwargs={"strategy_id": strategy.pk})
+        return format_html('<a href="{}?backtest={}">backtest {}</a>: {} ({} to {}) {}', url, backtest.pk,
+                           backtest.pk, backtest.status, backtest.start or "the data's start",
+                           backtest.end or "its end", figures)
 
     @admin.display(description="code of the current version")
     def code_under_review(self, strategy: Strategy) -> str:

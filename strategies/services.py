@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from chatfiles.models import ChatFile
 from chatfiles.services import chatfile_create
-from strategies.models import Execution, Mode, Strategy, StrategyVersion
+from strategies.models import Backtest, Execution, Mode, Strategy, StrategyVersion
 from strategies.selectors import strategy_graduation
 from strategies.validation import StrategyInvalid, ValidatedStrategy, ValidationIssue, strategy_files_validate
 from trading.killswitch import kill_switch_engaged, kill_switch_reason
@@ -249,6 +249,9 @@ def strategy_version_approve(*, version: StrategyVersion, by: User, live: bool =
         return version
     if version.is_approved_for_paper:
         return version
+    if settings.REQUIRE_BACKTEST_FOR_PAPER and not version.backtests.filter(status=Backtest.Status.SUCCEEDED).exists():
+        raise ApprovalError(f"{version} has no succeeded backtest, and REQUIRE_BACKTEST_FOR_PAPER is on: "
+                            "run one (the Backtests tab, the API or strategy_backtest) before approving it for paper")
     version.approved_paper_by, version.approved_paper_at = by, now
     version.save(update_fields=["approved_paper_by", "approved_paper_at"])
     strategy.status = Strategy.Status.APPROVED

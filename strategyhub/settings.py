@@ -281,6 +281,8 @@ BACKTEST_CPU_SECONDS = env.int("BACKTEST_CPU_SECONDS", 600, minimum=1, maximum=8
 BACKTEST_TIME_LIMIT_SECONDS = env.int("BACKTEST_TIME_LIMIT_SECONDS", 3600, minimum=60, maximum=86400)
 # Re-run each signal with the data cut just after it (Freqtrade's lookahead analysis), up to 10 signals.
 BACKTEST_LOOKAHEAD_CHECK = env.bool("BACKTEST_LOOKAHEAD_CHECK", default=True)
+# Paper approval refuses a version with no succeeded backtest (strategy_version_approve), when on.
+REQUIRE_BACKTEST_FOR_PAPER = env.bool("REQUIRE_BACKTEST_FOR_PAPER", default=False)
 
 # --- Money ----------------------------------------------------------------------------------------
 KILL_SWITCH = env.bool("KILL_SWITCH", default=False)

@@ -56,5 +56,6 @@ def test_the_schema_documents_the_error_shape_and_every_route(client: Any) -> No
     assert {"Error", "ErrorDetail", "Issue"} <= set(published["components"]["schemas"])
     paths = set(published["paths"])
     assert "/api/v1/strategies/{strategy_id}/versions/{a}/diff/{b}/" in paths
-    assert len(paths) == 22  # the 21 routes of strategies/api/urls.py and the schema itself
+    assert {"/api/v1/strategies/{strategy_id}/backtests/", "/api/v1/backtests/{backtest_id}/"} <= paths
+    assert len(paths) == 24  # the 23 routes of strategies/api/urls.py and the schema itself
     assert published["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"

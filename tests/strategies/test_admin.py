@@ -93,3 +93,62 @@ def test_a_non_staff_user_cannot_reach_the_admin(client: Client, alice) -> None:
     client.force_login(alice)
     response = client.get("/admin/strategies/strategy/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def _backtest(strategy: Strategy, **fields: object) -> object:
+    from django.utils import timezone
+
+    from strategies.backtesting import BacktestData, backtest_create
+    from strategies.models import Backtest
+
+    backtest = backtest_create(version=strategy.current_version, created_by=None,  # type: ignore[arg-type]
+                               data=BacktestData(Backtest.Source.POLYMARKET_RECORDED, {"set": "books"}))
+    now = timezone.now()
+    Backtest.objects.filter(pk=backtest.pk).update(started_at=now, finished_at=now, **fields)
+    return backtest
+
+
+def test_the_reviewer_sees_the_versions_latest_backtest_beside_its_code(admin_client: Client,
+                                                                        pending: Strategy) -> None:
+    page = admin_client.get(f"/admin/strategies/strategy/{pending.pk}/change/").content.decode()
+    assert "Latest backtest of the current version" in page and "none yet" in page
+    backtest = _backtest(pending, status="succeeded", progress=100.0,
+                         metrics={"return_pct": 12.3456, "sharpe": 1.5, "max_drawdown_pct": -4.0,
+                                  "win_rate_pct": 60.0, "trades": 7})
+    page = admin_client.get(f"/admin/strategies/strategy/{pending.pk}/change/").content.decode()
+    assert f'href="/strategies/{pending.pk}/backtests/?backtest={backtest.pk}"' in page  # type: ignore[attr-defined]
+    assert "succeeded" in page and "return % 12.35" in page and "Sharpe 1.50" in page and "trades 7" in page
+    assert page.index("Latest backtest of the current version") < page.index("Code of the current version")
+
+
+def test_paper_approval_can_require_a_succeeded_backtest(settings, staff, pending: Strategy) -> None:
+    from strategies.services import ApprovalError, strategy_version_approve
+
+    settings.REQUIRE_BACKTEST_FOR_PAPER = True
+    _backtest(pending, status="failed", error="the data ran out")
+    with pytest.raises(ApprovalError, match="no succeeded backtest.*REQUIRE_BACKTEST_FOR_PAPER"):
+        strategy_version_approve(version=pending.current_version, by=staff)  # type: ignore[arg-type]
+    pending.refresh_from_db()
+    assert pending.status == "pending_approval" and pending.current_version.approved_paper_at is None  # type: ignore[union-attr]
+
+    _backtest(pending, status="succeeded", progress=100.0)
+    strategy_version_approve(version=pending.current_version, by=staff)  # type: ignore[arg-type]
+    pending.refresh_from_db()
+    assert pending.status == "approved"
+
+
+def test_without_the_setting_a_version_is_approved_without_a_backtest(staff, pending: Strategy) -> None:
+    from strategies.services import strategy_version_approve
+
+    strategy_version_approve(version=pending.current_version, by=staff)  # type: ignore[arg-type]
+    pending.refresh_from_db()
+    assert pending.status == "approved"
+
+
+def test_the_admin_action_shows_the_backtest_refusal(settings, admin_client: Client, pending: Strategy) -> None:
+    settings.REQUIRE_BACKTEST_FOR_PAPER = True
+    response = admin_client.post("/admin/strategies/strategy/", {"action": "approve_for_paper",
+                                                                 "_selected_action": [pending.pk]}, follow=True)
+    assert "no succeeded backtest" in response.content.decode()
+    pending.refresh_from_db()
+    assert pending.status == "pending_approval"
