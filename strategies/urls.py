@@ -16,6 +16,7 @@ urlpatterns = [
     path("<int:strategy_id>/status/", views.strategy_status, name="status"),
     path("<int:strategy_id>/versions/", views.strategy_versions_tab, name="versions"),
     path("<int:strategy_id>/backtests/", views.strategy_backtests, name="backtests"),
+    path("<int:strategy_id>/backtests/start/", views.strategy_backtest_start, name="backtest-start"),
     path("<int:strategy_id>/activity.json", views.strategy_activity, name="activity"),
     path("<int:strategy_id>/pause/", views.strategy_pause_view, name="pause"),
     path("<int:strategy_id>/enable/", views.strategy_enable_view, name="enable"),

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -27,9 +28,10 @@ from pygments.util import ClassNotFound
 
 from accounts.models import ApiKey
 from accounts.services import api_key_issue, api_key_revoke
+from strategies.backtesting import BacktestData, BacktestInvalid, backtest_start, default_data
 from strategies.events import execution_event
 from strategies.executor import strategy_not_runnable_reason
-from strategies.models import Execution, Mode, Strategy, StrategyVersion
+from strategies.models import Backtest, Execution, Mode, Strategy, StrategyVersion
 from strategies.selectors import (
     execution_for_strategy,
     execution_history,
@@ -48,6 +50,8 @@ from strategies.selectors import (
 from strategies.services import ActionRefused, strategy_deploy, strategy_enable, strategy_pause
 from strategies.templatetags.dashboard import every
 from strategies.validation import StrategyInvalid, ValidationIssue
+from trading.backtest.data import DataError
+from trading.venues.errors import VenueError
 from trading.venues.platforms import Platform
 
 ACTIVITY_RUNS = 5
@@ -243,11 +247,71 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+BACKTESTS_LISTED = 20
+
+
 @login_required
 @require_GET
 def strategy_backtests(request: HttpRequest, strategy_id: int) -> HttpResponse:
     strategy = _own(request, strategy_id)
-    return _page(request, "strategies/backtests.html", strategy, "backtests")
+    return _backtests_page(request, strategy)
+
+
+def _backtests_page(request: HttpRequest, strategy: Strategy, *, form_error: str = "",
+                    form: dict[str, str] | None = None, code: int = 200) -> HttpResponse:
+    """Past backtests, and one of them (?backtest=ID, else the newest) with its progress or results."""
+    listed = list(strategy.backtests.select_related("version").defer(
+        "trades", "equity", "actions", "logs", "open_positions", "lookahead")[:BACKTESTS_LISTED])
+    wanted = _int(request.GET.get("backtest"))
+    shown = (strategy.backtests.select_related("version").filter(pk=wanted).first() if wanted
+             else strategy.backtests.select_related("version").first())
+    charts = backtest_charts(shown) if shown is not None and shown.status == Backtest.Status.SUCCEEDED else None
+    response = _page(request, "strategies/backtests.html", strategy, "backtests", backtests=listed, shown=shown,
+                     charts=charts, form_error=form_error, form=form or {})
+    response.status_code = code
+    return response
+
+
+@login_required
+@require_POST
+def strategy_backtest_start(request: HttpRequest, strategy_id: int) -> HttpResponse:
+    """Start a backtest of the latest version through backtest_start, the API's own door."""
+    strategy = _own(request, strategy_id)
+    form = {name: request.POST.get(name, "").strip() for name in ("start", "end", "cash")}
+    version = strategy.versions.order_by("-number").first()
+    try:
+        start, end = _form_day(form["start"], "start"), _form_day(form["end"], "end")
+        cash = _form_cash(form["cash"])
+        if version is None:
+            raise BacktestInvalid("this strategy has no version to backtest")
+        backtest = backtest_start(version=version, created_by=_user(request), data=default_data(version.config, None),
+                                  start=start, end=end, cash=cash)
+    except BacktestInvalid as error:
+        return _backtests_page(request, strategy, form_error=str(error), form=form, code=400)
+    url = reverse("strategies:backtests", kwargs={"strategy_id": strategy.pk})
+    return HttpResponseRedirect(f"{url}?backtest={backtest.pk}")
+
+
+def _form_day(value: str, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise BacktestInvalid(f"{name} must be a date (YYYY-MM-DD), got {value!r}") from None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _form_cash(value: str) -> Decimal | None:
+    if not value:
+        return None
+    try:
+        cash = Decimal(value.replace(",", ""))
+    except InvalidOperation:
+        raise BacktestInvalid(f"cash must be an amount in USD, got {value!r}") from None
+    if not cash.is_finite() or cash <= 0:
+        raise BacktestInvalid(f"cash must be > 0 USD, got {value}")
+    return cash.quantize(Decimal("0.01"))
 
 
 @login_required
@@ -384,3 +448,39 @@ def strategy_upload(request: HttpRequest) -> HttpResponse:
     response.status_code = 422
     return response
 
+
+
+def _epoch(value: str) -> int:
+    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+
+
+def backtest_charts(backtest: Backtest) -> dict[str, Any]:
+    """The Backtests tab's chart data: the equity curve, and on bars the price with entries and exits marked."""
+    equity = [{"time": _epoch(moment), "value": float(value)} for moment, value in backtest.equity]
+    charts: dict[str, Any] = {"equity": equity, "price": [], "markers": [], "symbol": ""}
+    if backtest.data_source == Backtest.Source.POLYMARKET_RECORDED:
+        return charts  # books, not bars: the trades table tells the entries and exits
+    try:  # the run read these bars, so they are on disk (var/backtests/): no venue call here
+        loaded = BacktestData(backtest.data_source, backtest.data_spec).load(
+            backtest.version.config["platform"], start=backtest.start, end=backtest.end)
+    except (BacktestInvalid, DataError, OSError, VenueError):
+        return charts
+    series = next(iter(loaded.get("bars", {}).values()), None)
+    if series is None:
+        return charts
+    low = equity[0]["time"] if equity else 0
+    charts["symbol"] = series.symbol
+    charts["price"] = [{"time": int(bar.start), "open": float(bar.open), "high": float(bar.high),
+                        "low": float(bar.low), "close": float(bar.close)} for bar in series.bars if bar.start >= low
+                       - series.period]
+    markers = []
+    for trade in backtest.trades:
+        if trade.get("market_id") != series.symbol:
+            continue
+        markers.append({"time": _epoch(trade["entry_time"]), "position": "belowBar", "shape": "arrowUp",
+                        "color": "#1a7f37", "text": f"buy {trade['entry_price']}"})
+        if trade.get("exit_time"):
+            markers.append({"time": _epoch(trade["exit_time"]), "position": "aboveBar", "shape": "arrowDown",
+                            "color": "#cf222e", "text": f"sell {trade['exit_price']}"})
+    charts["markers"] = sorted(markers, key=lambda marker: marker["time"])
+    return charts

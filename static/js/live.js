@@ -65,6 +65,7 @@
 
     function apply(event, live) {
       var run = event.execution;
+      if (!run) return;  // a backtest's progress: the Backtests tab follows it
       if (!seenLines[run.id] && event.logs.length) {
         var head = document.createElement("li");
         head.className = "run-head";

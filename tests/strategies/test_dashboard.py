@@ -165,7 +165,7 @@ def test_every_tab_has_its_own_url(client: Client, alice, staff) -> None:
     client.force_login(alice)
     for tab, marker in [("", "Graduation to live"), ("history/", "No runs yet: it runs next at"),
                         ("live/", "data-live-strategy"), ("versions/", "Files of v1"),
-                        ("backtests/", "The backtest engine is not built yet")]:
+                        ("backtests/", "No backtests yet: start one above")]:
         html = page(client, f"/strategies/{strategy.pk}/{tab}")
         assert marker in html, tab
         assert 'aria-current="page" data-tab=' in html
@@ -265,7 +265,7 @@ def test_another_user_sees_nothing_of_it(client: Client, alice, make_user, staff
     assert "Favourite-Longshot" not in page(client, "/strategies/")
     for path in ["", "history/", "live/", "versions/", "backtests/", "status/", "activity.json", f"runs/{run.pk}/"]:
         assert client.get(f"/strategies/{strategy.pk}/{path}").status_code == 404, path
-    for action in ["pause", "enable", "test-run"]:
+    for action in ["pause", "enable", "test-run", "backtests/start"]:
         assert client.post(f"/strategies/{strategy.pk}/{action}/").status_code == 404, action
     assert client.post(f"/strategies/new/keys/{key.pk}/revoke/").status_code == 404
     strategy.refresh_from_db()
@@ -381,3 +381,76 @@ def test_static_files_are_served_with_debug_off(client: Client, settings) -> Non
         response = fresh.get(path)
         assert response.status_code == 200, path
         assert response["Content-Type"].startswith(kind), (path, response["Content-Type"])
+
+
+def sma_on_aapl() -> dict[str, str]:
+    from tests.backtest.conftest import sma_cross_files
+
+    files = sma_cross_files()
+    config = json.loads(files["config.json"])
+    config["parameters"]["symbol"] = "AAPL"  # a stock the simulator serves bars of
+    files["config.json"] = json.dumps(config)
+    return files
+
+
+def test_a_backtest_started_on_the_tab_runs_and_shows_metrics_charts_and_trades(
+        client: Client, alice, settings, redis_url, venues_on_simulator, django_capture_on_commit_callbacks) -> None:
+    from strategies.models import Backtest
+    from strategyhub.celery import app
+
+    settings.BACKTEST_LOOKAHEAD_CHECK = False
+    strategy = strategy_deploy(owner=alice, files=sma_on_aapl()).strategy  # pending approval: backtests come first
+    client.force_login(alice)
+    eager, app.conf.task_always_eager = app.conf.task_always_eager, True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(f"/strategies/{strategy.pk}/backtests/start/",
+                                   {"start": "2026-01-01", "end": "", "cash": "10,000"})
+    finally:
+        app.conf.task_always_eager = eager
+    backtest = Backtest.objects.get(strategy=strategy)
+    assert response.status_code == 302 and response["Location"].endswith(f"/backtests/?backtest={backtest.pk}")
+    assert backtest.status == "succeeded" and backtest.parameters["cash"] == "10000.00"
+    assert backtest.start is not None and backtest.start.isoformat() == "2026-01-01T00:00:00+00:00"
+
+    html = page(client, response["Location"])
+    assert 'data-status="succeeded"' in html and "data-backtest-metrics" in html and "return_pct" in html
+    charts = json.loads(found(r'<script id="backtest-data" type="application/json">(.*?)</script>', html))
+    assert charts["equity"][0]["value"] == 10000.0 and charts["symbol"] == "AAPL" and charts["price"]
+    buys = [m for m in charts["markers"] if m["shape"] == "arrowUp"]
+    assert len(buys) == len(backtest.trades)
+    assert {m["time"] for m in charts["markers"]} <= {bar["time"] for bar in charts["price"]}  # on a bar
+    assert f"<h4>Trades ({len(backtest.trades)})</h4>" in html
+    assert f'<a href="?backtest={backtest.pk}">{backtest.pk}</a>' in html  # in the list of past backtests
+    assert "No backtests yet" not in html
+
+
+def test_a_running_backtest_shows_its_progress_and_follows_the_socket(client: Client, alice, staff) -> None:
+    from strategies.backtesting import BacktestData, backtest_create
+    from strategies.models import Backtest
+
+    strategy = deploy(alice, approve_by=staff)
+    backtest = backtest_create(version=version_of(strategy), created_by=alice,
+                               data=BacktestData(Backtest.Source.POLYMARKET_RECORDED, {"set": "books"}))
+    Backtest.objects.filter(pk=backtest.pk).update(status="running", started_at=timezone.now(), progress=42.0,
+                                                   steps=84)
+    client.force_login(alice)
+    html = page(client, f"/strategies/{strategy.pk}/backtests/")
+    assert f'data-backtest="{backtest.pk}" data-backtest-strategy="{strategy.pk}" data-status="running"' in html
+    assert 'aria-valuenow="42"' in html and "42.0 % (84 steps)" in html and "js/backtests.js" in html
+
+
+@pytest.mark.parametrize(("form", "message"), [
+    ({"start": "01/02/2026"}, "start must be a date (YYYY-MM-DD)"),
+    ({"cash": "-3"}, "cash must be &gt; 0 USD"),
+    ({"cash": "lots"}, "cash must be an amount in USD"),
+    ({"start": "2026-03-01", "end": "2026-02-01"}, "start must be before end"),
+])
+def test_a_bad_backtest_form_says_which_field_and_starts_nothing(client: Client, alice, form, message) -> None:
+    from strategies.models import Backtest
+
+    strategy = strategy_deploy(owner=alice, files=sma_on_aapl()).strategy
+    client.force_login(alice)
+    response = client.post(f"/strategies/{strategy.pk}/backtests/start/", form)
+    assert response.status_code == 400 and message in response.content.decode()
+    assert not Backtest.objects.exists()
