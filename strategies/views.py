@@ -450,6 +450,16 @@ def strategy_upload(request: HttpRequest) -> HttpResponse:
 
 
 
+def _metric(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, str) and "T" in value:
+        return value[:10]  # a time: its day
+    return str(value)
+
+
 def _epoch(value: str) -> int:
     return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
 
@@ -457,7 +467,9 @@ def _epoch(value: str) -> int:
 def backtest_charts(backtest: Backtest) -> dict[str, Any]:
     """The Backtests tab's chart data: the equity curve, and on bars the price with entries and exits marked."""
     equity = [{"time": _epoch(moment), "value": float(value)} for moment, value in backtest.equity]
-    charts: dict[str, Any] = {"equity": equity, "price": [], "markers": [], "symbol": ""}
+    charts: dict[str, Any] = {"equity": equity, "price": [], "markers": [], "symbol": "",
+                              "figures": [(key.replace("_", " "), _metric(value))
+                                          for key, value in backtest.metrics.items()]}
     if backtest.data_source == Backtest.Source.POLYMARKET_RECORDED:
         return charts  # books, not bars: the trades table tells the entries and exits
     try:  # the run read these bars, so they are on disk (var/backtests/): no venue call here
@@ -478,9 +490,9 @@ def backtest_charts(backtest: Backtest) -> dict[str, Any]:
         if trade.get("market_id") != series.symbol:
             continue
         markers.append({"time": _epoch(trade["entry_time"]), "position": "belowBar", "shape": "arrowUp",
-                        "color": "#1a7f37", "text": f"buy {trade['entry_price']}"})
+                        "color": "#1a7f37"})
         if trade.get("exit_time"):
             markers.append({"time": _epoch(trade["exit_time"]), "position": "aboveBar", "shape": "arrowDown",
-                            "color": "#cf222e", "text": f"sell {trade['exit_price']}"})
+                            "color": "#cf222e"})
     charts["markers"] = sorted(markers, key=lambda marker: marker["time"])
     return charts

@@ -104,7 +104,7 @@ def test_log_in_see_the_cards_and_every_tab(page: Page, dashboard: str, demo, co
     screenshot("02-overview")
 
     for tab, marker in [("Execution History", "No runs yet"), ("Live Activity", "Log"),
-                        ("Versions", "Files of v1"), ("Backtests", "The backtest engine is not built yet")]:
+                        ("Versions", "Files of v1"), ("Backtests", "No backtests yet: start one above")]:
         page.locator("nav.tabs a", has_text=tab).click()
         expect(page.locator("nav.tabs a[aria-current=page]")).to_have_text(tab)
         expect(page.locator(".tab-body")).to_contain_text(marker)
@@ -234,3 +234,44 @@ def test_another_user_sees_nothing_of_demos(page: Page, dashboard: str, demo, co
     # The browser reports the 404 page we asked for (whenever its console gets to it); nothing else.
     page.wait_for_timeout(200)
     console_errors[:] = [error for error in console_errors if "status of 404" not in error]
+
+
+def test_a_backtest_shows_its_progress_live_then_its_results_and_charts(page: Page, dashboard: str, demo,
+                                                                       console_errors, screenshot) -> None:
+    import json
+
+    from strategies.models import Backtest
+    from tests.backtest.conftest import sma_cross_files
+
+    files = sma_cross_files()
+    config = json.loads(files["config.json"])
+    config["parameters"]["symbol"] = "AAPL"  # a stock the simulator serves bars of
+    files["config.json"] = json.dumps(config)
+    strategy = strategy_deploy(owner=demo["user"], files=files).strategy
+    log_in(page, dashboard)
+    page.goto(f"{dashboard}/strategies/{strategy.pk}/backtests/")
+    expect(page.locator("[data-empty=backtests]")).to_contain_text("No backtests yet: start one above")
+    page.fill("input[name=start]", "2023-01-01")
+    page.fill("input[name=cash]", "10000")
+    page.click("[data-backtest-form] button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/backtests/\?backtest=\d+$"))
+    backtest = Backtest.objects.get(strategy=strategy)
+
+    # Progress arrives over the socket: the bar moves without a reload, then the page reloads on success.
+    page.evaluate("window.__sameDocument = true")
+    page.wait_for_function("() => { const bar = document.querySelector('[data-backtest-progress]');"
+                           " return bar && Number(bar.getAttribute('aria-valuenow')) > 0 && window.__sameDocument; }",
+                           timeout=WAIT)
+    expect(page.locator("[data-backtest-progress-text]")).to_contain_text("steps")
+    screenshot("11-backtest-progress", full_page=False)
+    expect(page.locator("[data-backtest]")).to_have_attribute("data-status", "succeeded", timeout=WAIT * 4)
+    page.wait_for_function("document.querySelector('[data-chart=backtest-equity]').dataset.drawn === '1'")
+    page.wait_for_function("document.querySelector('[data-chart=backtest-price]').dataset.drawn === '1'")
+    page.wait_for_timeout(300)  # one animation frame for the canvas
+    assert canvas_has_ink(page), "the backtest's charts drew nothing"
+    backtest.refresh_from_db()
+    assert backtest.status == "succeeded"
+    expect(page.locator("[data-backtest-metrics]")).to_contain_text("return pct")
+    expect(page.locator("[data-backtest-trades] tbody tr")).to_have_count(len(backtest.trades))
+    expect(page.locator("[data-backtest-list] tbody tr")).to_have_count(1)
+    screenshot("12-backtest-results")

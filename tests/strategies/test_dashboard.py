@@ -414,7 +414,7 @@ def test_a_backtest_started_on_the_tab_runs_and_shows_metrics_charts_and_trades(
     assert backtest.start is not None and backtest.start.isoformat() == "2026-01-01T00:00:00+00:00"
 
     html = page(client, response["Location"])
-    assert 'data-status="succeeded"' in html and "data-backtest-metrics" in html and "return_pct" in html
+    assert 'data-status="succeeded"' in html and "data-backtest-metrics" in html and "<dt>return pct</dt>" in html
     charts = json.loads(found(r'<script id="backtest-data" type="application/json">(.*?)</script>', html))
     assert charts["equity"][0]["value"] == 10000.0 and charts["symbol"] == "AAPL" and charts["price"]
     buys = [m for m in charts["markers"] if m["shape"] == "arrowUp"]
