@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run test lint typecheck pytest migrate seed bench clean sandbox-deps browser-deps
+.PHONY: run test lint typecheck pytest migrate seed bench clean sandbox-deps browser-deps mutation
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "StrategyHub needs Python 3.11 or newer")'
@@ -75,5 +75,10 @@ bench: $(VENV)/.dev-deps sandbox-deps
 
 test: lint typecheck pytest
 
+# Mutation testing of the money modules (docs/money.md): mutmut, one module at a time with that module's tests,
+# the score per module. `make mutation MUTATION_ARGS=trading/fees.py` for one; Postgres modules need helper.env.
+mutation: $(VENV)/.dev-deps
+	$(PY) scripts/mutation.py $(MUTATION_ARGS)
+
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .import_linter_cache node_modules static/vendor
+	rm -rf $(VENV) var mutants .mypy_cache .ruff_cache .pytest_cache .import_linter_cache node_modules static/vendor

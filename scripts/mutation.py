@@ -1,0 +1,217 @@
+"""Mutation testing of the money modules: `make mutation` (all) or `python scripts/mutation.py trading/fees.py`.
+
+mutmut 3 runs over one module at a time, with only the tests that module needs, in its own work
+folder under var/mutation/<module>/ (symlinks to the project, a generated setup.cfg, mutmut's
+mutants/ copy). It prints, per module, mutants total / killed / survived / equivalent and the score
+= killed / (total - equivalent). A survivor listed in EQUIVALENT (no input can tell it apart from
+the original) is counted as equivalent, with its reason; every other survivor is printed with its diff.
+
+Modules whose tests touch the database run one mutant at a time (one test database); the pure
+ones two at a time. The database is `<DATABASE_URL>_mutation`, so a run never collides with your
+own `pytest` on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "var" / "mutation"
+MUTMUT = Path(sys.executable).parent / "mutmut"
+
+# What the mutant copy needs to import Django and run the tests (trading/ is mutmut's source path).
+PROJECT = ("accounts", "chatfiles", "servers", "strategies", "strategyhub", "templates", "static", "tests",
+           "trading", "manage.py", "pyproject.toml")
+
+
+@dataclass(frozen=True)
+class Module:
+    path: str
+    tests: tuple[str, ...]
+    database: bool  # its tests need Postgres: one worker
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).stem
+
+
+MODULES = (
+    Module("trading/fees.py", ("tests/trading/test_money_fees.py", "tests/trading/test_fees_exact.py",
+                               "tests/trading/test_money_sizing.py", "tests/trading/test_paper_broker.py"),
+           database=False),
+    Module("trading/capital.py", ("tests/trading/test_money_sizing.py", "tests/trading/test_sizing_caps.py",
+                                  "tests/trading/test_money_risk.py"),
+           database=False),
+    Module("trading/risk.py", ("tests/trading/test_money_risk.py", "tests/trading/test_risk_limits.py",
+                               "tests/trading/test_money_live.py", "tests/trading/test_paper_cycle.py"),
+           database=True),
+    Module("trading/orders.py", ("tests/trading/test_money_positions.py", "tests/trading/test_money_live.py",
+                                 "tests/trading/test_paper_cycle.py", "tests/trading/test_paper_desk.py",
+                                 "tests/trading/test_resolution.py", "tests/trading/test_orders_venue.py",
+                                 "tests/strategies/test_recovery.py"),
+           database=True),
+    Module("trading/reconcile.py", ("tests/trading/test_money_live.py", "tests/trading/test_reconcile_venue.py",
+                                    "tests/strategies/test_recovery.py"),
+           database=True),
+)
+
+# Survivors no test can kill: (module, function, "line → mutated line" as mutmut shows it) → why no input tells
+# them apart. A changed line no longer matches, and the mutant is counted as a survivor again until reviewed.
+EQUIVALENT: dict[tuple[str, str, str], str] = {
+    ("trading/fees.py", "order_fee",
+     "shares = sum((q for q, _ in fills), Decimal(0)) → shares = sum((q for q, _ in fills), )"):
+        "sum() starts at int 0 instead: the same Decimal total, and no fills return 0 before it is used",
+    ("trading/fees.py", "order_fee",
+     "principal = sum((q * p for q, p in fills), Decimal(0)) → principal = sum((q * p for q, p in fills), )"):
+        "sum() starts at int 0 instead: the same Decimal total, and no fills return 0 before it is used",
+    ("trading/fees.py", "polymarket_taker_rate",
+     'return POLYMARKET_TAKER_RATES.get((category or "").strip().lower(), POLYMARKET_DEFAULT_TAKER_RATE) → '
+     'return POLYMARKET_TAKER_RATES.get((category or "XXXX").strip().lower(), POLYMARKET_DEFAULT_TAKER_RATE)'):
+        'no category is looked up as "xxxx" instead of "": neither is a category, both get the default rate',
+    ("trading/capital.py", "usd",
+     "return value if isinstance(value, Decimal) else Decimal(str(value)) → "
+     "return value if (isinstance(value, Decimal)) and False else Decimal(str(value))"):
+        "Decimal(str(d)) == d for every Decimal: str() of a Decimal round-trips exactly",
+    ("trading/capital.py", "fee_bound",
+     'worst = limit_price * (ONE - limit_price) if limit_price <= HALF else Decimal("0.25") → '
+     'worst = limit_price * (ONE - limit_price) if limit_price < HALF else Decimal("0.25")'):
+        "at a limit of exactly 0.5 both branches give 0.25",
+    ("trading/capital.py", "affordable_quantity",
+     "if budget <= 0 or limit_price <= 0: → if budget < 0 or limit_price <= 0:"):
+        "a budget of 0 goes on to quantity 0, which fits, and one step more costs more than 0: 0 either way",
+    ("trading/capital.py", "affordable_quantity",
+     "quantity = (budget / limit_price).quantize(step, rounding=ROUND_DOWN)  # the fee only lowers it from here → "
+     "quantity = (budget / limit_price).quantize(step, rounding=None)  # the fee only lowers it from here"):
+        "a start one step too high does not fit and is shrunk, then grown back: the same largest quantity",
+    ("trading/capital.py", "affordable_quantity",
+     "quantity = (budget / limit_price).quantize(step, rounding=ROUND_DOWN)  # the fee only lowers it from here → "
+     "quantity = (budget / limit_price).quantize(step, )  # the fee only lowers it from here"):
+        "a start one step too high does not fit and is shrunk, then grown back: the same largest quantity",
+    ("trading/capital.py", "lot_sell",
+     "released = lot.cost_usd if quantity == lot.quantity else money(lot.cost_usd * quantity / lot.quantity) → "
+     "released = lot.cost_usd if (quantity == lot.quantity) and False else "
+     "money(lot.cost_usd * quantity / lot.quantity)"):
+        "selling all of a lot, cost × q / q is exactly the cost (6 decimals, far inside Decimal's 28 digits)",
+}
+
+KILLED = {1, 3, 36, -24, 24, 152, 255}  # a failing test, a pytest error, or a timeout (mutmut's exit codes)
+
+
+def work_dir(module: Module) -> Path:
+    folder = WORK / module.name
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT:
+        link = folder / name
+        if not link.is_symlink():
+            link.symlink_to(ROOT / name)
+    tests = [t for t in module.tests if (ROOT / t).exists()]
+    lines = ["[mutmut]", "source_paths = trading/", f"only_mutate = {module.path}",
+             "also_copy =", *(f"    {name}" for name in PROJECT if name not in {"trading", "tests"}),
+             "pytest_add_cli_args_test_selection =", *(f"    {t}" for t in tests),
+             "pytest_add_cli_args =", "    -p", "    no:cacheprovider",
+             *(["    --reuse-db"] if module.database else []), ""]
+    (folder / "setup.cfg").write_text("\n".join(lines))
+    return folder
+
+
+def mutation_env() -> dict[str, str]:
+    env = dict(os.environ)
+    url = env.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        env["DATABASE_URL"] = url + "_mutation"
+    return env
+
+
+def mutant_diff(folder: Path, name: str, env: dict[str, str]) -> str:
+    shown = subprocess.run([str(MUTMUT), "show", name], cwd=folder, env=env, capture_output=True, text=True,
+                           check=False).stdout
+    changed = [line[1:].strip() for line in shown.splitlines()
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    return " → ".join(changed)
+
+
+def run(module: Module, *, fresh: bool) -> dict[str, object]:
+    folder = work_dir(module)
+    if fresh:
+        shutil.rmtree(folder / "mutants", ignore_errors=True)
+    workers = "1" if module.database else "2"
+    started = time.monotonic()
+    log = folder / "mutmut.log"
+    with log.open("w") as out:
+        done = subprocess.run([str(MUTMUT), "run", "--max-children", workers], cwd=folder, env=mutation_env(),
+                              stdout=out, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        print(f"{module.path}: mutmut failed (exit {done.returncode}); see {log.relative_to(ROOT)}")
+        return {"module": module.path, "error": done.returncode}
+    return report(module, seconds=time.monotonic() - started)
+
+
+def report(module: Module, *, seconds: float | None = None) -> dict[str, object]:
+    """The last run's results, printed and kept in var/mutation/<module>/report.txt."""
+    folder = WORK / module.name
+    env = mutation_env()
+    meta_path = folder / "mutants" / (module.path + ".meta")
+    if not meta_path.exists():
+        print(f"{module.path}: no results yet")
+        return {"module": module.path, "error": "no results"}
+    meta = json.loads(meta_path.read_text())
+    codes: dict[str, int | None] = meta["exit_code_by_key"]
+    killed = [n for n, c in codes.items() if c in KILLED]
+    survivors = sorted((n for n in codes if n not in killed), key=mutant_order)
+    equivalent: list[tuple[str, int | None, str, str | None]] = []
+    survived: list[tuple[str, int | None, str, str | None]] = []
+    for name in survivors:
+        diff = mutant_diff(folder, name, env)
+        function = name.split(".")[-1].split("__mutmut_")[0][1:].lstrip("_ǁ").replace("ǁ", ".")
+        reason = EQUIVALENT.get((module.path, function, diff))
+        (equivalent if reason else survived).append((name, codes[name], diff, reason))
+    total = len(codes)
+    score = 100.0 * len(killed) / max(1, total - len(equivalent))
+    took = "" if seconds is None else f" ({seconds:.0f} s)"
+    lines = [f"{module.path}: {total} mutants, {len(killed)} killed, {len(survived)} survived, "
+             f"{len(equivalent)} equivalent: score {score:.1f} %{took}"]
+    lines += [f"  equivalent {name}: {diff}\n      {reason}" for name, _, diff, reason in equivalent]
+    for name, code, diff, _ in survived:
+        status = "no test reaches it" if code in (5, 33) else f"survived (exit {code})"
+        lines.append(f"  {status} {name}: {diff}")
+    (folder / "report.txt").write_text("\n".join(lines) + "\n")
+    print("\n" + "\n".join(lines))
+    return {"module": module.path, "total": total, "killed": len(killed), "survived": len(survived),
+            "equivalent": len(equivalent), "score": round(score, 1)}
+
+
+def mutant_order(name: str) -> tuple[str, int]:
+    stem, _, number = name.rpartition("__mutmut_")
+    return stem, int(number) if number.isdigit() else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help="e.g. trading/fees.py (default: every money module)")
+    parser.add_argument("--keep", action="store_true", help="reuse the last run's results of unchanged functions")
+    parser.add_argument("--report", action="store_true", help="only print the last run's results")
+    args = parser.parse_args()
+    chosen = [m for m in MODULES if not args.modules or m.path in args.modules or m.name in args.modules]
+    if not chosen:
+        parser.error(f"modules are {', '.join(m.path for m in MODULES)}")
+    results = [report(m) if args.report else run(m, fresh=not args.keep) for m in chosen]
+    print("\nmodule                  total  killed  survived  equivalent  score")
+    for r in results:
+        if "error" in r:
+            print(f"{r['module']:<22}  mutmut failed")
+        else:
+            print(f"{r['module']:<22} {r['total']:>6} {r['killed']:>7} {r['survived']:>9} {r['equivalent']:>11}"
+                  f"  {r['score']:>5} %")
+    return 0 if all("error" not in r for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
