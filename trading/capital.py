@@ -314,14 +314,18 @@ def affordable_quantity(venue: str, *, budget: Decimal, limit_price: Decimal,
     step = QUANTITY_STEP[venue]
     if budget <= 0 or limit_price <= 0:
         return ZERO
-    quantity = (budget / limit_price).quantize(step, rounding=ROUND_DOWN)
-    for _ in range(50):  # each pass shrinks by the overshoot; a few passes suffice
+
+    def fits(quantity: Decimal) -> bool:
+        return worst_cost(venue, quantity=quantity, limit_price=limit_price, polymarket_rate=polymarket_rate) <= budget
+
+    quantity = (budget / limit_price).quantize(step, rounding=ROUND_DOWN)  # the fee only lowers it from here
+    while not fits(quantity):  # shrink by the overshoot: quantity × budget / cost < quantity, down to 0 at worst
         cost = worst_cost(venue, quantity=quantity, limit_price=limit_price, polymarket_rate=polymarket_rate)
-        if quantity <= 0 or cost <= budget:
-            return max(ZERO, quantity)
-        shrunk = (quantity * budget / cost).quantize(step, rounding=ROUND_DOWN)
-        quantity = shrunk if shrunk < quantity else quantity - step
-    return ZERO
+        quantity = (quantity * budget / cost).quantize(step, rounding=ROUND_DOWN)
+    # the shrink can overshoot by a few steps where the fee rounds up to the cent: take back what still fits
+    while fits(quantity + step):
+        quantity += step
+    return quantity
 
 
 @dataclass(frozen=True)
