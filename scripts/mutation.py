@@ -50,9 +50,8 @@ MODULES = (
     Module("trading/capital.py", ("tests/trading/test_money_sizing.py", "tests/trading/test_sizing_caps.py",
                                   "tests/trading/test_money_risk.py"),
            database=False),
-    Module("trading/risk.py", ("tests/trading/test_money_risk.py", "tests/trading/test_risk_limits.py",
-                               "tests/trading/test_money_live.py", "tests/trading/test_paper_cycle.py"),
-           database=True),
+    Module("trading/risk.py", ("tests/trading/test_money_risk.py", "tests/trading/test_risk_limits.py"),
+           database=False),  # pure checks of plain values: their own tests, no database
     Module("trading/orders.py", ("tests/trading/test_money_positions.py", "tests/trading/test_money_live.py",
                                  "tests/trading/test_paper_cycle.py", "tests/trading/test_paper_desk.py",
                                  "tests/trading/test_resolution.py", "tests/trading/test_orders_venue.py",
