@@ -14,6 +14,7 @@ import socket
 from decimal import Decimal as D
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from strategies.executor import execution_finish
@@ -138,6 +139,31 @@ def test_reconciliation_leaves_the_orders_of_a_running_cycle_to_that_cycle(
     assert (order.status, order.filled_quantity) == ("filled", D(10))
     assert frozen_simulator.orders.count("kalshi") == placed + 1
     assert venue_contracts(FED_425) - held == D(10)
+    assert_fills_are_the_venues(order)
+
+
+@pytest.mark.django_db(transaction=True)  # the venue's thread must see what the worker committed, nothing else
+def test_a_live_order_is_committed_as_submitted_before_the_venue_hears_of_it(
+        alice, staff, frozen_simulator: VenueSimulator, monkeypatch) -> None:
+    strategy = deploy_live(alice, staff, name="Live committed first", tickers=[FED_425])
+    seen: list[list[str]] = []
+    receive = frozen_simulator.kalshi._create_order
+
+    def observed(request):  # what another process reading the ledger sees while the venue takes the order
+        try:
+            coid = request.json()["client_order_id"]
+            seen.append(list(Order.objects.filter(client_order_id=coid).values_list("status", flat=True)))
+        finally:
+            connection.close()  # this thread's own connection
+        return receive(request)
+
+    monkeypatch.setattr(frozen_simulator.kalshi, "_create_order", observed)
+    run(strategy)
+    # Were the row written in one transaction with the send, a worker killed mid-send would leave an order at the
+    # venue that the ledger never knew of (docs/money.md, "A worker lost mid-cycle").
+    assert seen == [["submitted"]]
+    order = Order.objects.get()
+    assert (order.status, order.filled_quantity) == ("filled", D(88))
     assert_fills_are_the_venues(order)
 
 
