@@ -1,0 +1,114 @@
+"""A live order the venue knows by its id, but whose answer the ledger never recorded (the worker died after
+saving the venue's order id, before reading the fills): recovery looks it up by that id and records what the
+venue says, never placing it again; an id the venue does not know is rejected; a venue that cannot answer
+leaves it unresolved until it can. Checked against the simulator's own orders and fills."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from decimal import Decimal as D
+
+import pytest
+from django.utils import timezone
+
+from strategies.models import Execution, Strategy
+from strategies.recovery import executions_recover
+from strategies.tasks import worker_started
+from tests.trading.test_ledger_against_venue import assert_fills_are_the_venues, deploy_live, venue_contracts
+from tests.trading.test_paper_cycle import frozen_simulator, venues
+from trading.models import Order, Position
+from trading.orders import client_order_id_for, order_request_for
+from trading.simulator import VenueSimulator
+from trading.venues import venue_client
+
+pytestmark = pytest.mark.django_db
+__all__ = ["frozen_simulator", "venues"]  # the frozen book: asks 84 @ 0.54, 399 @ 0.55; bids 379 @ 0.52, …
+
+FED_425, FED_450, BTC_100K = "KXSIMFED-26DEC31-T4.25", "KXSIMFED-26DEC31-T4.50", "KXSIMBTC-26DEC31-T100000"
+
+
+def order_of_a_lost_worker(strategy: Strategy, ticker: str) -> Order:
+    """An order of a run whose worker (a process of this host) has exited, `submitted` with no answer recorded."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    version = strategy.current_version
+    assert version is not None
+    now = timezone.now()
+    execution = Execution.objects.create(strategy=strategy, version=version, trigger="manual", mode="live",
+                                         status="running", scheduled_for=now, started_at=now,
+                                         worker=f"{socket.gethostname()}:{gone.pid}")
+    return Order.objects.create(
+        strategy=strategy, version=version, execution=execution, signal_index=0, book="live", venue="kalshi",
+        market_id=ticker, side="yes", action="open",
+        client_order_id=client_order_id_for(strategy_id=strategy.pk, execution_id=execution.pk, signal_index=0,
+                                            action="open"),
+        quantity=D(10), limit_price=D("0.55"), notional_usd=D("5.50"), status="submitted")
+
+
+def sent_by_the_lost_worker(order: Order) -> None:
+    """What the worker did before it died: the venue took the order, and its id was saved."""
+    kalshi = venue_client("kalshi")
+    try:
+        state = kalshi.place_order(order_request_for(order))
+    finally:
+        kalshi.close()
+    Order.objects.filter(pk=order.pk).update(venue_order_id=state.venue_order_id)
+
+
+def test_an_order_sent_but_never_recorded_is_looked_up_by_its_venue_id_not_placed_again(
+        alice, staff, frozen_simulator: VenueSimulator) -> None:
+    strategy = deploy_live(alice, staff, name="Lost after sending", tickers=[FED_425])
+    order = order_of_a_lost_worker(strategy, FED_425)
+    held = venue_contracts(FED_425)
+    sent_by_the_lost_worker(order)
+    placed = frozen_simulator.orders.count("kalshi")
+
+    assert executions_recover(enqueue=lambda pk: None).failed == 1
+
+    order.refresh_from_db()
+    assert (order.status, order.filled_quantity) == ("filled", D(10))
+    assert frozen_simulator.orders.count("kalshi") == placed  # asked about, never sent again
+    assert_fills_are_the_venues(order)
+    # 10 @ 0.54 + roundup(0.07 × 10 × 0.54 × 0.46 = 0.17388) = 5.40 + 0.18
+    position = Position.objects.get()
+    assert (position.quantity, position.cost_basis_usd) == (D(10), D("5.58"))
+    assert venue_contracts(FED_425) - held == position.quantity
+
+
+def test_an_order_id_the_venue_does_not_know_is_rejected_and_nothing_is_placed(
+        alice, staff, frozen_simulator: VenueSimulator) -> None:
+    strategy = deploy_live(alice, staff, name="Unknown at the venue", tickers=[FED_450])
+    order = order_of_a_lost_worker(strategy, FED_450)
+    Order.objects.filter(pk=order.pk).update(venue_order_id="an-id-the-venue-never-gave")
+    placed, held = frozen_simulator.orders.count("kalshi"), venue_contracts(FED_450)
+
+    executions_recover(enqueue=lambda pk: None)
+
+    order.refresh_from_db()
+    assert (order.status, order.reject_reason, order.filled_quantity) == (
+        "rejected", "the venue has no such order", D(0))
+    assert (frozen_simulator.orders.count("kalshi"), venue_contracts(FED_450)) == (placed, held)
+    assert not Position.objects.exists()
+
+
+def test_an_order_the_venue_cannot_be_asked_about_stays_unresolved_until_it_can(
+        alice, staff, frozen_simulator: VenueSimulator) -> None:
+    strategy = deploy_live(alice, staff, name="Venue down at recovery", tickers=[BTC_100K])
+    order = order_of_a_lost_worker(strategy, BTC_100K)
+    sent_by_the_lost_worker(order)
+    placed = frozen_simulator.orders.count("kalshi")
+    frozen_simulator.faults.inject("status", venue="kalshi", method="GET", path_contains="/portfolio/orders/",
+                                   status=503, message="Service Unavailable")
+    try:
+        executions_recover(enqueue=lambda pk: None)
+    finally:
+        frozen_simulator.faults.clear()
+    order.refresh_from_db()
+    assert (order.status, order.filled_quantity) == ("unresolved", D(0))  # unknown: neither filled nor rejected
+
+    worker_started()  # the venue answers again: reconciliation settles it by its id
+    order.refresh_from_db()
+    assert (order.status, order.filled_quantity) == ("filled", D(10))
+    assert frozen_simulator.orders.count("kalshi") == placed
+    assert_fills_are_the_venues(order)
