@@ -112,3 +112,28 @@ def test_an_order_the_venue_cannot_be_asked_about_stays_unresolved_until_it_can(
     assert (order.status, order.filled_quantity) == ("filled", D(10))
     assert frozen_simulator.orders.count("kalshi") == placed
     assert_fills_are_the_venues(order)
+
+
+def test_an_unanswered_order_the_venue_then_refuses_is_rejected_with_the_venues_reason(
+        alice, staff, frozen_simulator: VenueSimulator) -> None:
+    strategy = deploy_live(alice, staff, name="Refused on settling", tickers=[FED_450])
+    order = order_of_a_lost_worker(strategy, FED_450)  # no venue id: settled by sending the same request again
+    placed = frozen_simulator.orders.count("kalshi")
+    frozen_simulator.faults.inject("status", venue="kalshi", method="POST", path_contains="/portfolio/events/orders",
+                                   status=503, message="Service Unavailable")
+    try:
+        executions_recover(enqueue=lambda pk: None)
+    finally:
+        frozen_simulator.faults.clear()
+    order.refresh_from_db()
+    assert order.status == "unresolved"  # the venue did not answer: still unknown
+
+    frozen_simulator.faults.inject("status", venue="kalshi", method="POST", path_contains="/portfolio/events/orders",
+                                   status=400, message="insufficient balance")
+    try:
+        worker_started()
+    finally:
+        frozen_simulator.faults.clear()
+    order.refresh_from_db()
+    assert order.status == "rejected" and "insufficient balance" in order.reject_reason, order.reject_reason
+    assert frozen_simulator.orders.count("kalshi") == placed and not Position.objects.exists()
