@@ -12,6 +12,7 @@ from decimal import Decimal as D
 import pytest
 from django.utils import timezone
 
+from strategies.executor import execution_finish
 from strategies.models import Execution, Strategy
 from strategies.recovery import executions_recover
 from strategies.tasks import worker_started
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.django_db
 __all__ = ["frozen_simulator", "venues"]  # the frozen book: asks 84 @ 0.54, 399 @ 0.55; bids 379 @ 0.52, …
 
 FED_425, FED_450, BTC_100K = "KXSIMFED-26DEC31-T4.25", "KXSIMFED-26DEC31-T4.50", "KXSIMBTC-26DEC31-T100000"
+BTC_120K = "KXSIMBTC-26DEC31-T120000"
 
 
 def order_of_a_lost_worker(strategy: Strategy, ticker: str) -> Order:
@@ -137,3 +139,23 @@ def test_an_unanswered_order_the_venue_then_refuses_is_rejected_with_the_venues_
     order.refresh_from_db()
     assert order.status == "rejected" and "insufficient balance" in order.reject_reason, order.reject_reason
     assert frozen_simulator.orders.count("kalshi") == placed and not Position.objects.exists()
+
+
+def test_a_working_order_of_a_finished_cycle_is_looked_up_by_its_id_and_its_fills_recorded(
+        alice, staff, frozen_simulator: VenueSimulator, caplog) -> None:
+    strategy = deploy_live(alice, staff, name="Filled between cycles", tickers=[BTC_120K])
+    order = order_of_a_lost_worker(strategy, BTC_120K)
+    held = venue_contracts(BTC_120K)
+    sent_by_the_lost_worker(order)  # the venue took it and filled it; the ledger says `submitted`
+    assert order.execution is not None
+    execution_finish(order.execution, status="succeeded", error="")  # that cycle ended: no longer lost
+    placed = frozen_simulator.orders.count("kalshi")
+
+    worker_started()
+
+    order.refresh_from_db()
+    assert (order.status, order.filled_quantity) == ("filled", D(10))
+    assert frozen_simulator.orders.count("kalshi") == placed
+    assert_fills_are_the_venues(order)
+    assert venue_contracts(BTC_120K) - held == Position.objects.get().quantity == D(10)
+    assert "could not be checked" not in caplog.text
