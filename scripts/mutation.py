@@ -136,7 +136,15 @@ def mutant_diff(folder: Path, name: str, env: dict[str, str]) -> str:
     return " → ".join(changed)
 
 
-def run(module: Module, *, fresh: bool) -> dict[str, object]:
+def survivors_of(module: Module) -> list[str]:
+    meta_path = WORK / module.name / "mutants" / (module.path + ".meta")
+    if not meta_path.exists():
+        return []
+    codes: dict[str, int | None] = json.loads(meta_path.read_text())["exit_code_by_key"]
+    return [name for name, code in codes.items() if code is not None and code not in KILLED]
+
+
+def run(module: Module, *, fresh: bool, only: list[str] | None = None) -> dict[str, object]:
     folder = work_dir(module)
     if fresh:
         shutil.rmtree(folder / "mutants", ignore_errors=True)
@@ -144,8 +152,8 @@ def run(module: Module, *, fresh: bool) -> dict[str, object]:
     started = time.monotonic()
     log = folder / "mutmut.log"
     with log.open("w") as out:
-        done = subprocess.run([str(MUTMUT), "run", "--max-children", workers], cwd=folder, env=mutation_env(),
-                              stdout=out, stderr=subprocess.STDOUT, check=False)
+        done = subprocess.run([str(MUTMUT), "run", "--max-children", workers, *(only or [])], cwd=folder,
+                              env=mutation_env(), stdout=out, stderr=subprocess.STDOUT, check=False)
     if done.returncode != 0:
         print(f"{module.path}: mutmut failed (exit {done.returncode}); see {log.relative_to(ROOT)}")
         return {"module": module.path, "error": done.returncode}
@@ -163,7 +171,8 @@ def report(module: Module, *, seconds: float | None = None) -> dict[str, object]
     meta = json.loads(meta_path.read_text())
     codes: dict[str, int | None] = meta["exit_code_by_key"]
     killed = [n for n, c in codes.items() if c in KILLED]
-    survivors = sorted((n for n in codes if n not in killed), key=mutant_order)
+    unchecked = [n for n, c in codes.items() if c is None]  # a run stopped before reaching them
+    survivors = sorted((n for n, c in codes.items() if c is not None and c not in KILLED), key=mutant_order)
     equivalent: list[tuple[str, int | None, str, str | None]] = []
     survived: list[tuple[str, int | None, str, str | None]] = []
     for name in survivors:
@@ -172,10 +181,12 @@ def report(module: Module, *, seconds: float | None = None) -> dict[str, object]
         reason = EQUIVALENT.get((module.path, function, diff))
         (equivalent if reason else survived).append((name, codes[name], diff, reason))
     total = len(codes)
-    score = 100.0 * len(killed) / max(1, total - len(equivalent))
+    tried = total - len(unchecked)
+    score = 100.0 * len(killed) / max(1, tried - len(equivalent))
     took = "" if seconds is None else f" ({seconds:.0f} s)"
+    partial = f", {len(unchecked)} not run (the run was stopped)" if unchecked else ""
     lines = [f"{module.path}: {total} mutants, {len(killed)} killed, {len(survived)} survived, "
-             f"{len(equivalent)} equivalent: score {score:.1f} %{took}"]
+             f"{len(equivalent)} equivalent{partial}: score {score:.1f} %{took}"]
     lines += [f"  equivalent {name}: {diff}\n      {reason}" for name, _, diff, reason in equivalent]
     for name, code, diff, _ in survived:
         status = "no test reaches it" if code in (5, 33) else f"survived (exit {code})"
@@ -183,7 +194,7 @@ def report(module: Module, *, seconds: float | None = None) -> dict[str, object]
     (folder / "report.txt").write_text("\n".join(lines) + "\n")
     print("\n" + "\n".join(lines))
     return {"module": module.path, "total": total, "killed": len(killed), "survived": len(survived),
-            "equivalent": len(equivalent), "score": round(score, 1)}
+            "equivalent": len(equivalent), "not_run": len(unchecked), "score": round(score, 1)}
 
 
 def mutant_order(name: str) -> tuple[str, int]:
@@ -196,18 +207,25 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", help="e.g. trading/fees.py (default: every money module)")
     parser.add_argument("--keep", action="store_true", help="reuse the last run's results of unchanged functions")
     parser.add_argument("--report", action="store_true", help="only print the last run's results")
+    parser.add_argument("--survivors", action="store_true",
+                        help="run again only the mutants that survived last time (after adding tests)")
     args = parser.parse_args()
     chosen = [m for m in MODULES if not args.modules or m.path in args.modules or m.name in args.modules]
     if not chosen:
         parser.error(f"modules are {', '.join(m.path for m in MODULES)}")
-    results = [report(m) if args.report else run(m, fresh=not args.keep) for m in chosen]
-    print("\nmodule                  total  killed  survived  equivalent  score")
+    if args.report:
+        results = [report(m) for m in chosen]
+    elif args.survivors:
+        results = [run(m, fresh=False, only=names) if (names := survivors_of(m)) else report(m) for m in chosen]
+    else:
+        results = [run(m, fresh=not args.keep) for m in chosen]
+    print("\nmodule                  total  killed  survived  equivalent  not run  score")
     for r in results:
         if "error" in r:
             print(f"{r['module']:<22}  mutmut failed")
         else:
             print(f"{r['module']:<22} {r['total']:>6} {r['killed']:>7} {r['survived']:>9} {r['equivalent']:>11}"
-                  f"  {r['score']:>5} %")
+                  f" {r['not_run']:>8}  {r['score']:>5} %")
     return 0 if all("error" not in r for r in results) else 1
 
 
