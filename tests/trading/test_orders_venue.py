@@ -5,6 +5,7 @@ leaves it unresolved until it can. Checked against the simulator's own orders an
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 from decimal import Decimal as D
@@ -13,11 +14,13 @@ import pytest
 from django.utils import timezone
 
 from strategies.executor import execution_finish
-from strategies.models import Execution, Strategy
+from strategies.models import Execution, Strategy, StrategyVersion
 from strategies.recovery import executions_recover
+from strategies.services import strategy_deploy
 from strategies.tasks import worker_started
+from tests.conftest import example_files
 from tests.trading.test_ledger_against_venue import assert_fills_are_the_venues, deploy_live, venue_contracts
-from tests.trading.test_paper_cycle import frozen_simulator, venues
+from tests.trading.test_paper_cycle import POLY_STRATEGY, frozen_simulator, run, venues
 from trading.models import Order, Position
 from trading.orders import client_order_id_for, order_request_for
 from trading.simulator import VenueSimulator
@@ -159,3 +162,40 @@ def test_a_working_order_of_a_finished_cycle_is_looked_up_by_its_id_and_its_fill
     assert_fills_are_the_venues(order)
     assert venue_contracts(BTC_120K) - held == Position.objects.get().quantity == D(10)
     assert "could not be checked" not in caplog.text
+
+
+def test_a_polymarket_order_the_venue_never_got_is_sent_again_as_the_same_signed_order(
+        alice, staff, frozen_simulator: VenueSimulator) -> None:
+    token = frozen_simulator.polymarket.long_lived[0].token_ids[0]
+    config = json.loads(example_files("polymarket_copy_trader")["config.json"])
+    config["parameters"] = {"token": token}
+    version = strategy_deploy(owner=alice, files={"strategy.py": POLY_STRATEGY, "config.json": json.dumps(config)},
+                              mode="live", approve_by=staff)
+    StrategyVersion.objects.filter(pk=version.pk).update(approved_live_by=staff, approved_live_at=timezone.now())
+    strategy = Strategy.objects.get(pk=version.strategy_id)
+    placed = frozen_simulator.orders.count("polymarket")
+    # Every post of the order fails before the venue reads it: the venue never has it.
+    frozen_simulator.faults.inject("status", venue="polymarket", method="POST", path_contains="/order", status=503,
+                                   message="Service Unavailable")
+    try:
+        run(strategy)
+    finally:
+        frozen_simulator.faults.clear()
+    order = Order.objects.get()
+    signed_hash, signed = order.venue_order_id, order.signed_order
+    assert order.status == "unresolved" and signed_hash and signed
+    assert frozen_simulator.orders.count("polymarket") == placed
+
+    run(strategy)  # the venue has no order with that hash: the very same signed order is sent, once
+
+    order.refresh_from_db()
+    assert Order.objects.count() == 1 and (order.venue_order_id, order.signed_order) == (signed_hash, signed)
+    assert frozen_simulator.orders.count("polymarket") == placed + 1
+    client = venue_client("polymarket")
+    try:
+        state = client.get_order(signed_hash)
+        at_venue = {f.fill_id: (f.quantity, f.price, f.fee) for f in client.get_fills(signed_hash)}
+    finally:
+        client.close()
+    assert order.filled_quantity == state.filled_quantity > 0  # what the venue filled, rested or not
+    assert {f.venue_fill_id: (f.quantity, f.price, f.fee_usd) for f in order.fills.all()} == at_venue
