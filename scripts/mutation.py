@@ -57,7 +57,7 @@ MODULES = (
                                  "tests/trading/test_paper_desk.py", "tests/strategies/test_recovery.py"),
            database=True),
     Module("trading/reconcile.py", ("tests/trading/test_money_live.py", "tests/trading/test_ledger_against_venue.py",
-                                    "tests/strategies/test_recovery.py"),
+                                    "tests/trading/test_orders_venue.py", "tests/strategies/test_recovery.py"),
            database=True),
 )
 
@@ -148,6 +148,12 @@ def run(module: Module, *, fresh: bool, only: list[str] | None = None) -> dict[s
     folder = work_dir(module)
     if fresh:
         shutil.rmtree(folder / "mutants", ignore_errors=True)
+    elif (folder / "mutants").exists():  # mutmut copies trading/ once: bring the modules it does not mutate up to date
+        for source in (ROOT / "trading").rglob("*.py"):
+            relative = source.relative_to(ROOT)
+            if str(relative) != module.path:
+                (folder / "mutants" / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, folder / "mutants" / relative)
     workers = "1" if module.database else "2"
     started = time.monotonic()
     log = folder / "mutmut.log"
