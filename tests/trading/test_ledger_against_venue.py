@@ -81,6 +81,9 @@ def test_a_kalshi_no_entry_is_recorded_at_the_no_price_the_venue_charged(alice, 
     position = Position.objects.get()
     assert (position.side, position.quantity, position.cost_basis_usd) == ("no", D(88), D("43.78"))  # 42.24 + 1.54
     assert venue_contracts(FED_450) - before == D(-88)  # the venue holds 88 more NO
+    # and reconciliation, next cycle, finds the venue holding what the ledger holds: nothing to report
+    result = run(strategy, state={"enter": False})
+    assert not [line for line in result["logs"] if line["message"].startswith("reconcile")]
 
 
 def test_an_entry_whose_outcome_is_unknown_counts_against_max_daily_usd(

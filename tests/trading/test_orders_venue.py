@@ -79,6 +79,9 @@ def test_an_order_sent_but_never_recorded_is_looked_up_by_its_venue_id_not_place
     position = Position.objects.get()
     assert (position.quantity, position.cost_basis_usd) == (D(10), D("5.58"))
     assert venue_contracts(FED_425) - held == position.quantity
+    assert order.execution is not None
+    assert (f"order {order.client_order_id} (live) recovered after the worker was lost: filled, filled 10 of 10"
+            in order.execution.logs.values_list("message", flat=True))
 
 
 def test_an_order_id_the_venue_does_not_know_is_rejected_and_nothing_is_placed(
