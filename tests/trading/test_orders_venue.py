@@ -172,6 +172,9 @@ def test_a_polymarket_order_the_venue_never_got_is_sent_again_as_the_same_signed
     token = frozen_simulator.polymarket.long_lived[0].token_ids[0]
     config = json.loads(example_files("polymarket_copy_trader")["config.json"])
     config["parameters"] = {"token": token}
+    # Room above the $100 the order is sized to: the re-send's risk check (trading/reconcile.py resend_refusal)
+    # prices the fee at the 5 % default, not the token's 4 %, and would refuse it at $100.57.
+    config["risk_limits"]["max_order_usd"] = 200
     version = strategy_deploy(owner=alice, files={"strategy.py": POLY_STRATEGY, "config.json": json.dumps(config)},
                               mode="live", approve_by=staff)
     StrategyVersion.objects.filter(pk=version.pk).update(approved_live_by=staff, approved_live_at=timezone.now())
