@@ -55,10 +55,14 @@ MODULES = (
     Module("trading/orders.py", ("tests/trading/test_money_positions.py", "tests/trading/test_money_live.py",
                                  "tests/trading/test_ledger_against_venue.py", "tests/trading/test_resolution.py",
                                  "tests/trading/test_paper_desk.py", "tests/trading/test_orders_venue.py",
+                                 "tests/trading/test_live_exits.py", "tests/trading/test_live_settle.py",
+                                 "tests/trading/test_live_cancel.py", "tests/trading/test_live_partial_fills.py",
                                  "tests/strategies/test_recovery.py"),
            database=True),
     Module("trading/reconcile.py", ("tests/trading/test_money_live.py", "tests/trading/test_ledger_against_venue.py",
-                                    "tests/trading/test_orders_venue.py", "tests/strategies/test_recovery.py"),
+                                    "tests/trading/test_orders_venue.py", "tests/trading/test_live_exits.py",
+                                    "tests/trading/test_live_settle.py", "tests/trading/test_live_partial_fills.py",
+                                    "tests/strategies/test_recovery.py"),
            database=True),
 )
 
