@@ -205,3 +205,33 @@ def test_a_polymarket_order_the_venue_never_got_is_sent_again_as_the_same_signed
         client.close()
     assert order.filled_quantity == state.filled_quantity > 0  # what the venue filled, rested or not
     assert {f.venue_fill_id: (f.quantity, f.price, f.fee_usd) for f in order.fills.all()} == at_venue
+
+
+def test_recovery_rejects_the_unsent_re_sends_the_unanswered_once_and_leaves_other_runs_alone(
+        alice, staff, frozen_simulator: VenueSimulator) -> None:
+    strategy = deploy_live(alice, staff, name="Recovered run", tickers=[FED_425])
+    unanswered = order_of_a_lost_worker(strategy, FED_425)  # sent or not: the venue never had it
+    assert unanswered.execution is not None
+    never_sent = Order.objects.create(
+        strategy=strategy, version=unanswered.version, execution=unanswered.execution, signal_index=1, book="live",
+        venue="kalshi", market_id=FED_425, side="yes", action="open", quantity=D(5), limit_price=D("0.55"),
+        notional_usd=D("2.75"), status="new",
+        client_order_id=client_order_id_for(strategy_id=strategy.pk, execution_id=unanswered.execution_id,
+                                            signal_index=1, action="open"))
+    other = order_of_a_lost_worker(strategy, FED_425)  # another run's order, not this one's
+    assert other.execution is not None
+    Execution.objects.filter(pk=other.execution_id).update(worker=f"{socket.gethostname()}:1")  # init: alive
+    placed, held = frozen_simulator.orders.count("kalshi"), venue_contracts(FED_425)
+
+    assert executions_recover(enqueue=lambda pk: None).failed == 1
+
+    never_sent.refresh_from_db()
+    assert (never_sent.status, never_sent.reject_reason) == (
+        "rejected", "not sent: the worker was lost before sending it")
+    unanswered.refresh_from_db()
+    assert (unanswered.status, unanswered.filled_quantity) == ("filled", D(10))  # sent again, once: it may trade
+    assert frozen_simulator.orders.count("kalshi") == placed + 1
+    assert_fills_are_the_venues(unanswered)
+    assert venue_contracts(FED_425) - held == D(10)
+    other.refresh_from_db()
+    assert (other.status, other.filled_quantity) == ("submitted", D(0))
