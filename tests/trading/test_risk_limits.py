@@ -44,7 +44,3 @@ def test_a_live_order_of_an_unapproved_version_says_so() -> None:
     refusal = exit_refusal(PLAN, "kalshi", unapproved)
     assert refusal is not None and refusal.check == "live_approval"
 
-
-def test_a_venue_outside_allowed_services_names_every_allowed_one() -> None:
-    narrow = replace(PLAN, allowed_services=("polymarket", "alpaca"))
-    assert refused(plan=narrow) == ("venue", "kalshi is not in risk_limits.allowed_services (polymarket, alpaca)")

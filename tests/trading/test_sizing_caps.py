@@ -20,10 +20,8 @@ from trading.capital import (
     kelly_fraction_of,
     lot_buy,
     lot_sell,
-    sell_fee_bound,
     worst_cost,
 )
-from trading.fees import alpaca_fee
 
 CONFIG = {
     "capital": {"total_capital": 1000, "capital_per_trade": 25.5, "max_positions": 3, "max_position_size": 80,
@@ -65,15 +63,6 @@ def test_the_fee_bound_above_half_is_the_fee_at_half() -> None:
     # a buy limited at 0.80 may fill at 0.50, where p(1 − p) peaks: 0.07 × 10 × 0.25 = 0.175 → 0.18
     assert fee_bound("kalshi", quantity=D(10), limit_price=D("0.80")) == D("0.18")
     assert fee_bound("alpaca", quantity=D(10), limit_price=D(150)) == 0
-
-
-def test_the_sell_fee_bound_is_at_least_the_fee_a_sell_pays() -> None:
-    # Alpaca 100 @ 10: 1000 × 27.80e-6 + 100 × 0.000166 + 0.02 = 0.0278 + 0.0166 + 0.02 = 0.0644 → 0.06;
-    # the fee itself is 0.03 (SEC 0.0278 up) + 0.02 (TAF 0.0166 up) = 0.05
-    assert sell_fee_bound("alpaca", quantity=D(100), price=D(10)) == D("0.06")
-    assert alpaca_fee(D(100), D(10), side="sell") == D("0.05")
-    # elsewhere it is the buy bound: Kalshi 10 @ 0.62 → 0.07 × 10 × 0.25 = 0.175 → 0.18
-    assert sell_fee_bound("kalshi", quantity=D(10), price=D("0.62")) == D("0.18")
 
 
 def test_kelly_at_a_price_of_one_has_no_edge() -> None:
