@@ -3,7 +3,7 @@
 positions in → should_exit per position → should_enter → every log line, action, the error with
 the user's own traceback, and the new state persisted. The script runs in the sandbox
 (`strategies.runtime`); its venue reads come back here through `strategies.broker`, and its
-orders go to the money layer (`trading.desk.CycleDesk`), which sizes, checks and places them.
+orders go to the money layer (`strategies.desk.CycleDesk`), which sizes, checks and places them.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from strategies.broker import VenueReads
+from strategies.desk import CycleDesk
 from strategies.events import execution_broadcast
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy, StrategyVersion
 from strategies.runtime import CycleOutcome, LogLine, SandboxLimits, SandboxUnavailable, run_cycle
 from strategyhub.lib.jsonable import as_json
-from trading.desk import CycleDesk
 from trading.killswitch import kill_switch_engaged, kill_switch_reason
 
 logger = logging.getLogger(__name__)

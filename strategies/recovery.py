@@ -35,8 +35,8 @@ from django.utils import timezone
 from strategies.events import execution_broadcast
 from strategies.executor import execution_finish
 from strategies.models import Execution, ExecutionLog
+from strategies.reconciliation import execution_orders_recover
 from trading.accounts import venue_client_for
-from trading.reconcile import execution_orders_recover
 
 logger = logging.getLogger(__name__)
 

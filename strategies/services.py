@@ -293,6 +293,17 @@ def strategy_pause(*, strategy: Strategy, reason: str = "") -> Strategy:
 
 
 @transaction.atomic
+def strategies_pause_live(reason: str) -> int:
+    """Pause every enabled live strategy through `strategy_pause`, saying why: the kill switch (engaged from
+    the admin, or `KILL_SWITCH` set when a worker starts). Returns how many it paused."""
+    paused = 0
+    for strategy in Strategy.objects.filter(mode=Mode.LIVE, enabled=True).order_by("pk"):
+        strategy_pause(strategy=strategy, reason=f"kill switch: {reason}")
+        paused += 1
+    return paused
+
+
+@transaction.atomic
 def strategy_enable(*, strategy: Strategy) -> Strategy:
     """Schedule the strategy again from now, spread across one interval: no catch-up of paused slots."""
     strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)

@@ -11,12 +11,12 @@ from django.conf import settings
 from strategies.backtesting import backtest_execute, backtests_recover
 from strategies.executor import CycleNotStarted, execution_run, execution_start
 from strategies.models import Execution
+from strategies.reconciliation import live_reconcile_all
 from strategies.recovery import execution_recover
 from strategies.recovery import executions_recover as recover
 from strategies.scheduling import strategies_tick as tick
+from strategies.services import strategies_pause_live
 from trading.accounts import venue_client_for
-from trading.killswitch import live_strategies_pause
-from trading.reconcile import live_reconcile_all
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def strategy_cycle(strategy_id: int, trigger: str = Execution.Trigger.MANUAL, dr
 def worker_started() -> None:
     """When a worker starts: the kill switch setting, lost runs, then every live strategy against its venue."""
     if settings.KILL_SWITCH:
-        paused = live_strategies_pause("KILL_SWITCH is set in the environment")
+        paused = strategies_pause_live("KILL_SWITCH is set in the environment")
         logger.warning("KILL_SWITCH is set: live orders are refused; %s live strategies paused", paused)
     recover(enqueue=execution_cycle.delay)
     live_reconcile_all(client_factory=lambda owner_id, venue: venue_client_for(owner_id=owner_id, venue=venue,

@@ -1,5 +1,8 @@
 """The global kill switch: refuse every live order and pause live strategies (design §4).
 
+Pausing is the strategies' own service: engaging sends `kill_switch_engaged_signal`, and
+strategies/apps.py connects `strategies_pause_live` to it (trading imports nothing from strategies).
+
 Two ways to engage it: `KILL_SWITCH=1` in the environment (read at start) or the admin's
 Kill switch page (a row, so every worker sees it on its next order). Disengaging refuses
 nothing any more but re-enables nothing either: a person enables each live strategy again.
@@ -11,10 +14,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
-from strategies.models import Mode, Strategy
 from trading.models import KillSwitch
+
+# Sent inside the transaction that engages the switch, with `reason`; each receiver returns how many
+# strategies it paused. Connected in strategies/apps.py.
+kill_switch_engaged_signal = Signal()
 
 
 def kill_switch_engaged() -> bool:
@@ -40,11 +47,9 @@ def kill_switch_set(*, engaged: bool, by: AbstractBaseUser | None, reason: str =
     row.engaged, row.reason, row.changed_at = engaged, reason[:500], timezone.now()
     row.changed_by_id = by.pk if by is not None else None
     row.save()
-    return live_strategies_pause(reason) if engaged else 0
-
-
-def live_strategies_pause(reason: str) -> int:
-    """Pause every enabled live strategy, saying why (also run at worker start when the setting is on)."""
-    return Strategy.objects.filter(mode=Mode.LIVE, enabled=True).update(
-        enabled=False, paused_reason=f"kill switch: {reason}"[:500], updated_at=timezone.now()
-    )
+    if not engaged:
+        return 0
+    paused = 0
+    for _, answer in kill_switch_engaged_signal.send(sender=KillSwitch, reason=reason):
+        paused += answer if isinstance(answer, int) else 0  # each receiver says how many it paused
+    return paused

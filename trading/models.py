@@ -11,7 +11,6 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from strategies.models import Execution, Strategy, StrategyVersion
 from trading.venues.platforms import Platform
 
 
@@ -57,9 +56,9 @@ class Order(models.Model):
     Status = OrderStatus
     Action = OrderAction
 
-    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="orders")
-    version = models.ForeignKey(StrategyVersion, on_delete=models.PROTECT, related_name="orders")
-    execution = models.ForeignKey(Execution, on_delete=models.PROTECT, related_name="orders")
+    strategy = models.ForeignKey("strategies.Strategy", on_delete=models.PROTECT, related_name="orders")
+    version = models.ForeignKey("strategies.StrategyVersion", on_delete=models.PROTECT, related_name="orders")
+    execution = models.ForeignKey("strategies.Execution", on_delete=models.PROTECT, related_name="orders")
     signal_index = models.PositiveIntegerField()
     book = models.CharField(max_length=8, choices=Book.choices)
     venue = models.CharField(max_length=16, choices=Platform.choices)
@@ -149,7 +148,7 @@ class PositionStatus(models.TextChoices):
 class Position(models.Model):
     Status = PositionStatus
 
-    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="positions")
+    strategy = models.ForeignKey("strategies.Strategy", on_delete=models.PROTECT, related_name="positions")
     book = models.CharField(max_length=8, choices=Book.choices)
     venue = models.CharField(max_length=16, choices=Platform.choices)
     market_id = models.CharField(max_length=200)

@@ -22,7 +22,6 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from strategies.models import Execution
 from trading.capital import Lot, lot_buy, lot_sell, money
 from trading.models import Fill, Order, OrderAction, OrderStatus, Position
 from trading.risk import Refusal
@@ -125,7 +124,8 @@ def _position_apply(order: Order, fill: Fill) -> Position:
 
 
 @transaction.atomic
-def position_settle(position: Position, *, execution: Execution, won: bool, at: datetime) -> Order | None:
+def position_settle(position: Position, *, execution_id: int, version_id: int, won: bool,
+                    at: datetime) -> Order | None:
     """Close a position of a resolved market at its payout: $1 a winning contract, $0 a losing one, no fee.
 
     Recorded as a `settle` order with one fill, never sent to a venue (the venue settles by itself),
@@ -133,12 +133,12 @@ def position_settle(position: Position, *, execution: Execution, won: bool, at: 
     id: settling twice in one execution finds the order already there (None).
     """
     price = Decimal(1) if won else Decimal(0)
-    coid = client_order_id_for(strategy_id=position.strategy_id, execution_id=execution.pk, signal_index=position.pk,
+    coid = client_order_id_for(strategy_id=position.strategy_id, execution_id=execution_id, signal_index=position.pk,
                                action=OrderAction.SETTLE)
     if Order.objects.filter(client_order_id=coid).exists():
         return None
     order = Order.objects.create(
-        strategy_id=position.strategy_id, version_id=execution.version_id, execution=execution,
+        strategy_id=position.strategy_id, version_id=version_id, execution_id=execution_id,
         signal_index=position.pk, book=position.book, venue=position.venue, market_id=position.market_id,
         market_name=position.market_name, side=position.side, action=OrderAction.SETTLE, client_order_id=coid,
         quantity=position.quantity, limit_price=None, notional_usd=position.quantity * price,

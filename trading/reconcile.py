@@ -14,27 +14,25 @@ Run at the start of every live cycle and, for every live strategy, when a worker
 
 `execution_orders_recover` handles the orders of a cycle whose worker died (killed, restarted,
 out of memory) between creating an order and recording the venue's answer.
+
+What this needs to know about strategies comes from its callers as plain values: the owner whose
+account a strategy trades on, the executions still running, and `resend` (may this order be sent
+again now: strategies/reconciliation.py, which is also where the strategies side calls this module).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypeVar
 
-from django.utils import timezone
-
-from strategies.models import Execution, Mode, Strategy
-from trading.capital import CapitalPlan, WorkingEntry
-from trading.killswitch import kill_switch_engaged
 from trading.models import Book, Order, OrderAction, OrderStatus, Position
-from trading.orders import order_refresh, order_status_from_fills, order_transition
-from trading.risk import Authority, Refusal, entry_exposure, entry_refusal, exit_refusal
-from trading.selectors import WORKING, capital_state, position_for_entry
+from trading.orders import Resend, order_refresh, order_status_from_fills, order_transition
+from trading.selectors import WORKING
 from trading.venues import VenueClient, VenueError
 from trading.venues.domain import VenuePosition
 
@@ -106,44 +104,10 @@ def exits_working(position: Position, *, excluding: int | None = None) -> Decima
     return rest
 
 
-def resend_refusal(order: Order) -> Refusal | None:
-    """Why an unresolved order the venue never received may not be sent again now, or None.
-
-    Only while the strategy may trade (live, enabled, not archived, this version approved for live,
-    no kill switch), and only if the order passes the risk checks again as it would now.
-    """
-    strategy = Strategy.objects.get(pk=order.strategy_id)
-    if strategy.status == Strategy.Status.ARCHIVED:
-        return Refusal("archived", "the strategy is archived")
-    if strategy.mode != Mode.LIVE:
-        return Refusal("mode", f"the strategy is no longer live (mode {strategy.mode})")
-    if not strategy.enabled:
-        return Refusal("paused", f"the strategy is paused ({strategy.paused_reason or 'disabled'})")
-    plan = CapitalPlan.from_config(strategy.config, strategy.platform)
-    authority = Authority(live=True, approved_for_live=order.version.is_approved_for_live,
-                          kill_switch=kill_switch_engaged())
-    rest = order.quantity - order.filled_quantity
-    if order.action == OrderAction.CLOSE:
-        refusal = exit_refusal(plan, order.venue, authority)
-        if refusal:
-            return refusal
-        position = position_for_entry(strategy_id=order.strategy_id, book=order.book, venue=order.venue,
-                                      market_id=order.market_id, side=order.side)
-        free = position.quantity - exits_working(position, excluding=order.pk) if position else Decimal(0)
-        if rest > free:
-            return Refusal("position", f"sells {rest.normalize():f}, more than the {free.normalize():f} held "
-                                       "net of other working exits")
-        return None
-    assert order.limit_price is not None  # a live entry always has its limit
-    entry = WorkingEntry((order.venue, order.market_id, order.side), rest, order.limit_price)
-    # The ledger already reserves this order's worst cost: checked again as if it were new, without it.
-    state = capital_state(strategy_id=order.strategy_id, book=order.book, total_capital=plan.total_capital,
-                          now=timezone.now()).without(entry)
-    return entry_refusal(plan, entry_exposure(state, entry.key, cost_usd=entry.reserved_usd), authority)
-
-
-def live_reconcile(*, strategy_id: int, venue: str, client: VenueClient, note: Note) -> Reconciliation:
-    """Orders, fills, then positions of one live strategy, against the venue. Never raises.
+def live_reconcile(*, strategy_id: int, owner_id: int, venue: str, client: VenueClient, note: Note,
+                   running: Iterable[int], resend: Resend) -> Reconciliation:
+    """Orders, fills, then positions of one live strategy (of `owner_id`'s account), against the venue.
+    Never raises. The orders of `running` executions are left alone: a cycle still running owns them.
 
     Each order is settled on its own: one that fails (the venue, or a fill the ledger cannot apply)
     is noted and left as it is, and the others are settled all the same.
@@ -151,12 +115,12 @@ def live_reconcile(*, strategy_id: int, venue: str, client: VenueClient, note: N
     result = Reconciliation()
     working = (Order.objects.filter(strategy_id=strategy_id, book=Book.LIVE, status__in=(
         OrderStatus.UNRESOLVED, OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED))
-        .exclude(execution__status__in=Execution.ACTIVE)  # a cycle still running owns its orders
+        .exclude(execution_id__in=running)  # a cycle still running owns its orders
         .order_by("id"))
     for order in working:
         before = (order.status, order.filled_quantity)
         try:
-            order_refresh(order, client, resend=resend_refusal)
+            order_refresh(order, client, resend=resend)
         except VenueError as error:
             note("warning", f"reconcile: order {order.client_order_id} could not be checked with {venue}: {error}")
         except Exception as error:  # one bad order never stops the others: said every cycle until resolved
@@ -177,13 +141,14 @@ def live_reconcile(*, strategy_id: int, venue: str, client: VenueClient, note: N
             note("info", f"reconcile: order {order.client_order_id} was {before[0]}; the venue says {order.status}, "
                          f"filled {order.filled_quantity.normalize():f} of {order.quantity.normalize():f}")
     try:
-        positions_compare(strategy_id=strategy_id, venue=venue, client=client, note=note, result=result)
+        positions_compare(strategy_id=strategy_id, owner_id=owner_id, venue=venue, client=client, note=note,
+                          result=result)
     except VenueError as error:
         note("warning", f"reconcile: could not read positions from {venue}: {error}")
     return result
 
 
-def positions_compare(*, strategy_id: int, venue: str, client: VenueClient, note: Note,
+def positions_compare(*, strategy_id: int, owner_id: int, venue: str, client: VenueClient, note: Note,
                       result: Reconciliation) -> None:
     """The venue's holdings against the ledger's, both ways, for what this strategy holds or has traded.
 
@@ -195,8 +160,7 @@ def positions_compare(*, strategy_id: int, venue: str, client: VenueClient, note
     if not mine:
         return
     at_venue = venue_holdings(venue, client.get_positions())
-    in_ledger = ledger_holdings(venue, owner_id=Strategy.objects.values_list("owner_id", flat=True).get(
-        pk=strategy_id))
+    in_ledger = ledger_holdings(venue, owner_id=owner_id)
     for key, (market_id, side) in sorted(mine.items()):
         venue_has, ledger_has = at_venue.get(key, Decimal(0)), in_ledger.get(key, Decimal(0))
         if venue_has == ledger_has:
@@ -209,7 +173,8 @@ def positions_compare(*, strategy_id: int, venue: str, client: VenueClient, note
         note("warning", message)
 
 
-def execution_orders_recover(execution_id: int, *, client_factory: Callable[[str], VenueClient]) -> list[str]:
+def execution_orders_recover(execution_id: int, *, client_factory: Callable[[str], VenueClient],
+                             resend: Resend) -> list[str]:
     """Settle the orders of a cycle whose worker was lost. Returns what was done, a line per order.
 
     An order still `new` was never sent: rejected. A paper order keeps the fills it recorded and the
@@ -230,7 +195,7 @@ def execution_orders_recover(execution_id: int, *, client_factory: Callable[[str
             else:
                 order_transition(order, OrderStatus.UNRESOLVED)  # whatever was recorded, the rest is unknown
                 try:
-                    order_refresh(order, client_for(order.venue), resend=resend_refusal)
+                    order_refresh(order, client_for(order.venue), resend=resend)
                 except Exception as error:  # the venue, or a fill the ledger cannot apply: the others go on
                     logger.warning("order %s stays unresolved: %s", order.client_order_id, error)
                     order.refresh_from_db()
@@ -241,7 +206,8 @@ def execution_orders_recover(execution_id: int, *, client_factory: Callable[[str
     return lines
 
 
-def live_reconcile_all(*, client_factory: Callable[[int, str], VenueClient]) -> dict[int, Reconciliation]:
+def live_reconcile_all(*, client_factory: Callable[[int, str], VenueClient], running: Iterable[int],
+                       resend: Resend) -> dict[int, Reconciliation]:
     """Every live strategy with working orders or open positions (when a worker starts), each against its
     owner's account (`client_factory(owner_id, venue)`). Logged, not raised."""
     working = (OrderStatus.UNRESOLVED, OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
@@ -264,7 +230,8 @@ def live_reconcile_all(*, client_factory: Callable[[int, str], VenueClient]) -> 
                 logger.error("reconcile: no %s client for strategy %s: %s", venue, strategy_id, error)
                 continue
             try:
-                results[strategy_id] = live_reconcile(strategy_id=strategy_id, venue=venue, client=client, note=note)
+                results[strategy_id] = live_reconcile(strategy_id=strategy_id, owner_id=owner_id, venue=venue,
+                                                      client=client, note=note, running=running, resend=resend)
             except Exception:  # the ledger itself failed for this strategy: the others are reconciled all the same
                 logger.exception("reconcile: strategy %s could not be reconciled", strategy_id)
     return results

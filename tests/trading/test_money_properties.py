@@ -22,11 +22,11 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from strategies.desk import CycleDesk
 from strategies.models import Execution, ExecutionAction, Strategy, StrategyVersion
 from strategies.services import strategy_deploy
 from tests.conftest import scripts_files
 from tests.trading.conftest import FAST_RETRY
-from trading.desk import CycleDesk
 from trading.models import Fill, Order, Position
 from trading.selectors import capital_state
 from trading.simulator import SimulatorConfig, VenueSimulator

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from strategies.desk import CycleDesk
 from strategies.models import Execution, Strategy
 from strategies.services import strategy_deploy
 from tests.conftest import scripts_files
-from trading.desk import CycleDesk
 from trading.models import Order, Position
 from trading.venues.domain import BookLevel, Market, OrderBook
 

@@ -18,7 +18,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from strategies.models import ActionKind, Execution, Mode, Strategy
+from strategies.reconciliation import live_reconcile
 from strategies.sdk import EntrySignal, ExitSignal, SignalError
+from strategies.services import strategy_pause
 from strategyhub.lib.jsonable import as_json
 from trading.accounts import NoVenueAccount, venue_client_for
 from trading.capital import QUANTITY_STEP, CapitalPlan, Exposures, Sizing, cents, entry_size, worst_cost
@@ -35,7 +37,7 @@ from trading.orders import (
     position_settle,
 )
 from trading.paper import PaperExecution, outcome_book, paper_fill
-from trading.reconcile import exits_working, holding_key, live_reconcile, venue_holdings
+from trading.reconcile import exits_working, holding_key, venue_holdings
 from trading.risk import (
     Authority,
     Refusal,
@@ -130,8 +132,7 @@ class CycleDesk:
         if settles and [position for position in positions if self._settle_if_resolved(position)]:
             positions = positions_open(strategy_id=self.strategy.pk, book=self.book)
         if self.live and not self.dry_run and self._account_refusal() is None:
-            live_reconcile(strategy_id=self.strategy.pk, venue=self.strategy.platform, client=self.client(),
-                           note=self._log)
+            live_reconcile(strategy=self.strategy, client=self.client(), note=self._log)
             positions = positions_open(strategy_id=self.strategy.pk, book=self.book)  # fills may have moved them
         for position in positions:
             self._mark(position)
@@ -161,7 +162,8 @@ class CycleDesk:
             self._log("info", f"dry run: position {position.pk} would settle at {payout} a contract "
                               f"(market resolved {outcome.upper()})")
             return False
-        position_settle(position, execution=self.execution, won=won, at=timezone.now())
+        position_settle(position, execution_id=self.execution.pk, version_id=self.execution.version_id, won=won,
+                        at=timezone.now())
         position.refresh_from_db()
         self._record_closed(position, f"settled: the market resolved {outcome.upper()}, {payout} a contract;",
                             reason="market resolution", resolved=outcome, won=won)
@@ -221,8 +223,8 @@ class CycleDesk:
         )
         if self.dry_run or not self.strategy.enabled:  # a test run changes nothing; a paused one says so once
             return
-        Strategy.objects.filter(pk=self.strategy.pk).update(enabled=False, paused_reason=self.daily_loss_reason[:500])
-        self.strategy.enabled, self.strategy.paused_reason = False, self.daily_loss_reason[:500]
+        paused = strategy_pause(strategy=self.strategy, reason=self.daily_loss_reason)
+        self.strategy.enabled, self.strategy.paused_reason = paused.enabled, paused.paused_reason
         self.record(ActionKind.STRATEGY_PAUSED, self.daily_loss_reason,
                     {"pnl_today_usd": str(cents(state.pnl_today_usd)),
                      "max_daily_loss": str(self.plan.max_daily_loss)}, "warning")
