@@ -32,6 +32,20 @@ logger = logging.getLogger("strategies.runtime")
 TEXT_CAP = 64 * 1024  # error and traceback texts kept from a run
 
 
+def status_messages(buffer: bytes) -> tuple[list[dict[str, Any]], bytes]:
+    """The complete JSON lines of the zygote's status pipe (pid, exit code, CPU), and the unfinished rest."""
+    *lines, rest = buffer.split(b"\n")
+    messages: list[dict[str, Any]] = []
+    for line in lines:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(message, dict):
+            messages.append(message)
+    return messages, rest
+
+
 class RunStop(Exception):
     """Ends a run early: a limit was hit or the sandbox broke the protocol."""
 

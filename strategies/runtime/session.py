@@ -5,7 +5,6 @@ and the verdict when it is over.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import selectors
 import signal
@@ -17,7 +16,7 @@ from typing import Any
 from strategies.runtime.channel import FrameDecoder, ProtocolError
 from strategies.runtime.limits import SandboxLimits
 from strategies.runtime.outcome import FAILED, LIVE_INTERVAL, SUCCEEDED, TIMED_OUT
-from strategies.runtime.protocol import Run, RunStop
+from strategies.runtime.protocol import Run, RunStop, status_messages
 from strategies.runtime.zygote_client import KILL_GRACE, ZygoteProcess
 
 EXIT_GRACE = 0.5  # a run that sent its result exits at once; past this it is killed
@@ -154,13 +153,8 @@ class RunSession:
             self._end(stop, kill=True)
 
     def _status(self, data: bytes) -> None:
-        self.status_buffer += data
-        *lines, self.status_buffer = self.status_buffer.split(b"\n")
-        for line in lines:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
+        messages, self.status_buffer = status_messages(self.status_buffer + data)
+        for message in messages:
             if "pid" in message:
                 self.pid = int(message["pid"])
             if "exit" in message:

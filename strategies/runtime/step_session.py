@@ -43,6 +43,7 @@ from strategies.runtime.outcome import (
 from strategies.runtime.pool import Sandbox, _platform
 from strategies.runtime.protocol import Run as _Run
 from strategies.runtime.protocol import RunStop as _Stop
+from strategies.runtime.protocol import status_messages
 from strategies.runtime.sandbox import shared_sandbox, wants_preload
 from strategies.runtime.session import _describe_exit
 from strategies.runtime.zygote_client import KILL_GRACE, ZygoteProcess
@@ -225,13 +226,8 @@ class StepSession:
             with contextlib.suppress(KeyError, ValueError):
                 self.selector.unregister(self.pipes["status"])
             return
-        self.status_buffer += data
-        *lines, self.status_buffer = self.status_buffer.split(b"\n")
-        for line in lines:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
+        messages, self.status_buffer = status_messages(self.status_buffer + data)
+        for message in messages:
             if "pid" in message:
                 self.pid = int(message["pid"])
             if "exit" in message:
