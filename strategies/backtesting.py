@@ -13,10 +13,10 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -31,7 +31,7 @@ from strategies.runtime.cycle import run_cycle_in_process
 from strategies.runtime.loader import load_strategy
 from strategies.runtime.step_session import StepSession
 from strategies.sdk import VenueError
-from trading.backtest.data import BarSeries, DataError, iso, load_csv, recorded_polymarket
+from trading.backtest.data import DataError, iso, load_csv, recorded_polymarket
 from trading.backtest.engine import (
     BacktestCallError,
     BacktestCancelled,
@@ -41,11 +41,16 @@ from trading.backtest.engine import (
     OnCall,
     StepOutcome,
 )
+from trading.backtest.history import (
+    DEFAULT_HALF_SPREAD,
+    KALSHI_PERIODS,
+    alpaca_history,
+    kalshi_candles,
+    polymarket_history,
+)
 from trading.backtest.lookahead import lookahead_check
 from trading.backtest.metrics import compute_metrics
 from trading.capital import CapitalPlan
-from trading.venues import venue_client
-from trading.venues.alpaca import AlpacaVenue
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +133,12 @@ class BacktestData:
     source: str
     spec: dict[str, Any]
 
-    def load(self, platform: str, *, start: datetime | None, end: datetime | None) -> dict[str, Any]:
-        """The engine's keyword arguments: `bars={symbol: series}` or `books=...`."""
+    def load(self, platform: str, *, start: datetime | None, end: datetime | None,
+             offline: bool = False) -> dict[str, Any]:
+        """The engine's keyword arguments: `bars={symbol: series}` or `books=...`.
+
+        Venue history comes from the database's cache, the venue asked only for what it lacks
+        (`offline`: never asked, for pages that show a finished run's data)."""
         if self.source == Backtest.Source.CSV:
             path = csv_store_path(str(self.spec["sha256"]))
             return {"bars": {self.spec["symbol"]: load_csv(path, symbol=str(self.spec["symbol"]))}}
@@ -138,9 +147,18 @@ class BacktestData:
         if self.source == Backtest.Source.ALPACA_HISTORY:
             symbols = [str(s) for s in self.spec.get("symbols") or []]
             timeframe = str(self.spec.get("timeframe") or "1Day")
-            return {"bars": {s: alpaca_history(s, timeframe=timeframe, start=start, end=end) for s in symbols}}
-        raise BacktestInvalid(f"data source {self.source!r} is not supported: use a CSV "
-                              "(--csv FILE --symbol SYMBOL), Alpaca's bars or the recorded Polymarket data")
+            return {"bars": {s: alpaca_history(s, timeframe=timeframe, start=start, end=end, offline=offline)
+                             for s in symbols}}
+        if self.source == Backtest.Source.POLYMARKET_HISTORY:
+            return {"books": polymarket_history(
+                [str(m) for m in self.spec.get("markets") or []], start=start, end=end,
+                fidelity=int(self.spec.get("interval") or 60),
+                half_spread=Decimal(str(self.spec.get("half_spread") or DEFAULT_HALF_SPREAD)), offline=offline)}
+        if self.source == Backtest.Source.KALSHI_CANDLES:
+            return {"books": kalshi_candles([str(t) for t in self.spec.get("tickers") or []], start=start, end=end,
+                                            period=int(self.spec.get("interval") or 60), offline=offline)}
+        raise BacktestInvalid(f"data_source {self.source!r} is not supported: use one of "
+                              f"{', '.join(Backtest.Source.values)}")
 
 
 def csv_store_path(sha256: str) -> Path:
@@ -160,42 +178,75 @@ def csv_store(text: str, *, symbol: str, filename: str) -> BacktestData:
     return BacktestData(Backtest.Source.CSV, {"symbol": symbol, "sha256": digest, "filename": filename})
 
 
-def alpaca_history(symbol: str, *, timeframe: str, start: datetime | None, end: datetime | None) -> BarSeries:
-    """Alpaca bars through the adapter, cached under var/ so a re-run needs no network."""
-    end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = start or end - timedelta(days=365)
-    key = hashlib.sha256(f"{symbol}|{timeframe}|{start.isoformat()}|{end.isoformat()}".encode()).hexdigest()[:24]
-    path = Path(settings.VAR_DIR) / "backtests" / "history" / f"alpaca-{symbol}-{timeframe}-{key}.csv"
-    if not path.exists():
-        client = cast(AlpacaVenue, venue_client("alpaca"))
-        try:
-            bars = client.get_bars(symbol, timeframe=timeframe, start=start, end=end)
-        finally:
-            client.close()
-        if len(bars) < 2:
-            raise BacktestInvalid(f"alpaca returned {len(bars)} bars of {symbol} from {start} to {end}")
-        lines = ["timestamp,open,high,low,close,volume"]
-        lines += [f"{b.at.isoformat()},{b.open},{b.high},{b.low},{b.close},{b.volume}" for b in bars]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        partial.write_text("\n".join(lines) + "\n")
-        partial.replace(path)
-    return load_csv(path, symbol=symbol)
+VENUE_SOURCES: dict[str, str] = {  # the venue history each platform's strategies may backtest on
+    Backtest.Source.POLYMARKET_RECORDED: "polymarket", Backtest.Source.POLYMARKET_HISTORY: "polymarket",
+    Backtest.Source.KALSHI_CANDLES: "kalshi", Backtest.Source.ALPACA_HISTORY: "alpaca",
+}
+DEFAULT_SOURCE: dict[str, str] = {
+    "polymarket": Backtest.Source.POLYMARKET_RECORDED, "kalshi": Backtest.Source.KALSHI_CANDLES,
+    "alpaca": Backtest.Source.ALPACA_HISTORY,
+}
 
 
-def default_data(config: dict[str, Any], symbol: str | None) -> BacktestData:
-    """The data a backtest uses when none is given: the venue's own history."""
+def _markets_named(config: dict[str, Any], markets: list[str] | None, *keys: str) -> list[str]:
+    """The markets given, else the strategy's own parameters (the first of `keys` it has, one or a list)."""
+    if markets:
+        return [str(m) for m in markets]
+    params = config.get("parameters") or {}
+    for key in keys:
+        value = params.get(key)
+        if isinstance(value, str) and value:
+            return [value]
+        if isinstance(value, list) and value:
+            return [str(v) for v in value]
+    return []
+
+
+def default_data(config: dict[str, Any], symbol: str | None, *, source: str | None = None,
+                 markets: list[str] | None = None, interval: int | None = None,
+                 half_spread: Decimal | None = None) -> BacktestData:
+    """The venue data a backtest runs on: `source` (one of `Backtest.Source`, not csv), else the platform's
+    default (recorded Polymarket books, Kalshi candlesticks, Alpaca daily bars)."""
     platform = config["platform"]
-    if platform == "polymarket":
-        return BacktestData(Backtest.Source.POLYMARKET_RECORDED, {"set": "books"})
-    if platform == "alpaca":
-        params = config.get("parameters") or {}
-        symbols = [symbol] if symbol else list(params.get("symbols") or ([params["symbol"]] if "symbol" in params
-                                                                           else []))
+    source = source or DEFAULT_SOURCE[platform]
+    if source not in VENUE_SOURCES:
+        raise BacktestInvalid(f"data_source must be one of {', '.join(VENUE_SOURCES)} (a CSV is uploaded), "
+                              f"got {source!r}")
+    if VENUE_SOURCES[source] != platform:
+        raise BacktestInvalid(f"data_source {source} is {VENUE_SOURCES[source]} data; this strategy trades on "
+                              f"{platform}")
+    if interval is not None and source not in (Backtest.Source.POLYMARKET_HISTORY, Backtest.Source.KALSHI_CANDLES):
+        raise BacktestInvalid("interval: minutes between points apply to polymarket_history and kalshi_candles")
+    if half_spread is not None and source != Backtest.Source.POLYMARKET_HISTORY:
+        raise BacktestInvalid("half_spread applies to polymarket_history only (Kalshi candles carry bid and ask)")
+    named = markets or ([s.strip() for s in symbol.split(",") if s.strip()] if symbol else None)
+    if source == Backtest.Source.POLYMARKET_RECORDED:
+        return BacktestData(source, {"set": "books", **({"markets": named} if named else {})})
+    if source == Backtest.Source.ALPACA_HISTORY:
+        symbols = _markets_named(config, named, "symbols", "symbol")
         if not symbols:
             raise BacktestInvalid("symbol: name the symbol to backtest on (--symbol, or parameters.symbol)")
-        return BacktestData(Backtest.Source.ALPACA_HISTORY, {"symbols": symbols, "timeframe": "1Day"})
-    raise BacktestInvalid(f"there is no {platform} history to backtest on yet: give a CSV (--csv FILE --symbol S)")
+        return BacktestData(source, {"symbols": symbols, "timeframe": "1Day"})
+    if source == Backtest.Source.KALSHI_CANDLES:
+        tickers = _markets_named(config, named, "tickers", "ticker", "market_ids", "market_id")
+        if not tickers:
+            raise BacktestInvalid("markets: name the Kalshi tickers to backtest on (--symbol, the API's markets, "
+                                  "or parameters.ticker)")
+        period = interval or 60
+        if period not in KALSHI_PERIODS:
+            raise BacktestInvalid(f"interval must be 1, 60 or 1440 minutes for Kalshi candlesticks, got {period}")
+        return BacktestData(source, {"tickers": tickers, "interval": period})
+    found = _markets_named(config, named, "markets", "market_ids", "market_id", "condition_id")
+    if not found:
+        raise BacktestInvalid("markets: name the Polymarket markets (condition ids or slugs) to backtest on "
+                              "(--symbol, the API's markets, or parameters.markets)")
+    fidelity = interval or 60
+    if not 1 <= fidelity <= 1440:
+        raise BacktestInvalid(f"interval must be whole minutes in [1, 1440], got {fidelity}")
+    spread = DEFAULT_HALF_SPREAD if half_spread is None else half_spread
+    if not Decimal(0) <= spread < Decimal("0.5"):
+        raise BacktestInvalid(f"half_spread must be in [0, 0.5), got {spread}")
+    return BacktestData(source, {"markets": found, "interval": fidelity, "half_spread": str(spread)})
 
 
 @dataclass

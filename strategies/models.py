@@ -353,6 +353,8 @@ class BacktestSource(models.TextChoices):
     CSV = "csv", "A CSV of bars"
     POLYMARKET_RECORDED = "polymarket_recorded", "Recorded Polymarket books and quotes"
     ALPACA_HISTORY = "alpaca_history", "Alpaca bars"
+    POLYMARKET_HISTORY = "polymarket_history", "Polymarket prices-history"
+    KALSHI_CANDLES = "kalshi_candles", "Kalshi candlesticks"
 
 
 class Backtest(models.Model):

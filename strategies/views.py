@@ -472,9 +472,11 @@ def backtest_charts(backtest: Backtest) -> dict[str, Any]:
                                           for key, value in backtest.metrics.items()]}
     if backtest.data_source == Backtest.Source.POLYMARKET_RECORDED:
         return charts  # books, not bars: the trades table tells the entries and exits
-    try:  # the run read these bars, so they are on disk (var/backtests/): no venue call here
+    if backtest.data_source not in (Backtest.Source.CSV, Backtest.Source.ALPACA_HISTORY):
+        return charts  # books, not bars: the trades table tells the entries and exits
+    try:  # the run read these bars, so they are in the database's cache: no venue call here
         loaded = BacktestData(backtest.data_source, backtest.data_spec).load(
-            backtest.version.config["platform"], start=backtest.start, end=backtest.end)
+            backtest.version.config["platform"], start=backtest.start, end=backtest.end, offline=True)
     except (BacktestInvalid, DataError, OSError, VenueError):
         return charts
     series = next(iter(loaded.get("bars", {}).values()), None)

@@ -244,3 +244,57 @@ class KillSwitch(models.Model):
 
     def __str__(self) -> str:
         return "kill switch: ENGAGED" if self.engaged else "kill switch: off"
+
+
+class VenueHistoryPoint(models.Model):
+    """One point of a venue's own history (a bar, a candle, a price), cached for backtests.
+
+    In the database, not on a disk, so a re-run on any worker host needs no network; which ranges
+    were fetched is `VenueHistoryRange` (a range with no points is still known to be empty).
+    """
+
+    venue = models.CharField(max_length=16, choices=Platform.choices)
+    series = models.CharField(max_length=200, help_text="token id, ticker or symbol")
+    resolution = models.CharField(max_length=16, help_text="the venue's own: 60m, 1Day, …")
+    at = models.DateTimeField(help_text="the point's own timestamp, as the venue gives it")
+    data = models.JSONField(help_text="the point's values, as strings")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["venue", "series", "resolution", "at"],
+                                               name="venue_history_point_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.venue} {self.series} {self.resolution} @ {self.at.isoformat()}"
+
+
+class VenueHistoryRange(models.Model):
+    """A range of one series already fetched from the venue: what the cache can answer without it."""
+
+    venue = models.CharField(max_length=16, choices=Platform.choices)
+    series = models.CharField(max_length=200)
+    resolution = models.CharField(max_length=16)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    fetched_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["venue", "series", "resolution", "start"], name="venue_history_range_lookup")]
+        constraints = [models.CheckConstraint(condition=Q(start__lte=F("end")), name="venue_history_range_ordered")]
+
+    def __str__(self) -> str:
+        return f"{self.venue} {self.series} {self.resolution} {self.start.isoformat()}…{self.end.isoformat()}"
+
+
+class VenueMarketInfo(models.Model):
+    """What a venue said about one market (title, outcomes, fee rate, resolution), cached for backtests."""
+
+    venue = models.CharField(max_length=16, choices=Platform.choices)
+    market_id = models.CharField(max_length=200)
+    data = models.JSONField()
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["venue", "market_id"], name="venue_market_info_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.venue} {self.market_id}"

@@ -446,6 +446,18 @@ class BacktestCreateSerializer(serializers.Serializer[Any]):
     end = serializers.DateTimeField(required=False, help_text="ISO 8601; no data at or after it is read.")
     cash = serializers.DecimalField(max_digits=20, decimal_places=2, required=False,
                                     min_value=Decimal("0.01"), help_text="USD; replaces capital.total_capital.")
+    data_source = serializers.ChoiceField(
+        choices=["polymarket_recorded", "polymarket_history", "kalshi_candles", "alpaca_history"], required=False,
+        help_text="The venue data: default the platform's (polymarket_recorded, kalshi_candles, alpaca_history).")
+    markets = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, min_length=1, max_length=20,
+        help_text="Symbols, Kalshi tickers or Polymarket condition ids / slugs; default the strategy's parameters.")
+    interval = serializers.IntegerField(
+        required=False, min_value=1, max_value=1440,
+        help_text="Minutes between points: prices-history fidelity, or a Kalshi candle period (1, 60, 1440).")
+    half_spread = serializers.DecimalField(
+        max_digits=6, decimal_places=4, required=False, min_value=Decimal(0), max_value=Decimal("0.4999"),
+        help_text="polymarket_history: bid and ask this far either side of each price (default 0.01).")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         start, end = attrs.get("start"), attrs.get("end")

@@ -202,8 +202,12 @@ TOOLS: tuple[Tool, ...] = (
         "Starts a backtest of the strategy's latest version (approved or not): the same files run unchanged in the "
         "sandbox over past market data, stepping ctx.now through the data's timestamps (ctx.mode is \"backtest\"; "
         "nothing after ctx.now can be read), with paper trading's sizing, risk checks and fees. No order reaches a "
-        "venue. The data is the venue's own history: Alpaca daily bars of parameters.symbol, or the recorded "
-        "Polymarket books and quotes. Optional start and end (ISO 8601 times, UTC if no offset) narrow the range; "
+        "venue. The data is the venue's own history (data_source): Alpaca daily bars of parameters.symbol "
+        "(alpaca_history), the recorded Polymarket books (polymarket_recorded, the default on Polymarket), "
+        "Polymarket's prices-history (polymarket_history: a book of one level at the price ± half_spread) or Kalshi "
+        "candlesticks (kalshi_candles: the candles' closing bid and ask); markets names what to test on (symbols, "
+        "tickers, condition ids; default the strategy's parameters) and interval the minutes between points. "
+        "Optional start and end (ISO 8601 times, UTC if no offset) narrow the range; "
         "cash (USD, a decimal string) replaces capital.total_capital. Answers at once with {backtest_id, status: "
         "queued}; it runs in the background (seconds to a minute): poll get_backtest until status is succeeded, "
         "failed or cancelled. Use it to see whether an idea has any edge before paper trading.",
@@ -212,7 +216,15 @@ TOOLS: tuple[Tool, ...] = (
          "start": {"type": "string", "format": "date-time", "description": "First time to test from (ISO 8601)."},
          "end": {"type": "string", "format": "date-time", "description": "Time to stop before (ISO 8601)."},
          "cash": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]{1,2})?$",
-                  "description": "Starting cash in USD, e.g. \"10000\"."}},
+                  "description": "Starting cash in USD, e.g. \"10000\"."},
+         "data_source": {"enum": ["polymarket_recorded", "polymarket_history", "kalshi_candles", "alpaca_history"],
+                         "description": "Which venue history to run on (default: the platform's)."},
+         "markets": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 20,
+                     "description": "Symbols, Kalshi tickers or Polymarket condition ids to test on."},
+         "interval": {"type": "integer", "minimum": 1, "maximum": 1440,
+                      "description": "Minutes between points (Kalshi: 1, 60 or 1440)."},
+         "half_spread": {"type": "string", "pattern": "^0(\\.[0-9]{1,4})?$",
+                         "description": "polymarket_history: bid/ask distance from each price, e.g. \"0.01\"."}},
         ("strategy_id",), read_only=False, idempotent=False,
     ),
     Tool(

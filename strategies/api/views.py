@@ -361,7 +361,8 @@ class ExecutionDetailView(ApiView):
 # --- backtests -------------------------------------------------------------------------------------
 
 
-BACKTEST_FIELDS = ("start", "end", "cash", "symbol", "commission")
+BACKTEST_FIELDS = ("start", "end", "cash", "symbol", "commission", "data_source", "markets", "interval",
+                   "half_spread")
 
 
 def _backtest_data(backtest: Backtest, *, detail: bool) -> dict[str, Any]:
@@ -405,7 +406,9 @@ class BacktestListView(ApiView):
         if version is None:
             raise ApiError(409, "not_runnable", f"strategy {strategy_id} has no version to backtest")
         try:
-            backtest = backtest_start(version=version, created_by=request.user, data=default_data(version.config, None),
+            data = default_data(version.config, None, source=body.get("data_source"), markets=body.get("markets"),
+                                interval=body.get("interval"), half_spread=body.get("half_spread"))
+            backtest = backtest_start(version=version, created_by=request.user, data=data,
                                       start=body.get("start"), end=body.get("end"), cash=body.get("cash"))
         except BacktestInvalid as error:
             raise _backtest_invalid(error) from None

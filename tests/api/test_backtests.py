@@ -90,8 +90,9 @@ def test_a_bad_body_is_a_validation_error_naming_the_field(api, alice, body, pat
     assert not Backtest.objects.exists()
 
 
-def test_a_platform_without_history_is_refused_with_the_reason(api, alice) -> None:
-    strategy = strategy_deploy(owner=alice, files=kalshi_files()).strategy
+def test_kalshi_history_without_markets_to_test_on_is_refused_naming_the_field(api, alice) -> None:
+    strategy = strategy_deploy(owner=alice, files=kalshi_files(parameters={})).strategy
     response = api.post(f"/api/v1/strategies/{strategy.pk}/backtests/", {})
-    assert response.status_code == 400 and "kalshi" in error(response)["message"]
+    assert response.status_code == 400 and "Kalshi tickers" in error(response)["message"]
+    assert error(response)["issues"][0]["path"] == "markets"
     assert not Backtest.objects.exists()

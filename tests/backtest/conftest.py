@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.api.conftest import agent_key, api  # noqa: F401 - the API's fixtures, for the API's backtests here
+
 EXAMPLE = Path(__file__).resolve().parent / "sma_cross"  # not a shipped example: its caps are out of the way
 
 

@@ -264,7 +264,9 @@ class BookData:
 
     platform: str
     markets: dict[str, PredictionMarket]
-    books: dict[str, OutcomeBooks]  # token id -> snapshots
+    books: dict[str, OutcomeBooks]  # token id (Kalshi: ticker, its YES book) -> snapshots
+    # Kalshi: each ticker's candle times and bars, for `get_candlesticks` (venue shape, as of a moment)
+    candles: dict[str, tuple[list[float], list[dict[str, Any]]]] = field(default_factory=dict)
 
     def market_of(self, token_id: str) -> PredictionMarket | None:
         books = self.books.get(token_id)

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Protocol
 
-from trading.backtest.data import BarSeries, BookData, DataError, iso, parse_time, utc
+from trading.backtest.data import BarSeries, BookData, BookSnapshot, DataError, iso, parse_time, utc
 from trading.capital import (
     QUANTITY_STEP,
     CapitalPlan,
@@ -41,7 +41,7 @@ from trading.capital import (
     worst_cost,
 )
 from trading.fees import POLYMARKET_DEFAULT_TAKER_RATE, TradeSide, alpaca_fee, kalshi_fee, polymarket_fee
-from trading.paper import paper_fill
+from trading.paper import outcome_book, paper_fill
 from trading.risk import Authority, EntryExposure, Refusal, entry_refusal, exit_refusal
 
 ZERO = Decimal(0)
@@ -365,6 +365,8 @@ class BacktestEngine:
         if method == "cancel_order":
             return self.cancel(str(kwargs.get("order_id") or ""))
         try:
+            if self.books is not None and self.venue == "kalshi":
+                return self._kalshi_read(method, kwargs)
             if self.books is not None:
                 return self._book_read(method, kwargs)
             return self._bar_read(method, kwargs)
@@ -421,6 +423,55 @@ class BacktestEngine:
         if snapshot is None or (self.cutoff is not None and snapshot.at > self.cutoff):
             raise BacktestCallError(f"no book of {token} exists yet at {iso(self.now)}")
         return books, snapshot
+
+    def _outcome(self, snapshot: BookSnapshot, side: str) -> BookSnapshot:
+        """The book of the contract a side holds: on Kalshi a NO book is the YES book mirrored."""
+        if self.venue != "kalshi" or side != "no":
+            return snapshot
+        book = outcome_book(snapshot.order_book(""), venue=self.venue, side=side)
+        return BookSnapshot(snapshot.at, book.bids, book.asks)
+
+    def _kalshi_read(self, method: str, kw: dict[str, Any]) -> Any:
+        """Kalshi's reads on candle data, in the shapes paper answers them (strategies.broker)."""
+        assert self.books is not None
+        now = self.now
+        if method == "get_markets":
+            listed = [self._kalshi_market(m.condition_id) for m in self.books.markets.values()
+                      if m.opens_at <= now and not (m.resolves_at is not None and now >= m.resolves_at)]
+            limit = int(kw.get("limit") or 20)
+            return {"markets": listed[:max(0, limit)]}
+        if method == "get_market":
+            return self._kalshi_market(str(kw["ticker"]))
+        if method == "get_orderbook":
+            _, snapshot = self._book(kw["ticker"])
+            return {**snapshot.as_polymarket(str(kw["ticker"])), "timestamp": utc(snapshot.at).isoformat()}
+        if method == "get_candlesticks":
+            ticker = str(kw["ticker"])
+            times, bars = self.books.candles.get(ticker, ([], []))
+            if not times:
+                raise BacktestCallError(f"no backtest data for ticker {ticker!r}")
+            visible = _bisect_right(times, now, len(times))  # a candle is seen at its period's end
+            end = parse_time(kw.get("end_ts"), "end_ts")
+            start = parse_time(kw.get("start_ts"), "start_ts")
+            hi = visible if end is None else min(visible, _bisect_right(times, end, visible))
+            lo = max(0, hi - MAX_BARS_REPLY) if start is None else _bisect_left(times, start, hi)
+            return {"candlesticks": bars[lo:hi]}
+        raise BacktestCallError(f"kalshi.{method} has no backtest data")
+
+    def _kalshi_market(self, ticker: str) -> dict[str, Any]:
+        assert self.books is not None
+        market = self.books.markets.get(ticker)
+        if market is None or market.opens_at > self.now:
+            raise BacktestCallError(f"no market {ticker!r} exists at {iso(self.now)}")
+        resolved = market.resolves_at is not None and self.now >= market.resolves_at and market.winner is not None
+        snapshot = self.books.books[ticker].as_of(self.now)
+        bid = snapshot.bids[0].price if snapshot is not None and snapshot.bids else None
+        ask = snapshot.asks[0].price if snapshot is not None and snapshot.asks else None
+        return {"ticker": ticker, "title": market.question, "event_ticker": market.slug,
+                "status": "finalized" if resolved else "active",
+                "result": market.outcomes[market.winner] if resolved and market.winner is not None else "",
+                "yes_bid_dollars": None if bid is None else str(bid),
+                "yes_ask_dollars": None if ask is None else str(ask), "synthetic": False}
 
     def _book_read(self, method: str, kw: dict[str, Any]) -> Any:
         assert self.books is not None
@@ -544,7 +595,8 @@ class BacktestEngine:
             if market is None or snapshot is None:
                 return self._refuse(Refusal("market_data", f"no book for {market_id} at {iso(self.now)}"), what)
             rate = market.fee_rate
-            reference = limit if limit is not None else (snapshot.asks[0].price if snapshot.asks else None)
+            asks = self._outcome(snapshot, side).asks
+            reference = limit if limit is not None else (asks[0].price if asks else None)
         else:
             series = self.bars.get(market_id)
             reference = limit if limit is not None else (series.last_close(self.now) if series else None)
@@ -671,7 +723,7 @@ class BacktestEngine:
             return False
         if snapshot.at > until or (self.cutoff is not None and snapshot.at > self.cutoff):
             return False
-        book = snapshot.order_book(order.market_id)
+        book = outcome_book(snapshot.order_book(order.market_id), venue=self.venue, side=order.side)
         if order.intent == "entry":
             execution = paper_fill(book, venue=self.venue, side="buy", quantity=order.quantity,
                                    limit_price=order.limit_price or (book.asks[0].price if book.asks else None),
@@ -765,7 +817,10 @@ class BacktestEngine:
             for position in list(self.positions.values()):
                 if position.market_id not in market.token_ids:
                     continue
-                won = market.token_ids.index(position.market_id) == market.winner
+                if self.venue == "kalshi":  # one ticker for both sides: the side that won
+                    won = position.side == market.outcomes[market.winner]
+                else:
+                    won = market.token_ids.index(position.market_id) == market.winner
                 payout = ONE if won else ZERO
                 order = WorkingOrder(self._next_id("bt-s"), "settle", position.market_id, position.side, "",
                                      market.resolves_at, ZERO, position.lot.quantity, None, position.position_id)
@@ -778,7 +833,7 @@ class BacktestEngine:
         for position in self.positions.values():
             if self.books is not None:
                 snapshot = self.books.books[position.market_id].as_of(now)
-                mid = snapshot.midpoint if snapshot is not None else None
+                mid = self._outcome(snapshot, position.side).midpoint if snapshot is not None else None
                 if mid is not None:
                     position.mark = mid
             else:

@@ -138,14 +138,18 @@ class SimulatedKalshi:
         self.register_key(KALSHI_DEV_KEY_ID, ensure_kalshi_dev_key(key_dir).read_bytes())
         self.accounts: dict[str, KalshiAccount] = {}
         self.results: dict[str, str] = {}  # ticker → "yes" / "no" once settled
+        self.settled_at: dict[str, float] = {}  # when: a settled market has no candles after it
         self.page_size = 100  # Kalshi's default page of orders and fills; tests make it small to prove paging
 
-    def settle(self, ticker: str, result: str) -> None:
-        """Resolve a market: it reads `finalized` with its result, and every holder is paid $1 a winning contract."""
+    def settle(self, ticker: str, result: str, at: float | None = None) -> None:
+        """Resolve a market: it reads `finalized` with its result, and every holder is paid $1 a winning contract.
+
+        `at` (unix seconds, default now) is when it settled: its candles stop there."""
         if ticker not in self.markets or result not in ("yes", "no"):
             raise SimError(400, "settle needs a known ticker and a result of 'yes' or 'no'")
         with self.lock:
             self.results[ticker] = result
+            self.settled_at.setdefault(ticker, time.time() if at is None else at)
             for account in self.accounts.values():
                 position = account.positions.pop(ticker, None)
                 if position is not None and position.contracts != 0:
@@ -319,7 +323,8 @@ class SimulatedKalshi:
             raise SimError(400, "too many candlesticks requested (max 5000)")
         candles = []
         first_end = (start // step + 1) * step
-        for period_end in range(first_end, end + 1, step):
+        last_end = min(end, int(self.settled_at.get(market.ticker, end)))
+        for period_end in range(first_end, last_end + 1, step):
             prices = [self.price_at(market, t) for t in range(period_end - step, period_end, max(60, step // 60))]
             open_, close, high, low = prices[0], prices[-1], max(prices), min(prices)
             ohlc = {"open_dollars": dollars(open_), "high_dollars": dollars(high), "low_dollars": dollars(low),

@@ -144,7 +144,9 @@ class VenueSimulator:
             body = request.json()
             if not isinstance(body, dict):
                 raise SimError(400, 'send {"ticker": "...", "result": "yes" | "no"}')
-            self.kalshi.settle(str(body.get("ticker")), str(body.get("result")))
+            at = body.get("at")  # optional: when it settled (unix seconds), its candles stop there
+            self.kalshi.settle(str(body.get("ticker")), str(body.get("result")),
+                               float(at) if isinstance(at, int | float) else None)
             return SimResponse(200, {"ticker": body.get("ticker"), "result": body.get("result")})
         if request.path == "/_sim/health":
             return SimResponse(200, {"ok": True, "venues": self.venue_urls()})

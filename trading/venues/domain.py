@@ -95,6 +95,20 @@ class Bar:
 
 
 @dataclass(frozen=True)
+class QuoteCandle:
+    """A Kalshi candlestick with its quotes: at the period's end, the closing YES bid and ask and last price."""
+
+    at: datetime
+    yes_bid: Decimal | None
+    yes_ask: Decimal | None
+    price: Decimal | None  # the last trade's price (None: no trade yet)
+    open: Decimal | None = None
+    high: Decimal | None = None
+    low: Decimal | None = None
+    volume: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
 class WalletTrade:
     """A trade made by some wallet, as the Polymarket Data API reports it (the copy trader's input)."""
 

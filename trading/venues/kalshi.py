@@ -30,6 +30,7 @@ from trading.venues.domain import (
     PreparedOrder,
     PricePoint,
     Quote,
+    QuoteCandle,
     VenuePosition,
 )
 from trading.venues.errors import (
@@ -224,6 +225,30 @@ class KalshiVenue:
                 close=_dec(close), volume=_dec(candle.get("volume_fp")),
             ))
         return bars
+
+    def get_quote_candles(self, ticker: str, *, start: datetime, end: datetime, period_minutes: int = 60,
+                          series_ticker: str | None = None) -> list[QuoteCandle]:
+        """Candlesticks with the YES bid and ask each period closed at (what a backtest fills against)."""
+        series = series_ticker or self._field(self._read(f"/markets/{ticker}"), "market")["event_ticker"].split("-")[0]
+        payload = self._read(f"/series/{series}/markets/{ticker}/candlesticks", params={
+            "start_ts": int(start.timestamp()), "end_ts": int(end.timestamp()), "period_interval": period_minutes})
+        candles = []
+        for candle in self._field(payload, "candlesticks"):
+            price = candle.get("price") or {}
+            bid, ask = candle.get("yes_bid") or {}, candle.get("yes_ask") or {}
+
+            def number(ohlc: dict[str, Any], key: str) -> Decimal | None:
+                value = ohlc.get(key)
+                return None if value is None else _dec(value)
+
+            last = number(price, "close_dollars")
+            candles.append(QuoteCandle(
+                at=datetime.fromtimestamp(candle["end_period_ts"], UTC), yes_bid=number(bid, "close_dollars"),
+                yes_ask=number(ask, "close_dollars"),
+                price=last if last is not None else number(price, "previous_dollars"),
+                open=number(price, "open_dollars"), high=number(price, "high_dollars"),
+                low=number(price, "low_dollars"), volume=_dec(candle.get("volume_fp"))))
+        return candles
 
     def get_price_history(self, instrument_id: str, *, start: datetime, end: datetime) -> list[PricePoint]:
         minutes = 1 if end - start <= timedelta(days=1) else 60 if end - start <= timedelta(days=60) else 1440

@@ -305,6 +305,32 @@ class PolymarketVenue:
 
         return self._read(fetch)
 
+    def get_prices_history(self, instrument_id: str, *, start: datetime, end: datetime,
+                           fidelity_minutes: int = 60) -> list[PricePoint]:
+        """The CLOB's own `GET /prices-history` of one token: `{"history": [{"t": unix s, "p": price}]}`."""
+        url = f"{self.clob_url}/prices-history"
+        params: dict[str, str | int] = {"market": instrument_id, "startTs": int(start.timestamp()),
+                                        "endTs": int(end.timestamp()), "fidelity": fidelity_minutes}
+
+        def fetch() -> list[PricePoint]:
+            try:
+                response = httpx.get(url, params=params, timeout=self.timeout)
+            except httpx.TimeoutException as error:
+                raise VenueTimeout(PLATFORM, str(error)) from error
+            except httpx.HTTPError as error:
+                raise VenueConnectionError(PLATFORM, str(error)) from error
+            if response.status_code >= 400:
+                raise error_from_response(PLATFORM, response.status_code, response.content,
+                                          response.headers.get("retry-after"))
+            payload = json_or_malformed(PLATFORM, response.content)
+            try:
+                return [PricePoint(datetime.fromtimestamp(int(point["t"]), UTC), Decimal(str(point["p"])))
+                        for point in payload["history"]]
+            except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+                raise MalformedResponse(PLATFORM, f"/prices-history answered {str(payload)[:200]}") from error
+
+        return self.resilience.call(fetch, kind="read", idempotent=True)
+
     def get_trade_history(self, maker_address: str, *, limit: int = 100) -> list[WalletTrade]:
         """A wallet's most recent trades (Data API), newest first: what a copy trader follows."""
         def fetch() -> list[WalletTrade]:

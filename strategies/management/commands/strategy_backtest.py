@@ -13,6 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from strategies.backtesting import (
+    VENUE_SOURCES,
     BacktestData,
     BacktestInvalid,
     backtest_create,
@@ -60,7 +61,15 @@ class Command(BaseCommand):
         parser.add_argument("target", metavar="ID|DIR")
         parser.add_argument("--csv", metavar="FILE", help="bars: a date/time/timestamp column, open, high, low, close"
                             " and optionally volume (or a DataFrame's to_csv)")
-        parser.add_argument("--symbol", metavar="SYMBOL", help="the market id the CSV's bars are for")
+        parser.add_argument("--symbol", metavar="SYMBOL", help="the market id the CSV's bars are for; with venue data "
+                            "the symbol, ticker(s) or Polymarket market(s) (comma-separated) to backtest on")
+        parser.add_argument("--source", choices=[str(source) for source in VENUE_SOURCES],
+                            help="venue data instead of a CSV (default: the platform's: polymarket_recorded, "
+                            "kalshi_candles, alpaca_history)")
+        parser.add_argument("--interval", metavar="MINUTES", type=int, help="minutes between points: Polymarket "
+                            "prices-history's fidelity (60), Kalshi's candle period_interval (1, 60 or 1440)")
+        parser.add_argument("--half-spread", metavar="PRICE", help="polymarket_history: the bid and ask sit this far "
+                            "either side of each price (0.01)")
         parser.add_argument("--start", metavar="ISO")
         parser.add_argument("--end", metavar="ISO")
         parser.add_argument("--cash", metavar="USD", help="replaces capital.total_capital")
@@ -80,6 +89,8 @@ class Command(BaseCommand):
             raise CommandError(f"--commission must be a relative fee in [0, 0.1), got {commission}", returncode=2)
         if options["csv"] and not options["symbol"]:
             raise CommandError("--symbol SYMBOL is required with --csv: the market id its bars are for", returncode=2)
+        if options["csv"] and options["source"]:
+            raise CommandError("--source names venue data; --csv FILE is its own source: give one", returncode=2)
         if commission is not None and not options["csv"]:
             raise CommandError("--commission applies to CSV data only (--csv FILE); venues charge their own fees",
                                returncode=2)
@@ -110,7 +121,8 @@ class Command(BaseCommand):
             except (OSError, UnicodeDecodeError) as error:
                 raise CommandError(f"--csv: cannot read {path}: {error}", returncode=2) from None
             return csv_store(text, symbol=options["symbol"], filename=path.name)
-        return default_data(config, options["symbol"])
+        return default_data(config, options["symbol"], source=options["source"], interval=options["interval"],
+                            half_spread=_decimal(options["half_spread"], "--half-spread"))
 
     def _saved(self, strategy_id: int, options: dict[str, Any], start: datetime | None, end: datetime | None,
                cash: Decimal | None, commission: Decimal | None, echo: Any) -> dict[str, Any]:

@@ -83,6 +83,10 @@ class PolymarketClob:
                 start = float(request.param("startTs") or now - 86400)
                 end = float(request.param("endTs") or now)
                 points = s.data.history(token, start, end, now)
+                fidelity = int(request.param("fidelity") or 0) * 60
+                if fidelity:  # the venue's resolution in minutes: one point (the last) per period
+                    by_period = {int(t // fidelity): (t, p) for t, p in points}
+                    points = [by_period[key] for key in sorted(by_period)]
                 return SimResponse(200, {"history": [{"t": int(t), "p": float(p)} for t, p in points]})
             if path == "/time":
                 return SimResponse(200, int(time.time()))

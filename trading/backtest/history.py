@@ -1,0 +1,343 @@
+"""The venues' own history as backtest data, through the adapters, cached in the database.
+
+Three sources behind the engine's one interface (`trading.backtest.data`): Alpaca bars, Polymarket's
+CLOB `prices-history` and Kalshi's candlesticks. Every point fetched is kept (`VenueHistoryPoint`) with
+the range it came in (`VenueHistoryRange`), so a re-run on any host reads the cache and asks the venue
+only for the part of the range it has never fetched. What a venue says of a market (outcomes, fee
+rate, resolution) is kept too (`VenueMarketInfo`): a resolved market's for good, an open one's for an
+hour, and the cached copy answers when the venue cannot.
+
+A price series has no book, so the fill model is stated here (docs/backtest.md, "Prices without a
+book"): each point becomes a one-level book; Polymarket's at the price ± `half_spread`, Kalshi's at the
+candle's closing YES bid and ask. An order fills at the first point after its signal, at that ask
+(buys) or bid (sells), with the venue's fee; the depth is not known, so the level holds `DEPTH`
+contracts (the strategy's own limits bound the order). A market the venue reports resolved settles at
+$1 / $0 at its last point, when the data stops before the range ends (a range cut earlier does not
+see the resolution, as a live strategy would not).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+from django.db import transaction
+from django.utils import timezone
+
+from trading.backtest.data import (
+    BarSeries,
+    BookData,
+    BookSnapshot,
+    DataError,
+    OutcomeBooks,
+    PredictionMarket,
+    bars_from_rows,
+    iso,
+)
+from trading.models import VenueHistoryPoint, VenueHistoryRange, VenueMarketInfo
+from trading.venues import venue_client
+from trading.venues.alpaca import AlpacaVenue
+from trading.venues.domain import BookLevel
+from trading.venues.errors import VenueError
+from trading.venues.kalshi import KalshiVenue
+from trading.venues.polymarket import PolymarketVenue
+
+logger = logging.getLogger(__name__)
+
+ZERO, ONE = Decimal(0), Decimal(1)
+DEPTH = Decimal(1_000_000)  # contracts at the one level of a book made from a price: depth is not known
+PRICE_FLOOR = Decimal("0.001")  # a book made from a price stays inside (0, 1)
+DEFAULT_HALF_SPREAD = Decimal("0.01")  # one Polymarket tick either side of the price
+MARKET_INFO_FRESH = timedelta(hours=1)  # an open market's cached info is asked again after this
+POLYMARKET_POINTS_PER_REQUEST = 1000  # a range is asked in pieces the CLOB answers in full
+KALSHI_CANDLES_PER_REQUEST = 5000  # Kalshi's own maximum
+KALSHI_PERIODS = (1, 60, 1440)
+
+Points = list[tuple[datetime, dict[str, Any]]]
+
+
+# --- the cache ------------------------------------------------------------------------------------
+
+
+Span = tuple[datetime, datetime]
+
+
+def _gaps(covered: Iterable[Span], start: datetime, end: datetime) -> list[Span]:
+    """The parts of [start, end] no fetched range covers."""
+    gaps, cursor = [], start
+    for lo, hi in sorted(covered):
+        if hi < cursor:
+            continue
+        if lo > cursor:
+            gaps.append((cursor, min(lo, end)))
+        cursor = max(cursor, hi)
+        if cursor >= end:
+            break
+    if cursor < end:
+        gaps.append((cursor, end))
+    return [(lo, hi) for lo, hi in gaps if hi > lo]
+
+
+def history_cached(*, venue: str, series: str, resolution: str, start: datetime, end: datetime,
+                   fetch: Callable[[datetime, datetime], Points] | None) -> Points:
+    """The points of one series in [start, end]: cached ranges reused, the missing ones fetched (if `fetch`)."""
+    end = min(end, timezone.now())  # the future is never cached as empty
+    key = {"venue": venue, "series": series, "resolution": resolution}
+    if fetch is not None and start < end:
+        covered = VenueHistoryRange.objects.filter(**key, start__lte=end, end__gte=start).values_list("start", "end")
+        for lo, hi in _gaps(covered, start, end):
+            points = fetch(lo, hi)
+            with transaction.atomic():
+                VenueHistoryPoint.objects.bulk_create(
+                    [VenueHistoryPoint(**key, at=at, data=data) for at, data in points], ignore_conflicts=True)
+                VenueHistoryRange.objects.create(**key, start=lo, end=hi)
+    rows = VenueHistoryPoint.objects.filter(**key, at__gte=start, at__lte=end).order_by("at")
+    return [(row.at, row.data) for row in rows]
+
+
+def market_cached(*, venue: str, market_id: str, fetch: Callable[[], dict[str, Any]] | None) -> dict[str, Any]:
+    """What the venue says of a market: cached for good once resolved, for an hour while open."""
+    row = VenueMarketInfo.objects.filter(venue=venue, market_id=market_id).first()
+    now = timezone.now()
+    if row is not None and (fetch is None or row.data.get("settled_outcome")
+                            or now - row.fetched_at < MARKET_INFO_FRESH):
+        return cast(dict[str, Any], row.data)
+    if fetch is None:
+        raise DataError(f"{venue} market {market_id}: nothing cached, and this read may not ask the venue")
+    try:
+        data = fetch()
+    except VenueError:
+        if row is None:
+            raise
+        logger.warning("%s market %s: the venue did not answer, using what was cached at %s", venue, market_id,
+                       row.fetched_at)
+        return cast(dict[str, Any], row.data)
+    VenueMarketInfo.objects.update_or_create(venue=venue, market_id=market_id,
+                                             defaults={"data": data, "fetched_at": now})
+    return data
+
+
+def _pieces(start: datetime, end: datetime, length: timedelta) -> list[Span]:
+    pieces, cursor = [], start
+    while cursor < end:
+        pieces.append((cursor, min(end, cursor + length)))
+        cursor += length
+    return pieces
+
+
+class _Client:
+    """One adapter, built on first use (a run that the cache answers never opens one)."""
+
+    def __init__(self, platform: str) -> None:
+        self.platform = platform
+        self.client: Any = None
+
+    def __call__(self) -> Any:
+        if self.client is None:
+            self.client = venue_client(self.platform)
+        return self.client
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+
+def _range(start: datetime | None, end: datetime | None, default: timedelta, period: int) -> Span:
+    """The range asked for, never past now; without an end, up to the last whole period (so a re-run in the
+    same period asks the venue nothing)."""
+    now = timezone.now()
+    if end is None:
+        end = datetime.fromtimestamp(now.timestamp() // period * period, UTC)
+    end = min(end, now)
+    start = start or end - default
+    if start >= end:
+        raise DataError(f"the range {start.isoformat()} … {end.isoformat()} is empty (the venue has no future)")
+    return start, end
+
+
+# --- Alpaca bars ----------------------------------------------------------------------------------
+
+
+def alpaca_history(symbol: str, *, timeframe: str, start: datetime | None, end: datetime | None,
+                   offline: bool = False) -> BarSeries:
+    """Alpaca's bars of `symbol` through the adapter (a year of daily bars by default)."""
+    end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = start or end - timedelta(days=365)
+    client = _Client("alpaca")
+
+    def fetch(lo: datetime, hi: datetime) -> Points:
+        bars = cast(AlpacaVenue, client()).get_bars(symbol, timeframe=timeframe, start=lo, end=hi)
+        return [(bar.at, {"o": str(bar.open), "h": str(bar.high), "l": str(bar.low), "c": str(bar.close),
+                          "v": str(bar.volume)}) for bar in bars]
+
+    try:
+        points = history_cached(venue="alpaca", series=symbol, resolution=timeframe, start=start, end=end,
+                                fetch=None if offline else fetch)
+    finally:
+        client.close()
+    if len(points) < 2:
+        raise DataError(f"alpaca has {len(points)} bars of {symbol} from {start.isoformat()} to {end.isoformat()}")
+    return bars_from_rows(symbol, [(at.timestamp(), Decimal(d["o"]), Decimal(d["h"]), Decimal(d["l"]),
+                                    Decimal(d["c"]), Decimal(d["v"])) for at, d in points])
+
+
+# --- prices without a book: one level each side ---------------------------------------------------
+
+
+def _one_level(moment: float, bid: Decimal | None, ask: Decimal | None) -> BookSnapshot:
+    bids = (BookLevel(bid, DEPTH),) if bid is not None and bid > 0 else ()
+    asks = (BookLevel(ask, DEPTH),) if ask is not None and ask < 1 else ()
+    return BookSnapshot(moment, bids, asks)
+
+
+def _resolution(settled: str | None, last_point: float | None, range_end: datetime,
+                period: float) -> tuple[float | None, int | None]:
+    """When and how a market settles in the data: at its last point, if the venue says it resolved and
+    the data stops (more than one period) before the range does."""
+    if settled not in ("yes", "no") or last_point is None or range_end.timestamp() - last_point <= period:
+        return None, None
+    return last_point, 0 if settled == "yes" else 1
+
+
+# --- Polymarket prices-history --------------------------------------------------------------------
+
+
+def _polymarket_info(client: PolymarketVenue, market_id: str) -> dict[str, Any]:
+    market = client.get_market(market_id)
+    if len(market.instrument_ids) != 2:
+        raise DataError(f"polymarket market {market_id} has {len(market.instrument_ids)} outcome tokens, not two")
+    return {"condition_id": market.market_id, "question": market.title, "slug": market.slug,
+            "category": market.category, "outcomes": list(market.outcomes), "token_ids": list(market.instrument_ids),
+            "fee_rate": str(client.get_fee_rate(market.instrument_ids[0])), "settled_outcome": market.settled_outcome}
+
+
+def polymarket_history(markets: list[str], *, start: datetime | None, end: datetime | None, fidelity: int = 60,
+                       half_spread: Decimal = DEFAULT_HALF_SPREAD, offline: bool = False) -> BookData:
+    """Polymarket's `GET /prices-history` of each market's two tokens (a week by default), as books of one level."""
+    if not markets:
+        raise DataError("markets: name the Polymarket markets to backtest on (condition ids or slugs)")
+    if not 1 <= fidelity <= 1440:
+        raise DataError(f"fidelity must be whole minutes in [1, 1440], got {fidelity}")
+    if not ZERO <= half_spread < Decimal("0.5"):
+        raise DataError(f"half_spread must be in [0, 0.5), got {half_spread}")
+    lo, hi = _range(start, end, timedelta(days=7), fidelity * 60)
+    client = _Client("polymarket")
+    result_markets: dict[str, PredictionMarket] = {}
+    books: dict[str, OutcomeBooks] = {}
+    try:
+        for market_id in markets:
+            def info_fetch(market_id: str = market_id) -> dict[str, Any]:
+                return _polymarket_info(cast(PolymarketVenue, client()), market_id)
+
+            info = market_cached(venue="polymarket", market_id=market_id, fetch=None if offline else info_fetch)
+            times_of: dict[str, list[float]] = {}
+            for outcome, token in enumerate(info["token_ids"]):
+                def fetch(a: datetime, b: datetime, token: str = token) -> Points:
+                    points = []
+                    for p_lo, p_hi in _pieces(a, b, timedelta(minutes=fidelity * POLYMARKET_POINTS_PER_REQUEST)):
+                        history = cast(PolymarketVenue, client()).get_prices_history(
+                            token, start=p_lo, end=p_hi, fidelity_minutes=fidelity)
+                        points += [(point.at, {"p": str(point.price)}) for point in history]
+                    return points
+
+                points = history_cached(venue="polymarket", series=token, resolution=f"{fidelity}m", start=lo,
+                                        end=hi, fetch=None if offline else fetch)
+                times = [at.timestamp() for at, _ in points]
+                prices = [Decimal(data["p"]) for _, data in points]
+                snapshots = [_one_level(t, max(PRICE_FLOOR, p - half_spread), min(ONE - PRICE_FLOOR, p + half_spread))
+                             for t, p in zip(times, prices, strict=True)]
+                times_of[token] = times
+                books[token] = OutcomeBooks(token, info["condition_id"], info["outcomes"][outcome], times,
+                                            snapshots.__getitem__)
+            every = [t for times in times_of.values() for t in times]
+            if not every:
+                continue
+            resolves_at, winner = _resolution(info.get("settled_outcome"), max(every), hi, fidelity * 60)
+            result_markets[info["condition_id"]] = PredictionMarket(
+                info["condition_id"], info["question"], info["slug"], info["category"], Decimal(info["fee_rate"]),
+                (info["outcomes"][0], info["outcomes"][1]), (info["token_ids"][0], info["token_ids"][1]), min(every),
+                resolves_at, winner)
+    finally:
+        client.close()
+    if not result_markets:
+        raise DataError(f"polymarket has no price history of {', '.join(markets)} from {iso(lo.timestamp())} to "
+                        f"{iso(hi.timestamp())}")
+    return BookData("polymarket", result_markets, {t: b for t, b in books.items() if b.condition_id in result_markets})
+
+
+# --- Kalshi candlesticks --------------------------------------------------------------------------
+
+
+def _kalshi_info(client: KalshiVenue, ticker: str) -> dict[str, Any]:
+    market = client.get_market(ticker)
+    return {"ticker": market.market_id, "title": market.title, "event_ticker": market.slug,
+            "settled_outcome": market.settled_outcome}
+
+
+def _number(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def kalshi_candles(tickers: list[str], *, start: datetime | None, end: datetime | None, period: int = 60,
+                   offline: bool = False) -> BookData:
+    """Kalshi's candlesticks of each ticker (a week of hourly candles by default), as books of one level:
+    the closing YES bid and ask of each period, seen at the period's end."""
+    if not tickers:
+        raise DataError("tickers: name the Kalshi markets to backtest on")
+    if period not in KALSHI_PERIODS:
+        raise DataError(f"period must be 1, 60 or 1440 minutes (Kalshi's period_interval), got {period}")
+    lo, hi = _range(start, end, timedelta(days=7), period * 60)
+    client = _Client("kalshi")
+    result_markets: dict[str, PredictionMarket] = {}
+    books: dict[str, OutcomeBooks] = {}
+    candles: dict[str, tuple[list[float], list[dict[str, Any]]]] = {}
+    try:
+        for ticker in tickers:
+            def info_fetch(ticker: str = ticker) -> dict[str, Any]:
+                return _kalshi_info(cast(KalshiVenue, client()), ticker)
+
+            info = market_cached(venue="kalshi", market_id=ticker, fetch=None if offline else info_fetch)
+            series = str(info.get("event_ticker") or ticker).split("-")[0]
+
+            def fetch(a: datetime, b: datetime, ticker: str = ticker, series: str = series) -> Points:
+                points = []
+                for p_lo, p_hi in _pieces(a, b, timedelta(minutes=period * KALSHI_CANDLES_PER_REQUEST)):
+                    for candle in cast(KalshiVenue, client()).get_quote_candles(
+                            ticker, start=p_lo, end=p_hi, period_minutes=period, series_ticker=series):
+                        points.append((candle.at, {
+                            "bid": _number(candle.yes_bid), "ask": _number(candle.yes_ask),
+                            "price": _number(candle.price), "open": _number(candle.open),
+                            "high": _number(candle.high), "low": _number(candle.low), "volume": str(candle.volume)}))
+                return points
+
+            points = [(at, data) for at, data in history_cached(
+                venue="kalshi", series=ticker, resolution=f"{period}m", start=lo, end=hi,
+                fetch=None if offline else fetch) if data["bid"] is not None or data["ask"] is not None]
+            if not points:
+                continue
+            times = [at.timestamp() for at, _ in points]
+            snapshots = [_one_level(t, None if d["bid"] is None else Decimal(d["bid"]),
+                                    None if d["ask"] is None else Decimal(d["ask"])) for t, (_, d) in zip(
+                                        times, points, strict=True)]
+            books[ticker] = OutcomeBooks(ticker, ticker, "yes", times, snapshots.__getitem__)
+            candles[ticker] = (times, [_candle_bar(at, d) for at, d in points])
+            resolves_at, winner = _resolution(info.get("settled_outcome"), times[-1], hi, period * 60)
+            result_markets[ticker] = PredictionMarket(
+                ticker, str(info.get("title") or ticker), str(info.get("event_ticker") or ""), "", ZERO, ("yes", "no"),
+                (ticker, ticker), times[0], resolves_at, winner)
+    finally:
+        client.close()
+    if not result_markets:
+        raise DataError(f"kalshi has no candlesticks of {', '.join(tickers)} from {iso(lo.timestamp())} to "
+                        f"{iso(hi.timestamp())}")
+    return BookData("kalshi", result_markets, books, candles)
+
+
+def _candle_bar(at: datetime, data: dict[str, Any]) -> dict[str, Any]:
+    """A candle as `get_candlesticks` answers it in paper (the adapter's bars: price OHLC at the period's end)."""
+    close = data["price"] or data["bid"] or data["ask"]
+    return {"t": iso(at.timestamp()), "o": data["open"] or close, "h": data["high"] or close,
+            "l": data["low"] or close, "c": close, "v": data["volume"]}
