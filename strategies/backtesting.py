@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -24,7 +23,7 @@ from django.utils import timezone
 
 from strategies.events import backtest_broadcast
 from strategies.executor import worker_id
-from strategies.models import Backtest, StrategyVersion
+from strategies.models import Backtest, BacktestCsv, StrategyVersion
 from strategies.recovery import process_gone
 from strategies.runtime import Sandbox, SandboxLimits, SandboxUnavailable, VenueCallError
 from strategies.runtime.cycle import run_cycle_in_process
@@ -140,8 +139,9 @@ class BacktestData:
         Venue history comes from the database's cache, the venue asked only for what it lacks
         (`offline`: never asked, for pages that show a finished run's data)."""
         if self.source == Backtest.Source.CSV:
-            path = csv_store_path(str(self.spec["sha256"]))
-            return {"bars": {self.spec["symbol"]: load_csv(path, symbol=str(self.spec["symbol"]))}}
+            text = csv_text(str(self.spec["sha256"]))
+            name = str(self.spec.get("filename") or "data.csv")
+            return {"bars": {self.spec["symbol"]: load_csv(name, symbol=str(self.spec["symbol"]), text=text)}}
         if self.source == Backtest.Source.POLYMARKET_RECORDED:
             return {"books": recorded_polymarket(str(self.spec.get("set") or "books"), self.spec.get("markets"))}
         if self.source == Backtest.Source.ALPACA_HISTORY:
@@ -161,20 +161,19 @@ class BacktestData:
                               f"{', '.join(Backtest.Source.values)}")
 
 
-def csv_store_path(sha256: str) -> Path:
-    return Path(settings.VAR_DIR) / "backtests" / "csv" / f"{sha256}.csv"
+def csv_text(sha256: str) -> str:
+    """A stored CSV's text (`csv_store`), from the database: any worker host can run its backtest."""
+    stored = BacktestCsv.objects.filter(sha256=sha256).values_list("content", flat=True).first()
+    if stored is None:
+        raise DataError(f"the CSV {sha256[:12]}… of this backtest is not stored: upload it again")
+    return stored
 
 
 def csv_store(text: str, *, symbol: str, filename: str) -> BacktestData:
     """Check a user's CSV now (a clear error names the line) and keep it by content hash for the worker."""
     load_csv(filename, symbol=symbol, text=text)
     digest = hashlib.sha256(text.encode()).hexdigest()
-    path = csv_store_path(digest)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)  # a crash never leaves half a file under the final name
+    BacktestCsv.objects.get_or_create(sha256=digest, defaults={"filename": filename, "content": text})
     return BacktestData(Backtest.Source.CSV, {"symbol": symbol, "sha256": digest, "filename": filename})
 
 

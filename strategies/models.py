@@ -341,6 +341,18 @@ class ExecutionAction(models.Model):
         return f"{self.kind}: {self.message[:80]}"
 
 
+class BacktestCsv(models.Model):
+    """A user's CSV of bars for backtests, by content hash: in the database, so a worker on any host runs it."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    filename = models.CharField(max_length=255)
+    content = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.sha256[:12]})"
+
+
 class BacktestStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
