@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from strategies.backtesting import backtest_execute_files, csv_store
 from tests.backtest.conftest import sma_cross_files
+
+pytestmark = pytest.mark.django_db  # the CSV is stored in the database
 
 COIN_FLIP = '''
 import random

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
+
 from strategies.backtesting import backtest_execute_files, csv_store
+
+pytestmark = pytest.mark.django_db  # the CSV is stored in the database
 
 COUNTER = '''
 from datetime import timedelta
