@@ -169,7 +169,8 @@ def run_cycle_in_process(
                 exit_signals.append((position, asked))
         exits = [exit_signal.as_dict() for _, exit_signal in exit_signals]
         # `execute_exit(self, ctx, position, signal)`, as older docs write it, gets the position too.
-        with_position = _positional_count(strategy.execute_exit) >= 3
+        # Only asked when there is an exit to execute: inspect.signature costs more than most steps.
+        with_position = bool(exit_signals) and _positional_count(strategy.execute_exit) >= 3
         for index, (position, exit_signal) in enumerate(exit_signals):
             ctx.signal_index = index
             if with_position:

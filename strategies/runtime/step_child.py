@@ -128,6 +128,8 @@ def serve_steps(channel: BlockingChannel, spec: dict[str, Any], transport: Any, 
             continue
         if frame.get("type") != "step":
             return
+        for fresh in frame.get("bars") or ():  # bars that closed by this step's now, never later
+            kept.add(fresh)
         result: dict[str, Any]
         try:
             definition = load_strategy_fresh(files, version_hash)

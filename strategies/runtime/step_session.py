@@ -275,13 +275,21 @@ class StepSession:
         if self.dead is None:
             deadline = started + float(self.limits.wall_seconds)
             frame = dict(ctx)
+            riding: list[dict[str, Any]] = []  # a step's few new bars ride in its own frame: one wake-up a step
+            room = BARS_PER_FRAME
             for symbol, fresh in (frame.pop("bars", None) or {}).items():
                 bars = fresh["bars"]
                 for at in range(0, len(bars), BARS_PER_FRAME):
-                    self._send(encode_frame({"type": "bars", "symbol": symbol, "period": fresh["period"],
-                                             "bars": bars[at:at + BARS_PER_FRAME]}), deadline)
-            self._send(encode_frame({"type": "step", "step": self.steps, "ctx": frame}, default=json_default),
-                       deadline)
+                    chunk = {"symbol": symbol, "period": fresh["period"], "bars": bars[at:at + BARS_PER_FRAME]}
+                    if at + BARS_PER_FRAME >= len(bars) and len(chunk["bars"]) <= room:  # a symbol's last chunk
+                        riding.append(chunk)
+                        room -= len(chunk["bars"])
+                    else:
+                        self._send(encode_frame({"type": "bars", **chunk}), deadline)
+            step = {"type": "step", "step": self.steps, "ctx": frame}
+            if riding:
+                step["bars"] = riding
+            self._send(encode_frame(step, default=json_default), deadline)
             self._pump(run, deadline, lambda: run.result is not None)
         try:
             run.flush_pipes()

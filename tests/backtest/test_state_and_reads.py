@@ -99,3 +99,34 @@ def test_a_kalshi_csv_backtest_reads_candlesticks_and_pays_kalshi_s_fee(settings
     assert quantity == quantity.to_integral()  # whole contracts
     assert Decimal(fill["fee"]) == kalshi_fee(quantity, price) > 0
     assert quantity * price + Decimal(fill["fee"]) <= Decimal(50)  # the fee fits in what the order reserved
+
+
+MEMORY_DIGGER = '''
+import gc
+from datetime import datetime, timedelta
+
+
+def should_enter(ctx):
+    """Looks through every object the run holds for a bar that closes after ctx.now."""
+    seen = 0
+    # a dict of strings only is not tracked by gc: look inside every container that is
+    candidates = [item for holder in gc.get_objects() if isinstance(holder, list | tuple)
+                  for item in holder if isinstance(item, dict)]
+    for thing in candidates:
+        if "t" in thing and "c" in thing and isinstance(thing.get("t"), str):
+            seen += 1
+            start = datetime.fromisoformat(thing["t"].replace("Z", "+00:00"))
+            if start + timedelta(days=1) > ctx.now:
+                raise RuntimeError(f"the run holds the bar of {thing['t']} at {ctx.now.isoformat()}")
+    ctx.state["bars_in_memory"] = seen
+    return []
+'''
+
+
+def test_the_run_never_holds_a_bar_that_closes_after_ctx_now(settings) -> None:
+    data = csv_store(CSV, symbol="TEST", filename="test.csv")
+    run = backtest_execute_files({"entry.py": MEMORY_DIGGER, "exit.py": EXIT, "config.json": json.dumps(CONFIG)},
+                                 CONFIG, data, start=None, end=None, cash=None, commission=None, strategy_id="t",
+                                 lookahead=False)
+    assert run.result.status == "succeeded", run.result.error
+    assert run.result.steps == 10 and run.result.final_state["bars_in_memory"] >= 10  # it did find the bars
