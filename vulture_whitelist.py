@@ -19,7 +19,7 @@ _.CELERY_TASK_REJECT_ON_WORKER_LOST, _.CELERY_TASK_SERIALIZER, _.CELERY_TASK_SOF
 _.CELERY_WORKER_PREFETCH_MULTIPLIER
 
 # App configs (INSTALLED_APPS), the DRF authentication class (REST_FRAMEWORK), a channels handler (event "type").
-_.AccountsConfig, _.ChatfilesConfig, _.StrategiesConfig, _.TradingConfig
+_.AccountsConfig, _.ChatfilesConfig, _.StrategiesConfig, _.TradingConfig, _.WebhooksConfig
 _.ApiKeyAuthentication
 _.strategy_event
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from strategies.models import ActionKind, Execution, Mode, Strategy
 from strategies.reconciliation import live_reconcile
 from strategies.sdk import EntrySignal, ExitSignal, SignalError
-from strategies.services import strategy_pause
+from strategies.services import PauseCause, strategy_pause
 from strategyhub.lib.jsonable import as_json
 from trading.accounts import NoVenueAccount, venue_client_for
 from trading.capital import QUANTITY_STEP, CapitalPlan, Exposures, Sizing, cents, entry_size, worst_cost
@@ -223,7 +223,7 @@ class CycleDesk:
         )
         if self.dry_run or not self.strategy.enabled:  # a test run changes nothing; a paused one says so once
             return
-        paused = strategy_pause(strategy=self.strategy, reason=self.daily_loss_reason)
+        paused = strategy_pause(strategy=self.strategy, reason=self.daily_loss_reason, cause=PauseCause.SYSTEM)
         self.strategy.enabled, self.strategy.paused_reason = paused.enabled, paused.paused_reason
         self.record(ActionKind.STRATEGY_PAUSED, self.daily_loss_reason,
                     {"pnl_today_usd": str(cents(state.pnl_today_usd)),

@@ -26,6 +26,7 @@ from strategies.desk import CycleDesk
 from strategies.events import execution_broadcast
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy, StrategyVersion
 from strategies.runtime import CycleOutcome, LogLine, SandboxLimits, SandboxUnavailable, run_cycle
+from strategies.webhooks import webhook_execution_failed
 from strategyhub.lib.jsonable import as_json
 from trading.killswitch import kill_switch_engaged, kill_switch_reason
 
@@ -296,6 +297,9 @@ def execution_finish(execution: Execution, *, status: str, error: str,
         )
     if fields:
         Strategy.objects.filter(pk=execution.strategy_id).update(**fields)
+    failed = status in (Execution.Status.FAILED, Execution.Status.TIMED_OUT)
+    if failed and execution.trigger != Execution.Trigger.DRY_RUN:  # a test run's failure is in its own answer
+        webhook_execution_failed(execution)
 
 
 def execution_as_dict(execution: Execution) -> dict[str, Any]:

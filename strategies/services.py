@@ -23,6 +23,7 @@ from chatfiles.services import chatfile_create
 from strategies.models import Backtest, Execution, Mode, Strategy, StrategyVersion
 from strategies.selectors import strategy_graduation
 from strategies.validation import StrategyInvalid, ValidatedStrategy, ValidationIssue, strategy_files_validate
+from strategies.webhooks import webhook_strategy_paused, webhook_version_pending
 from trading.killswitch import kill_switch_engaged, kill_switch_reason
 
 
@@ -129,6 +130,8 @@ def strategy_deploy(
     if approve_by is not None:
         strategy_version_approve(version=version, by=approve_by)
         version.refresh_from_db()
+    else:
+        webhook_version_pending(version, strategy)
     return version
 
 
@@ -198,7 +201,9 @@ def strategy_version_create(
             path="name")])
     if current is not None and current.content_hash == validated.content_hash:
         return current, False
-    return _version_add(strategy, validated, owner=owner, chat_files=[], chat_id=chat_id), True
+    version = _version_add(strategy, validated, owner=owner, chat_files=[], chat_id=chat_id)
+    webhook_version_pending(version, strategy)
+    return version, True
 
 
 def _strategy_fields(validated: ValidatedStrategy) -> dict[str, Any]:
@@ -282,13 +287,24 @@ def strategy_version_reject(*, version: StrategyVersion, by: User, reason: str) 
     return version
 
 
+class PauseCause:
+    """Who paused a strategy, as its `strategy.paused` webhook says."""
+
+    USER = "user"
+    KILL_SWITCH = "kill_switch"
+    SYSTEM = "system"  # the strategy's own limits (max_daily_loss)
+
+
 @transaction.atomic
-def strategy_pause(*, strategy: Strategy, reason: str = "") -> Strategy:
-    """Stop scheduling the strategy; a cycle already running finishes."""
+def strategy_pause(*, strategy: Strategy, reason: str = "", cause: str = PauseCause.USER) -> Strategy:
+    """Stop scheduling the strategy; a cycle already running finishes. Pausing a running strategy is an event."""
     strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+    was_enabled = strategy.enabled
     strategy.enabled = False
     strategy.paused_reason = reason.strip()[:500]
     strategy.save(update_fields=["enabled", "paused_reason", "updated_at"])
+    if was_enabled:
+        webhook_strategy_paused(strategy, cause=cause)
     return strategy
 
 
@@ -298,7 +314,7 @@ def strategies_pause_live(reason: str) -> int:
     the admin, or `KILL_SWITCH` set when a worker starts). Returns how many it paused."""
     paused = 0
     for strategy in Strategy.objects.filter(mode=Mode.LIVE, enabled=True).order_by("pk"):
-        strategy_pause(strategy=strategy, reason=f"kill switch: {reason}")
+        strategy_pause(strategy=strategy, reason=f"kill switch: {reason}", cause=PauseCause.KILL_SWITCH)
         paused += 1
     return paused
 

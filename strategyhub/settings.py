@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "chatfiles",
     "strategies",
     "trading",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -148,6 +149,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "strategies-tick": {"task": "strategies.tasks.strategies_tick", "schedule": 1.0, "options": {"expires": 5}},
     "executions-recover": {"task": "strategies.tasks.executions_recover", "schedule": 5.0, "options": {"expires": 10}},
+    # Webhook retries that are due, and first attempts whose task was lost (webhooks/tasks.py).
+    "webhooks-sweep": {"task": "webhooks.tasks.webhooks_sweep", "schedule": 5.0, "options": {"expires": 10}},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A cycle is killed just after the sandbox's own deadline. An unacknowledged task (its worker was
@@ -224,8 +227,15 @@ SPECTACULAR_SETTINGS = {
         "ModeEnum": ["backtest", "paper", "live"],
         "DeployModeEnum": ["paper", "backtest"],
         "PositionStatusEnum": ["open", "closed"],
+        "WebhookDeliveryStatusEnum": ["pending", "delivered", "failed"],
+        "BacktestStatusEnum": ["queued", "running", "succeeded", "failed", "cancelled"],
     },
 }
+
+# --- Webhooks (docs/api.md#webhooks) ----------------------------------------------------------
+# Off in production: a webhook URL that resolves to a private, loopback or link-local address is refused
+# (SSRF), when saved and before every attempt. On by default under DEBUG, and in the tests.
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBUG)
 
 # --- Secrets at rest -------------------------------------------------------------------------
 # Venue credentials are encrypted with a key derived from this value (falls back to SECRET_KEY).

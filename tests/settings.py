@@ -14,3 +14,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed on
 # The suite's single-person operator: alice's live orders use the settings' (simulator dev) credentials
 # unless she stores a venue account; every other user needs their own (tests/trading/test_venue_accounts_live.py).
 OPERATOR_ACCOUNT_USERNAME = "alice"
+# The tests' webhook receivers listen on 127.0.0.1; tests/api/test_webhooks.py turns this off to see it refused.
+WEBHOOK_ALLOW_PRIVATE_URLS = True

@@ -29,6 +29,8 @@ from trading.venues.base import VenueClient
 from trading.venues.domain import Fill as VenueFill
 from trading.venues.domain import OrderRequest, OrderState, PreparedOrder
 from trading.venues.errors import AuthenticationFailed, InvalidRequest, NotFound, VenueError
+from webhooks.models import WebhookEventType
+from webhooks.services import webhook_event_record
 
 logger = logging.getLogger(__name__)
 S = OrderStatus
@@ -88,7 +90,22 @@ def fill_record(order: Order, *, venue_fill_id: str, quantity: Decimal, price: D
         fields.append("status")
     order.save(update_fields=fields)
     _position_apply(order, fill)
+    _webhook_order_filled(order, fill)
     return fill
+
+
+def _webhook_order_filled(order: Order, fill: Fill) -> None:
+    """The owner's `order.filled` webhooks, in this transaction (rows only: sent after the commit)."""
+    owner_id = Order.objects.filter(pk=order.pk).values_list("strategy__owner_id", flat=True).get()
+    webhook_event_record(user_id=owner_id, event_type=WebhookEventType.ORDER_FILLED, data={
+        "strategy_id": str(order.strategy_id), "order_id": str(order.pk), "execution_id": str(order.execution_id),
+        "client_order_id": order.client_order_id, "venue_order_id": order.venue_order_id, "book": order.book,
+        "venue": order.venue, "market_id": order.market_id, "market_name": order.market_name, "side": order.side,
+        "action": order.action, "quantity": str(order.quantity), "filled_quantity": str(order.filled_quantity),
+        "fully_filled": order.filled_quantity >= order.quantity,
+        "fill": {"id": str(fill.pk), "venue_fill_id": fill.venue_fill_id, "quantity": str(fill.quantity),
+                 "price": str(fill.price), "fee_usd": str(fill.fee_usd), "filled_at": fill.filled_at.isoformat()},
+    })
 
 
 def _position_apply(order: Order, fill: Fill) -> Position:

@@ -45,5 +45,9 @@ urlpatterns = [
     path("keys/", views.KeyListView.as_view(), name="key-list"),
     path("keys/<id:key_id>/", views.KeyDetailView.as_view(), name="key-detail"),
     path("keys/<id:key_id>/revoke/", views.KeyRevokeView.as_view(), name="key-revoke"),
+    path("webhooks/", views.WebhookListView.as_view(), name="webhook-list"),
+    path("webhooks/<id:webhook_id>/", views.WebhookDetailView.as_view(), name="webhook-detail"),
+    path("webhooks/<id:webhook_id>/deliveries/", views.WebhookDeliveryListView.as_view(), name="webhook-deliveries"),
+    path("webhooks/<id:webhook_id>/test/", views.WebhookTestView.as_view(), name="webhook-test"),
     path("tools/", views.ToolsView.as_view(), name="tools"),
 ]

@@ -14,10 +14,12 @@ from strategies.backtesting import BacktestData, backtest_create
 from strategies.executor import execution_run
 from strategies.models import Backtest, Execution
 from tests.api.conftest import error, kalshi_files
+from webhooks.models import WebhookDelivery, WebhookEndpoint
+from webhooks.services import webhook_endpoint_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("venues_on_simulator")]
 
-# (method, path, body) with {strategy}, {execution}, {backtest}, {file}, {key} filled with the other user's ids.
+# (method, path, body) with {strategy}, {execution}, {backtest}, {file}, {key}, {webhook} filled with the other user's ids.
 ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/v1/files/{file}/", None),
     ("GET", "/api/v1/strategies/{strategy}/", None),
@@ -41,10 +43,16 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/v1/executions/{execution}/", None),
     ("PATCH", "/api/v1/keys/{key}/", {"label": "mine now"}),
     ("POST", "/api/v1/keys/{key}/revoke/", {}),
+    ("GET", "/api/v1/webhooks/{webhook}/", None),
+    ("PATCH", "/api/v1/webhooks/{webhook}/", {"enabled": False}),
+    ("DELETE", "/api/v1/webhooks/{webhook}/", None),
+    ("GET", "/api/v1/webhooks/{webhook}/deliveries/", None),
+    ("POST", "/api/v1/webhooks/{webhook}/test/", {}),
 ]
 WRITES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/api/v1/files/", {"filename": "entry.py", "content": "x = 1\n"}),
     ("POST", "/api/v1/strategies/", {"files": {}}),
+    ("POST", "/api/v1/webhooks/", {"url": "https://example.com/hook", "events": ["order.filled"]}),
 ]
 WRITES += [(method, path, dict(body or {})) for method, path, body in ROUTES if method != "GET"]
 
@@ -56,8 +64,9 @@ def test_the_route_tables_cover_every_api_route() -> None:
     covered = {"file-detail", "strategy-detail", "version-list", "version-detail", "version-diff", "strategy-pause",
                "strategy-enable", "strategy-test-run", "strategy-run", "execution-list", "position-list",
                "order-list", "strategy-performance", "strategy-graduation", "execution-detail", "key-detail",
-               "key-revoke", "backtest-list", "backtest-detail"}
-    caller_scoped = {"file-create", "strategy-list", "key-list", "tools"}  # no id in the path: the caller's own
+               "key-revoke", "backtest-list", "backtest-detail", "webhook-detail", "webhook-deliveries",
+               "webhook-test"}
+    caller_scoped = {"file-create", "strategy-list", "key-list", "webhook-list", "tools"}  # no id in the path: the caller's own
     assert names == covered | caller_scoped
 
 
@@ -69,7 +78,8 @@ def others(bob, bobs_strategy) -> dict[str, int]:
                                data=BacktestData(Backtest.Source.POLYMARKET_RECORDED, {"set": "books"}))
     return {"strategy": bobs_strategy.pk, "execution": execution.pk, "backtest": backtest.pk,
             "file": ChatFile.objects.filter(owner=bob).first().pk,  # type: ignore[union-attr]
-            "key": ApiKey.objects.get(user=bob).pk}
+            "key": ApiKey.objects.get(user=bob).pk,
+            "webhook": webhook_endpoint_create(user=bob, url="https://example.com/bob", events=["order.filled"]).pk}
 
 
 def _send(client: Any, method: str, path: str, body: dict[str, Any] | None) -> Any:
@@ -93,6 +103,8 @@ def test_another_users_ids_are_404(api, others, bobs_strategy, method, path, bod
     assert Execution.objects.filter(strategy=bobs_strategy).count() == before[1]
     assert ApiKey.objects.get(pk=others["key"]).label == "bob's key"
     assert list(Backtest.objects.filter(strategy=bobs_strategy).values_list("status", flat=True)) == ["queued"]
+    assert WebhookEndpoint.objects.get(pk=others["webhook"]).enabled
+    assert not WebhookDelivery.objects.filter(endpoint_id=others["webhook"]).exists()
 
 
 @pytest.mark.parametrize(("method", "path", "body"), WRITES, ids=[f"{m} {p}" for m, p, _ in WRITES])
@@ -100,10 +112,12 @@ def test_a_read_key_gets_403_on_every_write(reader, alice, agent_key, staff, met
     from strategies.services import strategy_deploy
 
     mine = strategy_deploy(owner=alice, files=kalshi_files(), approve_by=staff).strategy
-    ids = {"strategy": mine.pk, "execution": 0, "backtest": 0, "file": 0, "key": ApiKey.objects.get(label="agent").pk}
+    ids = {"strategy": mine.pk, "execution": 0, "backtest": 0, "file": 0, "key": ApiKey.objects.get(label="agent").pk,
+           "webhook": 0}
     response = _send(reader, method, path.format(**ids), body)
     assert response.status_code == 403, response.content
     assert error(response)["type"] == "permission_denied"
     mine.refresh_from_db()
     assert mine.enabled and mine.versions.count() == 1 and not mine.executions.exists()
     assert not mine.backtests.exists()
+    assert not WebhookEndpoint.objects.exists()

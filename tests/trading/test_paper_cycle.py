@@ -213,6 +213,24 @@ def test_reaching_the_daily_loss_pauses_the_strategy_and_says_why(alice, staff) 
     assert strategy.enabled is False and "max_daily_loss" in strategy.paused_reason
 
 
+def test_the_daily_loss_pause_is_a_strategy_paused_webhook_caused_by_the_system(alice, staff) -> None:
+    from webhooks.models import WebhookDelivery
+    from webhooks.services import webhook_endpoint_create
+
+    webhook_endpoint_create(user=alice, url="https://example.com/hook", events=["strategy.paused", "order.filled"])
+    strategy = deploy(alice, staff, tickers=(FED, FED_425), capital={"max_daily_loss": 1})
+    run(strategy)
+    events = [d.payload for d in WebhookDelivery.objects.order_by("id")]
+    *fills, paused_event = events
+    assert [e["type"] for e in events] == ["order.filled"] * len(fills) + ["strategy.paused"]
+    # one event per fill, as the order walked the book: 84 at 0.54 and 4 at 0.55
+    assert [(D(e["data"]["fill"]["quantity"]), D(e["data"]["fill"]["price"])) for e in fills] == [
+        (D(84), D("0.54")), (D(4), D("0.55"))]
+    assert fills[-1]["data"]["fully_filled"] and not fills[0]["data"]["fully_filled"]
+    paused = paused_event["data"]
+    assert paused["cause"] == "system" and paused["reason"].startswith("today's loss $1.57 reached capital.max_daily_loss")
+
+
 def test_a_signal_without_a_book_is_refused_with_the_venues_reason(alice, staff) -> None:
     result = run(deploy(alice, staff, tickers=("KXNOPE-00",)))
     [refused] = result["actions"]

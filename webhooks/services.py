@@ -1,0 +1,254 @@
+"""Webhook endpoints, the events recorded for them, and their signed delivery (docs/api.md#webhooks).
+
+An event is recorded in the caller's transaction (`webhook_event_record`: rows only, no network) and
+its deliveries are queued when that transaction commits. `webhook_deliver` claims one due delivery with
+a conditional update, POSTs it with short timeouts, and records the answer or the next attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from webhooks.models import SUBSCRIBABLE, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEventType
+
+logger = logging.getLogger(__name__)
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
+# After the n-th failed attempt the next one is due RETRY_DELAYS[n - 1] seconds later; after the last, it failed.
+RETRY_DELAYS = (10, 60, 300, 1800, 7200, 21600)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+CONNECT_SECONDS, READ_SECONDS = 3.0, 5.0
+# A claimed attempt is due again after this lease, should its worker die mid-request (the sweep finds it).
+LEASE_SECONDS = 60
+MAX_ENDPOINTS_PER_USER = 20
+USER_AGENT = "StrategyHub-Webhooks/1"
+
+
+class WebhookInvalid(ValueError):
+    """A bad endpoint field; `field` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# --- URLs -------------------------------------------------------------------------------------------
+
+
+def webhook_url_refusal(url: str) -> str | None:
+    """Why StrategyHub will not POST to `url`, or None. Checked when an endpoint is saved and before every attempt
+    (DNS can change): only http(s), and, unless WEBHOOK_ALLOW_PRIVATE_URLS, only public addresses."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return f"must be an http:// or https:// URL, got scheme {parts.scheme or 'none'!r}"
+    if not parts.hostname:
+        return "must name a host"
+    if parts.username or parts.password:
+        return "must not carry a user name or password (sign with the endpoint's secret instead)"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return "has an invalid port"
+    if settings.WEBHOOK_ALLOW_PRIVATE_URLS:
+        return None
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        return f"host {parts.hostname!r} does not resolve ({exc})"
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            return (f"host {parts.hostname!r} resolves to {address}, a private, loopback or link-local address "
+                    "(set WEBHOOK_ALLOW_PRIVATE_URLS=1 to allow it)")
+    return None
+
+
+def _events_valid(events: Iterable[Any]) -> list[str]:
+    events = list(events)
+    unknown = [e for e in events if e not in SUBSCRIBABLE]
+    if unknown or not events:
+        raise WebhookInvalid("events", f"must list one or more of {', '.join(SUBSCRIBABLE)}, got {unknown or events!r}")
+    return sorted(set(events))
+
+
+def _url_valid(url: str) -> str:
+    refusal = webhook_url_refusal(url)
+    if refusal:
+        raise WebhookInvalid("url", f"url {refusal}")
+    return url
+
+
+# --- endpoints ----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def webhook_endpoint_create(*, user: User, url: str, events: list[str], description: str = "") -> WebhookEndpoint:
+    """A new endpoint with its own signing secret (read it from the returned row: it is shown this once)."""
+    events = _events_valid(events)
+    url = _url_valid(url)
+    User.objects.select_for_update().filter(pk=user.pk).first()  # counts and creates one at a time per user
+    if WebhookEndpoint.objects.filter(user=user).count() >= MAX_ENDPOINTS_PER_USER:
+        raise WebhookInvalid("url", f"you have {MAX_ENDPOINTS_PER_USER} webhook endpoints already; delete one first")
+    return WebhookEndpoint.objects.create(user=user, url=url, events=events, description=description.strip()[:200],
+                                          secret=SECRET_PREFIX + secrets.token_urlsafe(32))
+
+
+def webhook_endpoint_update(*, endpoint: WebhookEndpoint, url: str | None = None, events: list[str] | None = None,
+                            description: str | None = None, enabled: bool | None = None) -> WebhookEndpoint:
+    fields = ["updated_at"]
+    if url is not None:
+        endpoint.url = _url_valid(url)
+        fields.append("url")
+    if events is not None:
+        endpoint.events = _events_valid(events)
+        fields.append("events")
+    if description is not None:
+        endpoint.description = description.strip()[:200]
+        fields.append("description")
+    if enabled is not None:
+        endpoint.enabled = enabled
+        fields.append("enabled")
+    endpoint.save(update_fields=fields)
+    return endpoint
+
+
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    endpoint.delete()  # its deliveries go with it: nothing is sent to a deleted endpoint
+
+
+# --- events -------------------------------------------------------------------------------------------
+
+
+def _enqueue(delivery_ids: list[int]) -> None:
+    from webhooks.tasks import webhook_send
+
+    for delivery_id in delivery_ids:
+        webhook_send.delay(delivery_id)
+
+
+def _record(endpoints: list[WebhookEndpoint], event_type: str, data: dict[str, Any]) -> list[WebhookDelivery]:
+    if not endpoints:
+        return []
+    now = timezone.now()
+    event_id = uuid.uuid4()
+    payload = {"id": str(event_id), "type": event_type, "created_at": now.isoformat().replace("+00:00", "Z"),
+               "data": data}
+    deliveries = WebhookDelivery.objects.bulk_create([
+        WebhookDelivery(endpoint=endpoint, event_id=event_id, event_type=event_type, payload=payload,
+                        next_attempt_at=now) for endpoint in endpoints])
+    ids = [delivery.pk for delivery in deliveries]
+    transaction.on_commit(lambda: _enqueue(ids))  # persist, then deliver: never for a change rolled back
+    return deliveries
+
+
+def webhook_event_record(*, user_id: int, event_type: str, data: dict[str, Any]) -> list[WebhookDelivery]:
+    """Record `event_type` for every enabled endpoint of the user subscribed to it, in the caller's transaction.
+
+    Rows only: the POSTs happen in Celery tasks after the commit, so a cycle never waits for a receiver.
+    """
+    assert event_type in SUBSCRIBABLE, event_type
+    endpoints = [endpoint for endpoint in WebhookEndpoint.objects.filter(user_id=user_id, enabled=True)
+                 if event_type in endpoint.events]
+    return _record(endpoints, event_type, data)
+
+
+@transaction.atomic
+def webhook_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """A `ping` event for this endpoint alone, whatever it subscribes to and even when disabled."""
+    return _record([endpoint], WebhookEventType.PING,
+                   {"endpoint_id": str(endpoint.pk), "message": "a test event from StrategyHub"})[0]
+
+
+# --- delivery -----------------------------------------------------------------------------------------
+
+
+def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
+    """The `StrategyHub-Signature` header: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the secret>."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def webhook_body(delivery: WebhookDelivery) -> bytes:
+    return json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _claim(delivery_id: int, now: datetime) -> WebhookDelivery | None:
+    """Take a due delivery for one attempt; None when it is not due, done, or another task holds it."""
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery_id, status=WebhookDeliveryStatus.PENDING, next_attempt_at__lte=now,
+    ).update(attempts=F("attempts") + 1, last_attempt_at=now, next_attempt_at=now + timedelta(seconds=LEASE_SECONDS))
+    if not claimed:
+        return None
+    return WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+
+
+def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
+    """(status code, error): the receiver's answer, or None and why there was none."""
+    endpoint = delivery.endpoint
+    refusal = webhook_url_refusal(endpoint.url)
+    if refusal:
+        return None, f"not sent: url {refusal}"
+    body = webhook_body(delivery)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "StrategyHub-Event": delivery.event_type,
+        "StrategyHub-Delivery": str(delivery.pk),
+        "StrategyHub-Signature": webhook_signature(secret=endpoint.secret, timestamp=int(time.time()), body=body),
+    }
+    try:
+        with requests.post(endpoint.url, data=body, headers=headers, timeout=(CONNECT_SECONDS, READ_SECONDS),
+                           allow_redirects=False, stream=True) as response:
+            code = response.status_code
+            text = "" if 200 <= code < 300 else next(response.iter_content(300), b"").decode(errors="replace")
+    except requests.RequestException as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:500]
+    if 200 <= code < 300:
+        return code, ""
+    hint = " (redirects are not followed)" if 300 <= code < 400 else ""
+    return code, f"answered {code}{hint}: {text}".strip()[:500]
+
+
+def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
+    """One attempt at a due delivery; None when there was nothing to do (done, not due, or taken).
+
+    The claim is a conditional update, so a task delivered twice never POSTs twice. A receiver is told
+    of an event at least once: should a worker die between the answer and its record, the event is sent
+    again after the lease, with the same `StrategyHub-Delivery` id for the receiver to drop it.
+    """
+    delivery = _claim(delivery_id, timezone.now())
+    if delivery is None:
+        return None
+    code, error = _post(delivery)
+    now = timezone.now()
+    if not error:
+        delivery.status, delivery.delivered_at, delivery.next_attempt_at = WebhookDeliveryStatus.DELIVERED, now, None
+    elif delivery.attempts >= MAX_ATTEMPTS:
+        delivery.status, delivery.next_attempt_at = WebhookDeliveryStatus.FAILED, None
+    else:
+        assert delivery.last_attempt_at is not None  # set by the claim
+        delivery.next_attempt_at = delivery.last_attempt_at + timedelta(seconds=RETRY_DELAYS[delivery.attempts - 1])
+    delivery.last_status_code, delivery.last_error = code, error
+    delivery.save(update_fields=["status", "delivered_at", "next_attempt_at", "last_status_code", "last_error"])
+    if error:
+        logger.info("webhook delivery %s, attempt %s: %s", delivery.pk, delivery.attempts, error)
+    return delivery
