@@ -101,6 +101,9 @@ else:
             "TEST": {"NAME": str(VAR_DIR / "test_strategyhub.sqlite3")},
         }
     }
+# The web process (strategyhub/asgi.py) shares this many Postgres connections among its request threads (0: none,
+# a connection per request); workers and commands keep one connection each (CONN_MAX_AGE above).
+DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", 8, minimum=0, maximum=200)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker, channel layer, cache -------------------------------------------

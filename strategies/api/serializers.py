@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from rest_framework import serializers
 
@@ -14,6 +15,13 @@ from trading.venues.platforms import Platform
 FILENAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 MAX_FILES = 20
 ID_MAX = 2**63 - 1
+
+
+def iso(value: datetime) -> str:
+    """A time as DRF's DateTimeField writes it (ISO 8601 in UTC, `Z`), without building a field per value:
+    the list routes write a few hundred a request."""
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -195,9 +203,11 @@ class StrategySerializer(serializers.Serializer[Any]):
     dashboard_url = serializers.CharField()
 
     def to_representation(self, instance: Strategy) -> dict[str, Any]:
-        when = serializers.DateTimeField().to_representation
+        when = iso
         request = self.context.get("request")
-        path = f"/strategies/#strategy-{instance.pk}"
+        context = cast(dict[str, Any], self.context)  # the root's own dict, shared by a page's rows
+        if "dashboard_base" not in context:  # once per answer, not once per strategy of a page
+            context["dashboard_base"] = request.build_absolute_uri("/strategies/") if request else "/strategies/"
         return {
             "id": str(instance.pk), "name": instance.name, "description": instance.description,
             "thesis": instance.thesis, "platform": instance.platform, "status": instance.status,
@@ -208,7 +218,7 @@ class StrategySerializer(serializers.Serializer[Any]):
             "runs_total": instance.runs_total, "runs_succeeded": instance.runs_succeeded,
             "runs_failed": instance.runs_failed, "created_at": when(instance.created_at),
             "updated_at": when(instance.updated_at),
-            "dashboard_url": request.build_absolute_uri(path) if request is not None else path,
+            "dashboard_url": f"{context['dashboard_base']}#strategy-{instance.pk}",
         }
 
 
@@ -244,7 +254,7 @@ class ExecutionSummarySerializer(serializers.Serializer[Any]):
     error = serializers.CharField(allow_null=True, help_text="Why it failed, with the script's own traceback.")
 
     def to_representation(self, instance: Execution) -> dict[str, Any]:
-        when = serializers.DateTimeField().to_representation
+        when = iso
         return {
             "id": str(instance.pk), "strategy_id": str(instance.strategy_id), "version": instance.version.number,
             "trigger": instance.trigger, "mode": instance.mode, "status": instance.status,
@@ -262,7 +272,7 @@ class ExecutionSerializer(ExecutionSummarySerializer):
     state_after = serializers.DictField(allow_null=True, help_text="ctx.state as the cycle left it.")
 
     def to_representation(self, instance: Execution) -> dict[str, Any]:
-        when = serializers.DateTimeField().to_representation
+        when = iso
         return {
             **super().to_representation(instance),
             "logs": [{"seq": line.seq, "ts": when(line.ts), "level": line.level, "message": line.message}

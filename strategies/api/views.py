@@ -92,6 +92,14 @@ class ApiView(APIView):
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
 
+    def strategy_id(self, strategy_id: int) -> int:
+        """The caller's strategy's id, or 404: for routes that list a strategy's rows and need nothing else of it."""
+        found = strategies_for_user(self.request.user).filter(pk=strategy_id).values_list(  # type: ignore[arg-type]
+            "pk", flat=True).first()
+        if found is None:
+            raise NotFound(f"you have no strategy {strategy_id}")
+        return found
+
     def strategy(self, strategy_id: int) -> Strategy:
         strategy = (strategies_for_user(self.request.user).select_related("current_version")  # type: ignore[arg-type]
                     .filter(pk=strategy_id).first())
@@ -174,14 +182,23 @@ def _smoke(strategy: Strategy) -> dict[str, Any]:
             "actions": data["actions"], "error": execution.error or None}
 
 
+# What StrategySerializer reads: not the config, the state or the version's config (JSON parsed per row).
+STRATEGY_COLUMNS = ("name", "description", "thesis", "platform", "status", "mode", "enabled", "paused_reason",
+                    "polling_interval", "next_run_at", "runs_total", "runs_succeeded", "runs_failed", "created_at",
+                    "updated_at", "current_version__number")
+# What ExecutionSummarySerializer reads: not state_after, nor the version's config.
+EXECUTION_SUMMARY_COLUMNS = ("strategy_id", "trigger", "mode", "status", "scheduled_for", "started_at", "finished_at",
+                             "entries", "exits", "error", "version__number")
+
+
 class StrategyListView(ListView):
     serializer_class = s.StrategySerializer
     pagination_class = Page
     filter_serializer = s.StrategyFilterSerializer
 
     def get_queryset(self) -> QuerySet[Strategy]:
-        return strategies_for_user(self.request.user).select_related(  # type: ignore[arg-type]
-            "current_version").filter(**self.filters())
+        return (strategies_for_user(self.request.user)  # type: ignore[arg-type]
+                .select_related("current_version").only(*STRATEGY_COLUMNS).filter(**self.filters()))
 
     @extend_schema(operation_id="strategies_list", parameters=[s.StrategyFilterSerializer],
                    summary="List your strategies", responses={200: s.StrategySerializer(many=True), **ERRORS})
@@ -345,8 +362,9 @@ class ExecutionListView(ListView):
     filter_serializer = s.ExecutionFilterSerializer
 
     def get_queryset(self) -> QuerySet[Execution]:
-        strategy = self.strategy(self.kwargs["strategy_id"])
-        return Execution.objects.filter(strategy=strategy, **self.filters()).select_related("version")
+        strategy_id = self.strategy_id(self.kwargs["strategy_id"])
+        return (Execution.objects.filter(strategy_id=strategy_id, **self.filters()).select_related("version")
+                .only(*EXECUTION_SUMMARY_COLUMNS))
 
     @extend_schema(operation_id="executions_list", parameters=[s.ExecutionFilterSerializer],
                    summary="A strategy's runs, newest first",
@@ -359,7 +377,7 @@ class ExecutionDetailView(ApiView):
     @extend_schema(operation_id="executions_retrieve", responses=answers(s.ExecutionSerializer),
                    summary="One run: logs, actions, error with traceback, state after")
     def get(self, request: Request, execution_id: int) -> Response:
-        execution = (Execution.objects.select_related("version")
+        execution = (Execution.objects.select_related("version").only(*EXECUTION_SUMMARY_COLUMNS, "state_after")
                      .filter(pk=execution_id, strategy__owner=request.user)  # type: ignore[misc]
                      .exclude(strategy__status=Strategy.Status.ARCHIVED).first())
         if execution is None:

@@ -57,5 +57,7 @@ def test_the_schema_documents_the_error_shape_and_every_route(client: Any) -> No
     paths = set(published["paths"])
     assert "/api/v1/strategies/{strategy_id}/versions/{a}/diff/{b}/" in paths
     assert {"/api/v1/strategies/{strategy_id}/backtests/", "/api/v1/backtests/{backtest_id}/"} <= paths
-    assert len(paths) == 24  # the 23 routes of strategies/api/urls.py and the schema itself
+    assert {"/api/v1/webhooks/", "/api/v1/webhooks/{webhook_id}/", "/api/v1/webhooks/{webhook_id}/deliveries/",
+            "/api/v1/webhooks/{webhook_id}/test/"} <= paths
+    assert len(paths) == 28  # the 27 routes of strategies/api/urls.py and the schema itself
     assert published["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
