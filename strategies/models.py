@@ -106,7 +106,12 @@ class Strategy(models.Model):
 
     @property
     def schedule_text(self) -> str:
-        return f"Runs every {describe_interval(self.polling_interval)}"
+        return schedule_text(self.polling_interval)
+
+
+def schedule_text(polling_interval: int) -> str:
+    """"Runs every 60 seconds", as the cards and the API say it."""
+    return f"Runs every {describe_interval(polling_interval)}"
 
 
 def describe_interval(seconds: int) -> str:

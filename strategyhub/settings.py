@@ -119,7 +119,7 @@ else:
 # The API's throttle counters and anything else cached live in the shared Redis, so every web process agrees.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "strategyhub.lib.cache.SharedRedisCache",  # one connection pool per process, not per request
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", "strategyhub"),
     }

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 from rest_framework import serializers
 
-from strategies.models import Execution, ExecutionTrigger, Mode, Strategy, StrategyStatus
+from strategies.models import Execution, ExecutionTrigger, Mode, Strategy, StrategyStatus, schedule_text
 from strategies.validation import MAX_FILE_BYTES
 from trading.venues.platforms import Platform
 
@@ -203,23 +203,30 @@ class StrategySerializer(serializers.Serializer[Any]):
     dashboard_url = serializers.CharField()
 
     def to_representation(self, instance: Strategy) -> dict[str, Any]:
-        when = iso
+        row = {column: getattr(instance, column) for column in STRATEGY_VALUES if "__" not in column}
+        row["current_version__number"] = instance.current_version.number if instance.current_version else None
         request = self.context.get("request")
-        context = cast(dict[str, Any], self.context)  # the root's own dict, shared by a page's rows
-        if "dashboard_base" not in context:  # once per answer, not once per strategy of a page
-            context["dashboard_base"] = request.build_absolute_uri("/strategies/") if request else "/strategies/"
-        return {
-            "id": str(instance.pk), "name": instance.name, "description": instance.description,
-            "thesis": instance.thesis, "platform": instance.platform, "status": instance.status,
-            "mode": instance.mode, "enabled": instance.enabled, "paused_reason": instance.paused_reason,
-            "version": instance.current_version.number if instance.current_version else None,
-            "polling_interval": instance.polling_interval, "schedule": instance.schedule_text,
-            "next_run_at": when(instance.next_run_at) if instance.next_run_at else None,
-            "runs_total": instance.runs_total, "runs_succeeded": instance.runs_succeeded,
-            "runs_failed": instance.runs_failed, "created_at": when(instance.created_at),
-            "updated_at": when(instance.updated_at),
-            "dashboard_url": f"{context['dashboard_base']}#strategy-{instance.pk}",
-        }
+        return strategy_row(row, request.build_absolute_uri("/strategies/") if request else "/strategies/")
+
+
+# The columns a strategy's answer is made of (a list reads them with .values(): no model instance per row).
+STRATEGY_VALUES = ("id", "name", "description", "thesis", "platform", "status", "mode", "enabled", "paused_reason",
+                   "polling_interval", "next_run_at", "runs_total", "runs_succeeded", "runs_failed", "created_at",
+                   "updated_at", "current_version__number")
+
+
+def strategy_row(row: dict[str, Any], dashboard_base: str) -> dict[str, Any]:
+    """StrategySerializer's answer from the STRATEGY_VALUES of one strategy."""
+    return {
+        "id": str(row["id"]), "name": row["name"], "description": row["description"], "thesis": row["thesis"],
+        "platform": row["platform"], "status": row["status"], "mode": row["mode"], "enabled": row["enabled"],
+        "paused_reason": row["paused_reason"], "version": row["current_version__number"],
+        "polling_interval": row["polling_interval"], "schedule": schedule_text(row["polling_interval"]),
+        "next_run_at": iso(row["next_run_at"]) if row["next_run_at"] else None,
+        "runs_total": row["runs_total"], "runs_succeeded": row["runs_succeeded"], "runs_failed": row["runs_failed"],
+        "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"]),
+        "dashboard_url": f"{dashboard_base}#strategy-{row['id']}",
+    }
 
 
 class LogLineSerializer(serializers.Serializer[Any]):

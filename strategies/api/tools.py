@@ -239,6 +239,35 @@ TOOLS: tuple[Tool, ...] = (
         "GET", "/backtests/{backtest_id}/", {"backtest_id": {**ID, "description": "The id run_backtest returned."}},
         ("backtest_id",),
     ),
+    Tool(
+        "create_webhook", "Be told of events by HTTP POST",
+        "Registers an https URL that StrategyHub POSTs a signed JSON event to, so you hear of trouble without "
+        "polling: execution.failed (a run failed or timed out, with the error), order.filled (each fill), "
+        "strategy.paused (by its owner, the kill switch or its max_daily_loss) and version.pending_approval (a "
+        "new version waits for a person). Returns the endpoint with its signing `secret` (shown only in this "
+        "answer): each request carries `StrategyHub-Signature: t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`. "
+        "Private and loopback addresses are refused. Failed deliveries are retried with backoff for hours.",
+        "POST", "/webhooks/",
+        {"url": {"type": "string", "format": "uri", "description": "The http(s) URL to POST events to."},
+         "events": {"type": "array", "minItems": 1, "items": {"enum": ["execution.failed", "order.filled",
+                                                                      "strategy.paused", "version.pending_approval"]},
+                    "description": "The event types to send."},
+         "description": {"type": "string", "maxLength": 200, "description": "A note for yourself."}},
+        ("url", "events"), read_only=False, idempotent=False,
+    ),
+    Tool(
+        "list_webhooks", "List your webhook endpoints",
+        "Lists your webhook endpoints (id, url, events, enabled), never their secrets.",
+        "GET", "/webhooks/",
+    ),
+    Tool(
+        "get_webhook_deliveries", "Read what was sent to a webhook",
+        "Lists the events sent to one of your webhook endpoints, newest first: type, status (pending, delivered, "
+        "failed), attempts, next attempt time, the receiver's last HTTP status and error, and the payload sent.",
+        "GET", "/webhooks/{webhook_id}/deliveries/",
+        {"webhook_id": {**ID, "description": "The id create_webhook or list_webhooks returned."}, "page": PAGE},
+        ("webhook_id",),
+    ),
 )
 TOOLS_BY_NAME = {tool.name: tool for tool in TOOLS}
 

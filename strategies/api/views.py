@@ -7,7 +7,7 @@ key; no view approves anything. Every POST honours `Idempotency-Key`.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from django.db import IntegrityError
 from django.db.models import QuerySet
@@ -182,10 +182,6 @@ def _smoke(strategy: Strategy) -> dict[str, Any]:
             "actions": data["actions"], "error": execution.error or None}
 
 
-# What StrategySerializer reads: not the config, the state or the version's config (JSON parsed per row).
-STRATEGY_COLUMNS = ("name", "description", "thesis", "platform", "status", "mode", "enabled", "paused_reason",
-                    "polling_interval", "next_run_at", "runs_total", "runs_succeeded", "runs_failed", "created_at",
-                    "updated_at", "current_version__number")
 # What ExecutionSummarySerializer reads: not state_after, nor the version's config.
 EXECUTION_SUMMARY_COLUMNS = ("strategy_id", "trigger", "mode", "status", "scheduled_for", "started_at", "finished_at",
                              "entries", "exits", "error", "version__number")
@@ -196,9 +192,16 @@ class StrategyListView(ListView):
     pagination_class = Page
     filter_serializer = s.StrategyFilterSerializer
 
-    def get_queryset(self) -> QuerySet[Strategy]:
-        return (strategies_for_user(self.request.user)  # type: ignore[arg-type]
-                .select_related("current_version").only(*STRATEGY_COLUMNS).filter(**self.filters()))
+    def get_queryset(self) -> QuerySet[Strategy, dict[str, Any]]:
+        # Plain rows of the columns the answer shows: not the config, the state, nor the version's config.
+        mine = strategies_for_user(self.request.user)  # type: ignore[arg-type]
+        return cast("QuerySet[Strategy, dict[str, Any]]", mine.filter(**self.filters()).values(*s.STRATEGY_VALUES))
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        assert page is not None
+        base = request.build_absolute_uri("/strategies/")
+        return self.get_paginated_response([s.strategy_row(row, base) for row in page])
 
     @extend_schema(operation_id="strategies_list", parameters=[s.StrategyFilterSerializer],
                    summary="List your strategies", responses={200: s.StrategySerializer(many=True), **ERRORS})

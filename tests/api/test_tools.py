@@ -14,7 +14,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("connections_kept")
 
 ISSUE_TOOLS = {"run_backtest", "get_backtest", "deploy_strategy", "update_strategy", "list_strategies", "get_strategy", "diff_versions", "test_run",
                "run_now", "pause_strategy", "enable_strategy", "list_executions", "get_execution", "get_positions",
-               "get_orders", "get_performance", "get_graduation", "get_strategy_guide"}
+               "get_orders", "get_performance", "get_graduation", "get_strategy_guide", "create_webhook",
+               "list_webhooks", "get_webhook_deliveries"}
 
 
 def test_openai_format(api) -> None:
@@ -70,3 +71,17 @@ def test_bad_tool_arguments_are_validation_errors(agent_key) -> None:
     assert code == 400 and {i["path"] for i in body["error"]["issues"]} == {"execution_id", "extra"}
     code, body = tool_call("no_such_tool", {}, authorization=f"Bearer {agent_key}")
     assert code == 404
+
+
+def test_webhook_tools_are_the_webhook_routes(agent_key, read_key) -> None:
+    code, created = tool_call("create_webhook", {"url": "https://agent.example.com/hook", "events": ["order.filled"]},
+                              authorization=f"Bearer {agent_key}")
+    assert code == 201 and created["secret"].startswith("whsec_")
+    code, listed = tool_call("list_webhooks", {}, authorization=f"Bearer {read_key}")
+    assert code == 200 and [w["id"] for w in listed] == [created["id"]] and "secret" not in listed[0]
+    code, deliveries = tool_call("get_webhook_deliveries", {"webhook_id": created["id"]},
+                                 authorization=f"Bearer {read_key}")
+    assert code == 200 and deliveries["results"] == []
+    code, refused = tool_call("create_webhook", {"url": "https://agent.example.com/2", "events": ["order.filled"]},
+                              authorization=f"Bearer {read_key}")
+    assert code == 403 and refused["error"]["type"] == "permission_denied"
