@@ -198,7 +198,7 @@ def _claim(delivery_id: int, now: datetime) -> WebhookDelivery | None:
     ).update(attempts=F("attempts") + 1, last_attempt_at=now, next_attempt_at=now + timedelta(seconds=LEASE_SECONDS))
     if not claimed:
         return None
-    return WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    return WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()  # None: just deleted
 
 
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:

@@ -55,7 +55,8 @@ def check_session(result: dict[str, Any], alice: Any) -> None:
     tools = result["tools"]
     assert tools["get_execution"].annotations.read_only_hint is True
     assert tools["run_now"].annotations.destructive_hint is True
-    assert len(tools) == 18
+    assert len(tools) == 21
+    assert tools["create_webhook"].annotations.read_only_hint is False
     assert result["deployed"]["smoke"]["status"] == "succeeded"
     execution = result["execution"]
     assert (execution["status"], execution["trigger"]) == ("succeeded", "dry_run")
