@@ -207,8 +207,12 @@ def main() -> int:
                                       trigger="scheduled").exclude(worker="bench:1").count()
     total = sum(len(values) for values in timings.values())
     running = "no worker" if args.idle else f"{cycles} cycles of {len(strategy_ids)} strategies ran meanwhile"
-    print(f"\n{args.clients} clients, {args.seconds:.0f} s, one daphne process (pool of "
-          f"{os.environ.get('DATABASE_POOL_SIZE', '8')} connections), {running}; target p99 ≤ 50 ms at 200 req/s")
+    from django.conf import settings
+
+    pool = getattr(settings, "DATABASE_POOL_SIZE", 0)
+    print(f"\n{args.clients} clients, {args.seconds:.0f} s, one daphne process ("
+          f"{f'a pool of {pool}' if pool else 'a new'} database connection{'s' if pool else ' per request'}), "
+          f"{running}; target p99 ≤ 50 ms at 200 req/s")
     print(f"{load_before} before, {load_after} after")
     print(f"{'route':<36}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'queries':>9}")
     for route, values in timings.items():
