@@ -8,12 +8,14 @@ orders go to the money layer (`strategies.desk.CycleDesk`), which sizes, checks 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -34,9 +36,23 @@ logger = logging.getLogger(__name__)
 STREAM_AFTER = 0.25  # seconds: a shorter cycle's log is written once, with its result
 
 
-def worker_id() -> str:
+@functools.cache
+def this_host() -> str:
+    """The host part of `worker_id`: the hostname, then the kernel's boot id and this PID namespace.
+
+    Hostnames repeat (containers, images cloned from one template) and PID numbers repeat across PID
+    namespaces, so a pid is only comparable with /proc here when both of those match too."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+        namespace = os.readlink("/proc/self/ns/pid").removeprefix("pid:[").removesuffix("]")
+    except OSError:
+        boot = namespace = "?"
+    return f"{socket.gethostname()}@{boot}.{namespace}"
+
+
+def worker_id(pid: int | None = None) -> str:
     """Which process runs a cycle (host:pid), so a run whose process died is recognised at once."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{this_host()}:{os.getpid() if pid is None else pid}"
 
 
 class CycleNotStarted(Exception):

@@ -6,7 +6,8 @@ persistence loses `queued` messages when it restarts. Nothing here re-runs a scr
 run was lost is recorded as failed or skipped, saying why, and the next slot runs as usual.
 
 - `running` for longer than any cycle may (the task's hard time limit plus a margin), or claimed
-  by a process of this host that no longer exists (`Execution.worker` is host:pid): the worker
+  by a process of this host that no longer exists (`Execution.worker` is host:pid, the host named by
+  hostname, boot id and PID namespace, so a twin hostname elsewhere is never judged here): the worker
   is gone. The execution fails, and its orders are settled (`trading.reconcile`) so a retry can
   never place them twice.
 - `queued` past its own interval: it can no longer start in time, so it is skipped, which also
@@ -21,7 +22,7 @@ cycle task recovers its own execution directly.
 from __future__ import annotations
 
 import logging
-import socket
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,7 +34,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from strategies.events import execution_broadcast
-from strategies.executor import execution_finish
+from strategies.executor import execution_finish, this_host
 from strategies.models import Execution, ExecutionLog
 from strategies.reconciliation import execution_orders_recover
 from trading.accounts import venue_client_for
@@ -57,10 +58,11 @@ def stale_before(now: datetime) -> datetime:
 
 
 def process_gone(worker: str) -> bool:
-    """True when `worker` (host:pid) was a process on this host that no longer runs (or is a zombie)."""
+    """True when `worker` (host:pid, see `worker_id`) was a process on this host that no longer runs (or is a
+    zombie). Another host's process, even one with the same hostname, is never judged from our /proc."""
     host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine's process: only the time limit can tell
+    if host != this_host() or not pid.isdigit() or not _proc_is_ours():
+        return False  # another machine's (or PID namespace's) process: only the time limit can tell
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except FileNotFoundError:
@@ -68,6 +70,14 @@ def process_gone(worker: str) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[0] == "Z"
+
+
+def _proc_is_ours() -> bool:
+    """/proc shows this PID namespace's processes (not a parent's, mounted before an `unshare --pid`)."""
+    try:
+        return int(os.readlink("/proc/self")) == os.getpid()
+    except (OSError, ValueError):
+        return False
 
 
 def execution_lost(execution: Execution, now: datetime) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any
@@ -13,6 +12,7 @@ from channels.layers import get_channel_layer
 
 from strategies.backtesting import backtest_cancel, backtest_create, csv_store
 from strategies.events import strategy_group
+from strategies.executor import worker_id
 from strategies.models import Backtest
 from strategies.services import strategy_deploy
 from strategies.tasks import backtest_run
@@ -125,7 +125,6 @@ def test_a_started_backtest_runs_on_a_worker_once_committed(settings, redis_url,
 
 
 def test_a_backtest_whose_worker_died_is_failed_by_the_recovery_sweep(settings, redis_url, alice) -> None:
-    import socket
     import subprocess
 
     from django.utils import timezone
@@ -136,10 +135,10 @@ def test_a_backtest_whose_worker_died_is_failed_by_the_recovery_sweep(settings, 
     dead = subprocess.Popen(["true"])
     dead.wait()
     Backtest.objects.filter(pk=backtest.pk).update(status="running", started_at=timezone.now(),
-                                                   worker=f"{socket.gethostname()}:{dead.pid}")
+                                                   worker=worker_id(dead.pid))
     alive = queued(alice)
     Backtest.objects.filter(pk=alive.pk).update(status="running", started_at=timezone.now(),
-                                                worker=f"{socket.gethostname()}:{os.getpid()}")
+                                                worker=worker_id())
 
     executions_recover()
 

@@ -9,7 +9,7 @@ from decimal import Decimal as D
 import pytest
 from django.utils import timezone
 
-from strategies.executor import CycleNotStarted, execution_run, execution_start
+from strategies.executor import CycleNotStarted, execution_run, execution_start, worker_id
 from strategies.models import Execution, Strategy
 from strategies.recovery import executions_recover
 from tests.strategies.test_scheduling import quiet, tick
@@ -62,13 +62,12 @@ def test_a_run_whose_worker_vanished_fails_and_its_paper_order_keeps_only_record
 
 def test_a_run_claimed_by_a_process_of_this_host_that_died_is_recovered_at_once(
         quiet: Strategy, django_capture_on_commit_callbacks) -> None:
-    import socket
     import subprocess
 
     [execution_id] = tick(django_capture_on_commit_callbacks, quiet.next_run_at)
     process = subprocess.Popen(["true"])  # a process of this host that has exited
     process.wait()
-    claim(execution_id, started_at=timezone.now(), worker=f"{socket.gethostname()}:{process.pid}")
+    claim(execution_id, started_at=timezone.now(), worker=worker_id(process.pid))
     assert executions_recover(enqueue=lambda pk: None).failed == 1
     assert Execution.objects.get(pk=execution_id).status == "failed"
 

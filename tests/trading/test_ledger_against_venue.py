@@ -9,15 +9,13 @@ and each test trades its own market.
 
 from __future__ import annotations
 
-import os
-import socket
 from decimal import Decimal as D
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
-from strategies.executor import execution_finish
+from strategies.executor import execution_finish, worker_id
 from strategies.models import Execution, Strategy, StrategyVersion
 from strategies.services import strategy_deploy
 from strategies.tasks import worker_started
@@ -119,7 +117,7 @@ def test_reconciliation_leaves_the_orders_of_a_running_cycle_to_that_cycle(
     # A cycle of a live worker (this very process, so alive) is between sending its order and recording the answer.
     execution = Execution.objects.create(strategy=strategy, version=version, trigger="manual", mode="live",
                                          status="running", scheduled_for=now, started_at=now,
-                                         worker=f"{socket.gethostname()}:{os.getpid()}")
+                                         worker=worker_id())
     order = Order.objects.create(
         strategy=strategy, version=version, execution=execution, signal_index=0, book="live", venue="kalshi",
         market_id=FED_425, side="yes", action="open",

@@ -6,14 +6,13 @@ leaves it unresolved until it can. Checked against the simulator's own orders an
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from decimal import Decimal as D
 
 import pytest
 from django.utils import timezone
 
-from strategies.executor import execution_finish
+from strategies.executor import execution_finish, worker_id
 from strategies.models import Execution, Strategy, StrategyVersion
 from strategies.recovery import executions_recover
 from strategies.services import strategy_deploy
@@ -42,7 +41,7 @@ def order_of_a_lost_worker(strategy: Strategy, ticker: str) -> Order:
     now = timezone.now()
     execution = Execution.objects.create(strategy=strategy, version=version, trigger="manual", mode="live",
                                          status="running", scheduled_for=now, started_at=now,
-                                         worker=f"{socket.gethostname()}:{gone.pid}")
+                                         worker=worker_id(gone.pid))
     return Order.objects.create(
         strategy=strategy, version=version, execution=execution, signal_index=0, book="live", venue="kalshi",
         market_id=ticker, side="yes", action="open",
@@ -220,7 +219,7 @@ def test_recovery_rejects_the_unsent_re_sends_the_unanswered_once_and_leaves_oth
                                             signal_index=1, action="open"))
     other = order_of_a_lost_worker(strategy, FED_425)  # another run's order, not this one's
     assert other.execution is not None
-    Execution.objects.filter(pk=other.execution_id).update(worker=f"{socket.gethostname()}:1")  # init: alive
+    Execution.objects.filter(pk=other.execution_id).update(worker=worker_id(1))  # init: alive
     placed, held = frozen_simulator.orders.count("kalshi"), venue_contracts(FED_425)
 
     assert executions_recover(enqueue=lambda pk: None).failed == 1
