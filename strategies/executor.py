@@ -307,6 +307,7 @@ def execution_finish(execution: Execution, *, status: str, error: str,
     if execution.trigger != Execution.Trigger.DRY_RUN and status != Execution.Status.SKIPPED:
         succeeded = status == Execution.Status.SUCCEEDED
         fields.update(
+            last_cycle_ms=execution.duration_ms or 0,
             runs_total=F("runs_total") + 1,
             runs_succeeded=F("runs_succeeded") + int(succeeded),
             runs_failed=F("runs_failed") + int(not succeeded),

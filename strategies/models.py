@@ -60,6 +60,8 @@ class Strategy(models.Model):
     runs_total = models.PositiveIntegerField(default=0)
     runs_succeeded = models.PositiveIntegerField(default=0)
     runs_failed = models.PositiveIntegerField(default=0)
+    last_cycle_ms = models.PositiveIntegerField(
+        default=0, help_text="How long its last cycle ran; a slow one is run on the slow lane (docs/scheduling.md)")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -5,6 +5,8 @@ beats by mistake, a slow tick overlapping the next): rows are claimed with
 `select_for_update(skip_locked=True)` and the execution is unique per (strategy, scheduled_for),
 so a slot runs at most once. `next_run_at` moves forward from the slot, not from now, so runs
 stay on their grid; slots missed while nothing ticked are recorded as skipped, never replayed.
+A strategy whose last cycle ran `SLOW_CYCLE_SECONDS` or longer is enqueued on the slow lane, which
+workers of its own serve, so slow cycles never take the slots the quick ones need.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -49,9 +52,12 @@ def _skip(strategy: Strategy, slot: datetime, reason: str, now: datetime) -> Non
         pass
 
 
-def strategies_tick(*, enqueue: Enqueue, now: datetime | None = None, batch: int = TICK_BATCH) -> int:
-    """Claim due strategies and enqueue their cycles; returns how many cycles were enqueued."""
+def strategies_tick(*, enqueue: Enqueue, enqueue_slow: Enqueue | None = None, now: datetime | None = None,
+                    batch: int = TICK_BATCH) -> int:
+    """Claim due strategies and enqueue their cycles (the slow ones with `enqueue_slow`, when given);
+    returns how many cycles were enqueued."""
     now = now or timezone.now()
+    slow_ms = settings.SLOW_CYCLE_SECONDS * 1000
     enqueued = 0
     with transaction.atomic():
         due_now = strategies_due(now)
@@ -80,7 +86,8 @@ def strategies_tick(*, enqueue: Enqueue, now: datetime | None = None, batch: int
             ))
         Strategy.objects.bulk_update(due, ["next_run_at"])  # one UPDATE for the whole batch
         for execution in _create_slots(slots):
-            transaction.on_commit(partial(enqueue, execution.pk))
+            slow = slow_ms > 0 and execution.strategy.last_cycle_ms >= slow_ms
+            transaction.on_commit(partial(enqueue_slow if slow and enqueue_slow else enqueue, execution.pk))
             enqueued += 1
     return enqueued
 

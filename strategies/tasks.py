@@ -23,8 +23,12 @@ logger = logging.getLogger(__name__)
 
 @shared_task(ignore_result=True)
 def strategies_tick() -> int:
-    """The one beat entry: claim due strategies and enqueue their cycles."""
-    return tick(enqueue=execution_cycle.delay)
+    """The one beat entry: claim due strategies and enqueue their cycles (slow ones on the slow lane)."""
+    return tick(enqueue=execution_cycle.delay, enqueue_slow=_on_slow_lane if settings.SLOW_CYCLE_SECONDS else None)
+
+
+def _on_slow_lane(execution_id: int) -> None:
+    execution_cycle.apply_async((execution_id,), queue=settings.CELERY_SLOW_QUEUE)
 
 
 @shared_task(acks_late=True, ignore_result=True)

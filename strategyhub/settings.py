@@ -140,6 +140,10 @@ SANDBOX_WALL_SECONDS_LIMIT = env.int("SANDBOX_WALL_SECONDS", 30, minimum=1, maxi
 CELERY_TASK_ACKS_LATE = True
 # One queue for every task; name it apart when several deployments share one Redis.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", "celery")
+# A strategy whose last cycle ran this long (0: never) goes to the slow lane, served by `worker-slow`
+# (Procfile), so slow scripts and unreachable venues never hold the slots quick strategies need.
+SLOW_CYCLE_SECONDS = env.int("SLOW_CYCLE_SECONDS", 2, minimum=0, maximum=600)
+CELERY_SLOW_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}.slow"
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True

@@ -45,6 +45,22 @@ def parts(host: str, port: int, *, simulator: bool) -> list[Part]:
                 f"--concurrency={os.environ.get('WORKER_CONCURRENCY', '2')}",
             ],
         ),
+        Part(  # the slow lane (docs/scheduling.md): strategies whose last cycle was slow
+            "worker-slow",
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "strategyhub",
+                "worker",
+                "--loglevel=info",
+                f"--queues={os.environ.get('CELERY_QUEUE', 'celery')}.slow",
+                f"--concurrency={os.environ.get('SLOW_WORKER_CONCURRENCY', '2')}",
+                "-n",
+                "slow@%h",
+            ],
+        ),
         Part("beat", [python, "-m", "celery", "-A", "strategyhub", "beat", "--loglevel=info"]),
     ]
 

@@ -146,3 +146,35 @@ def test_a_run_queued_before_a_new_version_is_skipped(quiet, alice, django_captu
     execution = execution_start(execution_id=execution_id)
     assert execution is not None and execution.status == "skipped"
     assert "not approved" in execution.error  # the new version waits for review; the old code does not run
+
+
+def test_a_strategy_whose_last_cycle_was_slow_is_enqueued_on_the_slow_lane(
+        quiet, settings, django_capture_on_commit_callbacks) -> None:
+    settings.SLOW_CYCLE_SECONDS = 2
+    [execution_id] = tick(django_capture_on_commit_callbacks, quiet.next_run_at)
+    started = execution_start(execution_id=execution_id)
+    assert started is not None and started.duration_ms is not None
+    quiet.refresh_from_db()
+    assert quiet.last_cycle_ms == started.duration_ms < 2000  # every run that ran records how long it took
+
+    lanes: dict[str, list[int]] = {"quick": [], "slow": []}
+    for last_cycle_ms, lane in ((1999, "quick"), (2000, "slow"), (35000, "slow"), (0, "quick")):
+        Strategy.objects.filter(pk=quiet.pk).update(last_cycle_ms=last_cycle_ms)
+        Execution.objects.filter(strategy=quiet, status="queued").update(status="skipped", finished_at=timezone.now(),
+                                                                        error="skipped: not under test")
+        quiet.refresh_from_db()
+        assert quiet.next_run_at is not None
+        with django_capture_on_commit_callbacks(execute=True):
+            strategies_tick(enqueue=lanes["quick"].append, enqueue_slow=lanes["slow"].append, now=quiet.next_run_at)
+        assert Execution.objects.filter(strategy=quiet, status="queued").get().pk in lanes[lane], last_cycle_ms
+    assert (len(lanes["quick"]), len(lanes["slow"])) == (2, 2)
+
+    settings.SLOW_CYCLE_SECONDS = 0  # no slow lane: everything on the one queue
+    Strategy.objects.filter(pk=quiet.pk).update(last_cycle_ms=35000)
+    Execution.objects.filter(strategy=quiet, status="queued").update(status="skipped", finished_at=timezone.now(),
+                                                                    error="skipped: not under test")
+    quiet.refresh_from_db()
+    assert quiet.next_run_at is not None
+    with django_capture_on_commit_callbacks(execute=True):
+        strategies_tick(enqueue=lanes["quick"].append, enqueue_slow=lanes["slow"].append, now=quiet.next_run_at)
+    assert (len(lanes["quick"]), len(lanes["slow"])) == (3, 2)
