@@ -297,8 +297,9 @@ def _end(execution: Execution, live_log: _LiveLog, *, status: str, error: str, e
 
 
 def execution_finish(execution: Execution, *, status: str, error: str,
-                     strategy_state: dict[str, Any] | None = None) -> None:
-    """Record how the run ended, count it on the strategy and, when given, keep its new state: one UPDATE each."""
+                     strategy_state: dict[str, Any] | None = None, timed: bool = True) -> None:
+    """Record how the run ended, count it on the strategy and, when given, keep its new state: one UPDATE each.
+    `timed`: its duration is the cycle's own (not a lost worker's), so it picks the next slot's lane."""
     execution.status = status
     execution.error = error
     execution.finished_at = max(timezone.now(), execution.started_at or timezone.now())
@@ -306,8 +307,9 @@ def execution_finish(execution: Execution, *, status: str, error: str,
     fields: dict[str, Any] = {} if strategy_state is None else {"state": strategy_state}
     if execution.trigger != Execution.Trigger.DRY_RUN and status != Execution.Status.SKIPPED:
         succeeded = status == Execution.Status.SUCCEEDED
+        if timed:
+            fields["last_cycle_ms"] = execution.duration_ms or 0
         fields.update(
-            last_cycle_ms=execution.duration_ms or 0,
             runs_total=F("runs_total") + 1,
             runs_succeeded=F("runs_succeeded") + int(succeeded),
             runs_failed=F("runs_failed") + int(not succeeded),

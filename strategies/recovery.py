@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from strategies.events import execution_broadcast
 from strategies.executor import execution_finish, this_host
-from strategies.models import Execution, ExecutionLog
+from strategies.models import Execution, ExecutionLog, Strategy
 from strategies.reconciliation import execution_orders_recover
 from trading.accounts import venue_client_for
 
@@ -107,7 +107,7 @@ def execution_recover(execution_id: int, *, now: datetime | None = None) -> bool
         logs = ExecutionLog.objects.bulk_create(
             ExecutionLog(execution=execution, seq=seq, ts=timezone.now(), level="warning", message=line)
             for seq, line in enumerate(lines, start=first))
-        execution_finish(execution, status=Execution.Status.FAILED, error=f"failed: {LOST}")
+        execution_finish(execution, status=Execution.Status.FAILED, error=f"failed: {LOST}", timed=False)
         transaction.on_commit(lambda: execution_broadcast(execution, logs, []))
     logger.warning("execution %s: %s", execution_id, LOST)
     return True
@@ -138,6 +138,8 @@ def executions_recover(*, enqueue: Callable[[int], object], now: datetime | None
         if Execution.objects.filter(pk=execution.pk, status=Execution.Status.QUEUED).update(
                 status=Execution.Status.SKIPPED, finished_at=now, error=error):
             execution.status, execution.finished_at, execution.error = Execution.Status.SKIPPED, now, error
+            # Perhaps no worker serves its lane (no `worker-slow`): its next slot goes to the main queue.
+            Strategy.objects.filter(pk=execution.strategy_id, last_cycle_ms__gt=0).update(last_cycle_ms=0)
             execution_broadcast(execution, [], [])
             skipped += 1
     if failed or skipped or resent:

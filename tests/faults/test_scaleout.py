@@ -157,7 +157,8 @@ def test_two_hosts_share_the_load_and_one_cut_off_or_killed_loses_no_run(tmp_pat
                 admin.execute("CREATE DATABASE strategyhub")
             env = project_env(database_url=cluster.url("strategyhub"), redis_url=redis_server.url,
                               VENUE_SIMULATOR_URL=simulator.url, SANDBOX_WALL_SECONDS=str(WALL),
-                              VENUE_TIMEOUT_SECONDS="3", CELERY_QUEUE=f"scaleout-{uuid.uuid4().hex[:8]}")
+                              VENUE_TIMEOUT_SECONDS="3", CELERY_QUEUE=f"scaleout-{uuid.uuid4().hex[:8]}",
+                              SLOW_CYCLE_SECONDS="0")  # one lane: the hosts are under test (the lane: test_slow_neighbours)
             manage = [sys.executable, "manage.py"]
             subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=180)
             script = DEPLOY % {"lead": 8, "count": STRATEGIES, "interval": INTERVAL}
@@ -176,6 +177,9 @@ def test_two_hosts_share_the_load_and_one_cut_off_or_killed_loses_no_run(tmp_pat
         finally:
             simulator.stop()
 
+    statuses = Counter(run.status for strategy_runs in runs.values() for run in strategy_runs)
+    print(f"scale-out: {dict(statuses)}; {len(venue_orders(simulator))} orders at the venue, "
+          f"{Counter(status for status, _, _ in orders.values())} in the ledger")
     for pk, origin in origins.items():
         problems = slot_problems(runs[pk], origin=origin, interval=INTERVAL)
         assert not problems, f"strategy {pk}:\n" + "\n".join(problems) + "\n" + describe(runs[pk])

@@ -67,9 +67,11 @@ def test_a_run_claimed_by_a_process_of_this_host_that_died_is_recovered_at_once(
     [execution_id] = tick(django_capture_on_commit_callbacks, quiet.next_run_at)
     process = subprocess.Popen(["true"])  # a process of this host that has exited
     process.wait()
-    claim(execution_id, started_at=timezone.now(), worker=worker_id(process.pid))
+    Strategy.objects.filter(pk=quiet.pk).update(last_cycle_ms=120)
+    claim(execution_id, started_at=timezone.now() - timedelta(seconds=30), worker=worker_id(process.pid))
     assert executions_recover(enqueue=lambda pk: None).failed == 1
     assert Execution.objects.get(pk=execution_id).status == "failed"
+    assert Strategy.objects.get(pk=quiet.pk).last_cycle_ms == 120  # a lost worker's 30 s are not the cycle's
 
 
 def test_a_queued_run_whose_message_was_lost_is_sent_again_then_skipped_after_its_interval(
@@ -83,9 +85,11 @@ def test_a_queued_run_whose_message_was_lost_is_sent_again_then_skipped_after_it
     assert executions_recover(enqueue=enqueued.append, now=slot + timedelta(seconds=31)).resent == 1
     assert enqueued == [execution_id]
     # Past its interval it can no longer start in time: skipped, saying why, and the next slot may run.
+    Strategy.objects.filter(pk=quiet.pk).update(last_cycle_ms=5000)  # a slow one, on the slow lane
     assert executions_recover(enqueue=enqueued.append, now=slot + timedelta(seconds=301)).skipped == 1
     execution = Execution.objects.get(pk=execution_id)
     assert execution.status == "skipped"
+    assert Strategy.objects.get(pk=quiet.pk).last_cycle_ms == 0  # its lane may have no worker: the main queue next
     assert execution.error == ("skipped: never started; 301 s after its slot is past its 300-second interval (its task "
                                "was lost, e.g. in a broker restart, or every worker was busy)")
     assert execution_start(execution_id=execution_id) is None  # the original message, arriving late, does nothing
