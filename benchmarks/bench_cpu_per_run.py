@@ -19,12 +19,17 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from benchmarks.bench_schedule import bench_database_url  # noqa: E402
-
 TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def bench_database_name(url: str) -> tuple[str, str]:
+    """The database bench_schedule creates for itself (`<name>_bench`): its URL and its name."""
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/") + "_bench"
+    return urlunparse(parsed._replace(path=f"/{name}")), name
 
 
 def cpu_seconds(pid: int, *, with_children: bool = True) -> float:
@@ -69,7 +74,7 @@ def main() -> int:
     options = parser.parse_args()
     import psycopg
 
-    url, _, name = bench_database_url(os.environ["DATABASE_URL"])
+    url, name = bench_database_name(os.environ["DATABASE_URL"])
     bench = subprocess.Popen(
         [sys.executable, str(ROOT / "benchmarks" / "bench_schedule.py"), "--strategies", str(options.strategies),
          "--interval", str(options.interval), "--seconds", str(options.seconds),
