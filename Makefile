@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run test lint typecheck pytest migrate seed bench clean sandbox-deps browser-deps mutation
+.PHONY: run test lint typecheck pytest migrate seed bench clean sandbox-deps browser-deps netns-deps mutation
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "StrategyHub needs Python 3.11 or newer")'
@@ -39,6 +39,10 @@ static/vendor/.installed: package.json package-lock.json scripts/vendor-static.s
 browser-deps:
 	@bash scripts/install-browser-deps.sh
 
+# iproute2 and util-linux for the scale-out test's worker hosts in namespaces (apt-get, only when missing).
+netns-deps:
+	@bash scripts/install-netns-deps.sh
+
 migrate: $(VENV)/.deps .env
 	$(PY) manage.py migrate --noinput
 
@@ -58,7 +62,7 @@ lint: $(VENV)/.dev-deps
 typecheck: $(VENV)/.dev-deps
 	$(BIN)/mypy .
 
-pytest: $(VENV)/.dev-deps sandbox-deps browser-deps static/vendor/.installed
+pytest: $(VENV)/.dev-deps sandbox-deps browser-deps netns-deps static/vendor/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Speed, printed as tables beside their comparisons; never asserted in tests (shared, noisy machines).
