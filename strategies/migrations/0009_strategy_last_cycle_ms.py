@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('strategies', '0006_backtest'),
+        ('strategies', '0008_backtest_csv_in_database'),
     ]
 
     operations = [
