@@ -144,6 +144,8 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", "celery")
 # (Procfile), so slow scripts and unreachable venues never hold the slots quick strategies need.
 SLOW_CYCLE_SECONDS = env.int("SLOW_CYCLE_SECONDS", 2, minimum=0, maximum=600)
 CELERY_SLOW_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}.slow"
+# A webhook attempt may wait seconds on a receiver: with the lane on it goes there, never taking a cycle's slot.
+CELERY_TASK_ROUTES = {"webhooks.tasks.webhook_send": {"queue": CELERY_SLOW_QUEUE}} if SLOW_CYCLE_SECONDS else {}
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True

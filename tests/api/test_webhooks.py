@@ -317,3 +317,14 @@ def test_another_users_webhook_is_invisible_and_hears_nothing_of_mine(api, bob, 
     with django_capture_on_commit_callbacks(execute=True):
         strategy_deploy(owner=alice, files=kalshi_files(name="Alice's"))
     assert receiver.requests == []
+
+
+def test_a_webhook_attempt_goes_to_the_slow_lane_so_it_never_takes_a_cycles_worker() -> None:
+    from django.conf import settings
+
+    from strategyhub.celery import app
+
+    route = app.amqp.router.route({}, "webhooks.tasks.webhook_send", args=(1,), kwargs={})
+    assert route["queue"].name == settings.CELERY_SLOW_QUEUE
+    assert app.amqp.router.route({}, "strategies.tasks.execution_cycle", args=(1,), kwargs={})["queue"].name \
+        == settings.CELERY_TASK_DEFAULT_QUEUE
