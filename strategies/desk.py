@@ -64,6 +64,12 @@ def _num(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+def _ctx_capital(state: Exposures) -> dict[str, Any]:
+    """`ctx.capital` of the script."""
+    return {"total": state.capital_usd, "deployed": state.deployed_usd, "available": state.available_usd,
+            "pnl_today": state.pnl_today_usd}
+
+
 class CycleDesk:
     """Orders of one cycle of one strategy."""
 
@@ -116,13 +122,19 @@ class CycleDesk:
         return Decimal(str(lookup(market_id))) if callable(lookup) else None
 
     # --- start of cycle ---------------------------------------------------------------------------
-    def open_cycle(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def open_cycle(self, *, ledger_empty: bool | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Settle positions of resolved markets, reconcile with the venue (live), mark open positions to
         market, check today's loss. Settling comes first: a venue pays out a resolved market by itself,
         so until the ledger has settled it too, the venue would hold less than the ledger.
 
-        Returns the positions and capital the script's ctx gets.
+        `ledger_empty`: the caller already knows this strategy has no position and no order on its book
+        (the run's claim asked): nothing to settle or mark, no query. Returns the positions and capital
+        the script's ctx gets.
         """
+        if ledger_empty and not self.live:
+            state = Exposures(total_capital=self.plan.total_capital)
+            self._check_daily_loss(state)
+            return [], _ctx_capital(state)
         positions = positions_open(strategy_id=self.strategy.pk, book=self.book)
         midnight = utc_midnight(timezone.now())
         for position in positions:  # held over midnight: the day's first mark, before settling can close it
@@ -138,10 +150,7 @@ class CycleDesk:
             self._mark(position)
         state = self._capital()
         self._check_daily_loss(state)
-        return [self._position_json(position) for position in positions], {
-            "total": state.capital_usd, "deployed": state.deployed_usd, "available": state.available_usd,
-            "pnl_today": state.pnl_today_usd,
-        }
+        return [self._position_json(position) for position in positions], _ctx_capital(state)
 
     def _settle_if_resolved(self, position: Position) -> bool:
         """Close a position whose market resolved, at $1 or $0 a contract; True when it was closed."""

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,12 +21,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from strategies.broker import VenueReads
 from strategies.desk import CycleDesk
 from strategies.events import execution_broadcast
+from strategies.execution_rows import execution_claim, execution_rows_end
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy, StrategyVersion
 from strategies.runtime import CycleOutcome, LogLine, SandboxLimits, SandboxUnavailable, run_cycle
 from strategies.webhooks import webhook_execution_failed
@@ -111,11 +112,13 @@ class _LiveLog:
         self.pending.extend(_Action(line.ts, "", line.message, {}, line.level) for line in lines)
         if self.pending and time.monotonic() - self.started >= STREAM_AFTER:
             with transaction.atomic():
-                logs, actions = self.write()
+                logs, actions = self.take()
+                ExecutionLog.objects.bulk_create(logs)
+                ExecutionAction.objects.bulk_create(actions)
                 transaction.on_commit(lambda: execution_broadcast(self.execution, logs, actions))
 
-    def write(self) -> tuple[list[ExecutionLog], list[ExecutionAction]]:
-        """Save what is pending, numbered after what was saved before; returns the new rows."""
+    def take(self) -> tuple[list[ExecutionLog], list[ExecutionAction]]:
+        """What is pending, as unsaved rows numbered after what was taken before."""
         logs: list[ExecutionLog] = []
         actions: list[ExecutionAction] = []
         for entry in sorted(self.pending, key=lambda entry: entry.ts):
@@ -127,7 +130,7 @@ class _LiveLog:
                 actions.append(ExecutionAction(execution=self.execution, seq=self.action_seq, ts=entry.ts,
                                                kind=entry.kind, message=entry.message, payload=entry.payload))
         self.pending = []
-        return ExecutionLog.objects.bulk_create(logs), ExecutionAction.objects.bulk_create(actions)
+        return logs, actions
 
 
 _SOURCE_CACHE_SIZE = 4096
@@ -202,12 +205,10 @@ def execution_start(*, execution_id: int) -> Execution | None:
     execution (hence every client order id derived from it) is the same on every delivery.
     """
     now = timezone.now()
-    claimed = Execution.objects.filter(pk=execution_id, status=Execution.Status.QUEUED).update(
-        status=Execution.Status.RUNNING, started_at=now, worker=worker_id()
-    )
-    if not claimed:
+    claim = execution_claim(execution_id=execution_id, now=now, worker=worker_id())  # one statement on Postgres
+    if claim is None:
         return None
-    execution = Execution.objects.select_related("strategy__current_version").get(pk=execution_id)
+    execution = claim.execution
     strategy = execution.strategy
     reason = strategy_not_runnable_reason(strategy, dry_run=False)
     if reason is None and not strategy.enabled:
@@ -226,14 +227,15 @@ def execution_start(*, execution_id: int) -> Execution | None:
         return execution
     assert strategy.current_version is not None  # a runnable strategy has one
     execution.version = strategy.current_version  # the same row, checked above: no second query for it
-    return _cycle(strategy, execution, dry_run=False)
+    return _cycle(strategy, execution, dry_run=False, ledger_empty=claim.ledger_empty)
 
 
-def _cycle(strategy: Strategy, execution: Execution, *, dry_run: bool) -> Execution:
-    """Run the cycle and end it in one place (`_end`): whatever happens, the run is finished, saying why."""
+def _cycle(strategy: Strategy, execution: Execution, *, dry_run: bool, ledger_empty: bool | None = None) -> Execution:
+    """Run the cycle and end it in one place (`_end`): whatever happens, the run is finished, saying why.
+    `ledger_empty`: known from the claim (no position or order on the strategy's book), or None."""
     calls = _CycleCalls(strategy, execution, dry_run=dry_run)
     try:
-        outcome = _run_script(strategy, execution, calls, dry_run=dry_run)
+        outcome = _run_script(strategy, execution, calls, dry_run=dry_run, ledger_empty=ledger_empty)
     except SandboxUnavailable as exc:
         _end(execution, calls.live_log, status=Execution.Status.FAILED, error=f"no cycle could start: {exc}")
         raise CycleNotStarted(f"no cycle could start: {exc}") from exc
@@ -256,11 +258,12 @@ def _cycle(strategy: Strategy, execution: Execution, *, dry_run: bool) -> Execut
     return execution
 
 
-def _run_script(strategy: Strategy, execution: Execution, calls: _CycleCalls, *, dry_run: bool) -> CycleOutcome:
+def _run_script(strategy: Strategy, execution: Execution, calls: _CycleCalls, *, dry_run: bool,
+                ledger_empty: bool | None) -> CycleOutcome:
     version = execution.version
     assert execution.started_at is not None
     try:
-        positions, capital = calls.desk.open_cycle()
+        positions, capital = calls.desk.open_cycle(ledger_empty=ledger_empty)
     except Exception as exc:
         raise RuntimeError(f"could not load positions and capital: {exc!r}") from exc
     ctx = {
@@ -286,36 +289,28 @@ def _end(execution: Execution, live_log: _LiveLog, *, status: str, error: str, e
     log lines that could not be written are dropped then, and the error says why.
     """
     try:
-        with transaction.atomic():
-            logs, actions = live_log.write()  # what was not streamed already
-            execution.entries, execution.exits, execution.state_after = entries, exits, state
-            execution_finish(execution, status=status, error=error, strategy_state=state if keep_state else None)
-            transaction.on_commit(lambda: execution_broadcast(execution, logs, actions))  # persist, then broadcast
+        logs, actions = live_log.take()  # what was not streamed already
+        execution.entries, execution.exits, execution.state_after = entries, exits, state
+        execution_finish(execution, status=status, error=error, strategy_state=state if keep_state else None,
+                         logs=logs, actions=actions)
+        transaction.on_commit(lambda: execution_broadcast(execution, logs, actions))  # persist, then broadcast
     except Exception:
         execution.entries, execution.exits, execution.state_after = 0, 0, None
         raise
 
 
-def execution_finish(execution: Execution, *, status: str, error: str,
-                     strategy_state: dict[str, Any] | None = None, timed: bool = True) -> None:
-    """Record how the run ended, count it on the strategy and, when given, keep its new state: one UPDATE each.
+def execution_finish(execution: Execution, *, status: str, error: str, strategy_state: dict[str, Any] | None = None,
+                     logs: Sequence[ExecutionLog] = (), actions: Sequence[ExecutionAction] = (),
+                     timed: bool = True) -> None:
+    """Record how the run ended with its last log lines and actions, count it on the strategy and, when
+    given, keep its new state: one statement on Postgres (strategies.execution_rows), all or nothing.
     `timed`: its duration is the cycle's own (not a lost worker's), so it picks the next slot's lane."""
     execution.status = status
     execution.error = error
     execution.finished_at = max(timezone.now(), execution.started_at or timezone.now())
-    execution.save(update_fields=["status", "error", "finished_at", "entries", "exits", "state_after"])
-    fields: dict[str, Any] = {} if strategy_state is None else {"state": strategy_state}
-    if execution.trigger != Execution.Trigger.DRY_RUN and status != Execution.Status.SKIPPED:
-        succeeded = status == Execution.Status.SUCCEEDED
-        if timed:
-            fields["last_cycle_ms"] = execution.duration_ms or 0
-        fields.update(
-            runs_total=F("runs_total") + 1,
-            runs_succeeded=F("runs_succeeded") + int(succeeded),
-            runs_failed=F("runs_failed") + int(not succeeded),
-        )
-    if fields:
-        Strategy.objects.filter(pk=execution.strategy_id).update(**fields)
+    counted = execution.trigger != Execution.Trigger.DRY_RUN and status != Execution.Status.SKIPPED
+    execution_rows_end(execution, logs=logs, actions=actions, counted=counted, strategy_state=strategy_state,
+                       last_cycle_ms=(execution.duration_ms or 0) if counted and timed else None)
     failed = status in (Execution.Status.FAILED, Execution.Status.TIMED_OUT)
     if failed and execution.trigger != Execution.Trigger.DRY_RUN:  # a test run's failure is in its own answer
         webhook_execution_failed(execution)

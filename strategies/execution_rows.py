@@ -1,0 +1,180 @@
+"""A run's rows in as few statements as the database allows: one to claim and load it, one to end it.
+
+Every scheduled run starts with a claim and ends with its log, its result and its counters. Through
+the ORM that was seven statements and more CPU to build them than Postgres needed to run them
+(docs/scheduling.md, Throughput). On Postgres, each is now one hand-written statement:
+
+- `execution_claim`: the conditional UPDATE that claims a queued run RETURNING the run, its strategy
+  and the strategy's current version, and whether the strategy has any ledger rows (most have none,
+  and then the money layer needs no query at all);
+- `execution_rows_end`: one statement whose CTEs insert the remaining log lines and actions, end the
+  run and count it on the strategy. A single statement is atomic by itself: no BEGIN/COMMIT trips.
+
+Other databases (SQLite, the zero-configuration default) take the ORM's way to the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.db.models import F
+
+from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy, StrategyVersion
+
+
+@dataclass
+class Claim:
+    """A claimed run, with `execution.strategy` and `strategy.current_version` loaded."""
+
+    execution: Execution
+    ledger_empty: bool | None  # no position and no order on the run's book; None: not known
+
+
+def _columns(model: type[models.Model]) -> list[models.Field[Any, Any]]:
+    return list(model._meta.concrete_fields)
+
+
+@cache
+def _reader(model: type[models.Model], vendor: str) -> Callable[[Sequence[Any]], Any]:
+    """Builds an instance from a row of `_select_list(…, model)`, converting each value as the ORM does
+    (a JSON field's text is decoded, for one)."""
+    columns = [field.get_col(model._meta.db_table) for field in _columns(model)]
+    converters = [(column, [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)])
+                  for column in columns]
+    names = [field.attname for field in _columns(model)]
+
+    def read(values: Sequence[Any]) -> Any:
+        converted = []
+        for value, (column, field_converters) in zip(values, converters, strict=True):
+            for convert in field_converters:
+                value = convert(value, column, connection)
+            converted.append(value)
+        return model.from_db(connection.alias, names, converted)
+
+    return read
+
+
+def _select_list(alias: str, model: type[models.Model]) -> str:
+    return ", ".join(f'{alias}."{field.column}"' for field in _columns(model))
+
+
+_CLAIM_SQL = f"""
+UPDATE strategies_execution AS e SET status = %(running)s, started_at = %(now)s, worker = %(worker)s
+FROM strategies_strategy AS s LEFT JOIN strategies_strategyversion AS v ON v.id = s.current_version_id
+WHERE e.id = %(id)s AND e.status = %(queued)s AND s.id = e.strategy_id
+RETURNING {_select_list("e", Execution)}, {_select_list("s", Strategy)}, {_select_list("v", StrategyVersion)},
+    EXISTS (SELECT 1 FROM trading_position p WHERE p.strategy_id = s.id AND p.book = %(book)s)
+    OR EXISTS (SELECT 1 FROM trading_order o WHERE o.strategy_id = s.id AND o.book = %(book)s)
+"""  # noqa: S608 - column names from the models, values bound. The ledger test is trading.selectors.ledger_empty's
+
+
+def execution_claim(*, execution_id: int, now: datetime, worker: str) -> Claim | None:
+    """Claim a queued run (a conditional update: a redelivered task finds it taken) and load what it needs."""
+    if connection.vendor != "postgresql":
+        return _claim_orm(execution_id=execution_id, now=now, worker=worker)
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, {"running": Execution.Status.RUNNING, "queued": Execution.Status.QUEUED,
+                                    "now": now, "worker": worker, "id": execution_id, "book": "paper"})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    sizes = [len(_columns(model)) for model in (Execution, Strategy, StrategyVersion)]
+    execution_values = row[: sizes[0]]
+    strategy_values = row[sizes[0] : sizes[0] + sizes[1]]
+    version_values = row[sizes[0] + sizes[1] : sum(sizes)]
+    execution: Execution = _reader(Execution, connection.vendor)(execution_values)
+    strategy: Strategy = _reader(Strategy, connection.vendor)(strategy_values)
+    version = None
+    if version_values[0] is not None:
+        version = _reader(StrategyVersion, connection.vendor)(version_values)
+    strategy.current_version = version
+    execution.strategy = strategy
+    # Only the paper book was tested; a live run reconciles with its venue whatever its ledger holds.
+    return Claim(execution, ledger_empty=None if strategy.mode == Mode.LIVE else not row[-1])
+
+
+def _claim_orm(*, execution_id: int, now: datetime, worker: str) -> Claim | None:
+    claimed = Execution.objects.filter(pk=execution_id, status=Execution.Status.QUEUED).update(
+        status=Execution.Status.RUNNING, started_at=now, worker=worker
+    )
+    if not claimed:
+        return None
+    return Claim(Execution.objects.select_related("strategy__current_version").get(pk=execution_id), None)
+
+
+_END_SQL = """
+WITH new_logs AS (
+    INSERT INTO strategies_executionlog (execution_id, seq, ts, level, message)
+    SELECT %(id)s, t.seq, t.ts, t.level, t.message
+    FROM unnest(%(log_seq)s::integer[], %(log_ts)s::timestamptz[], %(log_level)s::text[], %(log_message)s::text[])
+        AS t(seq, ts, level, message)
+), new_actions AS (
+    INSERT INTO strategies_executionaction (execution_id, seq, ts, kind, message, payload)
+    SELECT %(id)s, t.seq, t.ts, t.kind, t.message, t.payload::jsonb
+    FROM unnest(%(action_seq)s::integer[], %(action_ts)s::timestamptz[], %(action_kind)s::text[],
+                %(action_message)s::text[], %(action_payload)s::text[]) AS t(seq, ts, kind, message, payload)
+), ended AS (
+    UPDATE strategies_execution SET status = %(status)s, error = %(error)s, finished_at = %(finished_at)s,
+        entries = %(entries)s, exits = %(exits)s, state_after = %(state_after)s::jsonb
+    WHERE id = %(id)s
+)
+"""
+_COUNT_SQL = """
+UPDATE strategies_strategy SET state = COALESCE(%(state)s::jsonb, state),
+    last_cycle_ms = COALESCE(%(last_cycle_ms)s, last_cycle_ms),
+    runs_total = runs_total + %(counted)s, runs_succeeded = runs_succeeded + %(succeeded)s,
+    runs_failed = runs_failed + %(failed)s
+WHERE id = %(strategy_id)s
+"""
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def execution_rows_end(execution: Execution, *, logs: Sequence[ExecutionLog], actions: Sequence[ExecutionAction],
+                       counted: bool, strategy_state: dict[str, Any] | None, last_cycle_ms: int | None) -> None:
+    """Write the run's remaining log lines and actions, its end (status, error, finished_at, entries,
+    exits, state_after, as set on `execution`), and, when `counted`, count it on the strategy; keep
+    `strategy_state` and `last_cycle_ms` (the slow lane's measure) when given. All or nothing."""
+    succeeded = execution.status == Execution.Status.SUCCEEDED
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            ExecutionLog.objects.bulk_create(logs)
+            ExecutionAction.objects.bulk_create(actions)
+            execution.save(update_fields=["status", "error", "finished_at", "entries", "exits", "state_after"])
+            fields: dict[str, Any] = {} if strategy_state is None else {"state": strategy_state}
+            if last_cycle_ms is not None:
+                fields["last_cycle_ms"] = last_cycle_ms
+            if counted:
+                fields.update(runs_total=F("runs_total") + 1, runs_succeeded=F("runs_succeeded") + int(succeeded),
+                              runs_failed=F("runs_failed") + int(not succeeded))
+            if fields:
+                Strategy.objects.filter(pk=execution.strategy_id).update(**fields)
+        return
+    sql = _END_SQL + (_COUNT_SQL if counted or strategy_state is not None or last_cycle_ms is not None
+                      else "SELECT 1")
+    # Alone, the statement is its own transaction; inside a caller's, a savepoint keeps a failure from
+    # aborting the caller's transaction (the run is then ended again, as failed).
+    with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+        cursor.execute(sql, {
+            "id": execution.pk, "strategy_id": execution.strategy_id,
+            "log_seq": [line.seq for line in logs], "log_ts": [line.ts for line in logs],
+            "log_level": [line.level for line in logs], "log_message": [line.message for line in logs],
+            "action_seq": [action.seq for action in actions], "action_ts": [action.ts for action in actions],
+            "action_kind": [action.kind for action in actions],
+            "action_message": [action.message for action in actions],
+            "action_payload": [json.dumps(action.payload) for action in actions],
+            "status": execution.status, "error": execution.error, "finished_at": execution.finished_at,
+            "entries": execution.entries, "exits": execution.exits, "state_after": _json(execution.state_after),
+            "state": _json(strategy_state), "last_cycle_ms": last_cycle_ms,
+            "counted": int(counted), "succeeded": int(counted and succeeded),
+            "failed": int(counted and not succeeded),
+        })
