@@ -146,54 +146,91 @@ def landlock_abi() -> int:
     return int(abi) if abi > 0 else 0
 
 
-def apply_landlock(abi: int, read_paths: Iterable[str], write_paths: Iterable[str]) -> list[str]:
-    """Restrict this process to `read_paths` (read, execute) and `write_paths` (everything)."""
-    notes: list[str] = []
+def _ruleset_attr(abi: int) -> tuple[bytes, list[str]]:
     handled_fs = _fs_rights(abi)
     if abi >= 6:
         attr = struct.pack(
             "QQQ", handled_fs, _NET_BIND_TCP | _NET_CONNECT_TCP, _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL
         )
-    elif abi >= 4:
+        return attr, []
+    if abi >= 4:
         attr = struct.pack("QQ", handled_fs, _NET_BIND_TCP | _NET_CONNECT_TCP)
-        notes.append("landlock ABI < 6: signals and abstract sockets scoped by namespaces and seccomp only")
-    else:
-        attr = struct.pack("Q", handled_fs)
-        notes.append("landlock ABI < 4: TCP denied by the network namespace and seccomp only")
-    buffer = ctypes.create_string_buffer(attr, len(attr))
-    ruleset = _libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, buffer, ctypes.c_size_t(len(attr)), 0)
-    if ruleset < 0:
-        error = ctypes.get_errno()
-        raise OSError(error, f"landlock_create_ruleset: {os.strerror(error)}")
-    try:
+        return attr, ["landlock ABI < 6: signals and abstract sockets scoped by namespaces and seccomp only"]
+    return struct.pack("Q", handled_fs), ["landlock ABI < 4: TCP denied by the network namespace and seccomp only"]
+
+
+class LandlockRules:
+    """Read-only rules beneath `read_paths` and read-write ones beneath each run's own paths.
+
+    The zygote makes one of these at start (the read paths are opened once and stay open, O_PATH) and,
+    before forking each run, a ruleset holding the read rules plus that run's scratch folder
+    (`ruleset`). The run only calls landlock_restrict_self on it (`restrict`). A ruleset is never
+    shared between runs: rules added to one are seen by every holder of its descriptor.
+    """
+
+    def __init__(self, abi: int, read_paths: Iterable[str]) -> None:
+        self.abi = abi
+        self.handled_fs = _fs_rights(abi)
+        self.attr, self.notes = _ruleset_attr(abi)
         read_rights = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
-        for path in read_paths:
-            _add_path_rule(ruleset, path, read_rights & handled_fs)
-        for path in write_paths:
-            _add_path_rule(ruleset, path, handled_fs)
+        self.read_rules = [rule for rule in (_path_rule(path, read_rights & self.handled_fs) for path in read_paths)
+                           if rule is not None]
+
+    def ruleset(self, write_paths: Iterable[str]) -> int:
+        """A new ruleset descriptor (close-on-exec) with the read rules and `write_paths` read-write."""
+        buffer = ctypes.create_string_buffer(self.attr, len(self.attr))
+        ruleset = int(_libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, buffer, ctypes.c_size_t(len(self.attr)), 0))
+        if ruleset < 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"landlock_create_ruleset: {os.strerror(error)}")
+        try:
+            for fd, rights, path in self.read_rules:
+                _add_rule(ruleset, fd, rights, path)
+            for path in write_paths:
+                rule = _path_rule(path, self.handled_fs)
+                if rule is not None:
+                    try:
+                        _add_rule(ruleset, *rule)
+                    finally:
+                        os.close(rule[0])
+        except BaseException:
+            os.close(ruleset)
+            raise
+        return ruleset
+
+    def close(self) -> None:
+        for fd, _, _ in self.read_rules:
+            os.close(fd)
+        self.read_rules = []
+
+
+def restrict_landlock(ruleset: int) -> None:
+    """Enforce `ruleset` on this process (irrevocable), then close it."""
+    try:
         if _libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0) != 0:
             error = ctypes.get_errno()
             raise OSError(error, f"landlock_restrict_self: {os.strerror(error)}")
     finally:
         os.close(ruleset)
-    return notes
 
 
-def _add_path_rule(ruleset: int, path: str, rights: int) -> None:
+def _path_rule(path: str, rights: int) -> tuple[int, int, str] | None:
+    """(O_PATH descriptor, rights, path) for a rule beneath `path`; None for a missing optional path."""
     try:
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
     except FileNotFoundError:
-        return  # an optional path (e.g. /lib64 on some distributions)
-    try:
-        if not os.path.isdir(path):
-            rights &= _FILE_ONLY_RIGHTS  # directory rights on a file are EINVAL
-        rule = struct.pack("=Qi", rights, fd)  # struct landlock_path_beneath_attr is packed
-        buffer = ctypes.create_string_buffer(rule, len(rule))
-        if _libc.syscall(_SYS_LANDLOCK_ADD_RULE, ruleset, _LANDLOCK_RULE_PATH_BENEATH, buffer, 0) != 0:
-            error = ctypes.get_errno()
-            raise OSError(error, f"landlock_add_rule({path}): {os.strerror(error)}")
-    finally:
-        os.close(fd)
+        return None  # an optional path (e.g. /lib64 on some distributions)
+    if not os.path.isdir(path):
+        rights &= _FILE_ONLY_RIGHTS  # directory rights on a file are EINVAL
+    return fd, rights, path
+
+
+def _add_rule(ruleset: int, fd: int, rights: int, path: str) -> None:
+    rule = struct.pack("=Qi", rights, fd)  # struct landlock_path_beneath_attr is packed
+    buffer = ctypes.create_string_buffer(rule, len(rule))
+    if _libc.syscall(_SYS_LANDLOCK_ADD_RULE, ruleset, _LANDLOCK_RULE_PATH_BENEATH, buffer, 0) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"landlock_add_rule({path}): {os.strerror(error)}")
 
 
 # --- seccomp ---------------------------------------------------------------------------------------
@@ -307,6 +344,26 @@ def seccomp_program(own_pid: int) -> bytes:
     return b"".join(program)
 
 
+_PID_PLACEHOLDER = 0x7FFF_FFFE  # above any pid (pid_max <= 2**22): patched with the run's own pid
+
+
+class SeccompTemplate:
+    """The deny-list compiled once (by the zygote); `for_pid` only writes a run's pid into its four
+    signal checks, so a run applies exactly `seccomp_program(own_pid)` without building it."""
+
+    def __init__(self) -> None:
+        self.program = seccomp_program(_PID_PLACEHOLDER)
+        self.offsets = [index * 8 + 4 for index in range(len(self.program) // 8)
+                        if struct.unpack_from("I", self.program, index * 8 + 4)[0] == _PID_PLACEHOLDER]
+        assert len(self.offsets) == len(_X86_64_SIGNAL_TO_PID)
+
+    def for_pid(self, own_pid: int) -> bytes:
+        program = bytearray(self.program)
+        for offset in self.offsets:
+            struct.pack_into("I", program, offset, own_pid)
+        return bytes(program)
+
+
 class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
@@ -322,31 +379,61 @@ def apply_seccomp(program: bytes) -> None:
 # --- all together ----------------------------------------------------------------------------------
 
 
-def confine(*, read_paths: Iterable[str], write_paths: Iterable[str]) -> HardeningReport:
-    """Landlock and seccomp, as far as this kernel offers them. Applied by the pre-forked run
-    before it is handed a cycle, so the cost is off the cycle's critical path; the per-run
-    rlimits follow with `apply_rlimits` once the run's limits are known."""
-    report = HardeningReport()
-    _prctl(PR_SET_DUMPABLE, 0)  # no core dumps, and /proc/<pid> of this run is closed to its peers
-    _prctl(PR_SET_NO_NEW_PRIVS, 1)  # required by Landlock and seccomp without CAP_SYS_ADMIN
-    report.landlock_abi = landlock_abi()
-    if report.landlock_abi:
+class Confinement:
+    """Landlock and seccomp, as far as this kernel offers them, prepared once by the zygote.
+
+    `prepare(scratch)` runs in the zygote before each run is forked (a ruleset with that run's
+    scratch folder); `apply(ruleset)` runs in the forked run before it is handed a cycle: it only
+    enters the ruleset and installs the pre-compiled filter with its own pid. The result is the same
+    confinement as building both in the run, at a fraction of the run's CPU. The per-run rlimits
+    follow with `apply_rlimits` once the run's limits are known.
+    """
+
+    def __init__(self, read_paths: Iterable[str]) -> None:
+        self.notes: list[str] = []
+        self.landlock_abi = landlock_abi()
+        self.landlock: LandlockRules | None = None
+        if self.landlock_abi:
+            try:
+                self.landlock = LandlockRules(self.landlock_abi, read_paths)
+            except OSError as error:
+                self.notes.append(f"landlock failed: {error}")
+        else:
+            self.notes.append("landlock is not available in this kernel")
+        self.seccomp = SeccompTemplate() if seccomp_supported() else None
+        if self.seccomp is None:
+            self.notes.append(f"seccomp filter has no syscall table for {platform.machine()}")
+
+    def prepare(self, write_paths: Iterable[str]) -> tuple[int, str]:
+        """A run's ruleset descriptor (-1 when there is none) and, if it failed, why."""
+        if self.landlock is None:
+            return -1, ""
         try:
-            report.notes += apply_landlock(report.landlock_abi, read_paths, write_paths)
-            report.landlock = True
+            return self.landlock.ruleset(write_paths), ""
         except OSError as error:
-            report.notes.append(f"landlock failed: {error}")
-    else:
-        report.notes.append("landlock is not available in this kernel")
-    if seccomp_supported():
-        try:
-            apply_seccomp(seccomp_program(os.getpid()))
-            report.seccomp = True
-        except OSError as error:
-            report.notes.append(f"seccomp failed: {error}")
-    else:
-        report.notes.append(f"seccomp filter has no syscall table for {platform.machine()}")
-    return report
+            return -1, f"landlock failed: {error}"
+
+    def apply(self, ruleset: int, failure: str = "") -> HardeningReport:
+        report = HardeningReport(landlock_abi=self.landlock_abi, notes=list(self.notes))
+        _prctl(PR_SET_DUMPABLE, 0)  # no core dumps, and /proc/<pid> of this run is closed to its peers
+        _prctl(PR_SET_NO_NEW_PRIVS, 1)  # required by Landlock and seccomp without CAP_SYS_ADMIN
+        if self.landlock is not None:
+            if failure:
+                report.notes.append(failure)
+            elif ruleset >= 0:
+                try:
+                    restrict_landlock(ruleset)
+                    report.landlock = True
+                    report.notes += self.landlock.notes
+                except OSError as error:
+                    report.notes.append(f"landlock failed: {error}")
+        if self.seccomp is not None:
+            try:
+                apply_seccomp(self.seccomp.for_pid(os.getpid()))
+                report.seccomp = True
+            except OSError as error:
+                report.notes.append(f"seccomp failed: {error}")
+        return report
 
 
 def require(report: HardeningReport, required: Iterable[str]) -> None:

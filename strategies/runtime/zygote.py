@@ -12,7 +12,10 @@ carries small JSON commands:
 - end of file on the control socket: kill every run and exit.
 
 The zygote keeps one run pre-forked (a "spare"): it closes every descriptor it inherited,
-confines itself with Landlock and seccomp (harden.py) and waits. ``spawn`` hands the spare its
+confines itself with Landlock and seccomp (harden.py) and waits. The zygote prepared both once:
+the seccomp filter is compiled at start (a run writes its own pid into it), and before each fork
+the zygote makes the run's scratch folder and a Landlock ruleset for it from read rules opened
+at start; the run only enters them. ``spawn`` hands the spare its
 three descriptors and forks the next spare while the cycle runs, so neither the fork nor the
 confinement is on a cycle's critical path. The run then reads its ``spec`` from the channel,
 applies the cycle's rlimits, reports ``ready`` with the layers applied, and only then compiles
@@ -49,6 +52,7 @@ from strategies.sdk import VenueError
 
 CHANNEL_FD = 3
 HANDOFF_FD = 4  # a spare run waits for its cycle on this socket
+RULESET_FD = 5  # and enters its Landlock ruleset from here
 SPEC_MAX_BYTES = 64 * 1024 * 1024  # the spec comes from the trusted worker
 TOKEN = re.compile(r"^[0-9a-f]{8,64}$")
 # Always imported: what the runtime itself needs before the filter is on, plus cheap stdlib favourites.
@@ -160,28 +164,30 @@ def _run(channel: BlockingChannel, report: harden.HardeningReport, base_address_
     channel.send({"type": "result", **result})
 
 
-def _spare(handoff: socket.socket, zygote_pid: int, config: dict[str, Any]) -> None:
-    """A pre-forked run: confine itself, wait to be handed a cycle, run it. Never sees the zygote's socket."""
+def _spare(handoff: socket.socket, zygote_pid: int, scratch: str, confinement: harden.Confinement, ruleset: int,
+           failure: str) -> None:
+    """A pre-forked run: confine itself, wait to be handed a cycle, run it. Never sees the zygote's socket.
+    `ruleset` is the Landlock ruleset the zygote made for this run (its scratch folder writable), or -1."""
     harden.die_with_parent(signal.SIGKILL)
     if os.getppid() != zygote_pid:
         return
     os.setsid()
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    os.dup2(handoff.fileno(), HANDOFF_FD)
-    handoff.detach()
+    # Lift both descriptors above the numbers they move to, so neither lands on the other.
+    os.dup2(fcntl.fcntl(handoff.detach(), fcntl.F_DUPFD_CLOEXEC, 10), HANDOFF_FD)
+    if ruleset >= 0:
+        os.dup2(fcntl.fcntl(ruleset, fcntl.F_DUPFD_CLOEXEC, 10), RULESET_FD)
     os.closerange(CHANNEL_FD, HANDOFF_FD)  # the zygote's control socket and other runs' descriptors
-    os.closerange(HANDOFF_FD + 1, 65536)
+    os.closerange(RULESET_FD + 1 if ruleset >= 0 else RULESET_FD, 65536)
     null = os.open("/dev/null", os.O_RDWR)
     os.dup2(null, 0)
     os.close(null)
-    scratch = os.path.join(config["scratch_root"], str(os.getpid()))
-    os.mkdir(scratch, 0o700)
     os.chdir(scratch)
     os.environ.update(HOME=scratch, TMPDIR=scratch)
     tempfile.tempdir = scratch
     base_address_space = harden.address_space_bytes()  # /proc is closed once confined
-    report = harden.confine(read_paths=config["read_paths"], write_paths=[scratch, "/dev/null"])
+    report = confinement.apply(RULESET_FD if ruleset >= 0 else -1, failure)
     control = socket.socket(fileno=HANDOFF_FD)
     data, fds, _, _ = socket.recv_fds(control, 256, 3)
     if not data or len(fds) != 3:
@@ -217,12 +223,15 @@ class Zygote:
         self.control = socket.socket(fileno=int(config["control_fd"]))
         self.runs: dict[int, tuple[str, int]] = {}  # pid -> (token, status fd)
         self.spare: tuple[int, socket.socket] | None = None
+        self.scratch: dict[int, str] = {}  # pid -> the run's scratch folder, removed when it is reaped
+        self.forked = 0
         self.pid = os.getpid()
         wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.wake_read = wake_read
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(wake_write)  # SIGCHLD wakes the select loop
         os.makedirs(config["scratch_root"], mode=0o700, exist_ok=True)
+        self.confinement = harden.Confinement(config["read_paths"])  # once: each run only applies it
 
     def hello(self, loaded: list[str], failed: dict[str, str]) -> None:
         message = {
@@ -279,19 +288,26 @@ class Zygote:
 
     def fork_spare(self) -> None:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.forked += 1
+        scratch = os.path.join(self.config["scratch_root"], f"run-{self.forked}")
+        os.mkdir(scratch, 0o700)
+        ruleset, failure = self.confinement.prepare([scratch, "/dev/null"])
         pid = os.fork()
         if pid == 0:
             code = 70  # the worker reports a run that died in the runtime by this exit code
             try:
                 mine.close()
-                _spare(theirs, self.pid, self.config)
+                _spare(theirs, self.pid, scratch, self.confinement, ruleset, failure)
                 code = 0
             except BaseException:
                 traceback.print_exc()  # to the zygote's stderr (the worker's diagnostics) or the run's log
             finally:
                 os._exit(code)
         theirs.close()
+        if ruleset >= 0:
+            os.close(ruleset)
         self.spare = (pid, mine)
+        self.scratch[pid] = scratch
 
     def spawn(self, token: str, fds: list[int]) -> None:
         status_fd = fds[3]
@@ -333,7 +349,12 @@ class Zygote:
                 cpu = usage.ru_utime + usage.ru_stime
                 self._status(status_fd, {"exit": os.waitstatus_to_exitcode(status), "cpu": round(cpu, 3)})
                 os.close(status_fd)
-            shutil.rmtree(os.path.join(self.config["scratch_root"], str(pid)), ignore_errors=True)
+            scratch = self.scratch.pop(pid, "")
+            if scratch:
+                try:
+                    os.rmdir(scratch)  # most runs leave their folder empty
+                except OSError:
+                    shutil.rmtree(scratch, ignore_errors=True)
 
     @staticmethod
     def _status(fd: int, message: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -201,6 +202,43 @@ return []
     )
     result = result_of(outcome)
     assert result["siblings"] == "ERR PermissionError" and result["big"] == "ERR OSError"
+
+
+def test_a_run_cannot_write_into_the_scratch_folder_of_another_run(sandbox: Sandbox) -> None:
+    """Each run gets a Landlock ruleset of its own (made by the zygote before the fork): the scratch
+    folders of the runs alive beside it stay out of its reach."""
+    holder = (PRELUDE + "def should_enter(ctx):\n    open('mine', 'w').write('x')\n"
+              "    ctx.log('CWD ' + os.getcwd())\n    time.sleep(2.5)\n    return []\n")
+    folders: list[str] = []
+    arrived = threading.Condition()
+
+    def hold() -> None:
+        def on_log(lines: list[Any]) -> None:
+            with arrived:
+                folders.extend(line.message.removeprefix("CWD ") for line in lines if line.message.startswith("CWD "))
+                arrived.notify_all()
+
+        sandbox.run_cycle(scripts(holder), {}, no_op_on_call, FAST_LIMITS, on_log)
+
+    neighbours = [threading.Thread(target=hold) for _ in range(2)]
+    for count, thread in enumerate(neighbours, 1):  # one after the other: each forked after the previous one's
+        thread.start()
+        with arrived:
+            assert arrived.wait_for(lambda count=count: len(folders) == count, timeout=10)  # type: ignore[misc]
+    outcome = run_attack(sandbox, f"""
+out = {{}}
+for folder in {folders!r}:
+    try:
+        open(os.path.join(folder, "planted"), "w").write("x")
+        out[folder] = "PWNED"
+    except Exception as e:
+        out[folder] = "ERR " + type(e).__name__
+ctx.log("RESULT " + json.dumps(out))
+return []
+""")
+    for thread in neighbours:
+        thread.join()
+    assert result_of(outcome) == dict.fromkeys(folders, "ERR PermissionError")
 
 
 def test_a_thread_bomb_is_capped(sandbox: Sandbox) -> None:
