@@ -26,7 +26,12 @@ from trading.killswitch import kill_switch_engaged
 TICK_BATCH = 500
 MAX_SKIPPED_ROWS = 10  # per strategy and tick: a long outage is summarised, not written slot by slot
 
+# A message's executions run side by side (strategies.tasks.execution_cycles), so a slow one delays none
+# of the others; the broker's and Celery's cost of a message is shared by them.
+CYCLES_PER_MESSAGE = 4
+
 Enqueue = Callable[[int], object]
+EnqueueMany = Callable[[list[int]], object]
 
 
 def strategies_schedulable() -> QuerySet[Strategy]:
@@ -53,12 +58,14 @@ def _skip(strategy: Strategy, slot: datetime, reason: str, now: datetime) -> Non
 
 
 def strategies_tick(*, enqueue: Enqueue, enqueue_slow: Enqueue | None = None, now: datetime | None = None,
-                    batch: int = TICK_BATCH) -> int:
-    """Claim due strategies and enqueue their cycles (the slow ones with `enqueue_slow`, when given);
-    returns how many cycles were enqueued."""
+                    batch: int = TICK_BATCH, enqueue_many: EnqueueMany | None = None) -> int:
+    """Claim due strategies and enqueue their cycles; returns how many cycles were enqueued.
+
+    The slow ones go one by one to `enqueue_slow`, when given (the slow lane). `enqueue_many`, when given,
+    is sent the other new executions' ids in groups of up to CYCLES_PER_MESSAGE instead of one `enqueue`
+    each: one broker message (and one Celery task) per group."""
     now = now or timezone.now()
     slow_ms = settings.SLOW_CYCLE_SECONDS * 1000
-    enqueued = 0
     with transaction.atomic():
         due_now = strategies_due(now)
         if kill_switch_engaged():  # live strategies are paused by it; this also covers KILL_SWITCH set at start
@@ -85,10 +92,19 @@ def strategies_tick(*, enqueue: Enqueue, enqueue_slow: Enqueue | None = None, no
                 trigger=Execution.Trigger.SCHEDULED, mode=strategy.mode, scheduled_for=slot,
             ))
         Strategy.objects.bulk_update(due, ["next_run_at"])  # one UPDATE for the whole batch
-        for execution in _create_slots(slots):
-            slow = slow_ms > 0 and execution.strategy.last_cycle_ms >= slow_ms
-            transaction.on_commit(partial(enqueue_slow if slow and enqueue_slow else enqueue, execution.pk))
-            enqueued += 1
+        created, quick = _create_slots(slots), []
+        for execution in created:
+            if enqueue_slow is not None and slow_ms > 0 and execution.strategy.last_cycle_ms >= slow_ms:
+                transaction.on_commit(partial(enqueue_slow, execution.pk))
+            else:
+                quick.append(execution.pk)
+        if enqueue_many is None:
+            for execution_id in quick:
+                transaction.on_commit(partial(enqueue, execution_id))
+        else:
+            for start in range(0, len(quick), CYCLES_PER_MESSAGE):
+                transaction.on_commit(partial(enqueue_many, quick[start : start + CYCLES_PER_MESSAGE]))
+        enqueued = len(created)
     return enqueued
 
 

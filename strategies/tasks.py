@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.signals import worker_ready
 from django.conf import settings
+from django.db import close_old_connections
 
 from strategies.backtesting import backtest_execute, backtests_recover
 from strategies.executor import CycleNotStarted, execution_run, execution_start
@@ -14,6 +18,7 @@ from strategies.models import Execution
 from strategies.reconciliation import live_reconcile_all
 from strategies.recovery import execution_recover
 from strategies.recovery import executions_recover as recover
+from strategies.scheduling import CYCLES_PER_MESSAGE
 from strategies.scheduling import strategies_tick as tick
 from strategies.services import strategies_pause_live
 from trading.accounts import venue_client_for
@@ -23,20 +28,73 @@ logger = logging.getLogger(__name__)
 
 @shared_task(ignore_result=True)
 def strategies_tick() -> int:
-    """The one beat entry: claim due strategies and enqueue their cycles (slow ones on the slow lane)."""
-    return tick(enqueue=execution_cycle.delay, enqueue_slow=_on_slow_lane if settings.SLOW_CYCLE_SECONDS else None)
+    """The one beat entry: claim due strategies and enqueue their cycles, a few to a message (slow ones
+    on the slow lane, one each)."""
+    return tick(enqueue=execution_cycle.delay, enqueue_many=execution_cycles.delay,
+                enqueue_slow=_on_slow_lane if settings.SLOW_CYCLE_SECONDS else None)
 
 
 def _on_slow_lane(execution_id: int) -> None:
     execution_cycle.apply_async((execution_id,), queue=settings.CELERY_SLOW_QUEUE)
 
 
+def _execution_run_once(execution_id: int) -> None:
+    if execution_start(execution_id=execution_id) is None:
+        execution_recover(execution_id)
+
+
 @shared_task(acks_late=True, ignore_result=True)
 def execution_cycle(execution_id: int) -> None:
     """Run a scheduled execution once. A redelivered task finds it already claimed: it does nothing, or,
     when the worker that claimed it was lost, fails it and settles its orders (never a second order)."""
-    if execution_start(execution_id=execution_id) is None:
-        execution_recover(execution_id)
+    _execution_run_once(execution_id)
+
+
+class _CycleThreads:
+    """This process's threads for the executions of one message (at most CYCLES_PER_MESSAGE at a time).
+    Each thread keeps its own database connection; it is checked before and after every run, as Celery
+    does for a task's, so a connection Postgres dropped is replaced, not reused."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def map(self, execution_ids: list[int]) -> None:
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():  # a forked pool process makes its own
+                self._pool = ThreadPoolExecutor(max_workers=CYCLES_PER_MESSAGE, thread_name_prefix="cycle")
+                self._pid = os.getpid()
+            pool = self._pool
+        for future in [pool.submit(self._run, execution_id) for execution_id in execution_ids]:
+            future.result()
+
+    @staticmethod
+    def _run(execution_id: int) -> None:
+        close_old_connections()
+        try:
+            _execution_run_once(execution_id)
+        except Exception:  # one run's failure in the worker must not stop the message's others
+            logger.exception("execution %s failed in the worker", execution_id)
+        finally:
+            close_old_connections()
+
+
+_cycle_threads = _CycleThreads()
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def execution_cycles(self: Task[[list[int]], None], execution_ids: list[int]) -> None:
+    """A tick's executions, side by side: each on a thread of its own, so a slow one delays none of the others.
+
+    Redelivered (its worker was lost), each execution is handled as `execution_cycle` handles its one:
+    a finished run is left alone, a run the lost worker claimed is failed and its orders settled, a run
+    never claimed runs now (or is skipped, when past its interval)."""
+    if self.request.is_eager or len(execution_ids) == 1:  # eager (tests): the caller's connection and transaction
+        for execution_id in execution_ids:
+            _execution_run_once(execution_id)
+        return
+    _cycle_threads.map(execution_ids)
 
 
 @shared_task(ignore_result=True)
