@@ -181,15 +181,15 @@ def measure(env: dict[str, str], *, strategies: int, interval: int, seconds: flo
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-    window.cpu = meter.by_role()
+    window.cpu = meter.by_role(parts=True)
     window_end = start_at + timedelta(seconds=seconds)
     runs = Execution.objects.filter(scheduled_for__gte=start_at, scheduled_for__lt=window_end - timedelta(seconds=5))
     started = runs.filter(started_at__isnull=False)
     window.lags = [(s - d).total_seconds() for d, s in started.values_list("scheduled_for", "started_at")
                    if s is not None]
     finished = [f for f in started.values_list("finished_at", flat=True) if f is not None]
-    window.runs_in_cpu_window = Execution.objects.filter(finished_at__gte=cpu_window[0],
-                                                         finished_at__lt=cpu_window[1]).count()
+    window.runs_in_cpu_window = Execution.objects.filter(  # runs that ran (a skipped one costs less: not counted)
+        finished_at__gte=cpu_window[0], finished_at__lt=cpu_window[1]).exclude(status="skipped").count()
     window.duplicates = runs.values("strategy", "scheduled_for").annotate(n=Count("id")).filter(n__gt=1).count()
     last_finish: dict[int, datetime] = {}
     for strategy_id, began, ended in started.order_by("strategy", "started_at").values_list(

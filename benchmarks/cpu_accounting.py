@@ -41,14 +41,17 @@ def processes() -> dict[int, tuple[int, str, float]]:
     return found
 
 
-def family(root: int, table: dict[int, tuple[int, str, float]]) -> set[int]:
-    members, frontier = {root}, [root]
+def parts(root: int, table: dict[int, tuple[int, str, float]]) -> dict[int, str]:
+    """The processes of `root`'s tree, each named by its part: the root itself, the sandbox (bubblewrap and
+    everything beneath it: zygotes and runs), or the root's other children (a Celery worker's pool)."""
+    named, frontier = {root: ": main process"}, [root]
     while frontier:
         parent = frontier.pop()
-        children = [pid for pid, (ppid, _, _) in table.items() if ppid == parent and pid not in members]
-        members.update(children)
-        frontier.extend(children)
-    return members
+        for pid, (ppid, name, _) in table.items():
+            if ppid == parent and pid not in named:
+                named[pid] = ": sandbox" if name == "bwrap" or named[parent] == ": sandbox" else ": pool"
+                frontier.append(pid)
+    return named
 
 
 def cmdline(pid: int) -> str:
@@ -84,11 +87,13 @@ class CpuMeter:
     def sample(self) -> None:
         table = processes()
         for role, root in self.roots.items():
-            for pid in family(root, table):
-                self.last[(role, pid)] = table[pid][2]
+            for pid, part in parts(root, table).items():
+                self.last[(f"{role}{part}", pid)] = table[pid][2]
         if self.database is not None:
             for pid in self._postgres_pids(table):
-                self.last[("postgres", pid)] = table[pid][2]
+                words = cmdline(pid).split()
+                part = ": backends" if len(words) > 3 and words[3] == self.database else ": server (shared)"
+                self.last[(f"postgres{part}", pid)] = table[pid][2]
         for pid, (_, name, cpu) in table.items():
             if name == "redis-server":
                 self.last[("redis", pid)] = cpu
@@ -97,11 +102,13 @@ class CpuMeter:
         self.sample()
         self.baseline = dict(self.last)  # what ran before the start does not count
 
-    def by_role(self) -> dict[str, float]:
-        """CPU seconds per role since `start` (a process that appeared later counts from zero)."""
+    def by_role(self, *, parts: bool = False) -> dict[str, float]:
+        """CPU seconds per role (with `parts`: per part of each role's tree) since `start`; a process that
+        appeared later counts from zero."""
         totals: dict[str, float] = {}
         for key, cpu in self.last.items():
-            totals[key[0]] = totals.get(key[0], 0.0) + cpu - self.baseline.get(key, 0.0)
+            name = key[0] if parts else key[0].split(":")[0]
+            totals[name] = totals.get(name, 0.0) + cpu - self.baseline.get(key, 0.0)
         return totals
 
 
