@@ -48,6 +48,7 @@ from trading.risk import (
     venue_refusal,
 )
 from trading.selectors import capital_state, positions_open, utc_midnight
+from trading.selectors import ledger_empty as ledger_is_empty
 from trading.venues import VenueClient, VenueError
 from trading.venues.domain import OrderBook
 from trading.venues.platforms import PREDICTION_MARKETS
@@ -127,10 +128,12 @@ class CycleDesk:
         market, check today's loss. Settling comes first: a venue pays out a resolved market by itself,
         so until the ledger has settled it too, the venue would hold less than the ledger.
 
-        `ledger_empty`: the caller already knows this strategy has no position and no order on its book
-        (the run's claim asked): nothing to settle or mark, no query. Returns the positions and capital
-        the script's ctx gets.
+        `ledger_empty`: whether this strategy has no position and no order on its book, when the caller
+        knows (a scheduled run's claim asked); otherwise it is asked here, one query. An empty paper
+        ledger has nothing to settle or mark. Returns the positions and capital the script's ctx gets.
         """
+        if ledger_empty is None and not self.live:
+            ledger_empty = ledger_is_empty(strategy_id=self.strategy.pk, book=self.book)
         if ledger_empty and not self.live:
             state = Exposures(total_capital=self.plan.total_capital)
             self._check_daily_loss(state)

@@ -182,12 +182,13 @@ def execution_run(*, strategy_id: int, trigger: str, dry_run: bool = False) -> E
         raise CycleNotStarted(reason)
     assert strategy.current_version is not None
     with transaction.atomic():  # the strategy row lock orders this check against a tick or another Run now
-        Strategy.objects.select_for_update().filter(pk=strategy.pk).first()
-        active = (Execution.objects.filter(strategy=strategy, status__in=Execution.ACTIVE)
-                  .exclude(trigger=Execution.Trigger.DRY_RUN).first())
-        if active is not None and not dry_run:
-            raise CycleNotStarted(f"strategy {strategy.pk} already has a cycle {active.status} "
-                                  f"(execution {active.pk}); cycles of one strategy never overlap")
+        if not dry_run:  # a Test Run may run beside a cycle: nothing to check, nothing to lock
+            Strategy.objects.select_for_update().filter(pk=strategy.pk).first()
+            active = (Execution.objects.filter(strategy=strategy, status__in=Execution.ACTIVE)
+                      .exclude(trigger=Execution.Trigger.DRY_RUN).first())
+            if active is not None:
+                raise CycleNotStarted(f"strategy {strategy.pk} already has a cycle {active.status} "
+                                      f"(execution {active.pk}); cycles of one strategy never overlap")
         now = timezone.now()
         execution = Execution.objects.create(
             strategy=strategy, version=strategy.current_version,
