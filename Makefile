@@ -73,9 +73,10 @@ bench: $(VENV)/.dev-deps sandbox-deps
 	$(PY) benchmarks/bench_backtest.py
 	$(PY) benchmarks/bench_dashboard.py
 	@if echo "$$DATABASE_URL" | grep -q '^postgres' && [ -n "$$REDIS_URL" ]; then \
-		$(PY) benchmarks/bench_schedule.py; \
+		$(PY) benchmarks/bench_cycle_cpu.py; \
+		$(PY) benchmarks/bench_schedule.py --sweep 1500,2000,3000; \
 		$(PY) benchmarks/bench_api.py; \
-	else echo "bench_schedule, bench_api: skipped, they need DATABASE_URL=postgres://… and REDIS_URL (each creates its own database)"; fi
+	else echo "bench_cycle_cpu, bench_schedule, bench_api: skipped, they need DATABASE_URL=postgres://… and REDIS_URL (each creates its own database)"; fi
 
 test: lint typecheck pytest
 
