@@ -44,6 +44,8 @@ def processes() -> dict[int, tuple[int, str, float]]:
 def parts(root: int, table: dict[int, tuple[int, str, float]]) -> dict[int, str]:
     """The processes of `root`'s tree, each named by its part: the root itself, the sandbox (bubblewrap and
     everything beneath it: zygotes and runs), or the root's other children (a Celery worker's pool)."""
+    if root not in table:
+        return {}
     named, frontier = {root: ": main process"}, [root]
     while frontier:
         parent = frontier.pop()
