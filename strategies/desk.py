@@ -49,7 +49,7 @@ from trading.risk import (
 )
 from trading.selectors import capital_state, positions_open, utc_midnight
 from trading.selectors import ledger_empty as ledger_is_empty
-from trading.venues import VenueClient, VenueError
+from trading.venues import VenueClient, VenueError, polymarket_taker_rate_of
 from trading.venues.domain import OrderBook
 from trading.venues.platforms import PREDICTION_MARKETS
 
@@ -119,8 +119,7 @@ class CycleDesk:
 
     def _polymarket_rate(self, market_id: str) -> Decimal | None:
         """The token's taker fee rate from the venue (Polymarket's adapter reads /fee-rate); None elsewhere."""
-        lookup = getattr(self.client(), "get_fee_rate", None)
-        return Decimal(str(lookup(market_id))) if callable(lookup) else None
+        return polymarket_taker_rate_of(self.client(), market_id)
 
     # --- start of cycle ---------------------------------------------------------------------------
     def open_cycle(self, *, ledger_empty: bool | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -15,13 +15,13 @@ from django.utils import timezone
 
 from strategies.models import Execution, Mode, Strategy
 from trading import reconcile
-from trading.capital import CapitalPlan, WorkingEntry
+from trading.capital import CapitalPlan, WorkingEntry, worst_cost
 from trading.killswitch import kill_switch_engaged
 from trading.models import Order, OrderAction
 from trading.reconcile import Note, Reconciliation, exits_working
 from trading.risk import Authority, Refusal, entry_exposure, entry_refusal, exit_refusal
 from trading.selectors import capital_state, position_for_entry
-from trading.venues import VenueClient
+from trading.venues import VenueClient, polymarket_taker_rate_of
 
 
 def executions_running() -> QuerySet[Execution, int]:
@@ -29,11 +29,12 @@ def executions_running() -> QuerySet[Execution, int]:
     return Execution.objects.filter(status__in=Execution.ACTIVE).values_list("pk", flat=True)
 
 
-def resend_refusal(order: Order) -> Refusal | None:
+def resend_refusal(order: Order, client: VenueClient) -> Refusal | None:
     """Why an unresolved order the venue never received may not be sent again now, or None.
 
     Only while the strategy may trade (live, enabled, not archived, this version approved for live,
-    no kill switch), and only if the order passes the risk checks again as it would now.
+    no kill switch), and only if the order passes the risk checks again as it would now, priced as the
+    desk priced it: a Polymarket token at its own fee rate, read from `client` (VenueError if it cannot say).
     """
     strategy = Strategy.objects.get(pk=order.strategy_id)
     if strategy.status == Strategy.Status.ARCHIVED:
@@ -62,7 +63,9 @@ def resend_refusal(order: Order) -> Refusal | None:
     # The ledger already reserves this order's worst cost: checked again as if it were new, without it.
     state = capital_state(strategy_id=order.strategy_id, book=order.book, total_capital=plan.total_capital,
                           now=timezone.now()).without(entry)
-    return entry_refusal(plan, entry_exposure(state, entry.key, cost_usd=entry.reserved_usd), authority)
+    rate = polymarket_taker_rate_of(client, order.market_id) if order.venue == "polymarket" else None
+    cost = worst_cost(order.venue, quantity=rest, limit_price=order.limit_price, polymarket_rate=rate)
+    return entry_refusal(plan, entry_exposure(state, entry.key, cost_usd=cost), authority)
 
 def live_reconcile(*, strategy: Strategy, client: VenueClient, note: Note) -> Reconciliation:
     """One live strategy against its owner's account on its venue (trading.reconcile.live_reconcile)."""

@@ -259,7 +259,8 @@ def _num(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-Resend = Callable[[Order], Refusal | None]  # why this order may not be sent again now, or None
+# Why this order may not be sent again now, or None; it may ask the venue (VenueError: the order stays unresolved).
+Resend = Callable[[Order, VenueClient], Refusal | None]
 STOPPED = frozenset({"kill_switch", "paused", "archived", "live_approval", "mode"})  # trading is stopped
 
 
@@ -285,7 +286,7 @@ def order_settle(order: Order, client: VenueClient, *, resend: Resend | None = N
         return order_apply_state(order, client, state)
     if order.venue_order_id and order.signed_order is None:  # an id the venue gave, and now denies
         return order_transition(order, S.REJECTED, reason="the venue has no such order")
-    refusal = resend(order) if resend is not None else Refusal("paused", "no re-send was allowed")
+    refusal = resend(order, client) if resend is not None else Refusal("paused", "no re-send was allowed")
     if refusal is not None:
         if refusal.check in STOPPED:
             order.reject_reason = f"outcome unknown; the venue has no such order; not re-sent: {refusal.reason}"

@@ -9,6 +9,7 @@ the settings' ones, never a development fallback (see docs/venues.md, "Accounts"
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,13 @@ def points_at_simulator(config: Mapping[str, Any]) -> bool:
 
     simulator = str(settings.VENUE_SIMULATOR_URL).rstrip("/")
     return any(str(value).startswith(simulator + "/") for key, value in config.items() if key.endswith("_url"))
+
+
+def polymarket_taker_rate_of(client: VenueClient, instrument_id: str) -> Decimal | None:
+    """The token's taker fee rate as the venue states it (Polymarket's adapter reads /fee-rate); None for a
+    client that has no such look-up. A venue that cannot answer raises VenueError."""
+    lookup = getattr(client, "get_fee_rate", None)
+    return Decimal(str(lookup(instrument_id))) if callable(lookup) else None
 
 
 def venue_client(platform: str, credentials: Mapping[str, Any] | None = None) -> VenueClient:
