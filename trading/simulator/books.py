@@ -7,6 +7,7 @@ import random
 import time
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
+from functools import lru_cache
 
 CENT = Decimal("0.01")
 
@@ -87,23 +88,33 @@ class ReplayClock:
 
 
 def synthetic_walk(seed: str, points: int, start: float, volatility: float) -> list[float]:
-    """A seeded geometric random walk: the same seed always gives the same series."""
+    """A seeded geometric random walk: the same seed always gives the same series (drawn once a process)."""
+    return list(_synthetic_walk(seed, points, start, volatility))
+
+
+@lru_cache(maxsize=256)
+def _synthetic_walk(seed: str, points: int, start: float, volatility: float) -> tuple[float, ...]:
     rng = random.Random(seed)  # noqa: S311 - seeded market simulation, not cryptography
     values = [start]
     for _ in range(points - 1):
         values.append(values[-1] * math.exp(rng.gauss(0.0, volatility)))
-    return values
+    return tuple(values)
 
 
 def synthetic_probability_walk(seed: str, points: int, start: float, volatility: float) -> list[float]:
-    """A seeded random walk in log-odds space, so the probability stays inside (0, 1)."""
+    """A seeded random walk in log-odds space, so the probability stays inside (0, 1) (drawn once a process)."""
+    return list(_synthetic_probability_walk(seed, points, start, volatility))
+
+
+@lru_cache(maxsize=256)
+def _synthetic_probability_walk(seed: str, points: int, start: float, volatility: float) -> tuple[float, ...]:
     rng = random.Random(seed)  # noqa: S311 - seeded market simulation, not cryptography
     logit = math.log(start / (1 - start))
     values = []
     for _ in range(points):
         values.append(1 / (1 + math.exp(-logit)))
         logit = max(-3.5, min(3.5, logit + rng.gauss(0.0, volatility)))
-    return values
+    return tuple(values)
 
 
 def ladder(

@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,16 @@ class KalshiAccount:
     positions: dict[str, KalshiPosition] = field(default_factory=dict)
 
 
+@lru_cache(maxsize=64)
+def _rsa_public_key(pem: bytes) -> rsa.RSAPublicKey:
+    """The public half of a PEM key (parsed once a process: the dev key is the same for every simulator)."""
+    key = serialization.load_pem_private_key(pem, password=None) if b"PRIVATE" in pem else None
+    public = key.public_key() if key is not None else serialization.load_pem_public_key(pem)
+    if not isinstance(public, rsa.RSAPublicKey):
+        raise ValueError("only RSA keys are supported by the simulator")
+    return public
+
+
 class SimulatedKalshi:
     """The simulated Kalshi exchange: markets, books, accounts, orders (the adapter is trading.venues.kalshi)."""
 
@@ -157,11 +168,7 @@ class SimulatedKalshi:
                     account.cash += abs(position.contracts) if won else Decimal(0)
 
     def register_key(self, key_id: str, pem: bytes) -> None:
-        key = serialization.load_pem_private_key(pem, password=None) if b"PRIVATE" in pem else None
-        public = key.public_key() if key is not None else serialization.load_pem_public_key(pem)
-        if not isinstance(public, rsa.RSAPublicKey):
-            raise ValueError("only RSA keys are supported by the simulator")
-        self.public_keys[key_id] = public
+        self.public_keys[key_id] = _rsa_public_key(pem)
 
     def account_open(self) -> dict[str, str]:
         """A new account with its own API key: the credentials a user would store (key id, PEM private key)."""

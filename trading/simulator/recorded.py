@@ -56,6 +56,25 @@ def _epoch(text: str) -> float:
     return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
 
 
+# The recorded files are read once a process: every simulator a test session starts replays the same rows.
+@lru_cache(maxsize=8)
+def _quote_rows(path: Path) -> tuple[tuple[str, float, Decimal, Decimal], ...]:
+    """(slug, time, bid, ask) of every recorded quote."""
+    with gzip.open(path, "rt", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        return tuple((slug, _epoch(ts), Decimal(bid), Decimal(ask)) for ts, slug, bid, ask in reader)
+
+
+@lru_cache(maxsize=8)
+def _book_rows(path: Path) -> tuple[tuple[str, float, str, str, str], ...]:
+    """(market id, time, side, bids, asks) of every recorded book."""
+    with gzip.open(path, "rt", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        return tuple((market_id, int(ts_ms) / 1000, side, bids, asks) for market_id, ts_ms, side, bids, asks in reader)
+
+
 def _parse_levels(raw: str) -> tuple[Level, ...]:
     levels = []
     for pair in raw.split():
@@ -108,13 +127,10 @@ class RecordedPolymarket:
                     last_ts=_epoch(row["last_ts"]),
                     winner=winner,
                 )
-        with gzip.open(data_dir / "polymarket_quotes.csv.gz", "rt", newline="") as handle:
-            reader = csv.reader(handle)
-            next(reader)
-            for ts, slug, bid, ask in reader:
-                market = by_slug[slug]
-                market.times.append(_epoch(ts))
-                market.quotes.append((Decimal(bid), Decimal(ask)))
+        for slug, at, bid, ask in _quote_rows(data_dir / "polymarket_quotes.csv.gz"):
+            market = by_slug[slug]
+            market.times.append(at)
+            market.quotes.append((bid, ask))
         self.markets.extend(m for m in by_slug.values() if m.quotes)
 
     def _load_book_markets(self, data_dir: Path) -> None:
@@ -135,14 +151,11 @@ class RecordedPolymarket:
                     last_ts=int(row["end_ts"]) / 1000,
                     winner=winner,
                 )
-        with gzip.open(data_dir / "polymarket_books.csv.gz", "rt", newline="") as handle:
-            reader = csv.reader(handle)
-            next(reader)
-            for market_id, ts_ms, side, bids, asks in reader:
-                market = by_id[market_id]
-                times, levels = market.books.setdefault(0 if side == "UP" else 1, ([], []))
-                times.append(int(ts_ms) / 1000)
-                levels.append((bids, asks))
+        for market_id, at, side, bids, asks in _book_rows(data_dir / "polymarket_books.csv.gz"):
+            market = by_id[market_id]
+            times, levels = market.books.setdefault(0 if side == "UP" else 1, ([], []))
+            times.append(at)
+            levels.append((bids, asks))
         for market in by_id.values():
             market.first_ts = min(market.books[0][0][0], market.books[1][0][0])
             market.last_ts = max(market.books[0][0][-1], market.books[1][0][-1])

@@ -78,7 +78,9 @@ class VenueSimulator:
         }
 
     def start(self) -> VenueSimulator:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="venue-simulator", daemon=True)
+        # A short poll: stop() waits for the loop to notice, and test sessions start and stop many simulators.
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="venue-simulator", daemon=True)
         self._thread.start()
         return self
 
