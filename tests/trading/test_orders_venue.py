@@ -14,12 +14,15 @@ from django.utils import timezone
 
 from strategies.executor import execution_finish, worker_id
 from strategies.models import Execution, Strategy, StrategyVersion
+from strategies.reconciliation import live_reconcile
 from strategies.recovery import executions_recover
 from strategies.services import strategy_deploy
 from strategies.tasks import worker_started
 from tests.conftest import example_files
 from tests.trading.test_ledger_against_venue import assert_fills_are_the_venues, deploy_live, venue_contracts
 from tests.trading.test_paper_cycle import POLY_STRATEGY, frozen_simulator, run, venues
+from trading.capital import worst_cost
+from trading.fees import POLYMARKET_MAX_TAKER_RATE
 from trading.models import Order, Position
 from trading.orders import client_order_id_for, order_request_for
 from trading.simulator import VenueSimulator
@@ -166,18 +169,78 @@ def test_a_working_order_of_a_finished_cycle_is_looked_up_by_its_id_and_its_fill
     assert "could not be checked" not in caplog.text
 
 
-def test_a_polymarket_order_the_venue_never_got_is_sent_again_as_the_same_signed_order(
-        alice, staff, frozen_simulator: VenueSimulator) -> None:
-    token = frozen_simulator.polymarket.long_lived[0].token_ids[0]
+def deploy_polymarket_live(alice, staff, simulator: VenueSimulator) -> Strategy:
+    """A live strategy that buys a long-lived token at ≤ 0.41 once, sized to its max_order_usd of $100."""
     config = json.loads(example_files("polymarket_copy_trader")["config.json"])
-    config["parameters"] = {"token": token}
-    # Room above the $100 the order is sized to: the re-send's risk check (trading/reconcile.py resend_refusal)
-    # prices the fee at the 5 % default, not the token's 4 %, and would refuse it at $100.57.
-    config["risk_limits"]["max_order_usd"] = 200
+    config["parameters"] = {"token": simulator.polymarket.long_lived[0].token_ids[0]}
+    # The order is sized to the whole max_order_usd at the token's 4 % fee: the re-send's risk check must price
+    # it at that rate too (at the highest category rate it would cost $100.57 and be refused).
+    assert config["risk_limits"]["max_order_usd"] == 100
     version = strategy_deploy(owner=alice, files={"strategy.py": POLY_STRATEGY, "config.json": json.dumps(config)},
                               mode="live", approve_by=staff)
     StrategyVersion.objects.filter(pk=version.pk).update(approved_live_by=staff, approved_live_at=timezone.now())
-    strategy = Strategy.objects.get(pk=version.strategy_id)
+    return Strategy.objects.get(pk=version.strategy_id)
+
+
+def test_a_polymarket_order_that_cannot_be_signed_is_rejected_and_never_sent(
+        alice, staff, frozen_simulator: VenueSimulator) -> None:
+    strategy = deploy_polymarket_live(alice, staff, frozen_simulator)
+    placed = frozen_simulator.orders.count("polymarket")
+    # Signing reads the token's market (tick size, neg risk) from the CLOB: the venue refuses to say.
+    frozen_simulator.faults.inject("status", venue="polymarket", method="GET", path_contains="/clob-markets", status=400,
+                                   message="unknown token")
+    try:
+        run(strategy)
+    finally:
+        frozen_simulator.faults.clear()
+    order = Order.objects.get()
+    assert (order.status, order.signed_order, order.venue_order_id) == ("rejected", None, "")
+    assert order.reject_reason.startswith("could not prepare the order: ") and "unknown token" in order.reject_reason
+    assert frozen_simulator.orders.count("polymarket") == placed
+
+    run(strategy)  # a rejected order reserves nothing: the same entry is placed now that the token can be signed
+
+    assert Order.objects.count() == 2 and frozen_simulator.orders.count("polymarket") == placed + 1
+
+
+def test_a_re_sent_polymarket_order_the_venue_already_has_is_found_by_its_hash_not_rejected(
+        alice, staff, frozen_simulator: VenueSimulator) -> None:
+    strategy = deploy_polymarket_live(alice, staff, frozen_simulator)
+    placed = frozen_simulator.orders.count("polymarket")
+    # The venue places the order, but every answer is lost: the ledger does not know.
+    frozen_simulator.faults.inject("status", venue="polymarket", method="POST", path_contains="/order", status=503,
+                                   message="Service Unavailable", phase="after")
+    try:
+        run(strategy)
+    finally:
+        frozen_simulator.faults.clear()
+    order = Order.objects.get()
+    assert order.status == "unresolved" and frozen_simulator.orders.count("polymarket") == placed + 1
+    # Asked by its hash, the venue first answers it has no such order: the same signed order is posted again,
+    # the venue refuses the duplicate, and the order is found by its hash.
+    frozen_simulator.faults.inject("status", venue="polymarket", method="GET", path_contains="/data/order/",
+                                   status=404, message="order not found", count=1)
+    try:
+        run(strategy)
+    finally:
+        frozen_simulator.faults.clear()
+
+    order.refresh_from_db()
+    assert Order.objects.count() == 1 and order.status in ("filled", "partially_filled", "submitted")
+    assert frozen_simulator.orders.count("polymarket") == placed + 1
+    client = venue_client("polymarket")
+    try:
+        state = client.get_order(order.venue_order_id)
+        at_venue = {f.fill_id: (f.quantity, f.price, f.fee) for f in client.get_fills(order.venue_order_id)}
+    finally:
+        client.close()
+    assert order.filled_quantity == state.filled_quantity > 0
+    assert {f.venue_fill_id: (f.quantity, f.price, f.fee_usd) for f in order.fills.all()} == at_venue
+
+
+def test_a_polymarket_order_the_venue_never_got_is_sent_again_as_the_same_signed_order(
+        alice, staff, frozen_simulator: VenueSimulator) -> None:
+    strategy = deploy_polymarket_live(alice, staff, frozen_simulator)
     placed = frozen_simulator.orders.count("polymarket")
     # Every post of the order fails before the venue reads it: the venue never has it.
     frozen_simulator.faults.inject("status", venue="polymarket", method="POST", path_contains="/order", status=503,
@@ -190,6 +253,21 @@ def test_a_polymarket_order_the_venue_never_got_is_sent_again_as_the_same_signed
     signed_hash, signed = order.venue_order_id, order.signed_order
     assert order.status == "unresolved" and signed_hash and signed
     assert frozen_simulator.orders.count("polymarket") == placed
+    assert order.limit_price is not None and worst_cost(
+        "polymarket", quantity=order.quantity, limit_price=order.limit_price,
+        polymarket_rate=POLYMARKET_MAX_TAKER_RATE) > 100  # over the limit at any rate but its own
+
+    # The re-send's check needs the token's fee rate: while the venue cannot say, the order is only looked up.
+    frozen_simulator.faults.inject("status", venue="polymarket", method="GET", path_contains="/fee-rate", status=503,
+                                   message="Service Unavailable")
+    client = venue_client("polymarket")
+    try:
+        live_reconcile(strategy=strategy, client=client, note=lambda level, message: None)
+    finally:
+        client.close()
+        frozen_simulator.faults.clear()
+    order.refresh_from_db()
+    assert order.status == "unresolved" and frozen_simulator.orders.count("polymarket") == placed
 
     run(strategy)  # the venue has no order with that hash: the very same signed order is sent, once
 
