@@ -70,13 +70,15 @@ def test_a_resting_alpaca_order_filled_in_parts_is_recorded_part_by_part(alice, 
     strategy = deploy_alpaca_live(alice, staff)
     run(strategy)
     order = Order.objects.get()
-    frozen_simulator.alpaca.trade_against(order.venue_order_id, D(4))
-    run(strategy, state={"enter": False})  # reconciliation looks it up: 4 of 10
+    frozen_simulator.alpaca.trade_against(order.venue_order_id, D(1))
+    run(strategy, state={"enter": False})  # reconciliation looks it up: 1 of 10
     order.refresh_from_db()
-    assert (order.status, order.filled_quantity) == ("partially_filled", D(4))
-    frozen_simulator.alpaca.trade_against(order.venue_order_id, D(6))  # Alpaca now says: 10 filled at 100
+    assert (order.status, order.filled_quantity) == ("partially_filled", D(1))
+    frozen_simulator.alpaca.trade_against(order.venue_order_id, D(9), price=D(99))  # Alpaca: 10 filled at 99.1
     run(strategy, state={"enter": False})
     order.refresh_from_db()
     assert (order.status, order.filled_quantity) == ("filled", D(10))
-    assert sorted((f.quantity, f.price) for f in Fill.objects.all()) == [(D(4), D(100)), (D(6), D(100))]
+    assert sorted((f.quantity, f.price) for f in Fill.objects.all()) == [(D(1), D(100)), (D(9), D(99))]
+    # Each part is named by the venue's fill and the cumulative quantity it brought the order to.
+    assert sorted(f.venue_fill_id.rpartition(":")[2] for f in Fill.objects.all()) == ["1", "10"]
     assert Position.objects.get().quantity == D(10)

@@ -176,8 +176,9 @@ class SimulatedAlpaca:
         order.status = "filled" if order.qty is None or order.filled_qty >= order.qty else "partially_filled"
         order.filled_at = order.updated = time.time()
 
-    def trade_against(self, order_id: str, qty: Decimal) -> None:
-        """A counterparty takes `qty` of a resting limit order at its limit (tests: fills between two look-ups)."""
+    def trade_against(self, order_id: str, qty: Decimal, price: Decimal | None = None) -> None:
+        """A counterparty takes `qty` of a resting limit order at its limit, or at a better `price` (tests: fills
+        between two look-ups)."""
         with self.lock:
             found = [(account, account.orders[order_id]) for account in self.accounts.values()
                      if order_id in account.orders]
@@ -187,7 +188,10 @@ class SimulatedAlpaca:
             if (order.status not in ("new", "partially_filled") or order.limit_price is None or order.qty is None
                     or not 0 < qty <= order.qty - order.filled_qty):
                 raise SimError(400, f"order {order_id} cannot fill {qty} more")
-            self._execute(account, order, order.limit_price, qty)
+            limit = order.limit_price
+            if price is not None and (price > limit if order.side == "buy" else price < limit):
+                raise SimError(400, f"order {order_id} cannot fill at {price}, worse than its limit {limit}")
+            self._execute(account, order, limit if price is None else price, qty)
 
     def sweep(self, account: AlpacaAccount) -> None:
         """Fill resting limit orders once the synthetic quote crosses them."""
