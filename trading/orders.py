@@ -264,7 +264,7 @@ Resend = Callable[[Order, VenueClient], Refusal | None]
 STOPPED = frozenset({"kill_switch", "paused", "archived", "live_approval", "mode"})  # trading is stopped
 
 
-def order_settle(order: Order, client: VenueClient, *, resend: Resend | None = None) -> Order:
+def order_settle(order: Order, client: VenueClient, *, resend: Resend) -> Order:
     """Settle an unresolved order by asking the venue what became of it.
 
     It is looked up, never re-sent first: by its venue order id (Polymarket's signed-order hash is
@@ -286,7 +286,7 @@ def order_settle(order: Order, client: VenueClient, *, resend: Resend | None = N
         return order_apply_state(order, client, state)
     if order.venue_order_id and order.signed_order is None:  # an id the venue gave, and now denies
         return order_transition(order, S.REJECTED, reason="the venue has no such order")
-    refusal = resend(order, client) if resend is not None else Refusal("paused", "no re-send was allowed")
+    refusal = resend(order, client)
     if refusal is not None:
         if refusal.check in STOPPED:
             order.reject_reason = f"outcome unknown; the venue has no such order; not re-sent: {refusal.reason}"
@@ -313,7 +313,7 @@ def _look_up(order: Order, client: VenueClient) -> OrderState | None:
         return None
 
 
-def order_refresh(order: Order, client: VenueClient, *, resend: Resend | None = None) -> Order:
+def order_refresh(order: Order, client: VenueClient, *, resend: Resend) -> Order:
     """Bring a working order in line with the venue: settle it if its outcome is unknown, look it up by its
     venue id, or, when it was submitted and no answer was ever recorded, settle it as unknown."""
     if order.status == S.UNRESOLVED:
