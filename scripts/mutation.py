@@ -124,6 +124,25 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      'order.save(update_fields=["reject_reason", "updated_at"]) → order.save(update_fields=None)'):
         "saving every field writes the values just read: only a concurrent writer of this order could tell, "
         "and reconciliation leaves a running cycle's orders alone",
+    ("trading/orders.py", "order_apply_state",
+     "if state.venue_order_id and state.venue_order_id != order.venue_order_id: → "
+     "if state.venue_order_id or state.venue_order_id != order.venue_order_id:"):
+        "differs only for a state with no venue order id, and every adapter builds its states from the id the "
+        "venue answered",
+    ("trading/orders.py", "order_apply_state",
+     'order.save(update_fields=["venue_order_id", "updated_at"]) → order.save(update_fields=None)'):
+        "saving every field writes the values just read: only a concurrent writer of this order could tell, "
+        "and reconciliation leaves a running cycle's orders alone",
+    ("trading/orders.py", "look_up",
+     "return client.get_order_by_client_id(order.client_order_id, instrument_id=order.market_id) → "
+     "return client.get_order_by_client_id(order.client_order_id, instrument_id=None)"):
+        "a client order id is unique in its account: Kalshi finds the same order without the ticker filter "
+        "(it reads more pages), Alpaca ignores the instrument, Polymarket has no client ids",
+    ("trading/orders.py", "look_up",
+     "return client.get_order_by_client_id(order.client_order_id, instrument_id=order.market_id) → "
+     "return client.get_order_by_client_id(order.client_order_id, )"):
+        "a client order id is unique in its account: Kalshi finds the same order without the ticker filter "
+        "(it reads more pages), Alpaca ignores the instrument, Polymarket has no client ids",
 }
 
 KILLED = {1, 3, 36, -24, 24, 152, 255}  # a failing test, a pytest error, or a timeout (mutmut's exit codes)
