@@ -143,6 +143,15 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "return client.get_order_by_client_id(order.client_order_id, )"):
         "a client order id is unique in its account: Kalshi finds the same order without the ticker filter "
         "(it reads more pages), Alpaca ignores the instrument, Polymarket has no client ids",
+    ("trading/orders.py", "order_apply_state", 'unread = "" → unread = None'):
+        'it is only read as "if unread", where None and "" are both false',
+    ("trading/orders.py", "order_apply_state",
+     "if state.filled_quantity > order.filled_quantity: → if state.filled_quantity >= order.filled_quantity:"):
+        "with nothing newly filled, the fills read again are recorded already (a fill id is recorded once) and "
+        "Alpaca's new part is 0: one more request, the same ledger",
+    ("trading/orders.py", "order_apply_state",
+     "fills = client.get_fills(state.venue_order_id) → fills = client.get_fills(None)"):
+        "only fills of this venue order id are recorded below: reading the whole account's records the same ones",
 }
 
 KILLED = {1, 3, 36, -24, 24, 152, 255}  # a failing test, a pytest error, or a timeout (mutmut's exit codes)

@@ -16,7 +16,7 @@ __all__ = ["fresh_accounts", "frozen_simulator", "venues"]  # fixtures shared wi
 
 
 def test_an_ioc_order_cancelled_after_a_partial_fill_keeps_its_fills_when_they_cannot_be_read_at_once(
-        alice, staff, frozen_simulator) -> None:
+        alice, staff, frozen_simulator, caplog) -> None:
     # At ≤ 0.54 the book has 84 contracts: the IOC order of 90 fills 84 and the venue cancels the rest.
     strategy = deploy_live(alice, staff, name="Partial fills", limit=0.54)
     frozen_simulator.faults.inject("status", venue="kalshi", method="GET", path_contains="/portfolio/fills",
@@ -26,6 +26,8 @@ def test_an_ioc_order_cancelled_after_a_partial_fill_keeps_its_fills_when_they_c
         order = Order.objects.get()
         assert order.quantity > D(84)
         assert (order.status, order.filled_quantity) == ("submitted", 0)  # not cancelled: its fills are not read yet
+        assert (f"order {order.client_order_id}: the venue reports 84 filled, the ledger has 0; it stays open until "
+                "they are read (kalshi: Internal server error (HTTP 503))") in caplog.messages
 
         result = run(strategy, state={"enter": False})  # still unreadable: the venue holds more than the ledger
         order.refresh_from_db()
