@@ -152,6 +152,15 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("trading/orders.py", "order_apply_state",
      "fills = client.get_fills(state.venue_order_id) → fills = client.get_fills(None)"):
         "only fills of this venue order id are recorded below: reading the whole account's records the same ones",
+    ("trading/orders.py", "order_apply_state",
+     "if venue_status in (S.REJECTED, S.UNRESOLVED) and state.filled_quantity == 0: → "
+     "if venue_status in (S.REJECTED, S.UNRESOLVED) or state.filled_quantity == 0:"):
+        "any other status with nothing filled makes the move the branches below make (open: submitted, "
+        "canceled: cancelled)",
+    ("trading/orders.py", "order_apply_state",
+     'return order_transition(order, venue_status, reason="rejected by the venue") → '
+     "return order_transition(order, venue_status, reason=None)"):
+        'order_transition gives a rejection with no reason that same reason, "rejected by the venue"',
 }
 
 KILLED = {1, 3, 36, -24, 24, 152, 255}  # a failing test, a pytest error, or a timeout (mutmut's exit codes)

@@ -82,3 +82,18 @@ def test_a_resting_alpaca_order_filled_in_parts_is_recorded_part_by_part(alice, 
     # Each part is named by the venue's fill and the cumulative quantity it brought the order to.
     assert sorted(f.venue_fill_id.rpartition(":")[2] for f in Fill.objects.all()) == ["1", "10"]
     assert Position.objects.get().quantity == D(10)
+
+
+def test_a_resting_alpaca_order_the_broker_rejects_is_recorded_as_rejected(
+        alice, staff, frozen_simulator) -> None:
+    strategy = deploy_alpaca_live(alice, staff)
+    run(strategy)
+    order = Order.objects.get()
+    assert order.status == "submitted"
+    frozen_simulator.alpaca.reject(order.venue_order_id)
+
+    run(strategy, state={"enter": False})  # reconciliation looks it up: the broker rejected it
+
+    order.refresh_from_db()
+    assert (order.status, order.filled_quantity, order.reject_reason) == ("rejected", 0, "rejected by the venue")
+    assert not Position.objects.exists()

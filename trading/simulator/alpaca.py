@@ -193,6 +193,15 @@ class SimulatedAlpaca:
                 raise SimError(400, f"order {order_id} cannot fill at {price}, worse than its limit {limit}")
             self._execute(account, order, limit if price is None else price, qty)
 
+    def reject(self, order_id: str) -> None:
+        """The broker rejects a working order it had accepted, nothing filled (tests: the venue's own rejection)."""
+        with self.lock:
+            found = [account.orders[order_id] for account in self.accounts.values() if order_id in account.orders]
+            if not found or found[0].status != "new" or found[0].filled_qty:
+                raise SimError(400, f"order {order_id} is not a working order with nothing filled")
+            found[0].status = "rejected"
+            found[0].updated = time.time()
+
     def sweep(self, account: AlpacaAccount) -> None:
         """Fill resting limit orders once the synthetic quote crosses them."""
         with self.lock:
