@@ -161,6 +161,10 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      'return order_transition(order, venue_status, reason="rejected by the venue") → '
      "return order_transition(order, venue_status, reason=None)"):
         'order_transition gives a rejection with no reason that same reason, "rejected by the venue"',
+    ("trading/orders.py", "order_apply_state",
+     'return order_transition(order, venue_status, reason="rejected by the venue") → '
+     "return order_transition(order, venue_status, )"):
+        'order_transition gives a rejection with no reason that same reason, "rejected by the venue"',
 }
 
 KILLED = {1, 3, 36, -24, 24, 152, 255}  # a failing test, a pytest error, or a timeout (mutmut's exit codes)
