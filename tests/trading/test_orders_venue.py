@@ -149,6 +149,22 @@ def test_an_unanswered_order_the_venue_then_refuses_is_rejected_with_the_venues_
     assert frozen_simulator.orders.count("kalshi") == placed and not Position.objects.exists()
 
 
+def test_an_order_the_venue_refuses_when_it_is_sent_is_rejected_with_the_venues_reason(
+        alice, staff, frozen_simulator: VenueSimulator) -> None:
+    strategy = deploy_live(alice, staff, name="Refused when sent", tickers=[FED_450])
+    placed = frozen_simulator.orders.count("kalshi")
+    frozen_simulator.faults.inject("status", venue="kalshi", method="POST", path_contains="/portfolio/events/orders",
+                                   status=400, message="insufficient balance")
+    try:
+        run(strategy)
+    finally:
+        frozen_simulator.faults.clear()
+    order = Order.objects.get()
+    assert (order.status, order.reject_reason) == ("rejected", "kalshi: insufficient balance (HTTP 400)")
+    assert order.signed_order is None  # only a Polymarket order keeps what it signed
+    assert frozen_simulator.orders.count("kalshi") == placed and not Position.objects.exists()
+
+
 def test_a_working_order_of_a_finished_cycle_is_looked_up_by_its_id_and_its_fills_recorded(
         alice, staff, frozen_simulator: VenueSimulator, caplog) -> None:
     strategy = deploy_live(alice, staff, name="Filled between cycles", tickers=[BTC_120K])
