@@ -169,6 +169,14 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      'order.save(update_fields=["signed_order", "venue_order_id", "updated_at"]) → order.save(update_fields=None)'):
         "saving every field writes the values just read: the order was created by this cycle a moment ago and "
         "nothing else writes it before it is sent",
+    ("trading/orders.py", "submit",
+     'order.save(update_fields=["reject_reason", "updated_at"]) → order.save(update_fields=None)'):
+        "saving every field writes the values just read: the order was created by this cycle a moment ago and "
+        "nothing else writes it while it is being sent",
+    ("trading/orders.py", "position_apply",
+     "filter(strategy_id=order.strategy_id, book=order.book, venue=order.venue, market_id=order.market_id, → "
+     "filter(strategy_id=order.strategy_id, book=order.book, market_id=order.market_id,"):
+        "a strategy trades on its one platform, so its positions never differ by venue alone",
 }
 
 KILLED = {1, 3, 36, -24, 24, 152, 255}  # a failing test, a pytest error, or a timeout (mutmut's exit codes)

@@ -165,6 +165,23 @@ def test_an_order_the_venue_refuses_when_it_is_sent_is_rejected_with_the_venues_
     assert frozen_simulator.orders.count("kalshi") == placed and not Position.objects.exists()
 
 
+def test_a_strategy_gone_live_keeps_its_paper_position_apart_from_its_live_one(
+        alice, staff, frozen_simulator: VenueSimulator) -> None:
+    strategy = deploy_live(alice, staff, name="Paper, then live", tickers=[FED_425])
+    Strategy.objects.filter(pk=strategy.pk).update(mode="paper")
+    run(strategy)
+    paper = Position.objects.get()
+    assert paper.book == "paper" and paper.quantity > 0
+    Strategy.objects.filter(pk=strategy.pk).update(mode="live")
+    held = venue_contracts(FED_425)
+
+    run(strategy)  # the live book holds nothing yet: the same entry goes to the venue
+
+    live = Position.objects.get(book="live")
+    assert live.quantity == venue_contracts(FED_425) - held > 0
+    assert Position.objects.get(book="paper").quantity == paper.quantity
+
+
 def test_a_working_order_of_a_finished_cycle_is_looked_up_by_its_id_and_its_fills_recorded(
         alice, staff, frozen_simulator: VenueSimulator, caplog) -> None:
     strategy = deploy_live(alice, staff, name="Filled between cycles", tickers=[BTC_120K])
