@@ -174,8 +174,8 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "saving every field writes the values just read: the order was created by this cycle a moment ago and "
         "nothing else writes it while it is being sent",
     ("trading/orders.py", "position_apply",
-     "filter(strategy_id=order.strategy_id, book=order.book, venue=order.venue, market_id=order.market_id, → "
-     "filter(strategy_id=order.strategy_id, book=order.book, market_id=order.market_id,"):
+     ".filter(strategy_id=order.strategy_id, book=order.book, venue=order.venue, market_id=order.market_id, → "
+     ".filter(strategy_id=order.strategy_id, book=order.book, market_id=order.market_id,"):
         "a strategy trades on its one platform, so its positions never differ by venue alone",
 }
 
