@@ -177,6 +177,14 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      ".filter(strategy_id=order.strategy_id, book=order.book, venue=order.venue, market_id=order.market_id, → "
      ".filter(strategy_id=order.strategy_id, book=order.book, market_id=order.market_id,"):
         "a strategy trades on its one platform, so its positions never differ by venue alone",
+    ("trading/orders.py", "order_request_for",
+     'instrument_id=order.market_id, side="buy" if order.action == OrderAction.OPEN else "sell", → '
+     'instrument_id=order.market_id, side="buy" if order.action == OrderAction.OPEN else "XXsellXX",'):
+        'every adapter reads the side only as == "buy" (else it sells)',
+    ("trading/orders.py", "order_request_for",
+     'instrument_id=order.market_id, side="buy" if order.action == OrderAction.OPEN else "sell", → '
+     'instrument_id=order.market_id, side="buy" if order.action == OrderAction.OPEN else "SELL",'):
+        'every adapter reads the side only as == "buy" (else it sells)',
 }
 
 KILLED = {1, 3, 36, -24, 24, 152, 255}  # a failing test, a pytest error, or a timeout (mutmut's exit codes)
