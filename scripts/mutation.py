@@ -185,6 +185,22 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      'instrument_id=order.market_id, side="buy" if order.action == OrderAction.OPEN else "sell", → '
      'instrument_id=order.market_id, side="buy" if order.action == OrderAction.OPEN else "SELL",'):
         'every adapter reads the side only as == "buy" (else it sells)',
+    ("trading/orders.py", "order_request_for",
+     'time_in_force="day" if order.venue == "alpaca" else "ioc", outcome="no" if order.side == "no" else "yes", → '
+     'time_in_force="day" if order.venue == "alpaca" else "ioc", outcome="XXnoXX" if order.side == "no" else "yes",'):
+        'Kalshi reads the outcome only as == "yes" (else no); Polymarket and Alpaca do not read it',
+    ("trading/orders.py", "order_request_for",
+     'time_in_force="day" if order.venue == "alpaca" else "ioc", outcome="no" if order.side == "no" else "yes", → '
+     'time_in_force="day" if order.venue == "alpaca" else "ioc", outcome="NO" if order.side == "no" else "yes",'):
+        'Kalshi reads the outcome only as == "yes" (else no); Polymarket and Alpaca do not read it',
+    ("trading/orders.py", "order_transition",
+     'order.reject_reason = reason or "rejected by the venue" → '
+     'order.reject_reason = reason or "XXrejected by the venueXX"'):
+        "the default is never reached: every rejection passes its own non-empty reason",
+    ("trading/orders.py", "order_transition",
+     'order.reject_reason = reason or "rejected by the venue" → '
+     'order.reject_reason = reason or "REJECTED BY THE VENUE"'):
+        "the default is never reached: every rejection passes its own non-empty reason",
 }
 
 KILLED = {1, 3, 36, -24, 24, 152, 255}  # a failing test, a pytest error, or a timeout (mutmut's exit codes)
