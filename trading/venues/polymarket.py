@@ -271,16 +271,7 @@ class PolymarketVenue:
             url = f"{self.clob_url}/fee-rate"
 
             def fetch() -> Decimal:
-                try:
-                    response = httpx.get(url, params={"token_id": instrument_id}, timeout=self.timeout)
-                except httpx.TimeoutException as error:
-                    raise VenueTimeout(PLATFORM, str(error)) from error
-                except httpx.HTTPError as error:
-                    raise VenueConnectionError(PLATFORM, str(error)) from error
-                if response.status_code >= 400:
-                    raise error_from_response(PLATFORM, response.status_code, response.content,
-                                              response.headers.get("retry-after"))
-                payload = json_or_malformed(PLATFORM, response.content)
+                payload = self._clob_json(url, {"token_id": instrument_id})
                 try:
                     return Decimal(str(payload["base_fee"])) / 10000
                 except (KeyError, TypeError, ArithmeticError) as error:
@@ -288,6 +279,19 @@ class PolymarketVenue:
 
             self._fee_rates[instrument_id] = self.resilience.call(fetch, kind="read", idempotent=True)
         return self._fee_rates[instrument_id]
+
+    def _clob_json(self, url: str, params: dict[str, str | int]) -> Any:
+        """A public CLOB GET the SDK does not wrap: its JSON, or the venue error its failure means."""
+        try:
+            response = httpx.get(url, params=params, timeout=self.timeout)
+        except httpx.TimeoutException as error:
+            raise VenueTimeout(PLATFORM, str(error)) from error
+        except httpx.HTTPError as error:
+            raise VenueConnectionError(PLATFORM, str(error)) from error
+        if response.status_code >= 400:
+            raise error_from_response(PLATFORM, response.status_code, response.content,
+                                      response.headers.get("retry-after"))
+        return json_or_malformed(PLATFORM, response.content)
 
     def get_midpoint(self, instrument_id: str) -> Decimal:
         return self._read(lambda: self.public.get_midpoint(token_id=instrument_id))
@@ -313,16 +317,7 @@ class PolymarketVenue:
                                         "endTs": int(end.timestamp()), "fidelity": fidelity_minutes}
 
         def fetch() -> list[PricePoint]:
-            try:
-                response = httpx.get(url, params=params, timeout=self.timeout)
-            except httpx.TimeoutException as error:
-                raise VenueTimeout(PLATFORM, str(error)) from error
-            except httpx.HTTPError as error:
-                raise VenueConnectionError(PLATFORM, str(error)) from error
-            if response.status_code >= 400:
-                raise error_from_response(PLATFORM, response.status_code, response.content,
-                                          response.headers.get("retry-after"))
-            payload = json_or_malformed(PLATFORM, response.content)
+            payload = self._clob_json(url, params)
             try:
                 return [PricePoint(datetime.fromtimestamp(int(point["t"]), UTC), Decimal(str(point["p"])))
                         for point in payload["history"]]
