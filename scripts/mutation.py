@@ -28,7 +28,7 @@ WORK = ROOT / "var" / "mutation"
 MUTMUT = Path(sys.executable).parent / "mutmut"
 
 # What the mutant copy needs to import Django and run the tests (trading/ is mutmut's source path).
-PROJECT = ("accounts", "chatfiles", "servers", "strategies", "strategyhub", "templates", "static", "tests",
+PROJECT = ("accounts", "chatfiles", "servers", "strategies", "strategyhub", "templates", "static", "tests", "webhooks",
            "trading", "manage.py", "pyproject.toml")
 
 
@@ -62,6 +62,7 @@ MODULES = (
     Module("trading/reconcile.py", ("tests/trading/test_money_live.py", "tests/trading/test_ledger_against_venue.py",
                                     "tests/trading/test_orders_venue.py", "tests/trading/test_live_exits.py",
                                     "tests/trading/test_live_settle.py", "tests/trading/test_live_partial_fills.py",
+                                    "tests/trading/test_venue_accounts_live.py", "tests/trading/test_live_reconcile.py",
                                     "tests/strategies/test_recovery.py"),
            database=True),
 )
