@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 Holding = tuple[str, str]  # market id, side ("" where the venue has one position per instrument)
 Note = Callable[[str, str], None]  # level, message
 Key = TypeVar("Key", bound=Hashable)
+NOTE_LEVELS = {"error": logging.ERROR, "warning": logging.WARNING}  # a note's level in the worker's log (else info)
 
 
 @dataclass
@@ -221,8 +222,7 @@ def live_reconcile_all(*, client_factory: Callable[[int, str], VenueClient], run
     with venue_clients(build) as client_for:
         for strategy_id, owner_id, venue in sorted(found):
             def note(level: str, message: str, strategy_id: int = strategy_id) -> None:
-                logger.log(logging.WARNING if level == "warning" else logging.INFO, "strategy %s: %s", strategy_id,
-                           message)
+                logger.log(NOTE_LEVELS.get(level, logging.INFO), "strategy %s: %s", strategy_id, message)
 
             try:
                 client = client_for((owner_id, venue))

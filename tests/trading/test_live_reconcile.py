@@ -1,0 +1,209 @@
+"""Reconciling every live strategy when a worker starts (strategies.reconciliation.live_reconcile_all) returns,
+per strategy, what it settled, what stays unresolved, what could not be settled and where the venue's holdings
+differ from the ledger's; the worker's log says each, a warning wherever a person may have to look."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal as D
+
+import pytest
+from django.utils import timezone
+
+from strategies.executor import execution_finish
+from strategies.models import Strategy
+from strategies.reconciliation import live_reconcile_all
+from tests.trading.test_live_exits import EXIT_ALL, lose_the_answer_of_the_exit, venue_holds
+from tests.trading.test_live_settle import never_delivered
+from tests.trading.test_money_live import deploy_live, fresh_accounts
+from tests.trading.test_orders_venue import order_of_a_lost_worker, sent_by_the_lost_worker
+from tests.trading.test_paper_cycle import FED, FED_425, frozen_simulator, run, venues
+from trading.accounts import venue_client_for
+from trading.models import Order, Position
+from trading.reconcile import Reconciliation
+
+pytestmark = pytest.mark.django_db
+__all__ = ["fresh_accounts", "frozen_simulator", "venues"]  # fixtures shared with the live tests
+ORDERS = "/portfolio/events/orders"
+UNAVAILABLE = "kalshi: Internal server error (HTTP 503)"
+
+
+def reconcile_all() -> dict[int, Reconciliation]:
+    """What a starting worker runs (strategies.tasks.worker_started), each owner on their own account."""
+    return live_reconcile_all(client_factory=lambda owner_id, venue: venue_client_for(owner_id=owner_id, venue=venue,
+                                                                                       live=True))
+
+
+def logged(caplog) -> list[tuple[str, str]]:
+    return [(record.levelname, record.getMessage()) for record in caplog.records if record.name == "trading.reconcile"]
+
+
+@pytest.fixture(autouse=True)
+def reconcile_log(caplog) -> None:
+    caplog.set_level(logging.INFO, logger="trading.reconcile")
+
+
+def test_a_starting_worker_returns_the_orders_it_settled_and_where_the_venue_holds_other_than_the_ledger(
+        alice, staff, frozen_simulator, caplog) -> None:
+    strategy = deploy_live(alice, staff, name="Settled at start")
+    frozen_simulator.faults.inject("disconnect", venue="kalshi", method="POST", path_contains=ORDERS, phase="after")
+    try:
+        run(strategy)  # the venue fills 88, every answer is lost
+    finally:
+        frozen_simulator.faults.clear()
+    order = Order.objects.get()
+    assert order.status == "unresolved"
+
+    assert reconcile_all() == {strategy.pk: Reconciliation(settled=[order.client_order_id])}
+    assert logged(caplog) == [("INFO", f"strategy {strategy.pk}: reconcile: order {order.client_order_id} was "
+                                       "unresolved; the venue says filled, filled 88 of 88")]
+    assert Position.objects.get().quantity == D(88)
+
+    caplog.clear()  # settled: nothing more to say
+    assert reconcile_all() == {strategy.pk: Reconciliation()}
+    assert logged(caplog) == []
+
+    Position.objects.update(quantity=D(100))  # the ledger claims 12 the venue never had
+    less = (f"reconcile: kalshi holds 88 of {FED} yes, the ledger 100 across live strategies: the venue holds less; "
+            "a person must resolve this")
+    assert reconcile_all() == {strategy.pk: Reconciliation(mismatches=[less])}
+    assert logged(caplog) == [("WARNING", f"strategy {strategy.pk}: {less}")]
+    assert Position.objects.get().quantity == D(100)  # never edited to match
+
+
+def test_an_order_the_venue_cannot_be_asked_about_is_returned_still_unresolved_with_a_warning(
+        alice, staff, frozen_simulator, caplog) -> None:
+    strategy = deploy_live(alice, staff, name="Venue unreachable at start")
+    order = never_delivered(strategy, frozen_simulator)
+    frozen_simulator.faults.inject("status", venue="kalshi", method="GET", status=503)  # look-ups and positions
+    try:
+        assert reconcile_all() == {strategy.pk: Reconciliation(still_unresolved=[order.client_order_id])}
+    finally:
+        frozen_simulator.faults.clear()
+    assert logged(caplog) == [
+        ("WARNING", f"strategy {strategy.pk}: reconcile: order {order.client_order_id} is still unresolved; asked "
+                    "again next cycle"),
+        ("WARNING", f"strategy {strategy.pk}: reconcile: could not read positions from kalshi: {UNAVAILABLE}")]
+    order.refresh_from_db()
+    assert order.status == "unresolved"
+
+
+def test_a_working_order_the_venue_cannot_be_asked_about_is_left_as_it_is_with_a_warning(
+        alice, staff, frozen_simulator, caplog) -> None:
+    strategy = deploy_live(alice, staff, name="Working order, venue unreachable")
+    order = order_of_a_lost_worker(strategy, FED_425)
+    sent_by_the_lost_worker(order)  # the venue filled it; the ledger says `submitted`
+    assert order.execution is not None
+    execution_finish(order.execution, status="succeeded", error="")
+    frozen_simulator.faults.inject("status", venue="kalshi", method="GET", status=503)
+    try:
+        assert reconcile_all() == {strategy.pk: Reconciliation()}
+    finally:
+        frozen_simulator.faults.clear()
+    assert logged(caplog) == [
+        ("WARNING", f"strategy {strategy.pk}: reconcile: order {order.client_order_id} could not be checked with "
+                    f"kalshi: {UNAVAILABLE}"),
+        ("WARNING", f"strategy {strategy.pk}: reconcile: could not read positions from kalshi: {UNAVAILABLE}")]
+    order.refresh_from_db()
+    assert (order.status, order.filled_quantity) == ("submitted", D(0))
+
+    caplog.clear()  # the venue answers again: its fills are recorded
+    assert reconcile_all() == {strategy.pk: Reconciliation(settled=[order.client_order_id])}
+    assert logged(caplog) == [("INFO", f"strategy {strategy.pk}: reconcile: order {order.client_order_id} was "
+                                       "submitted; the venue says filled, filled 10 of 10")]
+
+
+def test_an_order_that_may_not_be_sent_again_is_returned_still_unresolved_and_says_why(
+        alice, staff, frozen_simulator, caplog) -> None:
+    strategy = deploy_live(alice, staff, name="Archived at start")
+    order = never_delivered(strategy, frozen_simulator)
+    Strategy.objects.filter(pk=strategy.pk).update(status=Strategy.Status.ARCHIVED)
+    placed = frozen_simulator.orders.count("kalshi")
+
+    assert reconcile_all() == {strategy.pk: Reconciliation(still_unresolved=[order.client_order_id])}
+    assert logged(caplog) == [("WARNING", f"strategy {strategy.pk}: reconcile: order {order.client_order_id} is "
+                                          "still unresolved; the venue has no such order and it is not re-sent: the "
+                                          "strategy is archived; asked again next cycle")]
+    assert frozen_simulator.orders.count("kalshi") == placed
+
+
+def test_an_order_whose_fills_cannot_be_applied_is_returned_failed_and_the_next_strategy_is_settled(
+        alice, staff, frozen_simulator, caplog) -> None:
+    broken = deploy_live(alice, staff, name="Broken ledger at start")
+    run(broken)
+    bad = lose_the_answer_of_the_exit(broken, frozen_simulator)
+    Position.objects.filter(strategy=broken).update(status="closed", quantity=0, cost_basis_usd=0,
+                                                    closed_at=timezone.now())
+    healthy = deploy_live(alice, staff, name="Healthy at start")
+    frozen_simulator.faults.inject("disconnect", venue="kalshi", method="POST", path_contains=ORDERS, phase="after")
+    try:
+        run(healthy)
+    finally:
+        frozen_simulator.faults.clear()
+    good = Order.objects.get(strategy=healthy)
+    caplog.clear()
+
+    # broken first: the account holds healthy's 88, which the ledger records only when healthy is settled next
+    more = (f"reconcile: kalshi holds 88 of {FED} yes, the ledger 0 across live strategies: the venue holds more; a "
+            "person must resolve this")
+    assert reconcile_all() == {
+        broken.pk: Reconciliation(failed=[bad.client_order_id], mismatches=[more]),
+        healthy.pk: Reconciliation(settled=[good.client_order_id]),
+    }
+    failed = (f"strategy {broken.pk}: reconcile: order {bad.client_order_id} could not be settled: order "
+              f"{bad.client_order_id} closes {FED} yes, which is not open; a person must resolve this")
+    assert logged(caplog) == [
+        ("ERROR", f"reconcile: order {bad.client_order_id} could not be settled"),  # with its traceback
+        ("ERROR", failed),  # a person must look: an error, not news
+        ("WARNING", f"strategy {broken.pk}: {more}"),
+        ("INFO", f"strategy {healthy.pk}: reconcile: order {good.client_order_id} was unresolved; the venue says "
+                 "filled, filled 88 of 88")]
+
+
+def reconcile_lines(result) -> list[tuple[str, str]]:
+    return [(line["level"], line["message"]) for line in result["logs"] if line["message"].startswith("reconcile")]
+
+
+def test_an_exit_that_never_reached_the_venue_is_sent_again_for_all_it_sells(alice, staff, frozen_simulator) -> None:
+    strategy = deploy_live(alice, staff, name="Exit re-sent")
+    run(strategy)
+    assert venue_holds() == D(88)
+    frozen_simulator.faults.inject("disconnect", venue="kalshi", method="POST", path_contains=ORDERS, phase="before")
+    try:
+        run(strategy, state=EXIT_ALL)  # every attempt times out before the venue reads it
+    finally:
+        frozen_simulator.faults.clear()
+    exit_ = Order.objects.get(strategy=strategy, action="close")
+    assert (exit_.status, venue_holds()) == ("unresolved", D(88))
+    placed = frozen_simulator.orders.count("kalshi")
+
+    # Next cycle the venue has no such order: may it be sent again? It sells all 88 held, net of the other exits
+    # still working: there are none (itself aside).
+    result = run(strategy, state={"enter": False})
+    exit_.refresh_from_db()
+    assert (exit_.status, exit_.filled_quantity) == ("filled", D(88)), exit_.reject_reason
+    assert frozen_simulator.orders.count("kalshi") == placed + 1
+    assert venue_holds() == 0
+    assert Position.objects.get(strategy=strategy).status == "closed"
+    assert reconcile_lines(result) == [("info", f"reconcile: order {exit_.client_order_id} was unresolved; the venue "
+                                                "says filled, filled 88 of 88")]
+    # closed in the ledger, nothing at the venue: nothing to report
+    assert reconcile_lines(run(strategy, state={"enter": False})) == []
+
+
+def test_strategies_of_one_owner_share_the_account_and_one_unresolved_exit_never_holds_back_the_others(
+        alice, staff, frozen_simulator) -> None:
+    first, second = deploy_live(alice, staff, name="First of two"), deploy_live(alice, staff, name="Second of two")
+    run(first)
+    run(second)
+    assert venue_holds() == D(176)  # one account: 88 each
+    # the ledger's side is summed over both: the venue holds what they hold together
+    assert reconcile_lines(run(first, state={"enter": False})) == []
+    assert reconcile_lines(run(second, state={"enter": False})) == []
+
+    lose_the_answer_of_the_exit(first, frozen_simulator)  # the venue sold first's 88; the ledger does not know yet
+    result = run(second, state=EXIT_ALL)
+    [placed] = [action for action in result["actions"] if action["kind"] == "order_placed"]
+    assert (placed["payload"]["quantity"], placed["payload"]["filled_quantity"]) == ("88", "88")
+    assert venue_holds() == 0
+    assert Position.objects.get(strategy=second).status == "closed"
