@@ -128,7 +128,7 @@ def test_an_order_that_cannot_be_settled_is_reported_and_never_stops_the_others(
 
 
 def test_recovering_a_lost_run_settles_its_other_orders_when_one_cannot_be_settled(
-        alice, staff, frozen_simulator) -> None:
+        alice, staff, frozen_simulator, caplog) -> None:
     strategy = deploy_live(alice, staff, name="Lost run", tickers=(FED, FED_425))
     run(strategy)  # holds both
     # The next cycle sells both; the venue takes both sales, and the worker dies before recording either answer.
@@ -157,3 +157,5 @@ def test_recovering_a_lost_run_settles_its_other_orders_when_one_cannot_be_settl
     assert lost.status == "failed"
     assert (f"order {bad.client_order_id} could not be settled: order {bad.client_order_id} closes {FED} yes, "
             "which is not open") in [line.message for line in lost.logs.all()]
+    assert (f"order {bad.client_order_id} stays unresolved: order {bad.client_order_id} closes {FED} yes, which is "
+            "not open") in caplog.messages  # and in the worker's log

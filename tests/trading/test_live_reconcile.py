@@ -5,14 +5,16 @@ differ from the ledger's; the worker's log says each, a warning wherever a perso
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
 from django.utils import timezone
 
 from strategies.executor import execution_finish
-from strategies.models import Strategy
+from strategies.models import Execution, Strategy
 from strategies.reconciliation import live_reconcile_all
+from strategies.recovery import executions_recover
 from tests.trading.test_live_exits import EXIT_ALL, lose_the_answer_of_the_exit, venue_holds
 from tests.trading.test_live_settle import never_delivered
 from tests.trading.test_money_live import deploy_live, fresh_accounts
@@ -20,6 +22,7 @@ from tests.trading.test_orders_venue import order_of_a_lost_worker, sent_by_the_
 from tests.trading.test_paper_cycle import FED, FED_425, frozen_simulator, run, venues
 from trading.accounts import venue_client_for
 from trading.models import Order, Position
+from trading.orders import client_order_id_for
 from trading.reconcile import Reconciliation
 
 pytestmark = pytest.mark.django_db
@@ -207,3 +210,35 @@ def test_strategies_of_one_owner_share_the_account_and_one_unresolved_exit_never
     assert (placed["payload"]["quantity"], placed["payload"]["filled_quantity"]) == ("88", "88")
     assert venue_holds() == 0
     assert Position.objects.get(strategy=second).status == "closed"
+
+
+def test_recovering_a_lost_run_settles_only_its_unsettled_orders_and_says_so_for_each(
+        alice, staff, frozen_simulator) -> None:
+    strategy = deploy_live(alice, staff, name="Lost after its first order", tickers=(FED,))
+    lost = Execution.objects.get(pk=run(strategy)["id"])  # its first order filled and recorded: 88
+    first = Order.objects.get(execution=lost)
+    assert (first.status, first.filled_quantity) == ("filled", D(88))
+    # …then the worker took a second order to the venue, which filled it, and died before recording the answer
+    second = Order.objects.create(
+        strategy=strategy, version=first.version, execution=lost, signal_index=1, book="live", venue="kalshi",
+        market_id=FED_425, side="yes", action="open", quantity=D(10), limit_price=D("0.55"), notional_usd=D("5.50"),
+        status="submitted", client_order_id=client_order_id_for(strategy_id=strategy.pk, execution_id=lost.pk,
+                                                                 signal_index=1, action="open"))
+    sent_by_the_lost_worker(second)
+    an_hour_ago = timezone.now() - timedelta(hours=1)  # older than any cycle may run: its worker is gone
+    Execution.objects.filter(pk=lost.pk).update(status="running", worker="another-host:4242", finished_at=None,
+                                                scheduled_for=an_hour_ago, started_at=an_hour_ago, error="")
+    lines_before = lost.logs.count()
+    placed = frozen_simulator.orders.count("kalshi")
+
+    assert executions_recover(enqueue=lambda pk: None).failed == 1
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.filled_quantity) == ("filled", D(88))  # settled already: left as it is
+    assert (second.status, second.filled_quantity) == ("filled", D(10))  # looked up, not placed again
+    assert frozen_simulator.orders.count("kalshi") == placed
+    assert list(lost.logs.order_by("seq").values_list("message", flat=True))[lines_before:] == [
+        "the worker running this cycle was lost (killed or restarted) before it finished; its orders are settled "
+        "with the venue, never placed again",
+        f"order {second.client_order_id} (live) recovered after the worker was lost: filled, filled 10 of 10"]
