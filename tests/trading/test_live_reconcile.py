@@ -242,3 +242,40 @@ def test_recovering_a_lost_run_settles_only_its_unsettled_orders_and_says_so_for
         "the worker running this cycle was lost (killed or restarted) before it finished; its orders are settled "
         "with the venue, never placed again",
         f"order {second.client_order_id} (live) recovered after the worker was lost: filled, filled 10 of 10"]
+
+
+def test_an_exit_the_venue_refused_never_holds_back_the_next_one(alice, staff, frozen_simulator) -> None:
+    strategy = deploy_live(alice, staff, name="Exit refused")
+    run(strategy)
+    frozen_simulator.faults.inject("status", venue="kalshi", method="POST", path_contains=ORDERS, status=400,
+                                   message="market paused")
+    try:
+        run(strategy, state=EXIT_ALL)
+    finally:
+        frozen_simulator.faults.clear()
+    refused = Order.objects.get(strategy=strategy, action="close")
+    assert (refused.status, refused.filled_quantity, venue_holds()) == ("rejected", D(0), D(88))
+
+    result = run(strategy, state=EXIT_ALL)  # a rejected exit sells nothing: all 88 may be sold
+    [placed] = [action for action in result["actions"] if action["kind"] == "order_placed"]
+    assert (placed["payload"]["quantity"], placed["payload"]["filled_quantity"]) == ("88", "88")
+    assert venue_holds() == 0
+    assert Position.objects.get(strategy=strategy).status == "closed"
+    assert reconcile_all() == {}  # no working order, no open position: nothing to reconcile
+
+
+def test_exits_never_delivered_are_summed_so_the_next_one_sells_only_what_they_leave(
+        alice, staff, frozen_simulator) -> None:
+    strategy = deploy_live(alice, staff, name="Quarters never delivered")
+    run(strategy)
+    frozen_simulator.faults.inject("disconnect", venue="kalshi", method="POST", path_contains=ORDERS, phase="before")
+    try:
+        for _ in range(3):
+            run(strategy, state={"enter": False, "exit_fraction": 0.25})  # 22 each, every send times out
+        run(strategy, state=EXIT_ALL)
+    finally:
+        frozen_simulator.faults.clear()
+    exits = list(Order.objects.filter(strategy=strategy, action="close").order_by("id"))
+    # the three quarters may yet sell 66 of the 88: the last exit sells no more than the 22 they leave
+    assert [(o.quantity, o.status) for o in exits] == [(D(22), "unresolved")] * 4
+    assert venue_holds() == D(88)
