@@ -19,7 +19,7 @@ from tests.trading.test_live_exits import EXIT_ALL, lose_the_answer_of_the_exit,
 from tests.trading.test_live_settle import never_delivered
 from tests.trading.test_money_live import deploy_live, fresh_accounts
 from tests.trading.test_orders_venue import order_of_a_lost_worker, sent_by_the_lost_worker
-from tests.trading.test_paper_cycle import FED, FED_425, frozen_simulator, run, venues
+from tests.trading.test_paper_cycle import FED, FED_425, deploy, frozen_simulator, run, venues
 from trading.accounts import venue_client_for
 from trading.models import Order, Position
 from trading.orders import client_order_id_for
@@ -279,3 +279,19 @@ def test_exits_never_delivered_are_summed_so_the_next_one_sells_only_what_they_l
     # the three quarters may yet sell 66 of the 88: the last exit sells no more than the 22 they leave
     assert [(o.quantity, o.status) for o in exits] == [(D(22), "unresolved")] * 4
     assert venue_holds() == D(88)
+
+
+def test_paper_strategies_are_never_reconciled_with_a_venue_account(alice, staff) -> None:
+    paper = deploy(alice, staff, name="Paper only")
+    result = run(paper)  # an open paper position
+    assert Position.objects.get(strategy=paper).book == "paper"
+    execution = Execution.objects.get(pk=result["id"])
+    # another cycle of it is running (on another worker) and has a paper order in hand
+    Execution.objects.filter(pk=execution.pk).update(status="running", finished_at=None)
+    Order.objects.create(
+        strategy=paper, version=execution.version, execution=execution, signal_index=5, book="paper", venue="kalshi",
+        market_id=FED_425, side="yes", action="open", quantity=D(10), limit_price=D("0.55"), notional_usd=D("5.50"),
+        status="submitted", client_order_id=client_order_id_for(strategy_id=paper.pk, execution_id=execution.pk,
+                                                                 signal_index=5, action="open"))
+
+    assert reconcile_all() == {}
