@@ -20,13 +20,14 @@ from tests.trading.test_live_settle import never_delivered
 from tests.trading.test_money_live import deploy_live, fresh_accounts
 from tests.trading.test_orders_venue import order_of_a_lost_worker, sent_by_the_lost_worker
 from tests.trading.test_paper_cycle import FED, FED_425, deploy, frozen_simulator, run, venues
+from tests.trading.test_venue_accounts_live import NO_ACCOUNT, bob, open_account
 from trading.accounts import venue_client_for
-from trading.models import Order, Position
+from trading.models import Order, Position, VenueAccount
 from trading.orders import client_order_id_for
 from trading.reconcile import Reconciliation
 
 pytestmark = pytest.mark.django_db
-__all__ = ["fresh_accounts", "frozen_simulator", "venues"]  # fixtures shared with the live tests
+__all__ = ["bob", "fresh_accounts", "frozen_simulator", "venues"]  # fixtures shared with the live tests
 ORDERS = "/portfolio/events/orders"
 UNAVAILABLE = "kalshi: Internal server error (HTTP 503)"
 
@@ -295,3 +296,17 @@ def test_paper_strategies_are_never_reconciled_with_a_venue_account(alice, staff
                                                                  signal_index=5, action="open"))
 
     assert reconcile_all() == {}
+
+
+def test_a_strategy_whose_owner_has_no_account_any_more_is_said_and_the_others_are_reconciled(
+        alice, bob, staff, frozen_simulator, caplog) -> None:
+    open_account(frozen_simulator, bob)
+    bobs = deploy_live(bob, staff, name="Bob's, account removed")
+    run(bobs)  # an open position on bob's account…
+    VenueAccount.objects.filter(owner=bob).delete()  # …whose credentials were then removed
+    alices = deploy_live(alice, staff, name="Alice's")
+    order = never_delivered(alices, frozen_simulator)
+    caplog.clear()
+
+    assert reconcile_all() == {alices.pk: Reconciliation(settled=[order.client_order_id])}
+    assert logged(caplog)[0] == ("ERROR", f"reconcile: no kalshi client for strategy {bobs.pk}: kalshi: {NO_ACCOUNT}")
