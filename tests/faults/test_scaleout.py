@@ -235,8 +235,9 @@ def run_scenarios(tmp_path: Path, env: dict[str, str], manage: list[str], host_a
         assert ledger.hosts_of_runs(status="succeeded", since=cut_at)[name_a] >= STRATEGIES, all_logs()
         host_b.restore()
         restored = datetime.now().astimezone()
-        wait_for(lambda: ledger.hosts_of_runs(status="succeeded", since=restored)[name_b] >= 2, seconds=90,
-                 what=lambda: f"host B to run cycles again after its link came back\n{all_logs()}")
+        # That B runs cycles again is proven by (c), where it must run every strategy alone: while A is up,
+        # Redis hands each message to whichever consumer waits longest, and at this test's one run a tick the
+        # two hosts can fall into step (B always takes the tick, A the cycle it sends), so B may win none.
 
         late = ledger.rows("SELECT id, worker, error FROM strategies_execution WHERE status = 'failed'"
                            " AND started_at > %s", restored)
