@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run test lint typecheck pytest migrate seed bench clean sandbox-deps browser-deps netns-deps mutation
+.PHONY: run test test-scaleout lint typecheck pytest migrate seed bench clean sandbox-deps browser-deps netns-deps mutation
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "StrategyHub needs Python 3.11 or newer")'
@@ -62,6 +62,9 @@ lint: $(VENV)/.dev-deps
 typecheck: $(VENV)/.dev-deps
 	$(BIN)/mypy .
 
+# The scale-out test is run apart (`make test-scaleout`) until its timing is made robust: see docs/scheduling.md.
+PYTEST_ARGS ?= -m "not scaleout"
+
 pytest: $(VENV)/.dev-deps sandbox-deps browser-deps netns-deps static/vendor/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -79,6 +82,9 @@ bench: $(VENV)/.dev-deps sandbox-deps
 	else echo "bench_cycle_cpu, bench_schedule, bench_api: skipped, they need DATABASE_URL=postgres://… and REDIS_URL (each creates its own database)"; fi
 
 test: lint typecheck pytest
+
+test-scaleout: $(VENV)/.dev-deps sandbox-deps netns-deps
+	$(BIN)/pytest -m scaleout tests/faults/test_scaleout.py
 
 # Mutation testing of the money modules (docs/money.md): mutmut, one module at a time with that module's tests,
 # the score per module. `make mutation MUTATION_ARGS=trading/fees.py` for one; Postgres modules need helper.env.

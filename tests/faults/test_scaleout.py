@@ -138,6 +138,7 @@ def venue_orders(simulator: VenueSimulator) -> dict[str, Decimal]:
             for cid, order in account.by_client_id.items()}
 
 
+@pytest.mark.scaleout
 def test_two_hosts_share_the_load_and_one_cut_off_or_killed_loses_no_run(tmp_path: Path) -> None:
     problems = missing_tools()
     bin_dir = postgres_bin_dir()
