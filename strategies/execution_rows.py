@@ -7,8 +7,9 @@ the ORM that was seven statements and more CPU to build them than Postgres neede
 - `execution_claim`: the conditional UPDATE that claims a queued run RETURNING the run, its strategy
   and the strategy's current version, and whether the strategy has any ledger rows (most have none,
   and then the money layer needs no query at all);
-- `execution_rows_end`: one statement whose CTEs insert the remaining log lines and actions, end the
-  run and count it on the strategy. A single statement is atomic by itself: no BEGIN/COMMIT trips.
+- `execution_rows_end`: one statement whose CTEs end the run (only while it is still `running`), then
+  insert the remaining log lines and actions and count it on the strategy, or write nothing at all when
+  the run was already ended. A single statement is atomic by itself: no BEGIN/COMMIT trips.
 
 Other databases (SQLite, the zero-configuration default) take the ORM's way to the same rows.
 """
@@ -110,20 +111,23 @@ def _claim_orm(*, execution_id: int, now: datetime, worker: str) -> Claim | None
 
 
 _END_SQL = """
-WITH new_logs AS (
+WITH ended AS (
+    UPDATE strategies_execution SET status = %(status)s, error = %(error)s, finished_at = %(finished_at)s,
+        entries = %(entries)s, exits = %(exits)s, state_after = %(state_after)s::jsonb
+    WHERE id = %(id)s AND status = %(running)s
+    RETURNING id
+), new_logs AS (
     INSERT INTO strategies_executionlog (execution_id, seq, ts, level, message)
     SELECT %(id)s, t.seq, t.ts, t.level, t.message
     FROM unnest(%(log_seq)s::integer[], %(log_ts)s::timestamptz[], %(log_level)s::text[], %(log_message)s::text[])
         AS t(seq, ts, level, message)
+    WHERE EXISTS (SELECT 1 FROM ended)
 ), new_actions AS (
     INSERT INTO strategies_executionaction (execution_id, seq, ts, kind, message, payload)
     SELECT %(id)s, t.seq, t.ts, t.kind, t.message, t.payload::jsonb
     FROM unnest(%(action_seq)s::integer[], %(action_ts)s::timestamptz[], %(action_kind)s::text[],
                 %(action_message)s::text[], %(action_payload)s::text[]) AS t(seq, ts, kind, message, payload)
-), ended AS (
-    UPDATE strategies_execution SET status = %(status)s, error = %(error)s, finished_at = %(finished_at)s,
-        entries = %(entries)s, exits = %(exits)s, state_after = %(state_after)s::jsonb
-    WHERE id = %(id)s
+    WHERE EXISTS (SELECT 1 FROM ended)
 )
 """
 _COUNT_SQL = """
@@ -131,8 +135,10 @@ UPDATE strategies_strategy SET state = COALESCE(%(state)s::jsonb, state),
     last_cycle_ms = COALESCE(%(last_cycle_ms)s, last_cycle_ms),
     runs_total = runs_total + %(counted)s, runs_succeeded = runs_succeeded + %(succeeded)s,
     runs_failed = runs_failed + %(failed)s
-WHERE id = %(strategy_id)s
+WHERE id = %(strategy_id)s AND EXISTS (SELECT 1 FROM ended)
+RETURNING 1
 """
+_ENDED_SQL = "SELECT 1 FROM ended"
 
 
 def _json(value: Any) -> str | None:
@@ -140,16 +146,22 @@ def _json(value: Any) -> str | None:
 
 
 def execution_rows_end(execution: Execution, *, logs: Sequence[ExecutionLog], actions: Sequence[ExecutionAction],
-                       counted: bool, strategy_state: dict[str, Any] | None, last_cycle_ms: int | None) -> None:
+                       counted: bool, strategy_state: dict[str, Any] | None, last_cycle_ms: int | None) -> bool:
     """Write the run's remaining log lines and actions, its end (status, error, finished_at, entries,
     exits, state_after, as set on `execution`), and, when `counted`, count it on the strategy; keep
-    `strategy_state` and `last_cycle_ms` (the slow lane's measure) when given. All or nothing."""
+    `strategy_state` and `last_cycle_ms` (the slow lane's measure) when given. All or nothing.
+
+    Only a run still `running` is ended: False, and nothing written, when something else ended it first
+    (recovery, while this worker was cut off), since the next slot may be running by then."""
     succeeded = execution.status == Execution.Status.SUCCEEDED
     if connection.vendor != "postgresql":
         with transaction.atomic():
+            if not Execution.objects.filter(pk=execution.pk, status=Execution.Status.RUNNING).update(
+                    status=execution.status, error=execution.error, finished_at=execution.finished_at,
+                    entries=execution.entries, exits=execution.exits, state_after=execution.state_after):
+                return False
             ExecutionLog.objects.bulk_create(logs)
             ExecutionAction.objects.bulk_create(actions)
-            execution.save(update_fields=["status", "error", "finished_at", "entries", "exits", "state_after"])
             fields: dict[str, Any] = {} if strategy_state is None else {"state": strategy_state}
             if last_cycle_ms is not None:
                 fields["last_cycle_ms"] = last_cycle_ms
@@ -158,14 +170,14 @@ def execution_rows_end(execution: Execution, *, logs: Sequence[ExecutionLog], ac
                               runs_failed=F("runs_failed") + int(not succeeded))
             if fields:
                 Strategy.objects.filter(pk=execution.strategy_id).update(**fields)
-        return
+        return True
     sql = _END_SQL + (_COUNT_SQL if counted or strategy_state is not None or last_cycle_ms is not None
-                      else "SELECT 1")
+                      else _ENDED_SQL)
     # Alone, the statement is its own transaction; inside a caller's, a savepoint keeps a failure from
     # aborting the caller's transaction (the run is then ended again, as failed).
     with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
         cursor.execute(sql, {
-            "id": execution.pk, "strategy_id": execution.strategy_id,
+            "id": execution.pk, "strategy_id": execution.strategy_id, "running": Execution.Status.RUNNING,
             "log_seq": [line.seq for line in logs], "log_ts": [line.ts for line in logs],
             "log_level": [line.level for line in logs], "log_message": [line.message for line in logs],
             "action_seq": [action.seq for action in actions], "action_ts": [action.ts for action in actions],
@@ -178,3 +190,4 @@ def execution_rows_end(execution: Execution, *, logs: Sequence[ExecutionLog], ac
             "counted": int(counted), "succeeded": int(counted and succeeded),
             "failed": int(counted and not succeeded),
         })
+        return cursor.fetchone() is not None

@@ -95,8 +95,9 @@ class _LiveLog:
 
     A cycle that ends within STREAM_AFTER seconds writes its lines once, with its result, in one
     transaction. A longer one writes what it has at every delivery from the sandbox (about every
-    50 ms) and broadcasts it once committed, so followers see its lines as they happen. Sequence
-    numbers follow arrival, so a follower de-duplicates whatever it receives twice.
+    50 ms) and broadcasts it once committed, so followers see its lines as they happen, as long as the
+    run is still `running` (not failed meanwhile by recovery, its worker cut off). Sequence numbers
+    follow arrival, so a follower de-duplicates whatever it receives twice.
     """
 
     def __init__(self, execution: Execution) -> None:
@@ -113,6 +114,9 @@ class _LiveLog:
         if self.pending and time.monotonic() - self.started >= STREAM_AFTER:
             with transaction.atomic():
                 logs, actions = self.take()
+                if not Execution.objects.select_for_update().filter(pk=self.execution.pk,
+                                                                    status=Execution.Status.RUNNING).exists():
+                    return  # ended meanwhile (its worker taken for lost): its lines go with its end, unwritten
                 ExecutionLog.objects.bulk_create(logs)
                 ExecutionAction.objects.bulk_create(actions)
                 transaction.on_commit(lambda: execution_broadcast(self.execution, logs, actions))
@@ -223,8 +227,8 @@ def execution_start(*, execution_id: int) -> Execution | None:
         reason = (f"started {late.total_seconds():.1f} s after its slot, past its {strategy.polling_interval}-second "
                   "interval: the next slot runs instead (workers were saturated or stopped)")
     if reason:
-        execution_finish(execution, status=Execution.Status.SKIPPED, error=f"skipped: {reason}")
-        transaction.on_commit(lambda: execution_broadcast(execution, [], []))
+        if execution_finish(execution, status=Execution.Status.SKIPPED, error=f"skipped: {reason}"):
+            transaction.on_commit(lambda: execution_broadcast(execution, [], []))
         return execution
     assert strategy.current_version is not None  # a runnable strategy has one
     execution.version = strategy.current_version  # the same row, checked above: no second query for it
@@ -292,9 +296,9 @@ def _end(execution: Execution, live_log: _LiveLog, *, status: str, error: str, e
     try:
         logs, actions = live_log.take()  # what was not streamed already
         execution.entries, execution.exits, execution.state_after = entries, exits, state
-        execution_finish(execution, status=status, error=error, strategy_state=state if keep_state else None,
-                         logs=logs, actions=actions)
-        transaction.on_commit(lambda: execution_broadcast(execution, logs, actions))  # persist, then broadcast
+        if execution_finish(execution, status=status, error=error, strategy_state=state if keep_state else None,
+                            logs=logs, actions=actions):
+            transaction.on_commit(lambda: execution_broadcast(execution, logs, actions))  # persist, then broadcast
     except Exception:
         execution.entries, execution.exits, execution.state_after = 0, 0, None
         raise
@@ -302,19 +306,27 @@ def _end(execution: Execution, live_log: _LiveLog, *, status: str, error: str, e
 
 def execution_finish(execution: Execution, *, status: str, error: str, strategy_state: dict[str, Any] | None = None,
                      logs: Sequence[ExecutionLog] = (), actions: Sequence[ExecutionAction] = (),
-                     timed: bool = True) -> None:
+                     timed: bool = True) -> bool:
     """Record how the run ended with its last log lines and actions, count it on the strategy and, when
     given, keep its new state: one statement on Postgres (strategies.execution_rows), all or nothing.
-    `timed`: its duration is the cycle's own (not a lost worker's), so it picks the next slot's lane."""
+    `timed`: its duration is the cycle's own (not a lost worker's), so it picks the next slot's lane.
+
+    False, with nothing written, when the run had already ended: its worker was cut off and recovery
+    failed it meanwhile. `execution` then holds the end recorded before."""
     execution.status = status
     execution.error = error
     execution.finished_at = max(timezone.now(), execution.started_at or timezone.now())
     counted = execution.trigger != Execution.Trigger.DRY_RUN and status != Execution.Status.SKIPPED
-    execution_rows_end(execution, logs=logs, actions=actions, counted=counted, strategy_state=strategy_state,
-                       last_cycle_ms=(execution.duration_ms or 0) if counted and timed else None)
+    if not execution_rows_end(execution, logs=logs, actions=actions, counted=counted, strategy_state=strategy_state,
+                              last_cycle_ms=(execution.duration_ms or 0) if counted and timed else None):
+        execution.refresh_from_db(fields=["status", "error", "finished_at", "entries", "exits", "state_after"])
+        logger.warning("execution %s had already ended (%s) when its worker came to end it %s: this end is "
+                       "dropped", execution.pk, execution.error or execution.status, status)
+        return False
     failed = status in (Execution.Status.FAILED, Execution.Status.TIMED_OUT)
     if failed and execution.trigger != Execution.Trigger.DRY_RUN:  # a test run's failure is in its own answer
         webhook_execution_failed(execution)
+    return True
 
 
 def execution_as_dict(execution: Execution) -> dict[str, Any]:
