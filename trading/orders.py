@@ -21,6 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
 from trading.capital import Lot, lot_buy, lot_sell, money
 from trading.models import Fill, Order, OrderAction, OrderStatus, Position
@@ -61,16 +62,25 @@ def client_order_id_for(*, strategy_id: int, execution_id: int, signal_index: in
 
 
 def order_transition(order: Order, status: str, *, reason: str = "") -> Order:
+    """Move the order to `status`, from the status `order` holds and only if the ledger still says so.
+
+    Another worker may have moved it on meanwhile (recovery settling the orders of a worker that was cut
+    off): the move is then refused and `order` reloaded, so a stale copy never reopens a settled order.
+    """
     if status == order.status and status != S.PARTIALLY_FILLED:
         return order
     if status not in TRANSITIONS[order.status]:
         raise IllegalTransition(f"order {order.client_order_id}: {order.status} → {status} is not allowed")
-    order.status = status
-    fields = ["status", "updated_at"]
+    values: dict[str, object] = {"status": status, "updated_at": timezone.now()}
     if status == S.REJECTED:
-        order.reject_reason = reason or "rejected by the venue"
-        fields.append("reject_reason")
-    order.save(update_fields=fields)
+        values["reject_reason"] = reason or "rejected by the venue"
+    if not Order.objects.filter(pk=order.pk, status=order.status).update(**values):
+        was = order.status
+        order.refresh_from_db()
+        raise IllegalTransition(f"order {order.client_order_id} is {order.status}, no longer {was}, in the ledger: "
+                                f"{was} → {status} is not applied (it was moved on elsewhere)")
+    for name, value in values.items():
+        setattr(order, name, value)
     return order
 
 

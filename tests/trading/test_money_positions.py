@@ -126,6 +126,27 @@ def test_the_order_state_machine_refuses_illegal_moves(execution: Execution) -> 
     assert Order.objects.get(pk=rejected.pk).reject_reason == "insufficient balance"
 
 
+def test_an_order_another_worker_moved_on_is_not_moved_back_from_a_stale_copy(execution: Execution) -> None:
+    """A worker cut off mid-order holds its copy `submitted`; meanwhile recovery, on another host, settled the
+    order with the venue (filled). Coming back, the worker's venue call has timed out and it would mark its
+    copy unresolved: that must not reopen an order the venue filled."""
+    stale = order(execution)  # submitted
+    settled = Order.objects.get(pk=stale.pk)  # recovery's own copy
+    order_transition(settled, "unresolved")
+    fill(settled, "100", "0.40", "0")
+    settled.refresh_from_db()
+    order_transition(settled, "filled")
+    with pytest.raises(IllegalTransition, match="is filled"):
+        order_transition(stale, "unresolved")
+    assert stale.status == "filled"  # the copy now says what the ledger does
+    assert Order.objects.get(pk=stale.pk).status == "filled"
+    other = order(execution)
+    Order.objects.filter(pk=other.pk).update(status="cancelled")  # e.g. cancelled by a reconcile elsewhere
+    with pytest.raises(IllegalTransition, match="is cancelled"):
+        order_transition(other, "rejected", reason="refused by the venue")
+    assert Order.objects.filter(pk=other.pk).values_list("status", "reject_reason").get() == ("cancelled", "")
+
+
 def test_client_order_ids_are_derived_and_fit_every_venue() -> None:
     coid = client_order_id_for(strategy_id=12, execution_id=3456, signal_index=7, action="close")
     assert coid == "sh-12-3456-7-c"
