@@ -88,12 +88,15 @@ if DATABASE_URL:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # A worker host cut off from the network (or gone) mid-transaction holds its row locks until Postgres
         # sees the connection is dead; by default TCP takes hours. Keepalives on both ends, and a bound on
-        # unacknowledged data, end such a session (and release its locks) within about this many seconds.
-        DATABASE_DEAD_PEER_SECONDS = env.int("DATABASE_DEAD_PEER_SECONDS", 30, minimum=6, maximum=7200)
+        # unacknowledged data, end such a session (and release its locks) within about this many seconds. On
+        # the cut-off worker the same bounds make a stuck statement (then its reconnection, `connect_timeout`)
+        # fail well inside the task's soft time limit (SANDBOX_WALL_SECONDS + 15), so its cycle ends itself
+        # rather than by the hard limit's kill, which can catch the pool process writing its result.
+        DATABASE_DEAD_PEER_SECONDS = env.int("DATABASE_DEAD_PEER_SECONDS", 10, minimum=6, maximum=7200)
         _idle, _interval = DATABASE_DEAD_PEER_SECONDS // 3, DATABASE_DEAD_PEER_SECONDS // 6
         _options = DATABASES["default"].setdefault("OPTIONS", {})
         _options.update(keepalives=1, keepalives_idle=_idle, keepalives_interval=_interval, keepalives_count=3,
-                        tcp_user_timeout=DATABASE_DEAD_PEER_SECONDS * 1000)
+                        tcp_user_timeout=DATABASE_DEAD_PEER_SECONDS * 1000, connect_timeout=_idle)
         _options["options"] = " ".join(filter(None, (
             _options.get("options", ""), f"-c tcp_keepalives_idle={_idle}", f"-c tcp_keepalives_interval={_interval}",
             "-c tcp_keepalives_count=3", f"-c tcp_user_timeout={DATABASE_DEAD_PEER_SECONDS * 1000}")))

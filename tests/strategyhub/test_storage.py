@@ -51,13 +51,13 @@ def test_the_channel_layer_delivers_to_a_group(redis_url) -> None:
 def test_the_database_is_set_up_for_web_worker_and_beat_at_once() -> None:
     if connection.vendor == "postgresql":
         assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True  # survive a Postgres restart
-        with connection.cursor() as cursor:  # a lost worker host's session (and its locks) ends within 30 s
+        with connection.cursor() as cursor:  # a lost worker host's session (and its locks) ends within 10 s
             cursor.execute("SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'),"
                            " current_setting('tcp_keepalives_count'), current_setting('tcp_user_timeout'),"
                            " inet_client_addr() IS NOT NULL")
             idle, interval, count, user_timeout, over_tcp = cursor.fetchone()
         if over_tcp:  # a Unix socket has no TCP timeouts to set
-            assert (idle, interval, count, user_timeout) == ("10", "5", "3", "30000")  # s, s, probes, ms
+            assert (idle, interval, count, user_timeout) == ("3", "1", "3", "10000")  # s, s, probes, ms
         return
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA journal_mode")
