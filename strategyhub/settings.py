@@ -87,19 +87,17 @@ if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # A worker host cut off from the network (or gone) mid-transaction holds its row locks until Postgres
-        # sees the connection is dead; by default TCP takes hours. Keepalives on both ends, and a bound on
-        # unacknowledged data, end such a session (and release its locks) within about this many seconds. On
-        # the cut-off worker the same bounds make a stuck statement (then its reconnection, `connect_timeout`)
-        # fail well inside the task's soft time limit (SANDBOX_WALL_SECONDS + 15), so its cycle ends itself
-        # rather than by the hard limit's kill, which can catch the pool process writing its result.
+        # sees the connection is dead; by default TCP takes hours. The server's keepalives and its bound on
+        # unacknowledged data, set for each session, end such a session (and release its locks) within about
+        # this many seconds. Server side only: on the worker, Celery's main process is blocked by the cut as
+        # well, and a cycle that failed by itself meanwhile met its overdue hard time limit when the link came
+        # back; that kill, landing on a finished pool process, stopped the whole worker (the scale-out test).
         DATABASE_DEAD_PEER_SECONDS = env.int("DATABASE_DEAD_PEER_SECONDS", 10, minimum=6, maximum=7200)
-        _idle, _interval = DATABASE_DEAD_PEER_SECONDS // 3, DATABASE_DEAD_PEER_SECONDS // 6
         _options = DATABASES["default"].setdefault("OPTIONS", {})
-        _options.update(keepalives=1, keepalives_idle=_idle, keepalives_interval=_interval, keepalives_count=3,
-                        tcp_user_timeout=DATABASE_DEAD_PEER_SECONDS * 1000, connect_timeout=_idle)
         _options["options"] = " ".join(filter(None, (
-            _options.get("options", ""), f"-c tcp_keepalives_idle={_idle}", f"-c tcp_keepalives_interval={_interval}",
-            "-c tcp_keepalives_count=3", f"-c tcp_user_timeout={DATABASE_DEAD_PEER_SECONDS * 1000}")))
+            _options.get("options", ""), f"-c tcp_keepalives_idle={DATABASE_DEAD_PEER_SECONDS // 3}",
+            f"-c tcp_keepalives_interval={DATABASE_DEAD_PEER_SECONDS // 6}", "-c tcp_keepalives_count=3",
+            f"-c tcp_user_timeout={DATABASE_DEAD_PEER_SECONDS * 1000}")))
 else:
     # Web, worker and beat share one file: WAL lets readers run beside the writer, the busy
     # timeout waits out short locks, and IMMEDIATE transactions take the write lock up front

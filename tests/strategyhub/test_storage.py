@@ -51,7 +51,7 @@ def test_the_channel_layer_delivers_to_a_group(redis_url) -> None:
 def test_the_database_is_set_up_for_web_worker_and_beat_at_once() -> None:
     if connection.vendor == "postgresql":
         assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True  # survive a Postgres restart
-        with connection.cursor() as cursor:  # a lost worker host's session (and its locks) ends within 10 s
+        with connection.cursor() as cursor:  # the server ends a lost worker host's session (its locks) in ~10 s
             cursor.execute("SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'),"
                            " current_setting('tcp_keepalives_count'), current_setting('tcp_user_timeout'),"
                            " inet_client_addr() IS NOT NULL")
