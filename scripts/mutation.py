@@ -216,6 +216,34 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "exits = Order.objects.filter(strategy_id=position.strategy_id, book=position.book, "
      "market_id=position.market_id, side=position.side, action=OrderAction.CLOSE,"):
         "a strategy trades on its one platform, so its orders never differ by venue alone",
+    ("trading/reconcile.py", "exits_working",
+     'exits = Order.objects.filter(strategy_id=position.strategy_id, book=position.book, '
+     'venue=position.venue, → exits = Order.objects.filter(strategy_id=position.strategy_id, '
+     'venue=position.venue,'):
+        'paper exits are immediate-or-cancel: none is working or unresolved when the next exit is sized',
+    ("trading/reconcile.py", "ledger_holdings",
+     'rows = Position.objects.filter(book=Book.LIVE, venue=venue, status=Position.Status.OPEN, → '
+     'strategy__owner_id=owner_id).values_list("market_id", "side", "quantity") → rows = '
+     'Position.objects.filter(book=Book.LIVE, venue=venue, '
+     'strategy__owner_id=owner_id).values_list("market_id", "side", "quantity")'):
+        'a closed position holds 0 (the check constraint position_open_or_closed_consistently): it adds nothing',
+    ("trading/reconcile.py", "live_reconcile",
+     'working = (Order.objects.filter(strategy_id=strategy_id, book=Book.LIVE, status__in=( → working = '
+     '(Order.objects.filter(strategy_id=strategy_id, status__in=('):
+        'paper orders are immediate-or-cancel, ended in their cycle or by recovery (whose runs are excluded '
+        'here): none is working',
+    ("trading/reconcile.py", "positions_compare",
+     '.exclude(action=OrderAction.SETTLE).values_list("market_id", "side").distinct()) → '
+     '.exclude(action=None).values_list("market_id", "side").distinct())'):
+        "a settle order closes a position its strategy's own open order opened: its market and side are traded already",
+    ("trading/reconcile.py", "positions_compare",
+     'traded = set(Order.objects.filter(strategy_id=strategy_id, book=Book.LIVE, venue=venue) → traded = '
+     'set(Order.objects.filter(strategy_id=strategy_id, book=Book.LIVE, )'):
+        'a strategy trades on its one platform, so its orders never differ by venue alone',
+    ("trading/reconcile.py", "positions_compare",
+     'more_or_less = "more" if venue_has > ledger_has else "less" → more_or_less = "more" if venue_has >= '
+     'ledger_has else "less"'):
+        'equal holdings `continue` on the line above: venue_has == ledger_has never reaches this one',
 }
 
 KILLED = {1, 3, 36, -24, 24, 152, 255}  # a failing test, a pytest error, or a timeout (mutmut's exit codes)

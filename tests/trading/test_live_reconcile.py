@@ -9,12 +9,14 @@ from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from strategies.executor import execution_finish
 from strategies.models import Execution, Strategy
 from strategies.reconciliation import live_reconcile_all
 from strategies.recovery import executions_recover
+from tests.trading.test_live_cancel import deploy_alpaca_live
 from tests.trading.test_live_exits import EXIT_ALL, lose_the_answer_of_the_exit, venue_holds
 from tests.trading.test_live_settle import never_delivered
 from tests.trading.test_money_live import deploy_live, fresh_accounts
@@ -25,6 +27,8 @@ from trading.accounts import venue_client_for
 from trading.models import Order, Position, VenueAccount
 from trading.orders import client_order_id_for
 from trading.reconcile import Reconciliation
+from trading.venues import venue_client
+from trading.venues.domain import OrderRequest
 
 pytestmark = pytest.mark.django_db
 __all__ = ["bob", "fresh_accounts", "frozen_simulator", "venues"]  # fixtures shared with the live tests
@@ -310,3 +314,57 @@ def test_a_strategy_whose_owner_has_no_account_any_more_is_said_and_the_others_a
 
     assert reconcile_all() == {alices.pk: Reconciliation(settled=[order.client_order_id])}
     assert logged(caplog)[0] == ("ERROR", f"reconcile: no kalshi client for strategy {bobs.pk}: kalshi: {NO_ACCOUNT}")
+
+
+def holds(venue: str, market: str, side: str, venue_has: int, ledger_has: int) -> str:
+    more_or_less = "more" if venue_has > ledger_has else "less"
+    return (f"reconcile: {venue} holds {venue_has} of {market} {side}, the ledger {ledger_has} across live "
+            f"strategies: the venue holds {more_or_less}; a person must resolve this")
+
+
+def test_an_alpaca_holding_is_one_per_symbol_on_both_sides_of_the_comparison(alice, staff, frozen_simulator) -> None:
+    strategy = deploy_alpaca_live(alice, staff)
+    run(strategy)  # a day order resting below the market
+    order = Order.objects.get()
+    frozen_simulator.alpaca.trade_against(order.venue_order_id, D(10))
+    assert reconcile_all() == {strategy.pk: Reconciliation(settled=[order.client_order_id])}  # and nothing differs
+    assert Position.objects.get().quantity == D(10)
+
+    Position.objects.update(quantity=D(12))
+    assert reconcile_all() == {strategy.pk: Reconciliation(mismatches=[holds("alpaca", "SPY", "buy", 10, 12)])}
+
+
+def test_a_kalshi_holding_of_one_contract_is_a_yes_holding(alice, staff, frozen_simulator) -> None:
+    strategy = deploy_live(alice, staff, name="One contract")
+    run(strategy)
+    kalshi = venue_client("kalshi")
+    try:  # the account sells 87 of its 88 outside this strategy; the ledger is told it holds 1
+        kalshi.place_order(OrderRequest(FED, "sell", D(87), "outside-sell", limit_price=D("0.01"), time_in_force="ioc",
+                                        reduce_only=True))
+    finally:
+        kalshi.close()
+    Position.objects.update(quantity=D(1))
+    assert reconcile_all() == {strategy.pk: Reconciliation()}
+
+
+def test_a_paper_position_does_not_count_against_the_venue(alice, staff, frozen_simulator) -> None:
+    strategy = deploy_live(alice, staff, name="Live beside paper")
+    run(strategy)
+    live = Position.objects.get()
+    # The strategy's paper record of the same market (kept apart when it went live) is not on the account.
+    Position.objects.create(strategy=strategy, book="paper", venue="kalshi", market_id=FED, side="yes",
+                            quantity=D(5), cost_basis_usd=D("2.75"), opened_at=live.opened_at)
+    assert reconcile_all() == {strategy.pk: Reconciliation()}
+
+
+def test_each_strategy_is_told_of_its_own_markets_and_of_every_one_of_them(alice, staff, frozen_simulator) -> None:
+    both = deploy_live(alice, staff, name="Two markets", tickers=(FED, FED_425))
+    run(both)
+    other = deploy_live(alice, staff, name="Another market", tickers=("KXSIMFED-26DEC31-T4.50",))
+    run(other)
+    Position.objects.filter(strategy=both, market_id=FED_425).update(quantity=F("quantity") + 3)
+    [held_425] = Position.objects.filter(strategy=both, market_id=FED_425).values_list("quantity", flat=True)
+    # FED sorts first and agrees; FED_425, after it, does not; the other strategy trades neither
+    assert reconcile_all() == {
+        both.pk: Reconciliation(mismatches=[holds("kalshi", FED_425, "yes", int(held_425) - 3, int(held_425))]),
+        other.pk: Reconciliation()}
