@@ -363,6 +363,8 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="only print the last run's results")
     parser.add_argument("--survivors", action="store_true",
                         help="run again only the mutants that survived last time (after adding tests)")
+    parser.add_argument("--function", metavar="NAME",
+                        help="run only this function's mutants (after changing it); the others count as not run")
     args = parser.parse_args()
     chosen = [m for m in MODULES if not args.modules or m.path in args.modules or m.name in args.modules]
     if not chosen:
@@ -371,6 +373,8 @@ def main() -> int:
         results = [report(m) for m in chosen]
     elif args.survivors:
         results = [run(m, fresh=False, only=names) if (names := survivors_of(m)) else report(m) for m in chosen]
+    elif args.function:
+        results = [run(m, fresh=False, only=[f"trading.{m.name}.x_{args.function}__mutmut_*"]) for m in chosen]
     else:
         results = [run(m, fresh=not args.keep) for m in chosen]
     print("\nmodule                  total  killed  survived  equivalent  not run  score")
