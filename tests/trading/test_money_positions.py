@@ -136,7 +136,7 @@ def test_an_order_another_worker_moved_on_is_not_moved_back_from_a_stale_copy(ex
     fill(settled, "100", "0.40", "0")
     settled.refresh_from_db()
     order_transition(settled, "filled")
-    with pytest.raises(IllegalTransition, match="is filled"):
+    with pytest.raises(IllegalTransition, match="is filled, no longer submitted, in the ledger"):
         order_transition(stale, "unresolved")
     assert stale.status == "filled"  # the copy now says what the ledger does
     assert Order.objects.get(pk=stale.pk).status == "filled"
