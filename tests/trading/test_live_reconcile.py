@@ -368,3 +368,24 @@ def test_each_strategy_is_told_of_its_own_markets_and_of_every_one_of_them(alice
     assert reconcile_all() == {
         both.pk: Reconciliation(mismatches=[holds("kalshi", FED_425, "yes", int(held_425) - 3, int(held_425))]),
         other.pk: Reconciliation()}
+
+
+def test_an_order_that_cannot_be_settled_does_not_hold_back_the_next_order_of_the_same_strategy(
+        alice, staff, frozen_simulator) -> None:
+    strategy = deploy_live(alice, staff, name="Two exits, one broken", tickers=(FED, FED_425))
+    run(strategy)
+    frozen_simulator.faults.inject("disconnect", venue="kalshi", method="POST", path_contains=ORDERS, phase="after")
+    try:
+        run(strategy, state=EXIT_ALL)  # the venue sells both positions; both answers are lost
+    finally:
+        frozen_simulator.faults.clear()
+    first, second = Order.objects.filter(strategy=strategy, action="close").order_by("id")
+    assert (first.status, second.status) == ("unresolved", "unresolved")
+    Position.objects.filter(strategy=strategy, market_id=first.market_id).update(
+        status="closed", quantity=0, cost_basis_usd=0, closed_at=timezone.now())  # its fill can no longer apply
+
+    assert reconcile_all() == {strategy.pk: Reconciliation(settled=[second.client_order_id],
+                                                           failed=[first.client_order_id])}
+    second.refresh_from_db()
+    assert second.status == "filled"
+    assert not Position.objects.filter(strategy=strategy, status="open").exists()
