@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal as D
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -33,13 +34,24 @@ def venue_holds(ticker: str = FED) -> D:
         kalshi.close()
 
 
-def lose_the_answer_of_the_exit(strategy: Strategy, sim) -> Order:
-    """The venue sells the whole position, but every answer is lost on the way back: the exit is unresolved."""
+def run_with_answers_lost(strategy: Strategy, sim, *, state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A cycle whose orders the venue takes (and fills), every answer lost on the way back: each is unresolved."""
     sim.faults.inject("disconnect", venue="kalshi", method="POST", path_contains=ORDERS, phase="after")
     try:
-        run(strategy, state=EXIT_ALL)
+        return run(strategy, state=state)
     finally:
         sim.faults.clear()
+
+
+def forget_positions(strategy: Strategy, **where: str) -> None:
+    """The ledger loses the strategy's positions (a person edited it by hand, a bug…): their exits' fills cannot apply."""
+    Position.objects.filter(strategy=strategy, **where).update(status="closed", quantity=0, cost_basis_usd=0,
+                                                               closed_at=timezone.now())
+
+
+def lose_the_answer_of_the_exit(strategy: Strategy, sim) -> Order:
+    """The venue sells the whole position, but every answer is lost on the way back: the exit is unresolved."""
+    run_with_answers_lost(strategy, sim, state=EXIT_ALL)
     order = Order.objects.get(strategy=strategy, action="close")
     assert order.status == "unresolved"
     return order
@@ -103,15 +115,9 @@ def test_an_order_that_cannot_be_settled_is_reported_and_never_stops_the_others(
     broken = deploy_live(alice, staff, name="Broken ledger")
     run(broken)
     bad = lose_the_answer_of_the_exit(broken, frozen_simulator)
-    # The ledger lost the position the exit sells (a person edited it by hand, a bug…): its fills cannot apply.
-    Position.objects.filter(strategy=broken).update(status="closed", quantity=0, cost_basis_usd=0,
-                                                    closed_at=timezone.now())
+    forget_positions(broken)
     healthy = deploy_live(alice, staff, name="Healthy")
-    frozen_simulator.faults.inject("disconnect", venue="kalshi", method="POST", path_contains=ORDERS, phase="after")
-    try:
-        run(healthy)
-    finally:
-        frozen_simulator.faults.clear()
+    run_with_answers_lost(healthy, frozen_simulator)
     good = Order.objects.get(strategy=healthy)
     assert good.status == "unresolved"
 
@@ -132,11 +138,7 @@ def test_recovering_a_lost_run_settles_its_other_orders_when_one_cannot_be_settl
     strategy = deploy_live(alice, staff, name="Lost run", tickers=(FED, FED_425))
     run(strategy)  # holds both
     # The next cycle sells both; the venue takes both sales, and the worker dies before recording either answer.
-    frozen_simulator.faults.inject("disconnect", venue="kalshi", method="POST", path_contains=ORDERS, phase="after")
-    try:
-        result = run(strategy, state=EXIT_ALL)
-    finally:
-        frozen_simulator.faults.clear()
+    result = run_with_answers_lost(strategy, frozen_simulator, state=EXIT_ALL)
     lost = Execution.objects.get(pk=result["id"])
     bad, good = Order.objects.filter(execution=lost).order_by("id")
     assert (bad.market_id, good.market_id) == (FED, FED_425)

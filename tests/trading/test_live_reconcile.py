@@ -17,7 +17,13 @@ from strategies.models import Execution, Strategy
 from strategies.reconciliation import live_reconcile_all
 from strategies.recovery import executions_recover
 from tests.trading.test_live_cancel import deploy_alpaca_live
-from tests.trading.test_live_exits import EXIT_ALL, lose_the_answer_of_the_exit, venue_holds
+from tests.trading.test_live_exits import (
+    EXIT_ALL,
+    forget_positions,
+    lose_the_answer_of_the_exit,
+    run_with_answers_lost,
+    venue_holds,
+)
 from tests.trading.test_live_settle import never_delivered
 from tests.trading.test_money_live import deploy_live, fresh_accounts
 from tests.trading.test_orders_venue import order_of_a_lost_worker, sent_by_the_lost_worker
@@ -54,11 +60,7 @@ def reconcile_log(caplog) -> None:
 def test_a_starting_worker_returns_the_orders_it_settled_and_where_the_venue_holds_other_than_the_ledger(
         alice, staff, frozen_simulator, caplog) -> None:
     strategy = deploy_live(alice, staff, name="Settled at start")
-    frozen_simulator.faults.inject("disconnect", venue="kalshi", method="POST", path_contains=ORDERS, phase="after")
-    try:
-        run(strategy)  # the venue fills 88, every answer is lost
-    finally:
-        frozen_simulator.faults.clear()
+    run_with_answers_lost(strategy, frozen_simulator)  # the venue fills 88, every answer is lost
     order = Order.objects.get()
     assert order.status == "unresolved"
 
@@ -140,14 +142,9 @@ def test_an_order_whose_fills_cannot_be_applied_is_returned_failed_and_the_next_
     broken = deploy_live(alice, staff, name="Broken ledger at start")
     run(broken)
     bad = lose_the_answer_of_the_exit(broken, frozen_simulator)
-    Position.objects.filter(strategy=broken).update(status="closed", quantity=0, cost_basis_usd=0,
-                                                    closed_at=timezone.now())
+    forget_positions(broken)
     healthy = deploy_live(alice, staff, name="Healthy at start")
-    frozen_simulator.faults.inject("disconnect", venue="kalshi", method="POST", path_contains=ORDERS, phase="after")
-    try:
-        run(healthy)
-    finally:
-        frozen_simulator.faults.clear()
+    run_with_answers_lost(healthy, frozen_simulator)
     good = Order.objects.get(strategy=healthy)
     caplog.clear()
 
@@ -374,15 +371,10 @@ def test_an_order_that_cannot_be_settled_does_not_hold_back_the_next_order_of_th
         alice, staff, frozen_simulator) -> None:
     strategy = deploy_live(alice, staff, name="Two exits, one broken", tickers=(FED, FED_425))
     run(strategy)
-    frozen_simulator.faults.inject("disconnect", venue="kalshi", method="POST", path_contains=ORDERS, phase="after")
-    try:
-        run(strategy, state=EXIT_ALL)  # the venue sells both positions; both answers are lost
-    finally:
-        frozen_simulator.faults.clear()
+    run_with_answers_lost(strategy, frozen_simulator, state=EXIT_ALL)  # the venue sells both; both answers are lost
     first, second = Order.objects.filter(strategy=strategy, action="close").order_by("id")
     assert (first.status, second.status) == ("unresolved", "unresolved")
-    Position.objects.filter(strategy=strategy, market_id=first.market_id).update(
-        status="closed", quantity=0, cost_basis_usd=0, closed_at=timezone.now())  # its fill can no longer apply
+    forget_positions(strategy, market_id=first.market_id)  # its fill can no longer apply
 
     assert reconcile_all() == {strategy.pk: Reconciliation(settled=[second.client_order_id],
                                                            failed=[first.client_order_id])}

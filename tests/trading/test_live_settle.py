@@ -11,6 +11,7 @@ import pytest
 from strategies.models import Strategy
 from strategies.services import strategy_enable
 from strategies.tasks import worker_started
+from tests.trading.test_live_exits import run_with_answers_lost
 from tests.trading.test_money_live import deploy_live, fresh_accounts
 from tests.trading.test_paper_cycle import frozen_simulator, run, venues
 from trading.models import Order
@@ -92,11 +93,7 @@ def test_a_resend_is_checked_against_the_limits_as_they_are_now(alice, staff, fr
 def test_an_order_the_venue_has_is_found_by_its_client_order_id_even_under_the_kill_switch(
         alice, staff, frozen_simulator, settings) -> None:
     strategy = deploy_live(alice, staff, name="Found by client order id")
-    frozen_simulator.faults.inject("disconnect", venue="kalshi", method="POST", path_contains=ORDERS, phase="after")
-    try:
-        run(strategy)
-    finally:
-        frozen_simulator.faults.clear()
+    run_with_answers_lost(strategy, frozen_simulator)
     placed = frozen_simulator.orders.count("kalshi", "received")
     settings.KILL_SWITCH = True
     worker_started()
