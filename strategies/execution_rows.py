@@ -2,7 +2,7 @@
 
 Every scheduled run starts with a claim and ends with its log, its result and its counters. Through
 the ORM that was seven statements and more CPU to build them than Postgres needed to run them
-(docs/scheduling.md, Throughput). On Postgres, each is now one hand-written statement:
+(docs/scheduling.md, Throughput). Each is now one hand-written Postgres statement:
 
 - `execution_claim`: the conditional UPDATE that claims a queued run RETURNING the run, its strategy
   and the strategy's current version, and whether the strategy has any ledger rows (most have none,
@@ -10,8 +10,6 @@ the ORM that was seven statements and more CPU to build them than Postgres neede
 - `execution_rows_end`: one statement whose CTEs end the run (only while it is still `running`), then
   insert the remaining log lines and actions and count it on the strategy, or write nothing at all when
   the run was already ended. A single statement is atomic by itself: no BEGIN/COMMIT trips.
-
-Other databases (SQLite, the zero-configuration default) take the ORM's way to the same rows.
 """
 
 from __future__ import annotations
@@ -25,7 +23,6 @@ from functools import cache
 from typing import Any
 
 from django.db import connection, models, transaction
-from django.db.models import F
 
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy, StrategyVersion
 
@@ -43,7 +40,7 @@ def _columns(model: type[models.Model]) -> list[models.Field[Any, Any]]:
 
 
 @cache
-def _reader(model: type[models.Model], vendor: str) -> Callable[[Sequence[Any]], Any]:
+def _reader(model: type[models.Model]) -> Callable[[Sequence[Any]], Any]:
     """Builds an instance from a row of `_select_list(…, model)`, converting each value as the ORM does
     (a JSON field's text is decoded, for one)."""
     columns = [field.get_col(model._meta.db_table) for field in _columns(model)]
@@ -78,8 +75,6 @@ RETURNING {_select_list("e", Execution)}, {_select_list("s", Strategy)}, {_selec
 
 def execution_claim(*, execution_id: int, now: datetime, worker: str) -> Claim | None:
     """Claim a queued run (a conditional update: a redelivered task finds it taken) and load what it needs."""
-    if connection.vendor != "postgresql":
-        return _claim_orm(execution_id=execution_id, now=now, worker=worker)
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, {"running": Execution.Status.RUNNING, "queued": Execution.Status.QUEUED,
                                     "now": now, "worker": worker, "id": execution_id, "book": "paper"})
@@ -90,24 +85,15 @@ def execution_claim(*, execution_id: int, now: datetime, worker: str) -> Claim |
     execution_values = row[: sizes[0]]
     strategy_values = row[sizes[0] : sizes[0] + sizes[1]]
     version_values = row[sizes[0] + sizes[1] : sum(sizes)]
-    execution: Execution = _reader(Execution, connection.vendor)(execution_values)
-    strategy: Strategy = _reader(Strategy, connection.vendor)(strategy_values)
+    execution: Execution = _reader(Execution)(execution_values)
+    strategy: Strategy = _reader(Strategy)(strategy_values)
     version = None
     if version_values[0] is not None:
-        version = _reader(StrategyVersion, connection.vendor)(version_values)
+        version = _reader(StrategyVersion)(version_values)
     strategy.current_version = version
     execution.strategy = strategy
     # Only the paper book was tested; a live run reconciles with its venue whatever its ledger holds.
     return Claim(execution, ledger_empty=None if strategy.mode == Mode.LIVE else not row[-1])
-
-
-def _claim_orm(*, execution_id: int, now: datetime, worker: str) -> Claim | None:
-    claimed = Execution.objects.filter(pk=execution_id, status=Execution.Status.QUEUED).update(
-        status=Execution.Status.RUNNING, started_at=now, worker=worker
-    )
-    if not claimed:
-        return None
-    return Claim(Execution.objects.select_related("strategy__current_version").get(pk=execution_id), None)
 
 
 _END_SQL = """
@@ -154,23 +140,6 @@ def execution_rows_end(execution: Execution, *, logs: Sequence[ExecutionLog], ac
     Only a run still `running` is ended: False, and nothing written, when something else ended it first
     (recovery, while this worker was cut off), since the next slot may be running by then."""
     succeeded = execution.status == Execution.Status.SUCCEEDED
-    if connection.vendor != "postgresql":
-        with transaction.atomic():
-            if not Execution.objects.filter(pk=execution.pk, status=Execution.Status.RUNNING).update(
-                    status=execution.status, error=execution.error, finished_at=execution.finished_at,
-                    entries=execution.entries, exits=execution.exits, state_after=execution.state_after):
-                return False
-            ExecutionLog.objects.bulk_create(logs)
-            ExecutionAction.objects.bulk_create(actions)
-            fields: dict[str, Any] = {} if strategy_state is None else {"state": strategy_state}
-            if last_cycle_ms is not None:
-                fields["last_cycle_ms"] = last_cycle_ms
-            if counted:
-                fields.update(runs_total=F("runs_total") + 1, runs_succeeded=F("runs_succeeded") + int(succeeded),
-                              runs_failed=F("runs_failed") + int(not succeeded))
-            if fields:
-                Strategy.objects.filter(pk=execution.strategy_id).update(**fields)
-        return True
     sql = _END_SQL + (_COUNT_SQL if counted or strategy_state is not None or last_cycle_ms is not None
                       else _ENDED_SQL)
     # Alone, the statement is its own transaction; inside a caller's, a savepoint keeps a failure from

@@ -12,24 +12,16 @@ from django.db import migrations
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 
-def _trigger_sql(vendor: str, table: str, columns: list[str] | None, message: str) -> tuple[list[str], list[str]]:
+def _trigger_sql(table: str, columns: list[str] | None, message: str) -> tuple[list[str], list[str]]:
     name = f"{table}_immutable"
     message = message.replace("'", "''")  # an SQL string literal
     of_columns = f" OF {', '.join(columns)}" if columns else ""
-    if vendor == "postgresql":
-        forward = [
-            f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$ "
-            f"BEGIN RAISE EXCEPTION '{message}'; END; $$ LANGUAGE plpgsql;",
-            f"CREATE TRIGGER {name} BEFORE UPDATE{of_columns} ON {table} FOR EACH ROW EXECUTE FUNCTION {name}();",
-        ]
-        backward = [f"DROP TRIGGER IF EXISTS {name} ON {table};", f"DROP FUNCTION IF EXISTS {name}();"]
-    elif vendor == "sqlite":
-        forward = [
-            f"CREATE TRIGGER {name} BEFORE UPDATE{of_columns} ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END;"
-        ]
-        backward = [f"DROP TRIGGER IF EXISTS {name};"]
-    else:
-        raise NotImplementedError(f"no immutability trigger for database vendor {vendor!r}")
+    forward = [
+        f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$ "
+        f"BEGIN RAISE EXCEPTION '{message}'; END; $$ LANGUAGE plpgsql;",
+        f"CREATE TRIGGER {name} BEFORE UPDATE{of_columns} ON {table} FOR EACH ROW EXECUTE FUNCTION {name}();",
+    ]
+    backward = [f"DROP TRIGGER IF EXISTS {name} ON {table};", f"DROP FUNCTION IF EXISTS {name}();"]
     return forward, backward
 
 
@@ -37,11 +29,11 @@ def refuse_updates(table: str, message: str, columns: list[str] | None = None) -
     """A migration operation installing an UPDATE-refusing trigger on `table` (only `columns` if given)."""
 
     def forward(apps: Any, schema_editor: BaseDatabaseSchemaEditor) -> None:
-        for statement in _trigger_sql(schema_editor.connection.vendor, table, columns, message)[0]:
+        for statement in _trigger_sql(table, columns, message)[0]:
             schema_editor.execute(statement)
 
     def backward(apps: Any, schema_editor: BaseDatabaseSchemaEditor) -> None:
-        for statement in _trigger_sql(schema_editor.connection.vendor, table, columns, message)[1]:
+        for statement in _trigger_sql(table, columns, message)[1]:
             schema_editor.execute(statement)
 
     return migrations.RunPython(forward, backward)
