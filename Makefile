@@ -49,7 +49,8 @@ migrate: $(VENV)/.deps .env
 seed: migrate
 	$(PY) manage.py seed_demo
 
-run: seed sandbox-deps static/vendor/.installed
+# The stack starts the embedded PostgreSQL (DATABASE_URL unset), migrates and seeds the demo, then every process.
+run: $(VENV)/.deps .env sandbox-deps static/vendor/.installed
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) -m strategyhub.stack
 

@@ -4,7 +4,7 @@ Execution History with 100,000 runs (the first page and one 3,000 pages deep, by
     python benchmarks/bench_dashboard.py [--requests 100] [--strategies 200] [--runs 10000] [--deep-runs 100000]
 
 Requests go through Django's test client (the whole middleware stack and template rendering, no network) on a
-throwaway test database (tests.settings: SQLite unless DATABASE_URL is set). Target: p99 <= 150 ms.
+throwaway test database (tests.settings: the embedded PostgreSQL unless DATABASE_URL is set). Target: p99 <= 150 ms.
 """
 
 from __future__ import annotations
@@ -47,8 +47,10 @@ def main() -> None:
 
     from strategies.models import Execution, ExecutionLog, Strategy
     from strategies.services import strategy_deploy
+    from strategyhub.lib import embedded_postgres
     from trading.models import Position
 
+    embedded_postgres.run_until_exit()
     settings.ALLOWED_HOSTS = ["testserver"]
     test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
@@ -86,9 +88,8 @@ def main() -> None:
             for index in range(200)])
         Strategy.objects.filter(pk=busy.pk).update(runs_total=args.runs, runs_succeeded=args.runs - args.runs // 10,
                                                    runs_failed=args.runs // 10)
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
         setup = time.perf_counter() - started
         print(f"{connection.vendor}: {args.strategies} strategies, {args.runs} runs (setup {setup:.1f} s)")
 
@@ -113,9 +114,8 @@ def main() -> None:
             measure(f"/strategies/<id>/{tab} ({args.runs} runs)", f"/strategies/{busy.pk}/{tab}")
         if args.deep_runs > args.runs:
             add_runs(args.deep_runs - args.runs, args.runs)
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("ANALYZE")
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
             measure(f"history, first page ({args.deep_runs} runs)", f"/strategies/{busy.pk}/history/")
             depth = min(75_000, args.deep_runs // 2)
             deep = Execution.objects.filter(strategy=busy).order_by("-scheduled_for", "-id")[depth]

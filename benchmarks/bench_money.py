@@ -3,7 +3,7 @@
     python benchmarks/bench_money.py [--cycles 30]
 
 Both are whole cycles through `execution_run` (sandboxed script, persisted execution) against the
-venue simulator over HTTP, on a throwaway test database (tests.settings: SQLite unless
+venue simulator over HTTP, on a throwaway test database (tests.settings: the embedded PostgreSQL unless
 DATABASE_URL is set). Each of the 10 orders fetches the book, sizes, runs the risk checks against
 the ledger, fills on the paper broker and writes the order, its fills and the position.
 """
@@ -50,8 +50,9 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    from strategyhub.lib import embedded_redis
+    from strategyhub.lib import embedded_postgres, embedded_redis
 
+    embedded_postgres.run_until_exit()
     # Each cycle broadcasts its rows after commit, as in production; stop a Redis started here.
     if settings.EMBEDDED_REDIS and embedded_redis.ensure_running(settings.EMBEDDED_REDIS_SOCKET):
         atexit.register(embedded_redis.shutdown, settings.EMBEDDED_REDIS_SOCKET)

@@ -12,11 +12,11 @@ from django.conf import settings  # noqa: E402
 
 # Under ASGI each request's sync code runs in a thread of its own, so a connection kept per thread is never
 # reused and piles up until Postgres refuses new clients (Django's docs: no persistent connections under
-# ASGI). The web process closes its connection after every request instead, and on Postgres that close hands
+# ASGI). The web process closes its connection after every request instead, and that close hands
 # it back to a pool of DATABASE_POOL_SIZE connections (psycopg-pool): reused, and bounded. Workers keep theirs.
 for database in settings.DATABASES.values():
     database["CONN_MAX_AGE"] = 0
-    if database["ENGINE"] == "django.db.backends.postgresql" and settings.DATABASE_POOL_SIZE:
+    if settings.DATABASE_POOL_SIZE:
         # A request waits up to `timeout` seconds for a free connection, then fails (logged, 500).
         database.setdefault("OPTIONS", {})["pool"] = {"min_size": min(2, settings.DATABASE_POOL_SIZE),
                                                       "max_size": settings.DATABASE_POOL_SIZE, "timeout": 10}

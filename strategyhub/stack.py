@@ -1,7 +1,8 @@
 """Run the whole system in one terminal for development: `python -m strategyhub.stack`.
 
-Starts the embedded Redis (when REDIS_URL is unset), then web (daphne), worker, beat and the
-venue simulator, each log line prefixed with its name. Ctrl-C, or any part exiting, stops all.
+Starts the embedded PostgreSQL (when DATABASE_URL is unset), migrates and seeds the demo, starts the embedded
+Redis (when REDIS_URL is unset), then web (daphne), worker, beat and the venue simulator, each log line prefixed
+with its name. Ctrl-C, or any part exiting, stops all, the embedded PostgreSQL last.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import IO
@@ -76,6 +78,7 @@ class Stack:
     def __init__(self) -> None:
         self.children: list[tuple[Part, subprocess.Popen[bytes]]] = []
         self.stopping = False
+        self.after_stop: list[Callable[[], None]] = []  # once every part has exited (the embedded PostgreSQL)
 
     def start(self, part: Part, colour: str, width: int) -> None:
         process = subprocess.Popen(  # noqa: S603 - our own argv
@@ -98,6 +101,9 @@ class Stack:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        for step in self.after_stop:
+            step()
 
     def watch(self) -> int:
         while not self.stopping:
@@ -117,7 +123,7 @@ def main() -> int:
     django.setup()
     from django.conf import settings
 
-    from strategyhub.lib import embedded_redis
+    from strategyhub.lib import embedded_postgres, embedded_redis
 
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
@@ -133,6 +139,23 @@ def main() -> int:
     simulator = any(points_at_simulator(config) for config in settings.VENUES.values())
     all_parts = parts(host, port, simulator=simulator)
     width = max(len(p.name) for p in [*all_parts, Part("redis", [])])
+    if settings.EMBEDDED_POSTGRES:
+        cluster = embedded_postgres.project_cluster()
+        fresh = not cluster.initialised()
+        if cluster.ensure_running():
+            def stop_postgres() -> None:
+                cluster.stop()
+                print("stack | embedded PostgreSQL stopped", flush=True)
+
+            stack.after_stop.append(stop_postgres)
+            print(f"stack | embedded PostgreSQL {'created and ' if fresh else ''}started in {cluster.directory} "
+                  f"(log: {cluster.log})", flush=True)
+        else:
+            print(f"stack | embedded PostgreSQL already answers in {cluster.sockets}; using it", flush=True)
+    for argv in (["migrate", "--noinput"], ["seed_demo"]):
+        if stack.stopping or subprocess.run([sys.executable, "manage.py", *argv]).returncode:  # noqa: S603
+            stack.stop()
+            return 1
     if settings.EMBEDDED_REDIS:
         socket_path = settings.EMBEDDED_REDIS_SOCKET
         if embedded_redis.is_running(socket_path):

@@ -16,15 +16,32 @@ from django.contrib.auth.models import AbstractUser
 EXAMPLES = Path(settings.BASE_DIR) / "strategies" / "examples"
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """The project's Redis: the machine's when REDIS_URL is set, else the embedded one, started on demand."""
-    from strategyhub.lib import embedded_redis
+_STOP_AT_THE_END: list[Callable[[], None]] = []
 
-    started = settings.EMBEDDED_REDIS and embedded_redis.ensure_running(settings.EMBEDDED_REDIS_SOCKET)
-    yield settings.REDIS_URL
-    if started:
-        embedded_redis.shutdown(settings.EMBEDDED_REDIS_SOCKET)
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With DATABASE_URL / REDIS_URL unset, the embedded PostgreSQL (var/test/postgres/) and Redis start before
+    the first test, so no test depends on which ran before it, and stop after the last if the session started them.
+    """
+    from strategyhub.lib import embedded_postgres, embedded_redis
+
+    if settings.EMBEDDED_POSTGRES:
+        cluster = embedded_postgres.project_cluster()
+        if cluster.ensure_running():
+            _STOP_AT_THE_END.append(cluster.stop)
+    if settings.EMBEDDED_REDIS and embedded_redis.ensure_running(settings.EMBEDDED_REDIS_SOCKET):
+        _STOP_AT_THE_END.append(lambda: embedded_redis.shutdown(settings.EMBEDDED_REDIS_SOCKET))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    while _STOP_AT_THE_END:
+        _STOP_AT_THE_END.pop()()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The project's Redis: the machine's when REDIS_URL is set, else the embedded one (started with the session)."""
+    return settings.REDIS_URL
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,8 @@ os.environ.setdefault("STRATEGYHUB_VAR_DIR", os.path.join(os.path.dirname(os.pat
 
 from strategyhub.settings import *  # noqa: F403
 
+# The embedded PostgreSQL of the tests (var/test/postgres/, DATABASE_URL unset) is thrown away at will: no fsync.
+EMBEDDED_POSTGRES_DURABLE = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never in production
 # The suite's single-person operator: alice's live orders use the settings' (simulator dev) credentials
 # unless she stores a venue account; every other user needs their own (tests/trading/test_venue_accounts_live.py).

@@ -23,6 +23,7 @@ from mcp.client.streamable_http import streamable_http_client
 from accounts.services import api_key_issue
 from strategies.models import Execution, Strategy
 from tests.api.conftest import kalshi_files
+from tests.faults.services import shared_database_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("venues_on_simulator")]
 MANAGE = os.path.join(settings.BASE_DIR, "manage.py")
@@ -30,11 +31,8 @@ MANAGE = os.path.join(settings.BASE_DIR, "manage.py")
 
 def server_env(simulator: Any, **extra: str) -> dict[str, str]:
     """The subprocess sees this test's database (committed rows) and simulator."""
-    db = settings.DATABASES["default"]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "VENUE_SIMULATOR_URL": simulator.url, **extra}
-    if db["ENGINE"].endswith("postgresql"):
-        env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    return env
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "VENUE_SIMULATOR_URL": simulator.url,
+            "DATABASE_URL": shared_database_url(), **extra}
 
 
 async def agent_session(client: Client) -> dict[str, Any]:

@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
-from tests.faults.services import ROOT, Celery, project_env
+from tests.faults.services import ROOT, Celery, project_env, shared_database_url
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "var" / "test" / "screenshots"
@@ -42,22 +41,13 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]}
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
-
-
 @pytest.fixture(scope="session")
 def dashboard(django_db_setup: None, django_db_blocker: Any, redis_url: str, _venue_simulator: Any,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """daphne and one Celery worker on the test database, for the whole session; yields the base URL."""
     assert django_db_setup is None  # requested so the test database exists before daphne connects to it
     with django_db_blocker.unblock():
-        database_url = _database_url()
+        database_url = shared_database_url()
     folder = tmp_path_factory.mktemp("dashboard")
     env = project_env(database_url=database_url, redis_url=settings.REDIS_URL,
                       VENUE_SIMULATOR_URL=_venue_simulator.url, SESSION_COOKIE_SECURE="0", CSRF_COOKIE_SECURE="0",

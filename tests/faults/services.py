@@ -15,8 +15,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
+
+from strategyhub.lib.embedded_postgres import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,75 +104,30 @@ def private_redis(directory: Path, address: str = "127.0.0.1") -> Iterator[Priva
         server.stop()
 
 
-def postgres_bin_dir() -> Path | None:
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda path: int(path.parent.name)
-                        if path.parent.name.isdigit() else 0)
-    for directory in reversed(candidates):
-        if (directory / "initdb").exists() and (directory / "pg_ctl").exists():
-            return directory
-    on_path = shutil.which("pg_ctl")
-    return Path(on_path).parent if on_path and shutil.which("initdb") else None
-
-
-class PrivatePostgres:
-    """A throwaway Postgres cluster in a temporary folder: its own port and socket folder, trust auth,
-    run as the `postgres` OS user when we are root (Postgres refuses to run as root)."""
-
-    def __init__(self, directory: Path, bin_dir: Path, address: str = "127.0.0.1") -> None:
-        self.directory, self.bin_dir, self.port, self.address = directory, bin_dir, free_port(), address
-        self.data, self.sockets, self.log = directory / "data", directory / "sockets", directory / "postgres.log"
-
-    def _run(self, *command: str) -> None:
-        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
-
-    def init(self) -> None:
-        self.sockets.mkdir(parents=True)
-        if os.geteuid() == 0:
-            shutil.chown(self.directory, "postgres")
-            shutil.chown(self.sockets, "postgres")
-        self._run(str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync",
-                  "-E", "UTF8", "--locale", "C")
-        settings = {  # in postgresql.conf, so `pg_ctl restart` keeps them; durability is not under test
-            "port": str(self.port), "listen_addresses": ",".join(sorted({"127.0.0.1", self.address})), "unix_socket_directories": str(self.sockets),
-            "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
-        }
-        with (self.data / "postgresql.conf").open("a") as conf:
-            conf.writelines(f"{name} = '{value}'\n" for name, value in settings.items())
-        if self.address != "127.0.0.1":  # the other hosts of its network (tests/faults/hosts.py)
-            with (self.data / "pg_hba.conf").open("a") as hba:
-                hba.write(f"host all all {self.address.rpartition('.')[0]}.0/24 trust\n")
-
-    def start(self) -> None:
-        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "30", "start")
-
-    def stop(self, mode: str = "fast") -> None:
-        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
-
-    def running(self) -> bool:
-        return (self.data / "postmaster.pid").exists()
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgres://postgres@{self.address}:{self.port}/{database}"
-
-    def remove(self) -> None:
-        if self.running():
-            with contextlib.suppress(subprocess.SubprocessError):
-                self.stop("immediate")
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
 @contextlib.contextmanager
-def private_postgres(bin_dir: Path, address: str = "127.0.0.1") -> Iterator[PrivatePostgres]:
-    """Stopped and removed however the test ends. Its folder is not under pytest's tmp_path, which the
-    `postgres` user cannot enter."""
-    cluster = PrivatePostgres(Path(tempfile.mkdtemp(prefix="strategyhub-pg-")), bin_dir, address)
+def private_postgres(address: str = "127.0.0.1") -> Iterator[Cluster]:
+    """A throwaway cluster of the embedded PostgreSQL on a free TCP port of `address` (its own, so a test may
+    stop and restart it), stopped and removed however the test ends. Its folder is not under pytest's tmp_path,
+    which the unprivileged account the server runs as when we are root cannot enter."""
+    cluster = Cluster(Path(tempfile.mkdtemp(prefix="strategyhub-pg-")), port=free_port(), listen=address,
+                      durable=False)
     try:
         cluster.init()
         cluster.start()
         yield cluster
     finally:
         cluster.remove()
+
+
+def shared_database_url() -> str:
+    """The URL of the database this test runs on (pytest-django's test database), for a subprocess to share:
+    on the embedded PostgreSQL its host is the socket folder, percent-encoded."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    host = quote(str(db["HOST"] or "127.0.0.1"), safe="")
+    password = f":{quote(str(db['PASSWORD']), safe='')}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def project_env(*, database_url: str, redis_url: str, **extra: str) -> dict[str, str]:

@@ -29,15 +29,16 @@ from tests.faults.follower import BrowserFollower
 from tests.faults.services import (
     ROOT,
     Celery,
-    postgres_bin_dir,
     private_postgres,
     private_redis,
     project_env,
+    shared_database_url,
     wait_for,
 )
 from tests.faults.slots import describe, runs_from, slot_problems
 from tests.strategies.test_scheduling import QUIET
 
+pytestmark = pytest.mark.faults
 INTERVAL = 5  # seconds: the minimum of strategy-config.schema.json
 STRATEGIES = 3
 OUTAGE = 4  # seconds without the service
@@ -63,16 +64,13 @@ def succeeded(strategy: Strategy, since: datetime | None = None) -> int:
 @pytest.mark.django_db(transaction=True)
 def test_redis_restarted_beat_workers_and_followers_recover(
         alice, staff, _venue_simulator, settings, tmp_path: Path) -> None:
-    database = connection.settings_dict
-    if database["ENGINE"] != "django.db.backends.postgresql":
-        pytest.skip("the worker and beat subprocesses share the test database only on Postgres (CI runs it there)")
     settings.ALLOWED_HOSTS = ["testserver", "127.0.0.1"]
     with private_redis(tmp_path / "redis") as redis_server:
         layer = settings.CHANNEL_LAYERS["default"]
         hosts = [{**host, "address": redis_server.url} for host in layer["CONFIG"]["hosts"]]
         settings.CHANNEL_LAYERS = {"default": {**layer, "CONFIG": {**layer["CONFIG"], "hosts": hosts}}}
         env = project_env(
-            database_url=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+            database_url=shared_database_url(),
             redis_url=redis_server.url, VENUE_SIMULATOR_URL=_venue_simulator.url)
         strategies = quiet_strategies(alice, staff, timezone.now() + timedelta(seconds=5))
         celery = Celery(env, tmp_path)
@@ -123,6 +121,7 @@ from strategies.models import Strategy
 from strategies.services import strategy_deploy
 from tests.conftest import grant, scripts_files
 from tests.strategies.test_scheduling import QUIET
+
 owner = get_user_model().objects.create_user("alice")
 reviewer = grant(get_user_model().objects.create_user("reviewer", is_staff=True), "strategies.approve_paper")
 first_slot = timezone.now() + timedelta(seconds=%(lead)d)
@@ -137,10 +136,7 @@ print(json.dumps(origins))
 
 
 def test_postgres_restarted_beat_and_workers_recover(_venue_simulator, tmp_path: Path) -> None:
-    bin_dir = postgres_bin_dir()
-    if bin_dir is None:
-        pytest.skip("no Postgres server binaries (initdb, pg_ctl) under /usr/lib/postgresql/*/bin or on PATH")
-    with private_postgres(bin_dir) as cluster, private_redis(tmp_path / "redis") as redis_server:
+    with private_postgres() as cluster, private_redis(tmp_path / "redis") as redis_server:
         with psycopg.connect(cluster.url(), autocommit=True) as admin:
             admin.execute("CREATE DATABASE strategyhub")
         env = project_env(database_url=cluster.url("strategyhub"), redis_url=redis_server.url,

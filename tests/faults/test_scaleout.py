@@ -36,11 +36,12 @@ import psycopg
 import pytest
 
 from tests.faults.hosts import Host, lan_with_hosts, missing_tools
-from tests.faults.services import ROOT, Celery, postgres_bin_dir, private_postgres, private_redis, project_env
+from tests.faults.services import ROOT, Celery, private_postgres, private_redis, project_env
 from tests.faults.slots import describe, runs_from, slot_problems
 from trading.simulator import SimulatorConfig, VenueSimulator
 from trading.venues import simulator_key_dir
 
+pytestmark = pytest.mark.faults
 INTERVAL = 5  # seconds, the shortest a strategy may have
 STRATEGIES = 6
 WALL = 4  # SANDBOX_WALL_SECONDS: hard time limit 34 s, a run stale (its worker lost) 44 s after it started
@@ -84,6 +85,7 @@ print(json.dumps(origins))
 PAUSE = """
 from strategies.models import Strategy
 from strategies.services import strategy_pause
+
 for strategy in Strategy.objects.all():
     strategy_pause(strategy=strategy, reason="the scale-out test is over")
 """
@@ -141,15 +143,11 @@ def venue_orders(simulator: VenueSimulator) -> dict[str, Decimal]:
 @pytest.mark.scaleout
 def test_two_hosts_share_the_load_and_one_cut_off_or_killed_loses_no_run(tmp_path: Path) -> None:
     problems = missing_tools()
-    bin_dir = postgres_bin_dir()
-    if bin_dir is None:
-        problems.append("no Postgres server binaries (initdb, pg_ctl) under /usr/lib/postgresql/*/bin or on PATH")
     if problems:  # the scale-out claim is proven here or not at all: never a silent skip
         pytest.fail("the scale-out test cannot run: " + "; ".join(problems))
-    assert bin_dir is not None
 
     with (lan_with_hosts("worker", "worker") as (lan, (host_a, host_b)),
-          private_postgres(bin_dir, lan.address) as cluster,
+          private_postgres(lan.address) as cluster,
           private_redis(tmp_path / "redis", lan.address) as redis_server):
         simulator = VenueSimulator(SimulatorConfig(host=lan.address, port=0, speed=0,
                                                    key_dir=simulator_key_dir())).start()

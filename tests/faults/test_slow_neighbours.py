@@ -20,9 +20,11 @@ from django.utils import timezone
 from strategies.models import Execution, Strategy
 from strategies.services import strategy_deploy
 from tests.conftest import scripts_files
-from tests.faults.services import Celery, private_redis, project_env, wait_for
+from tests.faults.services import Celery, private_redis, project_env, shared_database_url, wait_for
 from tests.faults.slots import describe, runs_from, slot_problems
 from tests.strategies.test_scheduling import QUIET
+
+pytestmark = pytest.mark.faults
 
 INTERVAL = 5
 QUICK = 12
@@ -60,15 +62,12 @@ def schedule_from(first: datetime, slow: list[Strategy], quick: list[Strategy]) 
 @pytest.mark.django_db(transaction=True)
 def test_quick_strategies_stay_on_time_beside_a_slow_one_and_one_whose_venue_is_down(
         alice, staff, _venue_simulator, tmp_path: Path) -> None:
-    database = connection.settings_dict
-    if database["ENGINE"] != "django.db.backends.postgresql":
-        pytest.skip("the worker and beat subprocesses share the test database only on Postgres (CI runs it there)")
     slow = [deploy(alice, staff, "Sleeper", SLEEPER), deploy(alice, staff, "Venue down", VENUE_DOWN)]
     quick = [deploy(alice, staff, f"Quick {index}", QUIET) for index in range(QUICK)]
     _venue_simulator.faults.inject("timeout", venue="kalshi", method="GET", path_contains=DOWN_MARKET)
     with private_redis(tmp_path / "redis") as redis_server:
         env = project_env(
-            database_url=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+            database_url=shared_database_url(),
             redis_url=redis_server.url, VENUE_SIMULATOR_URL=_venue_simulator.url, SANDBOX_WALL_SECONDS=str(WALL),
             VENUE_TIMEOUT_SECONDS="1")
         celery = Celery(env, tmp_path)

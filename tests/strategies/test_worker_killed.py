@@ -21,16 +21,16 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from strategies.models import Execution, Strategy
 from strategies.scheduling import strategies_tick
 from strategies.tasks import execution_cycle
+from tests.faults.services import shared_database_url
 from tests.trading.test_money_live import deploy_live
 from tests.trading.test_paper_cycle import FED, frozen_simulator, venues
 from trading.models import Order, Position
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.faults]
 __all__ = ["frozen_simulator", "venues"]
 
 ROOT = Path(settings.BASE_DIR)
@@ -48,13 +48,10 @@ def wait_for(condition: Callable[[], bool], *, seconds: float, what: str) -> Non
 
 @pytest.fixture
 def worker_env(redis_url: str, frozen_simulator, tmp_path: Path) -> Iterator[dict[str, str]]:
-    database = connection.settings_dict
-    if database["ENGINE"] != "django.db.backends.postgresql":
-        pytest.skip("a worker subprocess shares the test database only on Postgres (CI runs it there)")
     yield {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "DATABASE_URL": shared_database_url(),
         "REDIS_URL": redis_url,
         "CELERY_QUEUE": f"test-{uuid.uuid4().hex[:8]}",
         "CELERY_VISIBILITY_TIMEOUT": "2",  # redeliver the killed worker's task quickly

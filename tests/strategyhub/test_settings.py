@@ -61,7 +61,13 @@ def test_the_secret_key_is_required_when_debug_is_off(tmp_path) -> None:
 
 def test_a_malformed_database_url_stops_the_start(tmp_path) -> None:
     result = _settings_in_subprocess(SECRET_KEY="k", DATABASE_URL="mysql//nope", STRATEGYHUB_VAR_DIR=str(tmp_path))
-    assert "DATABASE_URL must be a URL starting with postgres:// or postgresql:// or sqlite://" in result.stderr
+    assert "DATABASE_URL must be a URL starting with postgres:// or postgresql://, got 'mysql//nope'" in result.stderr
+
+
+def test_sqlite_is_refused_naming_the_variable(tmp_path) -> None:
+    result = _settings_in_subprocess(SECRET_KEY="k", DATABASE_URL="sqlite:///x", STRATEGYHUB_VAR_DIR=str(tmp_path))
+    assert result.returncode != 0
+    assert "DATABASE_URL: SQLite is not supported, StrategyHub runs on PostgreSQL only" in result.stderr
 
 
 def test_a_malformed_sandbox_limit_stops_the_start(tmp_path) -> None:

