@@ -213,21 +213,13 @@ class StrategyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     fields = STRATEGY_ADMIN_FIELDS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Strategy]:
-        # Not super(): it orders by get_ordering() before the annotation the ordering needs exists.
-        return (
-            Strategy.objects.select_related("owner", "current_version")
-            .annotate(
-                queue=Case(
-                    When(status=Strategy.Status.PENDING_APPROVAL, then=Value(0)),
-                    default=Value(1),
-                    output_field=IntegerField(),
-                )
-            )
-            .order_by(*self.get_ordering(request))
-        )
+        return super().get_queryset(request).select_related("owner", "current_version")
 
     def get_ordering(self, request: HttpRequest) -> list[str | Combinable]:
-        return ["queue", "updated_at"]  # the approval queue first, the oldest request at the top
+        # An expression, not an annotation: the Order and Position admins order their strategy choices by it too.
+        pending_first = Case(When(status=Strategy.Status.PENDING_APPROVAL, then=Value(0)), default=Value(1),
+                             output_field=IntegerField())
+        return [pending_first, "updated_at"]  # the approval queue first, the oldest request at the top
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # strategies arrive through a deploy, never typed into a form
