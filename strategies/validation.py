@@ -11,7 +11,9 @@ import ast
 import difflib
 import hashlib
 import json
+import math
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from decimal import Decimal
@@ -23,6 +25,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from strategies.sdk import SIDES_BY_PLATFORM, VENUE_METHODS, EntrySignal, ExitSignal
+from strategyhub.lib.json_depth import json_too_deep
 from trading.venues.platforms import PREDICTION_MARKETS
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "strategy-config.schema.json"
@@ -30,6 +33,7 @@ CONFIG_FILE = "config.json"
 SCRIPTS_LAYOUT = frozenset({"entry.py", "exit.py", CONFIG_FILE})
 CLASS_LAYOUT = frozenset({"strategy.py", CONFIG_FILE})
 MAX_FILE_BYTES = 256 * 1024
+MAX_CONFIG_DEPTH = 20  # objects and lists inside one another: far past any real config, far short of the stack
 LAYOUT_HELP = "a strategy is either entry.py + exit.py + config.json, or strategy.py + config.json"
 
 
@@ -86,9 +90,9 @@ def config_schema() -> dict[str, Any]:
 # --- config.json --------------------------------------------------------------------------------
 
 
-def _json_path(error: ValidationError) -> str:
+def _json_path(parts: Iterable[str | int]) -> str:
     path = ""
-    for part in error.absolute_path:
+    for part in parts:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path
 
@@ -98,16 +102,14 @@ def _got(value: Any) -> str:
 
 
 def _schema_issue(error: ValidationError) -> list[ValidationIssue]:
-    path = _json_path(error)
+    path = _json_path(error.absolute_path)
     schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
     instance: Any = error.instance
     prefix = f"{path}." if path else ""
     if error.validator == "required":
         properties = schema.get("properties", {})
         return [
-            ValidationIssue(
-                CONFIG_FILE, f"is required: {properties.get(key, {}).get('x-expect', 'a value')}", path=f"{prefix}{key}"
-            )
+            ValidationIssue(CONFIG_FILE, f"is required: {_expected(properties.get(key, {}))}", path=f"{prefix}{key}")
             for key in error.validator_value  # type: ignore[union-attr]
             if isinstance(instance, dict) and key not in instance
         ]
@@ -129,6 +131,24 @@ def _schema_issue(error: ValidationError) -> list[ValidationIssue]:
     if not path:
         return [ValidationIssue(CONFIG_FILE, f"the file must hold {expect}, got {_got(instance)}")]
     return [ValidationIssue(CONFIG_FILE, f"must be {expect}, got {_got(instance)}", path=path)]
+
+
+def _expected(schema: dict[str, Any]) -> str:
+    """A property's x-expect, also when it is a reference to one of the schema's $defs (a USD amount)."""
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/$defs/"):
+        schema = config_schema()["$defs"][ref.removeprefix("#/$defs/")]
+    return str(schema.get("x-expect", "a value"))
+
+
+def _non_finite_issues(value: Any, parts: tuple[str | int, ...] = ()) -> list[ValidationIssue]:
+    """NaN and ±Infinity: Python's json reads them (and 1e400 as Infinity); Decimal, the schema and Postgres do not."""
+    if isinstance(value, float) and not math.isfinite(value):
+        hint = " (a number beyond ±1.8e308 reads as Infinity)" if math.isinf(value) else ""
+        message = f"must be a finite number{hint}, got {_got(value)}"
+        return [ValidationIssue(CONFIG_FILE, message, path=_json_path(parts))]
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    return [issue for key, item in items for issue in _non_finite_issues(item, (*parts, key))]
 
 
 def _semantic_issues(config: dict[str, Any]) -> list[ValidationIssue]:
@@ -186,12 +206,19 @@ def _has_nul(value: Any) -> bool:
 
 def config_parse(text: str) -> tuple[dict[str, Any] | None, list[ValidationIssue]]:
     """Parse and check config.json; returns the config (None when invalid) and every issue found."""
+    too_deep = json_too_deep(text, MAX_CONFIG_DEPTH)
+    if too_deep is not None:
+        line, column = too_deep
+        return None, [ValidationIssue(
+            CONFIG_FILE, f"column {column}: objects and lists nested more than {MAX_CONFIG_DEPTH} deep", line=line)]
     try:
         config = json.loads(text)
     except json.JSONDecodeError as exc:
         return None, [ValidationIssue(CONFIG_FILE, f"column {exc.colno}: not valid JSON ({exc.msg})", line=exc.lineno)]
+    issues = _non_finite_issues(config)
+    if issues:
+        return None, issues
     validator = Draft202012Validator(config_schema())
-    issues: list[ValidationIssue] = []
     seen: set[str] = set()
     for error in sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path]):
         for issue in _schema_issue(error):

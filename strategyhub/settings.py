@@ -225,7 +225,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["strategies.api.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "strategies.api.errors.api_exception_handler",
     "URL_FORMAT_OVERRIDE": None,  # `?format=` belongs to GET /api/v1/tools/ (openai, anthropic, mcp)
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

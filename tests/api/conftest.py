@@ -104,3 +104,14 @@ def error(response: Any) -> dict[str, Any]:
 def kalshi_files(**config: Any) -> dict[str, str]:
     return scripts_files(**config)
 
+
+
+def config_with_raw(path: str, raw: str) -> dict[str, str]:
+    """The Kalshi example's files with one config.json value (`section.key`) written as raw JSON text:
+    what json.dumps will not write (`1e400`, a 100,000-deep list) or writes only loosely (`NaN`)."""
+    files = kalshi_files()
+    config = json.loads(files["config.json"])
+    section, key = path.split(".")
+    config[section][key] = "@raw@"
+    files["config.json"] = json.dumps(config).replace('"@raw@"', raw)
+    return files

@@ -28,6 +28,20 @@ def test_malformed_json_is_a_parse_error(api) -> None:
     assert response.status_code == 400 and error(response)["type"] == "parse_error"
 
 
+def test_a_body_nested_too_deeply_is_a_parse_error(api) -> None:
+    body = '{"files": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    response = api.client.post("/api/v1/strategies/", data=body, content_type="application/json",
+                               HTTP_AUTHORIZATION=f"Bearer {api.key}")
+    assert response.status_code == 400 and error(response)["type"] == "parse_error"
+    assert "nested more than" in error(response)["message"]
+
+
+def test_a_raw_nan_in_a_body_is_a_parse_error(api) -> None:
+    response = api.client.post("/api/v1/strategies/", data='{"files": NaN}', content_type="application/json",
+                               HTTP_AUTHORIZATION=f"Bearer {api.key}")
+    assert response.status_code == 400 and error(response)["type"] == "parse_error"
+
+
 def test_a_form_body_is_415(api) -> None:
     response = api.client.post("/api/v1/files/", data={"filename": "a.py"}, HTTP_AUTHORIZATION=f"Bearer {api.key}")
     assert response.status_code == 415 and error(response)["type"] == "unsupported_media_type"

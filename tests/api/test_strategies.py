@@ -9,7 +9,7 @@ import pytest
 from chatfiles.models import ChatFile
 from strategies.models import Execution, Strategy, StrategyVersion
 from strategies.services import strategy_deploy
-from tests.api.conftest import error, kalshi_files
+from tests.api.conftest import config_with_raw, error, kalshi_files
 from tests.conftest import example_files
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("venues_on_simulator")]
@@ -81,6 +81,35 @@ def test_it_reports_every_validation_issue_at_once_with_file_and_path(api) -> No
     assert 'got "five"' in by_path[("config.json", "capital.max_positions")]["message"]
     [exit_issue] = [i for i in body["issues"] if i["file"] == "exit.py"]
     assert exit_issue["line"] == 1
+    assert not Strategy.objects.exists()
+
+
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_a_number_that_is_not_finite_is_a_validation_error_naming_the_field(api, raw: str) -> None:
+    response = api.post("/api/v1/strategies/", {"files": config_with_raw("capital.total_capital", raw)})
+    assert response.status_code == 400, response.content
+    body = error(response)
+    assert body["type"] == "validation_error"
+    assert [(i["file"], i["path"]) for i in body["issues"]] == [("config.json", "capital.total_capital")]
+    assert "finite number" in body["message"]
+    assert not Strategy.objects.exists()
+
+
+def test_a_capital_too_large_for_the_ledger_is_out_of_range(api) -> None:
+    response = api.post("/api/v1/strategies/", {"files": config_with_raw("capital.total_capital", "1e308")})
+    assert response.status_code == 400, response.content
+    [issue] = error(response)["issues"]
+    assert (issue["file"], issue["path"]) == ("config.json", "capital.total_capital")
+    assert "≤ 1000000000000" in issue["message"]
+
+
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_a_config_nested_too_deeply_is_a_validation_error(api, depth: int) -> None:
+    files = config_with_raw("parameters.tickers", "[" * depth + "]" * depth)
+    response = api.post("/api/v1/strategies/", {"files": files})
+    assert response.status_code == 400, response.content
+    [issue] = error(response)["issues"]
+    assert issue["file"] == "config.json" and "nested more than" in issue["message"]
     assert not Strategy.objects.exists()
 
 

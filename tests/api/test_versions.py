@@ -55,6 +55,20 @@ def test_an_invalid_version_is_refused_with_its_issues_and_nothing_changes(api, 
     assert approved.status == "approved" and approved.versions.count() == 1
 
 
+@pytest.mark.parametrize(("raw", "expected"), [("1e400", "finite number"), ("1e308", "≤ 1000000000000")])
+def test_a_config_number_out_of_range_is_a_validation_error_naming_the_field(api, approved, raw: str,
+                                                                             expected: str) -> None:
+    config = json.loads(kalshi_files()["config.json"])
+    config["capital"]["total_capital"] = "@raw@"
+    body = json.dumps({"config": config}).replace('"@raw@"', raw)  # json.dumps writes no 1e400
+    response = api.client.post(f"/api/v1/strategies/{approved.pk}/versions/", data=body,
+                               content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {api.key}")
+    assert response.status_code == 400, response.content
+    [issue] = error(response)["issues"]
+    assert (issue["file"], issue["path"]) == ("config.json", "capital.total_capital") and expected in issue["message"]
+    assert approved.versions.count() == 1
+
+
 def test_renaming_onto_another_strategy_is_a_validation_error(api, alice, approved) -> None:
     strategy_deploy(owner=alice, files=kalshi_files(name="Taken"))
     config = json.loads(kalshi_files()["config.json"])

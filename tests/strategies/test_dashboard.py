@@ -19,6 +19,7 @@ from accounts.models import ApiKey
 from accounts.services import api_key_user
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Strategy, StrategyVersion
 from strategies.services import strategy_deploy, strategy_pause, strategy_version_reject
+from tests.api.conftest import config_with_raw
 from tests.conftest import example_files, scripts_files
 
 pytestmark = pytest.mark.django_db
@@ -319,6 +320,23 @@ def test_an_invalid_upload_names_file_path_and_line_and_writes_nothing(client: C
     assert not Strategy.objects.exists()
     empty = client.post("/strategies/new/upload/", {})
     assert empty.status_code == 422 and "choose the strategy&#x27;s files" in empty.content.decode()
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("NaN", "config.json: capital.total_capital must be a finite number"),
+    ("1e400", "config.json: capital.total_capital must be a finite number"),
+    ("1e308", "config.json: capital.total_capital must be a number of USD &gt; 0 and ≤ 1000000000000"),
+    ("[" * 100_000 + "]" * 100_000, "objects and lists nested more than 20 deep"),
+])
+def test_an_upload_with_a_number_out_of_range_or_nested_too_deeply_names_the_field(client: Client, alice, raw: str,
+                                                                                    expected: str) -> None:
+    files = config_with_raw("capital.total_capital", raw)
+    client.force_login(alice)
+    response = client.post("/strategies/new/upload/",
+                           {"files": [SimpleUploadedFile(name, content.encode()) for name, content in files.items()]})
+    assert response.status_code == 422
+    assert expected in response.content.decode()
+    assert not Strategy.objects.exists()
 
 
 def ledger(strategy: Strategy, run: Execution, count: int) -> None:

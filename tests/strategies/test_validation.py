@@ -99,10 +99,10 @@ def test_it_reports_every_problem_at_once() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "expected"),
     [
-        ("total_capital", 0, "capital.total_capital must be a number of USD > 0, got 0"),
-        ("capital_per_trade", -5, "capital.capital_per_trade must be a number of USD > 0, got -5"),
-        ("max_position_size", "lots", 'capital.max_position_size must be a number of USD > 0, got "lots"'),
-        ("max_daily_loss", None, "capital.max_daily_loss must be a number of USD > 0, got null"),
+        ("total_capital", 0, "capital.total_capital must be a number of USD > 0 and ≤ 1000000000000, got 0"),
+        ("capital_per_trade", -5, "capital.capital_per_trade must be a number of USD > 0 and ≤ 1000000000000, got -5"),
+        ("max_position_size", "lots", 'capital.max_position_size must be a number of USD > 0 and ≤ 1000000000000, got "lots"'),
+        ("max_daily_loss", None, "capital.max_daily_loss must be a number of USD > 0 and ≤ 1000000000000, got null"),
         (
             "sizing_method",
             "martingale",
@@ -115,6 +115,11 @@ def test_it_reports_every_problem_at_once() -> None:
 )
 def test_it_checks_each_capital_field(field: str, value: Any, expected: str) -> None:
     assert messages(with_capital(**{field: value})) == [f"config.json: {expected}"]
+
+
+def test_a_missing_usd_amount_says_what_it_must_be() -> None:
+    assert messages(without("total_capital", "capital")) == [
+        "config.json: capital.total_capital is required: a number of USD > 0 and ≤ 1000000000000"]
 
 
 def test_it_refuses_limits_larger_than_the_capital() -> None:
