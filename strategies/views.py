@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_POST
 from pygments import highlight
@@ -333,7 +334,11 @@ def strategy_activity(request: HttpRequest, strategy_id: int) -> JsonResponse:
 
 def _card_response(request: HttpRequest, strategy: Strategy, *, message: str = "", error: str = "") -> HttpResponse:
     if not request.headers.get("HX-Request"):
-        return HttpResponseRedirect(request.POST.get("next") or reverse("strategies:overview", args=[strategy.pk]))
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                               require_https=request.is_secure()):
+            back = reverse("strategies:overview", args=[strategy.pk])  # never a redirect off this site
+        return HttpResponseRedirect(back)
     strategy = _own(request, strategy.pk)
     current = strategy.pk if request.POST.get("current") == str(strategy.pk) else None
     context = {"c": card_context(strategy, current=current), "message": message, "error": error,

@@ -122,6 +122,16 @@ def test_pause_and_enable_answer_with_the_card_for_htmx(client: Client, alice, s
     assert response.status_code == 302 and response["Location"] == f"/strategies/{strategy.pk}/"
 
 
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "javascript:alert(1)"])
+def test_an_action_never_redirects_to_next_off_this_site(client: Client, alice, staff, target: str) -> None:
+    strategy = deploy(alice, approve_by=staff)
+    client.force_login(alice)
+    response = client.post(f"/strategies/{strategy.pk}/pause/", {"next": target})
+    assert response.status_code == 302 and response["Location"] == f"/strategies/{strategy.pk}/"
+    response = client.post(f"/strategies/{strategy.pk}/enable/", {"next": "/strategies/?mode=paper"})
+    assert response["Location"] == "/strategies/?mode=paper"  # a page of this site is followed
+
+
 def test_enable_refused_by_the_kill_switch_says_why_in_the_card(client: Client, alice, staff, settings) -> None:
     strategy = deploy(alice, approve_by=staff)
     Strategy.objects.filter(pk=strategy.pk).update(mode="live", enabled=False)

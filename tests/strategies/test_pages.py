@@ -33,6 +33,12 @@ def test_a_user_logs_in_and_sees_their_strategies_with_status_and_schedule(clien
     assert ">Active<" in page and ">Pending approval<" in page
 
 
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "javascript:alert(1)"])
+def test_a_login_never_follows_next_off_this_site(client: Client, alice, target: str) -> None:
+    response = client.post("/accounts/login/", {"username": "alice", "password": "pw-for-tests-1", "next": target})
+    assert response.status_code == 302 and response["Location"] == "/strategies/"
+
+
 def test_users_see_only_their_own_strategies(client: Client, alice, make_user) -> None:
     bob = make_user("bob")
     strategy_deploy(owner=bob, files=example_files("alpaca_mean_reversion"))
