@@ -217,6 +217,9 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
 
 # --- REST API --------------------------------------------------------------------------------
+# A body (uploaded files aside) larger than this is refused before it is read whole: the API answers 413.
+# The API's largest need is a deploy's three files of 256 KB each, JSON-escaped; Django's default is 2.5 MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("REQUEST_BODY_MAX_KB", 2560, minimum=1024, maximum=65536) * 1024
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ApiKeyAuthentication",

@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
@@ -93,6 +95,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, StrategyInvalid):
         issues = strategy_issues(exc)
         return Response(error_body("validation_error", _summary(issues), issues), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, RequestDataTooBig):  # from the parser, or Django's own check when a body is read whole
+        exc = ApiError(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "request_too_large",
+                       f"the request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes; send less")
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -1,4 +1,4 @@
-"""The API's one parser: DRF's JSON, with the nesting of a body bounded before json.load recurses into it."""
+"""The API's one parser: DRF's JSON, with a body's size and nesting bounded before json.load reads it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -19,7 +20,10 @@ MAX_BODY_DEPTH = MAX_CONFIG_DEPTH + 1  # a new version's config sits one level d
 class BoundedJSONParser(JSONParser):
     def parse(self, stream: IO[Any], media_type: str | None = None,
               parser_context: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        raw = stream.read()
+        bound = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raw = stream.read(bound + 1)  # a body without (or lying about) its Content-Length is bounded too
+        if len(raw) > bound:
+            raise RequestDataTooBig(f"a body larger than {bound} bytes")
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
             text = raw.decode(encoding)

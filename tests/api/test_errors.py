@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.api.conftest import error
@@ -40,6 +42,26 @@ def test_a_raw_nan_in_a_body_is_a_parse_error(api) -> None:
     response = api.client.post("/api/v1/strategies/", data='{"files": NaN}', content_type="application/json",
                                HTTP_AUTHORIZATION=f"Bearer {api.key}")
     assert response.status_code == 400 and error(response)["type"] == "parse_error"
+
+
+def _body_of(size: int) -> str:
+    """A file upload whose JSON body is exactly `size` bytes."""
+    empty = json.dumps({"filename": "a.py", "content": ""})
+    return json.dumps({"filename": "a.py", "content": "x" * (size - len(empty))})
+
+
+@pytest.mark.parametrize("headers", [{}, {"HTTP_IDEMPOTENCY_KEY": "big-1"}])
+def test_a_body_over_the_bound_is_413_and_is_not_parsed(api, settings, headers: dict[str, str]) -> None:
+    bound = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    response = api.client.post("/api/v1/files/", data=_body_of(bound + 1), content_type="application/json",
+                               HTTP_AUTHORIZATION=f"Bearer {api.key}", **headers)
+    assert response.status_code == 413
+    body = error(response)
+    assert body["type"] == "request_too_large" and f"{bound} bytes" in body["message"]
+    at_the_bound = api.client.post("/api/v1/files/", data=_body_of(bound), content_type="application/json",
+                                   HTTP_AUTHORIZATION=f"Bearer {api.key}", **headers)
+    assert at_the_bound.status_code == 400  # read and parsed: its content is longer than a file may be
+    assert error(at_the_bound)["issues"][0]["path"] == "content"
 
 
 def test_a_form_body_is_415(api) -> None:
