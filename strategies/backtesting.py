@@ -22,14 +22,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from strategies.events import backtest_broadcast
-from strategies.executor import worker_id
 from strategies.models import Backtest, BacktestCsv, StrategyVersion
-from strategies.recovery import process_gone
 from strategies.runtime import Sandbox, SandboxLimits, SandboxUnavailable, VenueCallError
 from strategies.runtime.cycle import run_cycle_in_process
 from strategies.runtime.loader import load_strategy
 from strategies.runtime.step_session import StepSession
 from strategies.sdk import VenueError
+from strategyhub.lib.workers import process_gone, worker_id
 from trading.backtest.data import DataError, iso, load_csv, recorded_polymarket
 from trading.backtest.engine import (
     BacktestCallError,
@@ -355,13 +354,12 @@ def backtest_create(*, version: StrategyVersion, created_by: Any, data: Backtest
                     "polling_interval": version.config["polling_interval"]})
 
 
-def backtest_start(**create: Any) -> Backtest:
-    """Create a queued backtest (see `backtest_create`) and send it to a worker once committed."""
-    from strategies.tasks import backtest_run
-
+def backtest_start(*, enqueue: Callable[[int], object], **create: Any) -> Backtest:
+    """Create a queued backtest (see `backtest_create`); `enqueue(backtest_id)` sends it to a worker once committed
+    (the caller's task, `strategies.tasks.backtest_run.delay`)."""
     with transaction.atomic():
         backtest = backtest_create(**create)
-        transaction.on_commit(lambda: backtest_run.delay(backtest.pk))
+        transaction.on_commit(lambda: enqueue(backtest.pk))
     return backtest
 
 

@@ -9,12 +9,15 @@ the ORM that was seven statements and more CPU to build them than Postgres neede
   and then the money layer needs no query at all);
 - `execution_rows_end`: one statement whose CTEs end the run (only while it is still `running`), then
   insert the remaining log lines and actions and count it on the strategy, or write nothing at all when
-  the run was already ended. A single statement is atomic by itself: no BEGIN/COMMIT trips.
+  the run was already ended. A single statement is atomic by itself: no BEGIN/COMMIT trips;
+- `execution_finish`, what every end of a run goes through (the worker's, recovery's): that statement, then
+  the failed-run webhook.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -23,8 +26,12 @@ from functools import cache
 from typing import Any
 
 from django.db import connection, models, transaction
+from django.utils import timezone
 
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy, StrategyVersion
+from strategies.webhooks import webhook_execution_failed
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -160,3 +167,28 @@ def execution_rows_end(execution: Execution, *, logs: Sequence[ExecutionLog], ac
             "failed": int(counted and not succeeded),
         })
         return cursor.fetchone() is not None
+
+
+def execution_finish(execution: Execution, *, status: str, error: str, strategy_state: dict[str, Any] | None = None,
+                     logs: Sequence[ExecutionLog] = (), actions: Sequence[ExecutionAction] = (),
+                     timed: bool = True) -> bool:
+    """Record how the run ended with its last log lines and actions, count it on the strategy and, when
+    given, keep its new state: one statement (`execution_rows_end`), all or nothing.
+    `timed`: its duration is the cycle's own (not a lost worker's), so it picks the next slot's lane.
+
+    False, with nothing written, when the run had already ended: its worker was cut off and recovery
+    failed it meanwhile. `execution` then holds the end recorded before."""
+    execution.status = status
+    execution.error = error
+    execution.finished_at = max(timezone.now(), execution.started_at or timezone.now())
+    counted = execution.trigger != Execution.Trigger.DRY_RUN and status != Execution.Status.SKIPPED
+    if not execution_rows_end(execution, logs=logs, actions=actions, counted=counted, strategy_state=strategy_state,
+                              last_cycle_ms=(execution.duration_ms or 0) if counted and timed else None):
+        execution.refresh_from_db(fields=["status", "error", "finished_at", "entries", "exits", "state_after"])
+        logger.warning("execution %s had already ended (%s) when its worker came to end it %s: this end is "
+                       "dropped", execution.pk, execution.error or execution.status, status)
+        return False
+    failed = status in (Execution.Status.FAILED, Execution.Status.TIMED_OUT)
+    if failed and execution.trigger != Execution.Trigger.DRY_RUN:  # a test run's failure is in its own answer
+        webhook_execution_failed(execution)
+    return True

@@ -8,15 +8,10 @@ orders go to the money layer (`strategies.desk.CycleDesk`), which sizes, checks 
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
-import socket
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -26,34 +21,16 @@ from django.utils import timezone
 from strategies.broker import VenueReads
 from strategies.desk import CycleDesk
 from strategies.events import execution_broadcast
-from strategies.execution_rows import execution_claim, execution_rows_end
+from strategies.execution_rows import execution_claim, execution_finish
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy, StrategyVersion
+from strategies.rules import cycles_in_flight, strategy_not_runnable_reason
 from strategies.runtime import CycleOutcome, LogLine, SandboxLimits, SandboxUnavailable, run_cycle
-from strategies.webhooks import webhook_execution_failed
 from strategyhub.lib.jsonable import as_json
+from strategyhub.lib.workers import worker_id
 from trading.killswitch import kill_switch_engaged, kill_switch_reason
 
 logger = logging.getLogger(__name__)
 STREAM_AFTER = 0.25  # seconds: a shorter cycle's log is written once, with its result
-
-
-@functools.cache
-def this_host() -> str:
-    """The host part of `worker_id`: the hostname, then the kernel's boot id and this PID namespace.
-
-    Hostnames repeat (containers, images cloned from one template) and PID numbers repeat across PID
-    namespaces, so a pid is only comparable with /proc here when both of those match too."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
-        namespace = os.readlink("/proc/self/ns/pid").removeprefix("pid:[").removesuffix("]")
-    except OSError:
-        boot = namespace = "?"
-    return f"{socket.gethostname()}@{boot}.{namespace}"
-
-
-def worker_id(pid: int | None = None) -> str:
-    """Which process runs a cycle (host:pid), so a run whose process died is recognised at once."""
-    return f"{this_host()}:{os.getpid() if pid is None else pid}"
 
 
 class CycleNotStarted(Exception):
@@ -67,27 +44,6 @@ class _Action:
     message: str
     payload: dict[str, Any]
     level: str = "info"
-
-
-def strategy_not_runnable_reason(strategy: Strategy, *, dry_run: bool) -> str | None:
-    """Why a cycle of this strategy may not run now, or None. A dry run only needs deployed code."""
-    version = strategy.current_version
-    if version is None:
-        return f"strategy {strategy.pk} has no deployed version"
-    if strategy.status == Strategy.Status.ARCHIVED:
-        return f"strategy {strategy.pk} is archived"
-    if dry_run:
-        return None
-    if not version.is_approved_for_paper:
-        return (
-            f"strategy {strategy.pk} v{version.number} is not approved (status {strategy.status}); "
-            "a dry run is allowed"
-        )
-    if strategy.mode == Mode.BACKTEST:
-        return f"strategy {strategy.pk} is in backtest mode: it runs as a backtest, not a live cycle"
-    if strategy.mode == Mode.LIVE and not version.is_approved_for_live:
-        return f"strategy {strategy.pk} v{version.number} is not approved for live trading"
-    return None
 
 
 class _LiveLog:
@@ -188,8 +144,7 @@ def execution_run(*, strategy_id: int, trigger: str, dry_run: bool = False) -> E
     with transaction.atomic():  # the strategy row lock orders this check against a tick or another Run now
         if not dry_run:  # a Test Run may run beside a cycle: nothing to check, nothing to lock
             Strategy.objects.select_for_update().filter(pk=strategy.pk).first()
-            active = (Execution.objects.filter(strategy=strategy, status__in=Execution.ACTIVE)
-                      .exclude(trigger=Execution.Trigger.DRY_RUN).first())
+            active = cycles_in_flight([strategy]).first()
             if active is not None:
                 raise CycleNotStarted(f"strategy {strategy.pk} already has a cycle {active.status} "
                                       f"(execution {active.pk}); cycles of one strategy never overlap")
@@ -302,31 +257,6 @@ def _end(execution: Execution, live_log: _LiveLog, *, status: str, error: str, e
     except Exception:
         execution.entries, execution.exits, execution.state_after = 0, 0, None
         raise
-
-
-def execution_finish(execution: Execution, *, status: str, error: str, strategy_state: dict[str, Any] | None = None,
-                     logs: Sequence[ExecutionLog] = (), actions: Sequence[ExecutionAction] = (),
-                     timed: bool = True) -> bool:
-    """Record how the run ended with its last log lines and actions, count it on the strategy and, when
-    given, keep its new state: one statement on Postgres (strategies.execution_rows), all or nothing.
-    `timed`: its duration is the cycle's own (not a lost worker's), so it picks the next slot's lane.
-
-    False, with nothing written, when the run had already ended: its worker was cut off and recovery
-    failed it meanwhile. `execution` then holds the end recorded before."""
-    execution.status = status
-    execution.error = error
-    execution.finished_at = max(timezone.now(), execution.started_at or timezone.now())
-    counted = execution.trigger != Execution.Trigger.DRY_RUN and status != Execution.Status.SKIPPED
-    if not execution_rows_end(execution, logs=logs, actions=actions, counted=counted, strategy_state=strategy_state,
-                              last_cycle_ms=(execution.duration_ms or 0) if counted and timed else None):
-        execution.refresh_from_db(fields=["status", "error", "finished_at", "entries", "exits", "state_after"])
-        logger.warning("execution %s had already ended (%s) when its worker came to end it %s: this end is "
-                       "dropped", execution.pk, execution.error or execution.status, status)
-        return False
-    failed = status in (Execution.Status.FAILED, Execution.Status.TIMED_OUT)
-    if failed and execution.trigger != Execution.Trigger.DRY_RUN:  # a test run's failure is in its own answer
-        webhook_execution_failed(execution)
-    return True
 
 
 def execution_as_dict(execution: Execution) -> dict[str, Any]:

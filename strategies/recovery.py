@@ -22,11 +22,9 @@ cycle task recovers its own execution directly.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -34,9 +32,10 @@ from django.db.models import Max
 from django.utils import timezone
 
 from strategies.events import execution_broadcast
-from strategies.executor import execution_finish, this_host
+from strategies.execution_rows import execution_finish
 from strategies.models import Execution, ExecutionLog, Strategy
 from strategies.reconciliation import execution_orders_recover
+from strategyhub.lib.workers import process_gone
 from trading.accounts import venue_client_for
 
 logger = logging.getLogger(__name__)
@@ -55,29 +54,6 @@ class Recovered:
 def stale_before(now: datetime) -> datetime:
     """A run started before this cannot still be running: the task's hard time limit would have ended it."""
     return now - timedelta(seconds=settings.EXECUTION_STALE_SECONDS)
-
-
-def process_gone(worker: str) -> bool:
-    """True when `worker` (host:pid, see `worker_id`) was a process on this host that no longer runs (or is a
-    zombie). Another host's process, even one with the same hostname, is never judged from our /proc."""
-    host, _, pid = worker.rpartition(":")
-    if host != this_host() or not pid.isdigit() or not _proc_is_ours():
-        return False  # another machine's (or PID namespace's) process: only the time limit can tell
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] == "Z"
-
-
-def _proc_is_ours() -> bool:
-    """/proc shows this PID namespace's processes (not a parent's, mounted before an `unshare --pid`)."""
-    try:
-        return int(os.readlink("/proc/self")) == os.getpid()
-    except (OSError, ValueError):
-        return False
 
 
 def execution_lost(execution: Execution, now: datetime) -> bool:

@@ -21,12 +21,13 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from strategies.models import Execution, Mode, Strategy
+from strategies.rules import cycles_in_flight
 from trading.killswitch import kill_switch_engaged
 
 TICK_BATCH = 500
 MAX_SKIPPED_ROWS = 10  # per strategy and tick: a long outage is summarised, not written slot by slot
 
-# A message's executions run side by side (strategies.tasks.execution_cycles), so a slow one delays none
+# A message's executions run side by side (strategies.execution_cycles), so a slow one delays none
 # of the others; the broker's and Celery's cost of a message is shared by them.
 CYCLES_PER_MESSAGE = 4
 
@@ -71,10 +72,7 @@ def strategies_tick(*, enqueue: Enqueue, enqueue_slow: Enqueue | None = None, no
         if kill_switch_engaged():  # live strategies are paused by it; this also covers KILL_SWITCH set at start
             due_now = due_now.exclude(mode=Mode.LIVE)
         due = list(due_now.select_for_update(skip_locked=True, of=("self",))[:batch])
-        busy = set(
-            Execution.objects.filter(strategy__in=due, status__in=Execution.ACTIVE)
-            .exclude(trigger=Execution.Trigger.DRY_RUN).values_list("strategy_id", flat=True)
-        )
+        busy = set(cycles_in_flight(due).values_list("strategy_id", flat=True))
         slots: list[Execution] = []
         for strategy in due:
             assert strategy.next_run_at is not None and strategy.current_version_id is not None

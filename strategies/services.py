@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from django.utils import timezone
 from chatfiles.models import ChatFile
 from chatfiles.services import chatfile_create
 from strategies.models import Backtest, Execution, Mode, Strategy, StrategyVersion
+from strategies.rules import cycles_in_flight, strategy_not_startable_reason
 from strategies.selectors import strategy_graduation
 from strategies.validation import StrategyInvalid, ValidatedStrategy, ValidationIssue, strategy_files_validate
 from strategies.webhooks import webhook_strategy_paused, webhook_version_pending
@@ -343,26 +345,19 @@ class AlreadyRunning(ActionRefused):
 
 
 @transaction.atomic
-def strategy_run_now(*, strategy: Strategy) -> Execution:
-    """Queue one cycle now (Run now) for a worker and return its execution, still `queued`.
+def strategy_run_now(*, strategy: Strategy, enqueue: Callable[[int], object]) -> Execution:
+    """Queue one cycle now (Run now) and return its execution, still `queued`; `enqueue(execution_id)` sends it
+    to a worker once committed (the caller's task, `strategies.tasks.execution_cycle.delay`).
 
     Refused (ActionRefused) when the strategy could not run a scheduled cycle either; AlreadyRunning when
     one of its cycles is queued or running.
     """
-    from strategies.executor import strategy_not_runnable_reason  # the executor's own rule, not a copy
-    from strategies.tasks import execution_cycle
-
     strategy = (Strategy.objects.select_for_update(of=("self",)).select_related("current_version")
                 .get(pk=strategy.pk))
-    reason = strategy_not_runnable_reason(strategy, dry_run=False)
-    if reason is None and not strategy.enabled:
-        reason = f"strategy {strategy.pk} is paused: enable it first"
-    if reason is None and strategy.mode == Mode.LIVE and kill_switch_engaged():
-        reason = f"the kill switch is engaged ({kill_switch_reason()})"
+    reason = strategy_not_startable_reason(strategy)
     if reason:
         raise ActionRefused(reason)
-    active = (Execution.objects.filter(strategy=strategy, status__in=Execution.ACTIVE)
-              .exclude(trigger=Execution.Trigger.DRY_RUN).first())
+    active = cycles_in_flight([strategy]).first()
     if active is not None:
         raise AlreadyRunning(f"strategy {strategy.pk} already has a cycle {active.status} (execution {active.pk}); "
                              "cycles of one strategy never overlap", active.pk)
@@ -371,5 +366,5 @@ def strategy_run_now(*, strategy: Strategy) -> Execution:
         strategy=strategy, version=strategy.current_version, trigger=Execution.Trigger.MANUAL, mode=strategy.mode,
         status=Execution.Status.QUEUED, scheduled_for=timezone.now(),
     )
-    transaction.on_commit(lambda: execution_cycle.delay(execution.pk))
+    transaction.on_commit(lambda: enqueue(execution.pk))
     return execution

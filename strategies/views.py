@@ -31,8 +31,8 @@ from accounts.models import ApiKey
 from accounts.services import api_key_issue, api_key_revoke
 from strategies.backtesting import BacktestData, BacktestInvalid, backtest_start, default_data
 from strategies.events import execution_event
-from strategies.executor import strategy_not_runnable_reason
 from strategies.models import Backtest, Execution, Mode, Strategy, StrategyVersion
+from strategies.rules import strategy_not_runnable_reason
 from strategies.selectors import (
     execution_for_strategy,
     execution_history,
@@ -49,6 +49,7 @@ from strategies.selectors import (
     strategy_versions,
 )
 from strategies.services import ActionRefused, strategy_deploy, strategy_enable, strategy_pause
+from strategies.tasks import backtest_run
 from strategies.templatetags.dashboard import every
 from strategies.validation import StrategyInvalid, ValidationIssue
 from trading.backtest.data import DataError
@@ -285,8 +286,8 @@ def strategy_backtest_start(request: HttpRequest, strategy_id: int) -> HttpRespo
         cash = _form_cash(form["cash"])
         if version is None:
             raise BacktestInvalid("this strategy has no version to backtest")
-        backtest = backtest_start(version=version, created_by=_user(request), data=default_data(version.config, None),
-                                  start=start, end=end, cash=cash)
+        backtest = backtest_start(enqueue=backtest_run.delay, version=version, created_by=_user(request),
+                                  data=default_data(version.config, None), start=start, end=end, cash=cash)
     except BacktestInvalid as error:
         return _backtests_page(request, strategy, form_error=str(error), form=form, code=400)
     url = reverse("strategies:backtests", kwargs={"strategy_id": strategy.pk})

@@ -44,6 +44,7 @@ from strategies.services import (
     strategy_run_now,
     strategy_version_create,
 )
+from strategies.tasks import backtest_run, execution_cycle
 from trading.models import Order, Position
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.selectors import webhook_deliveries_for_endpoint, webhook_endpoints_for_user
@@ -345,7 +346,7 @@ class RunNowView(ApiView):
     def post(self, request: Request, strategy_id: int) -> Response:
         strategy = self.strategy(strategy_id)
         try:
-            execution = strategy_run_now(strategy=strategy)
+            execution = strategy_run_now(strategy=strategy, enqueue=execution_cycle.delay)
         except AlreadyRunning as exc:
             raise ApiError(409, "already_running", str(exc)) from None
         except ActionRefused as exc:
@@ -438,7 +439,7 @@ class BacktestListView(ApiView):
         try:
             data = default_data(version.config, None, source=body.get("data_source"), markets=body.get("markets"),
                                 interval=body.get("interval"), half_spread=body.get("half_spread"))
-            backtest = backtest_start(version=version, created_by=request.user, data=data,
+            backtest = backtest_start(enqueue=backtest_run.delay, version=version, created_by=request.user, data=data,
                                       start=body.get("start"), end=body.get("end"), cash=body.get("cash"))
         except BacktestInvalid as error:
             raise _backtest_invalid(error) from None

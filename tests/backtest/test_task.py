@@ -12,10 +12,10 @@ from channels.layers import get_channel_layer
 
 from strategies.backtesting import backtest_cancel, backtest_create, csv_store
 from strategies.events import strategy_group
-from strategies.executor import worker_id
 from strategies.models import Backtest
 from strategies.services import strategy_deploy
 from strategies.tasks import backtest_run
+from strategyhub.lib.workers import worker_id
 from tests.backtest.conftest import EXAMPLE, goog_csv
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.storage]
@@ -106,6 +106,7 @@ def test_a_started_backtest_runs_on_a_worker_once_committed(settings, redis_url,
     from django.db import transaction
 
     from strategies.backtesting import backtest_start
+    from strategies.tasks import backtest_run
     from strategyhub.celery import app
 
     settings.BACKTEST_LOOKAHEAD_CHECK = False
@@ -116,7 +117,8 @@ def test_a_started_backtest_runs_on_a_worker_once_committed(settings, redis_url,
     app.conf.task_always_eager = True  # the task runs here instead of going through a broker
     try:
         with transaction.atomic():
-            backtest = backtest_start(version=version, created_by=alice, data=data, cash=Decimal(10000))
+            backtest = backtest_start(enqueue=backtest_run.delay, version=version, created_by=alice, data=data,
+                                      cash=Decimal(10000))
             assert Backtest.objects.get(pk=backtest.pk).status == "queued"  # nothing sent before the commit
     finally:
         app.conf.task_always_eager = eager

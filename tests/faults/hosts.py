@@ -105,7 +105,7 @@ class Host:
         return None
 
     def claims_as(self) -> str:
-        """The host part of the host:pid its worker claims runs with (strategies.executor.worker_id)."""
+        """The host part of the host:pid its worker claims runs with (strategyhub.lib.workers.worker_id)."""
         first = self.first_process()
         assert first is not None, "the host's worker is not running"
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]

@@ -9,9 +9,10 @@ from decimal import Decimal as D
 import pytest
 from django.utils import timezone
 
-from strategies.executor import CycleNotStarted, execution_run, execution_start, worker_id
+from strategies.executor import CycleNotStarted, execution_run, execution_start
 from strategies.models import Execution, Strategy
 from strategies.recovery import executions_recover
+from strategyhub.lib.workers import worker_id
 from tests.strategies.test_scheduling import quiet, tick
 from trading.models import Order
 

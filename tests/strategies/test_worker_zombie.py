@@ -1,5 +1,5 @@
 """A worker that died but was not yet reaped by its parent is a zombie: its pid still exists, in state Z.
-Recovery must see it as gone (strategies/recovery.py `process_gone`), or the run waits for the hard time limit."""
+Recovery must see it as gone (strategyhub/lib/workers.py `process_gone`), or the run waits for the hard time limit."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from strategies.executor import worker_id
 from strategies.models import Execution, Strategy
 from strategies.recovery import executions_recover
+from strategyhub.lib.workers import worker_id
 from tests.strategies.test_recovery import claim
 from tests.strategies.test_scheduling import quiet, tick
 
@@ -69,7 +69,7 @@ def test_a_run_claimed_in_another_pid_namespace_of_this_machine_is_left_running(
     inside = subprocess.run(  # the worker identity a process of a fresh PID namespace claims runs with
         ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c",
          "import os, sys; sys.path.insert(0, os.getcwd()); os.environ['DJANGO_SETTINGS_MODULE'] = 'tests.settings'; "
-         "import django; django.setup(); from strategies.executor import worker_id; print(worker_id(4242))"],
+         "import django; django.setup(); from strategyhub.lib.workers import worker_id; print(worker_id(4242))"],
         capture_output=True, text=True, check=True, timeout=60)
     worker = inside.stdout.split()[-1]
     assert worker.startswith(socket.gethostname()) and worker != worker_id(4242)

@@ -15,10 +15,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from strategies.executor import execution_finish, worker_id
+from strategies.execution_rows import execution_finish
 from strategies.models import Execution, Strategy, StrategyVersion
 from strategies.services import strategy_deploy
 from strategies.tasks import worker_started
+from strategyhub.lib.workers import worker_id
 from tests.conftest import scripts_files
 from tests.trading.test_paper_cycle import CAPITAL, ENTRY, EXIT, LIMITS, frozen_simulator, run, venues
 from trading.models import Fill, Order, Position

@@ -12,7 +12,7 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from strategies.executor import execution_finish
+from strategies.execution_rows import execution_finish
 from strategies.models import Execution, Strategy
 from strategies.reconciliation import live_reconcile_all
 from strategies.recovery import executions_recover
@@ -43,7 +43,7 @@ UNAVAILABLE = "kalshi: Internal server error (HTTP 503)"
 
 
 def reconcile_all() -> dict[int, Reconciliation]:
-    """What a starting worker runs (strategies.tasks.worker_started), each owner on their own account."""
+    """What a starting worker runs (strategies.worker_started), each owner on their own account."""
     return live_reconcile_all(client_factory=lambda owner_id, venue: venue_client_for(owner_id=owner_id, venue=venue,
                                                                                        live=True))
 

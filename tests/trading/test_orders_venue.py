@@ -12,12 +12,13 @@ from decimal import Decimal as D
 import pytest
 from django.utils import timezone
 
-from strategies.executor import execution_finish, worker_id
+from strategies.execution_rows import execution_finish
 from strategies.models import Execution, Strategy, StrategyVersion
 from strategies.reconciliation import live_reconcile
 from strategies.recovery import executions_recover
 from strategies.services import strategy_deploy
 from strategies.tasks import worker_started
+from strategyhub.lib.workers import worker_id
 from tests.conftest import example_files
 from tests.trading.test_ledger_against_venue import assert_fills_are_the_venues, deploy_live, venue_contracts
 from tests.trading.test_paper_cycle import POLY_STRATEGY, frozen_simulator, run, venues
