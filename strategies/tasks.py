@@ -26,7 +26,7 @@ from trading.accounts import venue_client_for
 logger = logging.getLogger(__name__)
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="strategies.tick", ignore_result=True)
 def strategies_tick() -> int:
     """The one beat entry: claim due strategies and enqueue their cycles, a few to a message (slow ones
     on the slow lane, one each)."""
@@ -43,7 +43,7 @@ def _execution_run_once(execution_id: int) -> None:
         execution_recover(execution_id)
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(name="strategies.execution_cycle", acks_late=True, ignore_result=True)
 def execution_cycle(execution_id: int) -> None:
     """Run a scheduled execution once. A redelivered task finds it already claimed: it does nothing, or,
     when the worker that claimed it was lost, fails it and settles its orders (never a second order)."""
@@ -83,7 +83,7 @@ class _CycleThreads:
 _cycle_threads = _CycleThreads()
 
 
-@shared_task(bind=True, acks_late=True, ignore_result=True)
+@shared_task(name="strategies.execution_cycles", bind=True, acks_late=True, ignore_result=True)
 def execution_cycles(self: Task[[list[int]], None], execution_ids: list[int]) -> None:
     """A tick's executions, side by side: each on a thread of its own, so a slow one delays none of the others.
 
@@ -97,14 +97,14 @@ def execution_cycles(self: Task[[list[int]], None], execution_ids: list[int]) ->
     _cycle_threads.map(execution_ids)
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="strategies.executions_recover", ignore_result=True)
 def executions_recover() -> None:
     """Beat, every few seconds: runs whose worker or queued message was lost (strategies.recovery)."""
     recover(enqueue=execution_cycle.delay)
     backtests_recover()
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(name="strategies.strategy_cycle", acks_late=True, ignore_result=True)
 def strategy_cycle(strategy_id: int, trigger: str = Execution.Trigger.MANUAL, dry_run: bool = False) -> None:
     """Test Run (and Run now): the dashboard queues it so the page never waits for the sandbox."""
     try:
@@ -113,7 +113,7 @@ def strategy_cycle(strategy_id: int, trigger: str = Execution.Trigger.MANUAL, dr
         logger.warning("strategy %s: no cycle started: %s", strategy_id, exc)  # nothing ran: nothing to retry
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="strategies.worker_started", ignore_result=True)
 def worker_started() -> None:
     """When a worker starts: the kill switch setting, lost runs, then every live strategy against its venue."""
     if settings.KILL_SWITCH:
@@ -129,7 +129,8 @@ def _on_worker_ready(**kwargs: object) -> None:
     worker_started.delay()
 
 
-@shared_task(acks_late=True, ignore_result=True, soft_time_limit=settings.BACKTEST_TIME_LIMIT_SECONDS,
+@shared_task(name="strategies.backtest_run", acks_late=True, ignore_result=True,
+             soft_time_limit=settings.BACKTEST_TIME_LIMIT_SECONDS,
              time_limit=settings.BACKTEST_TIME_LIMIT_SECONDS + 30)
 def backtest_run(backtest_id: int) -> None:
     """Run a queued backtest; progress and the result are persisted, then broadcast (strategies.backtesting)."""

@@ -158,7 +158,7 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", "celery")
 SLOW_CYCLE_SECONDS = env.int("SLOW_CYCLE_SECONDS", 2, minimum=0, maximum=600)
 CELERY_SLOW_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}.slow"
 # A webhook attempt may wait seconds on a receiver: with the lane on it goes there, never taking a cycle's slot.
-CELERY_TASK_ROUTES = {"webhooks.tasks.webhook_send": {"queue": CELERY_SLOW_QUEUE}} if SLOW_CYCLE_SECONDS else {}
+CELERY_TASK_ROUTES = {"webhooks.send": {"queue": CELERY_SLOW_QUEUE}} if SLOW_CYCLE_SECONDS else {}
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
@@ -169,10 +169,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # One entry, every second: the tick claims due strategies itself (no PeriodicTask per strategy).
 # The second finds runs whose worker or queued message was lost (strategies/recovery.py).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "strategies-tick": {"task": "strategies.tasks.strategies_tick", "schedule": 1.0, "options": {"expires": 5}},
-    "executions-recover": {"task": "strategies.tasks.executions_recover", "schedule": 5.0, "options": {"expires": 10}},
+    "strategies-tick": {"task": "strategies.tick", "schedule": 1.0, "options": {"expires": 5}},
+    "executions-recover": {"task": "strategies.executions_recover", "schedule": 5.0, "options": {"expires": 10}},
     # Webhook retries that are due, and first attempts whose task was lost (webhooks/tasks.py).
-    "webhooks-sweep": {"task": "webhooks.tasks.webhooks_sweep", "schedule": 5.0, "options": {"expires": 10}},
+    "webhooks-sweep": {"task": "webhooks.sweep", "schedule": 5.0, "options": {"expires": 10}},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A cycle is killed just after the sandbox's own deadline. An unacknowledged task (its worker was

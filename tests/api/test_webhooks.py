@@ -1,6 +1,6 @@
 """Webhooks: endpoints through the API, and signed events POSTed to a real HTTP receiver in this process.
 
-Deliveries run through their Celery task (`webhooks.tasks.webhook_send`, queued on commit) and the
+Deliveries run through their Celery task (`webhooks.send`, queued on commit) and the
 beat sweep (`webhooks_sweep`), eagerly here: the task runs where `.delay` is called instead of going
 through the broker. The receiver checks every signature as docs/api.md tells a receiver to.
 """
@@ -324,7 +324,7 @@ def test_a_webhook_attempt_goes_to_the_slow_lane_so_it_never_takes_a_cycles_work
 
     from strategyhub.celery import app
 
-    route = app.amqp.router.route({}, "webhooks.tasks.webhook_send", args=(1,), kwargs={})
+    route = app.amqp.router.route({}, "webhooks.send", args=(1,), kwargs={})
     assert route["queue"].name == settings.CELERY_SLOW_QUEUE
-    assert app.amqp.router.route({}, "strategies.tasks.execution_cycle", args=(1,), kwargs={})["queue"].name \
+    assert app.amqp.router.route({}, "strategies.execution_cycle", args=(1,), kwargs={})["queue"].name \
         == settings.CELERY_TASK_DEFAULT_QUEUE
