@@ -51,7 +51,7 @@ from trading.selectors import capital_state, positions_open, utc_midnight
 from trading.selectors import ledger_empty as ledger_is_empty
 from trading.venues import VenueClient, VenueError, polymarket_taker_rate_of
 from trading.venues.domain import OrderBook
-from trading.venues.platforms import PREDICTION_MARKETS
+from trading.venues.platforms import PREDICTION_MARKETS, traits
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ class CycleDesk:
         outcome = market.settled_outcome
         if outcome is None:
             return False
-        if position.venue == "kalshi":
+        if traits(position.venue).outcomes_share_a_ticker:
             won = position.side == outcome
         else:  # a Polymarket position holds one outcome's token
             won = position.market_id == market.instrument_ids[0 if outcome == "yes" else 1]
@@ -277,14 +277,14 @@ class CycleDesk:
         refusal = refusal or self._account_refusal()
         if refusal:
             return self._refuse(refusal, what)
-        if self.strategy.platform == "alpaca" and signal.side == "sell":
+        if traits(self.strategy.platform).sell_is_a_short and signal.side == "sell":
             return self._refuse(Refusal("signal", "short selling is not supported: enter with side 'buy'"), what)
         try:
             book = self._outcome_book(signal.market_id, signal.side)
-            rate = self._polymarket_rate(signal.market_id) if venue == "polymarket" else None
+            rate = self._polymarket_rate(signal.market_id) if traits(venue).fee_rate_by_market else None
         except VenueError as error:
             return self._refuse(Refusal("market_data", f"no order book for {signal.market_id}: {error}"), what)
-        if venue == "polymarket":  # which outcome this token is: the side must name it (docs/money.md)
+        if traits(venue).token_per_outcome:  # which outcome this token is: the side must name it (docs/money.md)
             try:
                 tokens = self.client().get_market_for_instrument(signal.market_id).instrument_ids
             except VenueError as error:
@@ -353,7 +353,7 @@ class CycleDesk:
         quantity = min(quantity, sellable)  # an exit never sells more than is held net of working exits
         try:
             book = self._outcome_book(position.market_id, position.side)
-            rate = self._polymarket_rate(position.market_id) if venue == "polymarket" else None
+            rate = self._polymarket_rate(position.market_id) if traits(venue).fee_rate_by_market else None
         except VenueError as error:
             return self._refuse(Refusal("market_data", f"no order book for {position.market_id}: {error}"), what)
         if not book.bids:

@@ -22,6 +22,7 @@ from trading.reconcile import Note, Reconciliation, exits_working
 from trading.risk import Authority, Refusal, entry_exposure, entry_refusal, exit_refusal
 from trading.selectors import capital_state, position_for_entry
 from trading.venues import VenueClient, polymarket_taker_rate_of
+from trading.venues.platforms import traits
 
 
 def executions_running() -> QuerySet[Execution, int]:
@@ -63,7 +64,7 @@ def resend_refusal(order: Order, client: VenueClient) -> Refusal | None:
     # The ledger already reserves this order's worst cost: checked again as if it were new, without it.
     state = capital_state(strategy_id=order.strategy_id, book=order.book, total_capital=plan.total_capital,
                           now=timezone.now()).without(entry)
-    rate = polymarket_taker_rate_of(client, order.market_id) if order.venue == "polymarket" else None
+    rate = polymarket_taker_rate_of(client, order.market_id) if traits(order.venue).fee_rate_by_market else None
     cost = worst_cost(order.venue, quantity=rest, limit_price=order.limit_price, polymarket_rate=rate)
     return entry_refusal(plan, entry_exposure(state, entry.key, cost_usd=cost), authority)
 

@@ -1,4 +1,4 @@
-"""The strategy SDK: everything a strategy script may rely on (design §2).
+"""The strategy SDK: everything a strategy script may rely on (docs/strategies.md).
 
 A script imports ``from strategies.sdk import BaseStrategy, EntrySignal, ExitSignal, Position``
 (``servers.strategies`` re-exports the same names). This module imports nothing from Django, nor
@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeAlias
 
-from trading.venues.platforms import PLATFORMS, PREDICTION_MARKETS
+from trading.venues.platforms import PLATFORMS, PREDICTION_MARKETS, TRAITS
 
 __all__ = [
     "LOG_LEVELS",
@@ -44,16 +44,12 @@ __all__ = [
     "VenueProxy",
 ]
 
-SIDES_BY_PLATFORM: Mapping[str, tuple[str, ...]] = {
-    "polymarket": ("yes", "no"),
-    "kalshi": ("yes", "no"),
-    "alpaca": ("buy", "sell"),
-}
+SIDES_BY_PLATFORM: Mapping[str, tuple[str, ...]] = {venue: venue_traits.sides for venue, venue_traits in TRAITS.items()}
 ALL_SIDES = frozenset({"yes", "no", "buy", "sell"})
 MODES = ("backtest", "paper", "live")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
-# Method name -> names its positional arguments map to. Named after the official SDKs (design §2);
+# Method name -> names its positional arguments map to. Named after the official SDKs (docs/venues.md);
 # the worker uses the same table as its allow-list, so a call the table lacks never leaves the sandbox.
 VENUE_METHODS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
     "polymarket": {
@@ -371,7 +367,8 @@ class VenueProxy:
         index = self.context.signal_index if self.context is not None else None
         if side == "BUY":
             order: dict[str, Any] = {"intent": "entry", "market_id": str(market), "reason": reason,
-                                     "side": "buy" if self.venue == "alpaca" else "yes", "size_usd": amount}
+                                     "side": SIDES_BY_PLATFORM.get(self.venue, ("yes",))[0],
+                                     "size_usd": amount}
             if kwargs.get("price") is not None:
                 order["limit_price"] = kwargs["price"]
             if kwargs.get("confidence") is not None:
@@ -404,7 +401,7 @@ class VenueProxy:
 
 @dataclass
 class Context:
-    """The `ctx` a strategy receives each cycle (design §2)."""
+    """The `ctx` a strategy receives each cycle (docs/strategies.md)."""
 
     strategy_id: str
     platform: str

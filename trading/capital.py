@@ -17,7 +17,7 @@ from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from trading.fees import KALSHI_TAKER_RATE, POLYMARKET_DEFAULT_TAKER_RATE, POLYMARKET_MAX_TAKER_RATE
-from trading.venues.platforms import PREDICTION_MARKETS
+from trading.venues.platforms import PREDICTION_MARKETS, FeeModel, traits
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -89,11 +89,12 @@ def fee_bound(
     venue: str, *, quantity: Decimal, limit_price: Decimal, polymarket_rate: Decimal | None = None
 ) -> Decimal:
     """The most the fee of a buy of `quantity` at prices ≤ `limit_price` can be (see trading.paper)."""
-    if venue == "alpaca":
+    model = traits(venue).fee_model
+    if model == FeeModel.REGULATORY_ON_SELLS:
         return ZERO  # buys are commission-free
     # rate × q × p(1 − p) grows with p up to 0.5: the worst price at or below the limit.
     worst = limit_price * (ONE - limit_price) if limit_price <= HALF else Decimal("0.25")
-    if venue == "kalshi":
+    if model == FeeModel.TAKER_QUADRATIC:
         return (KALSHI_TAKER_RATE * quantity * worst).quantize(CENT, rounding=ROUND_CEILING)
     rate = POLYMARKET_DEFAULT_TAKER_RATE if polymarket_rate is None else polymarket_rate
     return (rate * quantity * worst).quantize(MICRO, rounding=ROUND_CEILING)
@@ -159,7 +160,7 @@ def held_value(*, quantity: Decimal, price: Decimal | None, cost_usd: Decimal) -
 
 @dataclass(frozen=True)
 class Exposures:
-    """One strategy's money on one book, as the limits see it (design §4).
+    """One strategy's money on one book, as the limits see it (docs/money.md, "What each limit counts").
 
     Filled positions deploy their cost basis; every entry that may still fill reserves the worst cost
     of its unfilled rest (`WorkingEntry.reserved_usd`) against available capital, its market side's

@@ -14,6 +14,8 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Literal
 
+from trading.venues.platforms import TRAITS, FeeModel
+
 ONE = Decimal(1)
 CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
@@ -75,33 +77,38 @@ def trade_fee(
     venue: str, *, side: TradeSide, quantity: Decimal, price: Decimal, polymarket_rate: Decimal | None = None
 ) -> Decimal:
     """The taker fee of one fill of `quantity` at `price` on `venue`."""
-    if venue == "polymarket":
+    model = _fee_model(venue)
+    if model == FeeModel.CATEGORY_RATE:
         rate = POLYMARKET_DEFAULT_TAKER_RATE if polymarket_rate is None else polymarket_rate
         return polymarket_fee(quantity, price, rate=rate)
-    if venue == "kalshi":
+    if model == FeeModel.TAKER_QUADRATIC:
         return kalshi_fee(quantity, price)
-    if venue == "alpaca":
-        return alpaca_fee(quantity, price, side=side)
-    raise ValueError(f"venue must be polymarket, kalshi or alpaca, got {venue!r}")
+    return alpaca_fee(quantity, price, side=side)
+
+
+def _fee_model(venue: str) -> str:
+    venue_traits = TRAITS.get(venue)
+    if venue_traits is None:
+        raise ValueError(f"venue must be polymarket, kalshi or alpaca, got {venue!r}")
+    return venue_traits.fee_model
 
 
 def order_fee(
     venue: str, *, side: TradeSide, fills: list[tuple[Decimal, Decimal]], polymarket_rate: Decimal | None = None
 ) -> Decimal:
     """The fee of one order filled as `fills` [(quantity, price), …], rounded once per order as the venues do."""
-    if venue == "kalshi":
+    model = _fee_model(venue)
+    if model == FeeModel.TAKER_QUADRATIC:
         raw = sum((KALSHI_TAKER_RATE * q * p * (ONE - p) for q, p in fills), Decimal(0))
         return raw.quantize(CENT, rounding=ROUND_CEILING)
-    if venue == "polymarket":
+    if model == FeeModel.CATEGORY_RATE:
         rate = POLYMARKET_DEFAULT_TAKER_RATE if polymarket_rate is None else polymarket_rate
         raw = sum((q * rate * p * (ONE - p) for q, p in fills), Decimal(0))
         return raw.quantize(MICRO, rounding=ROUND_HALF_UP)
-    if venue == "alpaca":
-        shares = sum((q for q, _ in fills), Decimal(0))
-        principal = sum((q * p for q, p in fills), Decimal(0))
-        if side == "buy" or not fills:
-            return Decimal(0)
-        sec = (principal * ALPACA_SEC_RATE).quantize(CENT, rounding=ROUND_CEILING)
-        taf = min(shares * ALPACA_TAF_PER_SHARE, ALPACA_TAF_CAP).quantize(CENT, rounding=ROUND_CEILING)
-        return sec + taf
-    raise ValueError(f"venue must be polymarket, kalshi or alpaca, got {venue!r}")
+    shares = sum((q for q, _ in fills), Decimal(0))
+    principal = sum((q * p for q, p in fills), Decimal(0))
+    if side == "buy" or not fills:
+        return Decimal(0)
+    sec = (principal * ALPACA_SEC_RATE).quantize(CENT, rounding=ROUND_CEILING)
+    taf = min(shares * ALPACA_TAF_PER_SHARE, ALPACA_TAF_CAP).quantize(CENT, rounding=ROUND_CEILING)
+    return sec + taf

@@ -1,4 +1,4 @@
-"""The global kill switch: refuse every live order and pause live strategies (design §4).
+"""The global kill switch: refuse every live order and pause live strategies (docs/money.md, "Kill switch").
 
 Pausing is the strategies' own service: engaging sends `kill_switch_engaged_signal`, and
 strategies/apps.py connects `strategies_pause_live` to it (trading imports nothing from strategies).

@@ -30,6 +30,7 @@ from trading.venues.base import VenueClient
 from trading.venues.domain import Fill as VenueFill
 from trading.venues.domain import OrderRequest, OrderState, PreparedOrder
 from trading.venues.errors import AuthenticationFailed, InvalidRequest, NotFound, VenueError
+from trading.venues.platforms import traits
 from webhooks.models import WebhookEventType
 from webhooks.services import webhook_event_record
 
@@ -194,7 +195,7 @@ def order_submit_live(order: Order, client: VenueClient, request: OrderRequest) 
         prepared = client.prepare_order(request)
     except VenueError as error:
         return order_transition(order, S.REJECTED, reason=f"could not prepare the order: {error}")
-    order.signed_order = prepared.payload if order.venue == "polymarket" else None
+    order.signed_order = prepared.payload if traits(order.venue).signed_orders else None
     order.venue_order_id = prepared.venue_order_id or ""
     order.save(update_fields=["signed_order", "venue_order_id", "updated_at"])
     order_transition(order, S.SUBMITTED)
@@ -228,12 +229,13 @@ def order_apply_state(order: Order, client: VenueClient, state: OrderState) -> O
             fills = client.get_fills(state.venue_order_id)
         except VenueError as error:
             fills, unread = [], str(error)
-        if order.venue == "alpaca":
+        if traits(order.venue).cumulative_fills:
             fills = [part for part in map(lambda fill: _new_part(order, fill), fills) if part is not None]
         for fill in fills:
             if fill.venue_order_id == state.venue_order_id:
                 # Kalshi reports the YES price; a NO contract costs 1 − that.
-                price = 1 - fill.price if order.venue == "kalshi" and order.side == "no" else fill.price
+                mirrored = traits(order.venue).outcomes_share_a_ticker and order.side == "no"
+                price = 1 - fill.price if mirrored else fill.price
                 fill_record(order, venue_fill_id=fill.fill_id, quantity=fill.quantity, price=price,
                             fee=fill.fee, at=fill.at)
         order.refresh_from_db()
@@ -339,13 +341,13 @@ def order_request_for(order: Order) -> OrderRequest:
     return OrderRequest(
         instrument_id=order.market_id, side="buy" if order.action == OrderAction.OPEN else "sell",
         quantity=order.quantity, client_order_id=order.client_order_id, limit_price=order.limit_price,
-        time_in_force="day" if order.venue == "alpaca" else "ioc", outcome="no" if order.side == "no" else "yes",
+        time_in_force=traits(order.venue).time_in_force, outcome="no" if order.side == "no" else "yes",
         reduce_only=order.action == OrderAction.CLOSE,
     )
 
 
 def _prepared_again(order: Order, client: VenueClient) -> PreparedOrder:
     request = order_request_for(order)
-    if order.venue == "polymarket":  # the same signed order: the same hash, never a second order
+    if traits(order.venue).signed_orders:  # the same signed order: the same hash, never a second order
         return PreparedOrder(order.venue, request, order.venue_order_id or None, dict(order.signed_order or {}))
     return client.prepare_order(request)  # the body is built from the request alone: same client order id

@@ -12,6 +12,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from trading.fees import TradeSide, order_fee
 from trading.venues.domain import BookLevel, OrderBook
+from trading.venues.platforms import traits
 
 ONE = Decimal(1)
 MICRO = Decimal("0.000001")
@@ -53,7 +54,7 @@ def outcome_book(book: OrderBook, *, venue: str, side: str) -> OrderBook:
     Kalshi has one YES book per ticker: NO asks are 1 − YES bids and NO bids are 1 − YES asks.
     On Polymarket the market id is the outcome's own token, and Alpaca has no outcomes.
     """
-    if venue != "kalshi" or side != "no":
+    if not traits(venue).outcomes_share_a_ticker or side != "no":
         return book
     asks = tuple(BookLevel(ONE - level.price, level.size) for level in book.bids)
     bids = tuple(BookLevel(ONE - level.price, level.size) for level in book.asks)

@@ -1,4 +1,4 @@
-"""Reconciliation of the live ledger with the venue (design §3 step 2, §4 orders).
+"""Reconciliation of the live ledger with the venue (docs/money.md, "Reconciliation").
 
 Run at the start of every live cycle and, for every live strategy, when a worker starts:
 
@@ -35,6 +35,7 @@ from trading.orders import Resend, order_refresh, order_status_from_fills, order
 from trading.selectors import WORKING
 from trading.venues import VenueClient, VenueError
 from trading.venues.domain import VenuePosition
+from trading.venues.platforms import traits
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +72,13 @@ def venue_clients(factory: Callable[[Key], VenueClient]) -> Iterator[Callable[[K
 
 def holding_key(venue: str, market_id: str, side: str) -> Holding:
     """Kalshi keeps YES and NO of one ticker apart; a Polymarket token or an Alpaca symbol is one holding."""
-    return (market_id, side) if venue == "kalshi" else (market_id, "")
+    return (market_id, side) if traits(venue).outcomes_share_a_ticker else (market_id, "")
 
 
 def venue_holdings(venue: str, positions: list[VenuePosition]) -> dict[Holding, Decimal]:
     held: dict[Holding, Decimal] = defaultdict(Decimal)
     for position in positions:
-        side = ("yes" if position.quantity > 0 else "no") if venue == "kalshi" else ""
+        side = ("yes" if position.quantity > 0 else "no") if traits(venue).outcomes_share_a_ticker else ""
         held[(position.instrument_id, side)] += abs(position.quantity)
     return held
 

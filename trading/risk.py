@@ -1,4 +1,4 @@
-"""Risk checks between a strategy and the venue (design §4), run on every order whatever the script asked.
+"""Risk checks between a strategy and the venue (docs/money.md, "Risk checks"), on every order, whatever it asked.
 
 Pure functions of plain values (no database, no settings): paper, live and the backtest call them.
 The checks run in the design's order and the first that fails refuses the order with a reason
@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Literal
 
 from trading.capital import CapitalPlan, Exposures, Key, cents
+from trading.venues.platforms import traits
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class EntryExposure:
 
 def entry_exposure(ledger: Exposures, key: Key, *, cost_usd: Decimal) -> EntryExposure:
     venue, market_id, side = key
-    held_as = "" if venue != "polymarket" else next(
+    held_as = "" if not traits(venue).token_per_outcome else next(
         (other for other in ("yes", "no") if other != side and ledger.holds((venue, market_id, other))), "")
     return EntryExposure(venue=venue, cost_usd=cost_usd, available_usd=ledger.available_usd,
                          open_positions=ledger.open_positions, adds_to_open_position=ledger.holds(key),

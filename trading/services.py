@@ -10,6 +10,7 @@ from django.db import transaction
 from trading.credentials import credentials_decrypt, credentials_encrypt
 from trading.models import VenueAccount
 from trading.venues import ACCOUNT_CREDENTIALS
+from trading.venues.platforms import traits
 
 
 class CredentialsInvalid(ValueError):
@@ -33,10 +34,10 @@ def venue_credentials_check(venue: str, credentials: dict[str, str]) -> None:
         problem = (f"credentials.{missing[0]} is required" if missing
                    else f"credentials.{unknown[0]} is not a credential {venue} uses")
         raise CredentialsInvalid(f"{problem}; {venue} accounts have {allowed}")
-    if venue == "polymarket" and not re.fullmatch(r"(0x)?[0-9a-fA-F]{64}", credentials["private_key"]):
+    if traits(venue).private_key == "hex64" and not re.fullmatch(r"(0x)?[0-9a-fA-F]{64}", credentials["private_key"]):
         raise CredentialsInvalid("credentials.private_key must be the wallet's private key: 64 hex digits, "
                                  "optionally after 0x")
-    if venue == "kalshi":
+    if traits(venue).private_key == "pem":
         from cryptography.hazmat.primitives import serialization
 
         try:

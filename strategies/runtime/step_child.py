@@ -18,6 +18,7 @@ from typing import Any
 from strategies.runtime.channel import BlockingChannel
 from strategies.runtime.cycle import run_cycle_in_process, user_traceback
 from strategies.runtime.loader import StrategyLoadError, load_strategy_fresh, strategy_hash
+from trading.venues.platforms import TRAITS
 
 MAX_BARS_REPLY = 1000  # as trading.backtest.engine: a call without `start` gets the latest this many
 
@@ -45,7 +46,8 @@ class KeptBars:
 
     def answer(self, venue: str, method: str, kwargs: dict[str, Any]) -> Any:
         """The reply, or _FORWARD when the worker must answer (another read, or a bad argument to report)."""
-        if venue != "alpaca" or str(kwargs.get("symbol")) not in self.bars:
+        venue_traits = TRAITS.get(venue)
+        if venue_traits is None or not venue_traits.bars or str(kwargs.get("symbol")) not in self.bars:
             return _FORWARD
         symbol = str(kwargs["symbol"])
         kept, starts = self.bars[symbol], self.starts[symbol]

@@ -1,7 +1,7 @@
 """The backtest engine: steps a strategy through history, answers its reads as of `ctx.now`, fills
 its orders, keeps the books and the equity curve. Out of the script's reach: it runs in the worker.
 
-How a run goes (design §5):
+How a run goes (docs/backtest.md):
 - `ctx.now` steps through the data's own timestamps: each step is the first bar close (or book
   snapshot) at or after the previous step plus the polling interval;
 - at each step, first the orders signalled at earlier steps fill (bars: at the open of the first
@@ -43,13 +43,14 @@ from trading.capital import (
 from trading.fees import POLYMARKET_DEFAULT_TAKER_RATE, TradeSide, alpaca_fee, kalshi_fee, polymarket_fee
 from trading.paper import outcome_book, paper_fill
 from trading.risk import Authority, EntryExposure, Refusal, entry_refusal, exit_refusal
+from trading.venues.platforms import TRAITS, FeeModel, traits
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
 MAX_BARS_REPLY = 1000  # Alpaca's own page size; a call without `start` gets the latest this many
 PRICE_PLACES = Decimal("1e-8")  # trade prices: averages of fills can run long
 MAX_LOGS = 2000  # log lines kept for the result (the first ones: a failing strategy fails early)
-SIDES = {"polymarket": ("yes", "no"), "kalshi": ("yes", "no"), "alpaca": ("buy", "sell")}
+SIDES = {venue: venue_traits.sides for venue, venue_traits in TRAITS.items()}
 
 OnCall = Callable[[str, str, dict[str, Any]], Any]
 
@@ -169,6 +170,7 @@ class BacktestEngine:
         self.spec = spec
         self.plan = spec.plan
         self.venue = spec.platform
+        self.traits = traits(self.venue)
         self.bars = bars or {}
         self.books = books
         self.cutoff = cutoff  # the look-ahead check's cut: nothing after it exists
@@ -227,7 +229,7 @@ class BacktestEngine:
         first_price = last_price = None
         done = 0
         # A runner that keeps the bars closed so far answers bar reads itself (one exchange per step).
-        streams = bool(getattr(runner, "streams_bars", False)) and self.books is None and self.venue == "alpaca"
+        streams = bool(getattr(runner, "streams_bars", False)) and self.books is None and self.traits.bars
         for index, now in enumerate(steps):
             if cancelled is not None and cancelled():
                 raise BacktestCancelled(f"cancelled at step {index} of {len(steps)}")
@@ -365,7 +367,7 @@ class BacktestEngine:
         if method == "cancel_order":
             return self.cancel(str(kwargs.get("order_id") or ""))
         try:
-            if self.books is not None and self.venue == "kalshi":
+            if self.books is not None and self.traits.outcomes_share_a_ticker:
                 return self._kalshi_read(method, kwargs)
             if self.books is not None:
                 return self._book_read(method, kwargs)
@@ -426,7 +428,7 @@ class BacktestEngine:
 
     def _outcome(self, snapshot: BookSnapshot, side: str) -> BookSnapshot:
         """The book of the contract a side holds: on Kalshi a NO book is the YES book mirrored."""
-        if self.venue != "kalshi" or side != "no":
+        if not self.traits.outcomes_share_a_ticker or side != "no":
             return snapshot
         book = outcome_book(snapshot.order_book(""), venue=self.venue, side=side)
         return BookSnapshot(snapshot.at, book.bids, book.asks)
@@ -581,7 +583,7 @@ class BacktestEngine:
         if side not in SIDES[self.venue]:
             return self._refuse(Refusal("signal", f"side must be {' or '.join(SIDES[self.venue])}, got {side!r}"),
                                 what)
-        if self.venue == "alpaca" and side == "sell":
+        if self.traits.sell_is_a_short and side == "sell":
             return self._refuse(Refusal("signal", "short selling is not supported: enter with side 'buy'"), what)
         try:
             confidence, size_usd, limit = self._signal_numbers(kwargs)
@@ -670,9 +672,9 @@ class BacktestEngine:
     def _fee(self, side: TradeSide, quantity: Decimal, price: Decimal, rate: Decimal | None = None) -> Decimal:
         if self.spec.commission is not None:
             return money(quantity * price * self.spec.commission)
-        if self.venue == "alpaca":
+        if self.traits.fee_model == FeeModel.REGULATORY_ON_SELLS:
             return alpaca_fee(quantity, price, side=side)
-        if self.venue == "kalshi":
+        if self.traits.fee_model == FeeModel.TAKER_QUADRATIC:
             return kalshi_fee(quantity, price)
         return polymarket_fee(quantity, price, rate=rate if rate is not None else POLYMARKET_DEFAULT_TAKER_RATE)
 
@@ -817,7 +819,7 @@ class BacktestEngine:
             for position in list(self.positions.values()):
                 if position.market_id not in market.token_ids:
                     continue
-                if self.venue == "kalshi":  # one ticker for both sides: the side that won
+                if self.traits.outcomes_share_a_ticker:  # one ticker for both sides: the side that won
                     won = position.side == market.outcomes[market.winner]
                 else:
                     won = market.token_ids.index(position.market_id) == market.winner
