@@ -54,11 +54,13 @@ run: $(VENV)/.deps .env sandbox-deps static/vendor/.installed
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) -m strategyhub.stack
 
-# ruff; the layers (import-linter, contracts in pyproject.toml); dead code (vulture, vulture_whitelist.py).
+# ruff; the layers (import-linter, contracts in pyproject.toml); dead code (vulture, vulture_whitelist.py);
+# no venue's name compared as a literal outside trading/venues (scripts/lint_venue_literals.py).
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-logo
 	$(BIN)/vulture
+	$(PY) scripts/lint_venue_literals.py
 
 typecheck: $(VENV)/.dev-deps
 	$(BIN)/mypy .
