@@ -1,4 +1,4 @@
-"""One cycle of one strategy, as the worker runs it (design §3), persisted as an Execution.
+"""One cycle of one strategy, as the worker runs it (docs/money.md, "A cycle"), persisted as an Execution.
 
 positions in → should_exit per position → should_enter → every log line, action, the error with
 the user's own traceback, and the new state persisted. The script runs in the sandbox

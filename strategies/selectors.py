@@ -46,7 +46,8 @@ class Graduation:
 
 
 def strategy_graduation(strategy: Strategy, *, version: StrategyVersion | None = None) -> Graduation:
-    """The paper → live checklist of the design (§5) for one version (the current one by default).
+    """The paper → live checklist (docs/money.md, "Approval and graduation") for one version (the current one
+    by default).
 
     Only this version's paper record counts: positions opened by its orders. Open positions count
     marked to market, so a strategy cannot graduate by never closing its losers: an open position
@@ -143,7 +144,7 @@ def strategy_badge(strategy: Strategy) -> StatusBadge:
 
 
 def strategy_scheduled(strategy: Strategy) -> bool:
-    """Whether the scheduler will run it (design §3): enabled, approved, paper or live, with a slot."""
+    """Whether the scheduler will run it (docs/scheduling.md): enabled, approved, paper or live, with a slot."""
     return (strategy.enabled and strategy.status == Strategy.Status.APPROVED and strategy.mode != Mode.BACKTEST
             and strategy.next_run_at is not None and strategy_badge(strategy).key == "active")
 

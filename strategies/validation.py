@@ -1,4 +1,4 @@
-"""Deploy-time validation of a strategy's files: the hard priors of the design (§1).
+"""Deploy-time validation of a strategy's files: the hard priors a strategy must meet (docs/strategies.md).
 
 Every problem becomes a `ValidationIssue` naming the file, the JSON path or line, and what
 would be valid. All problems are collected before anything is raised, so an agent can fix

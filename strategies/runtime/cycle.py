@@ -1,4 +1,4 @@
-"""One cycle of a loaded strategy (design §3, steps 3 and 4), independent of how it is transported.
+"""One cycle of a loaded strategy (docs/money.md, "A cycle": the script's steps), independent of how it is transported.
 
 Exits first: ``should_exit`` once per open position, then ``execute_exit`` per signal; then
 ``should_enter`` and ``execute_entry`` per signal. Every signal is validated for the strategy's

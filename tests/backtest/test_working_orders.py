@@ -1,4 +1,4 @@
-"""An order waiting for its fill counts against the limits like a working order (design §4)."""
+"""An order waiting for its fill counts against the limits like a working order (docs/money.md)."""
 
 from __future__ import annotations
 

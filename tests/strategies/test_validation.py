@@ -1,4 +1,4 @@
-"""Every hard prior and every validation error of config.json and the scripts (design §1)."""
+"""Every hard prior and every validation error of config.json and the scripts (docs/strategies.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every risk check refuses with a reason a person can act on, in the design's order (§4)."""
+"""Every risk check refuses with a reason a person can act on, in the order docs/money.md gives."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The capital engine's sizing: every method, every cap, with worked numbers (design §4)."""
+"""The capital engine's sizing: every method, every cap, with worked numbers (docs/money.md, "Sizing")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Each limit at its edge: an order that meets a limit exactly passes, a cent more is refused, and every refusal
-says in words what a person should know (design §4)."""
+says in words what a person should know (docs/money.md)."""
 
 from __future__ import annotations
 
