@@ -23,7 +23,8 @@ from strategies.sdk import EntrySignal, ExitSignal, SignalError
 from strategies.services import PauseCause, strategy_pause
 from strategyhub.lib.jsonable import as_json
 from trading.accounts import NoVenueAccount, venue_client_for
-from trading.capital import QUANTITY_STEP, CapitalPlan, Exposures, Sizing, cents, entry_size, worst_cost
+from trading.capital import QUANTITY_STEP, CapitalPlan, Exposures, cents
+from trading.desk_core import entry_decide, entry_side_refusal
 from trading.fees import TradeSide
 from trading.killswitch import kill_switch_engaged
 from trading.models import Order, OrderAction, OrderStatus, Position
@@ -41,8 +42,6 @@ from trading.reconcile import exits_working, holding_key, venue_holdings
 from trading.risk import (
     Authority,
     Refusal,
-    entry_exposure,
-    entry_refusal,
     exit_refusal,
     polymarket_side_refusal,
     venue_refusal,
@@ -277,8 +276,9 @@ class CycleDesk:
         refusal = refusal or self._account_refusal()
         if refusal:
             return self._refuse(refusal, what)
-        if traits(self.strategy.platform).sell_is_a_short and signal.side == "sell":
-            return self._refuse(Refusal("signal", "short selling is not supported: enter with side 'buy'"), what)
+        refusal = entry_side_refusal(self.strategy.platform, signal.side)
+        if refusal:
+            return self._refuse(refusal, what)
         try:
             book = self._outcome_book(signal.market_id, signal.side)
             rate = self._polymarket_rate(signal.market_id) if traits(venue).fee_rate_by_market else None
@@ -295,24 +295,16 @@ class CycleDesk:
         limit = Decimal(str(signal.limit_price)) if signal.limit_price is not None else book.best_ask
         if limit is None:
             return self._refuse(Refusal("market_data", f"{signal.market_id} has no asks and the signal no limit"), what)
-        key = (venue, signal.market_id, signal.side)
         state = self._capital()
         self._check_daily_loss(state)  # an earlier order of this cycle may have crossed it
-        sizing = entry_size(
-            self.plan, confidence=Decimal(str(signal.confidence)), limit_price=limit,
-            size_usd=Decimal(str(signal.size_usd)) if signal.size_usd is not None else None,
-            position_cost_usd=state.position_cost_usd(key), available_usd=state.available_usd, polymarket_rate=rate,
-            equity_usd=state.capital_usd + state.unrealized_usd,
-        )
+        decided = entry_decide(
+            self.plan, state, key=(venue, signal.market_id, signal.side), confidence=Decimal(str(signal.confidence)),
+            size_usd=Decimal(str(signal.size_usd)) if signal.size_usd is not None else None, limit_price=limit,
+            rate=rate, authority=self._authority())
+        sizing = decided.sizing
         what["sizing"] = sizing.as_json()
-        # An order sized to nothing is checked as the smallest order it could be: the limit that left no room speaks.
-        cost = sizing.worst_cost_usd if sizing.quantity > 0 else worst_cost(
-            venue, quantity=QUANTITY_STEP[venue], limit_price=limit, polymarket_rate=rate)
-        refusal = entry_refusal(self.plan, entry_exposure(state, key, cost_usd=cost), self._authority())
-        if refusal is None and sizing.quantity <= 0:
-            refusal = Refusal("sizing", _nothing_sized(sizing))
-        if refusal:
-            return self._refuse(refusal, what)
+        if decided.refusal:
+            return self._refuse(decided.refusal, what)
         coid = client_order_id_for(strategy_id=self.strategy.pk, execution_id=self.execution.pk, signal_index=index,
                                    action=OrderAction.OPEN)
         if self.dry_run:
@@ -504,10 +496,3 @@ class CycleDesk:
         logger.log(logging.WARNING if level == "warning" else logging.INFO, "strategy %s: %s", self.strategy.pk,
                    message)
         self.record("", message, {}, level)
-
-
-def _nothing_sized(sizing: Sizing) -> str:
-    if sizing.binding == "method" and sizing.kelly is not None:
-        return f"kelly sizing sees no edge at price {sizing.limit_price} (f* = {sizing.kelly:.4f})"
-    return (f"sized to nothing: {sizing.binding} leaves ${cents(sizing.budget_usd)}, "
-            f"less than one unit at {sizing.limit_price}")

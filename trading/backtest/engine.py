@@ -32,17 +32,18 @@ from trading.backtest.data import BarSeries, BookData, BookSnapshot, DataError, 
 from trading.capital import (
     QUANTITY_STEP,
     CapitalPlan,
+    Exposures,
+    Key,
     Lot,
     affordable_quantity,
     cents,
-    entry_size,
     lot_sell,
     money,
-    worst_cost,
 )
+from trading.desk_core import entry_decide, entry_side_refusal
 from trading.fees import POLYMARKET_DEFAULT_TAKER_RATE, TradeSide, alpaca_fee, kalshi_fee, polymarket_fee
 from trading.paper import outcome_book, paper_fill
-from trading.risk import Authority, EntryExposure, Refusal, entry_refusal, exit_refusal
+from trading.risk import Authority, Refusal, exit_refusal
 from trading.venues.platforms import TRAITS, FeeModel, traits
 
 ZERO = Decimal(0)
@@ -330,6 +331,21 @@ class BacktestEngine:
     def _reserved(self) -> Decimal:
         return sum((o.reserved_usd for o in self.working if o.intent == "entry"), ZERO)
 
+    def _exposures(self) -> Exposures:
+        """The book as the limits see it, the shape the paper and live desks read from the ledger."""
+        positions: dict[Key, Decimal] = {}
+        reserved: dict[Key, Decimal] = {}
+        for position in self.positions.values():
+            key = (self.venue, position.market_id, position.side)
+            positions[key] = positions.get(key, ZERO) + position.lot.cost_usd
+        for order in self.working:
+            if order.intent == "entry":
+                key = (self.venue, order.market_id, order.side)
+                reserved[key] = reserved.get(key, ZERO) + order.reserved_usd
+        return Exposures(total_capital=self.plan.total_capital, realized_usd=self.realized, positions=positions,
+                         reserved=reserved, filled_today_usd=self.spent.get(_day(self.now), ZERO),
+                         unrealized_usd=self._unrealized())
+
     def _capital(self) -> dict[str, Decimal]:
         total = self.plan.total_capital + self.realized
         deployed = sum((p.lot.cost_usd for p in self.positions.values()), ZERO)
@@ -583,8 +599,9 @@ class BacktestEngine:
         if side not in SIDES[self.venue]:
             return self._refuse(Refusal("signal", f"side must be {' or '.join(SIDES[self.venue])}, got {side!r}"),
                                 what)
-        if self.traits.sell_is_a_short and side == "sell":
-            return self._refuse(Refusal("signal", "short selling is not supported: enter with side 'buy'"), what)
+        refusal = entry_side_refusal(self.venue, side)
+        if refusal:
+            return self._refuse(refusal, what)
         try:
             confidence, size_usd, limit = self._signal_numbers(kwargs)
         except ValueError as error:
@@ -604,30 +621,13 @@ class BacktestEngine:
             reference = limit if limit is not None else (series.last_close(self.now) if series else None)
         if reference is None:
             return self._refuse(Refusal("market_data", f"no price for {market_id} at {iso(self.now)}"), what)
-        position = self._position_for(market_id, side)
-        pending = [o for o in self.working if o.intent == "entry" and (o.market_id, o.side) == (market_id, side)]
-        held = (position.lot.cost_usd if position else ZERO) + sum((o.reserved_usd for o in pending), ZERO)
-        capital = self._capital()
-        equity = capital["total"] + self._unrealized()
-        sizing = entry_size(self.plan, confidence=confidence, limit_price=reference, size_usd=size_usd,
-                            position_cost_usd=held, available_usd=capital["available"], polymarket_rate=rate,
-                            equity_usd=equity)
-        cost = sizing.worst_cost_usd if sizing.quantity > 0 else worst_cost(
-            self.venue, quantity=self.step, limit_price=reference, polymarket_rate=rate)
-        open_markets = {(p.market_id, p.side) for p in self.positions.values()}
-        open_markets |= {(o.market_id, o.side) for o in self.working if o.intent == "entry"}
-        adds = (market_id, side) in open_markets
-        exposure = EntryExposure(venue=self.venue, cost_usd=cost, available_usd=capital["available"],
-                                 open_positions=len(open_markets), adds_to_open_position=adds,
-                                 position_cost_usd=held,
-                                 spent_today_usd=self.spent.get(_day(self.now), ZERO) + self._reserved())
-        authority = Authority(live=False, approved_for_live=False, kill_switch=False,
-                              paused_reason=self.paused_reason)
-        refusal = entry_refusal(self.plan, exposure, authority)
-        if refusal is None and sizing.quantity <= 0:
-            refusal = Refusal("sizing", f"sized to nothing ({sizing.binding} left ${cents(sizing.budget_usd)})")
-        if refusal:
-            return self._refuse(refusal, what)
+        decided = entry_decide(self.plan, self._exposures(), key=(self.venue, market_id, side), confidence=confidence,
+                               size_usd=size_usd, limit_price=reference, rate=rate,
+                               authority=Authority(live=False, approved_for_live=False, kill_switch=False,
+                                                   paused_reason=self.paused_reason))
+        if decided.refusal:
+            return self._refuse(decided.refusal, what)
+        sizing = decided.sizing
         order = WorkingOrder(self._next_id("bt-o"), "entry", market_id, side, str(kwargs.get("market_name") or ""),
                              self.now, sizing.worst_cost_usd, sizing.quantity, limit)
         self.working.append(order)
