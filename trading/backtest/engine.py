@@ -41,10 +41,10 @@ from trading.capital import (
     money,
 )
 from trading.desk_core import entry_decide, entry_side_refusal
-from trading.fees import POLYMARKET_DEFAULT_TAKER_RATE, TradeSide, alpaca_fee, kalshi_fee, polymarket_fee
+from trading.fees import TradeSide, trade_fee
 from trading.paper import outcome_book, paper_fill
 from trading.risk import Authority, Refusal, exit_refusal
-from trading.venues.platforms import TRAITS, FeeModel, traits
+from trading.venues.platforms import TRAITS, traits
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -672,11 +672,7 @@ class BacktestEngine:
     def _fee(self, side: TradeSide, quantity: Decimal, price: Decimal, rate: Decimal | None = None) -> Decimal:
         if self.spec.commission is not None:
             return money(quantity * price * self.spec.commission)
-        if self.traits.fee_model == FeeModel.REGULATORY_ON_SELLS:
-            return alpaca_fee(quantity, price, side=side)
-        if self.traits.fee_model == FeeModel.TAKER_QUADRATIC:
-            return kalshi_fee(quantity, price)
-        return polymarket_fee(quantity, price, rate=rate if rate is not None else POLYMARKET_DEFAULT_TAKER_RATE)
+        return trade_fee(self.venue, side=side, quantity=quantity, price=price, polymarket_rate=rate)
 
     def _fill_due(self, until: float) -> None:
         still: list[WorkingOrder] = []
