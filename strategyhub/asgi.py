@@ -25,7 +25,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from strategies.api.mcp_server import McpHttpApp  # noqa: E402
+from api.mcp_server import McpHttpApp  # noqa: E402
 from strategyhub.routing import websocket_urlpatterns  # noqa: E402
 
 mcp_app = McpHttpApp()

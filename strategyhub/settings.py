@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "channels",
     "accounts",
+    "api",
     "chatfiles",
     "strategies",
     "trading",
@@ -228,12 +229,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["strategies.api.parsers.BoundedJSONParser"],
-    "EXCEPTION_HANDLER": "strategies.api.errors.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.BoundedJSONParser"],
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
     "URL_FORMAT_OVERRIDE": None,  # `?format=` belongs to GET /api/v1/tools/ (openai, anthropic, mcp)
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
-# Per API key (per user for a browser session), reads and writes apart; see strategies/api/throttles.py.
+# Per API key (per user for a browser session), reads and writes apart; see api/throttles.py.
 API_THROTTLE_RATES = {
     "read": env.str("API_THROTTLE_READ", "1200/min"),
     "write": env.str("API_THROTTLE_WRITE", "120/min"),

@@ -12,8 +12,8 @@ urlpatterns = [
     path("strategies/", include("strategies.urls")),
     path("api/v1/schema/strategy-config.json", views.strategy_config_schema, name="strategy-config-schema"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
-    path("api/v1/", include("strategies.api.urls")),
+    path("api/v1/", include("api.urls")),
 ]
 
-handler404 = "strategies.api.errors.handler404"
-handler500 = "strategies.api.errors.handler500"
+handler404 = "api.errors.handler404"
+handler500 = "api.errors.handler500"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from strategies.api.tools import tool_call
+from api.tools import tool_call
 from strategies.sdk import VENUE_METHODS
 from tests.api.conftest import error, kalshi_files
 

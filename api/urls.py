@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, register_converter
 
-from strategies.api import schema, views  # noqa: F401 - schema registers the API key scheme
+from api import schema, views  # noqa: F401 - schema registers the API key scheme
 
 
 class IdConverter:

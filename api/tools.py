@@ -19,7 +19,7 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.core.signals import request_finished, request_started
 from django.urls import Resolver404, resolve
 
-from strategies.api.errors import error_body
+from api.errors import error_body
 from strategies.sdk import VENUE_METHODS
 from strategies.validation import config_schema
 

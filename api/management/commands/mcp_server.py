@@ -9,7 +9,7 @@ import anyio
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import api_key_find
-from strategies.api.mcp_server import stdio_serve
+from api.mcp_server import stdio_serve
 
 
 class Command(BaseCommand):

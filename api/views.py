@@ -23,14 +23,14 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey
 from accounts.services import api_key_label, api_key_revoke
+from api import serializers as s
+from api.errors import ApiError, issue
+from api.idempotency import Pending, Replay, idempotency_begin, idempotency_finish
+from api.permissions import KeyScope
+from api.selectors import strategy_performance, versions_diff
+from api.throttles import ApiKeyThrottle
 from chatfiles.models import ChatFile
 from chatfiles.services import chatfile_create
-from strategies.api import serializers as s
-from strategies.api.errors import ApiError, issue
-from strategies.api.idempotency import Pending, Replay, idempotency_begin, idempotency_finish
-from strategies.api.permissions import KeyScope
-from strategies.api.selectors import strategy_performance, versions_diff
-from strategies.api.throttles import ApiKeyThrottle
 from strategies.backtesting import TRADE_KEYS, BacktestInvalid, backtest_cancel, backtest_start, default_data
 from strategies.executor import CycleNotStarted, execution_run
 from strategies.models import Backtest, Execution, Strategy, StrategyVersion
@@ -589,7 +589,7 @@ class ToolsView(ApiView):
         OpenApiParameter("format", str, enum=["openai", "anthropic", "mcp"], description="Whose tool format.")],
         responses=answers(s.ToolsSerializer), summary="Tool definitions for LLM function calling and MCP")
     def get(self, request: Request) -> Response:
-        from strategies.api.tools import tool_definitions
+        from api.tools import tool_definitions
 
         data = self.valid(s.ToolsFormatSerializer, request.query_params)
         return Response({"format": data["format"], "tools": tool_definitions(data["format"])})

@@ -1,4 +1,4 @@
-"""The MCP server: the tools of strategies/api/tools.py over stdio (`manage.py mcp_server`) and over
+"""The MCP server: the tools of api/tools.py over stdio (`manage.py mcp_server`) and over
 streamable HTTP at /mcp (mounted in strategyhub/asgi.py), on the official `mcp` SDK.
 
 Both authenticate with a StrategyHub API key: stdio takes it from STRATEGYHUB_API_KEY, HTTP from each
@@ -19,8 +19,8 @@ from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
-from strategies.api.errors import error_body
-from strategies.api.tools import TOOLS, tool_call
+from api.errors import error_body
+from api.tools import TOOLS, tool_call
 
 INSTRUCTIONS = (
     "StrategyHub runs Python trading strategies you write, in a sandbox, every N seconds against Polymarket, "

@@ -1,4 +1,4 @@
-"""How drf-spectacular documents the API key (imported by strategies/api/urls.py)."""
+"""How drf-spectacular documents the API key (imported by api/urls.py)."""
 
 from __future__ import annotations
 
