@@ -5,6 +5,8 @@ with the same key and the same method, path and body replays it (with `Idempoten
 and never creates a second strategy, version or run. The same key with another body is refused 422
 `idempotency_key_reused`; while the first request is still being answered, a retry gets 409
 `idempotency_in_progress`. Keys are per user and kept for IDEMPOTENCY_KEY_TTL.
+
+A field shown once (a webhook's signing secret) is never stored: a replay has it null, and a note saying so.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
 TTL = timedelta(hours=24)
 STALE = timedelta(minutes=10)  # a request still "in progress" after this died with its process
 REPLAYED_HEADERS = ("Location", "Retry-After")
+# Answer fields shown once and never kept for a replay, each with the note a replay carries instead.
+SHOWN_ONCE = {"secret": "the signing secret was shown once, in the first answer, and is not kept for retries; "
+                        "for a new one create a new endpoint and delete this one"}
 
 
 class Replay(Exception):
@@ -102,6 +107,9 @@ def idempotency_finish(pending: Pending, response: Response) -> None:
         IdempotentRequest.objects.filter(pk=pending.row_id).delete()
         return
     body = json.loads(JSONRenderer().render(response.data)) if response.data is not None else None
+    if isinstance(body, dict):
+        for field in SHOWN_ONCE.keys() & body.keys():
+            body[field], body[f"{field}_note"] = None, SHOWN_ONCE[field]
     headers = {name: response[name] for name in REPLAYED_HEADERS if response.has_header(name)}
     IdempotentRequest.objects.filter(pk=pending.row_id).update(status_code=response.status_code, response=body,
                                                                headers=headers)

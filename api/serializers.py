@@ -561,7 +561,9 @@ class WebhookSerializer(serializers.Serializer[Any]):
 
 
 class WebhookCreatedSerializer(WebhookSerializer):
-    secret = serializers.CharField(help_text="The signing secret (whsec_…): shown in this answer only; keep it.")
+    secret = serializers.CharField(allow_null=True, help_text="The signing secret (whsec_…): shown in this answer "
+                                   "only; keep it. null when the answer is an Idempotency-Key replay.")
+    secret_note = serializers.CharField(required=False, help_text="On a replay only: why `secret` is null.")
 
 
 class WebhookDeliverySerializer(serializers.Serializer[Any]):

@@ -75,3 +75,15 @@ def test_keys_are_per_user(api, bob) -> None:
 def test_a_malformed_key_is_a_validation_error(api) -> None:
     response = api.post("/api/v1/files/", {"filename": "a.py", "content": "x"}, idempotency_key="has space")
     assert response.status_code == 400 and error(response)["issues"][0]["path"] == "Idempotency-Key"
+
+
+def test_a_retried_webhook_create_never_stores_or_replays_its_secret(api) -> None:
+    body = {"url": "https://hooks.example.com/x", "events": ["order.filled"]}
+    first = api.post("/api/v1/webhooks/", body, idempotency_key="hook-1")
+    again = api.post("/api/v1/webhooks/", body, idempotency_key="hook-1")
+    assert (first.status_code, again.status_code) == (201, 201) and again["Idempotent-Replayed"] == "true"
+    secret = first.json()["secret"]
+    assert secret.startswith("whsec_")
+    assert again.json()["id"] == first.json()["id"] and again.json()["secret"] is None
+    assert "shown once" in again.json()["secret_note"]
+    assert secret not in str(IdempotentRequest.objects.get(key="hook-1").response)
