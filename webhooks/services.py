@@ -2,7 +2,8 @@
 
 An event is recorded in the caller's transaction (`webhook_event_record`: rows only, no network) and
 its deliveries are queued when that transaction commits. `webhook_deliver` claims one due delivery with
-a conditional update, POSTs it with short timeouts, and records the answer or the next attempt.
+a conditional update, POSTs it with short timeouts to the address it checked, and records the answer or
+the next attempt.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
+import httpx
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -54,32 +55,37 @@ class WebhookInvalid(ValueError):
 # --- URLs -------------------------------------------------------------------------------------------
 
 
-def webhook_url_refusal(url: str) -> str | None:
-    """Why StrategyHub will not POST to `url`, or None. Checked when an endpoint is saved and before every attempt
-    (DNS can change): only http(s), and, unless WEBHOOK_ALLOW_PRIVATE_URLS, only public addresses."""
+def webhook_addresses(url: str, *, resolve: bool = True) -> list[str]:
+    """The addresses a POST to `url` may connect to, resolved once and checked, or WebhookInvalid("url") saying why
+    StrategyHub will not POST there: only http(s), and, unless WEBHOOK_ALLOW_PRIVATE_URLS, only public addresses.
+
+    An attempt connects to these very addresses: resolving the name again could answer another one (DNS
+    rebinding). `resolve=False` checks the URL's form alone (saving an endpoint while private URLs are allowed).
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        return f"must be an http:// or https:// URL, got scheme {parts.scheme or 'none'!r}"
+        raise WebhookInvalid("url", f"url must be an http:// or https:// URL, got scheme {parts.scheme or 'none'!r}")
     if not parts.hostname:
-        return "must name a host"
+        raise WebhookInvalid("url", "url must name a host")
     if parts.username or parts.password:
-        return "must not carry a user name or password (sign with the endpoint's secret instead)"
+        raise WebhookInvalid("url", "url must not carry a user name or password (sign with the endpoint's secret "
+                                    "instead)")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        return "has an invalid port"
-    if settings.WEBHOOK_ALLOW_PRIVATE_URLS:
-        return None
+        raise WebhookInvalid("url", "url has an invalid port") from None
+    if not resolve:
+        return []
     try:
         infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError) as exc:
-        return f"host {parts.hostname!r} does not resolve ({exc})"
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            return (f"host {parts.hostname!r} resolves to {address}, a private, loopback or link-local address "
-                    "(set WEBHOOK_ALLOW_PRIVATE_URLS=1 to allow it)")
-    return None
+        raise WebhookInvalid("url", f"url host {parts.hostname!r} does not resolve ({exc})") from None
+    addresses = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
+    for address in addresses:
+        if not settings.WEBHOOK_ALLOW_PRIVATE_URLS and not ipaddress.ip_address(address).is_global:
+            raise WebhookInvalid("url", f"url host {parts.hostname!r} resolves to {address}, a private, loopback or "
+                                        "link-local address (set WEBHOOK_ALLOW_PRIVATE_URLS=1 to allow it)")
+    return addresses
 
 
 def _events_valid(events: Iterable[Any]) -> list[str]:
@@ -91,9 +97,7 @@ def _events_valid(events: Iterable[Any]) -> list[str]:
 
 
 def _url_valid(url: str) -> str:
-    refusal = webhook_url_refusal(url)
-    if refusal:
-        raise WebhookInvalid("url", f"url {refusal}")
+    webhook_addresses(url, resolve=not settings.WEBHOOK_ALLOW_PRIVATE_URLS)
     return url
 
 
@@ -202,30 +206,45 @@ def _claim(delivery_id: int, now: datetime) -> WebhookDelivery | None:
 
 
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
-    """(status code, error): the receiver's answer, or None and why there was none."""
+    """(status code, error): the receiver's answer, or None and why there was none.
+
+    Connects to an address checked by `webhook_addresses`, with the URL's own Host header and, for https, its
+    host name for SNI and the certificate check. The receiver's body is never read: it could be anything the
+    URL's host serves (an internal error page), and `last_error` is shown to the endpoint's owner.
+    """
     endpoint = delivery.endpoint
-    refusal = webhook_url_refusal(endpoint.url)
-    if refusal:
-        return None, f"not sent: url {refusal}"
+    try:
+        addresses = webhook_addresses(endpoint.url)
+    except WebhookInvalid as exc:
+        return None, f"not sent: {exc}"
+    url = httpx.URL(endpoint.url)
     body = webhook_body(delivery)
     headers = {
+        "Host": url.netloc.decode("ascii"),
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "StrategyHub-Event": delivery.event_type,
         "StrategyHub-Delivery": str(delivery.pk),
         "StrategyHub-Signature": webhook_signature(secret=endpoint.secret, timestamp=int(time.time()), body=body),
     }
-    try:
-        with requests.post(endpoint.url, data=body, headers=headers, timeout=(CONNECT_SECONDS, READ_SECONDS),
-                           allow_redirects=False, stream=True) as response:
-            code = response.status_code
-            text = "" if 200 <= code < 300 else next(response.iter_content(300), b"").decode(errors="replace")
-    except requests.RequestException as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:500]
-    if 200 <= code < 300:
-        return code, ""
-    hint = " (redirects are not followed)" if 300 <= code < 400 else ""
-    return code, f"answered {code}{hint}: {text}".strip()[:500]
+    error = ""
+    # trust_env=False: a proxy from the environment would resolve the name again, out of our sight.
+    with httpx.Client(timeout=httpx.Timeout(READ_SECONDS, connect=CONNECT_SECONDS), follow_redirects=False,
+                      trust_env=False) as client:
+        for address in addresses:  # the next address only when this one cannot be reached
+            try:
+                with client.stream("POST", url.copy_with(host=address), content=body, headers=headers,
+                                   extensions={"sni_hostname": url.host}) as response:
+                    code = response.status_code
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                error = f"{type(exc).__name__} to {address}: {exc}"[:500]
+                continue
+            except httpx.HTTPError as exc:
+                return None, f"{type(exc).__name__}: {exc}"[:500]
+            if 200 <= code < 300:
+                return code, ""
+            return code, f"answered {code}" + (" (redirects are not followed)" if 300 <= code < 400 else "")
+    return None, error or f"not sent: url host {url.host!r} has no address"
 
 
 def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:

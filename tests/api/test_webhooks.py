@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -44,6 +45,7 @@ class Receiver:
         self.requests: list[dict[str, Any]] = []
         self.answers: list[int] = []
         self.hang_seconds = 0.0
+        self.answer_body = b"ok"
         self.secret = ""
         receiver = self
 
@@ -55,9 +57,9 @@ class Receiver:
                     time.sleep(receiver.hang_seconds)
                 code = receiver.answers.pop(0) if receiver.answers else 200
                 self.send_response(code)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(receiver.answer_body)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(receiver.answer_body)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -267,6 +269,40 @@ def test_a_url_that_became_private_is_not_posted_to(api, settings, receiver, eag
     delivery = WebhookDelivery.objects.get()
     assert receiver.requests == [] and delivery.status == "pending"
     assert delivery.last_error.startswith("not sent: url host '127.0.0.1' resolves to 127.0.0.1")
+
+
+def test_a_name_that_rebinds_to_loopback_after_the_check_is_never_posted_to(
+        api, settings, receiver, eager, monkeypatch, django_capture_on_commit_callbacks) -> None:
+    hook = subscribe(api, receiver)
+    port = receiver.server.server_address[1]
+    assert api.patch(f"/api/v1/webhooks/{hook['id']}/", {"url": f"http://rebind.example:{port}/hooks"}).status_code == 200
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    public = "192.88.99.1"  # a global address (the retired 6to4 relay, RFC 7526) nothing of ours listens on
+    answers: list[str] = []
+    resolve = socket.getaddrinfo
+
+    def rebinding(host: str, *args: Any, **kwargs: Any) -> Any:
+        """The attacker's DNS: a public address first, loopback from then on."""
+        if host != "rebind.example":
+            return resolve(host, *args, **kwargs)
+        answers.append("127.0.0.1" if answers else public)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (answers[-1], port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(f"/api/v1/webhooks/{hook['id']}/test/")
+    assert receiver.requests == [], "the POST went to loopback after the check"
+    assert answers == [public]  # resolved once: the address checked is the address connected to
+    assert WebhookDelivery.objects.get().status == "pending"
+
+
+def test_a_receivers_error_body_is_not_kept(api, receiver, eager, django_capture_on_commit_callbacks) -> None:
+    hook = subscribe(api, receiver)
+    receiver.answers, receiver.answer_body = [500], b"Traceback: db password hunter2 at 10.0.0.5"
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(f"/api/v1/webhooks/{hook['id']}/test/")
+    [delivery] = api.get(f"/api/v1/webhooks/{hook['id']}/deliveries/").json()["results"]
+    assert (delivery["last_status_code"], delivery["last_error"]) == (500, "answered 500")
 
 
 @pytest.mark.parametrize(("body", "path"), [
