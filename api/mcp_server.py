@@ -2,8 +2,10 @@
 streamable HTTP at /mcp (mounted in strategyhub/asgi.py), on the official `mcp` SDK.
 
 Both authenticate with a StrategyHub API key: stdio takes it from STRATEGYHUB_API_KEY, HTTP from each
-request's `Authorization: Bearer shk_…` header. A tool call is the REST call (tools.tool_call), so it
-has the key's scope and sees only the key owner's strategies.
+request's `Authorization: Bearer shk_…` header. Over HTTP a request must name one of ALLOWED_HOSTS (Host) and,
+when a browser sends an Origin, come from one of them or of CSRF_TRUSTED_ORIGINS, as the MCP specification
+asks against DNS rebinding: else 421 or 403, before the key is even looked up. A tool call is the REST call
+(tools.tool_call), so it has the key's scope and sees only the key owner's strategies.
 """
 
 from __future__ import annotations
@@ -12,9 +14,13 @@ import asyncio
 import contextvars
 import json
 from typing import Any
+from urllib.parse import urlparse
 
 import mcp_types as types
 from asgiref.sync import sync_to_async
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -95,7 +101,8 @@ class McpHttpApp:
     def __init__(self) -> None:
         self.manager = StreamableHTTPSessionManager(
             app=mcp_server(), json_response=True, stateless=True,
-            # Every request carries an API key, so a page on another origin (DNS rebinding) gains nothing.
+            # Host and Origin are checked first, in __call__, with Django's own rules (subdomains, DEBUG's
+            # defaults), which the SDK's exact-match lists cannot express.
             security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
         self._started: asyncio.Event | None = None
@@ -116,6 +123,13 @@ class McpHttpApp:
         if scope["type"] == "lifespan":
             return
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+        foreign = _foreign_host_or_origin(headers)
+        if foreign is not None:
+            status, type_, message = foreign
+            await send({"type": "http.response.start", "status": status,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": json.dumps(error_body(type_, message)).encode()})
+            return
         auth = headers.get("authorization", "")
         if not await sync_to_async(_key_valid, thread_sensitive=True)(auth):
             body = json.dumps(error_body("not_authenticated" if not auth else "authentication_failed",
@@ -130,6 +144,24 @@ class McpHttpApp:
             await self.manager.handle_request(scope, receive, send)
         finally:
             authorization.reset(token)
+
+
+def _foreign_host_or_origin(headers: dict[str, str]) -> tuple[int, str, str] | None:
+    """(status, error type, message) for a Host that is not one of ALLOWED_HOSTS (421) or an Origin that is neither
+    one of them nor of CSRF_TRUSTED_ORIGINS (403); None for our own. A request without Origin is not a browser's."""
+    allowed_hosts = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed_hosts:
+        allowed_hosts = [".localhost", "127.0.0.1", "[::1]"]  # what Django itself allows then
+    host = headers.get("host", "")
+    domain, _port = split_domain_port(host)
+    if not domain or not validate_host(domain, allowed_hosts):
+        return 421, "misdirected_request", f"Host {host!r} is not one of ALLOWED_HOSTS"
+    origin = headers.get("origin")
+    # Channels' websocket origin check, with Django's "https://*.example.com" trusted origins in its ".example.com"
+    trusted = [*allowed_hosts, *(o.replace("://*.", "://.", 1) for o in settings.CSRF_TRUSTED_ORIGINS)]
+    if origin is not None and not OriginValidator(None, trusted).validate_origin(urlparse(origin)):
+        return 403, "permission_denied", f"Origin {origin!r} is not one of ALLOWED_HOSTS or CSRF_TRUSTED_ORIGINS"
+    return None
 
 
 def _key_valid(header: str) -> bool:

@@ -127,3 +127,30 @@ def test_mcp_over_http_without_a_valid_key_is_401(daphne) -> None:
         response = httpx2.post(daphne, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=headers)
         assert response.status_code == 401
         assert response.json()["error"]["type"] in ("not_authenticated", "authentication_failed")
+
+
+TOOLS_LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+
+
+@pytest.mark.parametrize(("headers", "status"), [
+    ({"Host": "rebound.example"}, 421),  # a page on a name that now resolves to us (DNS rebinding)
+    ({"Host": "rebound.example:8000"}, 421),
+    ({"Origin": "http://evil.example"}, 403),  # another site's page, in the user's browser
+    ({"Origin": "null"}, 403),
+])
+def test_mcp_over_http_refuses_a_foreign_host_or_origin(alice, daphne, headers, status) -> None:
+    key = api_key_issue(user=alice)
+    response = httpx2.post(daphne, json=TOOLS_LIST, headers={**MCP_HEADERS, "Authorization": f"Bearer {key}", **headers})
+    assert response.status_code == status, response.text[:200]
+    assert response.json()["error"]["type"] in ("misdirected_request", "permission_denied")
+
+
+def test_mcp_over_http_answers_its_own_origin(alice, daphne) -> None:
+    key = api_key_issue(user=alice)
+    own = daphne.removesuffix("/mcp")
+    for headers in ({}, {"Origin": own}, {"Origin": own.replace("127.0.0.1", "localhost")}):
+        response = httpx2.post(daphne, json=TOOLS_LIST,
+                               headers={**MCP_HEADERS, "Authorization": f"Bearer {key}", **headers})
+        assert response.status_code == 200, response.text[:200]
+        assert len(response.json()["result"]["tools"]) == 21
