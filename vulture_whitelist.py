@@ -13,6 +13,7 @@ _.DEFAULT_AUTO_FIELD, _.INSTALLED_APPS, _.LANGUAGE_CODE, _.LOGGING, _.LOGIN_REDI
 _.LOGOUT_REDIRECT_URL, _.MIDDLEWARE, _.PASSWORD_HASHERS, _.REST_FRAMEWORK, _.ROOT_URLCONF, _.SESSION_COOKIE_SECURE
 _.SPECTACULAR_SETTINGS, _.STATICFILES_DIRS, _.STATIC_URL, _.STORAGES, _.TEMPLATES, _.TIME_ZONE, _.USE_I18N
 _.USE_TZ, _.WHITENOISE_USE_FINDERS, _.WSGI_APPLICATION
+_.SECURE_HSTS_SECONDS, _.SECURE_HSTS_INCLUDE_SUBDOMAINS, _.SECURE_HSTS_PRELOAD, _.SECURE_PROXY_SSL_HEADER
 _.CELERY_ACCEPT_CONTENT, _.CELERY_BEAT_SCHEDULE, _.CELERY_BEAT_SCHEDULER, _.CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP
 _.CELERY_BROKER_TRANSPORT_OPTIONS, _.CELERY_TASK_ACKS_LATE, _.CELERY_TASK_DEFAULT_QUEUE, _.CELERY_TASK_IGNORE_RESULT
 _.CELERY_TASK_REJECT_ON_WORKER_LOST, _.CELERY_TASK_SERIALIZER, _.CELERY_TASK_SOFT_TIME_LIMIT, _.CELERY_TIMEZONE
@@ -72,7 +73,7 @@ _.allow_request  # DRF calls a throttle's, by name
 _.SharedRedisCache  # named by CACHES["default"]["BACKEND"] in settings
 _.get_ordering  # the admin orders a changelist, and another admin's choices of that model, by it
 _.BoundedJSONParser  # named by REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] in settings
-_.LoginThrottleMiddleware  # named by MIDDLEWARE in settings
+_.LoginThrottleMiddleware, _.ContentSecurityPolicyMiddleware  # named by MIDDLEWARE in settings
 _._runner  # the MCP session manager's task: kept referenced, or asyncio may collect it
 # Output serializer fields: drf-spectacular publishes them in the OpenAPI schema.
 _.schedule, _.dashboard_url, _.is_current, _.execution_url, _.unrealized_pnl_usd, _.equity_usd, _.total_capital_usd
