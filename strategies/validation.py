@@ -174,14 +174,6 @@ def _semantic_issues(config: dict[str, Any]) -> list[ValidationIssue]:
                 path="capital.percent",
             )
         )
-    if method == "kelly" and capital.get("kelly_fraction") is None:
-        issues.append(
-            ValidationIssue(
-                CONFIG_FILE,
-                'is required when sizing_method is "kelly": a number in (0, 1]',
-                path="capital.kelly_fraction",
-            )
-        )
     allowed = config.get("risk_limits", {}).get("allowed_services")
     if allowed is not None and config["platform"] not in allowed:
         issues.append(

@@ -24,6 +24,9 @@ ONE = Decimal(1)
 HALF = Decimal("0.5")
 CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
+# Half-Kelly when config.json gives `sizing_method: "kelly"` without `kelly_fraction` (docs/strategies.md):
+# the design's own capital example does, and full Kelly on an estimated edge overbets.
+DEFAULT_KELLY_FRACTION = HALF
 
 # How finely each venue counts what is bought: Kalshi whole contracts, Polymarket 2 decimals
 # (the CLOB's size rounding), Alpaca fractional shares.
@@ -55,7 +58,7 @@ class CapitalPlan:
     max_position_size: Decimal
     max_daily_loss: Decimal
     sizing_method: str
-    kelly_fraction: Decimal | None
+    kelly_fraction: Decimal  # DEFAULT_KELLY_FRACTION when config.json leaves it out
     percent: Decimal | None
     max_order_usd: Decimal | None
     max_daily_usd: Decimal | None
@@ -77,7 +80,7 @@ class CapitalPlan:
             max_position_size=usd(capital["max_position_size"]),
             max_daily_loss=usd(capital["max_daily_loss"]),
             sizing_method=str(capital["sizing_method"]),
-            kelly_fraction=optional(capital.get("kelly_fraction")),
+            kelly_fraction=optional(capital.get("kelly_fraction")) or DEFAULT_KELLY_FRACTION,
             percent=optional(capital.get("percent")),
             max_order_usd=optional(limits.get("max_order_usd")),
             max_daily_usd=optional(limits.get("max_daily_usd")),
@@ -290,7 +293,7 @@ def entry_size(
         method_usd = max(ZERO, equity) * (plan.percent or ZERO) / 100
     elif plan.sizing_method == "kelly":
         kelly = kelly_fraction_of(confidence, limit_price, venue=plan.platform)
-        method_usd = plan.total_capital * kelly * (plan.kelly_fraction or ONE)
+        method_usd = plan.total_capital * kelly * plan.kelly_fraction
     else:
         method_usd = plan.capital_per_trade
     caps: list[tuple[str, Decimal]] = [("method", method_usd)]

@@ -5,6 +5,7 @@ a person approves it, and its run, positions and performance are read back."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal as D
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from strategies.models import Strategy
 from strategies.services import strategy_version_approve
 from strategies.tasks import execution_cycle
-from tests.api.conftest import error
+from tests.api.conftest import error, kalshi_files
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("venues_on_simulator")]
 
@@ -156,3 +157,20 @@ def test_the_seed_copy_trader_deployed_fixed_approved_and_run_through_the_api(ap
     [paper] = api.get(f"/api/v1/strategies/{strategy_id}/performance/").json()["books"]
     assert paper["open_positions"] == len(positions)
     assert api.get(f"/api/v1/strategies/{strategy_id}/executions/").json()["results"][0]["trigger"] == "manual"
+
+
+# The seed document's capital example, as written there: "kelly" without a kelly_fraction.
+SEED_CAPITAL = {"total_capital": 5000, "capital_per_trade": 100, "max_positions": 5, "max_position_size": 500,
+                "max_daily_loss": 200, "sizing_method": "kelly"}
+
+
+def test_the_seeds_kelly_capital_example_deploys_and_sizes_at_half_kelly(api) -> None:
+    parameters = {**json.loads(kalshi_files()["config.json"])["parameters"], "min_price": 0.01, "max_price": 0.97}
+    deployed = api.post("/api/v1/strategies/", {"files": kalshi_files(capital=SEED_CAPITAL, parameters=parameters)})
+    assert deployed.status_code == 201, deployed.json()
+    smoke = deployed.json()["smoke"]
+    assert smoke["status"] == "succeeded", smoke["error"]
+    sizings = [a["payload"]["sizing"] for a in smoke["actions"] if a["kind"] == "order_would_place"]
+    assert sizings
+    for sizing in sizings:  # the method's amount is f* × 0.5 × total_capital (the payload's f* has 4 places)
+        assert abs(D(sizing["method_usd"]) / (D(sizing["kelly"]) * 5000) - D("0.5")) < D("0.005"), sizing

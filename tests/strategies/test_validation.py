@@ -134,10 +134,9 @@ def test_percent_sizing_needs_a_percent() -> None:
     ]
 
 
-def test_kelly_sizing_needs_a_fraction() -> None:
-    assert messages(with_capital(sizing_method="kelly", kelly_fraction=None)) == [
-        'config.json: capital.kelly_fraction is required when sizing_method is "kelly": a number in (0, 1]'
-    ]
+def test_kelly_sizing_without_a_fraction_is_valid() -> None:
+    files = with_capital(sizing_method="kelly", kelly_fraction=None)  # sized at half-Kelly (trading.capital)
+    assert strategy_files_validate(files).config["capital"]["sizing_method"] == "kelly"
 
 
 def test_allowed_services_must_include_the_platform() -> None:
