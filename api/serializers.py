@@ -38,7 +38,8 @@ class ErrorDetailSerializer(serializers.Serializer[Any]):
     type = serializers.CharField(help_text=(
         "What to branch on: validation_error, parse_error, not_authenticated, authentication_failed, "
         "permission_denied, not_found, method_not_allowed, unsupported_media_type, already_running, "
-        "not_runnable, conflict, idempotency_key_reused, idempotency_in_progress, throttled, internal_error."))
+        "not_runnable, conflict, name_taken, idempotency_key_reused, idempotency_in_progress, throttled, "
+        "internal_error."))
     message = serializers.CharField()
     issues = IssueSerializer(many=True)
 

@@ -74,8 +74,10 @@ TOOLS: tuple[Tool, ...] = (
         "`smoke.status`, `smoke.logs` and `smoke.error` (with your code's traceback) and fix mistakes with "
         "update_strategy. Invalid files are refused with every problem listed in `error.issues` (file, JSON path "
         "or line, and what would be valid); nothing is stored then. The strategy waits for a person to approve it "
-        "(status pending_approval) before it trades, in paper mode first; you cannot approve it. Deploying the "
-        "same files again returns the same version (created: false). Returns the strategy (id, status, version, "
+        "(status pending_approval) before it trades, in paper mode first; you cannot approve it. It always makes a "
+        "new strategy: the `name` in config.json of one of your strategies is refused (error.type name_taken, "
+        "naming that strategy's id); change that strategy with update_strategy instead. Deploying the same files "
+        "again returns the same version (created: false). Returns the strategy (id, status, version, "
         "dashboard_url) with `smoke`.",
         "POST", "/strategies/",
         {"files": FILES,

@@ -38,6 +38,7 @@ from strategies.selectors import strategies_for_user, strategy_graduation
 from strategies.services import (
     ActionRefused,
     AlreadyRunning,
+    StrategyNameTaken,
     strategy_deploy,
     strategy_enable,
     strategy_pause,
@@ -220,6 +221,8 @@ class StrategyListView(ListView):
         try:
             version = strategy_deploy(owner=request.user, files=data.get("files"),  # type: ignore[arg-type]
                                       file_ids=data.get("file_ids"), chat_id=data["chat_id"], mode=data["mode"])
+        except StrategyNameTaken as exc:
+            raise _name_taken(exc) from None
         except IntegrityError:  # the same new name deployed twice at once: the other request won
             raise ApiError(409, "conflict", "another deploy of a strategy with this name was stored at the same "
                            "moment; send the request again", headers={"Retry-After": "1"}) from None
@@ -228,6 +231,14 @@ class StrategyListView(ListView):
         body = {**s.StrategySerializer(strategy, context={"request": request}).data, "created": created,
                 "smoke": _smoke(strategy)}
         return Response(body, status=201 if created else 200)
+
+
+def _name_taken(exc: StrategyNameTaken) -> ApiError:
+    versions = reverse("api:version-list", kwargs={"strategy_id": exc.strategy_id})
+    message = (f"config.json: name {exc.name!r} is taken by your strategy {exc.strategy_id}: "
+               "to change that strategy, send the changed files as a new version with "
+               f"POST {versions} (the update_strategy tool); for a separate strategy, choose another name")
+    return ApiError(409, "name_taken", message, [issue(message, file="config.json", path="name")])
 
 
 class StrategyDetailView(ApiView):

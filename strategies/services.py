@@ -37,6 +37,18 @@ class ApprovalError(Exception):
     pass
 
 
+class StrategyNameTaken(StrategyInvalid):
+    """A deploy named one of the owner's strategies: changing it is a new version of that strategy, asked for
+    by its id (`strategy_version_create`), never a side effect of a name."""
+
+    def __init__(self, strategy: Strategy) -> None:
+        self.strategy_id: int = strategy.pk
+        self.name = strategy.name
+        super().__init__([ValidationIssue(
+            "config.json", f"is {strategy.name!r}, already the name of your strategy {strategy.pk}: to change it, "
+            f"add a new version to strategy {strategy.pk}; for another strategy, choose another name", path="name")])
+
+
 PAPER_APPROVAL = "strategies.approve_paper"
 LIVE_APPROVAL = "strategies.approve_live"
 
@@ -91,11 +103,11 @@ def strategy_deploy(
     mode: str = Mode.PAPER,
     approve_by: User | None = None,
 ) -> StrategyVersion:
-    """Validate and store a strategy's files as a new version (of the owner's strategy with that name).
+    """Validate and store a strategy's files as a new strategy, at version 1, waiting for approval.
 
-    Deploying the same files and config again returns the current version unchanged. A new version
-    always waits for approval: approval is bound to the exact code. Invalid input raises
-    StrategyInvalid before anything is written.
+    A name the owner already uses raises StrategyNameTaken, unless the files and config are those of
+    that strategy's current version: then that version is returned unchanged (a retried deploy).
+    Invalid input raises StrategyInvalid before anything is written.
     """
     if (files is None) == (file_ids is None):
         raise StrategyInvalid([ValidationIssue("request", "send either files or file_ids, not both or neither")])
@@ -116,18 +128,17 @@ def strategy_deploy(
         .select_related("current_version")
         .first()
     )
-    unchanged = strategy is not None and strategy.current_version is not None
-    if unchanged and strategy.current_version.content_hash == validated.content_hash:  # type: ignore[union-attr]
-        current = strategy.current_version  # type: ignore[union-attr]
-        assert current is not None
+    if strategy is not None:
+        current = strategy.current_version
+        if current is None or current.content_hash != validated.content_hash:
+            raise StrategyNameTaken(strategy)
         if approve_by is not None and not current.is_approved_for_paper:
             strategy_version_approve(version=current, by=approve_by)
             current.refresh_from_db()
         return current
-    if strategy is None:
-        strategy = Strategy.objects.create(
-            owner=owner, mode=mode, **_strategy_fields(validated), status=Strategy.Status.DRAFT
-        )
+    strategy = Strategy.objects.create(
+        owner=owner, mode=mode, **_strategy_fields(validated), status=Strategy.Status.DRAFT
+    )
     version = _version_add(strategy, validated, owner=owner, chat_files=chat_files, chat_id=chat_id)
     if approve_by is not None:
         strategy_version_approve(version=version, by=approve_by)

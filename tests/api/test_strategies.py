@@ -8,7 +8,7 @@ import pytest
 
 from chatfiles.models import ChatFile
 from strategies.models import Execution, Strategy, StrategyVersion
-from strategies.services import strategy_deploy
+from strategies.services import strategy_deploy, strategy_version_approve
 from tests.api.conftest import config_with_raw, error, kalshi_files
 from tests.conftest import example_files
 
@@ -62,6 +62,22 @@ def test_identical_files_again_are_200_and_the_same_version(api) -> None:
     again = api.post("/api/v1/strategies/", {"files": kalshi_files()})
     assert again.status_code == 200
     assert (again.json()["id"], again.json()["version"], again.json()["created"]) == (first["id"], 1, False)
+    assert StrategyVersion.objects.count() == 1
+
+
+def test_a_deploy_with_a_name_in_use_is_a_409_naming_the_strategy_and_leaves_it_running(api, staff) -> None:
+    first = api.post("/api/v1/strategies/", {"files": kalshi_files()}).json()
+    strategy_version_approve(version=StrategyVersion.objects.get(strategy_id=first["id"]), by=staff)
+    response = api.post("/api/v1/strategies/", {"files": kalshi_files(polling_interval=600)})
+    assert response.status_code == 409
+    body = error(response)
+    assert body["type"] == "name_taken"
+    assert [(i["file"], i["path"]) for i in body["issues"]] == [("config.json", "name")]
+    assert f"strategy {first['id']}" in body["message"]
+    assert f"POST /api/v1/strategies/{first['id']}/versions/" in body["message"]
+    strategy = Strategy.objects.get(pk=first["id"])
+    assert (strategy.status, strategy.current_version_id, strategy.polling_interval) == (
+        "approved", StrategyVersion.objects.get().pk, 300)
     assert StrategyVersion.objects.count() == 1
 
 

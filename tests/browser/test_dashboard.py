@@ -16,7 +16,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from strategies.models import Execution, Strategy
-from strategies.services import strategy_deploy
+from strategies.services import strategy_deploy, strategy_version_approve, strategy_version_create
 from tests.conftest import EXAMPLES, REVIEWER_PERMS, example_files, grant, scripts_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -193,7 +193,8 @@ def test_create_new_issues_a_key_once_and_uploads_a_strategy(page: Page, dashboa
 def test_a_version_diff(page: Page, dashboard: str, demo, console_errors, screenshot) -> None:
     files = example_files("polymarket_copy_trader")
     files["strategy.py"] = files["strategy.py"].replace("stop_loss", "stop_loss_pct")
-    strategy_deploy(owner=demo["user"], files=files, approve_by=demo["reviewer"])
+    version, _ = strategy_version_create(strategy=demo["copy"], owner=demo["user"], files=files)
+    strategy_version_approve(version=version, by=demo["reviewer"])
     log_in(page, dashboard)
     page.goto(f"{dashboard}/strategies/{demo['copy'].pk}/versions/")
     expect(page.locator("table.versions")).to_contain_text("reviewer")

@@ -17,7 +17,8 @@ from django.core.management.base import CommandError
 
 from accounts.services import api_key_user
 from strategies.models import Strategy, StrategyVersion
-from tests.conftest import EXAMPLES
+from strategies.services import strategy_deploy
+from tests.conftest import EXAMPLES, scripts_files
 
 pytestmark = pytest.mark.django_db
 
@@ -119,6 +120,15 @@ def test_issue_api_key_refuses_an_unknown_user_without_create(db) -> None:
         call_command("issue_api_key", "ghost")
     assert caught.value.returncode == 2
     assert not get_user_model().objects.filter(username="ghost").exists()
+
+
+def test_seed_demo_brings_an_example_changed_since_the_last_seed_as_its_next_version(make_user) -> None:
+    demo = make_user("demo")
+    strategy_deploy(owner=demo, files=scripts_files(polling_interval=600))  # the Kalshi example, as it once was
+    call_command("seed_demo", stdout=StringIO())
+    kalshi = Strategy.objects.get(name="Kalshi Favourite-Longshot")
+    assert kalshi.current_version is not None
+    assert (kalshi.current_version.number, kalshi.polling_interval) == (2, 300)
 
 
 def test_seed_demo_is_idempotent_and_leaves_one_approved(db) -> None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.contrib.auth.models import User
 
+from strategies.models import StrategyVersion
 from strategies.selectors import strategy_graduation
-from strategies.services import ApprovalError, strategy_deploy, strategy_version_approve
+from strategies.services import ApprovalError, strategy_deploy, strategy_version_approve, strategy_version_create
 from tests.conftest import example_files
 from tests.strategies.paper_record import paper_trades
 
@@ -27,11 +29,16 @@ def files_with_capital(total_capital: int) -> dict[str, str]:
     return files
 
 
+def next_version_approved(version: StrategyVersion, files: dict[str, str], by: User) -> StrategyVersion:
+    new, _ = strategy_version_create(strategy=version.strategy, owner=version.strategy.owner, files=files)
+    return strategy_version_approve(version=new, by=by)
+
+
 def test_another_versions_trades_do_not_count(alice, staff) -> None:
     first = strategy_deploy(owner=alice, files=files_with_capital(2000), approve_by=staff)
     paper_trades(first, ["10"] * 20)  # v1 graduated…
     assert strategy_graduation(first.strategy).passed
-    second = strategy_deploy(owner=alice, files=files_with_capital(2500), approve_by=staff)
+    second = next_version_approved(first, files_with_capital(2500), staff)
     second.strategy.refresh_from_db()
     graduation = strategy_graduation(second.strategy)  # …v2 has no record of its own
     assert checks(graduation)["closed paper trades"] == "0" and not graduation.passed
@@ -68,7 +75,7 @@ def test_drawdown_is_measured_on_this_versions_capital(alice, staff) -> None:
     small = strategy_deploy(owner=alice, files=files_with_capital(2000), approve_by=staff)
     # 15 wins of 40 make a 2600 peak on 2000, then 6 losses of 100 fall 600 from it: 23.1 %.
     paper_trades(small, ["40"] * 15 + ["-100"] * 6)
-    strategy_deploy(owner=alice, files=files_with_capital(20000), approve_by=staff)  # the next version: 10× capital
+    next_version_approved(small, files_with_capital(20000), staff)  # the next version: 10× capital
     small.strategy.refresh_from_db()
     assert small.strategy.config["capital"]["total_capital"] == 20000
     assert checks(strategy_graduation(small.strategy, version=small))["max drawdown"] == "23.1%"

@@ -10,7 +10,7 @@ from django.utils import timezone
 from strategies.executor import execution_start
 from strategies.models import Execution, Strategy
 from strategies.scheduling import strategies_tick
-from strategies.services import strategy_deploy, strategy_enable, strategy_pause
+from strategies.services import strategy_deploy, strategy_enable, strategy_pause, strategy_version_create
 from tests.conftest import example_files
 
 pytestmark = pytest.mark.django_db
@@ -142,7 +142,7 @@ def test_a_run_for_a_strategy_paused_since_it_was_queued_is_skipped(quiet, djang
 def test_a_run_queued_before_a_new_version_is_skipped(quiet, alice, django_capture_on_commit_callbacks) -> None:
     [execution_id] = tick(django_capture_on_commit_callbacks, quiet.next_run_at)
     files = {**example_files("kalshi_favourite_longshot"), **QUIET, "exit.py": "def should_exit(ctx, p):\n    return None\n"}
-    strategy_deploy(owner=alice, files=files)
+    strategy_version_create(strategy=quiet, owner=alice, files=files)
     execution = execution_start(execution_id=execution_id)
     assert execution is not None and execution.status == "skipped"
     assert "not approved" in execution.error  # the new version waits for review; the old code does not run

@@ -8,7 +8,13 @@ from django.utils import timezone
 from chatfiles.models import ChatFile
 from chatfiles.services import chatfile_create
 from strategies.models import Strategy, StrategyVersion
-from strategies.services import ApprovalError, strategy_deploy, strategy_version_approve, strategy_version_reject
+from strategies.services import (
+    ApprovalError,
+    strategy_deploy,
+    strategy_version_approve,
+    strategy_version_create,
+    strategy_version_reject,
+)
 from strategies.validation import StrategyInvalid
 from tests.conftest import example_files, scripts_files
 from tests.strategies.paper_record import paper_trades
@@ -50,7 +56,7 @@ def test_deploying_the_same_code_again_changes_nothing(alice) -> None:
 def test_editing_an_approved_strategy_needs_approval_again(alice, staff) -> None:
     first = strategy_deploy(owner=alice, files=example_files("kalshi_favourite_longshot"), approve_by=staff)
     assert first.strategy.status == Strategy.Status.APPROVED
-    second = strategy_deploy(owner=alice, files=scripts_files(polling_interval=600))
+    second, _ = strategy_version_create(strategy=first.strategy, owner=alice, files=scripts_files(polling_interval=600))
     strategy = Strategy.objects.get(pk=first.strategy_id)
     assert second.number == 2
     assert strategy.current_version == second
@@ -107,7 +113,7 @@ def test_an_approved_version_cannot_be_rejected(alice, staff) -> None:
 
 def test_only_the_current_version_can_be_decided(alice, staff) -> None:
     old = strategy_deploy(owner=alice, files=example_files("kalshi_favourite_longshot"))
-    strategy_deploy(owner=alice, files=scripts_files(polling_interval=600))
+    strategy_version_create(strategy=old.strategy, owner=alice, files=scripts_files(polling_interval=600))
     with pytest.raises(ApprovalError, match="not the current version"):
         strategy_version_approve(version=old, by=staff)
 

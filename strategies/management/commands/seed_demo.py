@@ -11,7 +11,13 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from strategies.services import strategy_deploy
+from strategies.models import Strategy
+from strategies.services import (
+    StrategyNameTaken,
+    strategy_deploy,
+    strategy_version_approve,
+    strategy_version_create,
+)
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 # Approved at seed time so the demo runs something; the others wait in the admin's approval queue.
@@ -37,7 +43,13 @@ class Command(BaseCommand):
         for folder in sorted(path for path in EXAMPLES_DIR.iterdir() if (path / "config.json").exists()):
             files = {path.name: path.read_text() for path in folder.iterdir() if path.is_file()}
             approve_by = user if folder.name in APPROVED_EXAMPLES else None
-            version = strategy_deploy(owner=user, files=files, approve_by=approve_by)
+            try:
+                version = strategy_deploy(owner=user, files=files, approve_by=approve_by)
+            except StrategyNameTaken as taken:  # the example changed since the last seed: its next version
+                strategy = Strategy.objects.get(pk=taken.strategy_id)
+                version, _ = strategy_version_create(strategy=strategy, owner=user, files=files)
+                if approve_by is not None:
+                    version = strategy_version_approve(version=version, by=approve_by)
             self.stdout.write(f"  {version.strategy.name}: v{version.number}, {version.strategy.status}")
         url = options["url"]
         login = f"{options['username']} / {password}" if created else f"{options['username']} (password unchanged)"
