@@ -89,8 +89,10 @@ TOOLS: tuple[Tool, ...] = (
         "Deploys a new version of an existing strategy: the files you send replace the current version's files of "
         "the same name (others are kept), and `config` (a whole config.json object) replaces config.json. Answers "
         "with a smoke dry run of the new version, like deploy_strategy. A new version always waits for a person's "
-        "approval again, even if the previous one was approved; the previous version keeps running until then only "
-        "if it was approved, otherwise nothing runs. Sending the current code again changes nothing (created: false).",
+        "approval again, even if the previous one was approved, and the strategy does not run until then (not "
+        "even the previously approved version). Sending the current code and config again changes nothing and "
+        "keeps it running (created: false): config.json's whitespace and key order do not count, code files are "
+        "compared byte for byte.",
         "POST", "/strategies/{strategy_id}/versions/",
         {"strategy_id": STRATEGY_ID,
          "files": {**FILES, "description": "Files to replace, by name, each value the whole new text."},

@@ -24,7 +24,14 @@ from chatfiles.services import chatfile_create
 from strategies.models import Backtest, Execution, Mode, Strategy, StrategyVersion
 from strategies.rules import cycles_in_flight, strategy_not_startable_reason
 from strategies.selectors import strategy_graduation
-from strategies.validation import StrategyInvalid, ValidatedStrategy, ValidationIssue, strategy_files_validate
+from strategies.validation import (
+    CONFIG_FILE,
+    StrategyInvalid,
+    ValidatedStrategy,
+    ValidationIssue,
+    content_hash,
+    strategy_files_validate,
+)
 from strategies.webhooks import webhook_strategy_paused, webhook_version_pending
 from trading.killswitch import kill_switch_engaged, kill_switch_reason
 
@@ -130,7 +137,7 @@ def strategy_deploy(
     )
     if strategy is not None:
         current = strategy.current_version
-        if current is None or current.content_hash != validated.content_hash:
+        if current is None or not _same_content(current, validated):
             raise StrategyNameTaken(strategy)
         if approve_by is not None and not current.is_approved_for_paper:
             strategy_version_approve(version=current, by=approve_by)
@@ -146,6 +153,13 @@ def strategy_deploy(
     else:
         webhook_version_pending(version, strategy)
     return version
+
+
+def _same_content(version: StrategyVersion, validated: ValidatedStrategy) -> bool:
+    """Code byte for byte and config.json as parsed. Hashed again from the stored files, not read from
+    `content_hash`: versions stored before the hash left config.json's text out carry the older hash."""
+    stored = version.source_files()
+    return content_hash(stored, json.loads(stored[CONFIG_FILE])) == validated.content_hash
 
 
 def _version_add(strategy: Strategy, validated: ValidatedStrategy, *, owner: User, chat_files: list[ChatFile],
@@ -212,7 +226,7 @@ def strategy_version_create(
         raise StrategyInvalid([ValidationIssue(
             "config.json", f"is {name!r}, the name of another of your strategies; keep {strategy.name!r}",
             path="name")])
-    if current is not None and current.content_hash == validated.content_hash:
+    if current is not None and _same_content(current, validated):
         return current, False
     version = _version_add(strategy, validated, owner=owner, chat_files=[], chat_id=chat_id)
     webhook_version_pending(version, strategy)

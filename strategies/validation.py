@@ -73,9 +73,11 @@ class ValidatedStrategy:
 
 
 def content_hash(files: dict[str, str], config: dict[str, Any]) -> str:
-    """sha256 over the files' own hashes and the canonical config: equal code and config, equal hash."""
+    """sha256 over the code files' own hashes and the parsed config, serialised canonically: equal code and
+    config, equal hash. config.json's own text is left out: its whitespace and key order change nothing."""
     canonical = {
-        "files": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in sorted(files.items())},
+        "files": {name: hashlib.sha256(text.encode()).hexdigest()
+                  for name, text in sorted(files.items()) if name != CONFIG_FILE},
         "config": config,
     }
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

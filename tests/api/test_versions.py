@@ -44,6 +44,28 @@ def test_the_same_code_again_is_200_and_no_new_version(api, approved) -> None:
     assert approved.versions.count() == 1
 
 
+@pytest.mark.parametrize("body", [
+    {"files": {"config.json": json.dumps(json.loads(kalshi_files()["config.json"]), indent=4, sort_keys=True)}},
+    {"config": json.loads(kalshi_files()["config.json"])},  # stored as json.dumps(indent=2): other bytes
+], ids=["config.json re-indented", "the config object"])
+def test_the_same_config_in_other_whitespace_is_200_and_the_approved_version_keeps_running(api, approved,
+                                                                                         body) -> None:
+    response = api.post(f"/api/v1/strategies/{approved.pk}/versions/", body)
+    assert response.status_code == 200, response.json()
+    assert (response.json()["version"], response.json()["created"], response.json()["status"]) == (
+        1, False, "approved")
+    approved.refresh_from_db()
+    assert approved.versions.count() == 1 and approved.next_run_at is not None
+
+
+def test_the_same_files_deployed_again_in_other_whitespace_are_the_same_version(api) -> None:
+    first = api.post("/api/v1/strategies/", {"files": kalshi_files()}).json()
+    files = {**kalshi_files(), "config.json": json.dumps(json.loads(kalshi_files()["config.json"]), indent=1)}
+    again = api.post("/api/v1/strategies/", {"files": files})
+    assert again.status_code == 200, again.json()
+    assert (again.json()["id"], again.json()["version"], again.json()["created"]) == (first["id"], 1, False)
+
+
 def test_an_invalid_version_is_refused_with_its_issues_and_nothing_changes(api, approved) -> None:
     response = api.post(f"/api/v1/strategies/{approved.pk}/versions/",
                         {"files": {"entry.py": "def should_enter(ctx:\n"}, "config": {"name": "x"}})

@@ -269,5 +269,7 @@ def test_empty_and_oversized_files_are_refused() -> None:
 def test_equal_code_and_config_give_equal_hashes() -> None:
     first = strategy_files_validate(example_files("kalshi_favourite_longshot"))
     second = strategy_files_validate(example_files("kalshi_favourite_longshot"))
+    files = example_files("kalshi_favourite_longshot")
+    reindented = strategy_files_validate({**files, "config.json": json.dumps(json.loads(files["config.json"]), indent=7)})
     changed = strategy_files_validate(scripts_files(polling_interval=600))
-    assert first.content_hash == second.content_hash != changed.content_hash
+    assert first.content_hash == second.content_hash == reindented.content_hash != changed.content_hash
