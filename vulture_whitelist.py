@@ -74,6 +74,7 @@ _.SharedRedisCache  # named by CACHES["default"]["BACKEND"] in settings
 _.get_ordering  # the admin orders a changelist, and another admin's choices of that model, by it
 _.BoundedJSONParser  # named by REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] in settings
 _.LoginThrottleMiddleware, _.ContentSecurityPolicyMiddleware  # named by MIDDLEWARE in settings
+_.ApiNotFoundMiddleware, _.process_response  # named by MIDDLEWARE in settings; Django calls the hook by name
 _._runner  # the MCP session manager's task: kept referenced, or asyncio may collect it
 # Output serializer fields: drf-spectacular publishes them in the OpenAPI schema.
 _.schedule, _.dashboard_url, _.is_current, _.execution_url, _.unrealized_pnl_usd, _.equity_usd, _.total_capital_usd

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.deprecation import MiddlewareMixin
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -141,6 +142,17 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
     if _is_api(request):
         return JsonResponse(error_body("not_found", f"no such resource: {request.path}"), status=404)
     return defaults.page_not_found(request, exception or Http404())
+
+
+class ApiNotFoundMiddleware(MiddlewareMixin):
+    """An unknown path under /api/ is the JSON not_found even under DEBUG (as `make run` has it), where Django
+    answers with its HTML debug page and never calls handler404."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        json = response.get("Content-Type", "").startswith("application/json")
+        if response.status_code == 404 and _is_api(request) and not json:
+            return handler404(request)
+        return response
 
 
 def handler500(request: HttpRequest) -> HttpResponse:

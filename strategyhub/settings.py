@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.LoginThrottleMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "api.errors.ApiNotFoundMiddleware",
 ]
 
 ROOT_URLCONF = "strategyhub.urls"

@@ -16,6 +16,15 @@ def test_an_unknown_path_under_the_api_is_a_json_404(api) -> None:
     assert response.status_code == 404 and error(response)["type"] == "not_found"
 
 
+@pytest.mark.parametrize("path", ["/api/v1/no-such-thing/", "/api/nothing/", "/api/v1/strategies/1/nothing/"])
+def test_an_unknown_path_under_the_api_is_a_json_404_with_debug_on_too(api, settings, path: str) -> None:
+    settings.DEBUG = True  # as `make run` writes .env: Django's own HTML 404 page would answer
+    response = api.get(path)
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert error(response)["type"] == "not_found"
+    assert "html" in api.get("/no-such-page/")["Content-Type"]  # pages outside the API keep Django's
+
+
 def test_a_non_numeric_or_huge_id_is_404_not_a_database_error(api) -> None:
     for path in ("/api/v1/strategies/abc/", "/api/v1/strategies/99999999999999999999999/",
                  "/api/v1/executions/9223372036854775808/", "/api/v1/strategies/999999999999999999/"):
