@@ -20,7 +20,7 @@ _.CELERY_TASK_REJECT_ON_WORKER_LOST, _.CELERY_TASK_SERIALIZER, _.CELERY_TASK_SOF
 _.CELERY_WORKER_PREFETCH_MULTIPLIER, _.CELERY_TASK_ROUTES
 
 # App configs (INSTALLED_APPS), the DRF authentication class (REST_FRAMEWORK), a channels handler (event "type").
-_.AccountsConfig, _.ChatfilesConfig, _.StrategiesConfig, _.TradingConfig, _.WebhooksConfig
+_.AccountsConfig, _.ApiConfig, _.ChatfilesConfig, _.StrategiesConfig, _.TradingConfig, _.WebhooksConfig
 _.ApiKeyAuthentication
 _.strategy_event
 
