@@ -20,7 +20,7 @@ from django.core.signals import request_finished, request_started
 from django.urls import Resolver404, resolve
 
 from api.errors import error_body
-from strategies.sdk import VENUE_METHODS
+from runtime.sdk import VENUE_METHODS
 from strategies.validation import config_schema
 
 API = "/api/v1"

@@ -43,7 +43,7 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("broadcast (channels, redis)", ("channels_redis", "/channels/", "/redis/", "msgpack", "events.py")),
     ("SQL round trips (psycopg)", ("psycopg",)),
     ("ORM (django.db)", ("django/db",)),
-    ("sandbox, worker side", ("strategies/runtime",)),
+    ("sandbox, worker side", ("runtime/",)),
     ("JSON", ("json",)),
     ("selectors / sockets (waiting)", ("selectors", "socket")),
     ("money layer (desk, trading)", ("strategies/desk", "trading/", "strategies/broker")),
@@ -108,8 +108,8 @@ def main() -> int:
     from django.db import connection
     from django.db.models import Count
 
+    from runtime import shared_sandbox
     from strategies.models import Execution, Strategy
-    from strategies.runtime import shared_sandbox
     from strategies.scheduling import strategies_tick
     from strategies.services import strategy_deploy
     from strategies.tasks import execution_cycle

@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from strategies.runtime import Sandbox, SandboxLimits
+from runtime import Sandbox, SandboxLimits
 
 NOTHING = {
     "entry.py": "def should_enter(ctx):\n    return []\n",
@@ -85,7 +85,7 @@ def dry_runs(runs: int) -> tuple[list[float], list[float]] | None:
     from django.core.management import call_command
     from django.db import connection
 
-    from strategies.runtime import shared_sandbox
+    from runtime import shared_sandbox
     from strategies.services import strategy_deploy
 
     owner = get_user_model().objects.create_superuser("bench-dry-run")

@@ -2,7 +2,7 @@
 
 The engine (`trading.backtest`) owns the clock, the data, the fills and the books; this module only
 runs the strategy for it: in the sandbox (one long-lived process for the whole run,
-`strategies.runtime.step_session`), or in this process for tests of the engine itself.
+`runtime.step_session`), or in this process for tests of the engine itself.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from runtime import Sandbox, SandboxLimits, SandboxUnavailable, VenueCallError
+from runtime.cycle import run_cycle_in_process
+from runtime.loader import load_strategy
+from runtime.sdk import VenueError
+from runtime.step_session import StepSession
 from strategies.events import backtest_broadcast
 from strategies.models import Backtest, BacktestCsv, StrategyVersion
-from strategies.runtime import Sandbox, SandboxLimits, SandboxUnavailable, VenueCallError
-from strategies.runtime.cycle import run_cycle_in_process
-from strategies.runtime.loader import load_strategy
-from strategies.runtime.step_session import StepSession
-from strategies.sdk import VenueError
 from strategyhub.lib.workers import process_gone, worker_id
 from trading.backtest.data import DataError, iso, load_csv, recorded_polymarket
 from trading.backtest.engine import (

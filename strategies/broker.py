@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from strategies.runtime import VenueCallError
-from strategies.sdk import VENUE_METHODS
+from runtime import VenueCallError
+from runtime.sdk import VENUE_METHODS
 from strategyhub.lib.jsonable import as_json
 from trading.risk import venue_refusal
 from trading.venues import VenueClient, VenueError, venue_client

@@ -17,9 +17,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from runtime.sdk import EntrySignal, ExitSignal, SignalError
 from strategies.models import ActionKind, Execution, Mode, Strategy
 from strategies.reconciliation import live_reconcile
-from strategies.sdk import EntrySignal, ExitSignal, SignalError
 from strategies.services import PauseCause, strategy_pause
 from strategyhub.lib.jsonable import as_json
 from trading.accounts import NoVenueAccount, venue_client_for

@@ -2,7 +2,7 @@
 
 positions in → should_exit per position → should_enter → every log line, action, the error with
 the user's own traceback, and the new state persisted. The script runs in the sandbox
-(`strategies.runtime`); its venue reads come back here through `strategies.broker`, and its
+(`runtime`); its venue reads come back here through `strategies.broker`, and its
 orders go to the money layer (`strategies.desk.CycleDesk`), which sizes, checks and places them.
 """
 
@@ -18,13 +18,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from runtime import CycleOutcome, LogLine, SandboxLimits, SandboxUnavailable, run_cycle
 from strategies.broker import VenueReads
 from strategies.desk import CycleDesk
 from strategies.events import execution_broadcast
 from strategies.execution_rows import execution_claim, execution_finish
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy, StrategyVersion
 from strategies.rules import cycles_in_flight, strategy_not_runnable_reason
-from strategies.runtime import CycleOutcome, LogLine, SandboxLimits, SandboxUnavailable, run_cycle
 from strategyhub.lib.jsonable import as_json
 from strategyhub.lib.workers import worker_id
 from trading.killswitch import kill_switch_engaged, kill_switch_reason

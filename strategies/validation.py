@@ -24,7 +24,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from strategies.sdk import SIDES_BY_PLATFORM, VENUE_METHODS, EntrySignal, ExitSignal
+from runtime.sdk import SIDES_BY_PLATFORM, VENUE_METHODS, EntrySignal, ExitSignal
 from strategyhub.lib.json_depth import json_too_deep
 from trading.venues.platforms import PREDICTION_MARKETS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from api.tools import tool_call
-from strategies.sdk import VENUE_METHODS
+from runtime.sdk import VENUE_METHODS
 from tests.api.conftest import error, kalshi_files
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("connections_kept")]

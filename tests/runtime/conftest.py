@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from strategies.runtime import Sandbox, SandboxLimits
-from strategies.runtime.sandbox import REPO_ROOT
+from runtime import Sandbox, SandboxLimits
+from runtime.sandbox import REPO_ROOT
 
 CANARY_ENV = "STRATEGYHUB_CANARY"
 CANARY_FILE = REPO_ROOT / ".canary_secret"

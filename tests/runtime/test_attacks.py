@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from strategies.runtime import Sandbox, SandboxLimits
-from strategies.runtime.channel import encode_frame
-from strategies.runtime.sandbox import KILL_GRACE, REPO_ROOT
+from runtime import Sandbox, SandboxLimits
+from runtime.channel import encode_frame
+from runtime.sandbox import KILL_GRACE, REPO_ROOT
 from tests.runtime.conftest import BENIGN, FAST_LIMITS, Canaries, no_op_on_call, run_is_gone, scripts
 
 # Each script logs "RESULT {json}" when it survives its own attack.

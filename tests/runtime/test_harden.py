@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from strategies.runtime import harden
+from runtime import harden
 
 HEADER = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
 

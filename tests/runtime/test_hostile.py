@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from strategies.runtime import Sandbox
-from strategies.runtime.sandbox import KILL_GRACE, REPO_ROOT
+from runtime import Sandbox
+from runtime.sandbox import KILL_GRACE, REPO_ROOT
 from tests.runtime.conftest import BENIGN, FAST_LIMITS, Canaries, Listener, no_op_on_call, run_is_gone
 
 HOSTILE = Path(__file__).parent / "hostile"

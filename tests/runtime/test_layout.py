@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from strategies.runtime import Sandbox
+from runtime import Sandbox
 from tests.runtime.conftest import FAST_LIMITS, no_op_on_call, scripts
 
 PROBE = """

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from strategies.runtime.cycle import run_cycle_in_process
-from strategies.runtime.loader import StrategyLoadError, load_strategy, strategy_hash
-from strategies.sdk import BaseStrategy
+from runtime.cycle import run_cycle_in_process
+from runtime.loader import StrategyLoadError, load_strategy, strategy_hash
+from runtime.sdk import BaseStrategy
 from tests.runtime.test_sdk import RecordingTransport
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "strategies" / "examples"
@@ -117,7 +117,7 @@ def test_user_traceback_keeps_only_user_frames() -> None:
     assert result["error"] == "ZeroDivisionError: division by zero"
     trace = str(result["traceback"])
     assert 'File "entry.py", line 5, in should_enter' in trace and 'File "entry.py", line 2, in helper' in trace
-    assert "strategies/runtime" not in trace and "return 1 / 0" in trace
+    assert "/runtime/" not in trace and "return 1 / 0" in trace
 
 
 def test_a_wrong_signal_fails_the_cycle_naming_field_and_value() -> None:

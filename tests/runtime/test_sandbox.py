@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from strategies.runtime import Sandbox, SandboxLimits, SandboxUnavailable, VenueCallError
+from runtime import Sandbox, SandboxLimits, SandboxUnavailable, VenueCallError
 from tests.runtime.conftest import BENIGN, FAST_LIMITS, no_op_on_call, scripts
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "strategies" / "examples"
@@ -100,7 +100,7 @@ def test_venue_errors_reach_the_script_without_worker_secrets(
         "        try:\n            call()\n        except Exception as e:\n            ctx.log(f'{type(e).__name__}: {e}')\n"
         "    return []\n"
     )
-    with caplog.at_level(logging.ERROR, logger="strategies.runtime"):
+    with caplog.at_level(logging.ERROR, logger="runtime"):
         outcome = sandbox.run_cycle(scripts(entry), {"strategy_id": "1"}, broker, FAST_LIMITS)
     assert outcome.status == "succeeded"
     messages = [line.message for line in outcome.logs]
@@ -157,7 +157,7 @@ def test_it_refuses_without_bubblewrap_unless_weak_mode_is_allowed(caplog: pytes
         with pytest.raises(SandboxUnavailable, match=r"bubblewrap .* is not installed"):
             box.run_cycle(BENIGN, {}, no_op_on_call, FAST_LIMITS)
         weak = SandboxLimits(wall_seconds=3, allow_weak=True)
-        with caplog.at_level(logging.WARNING, logger="strategies.runtime"):
+        with caplog.at_level(logging.WARNING, logger="runtime"):
             outcome = box.run_cycle(BENIGN, {"strategy_id": "9"}, no_op_on_call, weak)
         assert outcome.status == "succeeded" and outcome.weak
         assert outcome.logs[0].level == "warning" and "WEAK MODE" in outcome.logs[0].message
@@ -196,7 +196,7 @@ def test_the_zygote_is_recycled_after_its_quota_of_runs() -> None:
 
 
 def test_strategies_importing_numpy_or_pandas_get_the_preloaded_zygote_and_the_rest_a_lean_one() -> None:
-    from strategies.runtime import run_cycle, shared_sandbox, wants_preload
+    from runtime import run_cycle, shared_sandbox, wants_preload
 
     pandas_user = scripts("import pandas as pd\n\ndef should_enter(ctx):\n    ctx.log(str(pd.Series([1, 2]).sum()))\n"
                           "    return []\n")

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from strategies.runtime.sandbox import REPO_ROOT
-from strategies.sdk import (
+from runtime.sandbox import REPO_ROOT
+from runtime.sdk import (
     BaseStrategy,
     Capital,
     Context,
@@ -161,7 +161,7 @@ def test_base_strategy_gives_config_params_and_state() -> None:
     assert strategy.state == {}
 
 
-@pytest.mark.parametrize("module", ["strategies.sdk", "strategies.runtime", "servers.strategies"])
+@pytest.mark.parametrize("module", ["strategies.sdk", "runtime", "runtime.sdk", "servers.strategies"])
 def test_it_imports_without_django(module: str) -> None:
     code = f"import sys, {module}; assert not [m for m in sys.modules if m.split('.')[0] == 'django'], 'django'"
     completed = subprocess.run(
@@ -181,7 +181,7 @@ def test_the_old_import_path_gives_the_same_classes() -> None:
 
 
 def test_config_reads_as_attributes_as_older_docs_write_it() -> None:
-    from strategies.sdk import BaseStrategy
+    from runtime.sdk import BaseStrategy
 
     strategy = BaseStrategy({"risk_limits": {"max_order_usd": 100}, "name": "x"})
     assert strategy.config.risk_limits["max_order_usd"] == 100
@@ -193,7 +193,7 @@ def test_config_reads_as_attributes_as_older_docs_write_it() -> None:
 def test_create_order_with_a_side_and_an_amount_becomes_the_signal_it_means() -> None:
     from datetime import UTC, datetime
 
-    from strategies.sdk import Capital, Context, Position
+    from runtime.sdk import Capital, Context, Position
 
     sent: list[tuple[str, str, dict[str, Any]]] = []
 

@@ -1,7 +1,7 @@
 """The venues StrategyHub trades on, named once for every layer: the SDK and the sandbox, the models,
 the money code and the adapters all import them from here.
 
-Plain Python, no Django and no imports: the sandbox binds this one file (strategies/runtime/layout.py).
+Plain Python, no Django and no imports: the sandbox binds this one file (runtime/layout.py).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from runtime import SandboxUnavailable
 from strategies.backtesting import (
     VENUE_SOURCES,
     BacktestData,
@@ -25,7 +26,6 @@ from strategies.backtesting import (
 )
 from strategies.management.commands.strategy_deploy import Command as DeployCommand
 from strategies.models import Backtest, Strategy
-from strategies.runtime import SandboxUnavailable
 from strategies.validation import StrategyInvalid, strategy_files_validate
 from trading.backtest.data import DataError
 

@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from strategies.runtime.channel import HEADER, FrameDecoder, ProtocolError, encode_frame
-from strategies.runtime.limits import SandboxLimits
-from strategies.runtime.outcome import (
+from runtime.channel import HEADER, FrameDecoder, ProtocolError, encode_frame
+from runtime.limits import SandboxLimits
+from runtime.outcome import (
     FAILED,
     SUCCEEDED,
     TIMED_OUT,
@@ -40,16 +40,16 @@ from strategies.runtime.outcome import (
     VenueCallError,
     json_default,
 )
-from strategies.runtime.pool import Sandbox, _platform
-from strategies.runtime.protocol import Run as _Run
-from strategies.runtime.protocol import RunStop as _Stop
-from strategies.runtime.protocol import status_messages
-from strategies.runtime.sandbox import shared_sandbox, wants_preload
-from strategies.runtime.session import _describe_exit
-from strategies.runtime.zygote_client import KILL_GRACE, ZygoteProcess
-from strategies.sdk import VENUE_METHODS
+from runtime.pool import Sandbox, _platform
+from runtime.protocol import Run as _Run
+from runtime.protocol import RunStop as _Stop
+from runtime.protocol import status_messages
+from runtime.sandbox import shared_sandbox, wants_preload
+from runtime.sdk import VENUE_METHODS
+from runtime.session import _describe_exit
+from runtime.zygote_client import KILL_GRACE, ZygoteProcess
 
-logger = logging.getLogger("strategies.runtime")
+logger = logging.getLogger("runtime")
 BARS_PER_FRAME = 2000  # newly closed bars go in frames well under the run's 1 MiB frame cap
 
 

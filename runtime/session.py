@@ -13,11 +13,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from strategies.runtime.channel import FrameDecoder, ProtocolError
-from strategies.runtime.limits import SandboxLimits
-from strategies.runtime.outcome import FAILED, LIVE_INTERVAL, SUCCEEDED, TIMED_OUT
-from strategies.runtime.protocol import Run, RunStop, status_messages
-from strategies.runtime.zygote_client import KILL_GRACE, ZygoteProcess
+from runtime.channel import FrameDecoder, ProtocolError
+from runtime.limits import SandboxLimits
+from runtime.outcome import FAILED, LIVE_INTERVAL, SUCCEEDED, TIMED_OUT
+from runtime.protocol import Run, RunStop, status_messages
+from runtime.zygote_client import KILL_GRACE, ZygoteProcess
 
 EXIT_GRACE = 0.5  # a run that sent its result exits at once; past this it is killed
 

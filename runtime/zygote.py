@@ -42,13 +42,13 @@ import threading
 import traceback
 from typing import Any
 
-from strategies.runtime import harden
-from strategies.runtime.channel import BlockingChannel
-from strategies.runtime.cycle import run_cycle_in_process, user_traceback
-from strategies.runtime.limits import SandboxLimits
-from strategies.runtime.loader import StrategyLoadError, load_strategy
-from strategies.runtime.step_child import serve_steps
-from strategies.sdk import VenueError
+from runtime import harden
+from runtime.channel import BlockingChannel
+from runtime.cycle import run_cycle_in_process, user_traceback
+from runtime.limits import SandboxLimits
+from runtime.loader import StrategyLoadError, load_strategy
+from runtime.sdk import VenueError
+from runtime.step_child import serve_steps
 
 CHANNEL_FD = 3
 HANDOFF_FD = 4  # a spare run waits for its cycle on this socket

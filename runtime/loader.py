@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from strategies.sdk import BaseStrategy, Context, Position
+from runtime.sdk import BaseStrategy, Context, Position
 
 CONFIG_FILE = "config.json"
 CACHE_SIZE = 64

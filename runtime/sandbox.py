@@ -1,6 +1,6 @@
 """The worker's side of the sandbox: ``run_cycle`` runs one cycle in this process's ``Sandbox``.
 
-See the package docstring (``strategies.runtime``) for the public API and docs/sandbox.md for the
+See the package docstring (``runtime``) for the public API and docs/sandbox.md for the
 design. The parts, along their seams:
 
 - ``layout``: what the sandbox sees (the read-only binds, bubblewrap's argv);
@@ -18,11 +18,11 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from strategies.runtime.layout import REPO_ROOT
-from strategies.runtime.limits import SandboxLimits
-from strategies.runtime.outcome import CycleOutcome, LogLine, OnCall, OnLog, SandboxUnavailable, VenueCallError
-from strategies.runtime.pool import DEFAULT_PRELOAD, Sandbox
-from strategies.runtime.zygote_client import KILL_GRACE
+from runtime.layout import REPO_ROOT
+from runtime.limits import SandboxLimits
+from runtime.outcome import CycleOutcome, LogLine, OnCall, OnLog, SandboxUnavailable, VenueCallError
+from runtime.pool import DEFAULT_PRELOAD, Sandbox
+from runtime.zygote_client import KILL_GRACE
 
 __all__ = [
     "KILL_GRACE",

@@ -1,5 +1,5 @@
 """The zygote (the pre-forked runner inside bubblewrap), seen from the worker: start it, ask it to
-spawn or kill a run, tear it down. The zygote's own side is ``strategies.runtime.zygote``.
+spawn or kill a run, tear it down. The zygote's own side is ``runtime.zygote``.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from strategies.runtime.layout import SANDBOX_ENV, bwrap_command, bwrap_layout, host_layout
-from strategies.runtime.limits import SandboxLimits
-from strategies.runtime.outcome import SandboxUnavailable
+from runtime.layout import SANDBOX_ENV, bwrap_command, bwrap_layout, host_layout
+from runtime.limits import SandboxLimits
+from runtime.outcome import SandboxUnavailable
 
-logger = logging.getLogger("strategies.runtime")
+logger = logging.getLogger("runtime")
 
 BOOT = (
     "import json, sys; c = json.loads(sys.argv[1]); sys.path[:0] = c['path_head']; sys.path += c['path_tail']; "
-    "from strategies.runtime.zygote import main; main()"
+    "from runtime.zygote import main; main()"
 )
 HELLO_TIMEOUT = 20.0
 KILL_GRACE = 2.0  # a killed run is reaped at once; past this the whole sandbox is torn down

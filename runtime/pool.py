@@ -18,15 +18,15 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from strategies.runtime.channel import encode_frame
-from strategies.runtime.layout import DEFAULT_PACKAGES
-from strategies.runtime.limits import SandboxLimits
-from strategies.runtime.outcome import CycleOutcome, OnCall, OnLog, SandboxUnavailable, json_default
-from strategies.runtime.protocol import Run
-from strategies.runtime.session import RunSession
-from strategies.runtime.zygote_client import ZygoteProcess
+from runtime.channel import encode_frame
+from runtime.layout import DEFAULT_PACKAGES
+from runtime.limits import SandboxLimits
+from runtime.outcome import CycleOutcome, OnCall, OnLog, SandboxUnavailable, json_default
+from runtime.protocol import Run
+from runtime.session import RunSession
+from runtime.zygote_client import ZygoteProcess
 
-logger = logging.getLogger("strategies.runtime")
+logger = logging.getLogger("runtime")
 
 DEFAULT_PRELOAD = ("numpy", "pandas")
 

@@ -11,16 +11,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from strategies.runtime.limits import SandboxLimits
+from runtime.limits import SandboxLimits
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# Only these files of the repository exist inside the sandbox: the SDK and the runtime, no settings, no .env.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Only these files of the repository exist inside the sandbox: the runtime and its SDK (runtime/), the names strategy
+# code imports it by (strategies/sdk.py, servers/strategies.py), no settings, no .env.
 # trading/venues/platforms.py alone: inside, `trading` is a namespace package holding only the platform names.
 APP_FILES = (
     "strategies/__init__.py", "strategies/sdk.py", "servers/__init__.py", "servers/strategies.py",
     "trading/venues/platforms.py",
 )
-APP_DIRS = ("strategies/runtime",)
+APP_DIRS = ("runtime",)
 DEFAULT_PACKAGES = ("numpy", "numpy.libs", "pandas", "pandas.libs", "dateutil", "pytz", "tzdata", "six")
 SANDBOX_UID = 65534  # "nobody" inside the user namespace
 SANDBOX_TMP = "/tmp"  # noqa: S108 - a tmpfs of the sandbox's own mount namespace, never the host's /tmp

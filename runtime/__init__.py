@@ -3,7 +3,7 @@
 Django-free: nothing in this package imports Django, so the sandbox can import it. The
 Django side (the executor that persists an Execution, ``strategy_run``) calls it like this::
 
-    from strategies.runtime import CycleOutcome, SandboxLimits, SandboxUnavailable, VenueCallError, run_cycle
+    from runtime import CycleOutcome, SandboxLimits, SandboxUnavailable, VenueCallError, run_cycle
 
     limits = SandboxLimits.from_settings(settings.SANDBOX)
     outcome: CycleOutcome = run_cycle(
@@ -29,7 +29,7 @@ once after it ends, so a worker can stream a long run's log. ``on_call`` is call
 call the script makes (``ctx.polymarket.get_order_book(token_id=...)``), including
 ``create_order`` / ``cancel_order``: the default ``execute_entry`` / ``execute_exit`` send
 ``create_order(intent="entry"|"exit", signal_index=i, **signal)``; the worker sizes, checks and
-places (or, in a dry run, records) the order. Only methods of ``strategies.sdk.VENUE_METHODS``
+places (or, in a dry run, records) the order. Only methods of ``runtime.sdk.VENUE_METHODS``
 reach ``on_call``. Any other exception than ``VenueCallError`` is logged here and reaches the
 script as "venue call failed (ExceptionName)", so secrets in messages stay in the worker.
 
@@ -54,9 +54,9 @@ bwrap binary, the libraries strategies may import, or the recycling period.
 validation and tests; never call user code outside the sandbox in the worker.
 """
 
-from strategies.runtime.limits import SandboxLimits
-from strategies.runtime.loader import StrategyDefinition, StrategyLoadError, load_strategy, strategy_hash
-from strategies.runtime.sandbox import (
+from runtime.limits import SandboxLimits
+from runtime.loader import StrategyDefinition, StrategyLoadError, load_strategy, strategy_hash
+from runtime.sandbox import (
     CycleOutcome,
     LogLine,
     Sandbox,

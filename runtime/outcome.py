@@ -1,6 +1,6 @@
 """What one cycle in the sandbox gives back, and the two errors of the worker's side.
 
-Shared by the pool (``Sandbox``), the select loop and the protocol; re-exported by ``strategies.runtime``.
+Shared by the pool (``Sandbox``), the select loop and the protocol; re-exported by ``runtime``.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from strategies.runtime.loader import StrategyDefinition
-from strategies.sdk import (
+from runtime.loader import StrategyDefinition
+from runtime.sdk import (
     BaseStrategy,
     Capital,
     Context,

@@ -15,9 +15,9 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any
 
-from strategies.runtime.channel import BlockingChannel
-from strategies.runtime.cycle import run_cycle_in_process, user_traceback
-from strategies.runtime.loader import StrategyLoadError, load_strategy_fresh, strategy_hash
+from runtime.channel import BlockingChannel
+from runtime.cycle import run_cycle_in_process, user_traceback
+from runtime.loader import StrategyLoadError, load_strategy_fresh, strategy_hash
 from trading.venues.platforms import TRAITS
 
 MAX_BARS_REPLY = 1000  # as trading.backtest.engine: a call without `start` gets the latest this many

@@ -1,6 +1,6 @@
 """The worker's side of one run's frames: logs and output within their budget, venue calls checked
 against the allow-list and the per-cycle quotas, the result re-validated (the sandbox's code ran
-beside the user's). The framing itself is ``strategies.runtime.channel``.
+beside the user's). The framing itself is ``runtime.channel``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from strategies.runtime.channel import encode_frame
-from strategies.runtime.cycle import state_error
-from strategies.runtime.limits import SandboxLimits
-from strategies.runtime.outcome import (
+from runtime.channel import encode_frame
+from runtime.cycle import state_error
+from runtime.limits import SandboxLimits
+from runtime.outcome import (
     FAILED,
     TIMED_OUT,
     LogLine,
@@ -25,9 +25,9 @@ from strategies.runtime.outcome import (
     VenueCallError,
     json_default,
 )
-from strategies.sdk import LOG_LEVELS, VENUE_METHODS, EntrySignal, ExitSignal, SignalError
+from runtime.sdk import LOG_LEVELS, VENUE_METHODS, EntrySignal, ExitSignal, SignalError
 
-logger = logging.getLogger("strategies.runtime")
+logger = logging.getLogger("runtime")
 
 TEXT_CAP = 64 * 1024  # error and traceback texts kept from a run
 
