@@ -32,7 +32,7 @@ from api.throttles import ApiKeyThrottle
 from chatfiles.models import ChatFile
 from chatfiles.services import chatfile_create
 from strategies.backtesting import TRADE_KEYS, BacktestInvalid, backtest_cancel, backtest_start, default_data
-from strategies.executor import CycleNotStarted, execution_run
+from strategies.cycle.run import CycleNotStarted, execution_run
 from strategies.models import Backtest, Execution, Strategy, StrategyVersion
 from strategies.selectors import strategies_for_user, strategy_graduation
 from strategies.services import (
@@ -47,10 +47,10 @@ from strategies.services import (
 )
 from strategies.tasks import backtest_run, execution_cycle
 from trading.models import Order, Position
+from webhooks.delivery import WebhookInvalid
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.selectors import webhook_deliveries_for_endpoint, webhook_endpoints_for_user
 from webhooks.services import (
-    WebhookInvalid,
     webhook_endpoint_create,
     webhook_endpoint_delete,
     webhook_endpoint_update,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
+from webhooks.delivery import webhook_deliver
 from webhooks.selectors import webhook_deliveries_due
-from webhooks.services import webhook_deliver
 
 
 @shared_task(name="webhooks.send", acks_late=True, ignore_result=True, soft_time_limit=30, time_limit=40)

@@ -22,14 +22,14 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from strategies.executor import execution_run
+from strategies.cycle.run import execution_run
 from strategies.models import Strategy
 from strategies.services import strategies_pause_live, strategy_deploy
 from tests.api.conftest import error, kalshi_files
 from tests.api.test_actions import buyer_files
 from trading.models import Fill
+from webhooks.delivery import READ_SECONDS, RETRY_DELAYS, webhook_deliver
 from webhooks.models import WebhookDelivery
-from webhooks.services import READ_SECONDS, RETRY_DELAYS, webhook_deliver
 from webhooks.tasks import webhook_send, webhooks_sweep
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("venues_on_simulator")]
