@@ -46,8 +46,8 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("sandbox, worker side", ("runtime/",)),
     ("JSON", ("json",)),
     ("selectors / sockets (waiting)", ("selectors", "socket")),
-    ("money layer (desk, trading)", ("strategies/desk", "trading/", "strategies/broker")),
-    ("executor, scheduling", ("strategies/executor", "strategies/tasks", "strategies/recovery")),
+    ("money layer (desk, trading)", ("strategies/cycle/desk", "trading/", "strategies/cycle/venue_reads")),
+    ("executor, scheduling", ("strategies/cycle/", "strategies/tasks", "strategies/scheduling")),
     ("django, other", ("django",)),
 ]
 

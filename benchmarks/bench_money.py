@@ -59,7 +59,7 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from strategies.executor import execution_run
+    from strategies.cycle.run import execution_run
     from strategies.models import Execution, Strategy
     from strategies.services import strategy_deploy
     from trading.models import Fill, Order

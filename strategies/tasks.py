@@ -13,11 +13,11 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from strategies.backtesting import backtest_execute, backtests_recover
-from strategies.executor import CycleNotStarted, execution_run, execution_start
+from strategies.cycle.reconciliation import live_reconcile_all
+from strategies.cycle.recovery import execution_recover
+from strategies.cycle.recovery import executions_recover as recover
+from strategies.cycle.run import CycleNotStarted, execution_run, execution_start
 from strategies.models import Execution
-from strategies.reconciliation import live_reconcile_all
-from strategies.recovery import execution_recover
-from strategies.recovery import executions_recover as recover
 from strategies.scheduling import CYCLES_PER_MESSAGE
 from strategies.scheduling import strategies_tick as tick
 from strategies.services import strategies_pause_live
@@ -99,7 +99,7 @@ def execution_cycles(self: Task[[list[int]], None], execution_ids: list[int]) ->
 
 @shared_task(name="strategies.executions_recover", ignore_result=True)
 def executions_recover() -> None:
-    """Beat, every few seconds: runs whose worker or queued message was lost (strategies.recovery)."""
+    """Beat, every few seconds: runs whose worker or queued message was lost (strategies.cycle.recovery)."""
     recover(enqueue=execution_cycle.delay)
     backtests_recover()
 

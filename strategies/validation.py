@@ -334,7 +334,7 @@ IMPORTABLE = frozenset(sys.stdlib_module_names) | {"numpy", "pandas", "dateutil"
 SDK_MODULES = frozenset({"strategies.sdk", "servers.strategies", "strategies", "servers"})
 IMPORT_HELP = ("the sandbox has only the Python standard library, numpy, pandas and strategies.sdk, and no network: "
                "read markets through ctx.polymarket, ctx.kalshi or ctx.alpaca")
-# What `get_trade_history` answers, one dict per trade (strategies/broker.py `_polymarket_trades`).
+# What `get_trade_history` answers, one dict per trade (strategies/cycle/venue_reads.py `_polymarket_trades`).
 POLYMARKET_TRADE_FIELDS = ("id", "proxyWallet", "conditionId", "asset", "side", "price", "size", "timestamp",
                            "title", "outcome")
 TRADE_FIELD_HINTS = {"token_id": "asset", "market_id": "asset", "market_slug": "title", "market": "conditionId",

@@ -171,7 +171,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # One entry, every second: the tick claims due strategies itself (no PeriodicTask per strategy).
-# The second finds runs whose worker or queued message was lost (strategies/recovery.py).
+# The second finds runs whose worker or queued message was lost (strategies/cycle/recovery.py).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "strategies-tick": {"task": "strategies.tick", "schedule": 1.0, "options": {"expires": 5}},
     "executions-recover": {"task": "strategies.executions_recover", "schedule": 5.0, "options": {"expires": 10}},

@@ -17,7 +17,7 @@ out of memory) between creating an order and recording the venue's answer.
 
 What this needs to know about strategies comes from its callers as plain values: the owner whose
 account a strategy trades on, the executions still running, and `resend` (may this order be sent
-again now: strategies/reconciliation.py, which is also where the strategies side calls this module).
+again now: strategies/cycle/reconciliation.py, which is also where the strategies side calls this module).
 """
 
 from __future__ import annotations

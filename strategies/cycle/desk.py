@@ -18,8 +18,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from runtime.sdk import EntrySignal, ExitSignal, SignalError
+from strategies.cycle.reconciliation import live_reconcile
 from strategies.models import ActionKind, Execution, Mode, Strategy
-from strategies.reconciliation import live_reconcile
 from strategies.services import PauseCause, strategy_pause
 from strategyhub.lib.jsonable import as_json
 from trading.accounts import NoVenueAccount, venue_client_for

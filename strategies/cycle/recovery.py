@@ -31,10 +31,10 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from strategies.cycle.reconciliation import execution_orders_recover
+from strategies.cycle.rows import execution_finish
 from strategies.events import execution_broadcast
-from strategies.execution_rows import execution_finish
 from strategies.models import Execution, ExecutionLog, Strategy
-from strategies.reconciliation import execution_orders_recover
 from strategyhub.lib.workers import process_gone
 from trading.accounts import venue_client_for
 

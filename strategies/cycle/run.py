@@ -2,8 +2,8 @@
 
 positions in → should_exit per position → should_enter → every log line, action, the error with
 the user's own traceback, and the new state persisted. The script runs in the sandbox
-(`runtime`); its venue reads come back here through `strategies.broker`, and its
-orders go to the money layer (`strategies.desk.CycleDesk`), which sizes, checks and places them.
+(`runtime`); its venue reads come back here through `strategies.cycle.venue_reads`, and its
+orders go to the money layer (`strategies.cycle.desk.CycleDesk`), which sizes, checks and places them.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from runtime import CycleOutcome, LogLine, SandboxLimits, SandboxUnavailable, run_cycle
-from strategies.broker import VenueReads
-from strategies.desk import CycleDesk
+from strategies.cycle.desk import CycleDesk
+from strategies.cycle.rows import execution_claim, execution_finish
+from strategies.cycle.venue_reads import VenueReads
 from strategies.events import execution_broadcast
-from strategies.execution_rows import execution_claim, execution_finish
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy, StrategyVersion
 from strategies.rules import cycles_in_flight, strategy_not_runnable_reason
 from strategyhub.lib.jsonable import as_json

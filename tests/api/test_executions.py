@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from strategies.executor import execution_run
+from strategies.cycle.run import execution_run
 from strategies.models import Execution
 from strategies.services import strategy_deploy
 from tests.api.conftest import error, kalshi_files

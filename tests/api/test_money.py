@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from strategies.executor import execution_run
+from strategies.cycle.run import execution_run
 from strategies.services import strategy_deploy
 from tests.api.conftest import kalshi_files
 from tests.api.test_actions import buyer_files

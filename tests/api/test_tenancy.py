@@ -11,7 +11,7 @@ from accounts.models import ApiKey
 from accounts.services import api_key_issue
 from chatfiles.models import ChatFile
 from strategies.backtesting import BacktestData, backtest_create
-from strategies.executor import execution_run
+from strategies.cycle.run import execution_run
 from strategies.models import Backtest, Execution
 from tests.api.conftest import error, kalshi_files
 from webhooks.models import WebhookDelivery, WebhookEndpoint

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from strategies.executor import execution_run
+from strategies.cycle.run import execution_run
 from strategies.models import Execution
 from tests.strategies.test_strategy_run import deploy, run
 

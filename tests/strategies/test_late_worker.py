@@ -12,9 +12,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from strategies.executor import execution_start
+from strategies.cycle.recovery import LOST, executions_recover
+from strategies.cycle.run import execution_start
 from strategies.models import Execution, ExecutionLog
-from strategies.recovery import LOST, executions_recover
 from strategies.scheduling import strategies_tick
 from strategies.services import strategy_deploy
 from tests.conftest import example_files

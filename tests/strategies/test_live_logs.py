@@ -13,8 +13,8 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from strategies.cycle.run import execution_run
 from strategies.events import execution_broadcast
-from strategies.executor import execution_run
 from strategies.models import Execution, ExecutionLog
 from strategies.services import strategy_deploy
 from strategyhub.asgi import application

@@ -78,7 +78,7 @@ def test_the_openapi_schema_is_served(client: Client, alice) -> None:
 
 def test_live_activity_follows_its_strategy_after_loading_its_recent_runs(
         client: Client, alice, make_user, venues_on_simulator) -> None:
-    from strategies.executor import execution_run
+    from strategies.cycle.run import execution_run
 
     strategy = strategy_deploy(owner=alice, files=example_files("kalshi_favourite_longshot")).strategy
     run = execution_run(strategy_id=strategy.pk, trigger="manual", dry_run=True)

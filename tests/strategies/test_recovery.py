@@ -1,5 +1,5 @@
 """Runs whose worker or queued message was lost are found and finished with the reason; none is re-run,
-none is dropped, and a late run gives way to the next slot (strategies/recovery.py)."""
+none is dropped, and a late run gives way to the next slot (strategies/cycle/recovery.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from decimal import Decimal as D
 import pytest
 from django.utils import timezone
 
-from strategies.executor import CycleNotStarted, execution_run, execution_start
+from strategies.cycle.recovery import executions_recover
+from strategies.cycle.run import CycleNotStarted, execution_run, execution_start
 from strategies.models import Execution, Strategy
-from strategies.recovery import executions_recover
 from strategyhub.lib.workers import worker_id
 from tests.strategies.test_scheduling import quiet, tick
 from trading.models import Order

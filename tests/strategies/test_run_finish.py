@@ -9,8 +9,8 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from strategies.cycle.run import execution_run
 from strategies.events import strategy_group
-from strategies.executor import execution_run
 from strategies.models import Execution
 from tests.strategies.test_strategy_run import deploy
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from strategies.executor import execution_start
+from strategies.cycle.run import execution_start
 from strategies.models import Execution, Strategy
 from strategies.scheduling import strategies_tick
 from strategies.services import strategy_deploy, strategy_enable, strategy_pause, strategy_version_create

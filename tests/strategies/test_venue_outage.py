@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from strategies.executor import execution_start
+from strategies.cycle.run import execution_start
 from strategies.models import Execution, Strategy
 from strategies.services import strategy_deploy
 from tests.conftest import example_files

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from strategies.cycle.recovery import executions_recover
 from strategies.models import Execution, Strategy
-from strategies.recovery import executions_recover
 from strategyhub.lib.workers import worker_id
 from tests.strategies.test_recovery import claim
 from tests.strategies.test_scheduling import quiet, tick

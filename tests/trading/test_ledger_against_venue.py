@@ -15,7 +15,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from strategies.execution_rows import execution_finish
+from strategies.cycle.rows import execution_finish
 from strategies.models import Execution, Strategy, StrategyVersion
 from strategies.services import strategy_deploy
 from strategies.tasks import worker_started

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from strategies.cycle.recovery import executions_recover
 from strategies.models import Execution, Strategy
-from strategies.recovery import executions_recover
 from strategies.tasks import worker_started
 from tests.trading.test_money_live import deploy_live, fresh_accounts
 from tests.trading.test_paper_cycle import FED, FED_425, frozen_simulator, run, venues

@@ -1,4 +1,4 @@
-"""Reconciling every live strategy when a worker starts (strategies.reconciliation.live_reconcile_all) returns,
+"""Reconciling every live strategy when a worker starts (strategies.cycle.reconciliation.live_reconcile_all) returns,
 per strategy, what it settled, what stays unresolved, what could not be settled and where the venue's holdings
 differ from the ledger's; the worker's log says each, a warning wherever a person may have to look."""
 
@@ -12,10 +12,10 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from strategies.execution_rows import execution_finish
+from strategies.cycle.reconciliation import live_reconcile_all
+from strategies.cycle.recovery import executions_recover
+from strategies.cycle.rows import execution_finish
 from strategies.models import Execution, Strategy
-from strategies.reconciliation import live_reconcile_all
-from strategies.recovery import executions_recover
 from tests.trading.test_live_cancel import deploy_alpaca_live
 from tests.trading.test_live_exits import (
     EXIT_ALL,

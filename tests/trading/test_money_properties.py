@@ -22,7 +22,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from strategies.desk import CycleDesk
+from strategies.cycle.desk import CycleDesk
 from strategies.models import Execution, ExecutionAction, Strategy, StrategyVersion
 from strategies.services import strategy_deploy
 from tests.conftest import scripts_files

@@ -12,10 +12,10 @@ from decimal import Decimal as D
 import pytest
 from django.utils import timezone
 
-from strategies.execution_rows import execution_finish
+from strategies.cycle.reconciliation import live_reconcile
+from strategies.cycle.recovery import executions_recover
+from strategies.cycle.rows import execution_finish
 from strategies.models import Execution, Strategy, StrategyVersion
-from strategies.reconciliation import live_reconcile
-from strategies.recovery import executions_recover
 from strategies.services import strategy_deploy
 from strategies.tasks import worker_started
 from strategyhub.lib.workers import worker_id

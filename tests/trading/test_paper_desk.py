@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from strategies.desk import CycleDesk
+from strategies.cycle.desk import CycleDesk
 from strategies.models import Execution, Strategy
 from strategies.services import strategy_deploy
 from tests.conftest import scripts_files

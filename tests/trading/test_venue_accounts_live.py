@@ -17,8 +17,8 @@ import requests
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from strategies.cycle.recovery import executions_recover
 from strategies.models import Execution, Strategy, StrategyVersion
-from strategies.recovery import executions_recover
 from strategies.services import strategy_deploy
 from strategies.tasks import worker_started
 from tests.conftest import scripts_files

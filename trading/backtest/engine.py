@@ -450,7 +450,7 @@ class BacktestEngine:
         return BookSnapshot(snapshot.at, book.bids, book.asks)
 
     def _kalshi_read(self, method: str, kw: dict[str, Any]) -> Any:
-        """Kalshi's reads on candle data, in the shapes paper answers them (strategies.broker)."""
+        """Kalshi's reads on candle data, in the shapes paper answers them (strategies.cycle.venue_reads)."""
         assert self.books is not None
         now = self.now
         if method == "get_markets":

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from strategies.executor import CycleNotStarted, execution_as_dict, execution_run
+from strategies.cycle.run import CycleNotStarted, execution_as_dict, execution_run
 from strategies.models import Execution
 
 
