@@ -22,7 +22,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from strategies.validation import StrategyInvalid, ValidationIssue
+from strategyhub.lib.refusal import Refused, issue, summary
 
 logger = logging.getLogger(__name__)
 
@@ -42,21 +42,6 @@ class ApiError(exceptions.APIException):
 
 def error_body(type_: str, message: str, issues: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"error": {"type": type_, "message": message, "issues": issues or []}}
-
-
-def issue(message: str, *, path: str | None = None, file: str | None = None, line: int | None = None) -> dict[str, Any]:
-    return {"file": file, "path": path, "line": line, "message": message}
-
-
-def strategy_issues(exc: StrategyInvalid) -> list[dict[str, Any]]:
-    return [_strategy_issue(one) for one in exc.issues]
-
-
-def _strategy_issue(one: ValidationIssue) -> dict[str, Any]:
-    data = one.as_dict()
-    if data["file"] in ("request", "file_ids"):  # not a file: a field of the request
-        return issue(str(one.message), path=one.path or data["file"])
-    return data
 
 
 def _flatten(detail: Any, path: str = "") -> list[dict[str, Any]]:
@@ -93,9 +78,8 @@ _TYPES: dict[type[exceptions.APIException], str] = {
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every exception of a view, in the one shape."""
-    if isinstance(exc, StrategyInvalid):
-        issues = strategy_issues(exc)
-        return Response(error_body("validation_error", _summary(issues), issues), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, Refused):  # every domain refusal, in one place: views never translate them
+        return Response(error_body(exc.type, exc.message, exc.issues_json()), status=exc.status)
     if isinstance(exc, RequestDataTooBig):  # from the parser, or Django's own check when a body is read whole
         exc = ApiError(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "request_too_large",
                        f"the request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes; send less")
@@ -114,7 +98,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             response[name] = value
     elif isinstance(exc, exceptions.ValidationError):
         issues = _flatten(exc.detail)
-        response.data = error_body("validation_error", _summary(issues), issues)
+        response.data = error_body("validation_error", summary(issues), issues)
     else:
         assert isinstance(exc, exceptions.APIException)
         type_ = next((name for cls, name in _TYPES.items() if isinstance(exc, cls)), "error")
@@ -125,13 +109,6 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             message = f"too many requests for this key: retry in {int(wait) + 1} s (see Retry-After)"
         response.data = error_body(type_, message)
     return response
-
-
-def _summary(issues: list[dict[str, Any]]) -> str:
-    count = len(issues)
-    if count == 1:
-        return str(issues[0]["message"])
-    return f"{count} problems: " + "; ".join(str(one["message"]) for one in issues[:5]) + ("; …" if count > 5 else "")
 
 
 def _is_api(request: HttpRequest) -> bool:

@@ -24,21 +24,18 @@ from rest_framework.views import APIView
 from accounts.models import ApiKey
 from accounts.services import api_key_label, api_key_revoke
 from api import serializers as s
-from api.errors import ApiError, issue
+from api.errors import ApiError
 from api.idempotency import Pending, Replay, idempotency_begin, idempotency_finish
 from api.permissions import KeyScope
 from api.selectors import strategy_performance, versions_diff
 from api.throttles import ApiKeyThrottle
 from chatfiles.models import ChatFile
 from chatfiles.services import chatfile_create
-from strategies.backtesting import TRADE_KEYS, BacktestInvalid, backtest_cancel, backtest_start, default_data
+from strategies.backtesting import TRADE_KEYS, backtest_cancel, backtest_start, default_data
 from strategies.cycle.run import CycleNotStarted, execution_run
 from strategies.models import Backtest, Execution, Strategy, StrategyVersion
 from strategies.selectors import strategies_for_user, strategy_graduation
 from strategies.services import (
-    ActionRefused,
-    AlreadyRunning,
-    StrategyNameTaken,
     strategy_deploy,
     strategy_enable,
     strategy_pause,
@@ -47,7 +44,6 @@ from strategies.services import (
 )
 from strategies.tasks import backtest_run, execution_cycle
 from trading.models import Order, Position
-from webhooks.delivery import WebhookInvalid
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.selectors import webhook_deliveries_for_endpoint, webhook_endpoints_for_user
 from webhooks.services import (
@@ -221,8 +217,6 @@ class StrategyListView(ListView):
         try:
             version = strategy_deploy(owner=request.user, files=data.get("files"),  # type: ignore[arg-type]
                                       file_ids=data.get("file_ids"), chat_id=data["chat_id"], mode=data["mode"])
-        except StrategyNameTaken as exc:
-            raise _name_taken(exc) from None
         except IntegrityError:  # the same new name deployed twice at once: the other request won
             raise ApiError(409, "conflict", "another deploy of a strategy with this name was stored at the same "
                            "moment; send the request again", headers={"Retry-After": "1"}) from None
@@ -231,14 +225,6 @@ class StrategyListView(ListView):
         body = {**s.StrategySerializer(strategy, context={"request": request}).data, "created": created,
                 "smoke": _smoke(strategy)}
         return Response(body, status=201 if created else 200)
-
-
-def _name_taken(exc: StrategyNameTaken) -> ApiError:
-    versions = reverse("api:version-list", kwargs={"strategy_id": exc.strategy_id})
-    message = (f"config.json: name {exc.name!r} is taken by your strategy {exc.strategy_id}: "
-               "to change that strategy, send the changed files as a new version with "
-               f"POST {versions} (the update_strategy tool); for a separate strategy, choose another name")
-    return ApiError(409, "name_taken", message, [issue(message, file="config.json", path="name")])
 
 
 class StrategyDetailView(ApiView):
@@ -332,10 +318,7 @@ class EnableView(ApiView):
                    summary="Enable a paused strategy")
     def post(self, request: Request, strategy_id: int) -> Response:
         strategy = self.strategy(strategy_id)
-        try:
-            strategy_enable(strategy=strategy)
-        except ActionRefused as exc:
-            raise ApiError(409, "not_runnable", str(exc)) from None
+        strategy_enable(strategy=strategy)
         return self.out(s.StrategySerializer, self.strategy(strategy_id))
 
 
@@ -344,10 +327,7 @@ class TestRunView(ApiView):
                    responses=answers(s.ExecutionSerializer), summary="Test Run: one dry-run cycle now, its result")
     def post(self, request: Request, strategy_id: int) -> Response:
         strategy = self.strategy(strategy_id)
-        try:
-            execution = execution_run(strategy_id=strategy.pk, trigger=Execution.Trigger.DRY_RUN, dry_run=True)
-        except CycleNotStarted as exc:
-            raise ApiError(409, "not_runnable", str(exc)) from None
+        execution = execution_run(strategy_id=strategy.pk, trigger=Execution.Trigger.DRY_RUN, dry_run=True)
         return self.out(s.ExecutionSerializer, execution)
 
 
@@ -356,12 +336,7 @@ class RunNowView(ApiView):
                    responses=answers(s.RunQueuedSerializer, 202), summary="Run now: queue one real cycle")
     def post(self, request: Request, strategy_id: int) -> Response:
         strategy = self.strategy(strategy_id)
-        try:
-            execution = strategy_run_now(strategy=strategy, enqueue=execution_cycle.delay)
-        except AlreadyRunning as exc:
-            raise ApiError(409, "already_running", str(exc)) from None
-        except ActionRefused as exc:
-            raise ApiError(409, "not_runnable", str(exc)) from None
+        execution = strategy_run_now(strategy=strategy, enqueue=execution_cycle.delay)
         url = reverse("api:execution-detail", kwargs={"execution_id": execution.pk})
         return Response({"execution_id": str(execution.pk), "status": execution.status,
                          "execution_url": request.build_absolute_uri(url)}, status=status.HTTP_202_ACCEPTED,
@@ -403,10 +378,6 @@ class ExecutionDetailView(ApiView):
 # --- backtests -------------------------------------------------------------------------------------
 
 
-BACKTEST_FIELDS = ("start", "end", "cash", "symbol", "commission", "data_source", "markets", "interval",
-                   "half_spread")
-
-
 def _backtest_data(backtest: Backtest, *, detail: bool) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": str(backtest.pk), "strategy_id": str(backtest.strategy_id), "version": backtest.version.number,
@@ -419,14 +390,6 @@ def _backtest_data(backtest: Backtest, *, detail: bool) -> dict[str, Any]:
         data.update(trades=[{key: trade[key] for key in TRADE_KEYS} for trade in backtest.trades],
                     equity=backtest.equity, open_positions=backtest.open_positions, lookahead=backtest.lookahead)
     return data
-
-
-def _backtest_invalid(error: BacktestInvalid) -> ApiError:
-    """The service's message names the argument first ("cash must be…", "symbol: …"): that is the issue's path."""
-    message = str(error)
-    word = message.split(":")[0].split(" ")[0]
-    path = word if word in BACKTEST_FIELDS else None
-    return ApiError(400, "validation_error", message, [issue(message, path=path)])
 
 
 class BacktestListView(ApiView):
@@ -447,13 +410,10 @@ class BacktestListView(ApiView):
         version = strategy.versions.order_by("-number").first()
         if version is None:
             raise ApiError(409, "not_runnable", f"strategy {strategy_id} has no version to backtest")
-        try:
-            data = default_data(version.config, None, source=body.get("data_source"), markets=body.get("markets"),
-                                interval=body.get("interval"), half_spread=body.get("half_spread"))
-            backtest = backtest_start(enqueue=backtest_run.delay, version=version, created_by=request.user, data=data,
-                                      start=body.get("start"), end=body.get("end"), cash=body.get("cash"))
-        except BacktestInvalid as error:
-            raise _backtest_invalid(error) from None
+        data = default_data(version.config, None, source=body.get("data_source"), markets=body.get("markets"),
+                            interval=body.get("interval"), half_spread=body.get("half_spread"))
+        backtest = backtest_start(enqueue=backtest_run.delay, version=version, created_by=request.user, data=data,
+                                  start=body.get("start"), end=body.get("end"), cash=body.get("cash"))
         url = reverse("api:backtest-detail", kwargs={"backtest_id": backtest.pk})
         return Response({"backtest_id": str(backtest.pk), "status": backtest.status,
                          "backtest_url": request.build_absolute_uri(url)}, status=status.HTTP_202_ACCEPTED,
@@ -631,10 +591,6 @@ def _delivery_data(delivery: WebhookDelivery) -> dict[str, Any]:
             "payload": delivery.payload}
 
 
-def _webhook_invalid(exc: WebhookInvalid) -> ApiError:
-    return ApiError(400, "validation_error", str(exc), [issue(str(exc), path=exc.field)])
-
-
 class WebhookListView(ApiView):
     @extend_schema(operation_id="webhooks_list", responses=answers(s.WebhookSerializer(many=True)),
                    summary="Your webhook endpoints (never their secrets)")
@@ -646,11 +602,8 @@ class WebhookListView(ApiView):
                    summary="Add a webhook endpoint; the answer holds its signing secret, shown this once")
     def post(self, request: Request) -> Response:
         data = self.valid(s.WebhookCreateSerializer, request.data)
-        try:
-            endpoint = webhook_endpoint_create(user=request.user, url=data["url"],  # type: ignore[arg-type]
-                                               events=data["events"], description=data["description"])
-        except WebhookInvalid as exc:
-            raise _webhook_invalid(exc) from None
+        endpoint = webhook_endpoint_create(user=request.user, url=data["url"],  # type: ignore[arg-type]
+                                           events=data["events"], description=data["description"])
         return Response(_webhook_data(endpoint, secret=True), status=201)
 
 
@@ -674,10 +627,7 @@ class WebhookDetailView(WebhookView):
     def patch(self, request: Request, webhook_id: int) -> Response:
         endpoint = self.endpoint(webhook_id)
         data = self.valid(s.WebhookUpdateSerializer, request.data)
-        try:
-            endpoint = webhook_endpoint_update(endpoint=endpoint, **data)
-        except WebhookInvalid as exc:
-            raise _webhook_invalid(exc) from None
+        endpoint = webhook_endpoint_update(endpoint=endpoint, **data)
         return Response(_webhook_data(endpoint))
 
     @extend_schema(operation_id="webhooks_delete", responses={204: None, **ERRORS},

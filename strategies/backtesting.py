@@ -28,6 +28,7 @@ from runtime.sdk import VenueError
 from runtime.step_session import StepSession
 from strategies.events import backtest_broadcast
 from strategies.models import Backtest, BacktestCsv, StrategyVersion
+from strategyhub.lib.refusal import Refused, issue
 from strategyhub.lib.workers import process_gone, worker_id
 from trading.backtest.data import DataError, iso, load_csv, recorded_polymarket
 from trading.backtest.engine import (
@@ -120,8 +121,20 @@ class SandboxRunner:
 # --- running one: data, engine, runner, results ---------------------------------------------------
 
 
-class BacktestInvalid(ValueError):
+# The arguments of a backtest, as a request names them: a refusal's message starts with the one at fault.
+BACKTEST_FIELDS = ("start", "end", "cash", "symbol", "commission", "data_source", "markets", "interval",
+                   "half_spread")
+
+
+class BacktestInvalid(Refused, ValueError):
     """A backtest that cannot start: the message names the argument and what would be valid."""
+
+    type = "validation_error"
+    status = 400
+
+    def issues_json(self) -> list[dict[str, Any]]:
+        word = self.message.split(":")[0].split(" ")[0]
+        return [issue(self.message, path=word if word in BACKTEST_FIELDS else None)]
 
 
 @dataclass(frozen=True)

@@ -33,20 +33,28 @@ from strategies.validation import (
     strategy_files_validate,
 )
 from strategies.webhooks import webhook_strategy_paused, webhook_version_pending
+from strategyhub.lib.refusal import Refused, issue
 from trading.killswitch import kill_switch_engaged, kill_switch_reason
 
 
-class ActionRefused(Exception):
+class ActionRefused(Refused):
     """Pause / Enable / Run now cannot be carried out; the message says why."""
 
+    type = "not_runnable"
 
-class ApprovalError(Exception):
-    pass
+
+class ApprovalError(Refused):
+    """An approval or a rejection that may not be made (by whom, of which version); the message says why."""
+
+    type = "approval_refused"
 
 
 class StrategyNameTaken(StrategyInvalid):
     """A deploy named one of the owner's strategies: changing it is a new version of that strategy, asked for
     by its id (`strategy_version_create`), never a side effect of a name."""
+
+    type = "name_taken"
+    status = 409
 
     def __init__(self, strategy: Strategy) -> None:
         self.strategy_id: int = strategy.pk
@@ -54,6 +62,12 @@ class StrategyNameTaken(StrategyInvalid):
         super().__init__([ValidationIssue(
             "config.json", f"is {strategy.name!r}, already the name of your strategy {strategy.pk}: to change it, "
             f"add a new version to strategy {strategy.pk}; for another strategy, choose another name", path="name")])
+        self.message = (f"config.json: name {strategy.name!r} is taken by your strategy {strategy.pk}: to change that "
+                        f"strategy, send the changed files as a new version with POST /api/v1/strategies/{strategy.pk}"
+                        "/versions/ (the update_strategy tool); for a separate strategy, choose another name")
+
+    def issues_json(self) -> list[dict[str, Any]]:
+        return [issue(self.message, file="config.json", path="name")]
 
 
 PAPER_APPROVAL = "strategies.approve_paper"
@@ -363,6 +377,8 @@ def strategy_enable(*, strategy: Strategy) -> Strategy:
 
 class AlreadyRunning(ActionRefused):
     """The strategy has a cycle queued or running; cycles of one strategy never overlap."""
+
+    type = "already_running"
 
     def __init__(self, message: str, execution_id: int) -> None:
         super().__init__(message)

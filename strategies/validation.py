@@ -25,6 +25,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from runtime.sdk import SIDES_BY_PLATFORM, VENUE_METHODS, EntrySignal, ExitSignal
+from strategyhub.lib import refusal
 from strategyhub.lib.json_depth import json_too_deep
 from trading.venues.platforms import PREDICTION_MARKETS
 
@@ -55,10 +56,26 @@ class ValidationIssue:
         return {"file": self.file, "path": self.path or None, "line": self.line, "message": str(self)}
 
 
-class StrategyInvalid(Exception):
+class StrategyInvalid(refusal.Refused):
+    """Every problem of a strategy's files or of a request about them, at once."""
+
+    type = "validation_error"
+    status = 400
+
     def __init__(self, issues: list[ValidationIssue]) -> None:
         self.issues = issues
         super().__init__("; ".join(str(issue) for issue in issues))
+        self.message = refusal.summary(self.issues_json())
+
+    def issues_json(self) -> list[dict[str, Any]]:
+        return [_issue_json(one) for one in self.issues]
+
+
+def _issue_json(one: ValidationIssue) -> dict[str, Any]:
+    data = one.as_dict()
+    if data["file"] in ("request", "file_ids"):  # not a file: a field of the request
+        return refusal.issue(str(one.message), path=one.path or data["file"])
+    return data
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,18 @@ import re
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from strategyhub.lib.refusal import Refused
 from trading.credentials import credentials_decrypt, credentials_encrypt
 from trading.models import VenueAccount
 from trading.venues import ACCOUNT_CREDENTIALS
 from trading.venues.platforms import traits
 
 
-class CredentialsInvalid(ValueError):
-    pass
+class CredentialsInvalid(Refused, ValueError):
+    """A venue account's credentials are not what its adapter signs with; the message names the key."""
+
+    type = "validation_error"
+    status = 400
 
 
 def venue_credentials_check(venue: str, credentials: dict[str, str]) -> None:

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from strategyhub.lib.refusal import Refused, issue
 from webhooks.models import WebhookDelivery, WebhookDeliveryStatus
 
 logger = logging.getLogger(__name__)
@@ -34,11 +35,14 @@ LEASE_SECONDS = 60
 USER_AGENT = "StrategyHub-Webhooks/1"
 
 
-class WebhookInvalid(ValueError):
+class WebhookInvalid(Refused, ValueError):
     """A bad endpoint field; `field` names it."""
 
+    type = "validation_error"
+    status = 400
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, issues=[issue(message, path=field)])
         self.field = field
 
 

@@ -26,6 +26,7 @@ from strategies.events import execution_broadcast
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy, StrategyVersion
 from strategies.rules import cycles_in_flight, strategy_not_runnable_reason
 from strategyhub.lib.jsonable import as_json
+from strategyhub.lib.refusal import Refused
 from strategyhub.lib.workers import worker_id
 from trading.killswitch import kill_switch_engaged, kill_switch_reason
 
@@ -33,8 +34,10 @@ logger = logging.getLogger(__name__)
 STREAM_AFTER = 0.25  # seconds: a shorter cycle's log is written once, with its result
 
 
-class CycleNotStarted(Exception):
+class CycleNotStarted(Refused):
     """No cycle could start: unknown strategy, not runnable, or no sandbox."""
+
+    type = "not_runnable"
 
 
 @dataclass
