@@ -31,7 +31,7 @@ from api.selectors import strategy_performance, versions_diff
 from api.throttles import ApiKeyThrottle
 from chatfiles.models import ChatFile
 from chatfiles.services import chatfile_create
-from strategies.backtesting import TRADE_KEYS, backtest_cancel, backtest_start, default_data
+from strategies.backtests import TRADE_KEYS, backtest_cancel, backtest_start, default_data
 from strategies.cycle.run import CycleNotStarted, execution_run
 from strategies.models import Backtest, Execution, Strategy, StrategyVersion
 from strategies.selectors import strategies_for_user, strategy_graduation

@@ -157,7 +157,7 @@ def section(name: str, runs: int, minute_bars: int) -> dict[str, Any]:
             mine, shaped = ours(minute_folder(Path(scratch)), csv, 1)
             theirs = backtesting_py(csv, 1)
         return {"bars": minute_bars, "ours": mine[0], "theirs": theirs[0], "trades": shaped["metrics"]["trades"]}
-    from strategies.backtesting import BacktestData, backtest_execute_files
+    from strategies.backtests import BacktestData, backtest_execute_files
 
     files = {"entry.py": MIDPOINT_READER, "exit.py": NO_EXIT, "config.json": json.dumps(POLY_CONFIG)}
     started = time.perf_counter()

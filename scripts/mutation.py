@@ -28,8 +28,8 @@ WORK = ROOT / "var" / "mutation"
 MUTMUT = Path(sys.executable).parent / "mutmut"
 
 # What the mutant copy needs to import Django and run the tests (trading/ is mutmut's source path).
-PROJECT = ("accounts", "chatfiles", "servers", "strategies", "strategyhub", "templates", "static", "tests", "webhooks",
-           "trading", "manage.py", "pyproject.toml")
+PROJECT = ("accounts", "api", "chatfiles", "runtime", "servers", "strategies", "strategyhub", "templates", "static",
+           "tests", "webhooks", "trading", "manage.py", "pyproject.toml")
 
 
 @dataclass(frozen=True)

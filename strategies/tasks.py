@@ -12,7 +12,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import close_old_connections
 
-from strategies.backtesting import backtest_execute, backtests_recover
+from strategies.backtests import backtest_execute, backtests_recover
 from strategies.cycle.reconciliation import live_reconcile_all
 from strategies.cycle.recovery import execution_recover
 from strategies.cycle.recovery import executions_recover as recover
@@ -21,7 +21,7 @@ from strategies.models import Execution
 from strategies.scheduling import CYCLES_PER_MESSAGE
 from strategies.scheduling import strategies_tick as tick
 from strategies.services import strategies_pause_live
-from trading.accounts import venue_client_for
+from trading.venue_accounts import venue_client_for
 
 logger = logging.getLogger(__name__)
 
@@ -133,5 +133,5 @@ def _on_worker_ready(**kwargs: object) -> None:
              soft_time_limit=settings.BACKTEST_TIME_LIMIT_SECONDS,
              time_limit=settings.BACKTEST_TIME_LIMIT_SECONDS + 30)
 def backtest_run(backtest_id: int) -> None:
-    """Run a queued backtest; progress and the result are persisted, then broadcast (strategies.backtesting)."""
+    """Run a queued backtest; progress and the result are persisted, then broadcast (strategies.backtests)."""
     backtest_execute(backtest_id=backtest_id)

@@ -29,7 +29,7 @@ from pygments.util import ClassNotFound
 
 from accounts.models import ApiKey
 from accounts.services import api_key_issue, api_key_revoke
-from strategies.backtesting import BacktestData, BacktestInvalid, backtest_start, default_data
+from strategies.backtests import BacktestData, BacktestInvalid, backtest_start, default_data
 from strategies.events import execution_event
 from strategies.models import Backtest, Execution, Mode, Strategy, StrategyVersion
 from strategies.rules import strategy_not_runnable_reason

@@ -26,7 +26,9 @@ class PaperFill:
 
 
 @dataclass(frozen=True)
-class PaperExecution:
+class PaperFills:
+    """What one paper order got walking the book: the quantity it asked for and a fill per level it took."""
+
     requested: Decimal
     fills: tuple[PaperFill, ...]
 
@@ -69,7 +71,7 @@ def paper_fill(
     quantity: Decimal,
     limit_price: Decimal | None,
     polymarket_rate: Decimal | None = None,
-) -> PaperExecution:
+) -> PaperFills:
     """Fill `quantity` against `book` (best level first), no worse than `limit_price` (None: any price)."""
     if quantity <= 0:
         raise ValueError(f"quantity must be > 0, got {quantity}")
@@ -98,4 +100,4 @@ def paper_fill(
             fee = (total_fee * size * price / gross).quantize(MICRO, rounding=ROUND_DOWN) if gross else Decimal(0)
         allotted += fee
         fills.append(PaperFill(size, price, fee))
-    return PaperExecution(quantity, tuple(fills))
+    return PaperFills(quantity, tuple(fills))

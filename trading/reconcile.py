@@ -8,7 +8,7 @@ Run at the start of every live cycle and, for every live strategy, when a worker
    follows the venue;
 3. the venue's positions are compared with what the ledger holds across the live strategies on
    that venue sharing the account (those of the same owner: each owner trades on their own
-   account, trading/accounts.py): where the venue holds less than the ledger, the difference
+   account, trading/venue_accounts.py): where the venue holds less than the ledger, the difference
    is reported on every cycle until a person resolves it. The ledger is never edited to match: only
    fills move positions, so every change keeps its audit trail.
 

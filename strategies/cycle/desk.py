@@ -22,7 +22,6 @@ from strategies.cycle.reconciliation import live_reconcile
 from strategies.models import ActionKind, Execution, Mode, Strategy
 from strategies.services import PauseCause, strategy_pause
 from strategyhub.lib.jsonable import as_json
-from trading.accounts import NoVenueAccount, venue_client_for
 from trading.capital import QUANTITY_STEP, CapitalPlan, Exposures, cents
 from trading.desk_core import entry_decide, entry_side_refusal
 from trading.fees import TradeSide
@@ -37,7 +36,7 @@ from trading.orders import (
     order_transition,
     position_settle,
 )
-from trading.paper import PaperExecution, outcome_book, paper_fill
+from trading.paper import PaperFills, outcome_book, paper_fill
 from trading.reconcile import exits_working, holding_key, venue_holdings
 from trading.risk import (
     Authority,
@@ -48,6 +47,7 @@ from trading.risk import (
 )
 from trading.selectors import capital_state, positions_open, utc_midnight
 from trading.selectors import ledger_empty as ledger_is_empty
+from trading.venue_accounts import NoVenueAccount, venue_client_for
 from trading.venues import VenueClient, VenueError, polymarket_taker_rate_of
 from trading.venues.domain import OrderBook
 from trading.venues.platforms import PREDICTION_MARKETS, traits
@@ -86,7 +86,7 @@ class CycleDesk:
         self.approved_for_live = bool(version and version.is_approved_for_live)
         self.daily_loss_reason = ""
         self.paused_reason = "" if strategy.enabled else strategy.paused_reason
-        self._client_factory = client_factory or (  # live: the owner's own venue account (trading/accounts.py)
+        self._client_factory = client_factory or (  # live: the owner's own venue account (trading/venue_accounts.py)
             lambda venue: venue_client_for(owner_id=strategy.owner_id, venue=venue, live=self.live))
         self._client: VenueClient | None = None
         self._no_account = ""  # live with no account of the owner's: why every order is refused
@@ -190,11 +190,11 @@ class CycleDesk:
 
     def _mark(self, position: Position) -> None:
         try:
-            book = self._outcome_book(position.market_id, position.side)
+            order_book = self._outcome_book(position.market_id, position.side)
         except VenueError as error:
             self._log("warning", f"could not mark {position.market_id} {position.side} to market: {error}")
             return
-        price = book.midpoint or book.best_bid or book.best_ask
+        price = order_book.midpoint or order_book.best_bid or order_book.best_ask
         if price is None:
             return
         if self.dry_run:
@@ -280,7 +280,7 @@ class CycleDesk:
         if refusal:
             return self._refuse(refusal, what)
         try:
-            book = self._outcome_book(signal.market_id, signal.side)
+            order_book = self._outcome_book(signal.market_id, signal.side)
             rate = self._polymarket_rate(signal.market_id) if traits(venue).fee_rate_by_market else None
         except VenueError as error:
             return self._refuse(Refusal("market_data", f"no order book for {signal.market_id}: {error}"), what)
@@ -292,7 +292,7 @@ class CycleDesk:
             refusal = polymarket_side_refusal(signal.market_id, signal.side, outcome_tokens=tokens)
             if refusal:
                 return self._refuse(refusal, what)
-        limit = Decimal(str(signal.limit_price)) if signal.limit_price is not None else book.best_ask
+        limit = Decimal(str(signal.limit_price)) if signal.limit_price is not None else order_book.best_ask
         if limit is None:
             return self._refuse(Refusal("market_data", f"{signal.market_id} has no asks and the signal no limit"), what)
         state = self._capital()
@@ -315,7 +315,7 @@ class CycleDesk:
                                        market_name=signal.market_name, side=signal.side, quantity=sizing.quantity,
                                        limit=limit)
             if order is not None:
-                self._execute(order, book, rate)
+                self._execute(order, order_book, rate)
         if order is None:
             return self._duplicate(index, OrderAction.OPEN)
         return self._placed(order, what)
@@ -344,13 +344,13 @@ class CycleDesk:
             return self._refuse(Refusal("position", f"nothing of position {position.pk} is left to sell: {why}"), what)
         quantity = min(quantity, sellable)  # an exit never sells more than is held net of working exits
         try:
-            book = self._outcome_book(position.market_id, position.side)
+            order_book = self._outcome_book(position.market_id, position.side)
             rate = self._polymarket_rate(position.market_id) if traits(venue).fee_rate_by_market else None
         except VenueError as error:
             return self._refuse(Refusal("market_data", f"no order book for {position.market_id}: {error}"), what)
-        if not book.bids:
+        if not order_book.bids:
             return self._refuse(Refusal("market_data", f"{position.market_id} has no bids to sell into"), what)
-        limit = book.bids[-1].price  # sell into every displayed bid, best first
+        limit = order_book.bids[-1].price  # sell into every displayed bid, best first
         coid = client_order_id_for(strategy_id=self.strategy.pk, execution_id=self.execution.pk, signal_index=index,
                                    action=OrderAction.CLOSE)
         if self.dry_run:
@@ -361,7 +361,7 @@ class CycleDesk:
                                        market_name=position.market_name, side=position.side, quantity=quantity,
                                        limit=limit)
             if order is not None:
-                self._execute(order, book, rate)
+                self._execute(order, order_book, rate)
         if order is None:
             return self._duplicate(index, OrderAction.CLOSE)
         result = self._placed(order, what)
@@ -436,13 +436,13 @@ class CycleDesk:
         order = Order.objects.get(execution=self.execution, signal_index=index, action=action)
         return {**self._result(order), "duplicate": True}
 
-    def _execute(self, order: Order, book: OrderBook, rate: Decimal | None) -> None:
+    def _execute(self, order: Order, order_book: OrderBook, rate: Decimal | None) -> None:
         if self.live:
             order_submit_live(order, self.client(), order_request_for(order))
             return
         order_transition(order, OrderStatus.SUBMITTED)
         side: TradeSide = "buy" if order.action == OrderAction.OPEN else "sell"
-        filled: PaperExecution = paper_fill(book, venue=order.venue, side=side, quantity=order.quantity,
+        filled: PaperFills = paper_fill(order_book, venue=order.venue, side=side, quantity=order.quantity,
                                             limit_price=order.limit_price, polymarket_rate=rate)
         now = timezone.now()
         for number, fill in enumerate(filled.fills, start=1):

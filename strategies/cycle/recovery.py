@@ -36,7 +36,7 @@ from strategies.cycle.rows import execution_finish
 from strategies.events import execution_broadcast
 from strategies.models import Execution, ExecutionLog, Strategy
 from strategyhub.lib.workers import process_gone
-from trading.accounts import venue_client_for
+from trading.venue_accounts import venue_client_for
 
 logger = logging.getLogger(__name__)
 

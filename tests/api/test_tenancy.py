@@ -10,7 +10,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from accounts.models import ApiKey
 from accounts.services import api_key_issue
 from chatfiles.models import ChatFile
-from strategies.backtesting import BacktestData, backtest_create
+from strategies.backtests import BacktestData, backtest_create
 from strategies.cycle.run import execution_run
 from strategies.models import Backtest, Execution
 from tests.api.conftest import error, kalshi_files

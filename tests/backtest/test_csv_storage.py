@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.apps import apps
 
-from strategies.backtesting import backtest_create, backtest_execute, csv_store
+from strategies.backtests import backtest_create, backtest_execute, csv_store
 from strategies.models import BacktestCsv
 from strategies.services import strategy_deploy
 from tests.backtest.conftest import EXAMPLE, goog_csv

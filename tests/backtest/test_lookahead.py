@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from strategies.backtesting import backtest_execute_files, csv_store
+from strategies.backtests import backtest_execute_files, csv_store
 from tests.backtest.conftest import sma_cross_files
 
 pytestmark = pytest.mark.django_db  # the CSV is stored in the database

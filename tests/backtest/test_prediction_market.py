@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from strategies.backtesting import BacktestData, backtest_execute_files
+from strategies.backtests import BacktestData, backtest_execute_files
 from trading.backtest.data import recorded_polymarket
 from trading.fees import order_fee
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from strategies.backtesting import InProcessRunner
+from strategies.backtests import InProcessRunner
 from tests.backtest.conftest import goog_csv, sma_cross_files
 from trading.backtest.data import load_csv
 from trading.backtest.engine import BacktestEngine, BacktestResult, BacktestSpec

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from strategies.backtesting import backtest_execute_files, csv_store
+from strategies.backtests import backtest_execute_files, csv_store
 
 pytestmark = pytest.mark.django_db  # the CSV is stored in the database
 

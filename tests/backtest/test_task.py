@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from strategies.backtesting import backtest_cancel, backtest_create, csv_store
+from strategies.backtests import backtest_cancel, backtest_create, csv_store
 from strategies.events import strategy_group
 from strategies.models import Backtest
 from strategies.services import strategy_deploy
@@ -105,7 +105,7 @@ def test_a_started_backtest_runs_on_a_worker_once_committed(settings, redis_url,
 
     from django.db import transaction
 
-    from strategies.backtesting import backtest_start
+    from strategies.backtests import backtest_start
     from strategies.tasks import backtest_run
     from strategyhub.celery import app
 

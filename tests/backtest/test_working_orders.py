@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from strategies.backtesting import InProcessRunner
+from strategies.backtests import InProcessRunner
 from trading.backtest.data import load_csv
 from trading.backtest.engine import BacktestEngine, BacktestSpec
 from trading.capital import CapitalPlan

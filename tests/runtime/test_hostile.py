@@ -80,7 +80,7 @@ def test_it_contains_the_hostile_strategy(
 
 
 def _backtest(files: dict[str, str], params: dict[str, Any], *, end: float) -> Any:
-    from strategies.backtesting import BacktestData, backtest_execute_files
+    from strategies.backtests import BacktestData, backtest_execute_files
 
     config = json.loads(files["config.json"])
     config["parameters"] = params

@@ -98,7 +98,7 @@ def test_a_non_staff_user_cannot_reach_the_admin(client: Client, alice) -> None:
 def _backtest(strategy: Strategy, **fields: object) -> object:
     from django.utils import timezone
 
-    from strategies.backtesting import BacktestData, backtest_create
+    from strategies.backtests import BacktestData, backtest_create
     from strategies.models import Backtest
 
     backtest = backtest_create(version=strategy.current_version, created_by=None,  # type: ignore[arg-type]

@@ -459,7 +459,7 @@ def test_a_backtest_started_on_the_tab_runs_and_shows_metrics_charts_and_trades(
 
 
 def test_a_running_backtest_shows_its_progress_and_follows_the_socket(client: Client, alice, staff) -> None:
-    from strategies.backtesting import BacktestData, backtest_create
+    from strategies.backtests import BacktestData, backtest_create
     from strategies.models import Backtest
 
     strategy = deploy(alice, approve_by=staff)

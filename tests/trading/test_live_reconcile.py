@@ -29,10 +29,10 @@ from tests.trading.test_money_live import deploy_live, fresh_accounts
 from tests.trading.test_orders_venue import order_of_a_lost_worker, sent_by_the_lost_worker
 from tests.trading.test_paper_cycle import FED, FED_425, deploy, frozen_simulator, run, venues
 from tests.trading.test_venue_accounts_live import NO_ACCOUNT, bob, open_account
-from trading.accounts import venue_client_for
 from trading.models import Order, Position, VenueAccount
 from trading.orders import client_order_id_for
 from trading.reconcile import Reconciliation
+from trading.venue_accounts import venue_client_for
 from trading.venues import venue_client
 from trading.venues.domain import OrderRequest
 

@@ -1,4 +1,4 @@
-"""Each user's live orders go to that user's own venue account (trading/accounts.py).
+"""Each user's live orders go to that user's own venue account (trading/venue_accounts.py).
 
 The simulator serves one account per credential (`POST /_sim/accounts`), and its per-account state
 (`GET /_sim/accounts/<venue>/<key id>`) shows where each order landed. alice is the suite's operator

@@ -5,5 +5,5 @@
 - `metrics`: backtesting.py's metric set.
 
 Imports nothing from `strategies`: the strategy is reached through a `StepRunner` (see
-`strategies/backtesting.py`). See docs/backtest.md.
+`strategies/backtests.py`). See docs/backtest.md.
 """

@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from runtime import SandboxUnavailable
-from strategies.backtesting import (
+from strategies.backtests import (
     VENUE_SOURCES,
     BacktestData,
     BacktestInvalid,
@@ -176,7 +176,7 @@ class _Echo:
 
 
 def _row_json(backtest: Backtest) -> dict[str, Any]:
-    from strategies.backtesting import TRADE_KEYS
+    from strategies.backtests import TRADE_KEYS
 
     return {
         "id": str(backtest.pk), "status": backtest.status, "error": backtest.error or None,
