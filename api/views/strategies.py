@@ -1,0 +1,153 @@
+"""/api/v1/strategies/: deploy (with its smoke run), read, pause, enable, Test Run, Run now, performance and
+graduation."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, cast
+
+from django.db import IntegrityError
+from django.db.models import QuerySet
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api import serializers as s
+from api.errors import ApiError
+from api.selectors import strategy_performance
+from api.views.base import ERRORS, ApiView, ListView, Page, answers
+from strategies.cycle.run import CycleNotStarted, execution_run
+from strategies.models import Execution, Strategy
+from strategies.selectors import strategies_for_user, strategy_graduation
+from strategies.services import (
+    strategy_deploy,
+    strategy_enable,
+    strategy_pause,
+    strategy_run_now,
+)
+from strategies.tasks import execution_cycle
+
+logger = logging.getLogger(__name__)
+
+
+def smoke_run(strategy: Strategy) -> dict[str, Any]:
+    """One dry-run cycle of the strategy's current version in the sandbox: the agent's first feedback."""
+    try:
+        execution = execution_run(strategy_id=strategy.pk, trigger=Execution.Trigger.DRY_RUN, dry_run=True)
+    except CycleNotStarted as exc:
+        return {"status": "not_started", "execution_id": None, "logs": [], "actions": [], "error": str(exc)}
+    except Exception as exc:  # the deploy stands; the smoke run's own failure is reported, not raised
+        logger.exception("smoke run of strategy %s", strategy.pk)
+        return {"status": "failed", "execution_id": None, "logs": [], "actions": [], "error": repr(exc)}
+    data = s.ExecutionSerializer(execution).data
+    return {"status": execution.status, "execution_id": str(execution.pk), "logs": data["logs"],
+            "actions": data["actions"], "error": execution.error or None}
+
+
+class StrategyListView(ListView):
+    serializer_class = s.StrategySerializer
+    pagination_class = Page
+    filter_serializer = s.StrategyFilterSerializer
+
+    def get_queryset(self) -> QuerySet[Strategy, dict[str, Any]]:
+        # Plain rows of the columns the answer shows: not the config, the state, nor the version's config.
+        mine = strategies_for_user(self.request.user)  # type: ignore[arg-type]
+        return cast("QuerySet[Strategy, dict[str, Any]]", mine.filter(**self.filters()).values(*s.STRATEGY_VALUES))
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        assert page is not None
+        base = request.build_absolute_uri("/strategies/")
+        return self.get_paginated_response([s.strategy_row(row, base) for row in page])
+
+    @extend_schema(operation_id="strategies_list", parameters=[s.StrategyFilterSerializer],
+                   summary="List your strategies", responses={200: s.StrategySerializer(many=True), **ERRORS})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(operation_id="strategies_deploy", request=s.DeploySerializer,
+                   responses={201: s.DeployedStrategySerializer, 200: s.DeployedStrategySerializer, **ERRORS},
+                   summary="Deploy a strategy (answered with a smoke dry run)")
+    def post(self, request: Request) -> Response:
+        data = self.valid(s.DeploySerializer, request.data)
+        before = (strategies_for_user(request.user)  # type: ignore[arg-type]
+                  .filter(current_version__isnull=False).values_list("current_version_id", flat=True))
+        known = set(before)
+        try:
+            version = strategy_deploy(owner=request.user, files=data.get("files"),  # type: ignore[arg-type]
+                                      file_ids=data.get("file_ids"), chat_id=data["chat_id"], mode=data["mode"])
+        except IntegrityError:  # the same new name deployed twice at once: the other request won
+            raise ApiError(409, "conflict", "another deploy of a strategy with this name was stored at the same "
+                           "moment; send the request again", headers={"Retry-After": "1"}) from None
+        created = version.pk not in known
+        strategy = self.strategy(version.strategy_id)
+        body = {**s.StrategySerializer(strategy, context={"request": request}).data, "created": created,
+                "smoke": smoke_run(strategy)}
+        return Response(body, status=201 if created else 200)
+
+
+class StrategyDetailView(ApiView):
+    @extend_schema(operation_id="strategies_retrieve", responses=answers(s.StrategySerializer),
+                   summary="Read one strategy")
+    def get(self, request: Request, strategy_id: int) -> Response:
+        return self.out(s.StrategySerializer, self.strategy(strategy_id))
+
+
+class PauseView(ApiView):
+    @extend_schema(operation_id="strategies_pause", request=s.PauseSerializer, responses=answers(s.StrategySerializer),
+                   summary="Pause a strategy (a cycle already running finishes)")
+    def post(self, request: Request, strategy_id: int) -> Response:
+        strategy = self.strategy(strategy_id)
+        data = self.valid(s.PauseSerializer, request.data)
+        strategy_pause(strategy=strategy, reason=data["reason"] or "paused through the API")
+        return self.out(s.StrategySerializer, self.strategy(strategy_id))
+
+
+class EnableView(ApiView):
+    @extend_schema(operation_id="strategies_enable", request=s.EmptySerializer, responses=answers(s.StrategySerializer),
+                   summary="Enable a paused strategy")
+    def post(self, request: Request, strategy_id: int) -> Response:
+        strategy = self.strategy(strategy_id)
+        strategy_enable(strategy=strategy)
+        return self.out(s.StrategySerializer, self.strategy(strategy_id))
+
+
+class TestRunView(ApiView):
+    @extend_schema(operation_id="strategies_test_run", request=s.EmptySerializer,
+                   responses=answers(s.ExecutionSerializer), summary="Test Run: one dry-run cycle now, its result")
+    def post(self, request: Request, strategy_id: int) -> Response:
+        strategy = self.strategy(strategy_id)
+        execution = execution_run(strategy_id=strategy.pk, trigger=Execution.Trigger.DRY_RUN, dry_run=True)
+        return self.out(s.ExecutionSerializer, execution)
+
+
+class RunNowView(ApiView):
+    @extend_schema(operation_id="strategies_run", request=s.EmptySerializer,
+                   responses=answers(s.RunQueuedSerializer, 202), summary="Run now: queue one real cycle")
+    def post(self, request: Request, strategy_id: int) -> Response:
+        strategy = self.strategy(strategy_id)
+        execution = strategy_run_now(strategy=strategy, enqueue=execution_cycle.delay)
+        url = reverse("api:execution-detail", kwargs={"execution_id": execution.pk})
+        return Response({"execution_id": str(execution.pk), "status": execution.status,
+                         "execution_url": request.build_absolute_uri(url)}, status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": url})
+
+
+class PerformanceView(ApiView):
+    @extend_schema(operation_id="strategies_performance", responses=answers(s.PerformanceSerializer),
+                   summary="P&L, win rate, max drawdown and equity, per book")
+    def get(self, request: Request, strategy_id: int) -> Response:
+        return Response(s.PerformanceSerializer(strategy_performance(self.strategy(strategy_id))).data)
+
+
+class GraduationView(ApiView):
+    @extend_schema(operation_id="strategies_graduation", responses=answers(s.GraduationSerializer),
+                   summary="The paper → live checklist with today's values")
+    def get(self, request: Request, strategy_id: int) -> Response:
+        strategy = self.strategy(strategy_id)
+        graduation = strategy_graduation(strategy)
+        return Response({"strategy_id": str(strategy.pk), "passed": graduation.passed,
+                         "checks": [{"name": c.name, "required": c.required, "actual": c.actual, "passed": c.passed}
+                                    for c in graduation.checks]})
