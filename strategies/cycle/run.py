@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from runtime import CycleOutcome, LogLine, SandboxLimits, SandboxUnavailable, run_cycle
+from runtime import CycleOutcome, SandboxLimits, SandboxUnavailable, run_cycle
 from strategies.cycle.desk import CycleDesk
+from strategies.cycle.live_log import LiveLog, LogEntry
 from strategies.cycle.rows import execution_claim, execution_finish
 from strategies.cycle.venue_reads import VenueReads
 from strategies.events import execution_broadcast
-from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy, StrategyVersion
+from strategies.models import Execution, Mode, Strategy, StrategyVersion
 from strategies.rules import cycles_in_flight, strategy_not_runnable_reason
 from strategyhub.lib.jsonable import as_json
 from strategyhub.lib.refusal import Refused
@@ -31,69 +31,12 @@ from strategyhub.lib.workers import worker_id
 from trading.killswitch import kill_switch_engaged, kill_switch_reason
 
 logger = logging.getLogger(__name__)
-STREAM_AFTER = 0.25  # seconds: a shorter cycle's log is written once, with its result
 
 
 class CycleNotStarted(Refused):
     """No cycle could start: unknown strategy, not runnable, or no sandbox."""
 
     type = "not_runnable"
-
-
-@dataclass
-class _Action:
-    ts: datetime
-    kind: str  # "" for a log line that is not an action
-    message: str
-    payload: dict[str, Any]
-    level: str = "info"
-
-
-class _LiveLog:
-    """The log of one cycle in arrival order: the script's lines (from the sandbox) and the desk's actions.
-
-    A cycle that ends within STREAM_AFTER seconds writes its lines once, with its result, in one
-    transaction. A longer one writes what it has at every delivery from the sandbox (about every
-    50 ms) and broadcasts it once committed, so followers see its lines as they happen, as long as the
-    run is still `running` (not failed meanwhile by recovery, its worker cut off). Sequence numbers
-    follow arrival, so a follower de-duplicates whatever it receives twice.
-    """
-
-    def __init__(self, execution: Execution) -> None:
-        self.execution = execution
-        self.started = time.monotonic()
-        self.pending: list[_Action] = []
-        self.line_seq = self.action_seq = 0
-
-    def add(self, entry: _Action) -> None:
-        self.pending.append(entry)
-
-    def on_log(self, lines: list[LogLine]) -> None:
-        self.pending.extend(_Action(line.ts, "", line.message, {}, line.level) for line in lines)
-        if self.pending and time.monotonic() - self.started >= STREAM_AFTER:
-            with transaction.atomic():
-                logs, actions = self.take()
-                if not Execution.objects.select_for_update().filter(pk=self.execution.pk,
-                                                                    status=Execution.Status.RUNNING).exists():
-                    return  # ended meanwhile (its worker taken for lost): its lines go with its end, unwritten
-                ExecutionLog.objects.bulk_create(logs)
-                ExecutionAction.objects.bulk_create(actions)
-                transaction.on_commit(lambda: execution_broadcast(self.execution, logs, actions))
-
-    def take(self) -> tuple[list[ExecutionLog], list[ExecutionAction]]:
-        """What is pending, as unsaved rows numbered after what was taken before."""
-        logs: list[ExecutionLog] = []
-        actions: list[ExecutionAction] = []
-        for entry in sorted(self.pending, key=lambda entry: entry.ts):
-            self.line_seq += 1
-            logs.append(ExecutionLog(execution=self.execution, seq=self.line_seq, ts=entry.ts, level=entry.level,
-                                     message=entry.message))
-            if entry.kind:
-                self.action_seq += 1
-                actions.append(ExecutionAction(execution=self.execution, seq=self.action_seq, ts=entry.ts,
-                                               kind=entry.kind, message=entry.message, payload=entry.payload))
-        self.pending = []
-        return logs, actions
 
 
 _SOURCE_CACHE_SIZE = 4096
@@ -116,13 +59,13 @@ class _CycleCalls:
 
     def __init__(self, strategy: Strategy, execution: Execution, *, dry_run: bool) -> None:
         self.dry_run = dry_run
-        self.live_log = _LiveLog(execution)
+        self.live_log = LiveLog(execution)
         allowed = strategy.config.get("risk_limits", {}).get("allowed_services", [strategy.platform])
         self.reads = VenueReads(platform=strategy.platform, allowed_services=allowed)
         self.desk = CycleDesk(strategy=strategy, execution=execution, dry_run=dry_run, record=self.record)
 
     def record(self, kind: str, message: str, payload: dict[str, Any], level: str) -> None:
-        self.live_log.add(_Action(timezone.now(), kind, message, as_json(payload), level))
+        self.live_log.add(LogEntry(timezone.now(), kind, message, as_json(payload), level))
 
     def __call__(self, venue: str, method: str, kwargs: dict[str, Any]) -> Any:
         if method in ("create_order", "cancel_order"):
@@ -244,7 +187,7 @@ def _run_script(strategy: Strategy, execution: Execution, calls: _CycleCalls, *,
         raise RuntimeError(f"the sandbox call failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _end(execution: Execution, live_log: _LiveLog, *, status: str, error: str, entries: int = 0, exits: int = 0,
+def _end(execution: Execution, live_log: LiveLog, *, status: str, error: str, entries: int = 0, exits: int = 0,
          state: dict[str, Any] | None = None, keep_state: bool = False) -> None:
     """The one way a started run ends: its last log lines, its status and error, its state; then the broadcast.
 
