@@ -181,9 +181,9 @@ def run_cycle_in_process(
         entry_signals = _entry_signals(runner.call(strategy.should_enter, ctx), ctx.platform)
         entries = [signal.as_dict() for signal in entry_signals]
         for index, entry_signal in enumerate(entry_signals):
-            ctx.signal_index = index
+            ctx.signal_index, ctx.entry_signal = index, entry_signal
             runner.call(strategy.execute_entry, ctx, entry_signal)
-        ctx.signal_index = None
+        ctx.signal_index, ctx.entry_signal = None, None
     except _ScriptAbort as abort:
         error = str(abort)
     except BaseException as raised:  # SystemExit and KeyboardInterrupt from user code end the cycle too

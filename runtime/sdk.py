@@ -371,8 +371,13 @@ class VenueProxy:
                                      "size_usd": amount}
             if kwargs.get("price") is not None:
                 order["limit_price"] = kwargs["price"]
-            if kwargs.get("confidence") is not None:
-                order["confidence"] = kwargs["confidence"]
+            # The signal being executed lends what the call leaves out: Kelly sizes with its confidence.
+            signal = self.context.entry_signal if self.context is not None else None
+            for name in ("confidence", "market_name"):
+                if kwargs.get(name) is not None:
+                    order[name] = kwargs[name]
+                elif signal is not None and signal.market_id == str(market):
+                    order[name] = getattr(signal, name)
             return {**order, "signal_index": index}
         positions = self.context.positions if self.context is not None else []
         held = next((p for p in positions if str(market) in (p.position_id, p.market_id)), None)
@@ -415,6 +420,8 @@ class Context:
     transport: Transport = field(repr=False)
     # Index of the signal being executed, set by the runtime during execute_entry/execute_exit.
     signal_index: int | None = None
+    # The entry signal execute_entry is running for, so `create_order(side="BUY", …)` keeps its fields.
+    entry_signal: EntrySignal | None = None
 
     def __post_init__(self) -> None:
         self.polymarket = VenueProxy("polymarket", self.transport, self)

@@ -295,3 +295,36 @@ def test_a_polymarket_kelly_entry_pays_the_taker_fee_on_each_level(alice, staff,
     assert Position.objects.get().cost_basis_usd == sum((q * p for q, p in expected), D(0)) + fee <= 100
     assert any(line["message"].startswith(f"result filled {placed['payload']['filled_quantity']} @ ")
                for line in result["logs"])
+
+
+SEED_STYLE_STRATEGY = """
+from strategies.sdk import BaseStrategy, EntrySignal
+
+
+class SeedStyle(BaseStrategy):
+    def should_enter(self, ctx):
+        return [EntrySignal(market_id=self.get_param("tickers")[0], side="yes", reason="test", **SIGNAL)]
+
+    def should_exit(self, ctx, position):
+        return None
+
+    def execute_entry(self, ctx, signal):
+        return ctx.kalshi.create_order(ticker=signal.market_id, side="BUY", amount=50, price=0.55, **ORDER)
+"""
+
+
+@pytest.mark.parametrize(("signal", "order"), [
+    ({}, {"confidence": 0.8, "market_name": "X"}),  # given to create_order
+    ({"confidence": 0.8, "market_name": "X"}, {}),  # the seed's create_order(token_id, side, amount): from the signal
+])
+def test_create_order_in_execute_entry_keeps_the_confidence_kelly_sizes_with_and_the_market_name(
+        alice, staff, signal, order) -> None:
+    files = scripts_files(name="Seed style", parameters={"tickers": [FED]}, risk_limits=LIMITS,
+                          capital={**CAPITAL, "sizing_method": "kelly"})
+    del files["entry.py"], files["exit.py"]
+    files["strategy.py"] = SEED_STYLE_STRATEGY.replace("SIGNAL", repr(signal)).replace("ORDER", repr(order))
+    strategy = strategy_deploy(owner=alice, files=files, approve_by=staff).strategy
+    [placed] = run(strategy)["actions"]
+    assert placed["kind"] == "order_placed", placed["payload"]
+    assert D(placed["payload"]["sizing"]["quantity"]) > 0  # 0.8 against 0.55: an edge, not "no edge" at 0.5
+    assert Order.objects.get().market_name == "X"
