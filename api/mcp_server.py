@@ -37,6 +37,8 @@ INSTRUCTIONS = (
 
 # The Authorization header of the HTTP request being served (set by McpHttpApp), or the stdio key.
 authorization: contextvars.ContextVar[str] = contextvars.ContextVar("strategyhub_mcp_authorization", default="")
+# scheme://host[:port] of the HTTP request being served, so links lead where the agent reached us; "" on stdio.
+base_url: contextvars.ContextVar[str] = contextvars.ContextVar("strategyhub_mcp_base_url", default="")
 
 
 def _tools() -> list[types.Tool]:
@@ -70,7 +72,7 @@ async def _call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.Cal
                                                             "Authorization: Bearer shk_…")
     else:
         code, answer = await sync_to_async(tool_call, thread_sensitive=True)(
-            params.name, dict(params.arguments or {}), authorization=auth)
+            params.name, dict(params.arguments or {}), authorization=auth, base_url=base_url.get())
     text = json.dumps(answer, ensure_ascii=False, indent=1)
     structured = answer if isinstance(answer, dict) else {"result": answer}
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content=structured,
@@ -139,11 +141,23 @@ class McpHttpApp:
             await send({"type": "http.response.body", "body": body.encode()})
             return
         await self._ensure_running()
-        token = authorization.set(auth)
+        token, base = authorization.set(auth), base_url.set(_request_base_url(scope, headers))
         try:
             await self.manager.handle_request(scope, receive, send)
         finally:
             authorization.reset(token)
+            base_url.reset(base)
+
+
+def _request_base_url(scope: dict[str, Any], headers: dict[str, str]) -> str:
+    """The request's own scheme://host[:port] (its Host already checked), https when a trusted proxy says so."""
+    scheme = str(scope.get("scheme") or "http")
+    proxy_header = settings.SECURE_PROXY_SSL_HEADER  # ("HTTP_X_FORWARDED_PROTO", "https") when behind a proxy
+    if proxy_header:
+        name, value = proxy_header
+        if headers.get(name.removeprefix("HTTP_").replace("_", "-").lower()) == value:
+            scheme = "https"
+    return f"{scheme}://{headers['host']}"
 
 
 def _foreign_host_or_origin(headers: dict[str, str]) -> tuple[int, str, str] | None:

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIRequest
@@ -341,21 +341,26 @@ def strategy_guide() -> dict[str, Any]:
 # --- calling a tool ------------------------------------------------------------------------------------
 
 
-def _host() -> str:
-    for host in settings.ALLOWED_HOSTS:
-        if host and host != "*":
-            return host.lstrip(".")
-    return "localhost"
+def public_url() -> str:
+    """Where this server is reached when no request says (MCP over stdio): PUBLIC_URL, else the first of
+    ALLOWED_HOSTS over https."""
+    if settings.PUBLIC_URL:
+        return str(settings.PUBLIC_URL)
+    host = next((h.lstrip(".") for h in settings.ALLOWED_HOSTS if h and h != "*"), "localhost")
+    return f"https://{host}"
 
 
 def api_request(method: str, path: str, *, authorization: str, query: dict[str, Any] | None = None,
-                body: dict[str, Any] | None = None, idempotency_key: str = "") -> tuple[int, Any]:
-    """One request to the API's own view, in this process (no socket): (status, JSON body)."""
+                body: dict[str, Any] | None = None, idempotency_key: str = "", base_url: str = "") -> tuple[int, Any]:
+    """One request to the API's own view, in this process (no socket): (status, JSON body). Links in the answer
+    start with `base_url` (scheme://host[:port], the MCP request's own), else with public_url()."""
+    origin = urlsplit(base_url or public_url())
     payload = json.dumps(body).encode() if body is not None else b""
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "",
         "QUERY_STRING": urlencode({k: v for k, v in (query or {}).items() if v is not None}),
-        "SERVER_NAME": _host(), "SERVER_PORT": "443", "HTTP_HOST": _host(), "wsgi.url_scheme": "https",
+        "SERVER_NAME": origin.hostname or "localhost", "HTTP_HOST": origin.netloc, "wsgi.url_scheme": origin.scheme,
+        "SERVER_PORT": str(origin.port or (443 if origin.scheme == "https" else 80)),
         "wsgi.input": io.BytesIO(payload), "CONTENT_LENGTH": str(len(payload)), "CONTENT_TYPE": "application/json",
         "HTTP_AUTHORIZATION": authorization, "HTTP_ACCEPT": "application/json",
     }
@@ -376,8 +381,10 @@ def api_request(method: str, path: str, *, authorization: str, query: dict[str, 
     return response.status_code, json.loads(response.content or b"null")
 
 
-def tool_call(name: str, arguments: dict[str, Any] | None, *, authorization: str) -> tuple[int, Any]:
-    """Call tool `name` as the holder of `authorization` (a `Bearer shk_…` header): (HTTP status, JSON answer)."""
+def tool_call(name: str, arguments: dict[str, Any] | None, *, authorization: str,
+              base_url: str = "") -> tuple[int, Any]:
+    """Call tool `name` as the holder of `authorization` (a `Bearer shk_…` header): (HTTP status, JSON answer).
+    Links in the answer start with `base_url` (see api_request)."""
     tool = TOOLS_BY_NAME.get(name)
     if tool is None:
         return 404, error_body("not_found", f"no tool {name!r}; tools: {', '.join(TOOLS_BY_NAME)}")
@@ -396,10 +403,11 @@ def tool_call(name: str, arguments: dict[str, Any] | None, *, authorization: str
         return 200, strategy_guide()
     path = API + tool.path.format(**{key: int(arguments.pop(key)) for key in placeholders})
     if tool.method == "GET":
-        code, answer = api_request("GET", path, authorization=authorization, query=arguments)
+        code, answer = api_request("GET", path, authorization=authorization, query=arguments, base_url=base_url)
         if name == "get_strategy" and code == 200 and answer.get("version"):
-            code, version = api_request("GET", f"{path}versions/{answer['version']}/", authorization=authorization)
+            code, version = api_request("GET", f"{path}versions/{answer['version']}/",
+                                        authorization=authorization, base_url=base_url)
             answer = {"strategy": answer, "current_version": version if code == 200 else None}
             code = 200
         return code, answer
-    return api_request(tool.method, path, authorization=authorization, body=arguments)
+    return api_request(tool.method, path, authorization=authorization, body=arguments, base_url=base_url)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -32,6 +33,11 @@ if not SECRET_KEY:
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105 - DEBUG only
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS")
+# Where people and agents reach this server; links in MCP answers over stdio start with it (over HTTP, with the
+# request's own address). Its host is one this server answers to.
+PUBLIC_URL = env.url("PUBLIC_URL", "http://127.0.0.1:8000" if DEBUG else "")
+if PUBLIC_URL and (_public_host := urlsplit(PUBLIC_URL).hostname) and _public_host not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(_public_host)
 
 INSTALLED_APPS = [
     "daphne",

@@ -64,16 +64,24 @@ def check_session(result: dict[str, Any], alice: Any) -> None:
     assert Execution.objects.filter(strategy=strategy).count() == 2  # the smoke run and the test run
 
 
+def check_links(result: dict[str, Any], base: str) -> None:
+    """The links in the answers lead to this server, as the agent reaches it."""
+    assert result["deployed"]["dashboard_url"].startswith(f"{base}/strategies/#strategy-")
+
+
 def test_an_mcp_session_over_stdio(alice, venues_on_simulator) -> None:
     key = api_key_issue(user=alice)
     params = StdioServerParameters(command=sys.executable, args=[MANAGE, "mcp_server"],
-                                   env=server_env(venues_on_simulator, STRATEGYHUB_API_KEY=key))
+                                   env=server_env(venues_on_simulator, STRATEGYHUB_API_KEY=key,
+                                                  PUBLIC_URL="https://hub.example.com:8443"))
 
     async def session() -> dict[str, Any]:
         async with Client(params, read_timeout_seconds=60) as client:
             return await agent_session(client)
 
-    check_session(asyncio.run(session()), alice)
+    result = asyncio.run(session())
+    check_session(result, alice)
+    check_links(result, "https://hub.example.com:8443")
 
 
 def test_mcp_server_refuses_to_start_without_a_valid_key(venues_on_simulator) -> None:
@@ -119,7 +127,9 @@ def test_an_mcp_session_over_streamable_http(alice, daphne) -> None:
                 Client(streamable_http_client(daphne, http_client=http), read_timeout_seconds=60) as client:
             return await agent_session(client)
 
-    check_session(asyncio.run(session()), alice)
+    result = asyncio.run(session())
+    check_session(result, alice)
+    check_links(result, daphne.removesuffix("/mcp"))
 
 
 def test_mcp_over_http_without_a_valid_key_is_401(daphne) -> None:
