@@ -1,10 +1,12 @@
-"""Views no app owns: the front door, a health check, the published config schema."""
+"""Views no app owns: the front door, a health check, the favicon, the published config schema."""
 
 from __future__ import annotations
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.templatetags.static import static
 from django.urls import reverse
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from strategies.validation import config_schema
@@ -20,6 +22,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+@require_GET
+@cache_control(max_age=86400, public=True)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever a page links (base.html links the SVG); send them to it."""
+    return HttpResponseRedirect(static("favicon.svg"))
 
 
 @require_GET

@@ -69,6 +69,16 @@ def test_the_health_check_touches_the_database(client: Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
+def test_the_favicon_is_linked_from_every_page_and_answered_at_favicon_ico(client: Client, alice) -> None:
+    client.force_login(alice)
+    page = client.get("/strategies/").content.decode()
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page
+    response = client.get("/favicon.ico")  # what browsers ask for on their own, whatever the page links
+    assert response.status_code == 302 and response["Location"] == "/static/favicon.svg"
+    icon = client.get(response["Location"])
+    assert icon.status_code == 200 and icon["Content-Type"] == "image/svg+xml"
+
+
 def test_the_openapi_schema_is_served(client: Client, alice) -> None:
     client.force_login(alice)
     response = client.get("/api/v1/schema/")
