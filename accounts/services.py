@@ -7,10 +7,13 @@ import hmac
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey, ApiKeyScope
+from strategyhub.lib.refusal import Refused
 
 KEY_PREFIX = "shk_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -20,10 +23,22 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+class ApiKeyLimit(Refused):
+    """A user holds API_KEYS_PER_USER active keys: more keys would buy nothing (the throttle counts per user)."""
+
+    type = "key_limit"
+
+
+@transaction.atomic
 def api_key_issue(*, user: User, label: str = "", scope: str = ApiKeyScope.AGENT) -> str:
     """Create a key and return it in full; this is the only time it can be read."""
     if scope not in ApiKeyScope.values:
         raise ValueError(f"scope must be one of {', '.join(ApiKeyScope.values)}, got {scope!r}")
+    User.objects.select_for_update().filter(pk=user.pk).first()  # two mints at once count one after the other
+    active = ApiKey.objects.filter(user=user, revoked_at__isnull=True).count()
+    if active >= settings.API_KEYS_PER_USER:
+        raise ApiKeyLimit(f"you have {active} active API keys, the most allowed (API_KEYS_PER_USER): revoke one "
+                          "you no longer use, then create another")
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     ApiKey.objects.create(user=user, prefix=prefix, key_hash=_hash(secret), label=label, scope=scope)

@@ -79,7 +79,8 @@ _TYPES: dict[type[exceptions.APIException], str] = {
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every exception of a view, in the one shape."""
     if isinstance(exc, Refused):  # every domain refusal, in one place: views never translate them
-        return Response(error_body(exc.type, exc.message, exc.issues_json()), status=exc.status)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return Response(error_body(exc.type, exc.message, exc.issues_json()), status=exc.status, headers=headers)
     if isinstance(exc, RequestDataTooBig):  # from the parser, or Django's own check when a body is read whole
         exc = ApiError(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "request_too_large",
                        f"the request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes; send less")

@@ -1,4 +1,6 @@
-"""Throttling per API key (per user for a browser session), counted in the shared Redis cache.
+"""Throttling per user, whichever of their keys (or their browser session) asks, counted in the shared Redis cache.
+
+A user's keys share one budget: minting more keys buys no more requests (issue 22, finding 3).
 
 Reads and writes are counted apart: `API_THROTTLE_RATES = {"read": "600/min", "write": "60/min"}`.
 A throttled request gets 429 `throttled` with `Retry-After`.
@@ -58,10 +60,10 @@ class ApiKeyThrottle(SimpleRateThrottle):
         return self.retry_after
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
-        if isinstance(request.auth, ApiKey):
-            ident = f"key{request.auth.prefix}"  # random, never reused (a row id is, in a fresh database)
-        elif request.user and request.user.is_authenticated:
-            ident = f"user{request.user.pk}:{request.user.date_joined.timestamp():.0f}"
+        user = request.auth.user if isinstance(request.auth, ApiKey) else request.user
+        if user and user.is_authenticated:
+            # date_joined with the id: a row id is reused in a fresh database, the pair is not
+            ident = f"user{user.pk}:{user.date_joined.timestamp():.0f}"
         else:
             ident = f"ip{self.get_ident(request)}"
         return f"throttle:{self.scope}:{ident}"

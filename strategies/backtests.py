@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -347,6 +348,14 @@ CENT = Decimal("0.01")
 # --- the Backtest row -------------------------------------------------------------------------------
 
 
+class BacktestsBusy(BacktestInvalid):
+    """The user's BACKTESTS_IN_FLIGHT_PER_USER backtests are queued or running: one more waits for one to end."""
+
+    type = "throttled"
+    status = 429
+    retry_after = 30
+
+
 def backtest_create(*, version: StrategyVersion, created_by: Any, data: BacktestData, start: datetime | None = None,
                     end: datetime | None = None, cash: Decimal | None = None,
                     commission: Decimal | None = None) -> Backtest:
@@ -359,12 +368,26 @@ def backtest_create(*, version: StrategyVersion, created_by: Any, data: Backtest
         raise BacktestInvalid(f"commission must be a relative fee in [0, 0.1), got {commission}")
     if commission is not None and data.source != Backtest.Source.CSV:
         raise BacktestInvalid("commission: a relative fee applies to CSV data only; venues charge their own fees")
-    return Backtest.objects.create(
-        strategy=version.strategy, version=version, created_by=created_by, data_source=data.source,
-        data_spec=data.spec, start=start, end=end,
-        parameters={"cash": None if cash is None else str(cash),
-                    "commission": None if commission is None else str(commission),
-                    "polling_interval": version.config["polling_interval"]})
+    with transaction.atomic():
+        if created_by is not None:
+            _backtest_room(created_by)
+        return Backtest.objects.create(
+            strategy=version.strategy, version=version, created_by=created_by, data_source=data.source,
+            data_spec=data.spec, start=start, end=end,
+            parameters={"cash": None if cash is None else str(cash),
+                        "commission": None if commission is None else str(commission),
+                        "polling_interval": version.config["polling_interval"]})
+
+
+def _backtest_room(user: Any) -> None:
+    """BacktestsBusy unless `user` has room for one more backtest queued or running (their row locked, so two
+    requests at once count one after the other)."""
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    busy = Backtest.objects.filter(created_by=user, status__in=[Backtest.Status.QUEUED, Backtest.Status.RUNNING])
+    count = busy.count()
+    if count >= settings.BACKTESTS_IN_FLIGHT_PER_USER:
+        raise BacktestsBusy(f"you have {count} backtests queued or running, the most at once "
+                            f"(BACKTESTS_IN_FLIGHT_PER_USER): retry when one ends, or cancel one")
 
 
 def backtest_start(*, enqueue: Callable[[int], object], **create: Any) -> Backtest:

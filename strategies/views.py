@@ -28,7 +28,7 @@ from pygments.lexers import get_lexer_for_filename
 from pygments.util import ClassNotFound
 
 from accounts.models import ApiKey
-from accounts.services import api_key_issue, api_key_revoke
+from accounts.services import ApiKeyLimit, api_key_issue, api_key_revoke
 from strategies.backtests import BacktestData, BacktestInvalid, backtest_start, default_data
 from strategies.events import execution_event
 from strategies.models import Backtest, Execution, Mode, Strategy, StrategyVersion
@@ -289,7 +289,7 @@ def strategy_backtest_start(request: HttpRequest, strategy_id: int) -> HttpRespo
         backtest = backtest_start(enqueue=backtest_run.delay, version=version, created_by=_user(request),
                                   data=default_data(version.config, None), start=start, end=end, cash=cash)
     except BacktestInvalid as error:
-        return _backtests_page(request, strategy, form_error=str(error), form=form, code=400)
+        return _backtests_page(request, strategy, form_error=str(error), form=form, code=error.status)
     url = reverse("strategies:backtests", kwargs={"strategy_id": strategy.pk})
     return HttpResponseRedirect(f"{url}?backtest={backtest.pk}")
 
@@ -411,7 +411,12 @@ def strategy_new(request: HttpRequest) -> HttpResponse:
 @require_POST
 def api_key_create_view(request: HttpRequest) -> HttpResponse:
     label = request.POST.get("label", "").strip()[:80]
-    raw_key = api_key_issue(user=_user(request), label=label)
+    try:
+        raw_key = api_key_issue(user=_user(request), label=label)
+    except ApiKeyLimit as refused:
+        response = _new_page(request, key_error=refused.message)
+        response.status_code = refused.status
+        return response
     return _new_page(request, new_key=raw_key)
 
 

@@ -269,6 +269,10 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 # Per API key (per user for a browser session), reads and writes apart; see api/throttles.py.
+# Per-user bounds on what costs CPU or outlives a request (issue 22, finding 3): backtests queued or running at once
+# (a 429 with Retry-After past it) and active API keys (revoke one to mint another).
+BACKTESTS_IN_FLIGHT_PER_USER = env.int("BACKTESTS_IN_FLIGHT_PER_USER", 3, minimum=1, maximum=100)
+API_KEYS_PER_USER = env.int("API_KEYS_PER_USER", 20, minimum=1, maximum=1000)
 API_THROTTLE_RATES = {
     "read": env.str("API_THROTTLE_READ", "1200/min"),
     "write": env.str("API_THROTTLE_WRITE", "120/min"),

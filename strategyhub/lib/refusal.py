@@ -29,6 +29,7 @@ class Refused(Exception):
 
     type: ClassVar[str] = "refused"
     status: ClassVar[int] = 409
+    retry_after: int | None = None  # seconds, for a refusal that passes with time (429): the Retry-After header
 
     def __init__(self, message: str, *, issues: Sequence[dict[str, Any]] = ()) -> None:
         super().__init__(message)

@@ -68,6 +68,21 @@ def test_an_idempotent_retry_starts_one_backtest(api, alice) -> None:
     assert Backtest.objects.filter(strategy=strategy).count() == 1
 
 
+def test_a_user_with_the_most_backtests_in_flight_gets_a_429_saying_when_to_retry(api, alice, settings) -> None:
+    settings.BACKTESTS_IN_FLIGHT_PER_USER = 2
+    strategy = strategy_deploy(owner=alice, files=sma_on_aapl()).strategy
+    url = f"/api/v1/strategies/{strategy.pk}/backtests/"
+    started = [api.post(url, {}) for _ in range(2)]
+    assert [response.status_code for response in started] == [202, 202]  # queued: nothing runs them here
+    refused = api.post(url, {})
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    body = error(refused)
+    assert body["type"] == "throttled" and "2 backtests queued or running" in body["message"]
+    assert Backtest.objects.filter(strategy=strategy).count() == 2  # nothing written for the refused one
+    assert api.delete(f"/api/v1/backtests/{started[0].json()['backtest_id']}/").status_code == 200
+    assert api.post(url, {}).status_code == 202  # one was cancelled: room again
+
+
 def test_delete_cancels_a_queued_backtest(api, alice) -> None:
     strategy = strategy_deploy(owner=alice, files=sma_on_aapl()).strategy
     backtest_id = api.post(f"/api/v1/strategies/{strategy.pk}/backtests/", {}).json()["backtest_id"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.test import Client
 
-from tests.api.conftest import error
+from accounts.services import api_key_issue
+from tests.api.conftest import Api, error
 
 pytestmark = pytest.mark.django_db
 
@@ -107,9 +109,18 @@ def test_throttled_requests_get_429_with_retry_after(api, settings) -> None:
     assert "Retry-After" in body["message"]
 
 
-def test_reads_and_writes_are_throttled_apart_and_per_key(api, reader, settings) -> None:
+def test_a_users_keys_share_one_budget(api, reader, settings) -> None:
+    """Minting keys buys no requests: alice's second key finds the budget her first one spent."""
+    settings.API_THROTTLE_RATES = {"read": "2/min", "write": "5/min"}
+    assert [api.get("/api/v1/keys/").status_code for _ in range(2)] == [200, 200]
+    response = reader.get("/api/v1/keys/")
+    assert response.status_code == 429 and error(response)["type"] == "throttled"
+
+
+def test_reads_and_writes_are_throttled_apart_and_per_user(api, make_user, settings) -> None:
     settings.API_THROTTLE_RATES = {"read": "2/min", "write": "5/min"}
     assert [api.get("/api/v1/keys/").status_code for _ in range(3)] == [200, 200, 429]
-    assert reader.get("/api/v1/keys/").status_code == 200  # another key has its own count
+    bob = Api(Client(), api_key_issue(user=make_user("bob"), label="bob's agent"))
+    assert bob.get("/api/v1/keys/").status_code == 200  # another user has their own count
     response = api.post("/api/v1/files/", {"filename": "a.py", "content": "x = 1\n"})
     assert response.status_code == 201  # writes are counted apart from reads
