@@ -44,14 +44,13 @@ from trading.desk_core import entry_decide, entry_side_refusal
 from trading.fees import TradeSide, trade_fee
 from trading.paper import outcome_book, paper_fill
 from trading.risk import Authority, Refusal, exit_refusal
-from trading.venues.platforms import TRAITS, traits
+from trading.venues.platforms import traits
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
 MAX_BARS_REPLY = 1000  # Alpaca's own page size; a call without `start` gets the latest this many
 PRICE_PLACES = Decimal("1e-8")  # trade prices: averages of fills can run long
 MAX_LOGS = 2000  # log lines kept for the result (the first ones: a failing strategy fails early)
-SIDES = {venue: venue_traits.sides for venue, venue_traits in TRAITS.items()}
 
 OnCall = Callable[[str, str, dict[str, Any]], Any]
 
@@ -596,8 +595,8 @@ class BacktestEngine:
         refusal = exit_refusal(self.plan, self.venue, Authority(False, False, False))
         if refusal:
             return self._refuse(refusal, what)
-        if side not in SIDES[self.venue]:
-            return self._refuse(Refusal("signal", f"side must be {' or '.join(SIDES[self.venue])}, got {side!r}"),
+        if side not in self.traits.sides:
+            return self._refuse(Refusal("signal", f"side must be {' or '.join(self.traits.sides)}, got {side!r}"),
                                 what)
         refusal = entry_side_refusal(self.venue, side)
         if refusal:
