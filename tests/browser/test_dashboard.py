@@ -155,6 +155,22 @@ def test_pause_then_enable_without_a_reload(page: Page, dashboard: str, demo, co
     assert page.evaluate("window.__sameDocument") is True
 
 
+def test_a_button_swapped_in_works_at_once(page: Page, dashboard: str, demo, console_errors) -> None:
+    # The card's buttons are replaced by each answer; a press the moment the new card is in (before htmx's
+    # default 20 ms settle) submitted the bare form and navigated away (CI flake of the test above).
+    log_in(page, dashboard)
+    page.evaluate("window.__sameDocument = true")
+    page.evaluate("""sid => document.body.addEventListener('htmx:afterSwap', () => setTimeout(() => {
+        document.querySelector(`#strategy-${sid} button[data-action=enable]`).click();
+    }, 0), {once: true})""", demo["copy"].pk)
+    copy = card(page, demo["copy"])
+    copy.locator("button[data-action=pause]").click()
+    expect(copy.locator("button[data-action=pause]")).to_be_visible()
+    expect(copy.locator("[data-badge]")).to_have_text("Active")
+    assert Strategy.objects.get(pk=demo["copy"].pk).enabled
+    assert page.evaluate("window.__sameDocument") is True
+
+
 def test_create_new_issues_a_key_once_and_uploads_a_strategy(page: Page, dashboard: str, demo, console_errors,
                                                               screenshot, tmp_path: Path) -> None:
     log_in(page, dashboard)
