@@ -73,7 +73,10 @@ TOOLS: tuple[Tool, ...] = (
         "cycle of the new code in the sandbox against market data (nothing is sent to a venue). Read "
         "`smoke.status`, `smoke.logs` and `smoke.error` (with your code's traceback) and fix mistakes with "
         "update_strategy. Invalid files are refused with every problem listed in `error.issues` (file, JSON path "
-        "or line, and what would be valid); nothing is stored then. The strategy waits for a person to approve it "
+        "or line, and what would be valid); nothing is stored then, yet the answer still carries `smoke`: a dry "
+        "run of the refused files, with config.json's missing or invalid values taken from the schema's defaults "
+        "(listed in `smoke.config_defaults`), so runtime errors arrive in the same answer: fix them all, then deploy "
+        "again. The strategy waits for a person to approve it "
         "(status pending_approval) before it trades, in paper mode first; you cannot approve it. It always makes a "
         "new strategy: the `name` in config.json of one of your strategies is refused (error.type name_taken, "
         "naming that strategy's id); change that strategy with update_strategy instead. Deploying the same files "
@@ -88,11 +91,11 @@ TOOLS: tuple[Tool, ...] = (
         "update_strategy", "Deploy a new version of a strategy",
         "Deploys a new version of an existing strategy: the files you send replace the current version's files of "
         "the same name (others are kept), and `config` (a whole config.json object) replaces config.json. Answers "
-        "with a smoke dry run of the new version, like deploy_strategy. A new version always waits for a person's "
-        "approval again, even if the previous one was approved, and the strategy does not run until then (not "
-        "even the previously approved version). Sending the current code and config again changes nothing and "
-        "keeps it running (created: false): config.json's whitespace and key order do not count, code files are "
-        "compared byte for byte.",
+        "with a smoke dry run of the new version, like deploy_strategy (refused files too). A new version waits "
+        "for a person's approval again, even if the previous one was approved, and the strategy does not run until "
+        "then (not even the previously approved version). Sending the current code and config again changes "
+        "nothing and keeps it running (created: false): config.json's whitespace and key order do not count, code "
+        "files are compared byte for byte.",
         "POST", "/strategies/{strategy_id}/versions/",
         {"strategy_id": STRATEGY_ID,
          "files": {**FILES, "description": "Files to replace, by name, each value the whole new text."},

@@ -24,7 +24,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from runtime.sdk import SIDES_BY_PLATFORM, VENUE_METHODS, EntrySignal, ExitSignal
+from runtime.sdk import SIDES_BY_PLATFORM, VENUE_METHODS, BaseStrategy, EntrySignal, ExitSignal
 from strategyhub.lib import refusal
 from strategyhub.lib.json_depth import json_too_deep
 from trading.venues.platforms import PREDICTION_MARKETS
@@ -62,8 +62,10 @@ class StrategyInvalid(refusal.Refused):
     type = "validation_error"
     status = 400
 
-    def __init__(self, issues: list[ValidationIssue]) -> None:
+    def __init__(self, issues: list[ValidationIssue], *, files: dict[str, str] | None = None) -> None:
         self.issues = issues
+        # The files judged, when they were whole enough to judge: a deploy still smoke-runs them (smoke_config).
+        self.files = files
         super().__init__("; ".join(str(issue) for issue in issues))
         self.message = refusal.summary(self.issues_json())
 
@@ -128,7 +130,8 @@ def _schema_issue(error: ValidationError) -> list[ValidationIssue]:
     if error.validator == "required":
         properties = schema.get("properties", {})
         return [
-            ValidationIssue(CONFIG_FILE, f"is required: {_expected(properties.get(key, {}))}", path=f"{prefix}{key}")
+            ValidationIssue(CONFIG_FILE, f"is required: {_expected(properties.get(key, {}))}"
+                                         f"{_holding(properties.get(key))}", path=f"{prefix}{key}")
             for key in error.validator_value  # type: ignore[union-attr]
             if isinstance(instance, dict) and key not in instance
         ]
@@ -150,6 +153,12 @@ def _schema_issue(error: ValidationError) -> list[ValidationIssue]:
     if not path:
         return [ValidationIssue(CONFIG_FILE, f"the file must hold {expect}, got {_got(instance)}")]
     return [ValidationIssue(CONFIG_FILE, f"must be {expect}, got {_got(instance)}", path=path)]
+
+
+def _holding(schema: dict[str, Any] | None) -> str:
+    """What a required object must hold, so one answer names its keys too (`capital`)."""
+    required = (schema or {}).get("required")
+    return f" with {', '.join(required)}" if required else ""
 
 
 def _expected(schema: dict[str, Any]) -> str:
@@ -291,7 +300,8 @@ def _base_names(node: ast.ClassDef) -> set[str]:
     return names
 
 
-def _strategy_class_issues(module: ast.Module) -> list[ValidationIssue]:
+def _strategy_classes(module: ast.Module) -> list[ast.ClassDef]:
+    """The file's classes that are BaseStrategy subclasses, through bases defined in the same file too."""
     classes = {node.name: node for node in module.body if isinstance(node, ast.ClassDef)}
     strategy_classes: list[ast.ClassDef] = []
     for node in classes.values():
@@ -305,6 +315,11 @@ def _strategy_class_issues(module: ast.Module) -> list[ValidationIssue]:
                     pending.append(classes[base])
         if "BaseStrategy" in lineage:
             strategy_classes.append(node)
+    return strategy_classes
+
+
+def _strategy_class_issues(module: ast.Module) -> list[ValidationIssue]:
+    strategy_classes = _strategy_classes(module)
     if not strategy_classes:
         return [
             ValidationIssue(
@@ -320,9 +335,47 @@ def _strategy_class_issues(module: ast.Module) -> list[ValidationIssue]:
     methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
     for cls in reversed(strategy_classes):  # bases first, the leaf's own methods win
         methods.update(_top_level_functions(cls))
-    return _check_function("strategy.py", methods, "should_enter", ["self", "ctx"]) + _check_function(
-        "strategy.py", methods, "should_exit", ["self", "ctx", "position"]
-    )
+    return (_check_function("strategy.py", methods, "should_enter", ["self", "ctx"])
+            + _check_function("strategy.py", methods, "should_exit", ["self", "ctx", "position"])
+            + _unset_attribute_issues(strategy_classes))
+
+
+BASE_ATTRIBUTES = frozenset(dir(BaseStrategy)) | {"state", "params", "config"}
+
+
+def _unset_attribute_issues(strategy_classes: list[ast.ClassDef]) -> list[ValidationIssue]:
+    """`self.x` read but set nowhere in the class (nor by BaseStrategy): an AttributeError when the line runs.
+    Agents trained on long-running bots write `self.processed_trades`; each cycle runs the module anew."""
+    names = {cls.name for cls in strategy_classes}
+    known = set(BASE_ATTRIBUTES)
+    reads: dict[str, int] = {}
+    for cls in strategy_classes:
+        if any(base not in names | {"BaseStrategy", "object"} for base in _base_names(cls)):
+            return []  # a base we cannot read (an SDK name we do not model): no guess
+        for statement in cls.body:
+            if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                known.add(statement.name)
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target] if isinstance(
+                statement, ast.AnnAssign) else []
+            known.update(target.id for target in targets if isinstance(target, ast.Name))
+        for node in ast.walk(cls):
+            if isinstance(node, ast.Name) and node.id in ("setattr", "vars"):
+                return []  # attributes set by name: no guess
+            if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"):
+                continue
+            if node.attr == "__dict__":
+                return []
+            if isinstance(node.ctx, ast.Store | ast.Del):
+                known.add(node.attr)
+            else:
+                reads.setdefault(node.attr, node.lineno)
+    return [
+        ValidationIssue("strategy.py", f"self.{name} is read but never set, so this line raises AttributeError: "
+                                       f"set it in __init__, or, to remember it between runs (each cycle runs the "
+                                       f"module anew), keep it in ctx.state, e.g. `ctx.state.setdefault({name!r}, [])`",
+                        line=line)
+        for name, line in sorted(reads.items(), key=lambda item: item[1]) if name not in known
+    ]
 
 
 def _script_issues(files: dict[str, str]) -> list[ValidationIssue]:
@@ -415,10 +468,9 @@ def _venue_issues(filename: str, module: ast.Module, platform: str) -> list[Vali
             if call is not None and isinstance(call.func, ast.Attribute) and call.func.attr == "get_trade_history":
                 trade_lists.add(target)
     for node in ast.walk(module):  # loop variables over a trade list are trades
-        if isinstance(node, ast.For | ast.AsyncFor) and isinstance(node.target, ast.Name):
-            source = node.iter
-            if isinstance(source, ast.Name) and source.id in trade_lists:
-                trades.add(node.target.id)
+        if (isinstance(node, ast.For | ast.AsyncFor) and isinstance(node.target, ast.Name)
+                and _trade_list_of(node.iter) in trade_lists):
+            trades.add(node.target.id)
     issues: list[ValidationIssue] = []
     for node in ast.walk(module):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -449,6 +501,17 @@ def _venue_issues(filename: str, module: ast.Module, platform: str) -> list[Vali
                     filename, f"a trade from get_trade_history has no key {key!r}{hint}: its keys are "
                               f"{', '.join(POLYMARKET_TRADE_FIELDS)}", line=node.lineno))
     return issues
+
+
+def _trade_list_of(source: ast.expr) -> str | None:
+    """The name a loop reads its trades from: `trades`, and also `trades['trades']` or `trades.get('data', [])`,
+    as agents write it for an API that wraps its list (reported as a shape error of its own)."""
+    if isinstance(source, ast.Subscript):
+        source = source.value
+    elif (isinstance(source, ast.Call) and isinstance(source.func, ast.Attribute)
+          and source.func.attr == "get"):
+        source = source.func.value
+    return source.id if isinstance(source, ast.Name) else None
 
 
 def _signal_issues(filename: str, name: str, call: ast.Call, platform: str) -> list[ValidationIssue]:
@@ -524,5 +587,73 @@ def strategy_files_validate(files: dict[str, str]) -> ValidatedStrategy:
             continue  # reported above
         issues += _import_issues(filename, module) + _venue_issues(filename, module, platform)
     if issues or config is None:
-        raise StrategyInvalid(issues)
+        raise StrategyInvalid(issues, files=dict(files))
     return ValidatedStrategy(layout=layout, config=config, files=dict(files))
+
+
+# --- the smoke run of a refused deploy -------------------------------------------------------------------
+
+SMOKE_ROUNDS = 4  # defaults can reveal a relation they break (capital_per_trade > total_capital): check again
+
+
+def _schema_default(path: list[str]) -> tuple[bool, Any]:
+    """(has one, value): the schema's `default` at a config path, or the one its parent object's default gives."""
+    properties = config_schema()["properties"]
+    if len(path) == 1:
+        prop = properties.get(path[0], {})
+        return ("default" in prop), prop.get("default")
+    parent = properties.get(path[0], {})
+    prop = parent.get("properties", {}).get(path[1], {})
+    if "default" in prop:
+        return True, prop["default"]
+    parent_default = parent.get("default") or {}
+    return (path[1] in parent_default), parent_default.get(path[1])
+
+
+def _platform_in_code(files: dict[str, str]) -> str | None:
+    """The venue the code reads (`ctx.kalshi`), for a config that names none."""
+    code = "\n".join(text for name, text in sorted(files.items()) if name.endswith(".py"))
+    return next((venue for venue in VENUE_METHODS if f"ctx.{venue}" in code), None)
+
+
+def smoke_config(files: dict[str, str]) -> tuple[dict[str, str], dict[str, Any]] | None:
+    """The files with a config.json the sandbox can run, for a deploy refused for its config: every missing or
+    invalid value replaced by the schema's default (the platform by the venue the code reads), unknown keys
+    dropped. Returns (files, {path: the default used, None for a key left out}), or None when the code itself
+    cannot load (layout, syntax)."""
+    if _layout_issues(files)[1] or any(not isinstance(text, str) or not text.strip() or "\x00" in text
+                                       for text in files.values()):
+        return None
+    for name in (name for name in files if name.endswith(".py")):
+        if _parse_python(name, files[name])[1]:
+            return None
+    try:
+        config = json.loads(files[CONFIG_FILE]) if json_too_deep(files[CONFIG_FILE], MAX_CONFIG_DEPTH) is None else {}
+    except json.JSONDecodeError:
+        config = {}
+    config = config if isinstance(config, dict) else {}
+    used: dict[str, Any] = {}
+    for _ in range(SMOKE_ROUNDS):
+        parsed, issues = config_parse(json.dumps(config, allow_nan=True))
+        if parsed is not None:
+            return {**files, CONFIG_FILE: json.dumps(parsed, indent=2)}, used
+        for one in issues:
+            path = [part for part in one.path.split("[")[0].split(".") if part][:2] or [""]
+            target = config
+            if len(path) == 2:
+                if not isinstance(config.get(path[0]), dict) or ".".join(path) in used:
+                    path = path[:1]  # a default that still fails: the whole object's default
+                else:
+                    target = config[path[0]]
+            has_default, default = _schema_default(path)
+            if path[0] == "platform":
+                default, has_default = _platform_in_code(files) or default, True
+            if len(path) == 1:  # the whole object replaced: what was put inside it before no longer counts
+                used = {key: value for key, value in used.items() if not key.startswith(f"{path[0]}.")}
+            if has_default:
+                target[path[-1]] = default
+                used[".".join(path)] = default
+            else:  # an unknown key, or an optional one with no default: leave it out
+                target.pop(path[-1], None)
+                used[".".join(path)] = None
+    return None

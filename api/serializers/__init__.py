@@ -120,6 +120,9 @@ from api.serializers.strategies import (
     DeployedStrategySerializer as DeployedStrategySerializer,
 )
 from api.serializers.strategies import (
+    DeployRefusedSerializer as DeployRefusedSerializer,
+)
+from api.serializers.strategies import (
     DeploySerializer as DeploySerializer,
 )
 from api.serializers.strategies import (

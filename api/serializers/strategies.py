@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from api.serializers.common import iso
+from api.serializers.common import ErrorSerializer, iso
 from api.serializers.executions import ActionSerializer, LogLineSerializer
 from api.serializers.files import FileIdsField, FilesField
 from strategies.models import Mode, Strategy, StrategyStatus, schedule_text
@@ -87,10 +87,24 @@ def strategy_row(row: dict[str, Any], dashboard_base: str) -> dict[str, Any]:
 
 class SmokeSerializer(serializers.Serializer[Any]):
     status = serializers.CharField(help_text="succeeded, failed, timed_out, or not_started (no sandbox).")
-    execution_id = serializers.CharField(allow_null=True)
+    execution_id = serializers.CharField(allow_null=True, help_text="null for the smoke run of refused files.")
     logs = LogLineSerializer(many=True)
     actions = ActionSerializer(many=True)
     error = serializers.CharField(allow_null=True)
+    config_defaults = serializers.DictField(
+        help_text="config.json values the run took from the schema's defaults, by JSON path (null: a key left out); "
+                  "empty when config.json was used as sent.")
+
+
+class RefusedSmokeSerializer(SmokeSerializer):
+    note = serializers.CharField(help_text="What this run of refused files used, and that nothing was stored.")
+
+
+class DeployRefusedSerializer(ErrorSerializer):
+    smoke = RefusedSmokeSerializer(
+        required=False, help_text="When the files were judged: one dry-run cycle of them anyway (config.json's missing "
+                                  "or invalid values from the schema's defaults), so runtime errors come in this same "
+                                  "answer. Nothing was stored.")
 
 
 class DeployedStrategySerializer(StrategySerializer):

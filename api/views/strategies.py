@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError
 from django.db.models import QuerySet
 from django.urls import reverse
@@ -15,10 +16,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import serializers as s
-from api.errors import ApiError
+from api.errors import ApiError, error_body
 from api.selectors import strategy_performance
 from api.views.base import ERRORS, ApiView, ListView, Page, answers
-from strategies.cycle.run import CycleNotStarted, execution_run
+from strategies.cycle.run import CycleNotStarted, execution_run, execution_trial
 from strategies.models import Execution, Strategy
 from strategies.selectors import strategies_for_user, strategy_graduation
 from strategies.services import (
@@ -28,8 +29,19 @@ from strategies.services import (
     strategy_run_now,
 )
 from strategies.tasks import execution_cycle
+from strategies.validation import StrategyInvalid, smoke_config
 
 logger = logging.getLogger(__name__)
+
+
+def _smoke_answer(execution: Execution, *, stored: bool = True) -> dict[str, Any]:
+    data = s.ExecutionSerializer(execution).data
+    return {"status": execution.status, "execution_id": str(execution.pk) if stored else None, "logs": data["logs"],
+            "actions": data["actions"], "error": execution.error or None}
+
+
+def _not_run(status: str, error: str) -> dict[str, Any]:
+    return {"status": status, "execution_id": None, "logs": [], "actions": [], "error": error}
 
 
 def smoke_run(strategy: Strategy) -> dict[str, Any]:
@@ -37,13 +49,45 @@ def smoke_run(strategy: Strategy) -> dict[str, Any]:
     try:
         execution = execution_run(strategy_id=strategy.pk, trigger=Execution.Trigger.DRY_RUN, dry_run=True)
     except CycleNotStarted as exc:
-        return {"status": "not_started", "execution_id": None, "logs": [], "actions": [], "error": str(exc)}
+        return _not_run("not_started", str(exc))
     except Exception as exc:  # the deploy stands; the smoke run's own failure is reported, not raised
         logger.exception("smoke run of strategy %s", strategy.pk)
-        return {"status": "failed", "execution_id": None, "logs": [], "actions": [], "error": repr(exc)}
-    data = s.ExecutionSerializer(execution).data
-    return {"status": execution.status, "execution_id": str(execution.pk), "logs": data["logs"],
-            "actions": data["actions"], "error": execution.error or None}
+        return _not_run("failed", repr(exc))
+    return {**_smoke_answer(execution), "config_defaults": {}}
+
+
+def smoke_trial(owner: User, files: dict[str, str]) -> dict[str, Any]:
+    """The smoke run of files refused by validation, so runtime mistakes come in the same answer as the static
+    ones: config.json's missing or invalid values replaced by the schema's defaults (listed in `config_defaults`,
+    None for a key left out), on a strategy rolled back with the run: nothing is stored."""
+    trial = smoke_config(files)
+    if trial is None:
+        return {**_not_run("not_started", "the code cannot be loaded (see error.issues), so it was not run"),
+                "config_defaults": {}, "note": "not run: fix the files' layout and syntax first"}
+    runnable, defaults = trial
+    if defaults:
+        note = ("config.json was refused, so this dry run used the schema's defaults for: "
+                + ", ".join(defaults) + ". Nothing was stored: fix every issue in error.issues and deploy again.")
+    else:
+        note = ("config.json is valid and was used as sent; nothing was stored: fix every issue in error.issues and "
+                "deploy again.")
+    try:
+        answer = execution_trial(owner=owner, files=runnable,
+                                 read=lambda execution: _smoke_answer(execution, stored=False))
+    except CycleNotStarted as exc:
+        answer = _not_run("not_started", str(exc))
+    except Exception as exc:  # the refusal stands; the trial's own failure is reported, not raised
+        logger.exception("smoke run of refused files")
+        answer = _not_run("failed", repr(exc))
+    return {**answer, "config_defaults": defaults, "note": note}
+
+
+def refused_with_smoke(owner: User, refused: StrategyInvalid) -> Response:
+    """A deploy's refusal in the API's one error shape, and beside it the smoke run of the refused files."""
+    body = error_body(refused.type, refused.message, refused.issues_json())
+    if refused.files is not None:
+        body["smoke"] = smoke_trial(owner, refused.files)
+    return Response(body, status=refused.status)
 
 
 class StrategyListView(ListView):
@@ -68,7 +112,8 @@ class StrategyListView(ListView):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(operation_id="strategies_deploy", request=s.DeploySerializer,
-                   responses={201: s.DeployedStrategySerializer, 200: s.DeployedStrategySerializer, **ERRORS},
+                   responses={201: s.DeployedStrategySerializer, 200: s.DeployedStrategySerializer, **ERRORS,
+                              400: s.DeployRefusedSerializer},
                    summary="Deploy a strategy (answered with a smoke dry run)")
     def post(self, request: Request) -> Response:
         data = self.valid(s.DeploySerializer, request.data)
@@ -78,6 +123,8 @@ class StrategyListView(ListView):
         try:
             version = strategy_deploy(owner=request.user, files=data.get("files"),  # type: ignore[arg-type]
                                       file_ids=data.get("file_ids"), chat_id=data["chat_id"], mode=data["mode"])
+        except StrategyInvalid as refused:
+            return refused_with_smoke(request.user, refused)  # type: ignore[arg-type]
         except IntegrityError:  # the same new name deployed twice at once: the other request won
             raise ApiError(409, "conflict", "another deploy of a strategy with this name was stored at the same "
                            "moment; send the request again", headers={"Retry-After": "1"}) from None

@@ -13,11 +13,12 @@ from rest_framework.serializers import DateTimeField
 from api import serializers as s
 from api.selectors import versions_diff
 from api.views.base import ERRORS, ApiView, answers
-from api.views.strategies import smoke_run
+from api.views.strategies import refused_with_smoke, smoke_run
 from strategies.models import StrategyVersion
 from strategies.services import (
     strategy_version_create,
 )
+from strategies.validation import StrategyInvalid
 
 
 def _version_data(version: StrategyVersion, *, current_id: int | None, content: bool) -> dict[str, Any]:
@@ -52,14 +53,18 @@ class VersionListView(ApiView):
         return Response([_version_data(v, current_id=strategy.current_version_id, content=False) for v in versions])
 
     @extend_schema(operation_id="versions_create", request=s.VersionCreateSerializer,
-                   responses={201: s.DeployedStrategySerializer, 200: s.DeployedStrategySerializer, **ERRORS},
+                   responses={201: s.DeployedStrategySerializer, 200: s.DeployedStrategySerializer, **ERRORS,
+                              400: s.DeployRefusedSerializer},
                    summary="Deploy a new version of a strategy (answered with a smoke dry run)")
     def post(self, request: Request, strategy_id: int) -> Response:
         strategy = self.strategy(strategy_id)
         data = self.valid(s.VersionCreateSerializer, request.data)
-        _, created = strategy_version_create(
-            strategy=strategy, owner=request.user, files=data.get("files"),  # type: ignore[arg-type]
-            file_ids=data.get("file_ids"), config=data.get("config"), chat_id=data["chat_id"])
+        try:
+            _, created = strategy_version_create(
+                strategy=strategy, owner=request.user, files=data.get("files"),  # type: ignore[arg-type]
+                file_ids=data.get("file_ids"), config=data.get("config"), chat_id=data["chat_id"])
+        except StrategyInvalid as refused:
+            return refused_with_smoke(request.user, refused)  # type: ignore[arg-type]
         strategy = self.strategy(strategy_id)
         body = {**s.StrategySerializer(strategy, context={"request": request}).data, "created": created,
                 "smoke": smoke_run(strategy)}

@@ -8,15 +8,20 @@ orders go to the money layer (`strategies.cycle.desk.CycleDesk`), which sizes, c
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+import uuid
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from chatfiles.services import chatfile_create
 from runtime import CycleOutcome, SandboxLimits, SandboxUnavailable, run_cycle
 from strategies.cycle.desk import CycleDesk
 from strategies.cycle.live_log import LiveLog, LogEntry
@@ -25,12 +30,14 @@ from strategies.cycle.venue_reads import VenueReads
 from strategies.events import execution_broadcast
 from strategies.models import Execution, Mode, Strategy, StrategyVersion
 from strategies.rules import cycles_in_flight, strategy_not_runnable_reason
+from strategies.validation import CONFIG_FILE, content_hash
 from strategyhub.lib.jsonable import as_json
 from strategyhub.lib.refusal import Refused
 from strategyhub.lib.workers import worker_id
 from trading.killswitch import kill_switch_engaged, kill_switch_reason
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class CycleNotStarted(Refused):
@@ -102,6 +109,37 @@ def execution_run(*, strategy_id: int, trigger: str, dry_run: bool = False) -> E
             worker=worker_id(),
         )
     return _cycle(strategy, execution, dry_run=dry_run)
+
+
+class _TrialOver(Exception):
+    """Ends a trial run's transaction: everything it wrote is rolled back."""
+
+
+def execution_trial(*, owner: User, files: dict[str, str], read: Callable[[Execution], T]) -> T:
+    """One dry-run cycle of files no strategy holds (a deploy refused for its config, run with the defaults of
+    `validation.smoke_config`): on a strategy made for it in a transaction, rolled back with everything the run
+    wrote once `read(execution)` has read what it needs. Raises CycleNotStarted as execution_run does."""
+    config = json.loads(files[CONFIG_FILE])
+    read_back: list[T] = []
+    try:
+        with transaction.atomic():
+            strategy = Strategy.objects.create(
+                owner=owner, name=f"trial run {uuid.uuid4().hex}", thesis=config["thesis"],
+                platform=config["platform"], polling_interval=config["polling_interval"], config=config,
+                status=Strategy.Status.DRAFT, enabled=False)
+            version = StrategyVersion.objects.create(
+                strategy=strategy, number=1, layout="class" if "strategy.py" in files else "scripts", config=config,
+                content_hash=content_hash(files, config), created_by=owner)
+            version.files.set([chatfile_create(owner=owner, chat_id="", filename=name, content=text)
+                               for name, text in sorted(files.items())])
+            strategy.current_version, strategy.status = version, Strategy.Status.PENDING_APPROVAL
+            strategy.save(update_fields=["current_version", "status"])
+            read_back.append(read(execution_run(strategy_id=strategy.pk, trigger=Execution.Trigger.DRY_RUN,
+                                                dry_run=True)))
+            raise _TrialOver
+    except _TrialOver:
+        pass
+    return read_back[0]
 
 
 def execution_start(*, execution_id: int) -> Execution | None:

@@ -1,6 +1,7 @@
 """The copy trader of shared/reference/seed-design.md, as an agent trained on it writes it, through the API:
-validation says what to complete and fix, the smoke run shows the runtime mistake, a new version fixes it,
-a person approves it, and its run, positions and performance are read back."""
+the first answer says everything to complete and fix (with the smoke run of the refused files), the second
+deploy works, a new version changes it, a person approves it, and its run, positions and performance are read
+back."""
 
 from __future__ import annotations
 
@@ -102,43 +103,42 @@ SIMULATED_WALLET = "0x5eed000000000000000000000000000000000001"  # a wallet with
 def test_the_seed_copy_trader_deployed_fixed_approved_and_run_through_the_api(api, staff) -> None:
     files = {"strategy.py": SEED_STRATEGY, "config.json": json.dumps(SEED_CONFIG)}
 
-    # 1. As written: every problem at once, each saying what is valid.
-    body = error(api.post("/api/v1/strategies/", {"files": files}))
+    # 1. As written: every problem at once, each saying what is valid, and the smoke run of the files as sent
+    # (the config's missing values from the schema's defaults) with the script's own traceback.
+    answer = api.post("/api/v1/strategies/", {"files": files})
+    body = error(answer)
     messages = {(i["file"], i["path"] or i["line"]): i["message"] for i in body["issues"]}
     assert {("config.json", "thesis"), ("config.json", "capital")} <= set(messages)
     [shape] = [m for (f, _), m in messages.items() if "get_trade_history returns a list" in m]
     assert "iterate it" in shape and "asset" in shape
+    hints = " | ".join(messages.values())
+    assert "'token_id' (use 'asset')" in hints and "'market_slug' (use 'title')" in hints
+    assert "self.processed_trades is read but never set" in hints
+    smoke = answer.json()["smoke"]
+    assert smoke["status"] == "failed" and 'strategy.py", line 17' in smoke["error"]
 
-    # 2. Config completed as validation asks, the reply read as a list: now the trade keys that do not exist.
+    # 2. Everything the answer named, fixed: deployed; its smoke run would place orders, seed style and all.
     config = {**SEED_CONFIG, "thesis": "Profitable wallets keep their edge for days.",
               "capital": {"total_capital": 5000, "capital_per_trade": 100, "max_positions": 5,
                           "max_position_size": 500, "max_daily_loss": 200, "sizing_method": "fixed"},
               "parameters": {**SEED_CONFIG["parameters"], "tracked_traders": [SIMULATED_WALLET]}}
-    code = SEED_STRATEGY.replace("trades['trades']", "trades")
-    files = {"strategy.py": code, "config.json": json.dumps(config)}
-    body = error(api.post("/api/v1/strategies/", {"files": files}))
-    hints = " | ".join(i["message"] for i in body["issues"])
-    assert len(body["issues"]) == 2 and "'token_id' (use 'asset')" in hints and "'market_slug' (use 'title')" in hints
-
-    # 3. Deployed; the smoke run shows the runtime mistake with the script's own traceback.
-    code = code.replace("trade['token_id']", "trade['asset']").replace("trade['market_slug']", "trade['title']")
+    code = (SEED_STRATEGY.replace("trades['trades']", "trades")
+            .replace("trade['token_id']", "trade['asset']").replace("trade['market_slug']", "trade['title']")
+            .replace("if trade['id'] not in self.processed_trades:\n                    "
+                     "self.processed_trades.add(trade['id'])",
+                     "if trade['id'] not in ctx.state.setdefault('copied', []):\n                    "
+                     "ctx.state['copied'].append(trade['id'])"))
     deployed = api.post("/api/v1/strategies/", {"files": {"strategy.py": code, "config.json": json.dumps(config)}})
     assert deployed.status_code == 201, deployed.json()
     strategy_id, smoke = deployed.json()["id"], deployed.json()["smoke"]
-    assert smoke["status"] == "failed" and "processed_trades" in smoke["error"]
-    assert 'strategy.py", line 18' in smoke["error"]
-
-    # 4. A new version keeps the copied ids in ctx.state; its smoke run would place orders, seed style and all.
-    fixed = code.replace("if trade['id'] not in self.processed_trades:\n                    "
-                         "self.processed_trades.add(trade['id'])",
-                         "if trade['id'] not in ctx.state.setdefault('copied', []):\n                    "
-                         "ctx.state['copied'].append(trade['id'])")
-    version = api.post(f"/api/v1/strategies/{strategy_id}/versions/", {"files": {"strategy.py": fixed}})
-    assert version.status_code == 201
-    smoke = version.json()["smoke"]
     assert smoke["status"] == "succeeded", smoke["error"]
     would = [a for a in smoke["actions"] if a["kind"] == "order_would_place"]
     assert would and all(a["payload"]["size_usd"] == 100 for a in would)  # amount=max_order_usd, as asked
+
+    # 3. A new version reads fewer trades; the diff shows only the code changed.
+    version = api.post(f"/api/v1/strategies/{strategy_id}/versions/",
+                       {"files": {"strategy.py": code.replace("limit=20", "limit=10")}})
+    assert version.status_code == 201 and version.json()["smoke"]["status"] == "succeeded"
     diff = api.get(f"/api/v1/strategies/{strategy_id}/versions/1/diff/2/").json()
     assert [f["filename"] for f in diff["files"]] == ["strategy.py"]
 
