@@ -92,10 +92,11 @@ TOOLS: tuple[Tool, ...] = (
         "Deploys a new version of an existing strategy: the files you send replace the current version's files of "
         "the same name (others are kept), and `config` (a whole config.json object) replaces config.json. Answers "
         "with a smoke dry run of the new version, like deploy_strategy (refused files too). A new version waits "
-        "for a person's approval again, even if the previous one was approved, and the strategy does not run until "
-        "then (not even the previously approved version). Sending the current code and config again changes "
-        "nothing and keeps it running (created: false): config.json's whitespace and key order do not count, code "
-        "files are compared byte for byte.",
+        "for a person's approval (status pending_approval, `version` its number); meanwhile the approved version "
+        "keeps running on its schedule, with its own code and config (`running_version` its number), and approving "
+        "the new one switches the strategy to it from its next run; rejecting it leaves the approved one running. "
+        "test_run runs the newest version. Sending the current code and config again makes no version (created: "
+        "false): config.json's whitespace and key order do not count, code files are compared byte for byte.",
         "POST", "/strategies/{strategy_id}/versions/",
         {"strategy_id": STRATEGY_ID,
          "files": {**FILES, "description": "Files to replace, by name, each value the whole new text."},
@@ -104,8 +105,9 @@ TOOLS: tuple[Tool, ...] = (
     ),
     Tool(
         "list_strategies", "List your strategies",
-        "Lists your strategies, 50 a page, with their status (pending_approval, approved, rejected), mode "
-        "(backtest, paper, live), whether they are enabled, their current version and run counts. Filter by "
+        "Lists your strategies, 50 a page, with their status (pending_approval, approved, rejected: where the "
+        "newest version stands), mode (backtest, paper, live), whether they are enabled, their current version, "
+        "the approved version that runs (running_version) and run counts. Filter by "
         "status, mode or platform. Returns {count, next, previous, results}.",
         "GET", "/strategies/",
         {"status": {"enum": ["draft", "pending_approval", "approved", "rejected"]},
@@ -137,7 +139,8 @@ TOOLS: tuple[Tool, ...] = (
     Tool(
         "run_now", "Run a strategy now (real cycle)",
         "Queues one real cycle now, outside the schedule: in paper mode it places paper orders, in live mode real "
-        "ones. Only for an approved, enabled strategy; refused with error type already_running while a cycle is "
+        "ones, with the approved version that runs (running_version), even while a newer one waits. Only for an "
+        "approved, enabled strategy; refused with error type already_running while a cycle is "
         "queued or running. Returns {execution_id, status: queued}; read the result with get_execution.",
         "POST", "/strategies/{strategy_id}/run/", {"strategy_id": STRATEGY_ID}, ("strategy_id",),
         read_only=False, destructive=True, idempotent=False,
@@ -152,8 +155,8 @@ TOOLS: tuple[Tool, ...] = (
     ),
     Tool(
         "enable_strategy", "Enable a paused strategy",
-        "Schedules a paused strategy again from now (no catch-up of missed runs). An unapproved version still waits "
-        "for approval. Returns the strategy with enabled: true.",
+        "Schedules a paused strategy again from now (no catch-up of missed runs), running its approved version; a "
+        "strategy with no approved version still waits for approval. Returns the strategy with enabled: true.",
         "POST", "/strategies/{strategy_id}/enable/", {"strategy_id": STRATEGY_ID}, ("strategy_id",),
         read_only=False, idempotent=True,
     ),

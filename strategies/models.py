@@ -53,8 +53,12 @@ class Strategy(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     paused_reason = models.CharField(max_length=500, blank=True, help_text="Why a limit or the kill switch paused it.")
     current_version = models.ForeignKey(
-        "StrategyVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+        "StrategyVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="The newest version: what a Test Run runs and a reviewer decides.")
+    running_version = models.ForeignKey(
+        "StrategyVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="The approved version its cycles run: it keeps running while a newer version waits for approval, "
+                  "and approving that one (for live, in live mode) switches to it.")
     next_run_at = models.DateTimeField(null=True, blank=True)
     state = models.JSONField(default=dict, blank=True, help_text="What the script keeps between cycles.")
     runs_total = models.PositiveIntegerField(default=0)
@@ -77,7 +81,8 @@ class Strategy(models.Model):
             models.Index(
                 fields=["next_run_at"],
                 name="strategy_due_idx",
-                condition=Q(enabled=True, status="approved", mode__in=["paper", "live"], next_run_at__isnull=False),
+                condition=Q(enabled=True, running_version__isnull=False, mode__in=["paper", "live"],
+                            next_run_at__isnull=False),
             ),
         ]
         constraints = [

@@ -14,17 +14,22 @@ from trading.killswitch import kill_switch_engaged, kill_switch_reason
 
 
 def strategy_not_runnable_reason(strategy: Strategy, *, dry_run: bool) -> str | None:
-    """Why a cycle of this strategy may not run now, or None. A dry run only needs deployed code."""
-    version = strategy.current_version
-    if version is None:
+    """Why a cycle of this strategy may not run now, or None. A dry run (of the newest version) only needs
+    deployed code; a real cycle runs `running_version`, the approved one, whatever newer version waits."""
+    if strategy.current_version_id is None:
         return f"strategy {strategy.pk} has no deployed version"
     if strategy.status == Strategy.Status.ARCHIVED:
         return f"strategy {strategy.pk} is archived"
     if dry_run:
         return None
-    if not version.is_approved_for_paper:
+    version = strategy.running_version
+    if version is None:
+        newest = strategy.current_version
+        assert newest is not None
+        if strategy.mode == Mode.LIVE and newest.is_approved_for_paper:
+            return f"strategy {strategy.pk} v{newest.number} is not approved for live trading"
         return (
-            f"strategy {strategy.pk} v{version.number} is not approved (status {strategy.status}); "
+            f"strategy {strategy.pk} v{newest.number} is not approved (status {strategy.status}); "
             "a dry run is allowed"
         )
     if strategy.mode == Mode.BACKTEST:

@@ -36,9 +36,10 @@ EnqueueMany = Callable[[list[int]], object]
 
 
 def strategies_schedulable() -> QuerySet[Strategy]:
-    """Enabled, approved for its current version, paper or live, not paused: the partial index's rows."""
+    """Enabled, with an approved version to run, paper or live, not paused: the partial index's rows. A newer
+    version waiting for approval does not stop it: its cycles run `running_version`."""
     return Strategy.objects.filter(
-        enabled=True, status=Strategy.Status.APPROVED, mode__in=[Mode.PAPER, Mode.LIVE], next_run_at__isnull=False
+        enabled=True, running_version__isnull=False, mode__in=[Mode.PAPER, Mode.LIVE], next_run_at__isnull=False
     )
 
 
@@ -47,11 +48,11 @@ def strategies_due(now: datetime) -> QuerySet[Strategy]:
 
 
 def _skip(strategy: Strategy, slot: datetime, reason: str, now: datetime) -> None:
-    assert strategy.current_version_id is not None  # approved strategies always have one (a constraint)
+    assert strategy.running_version_id is not None  # schedulable strategies have one
     try:
         with transaction.atomic():  # a savepoint: an already-recorded slot must not abort the tick
             Execution.objects.create(
-                strategy=strategy, version_id=strategy.current_version_id, trigger=Execution.Trigger.SCHEDULED,
+                strategy=strategy, version_id=strategy.running_version_id, trigger=Execution.Trigger.SCHEDULED,
                 mode=strategy.mode, status=Execution.Status.SKIPPED, scheduled_for=slot, finished_at=now, error=reason,
             )
     except IntegrityError:
@@ -75,7 +76,7 @@ def strategies_tick(*, enqueue: Enqueue, enqueue_slow: Enqueue | None = None, no
         busy = set(cycles_in_flight(due).values_list("strategy_id", flat=True))
         slots: list[Execution] = []
         for strategy in due:
-            assert strategy.next_run_at is not None and strategy.current_version_id is not None
+            assert strategy.next_run_at is not None and strategy.running_version_id is not None
             interval = timedelta(seconds=strategy.polling_interval)
             missed = int((now - strategy.next_run_at) / interval)  # whole intervals nobody ticked
             slot = strategy.next_run_at + missed * interval
@@ -86,7 +87,7 @@ def strategies_tick(*, enqueue: Enqueue, enqueue_slow: Enqueue | None = None, no
                 _skip(strategy, slot, "skipped: the previous cycle was still running", now)
                 continue
             slots.append(Execution(
-                strategy=strategy, version_id=strategy.current_version_id,
+                strategy=strategy, version_id=strategy.running_version_id,
                 trigger=Execution.Trigger.SCHEDULED, mode=strategy.mode, scheduled_for=slot,
             ))
         Strategy.objects.bulk_update(due, ["next_run_at"])  # one UPDATE for the whole batch

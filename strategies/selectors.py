@@ -127,33 +127,49 @@ class StatusBadge:
     detail: str = ""  # the pause or rejection reason
 
 
+def newer_version_note(strategy: Strategy) -> str:
+    """What became of a version newer than the one that runs: "v3 waits for approval", "v3 was rejected: …"."""
+    version, running = strategy.current_version, strategy.running_version
+    if version is None or running is None or version.pk == running.pk:
+        return ""
+    if version.rejected_at is not None:
+        return f"v{version.number} was rejected: {version.rejection_reason}"
+    if strategy.mode == Mode.LIVE and version.is_approved_for_paper:
+        return f"v{version.number} waits for live approval"
+    return f"v{version.number} waits for approval"
+
+
 def strategy_badge(strategy: Strategy) -> StatusBadge:
-    """What a card says about whether the strategy runs: from the strategy and its current version only."""
-    version = strategy.current_version
-    if strategy.status == Strategy.Status.PENDING_APPROVAL:
-        return StatusBadge("pending", "Pending approval")
-    if strategy.status == Strategy.Status.REJECTED:
-        return StatusBadge("rejected", "Rejected", version.rejection_reason if version else "")
-    if strategy.status != Strategy.Status.APPROVED:
-        return StatusBadge("draft", strategy.get_status_display())
-    if strategy.mode == Mode.LIVE and version is not None and not version.is_approved_for_live:
+    """What a card says about whether the strategy runs: its approved (running) version, else its newest one.
+    While an approved version runs, a newer one's approval or rejection is the badge's detail."""
+    version, running = strategy.current_version, strategy.running_version
+    if running is None:
+        if strategy.status == Strategy.Status.PENDING_APPROVAL:
+            return StatusBadge("pending", "Pending approval")
+        if strategy.status == Strategy.Status.REJECTED:
+            return StatusBadge("rejected", "Rejected", version.rejection_reason if version else "")
+        if strategy.status != Strategy.Status.APPROVED:
+            return StatusBadge("draft", strategy.get_status_display())
+        return StatusBadge("live_approval", "Needs live approval")  # approved for paper, in live mode
+    if strategy.mode == Mode.LIVE and not running.is_approved_for_live:
         return StatusBadge("live_approval", "Needs live approval")
     if not strategy.enabled:
         return StatusBadge("paused", "Paused", strategy.paused_reason)
-    return StatusBadge("active", "Active")
+    return StatusBadge("active", "Active", newer_version_note(strategy))
 
 
 def strategy_scheduled(strategy: Strategy) -> bool:
-    """Whether the scheduler will run it (docs/scheduling.md): enabled, approved, paper or live, with a slot."""
-    return (strategy.enabled and strategy.status == Strategy.Status.APPROVED and strategy.mode != Mode.BACKTEST
+    """Whether the scheduler will run it (docs/scheduling.md): enabled, with an approved version to run, paper or
+    live, with a slot."""
+    return (strategy.enabled and strategy.running_version_id is not None and strategy.mode != Mode.BACKTEST
             and strategy.next_run_at is not None and strategy_badge(strategy).key == "active")
 
 
 def strategy_cards(user: User, *, mode: str = "", status: str = "", venue: str = "") -> list[Strategy]:
     """The user's strategies for the left panel, filtered; `status` is a badge key (active, paused, …)."""
     # The cards read neither config nor state, the largest columns: skip decoding them for every card.
-    strategies = (strategies_for_user(user).select_related("current_version")
-                  .defer("config", "state", "current_version__config"))
+    strategies = (strategies_for_user(user).select_related("current_version", "running_version")
+                  .defer("config", "state", "current_version__config", "running_version__config"))
     if mode:
         strategies = strategies.filter(mode=mode)
     if venue:
@@ -165,7 +181,8 @@ def strategy_cards(user: User, *, mode: str = "", status: str = "", venue: str =
 
 
 def strategy_for_user(user: User, strategy_id: int) -> Strategy | None:
-    return strategies_for_user(user).select_related("current_version").filter(pk=strategy_id).first()
+    return (strategies_for_user(user).select_related("current_version", "running_version")
+            .filter(pk=strategy_id).first())
 
 
 def review_queue_count() -> int:

@@ -158,7 +158,7 @@ def strategy_deploy(
             current.refresh_from_db()
         return current
     strategy = Strategy.objects.create(
-        owner=owner, mode=mode, **_strategy_fields(validated), status=Strategy.Status.DRAFT
+        owner=owner, mode=mode, **_strategy_fields(validated.config), status=Strategy.Status.DRAFT
     )
     version = _version_add(strategy, validated, owner=owner, chat_files=chat_files, chat_id=chat_id)
     if approve_by is not None:
@@ -193,11 +193,12 @@ def _version_add(strategy: Strategy, validated: ValidatedStrategy, *, owner: Use
         created_by=owner,
     )
     version.files.set(chat_files)
-    for field, value in _strategy_fields(validated).items():
-        setattr(strategy, field, value)
+    if strategy.running_version_id is None:  # nothing runs yet: the strategy reads as its newest version
+        for field, value in _strategy_fields(validated.config).items():
+            setattr(strategy, field, value)
+    # else the approved version keeps running, and the strategy keeps reading as it, until this one is approved
     strategy.current_version = version
     strategy.status = Strategy.Status.PENDING_APPROVAL
-    strategy.next_run_at = None  # not scheduled again until this version is approved
     strategy.save()
     return version
 
@@ -247,8 +248,7 @@ def strategy_version_create(
     return version, True
 
 
-def _strategy_fields(validated: ValidatedStrategy) -> dict[str, Any]:
-    config = validated.config
+def _strategy_fields(config: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": config["name"],
         "description": config.get("description", ""),
@@ -273,7 +273,8 @@ def _lock_current(version: StrategyVersion) -> tuple[StrategyVersion, Strategy]:
 
 @transaction.atomic
 def strategy_version_approve(*, version: StrategyVersion, by: User, live: bool = False) -> StrategyVersion:
-    """Approve the current version for paper trading, or (after graduation, never by its owner) for live."""
+    """Approve the current version for paper trading, or (after graduation, never by its owner) for live; approved
+    for the strategy's mode, it replaces the version that ran (`running_version`) from the next slot on."""
     version, strategy = _lock_current(version)
     refusal = _approval_refusal(strategy, version, by, live=live)
     if refusal:
@@ -292,6 +293,7 @@ def strategy_version_approve(*, version: StrategyVersion, by: User, live: bool =
             return version
         version.approved_live_by, version.approved_live_at = by, now
         version.save(update_fields=["approved_live_by", "approved_live_at"])
+        _run_if_approved(strategy, version, now)
         return version
     if version.is_approved_for_paper:
         return version
@@ -301,14 +303,42 @@ def strategy_version_approve(*, version: StrategyVersion, by: User, live: bool =
     version.approved_paper_by, version.approved_paper_at = by, now
     version.save(update_fields=["approved_paper_by", "approved_paper_at"])
     strategy.status = Strategy.Status.APPROVED
-    strategy.next_run_at = first_run_at(strategy, now)
-    strategy.save(update_fields=["status", "next_run_at", "updated_at"])
+    strategy.save(update_fields=["status", "updated_at"])
+    _run_if_approved(strategy, version, now)
     return version
+
+
+def _approved_for_mode(strategy: Strategy, version: StrategyVersion) -> bool:
+    return version.is_approved_for_live if strategy.mode == Mode.LIVE else version.is_approved_for_paper
+
+
+def _run_if_approved(strategy: Strategy, version: StrategyVersion, now: datetime) -> None:
+    """Switch the strategy's cycles to `version` once it is approved for the strategy's mode (paper, or live in
+    live mode), or approved for paper when the version that runs is not approved for the mode either: from its
+    next slot on, the strategy runs and reads as this version. A strategy already on its schedule keeps its slot,
+    unless the interval changed; one that was not is spread across its first interval."""
+    running = strategy.running_version
+    if not _approved_for_mode(strategy, version) and running is not None and _approved_for_mode(strategy, running):
+        return  # a live strategy keeps running its live-approved version until this one is approved for live
+    fields = _strategy_fields(version.config)
+    if fields["name"] != strategy.name and (
+            Strategy.objects.filter(owner_id=strategy.owner_id, name=fields["name"])
+            .exclude(pk=strategy.pk).exclude(status=Strategy.Status.ARCHIVED).exists()):
+        raise ApprovalError(f"{version} renames the strategy {fields['name']!r}, which another strategy of its owner "
+                            "is now called: the owner must choose another name in a new version")
+    interval_changed = fields["polling_interval"] != strategy.polling_interval
+    for field, value in fields.items():
+        setattr(strategy, field, value)
+    strategy.running_version = version
+    if strategy.next_run_at is None or interval_changed:
+        strategy.next_run_at = first_run_at(strategy, now)
+    strategy.save(update_fields=[*fields, "running_version", "next_run_at", "updated_at"])
 
 
 @transaction.atomic
 def strategy_version_reject(*, version: StrategyVersion, by: User, reason: str) -> StrategyVersion:
-    """Reject the current version with a reason the author will read; it will not be scheduled."""
+    """Reject the current version with a reason the author will read; it never runs. An approved version that runs
+    (`running_version`) keeps running."""
     reason = reason.strip()
     if not reason:
         raise ApprovalError("a rejection needs a reason the author can act on")
@@ -322,9 +352,8 @@ def strategy_version_reject(*, version: StrategyVersion, by: User, reason: str) 
         return version
     version.rejected_by, version.rejected_at, version.rejection_reason = by, timezone.now(), reason
     version.save(update_fields=["rejected_by", "rejected_at", "rejection_reason"])
-    strategy.status = Strategy.Status.REJECTED
-    strategy.next_run_at = None
-    strategy.save(update_fields=["status", "next_run_at", "updated_at"])
+    strategy.status = Strategy.Status.REJECTED  # the newest version's decision; an approved one keeps running
+    strategy.save(update_fields=["status", "updated_at"])
     return version
 
 
@@ -369,7 +398,7 @@ def strategy_enable(*, strategy: Strategy) -> Strategy:
                             "until it is released")
     strategy.enabled = True
     strategy.paused_reason = ""
-    if strategy.status == Strategy.Status.APPROVED:
+    if strategy.running_version_id is not None:
         strategy.next_run_at = first_run_at(strategy, timezone.now())
     strategy.save(update_fields=["enabled", "paused_reason", "next_run_at", "updated_at"])
     return strategy
@@ -393,7 +422,7 @@ def strategy_run_now(*, strategy: Strategy, enqueue: Callable[[int], object]) ->
     Refused (ActionRefused) when the strategy could not run a scheduled cycle either; AlreadyRunning when
     one of its cycles is queued or running.
     """
-    strategy = (Strategy.objects.select_for_update(of=("self",)).select_related("current_version")
+    strategy = (Strategy.objects.select_for_update(of=("self",)).select_related("current_version", "running_version")
                 .get(pk=strategy.pk))
     reason = strategy_not_startable_reason(strategy)
     if reason:
@@ -402,9 +431,9 @@ def strategy_run_now(*, strategy: Strategy, enqueue: Callable[[int], object]) ->
     if active is not None:
         raise AlreadyRunning(f"strategy {strategy.pk} already has a cycle {active.status} (execution {active.pk}); "
                              "cycles of one strategy never overlap", active.pk)
-    assert strategy.current_version is not None
+    assert strategy.running_version is not None  # a startable strategy has one
     execution = Execution.objects.create(
-        strategy=strategy, version=strategy.current_version, trigger=Execution.Trigger.MANUAL, mode=strategy.mode,
+        strategy=strategy, version=strategy.running_version, trigger=Execution.Trigger.MANUAL, mode=strategy.mode,
         status=Execution.Status.QUEUED, scheduled_for=timezone.now(),
     )
     transaction.on_commit(lambda: enqueue(execution.pk))

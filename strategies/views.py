@@ -36,6 +36,7 @@ from strategies.rules import strategy_not_runnable_reason
 from strategies.selectors import (
     execution_for_strategy,
     execution_history,
+    newer_version_note,
     recent_runs,
     review_queue_count,
     strategy_badge,
@@ -111,8 +112,10 @@ def card_context(strategy: Strategy, root: str = "", current: int | None = None)
 
 
 def detail_context(strategy: Strategy) -> dict[str, Any]:
-    """The selected strategy, its badge and whether it is scheduled, for the details panel."""
-    return {"strategy": strategy, "badge": strategy_badge(strategy), "scheduled": strategy_scheduled(strategy)}
+    """The selected strategy, its badge, whether it is scheduled and what became of a version newer than the one
+    that runs, for the details panel."""
+    return {"strategy": strategy, "badge": strategy_badge(strategy), "scheduled": strategy_scheduled(strategy),
+            "newer_version": newer_version_note(strategy)}
 
 
 def _page(request: HttpRequest, template: str, selected: Strategy | None, tab: str, **context: Any) -> HttpResponse:

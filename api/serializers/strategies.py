@@ -42,12 +42,17 @@ class StrategySerializer(serializers.Serializer[Any]):
     thesis = serializers.CharField()
     platform = serializers.ChoiceField(Platform.values)
     status = serializers.ChoiceField(StrategyStatus.values, help_text=(
-        "pending_approval: a person must approve the current version before it is scheduled; "
-        "approved: scheduled while enabled; rejected: read rejection_reason on the version and deploy a fix."))
+        "Where the current (newest) version stands. pending_approval: a person must approve it before it runs; "
+        "approved: it runs while enabled; rejected: read rejection_reason on the version and deploy a fix. An "
+        "approved older version keeps running meanwhile: see running_version."))
     mode = serializers.ChoiceField(Mode.values)
     enabled = serializers.BooleanField()
     paused_reason = serializers.CharField()
-    version = serializers.IntegerField(allow_null=True, help_text="The current version's number.")
+    version = serializers.IntegerField(allow_null=True, help_text="The current (newest) version's number.")
+    running_version = serializers.IntegerField(allow_null=True, help_text=(
+        "The number of the approved version that scheduled cycles and Run now run (null until one is approved); "
+        "it keeps running while a newer version waits for approval. The strategy's name, schedule and config "
+        "are this version's."))
     polling_interval = serializers.IntegerField(help_text="Seconds between cycles.")
     schedule = serializers.CharField()
     next_run_at = serializers.DateTimeField(allow_null=True)
@@ -61,6 +66,7 @@ class StrategySerializer(serializers.Serializer[Any]):
     def to_representation(self, instance: Strategy) -> dict[str, Any]:
         row = {column: getattr(instance, column) for column in STRATEGY_VALUES if "__" not in column}
         row["current_version__number"] = instance.current_version.number if instance.current_version else None
+        row["running_version__number"] = instance.running_version.number if instance.running_version else None
         request = self.context.get("request")
         return strategy_row(row, request.build_absolute_uri("/strategies/") if request else "/strategies/")
 
@@ -68,7 +74,7 @@ class StrategySerializer(serializers.Serializer[Any]):
 # The columns a strategy's answer is made of (a list reads them with .values(): no model instance per row).
 STRATEGY_VALUES = ("id", "name", "description", "thesis", "platform", "status", "mode", "enabled", "paused_reason",
                    "polling_interval", "next_run_at", "runs_total", "runs_succeeded", "runs_failed", "created_at",
-                   "updated_at", "current_version__number")
+                   "updated_at", "current_version__number", "running_version__number")
 
 
 def strategy_row(row: dict[str, Any], dashboard_base: str) -> dict[str, Any]:
@@ -77,6 +83,7 @@ def strategy_row(row: dict[str, Any], dashboard_base: str) -> dict[str, Any]:
         "id": str(row["id"]), "name": row["name"], "description": row["description"], "thesis": row["thesis"],
         "platform": row["platform"], "status": row["status"], "mode": row["mode"], "enabled": row["enabled"],
         "paused_reason": row["paused_reason"], "version": row["current_version__number"],
+        "running_version": row["running_version__number"],
         "polling_interval": row["polling_interval"], "schedule": schedule_text(row["polling_interval"]),
         "next_run_at": iso(row["next_run_at"]) if row["next_run_at"] else None,
         "runs_total": row["runs_total"], "runs_succeeded": row["runs_succeeded"], "runs_failed": row["runs_failed"],

@@ -44,6 +44,8 @@ class VersionSerializer(serializers.Serializer[Any]):
     approved_paper_at = serializers.DateTimeField(allow_null=True)
     approved_live_at = serializers.DateTimeField(allow_null=True)
     is_current = serializers.BooleanField()
+    is_running = serializers.BooleanField(help_text="The approved version the strategy's cycles run: it keeps running "
+                                          "while a newer (current) one waits for approval.")
     files = VersionFileSerializer(many=True)
 
 

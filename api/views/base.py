@@ -63,7 +63,8 @@ class ApiView(APIView):
         return found
 
     def strategy(self, strategy_id: int) -> Strategy:
-        strategy = (strategies_for_user(self.request.user).select_related("current_version")  # type: ignore[arg-type]
+        strategy = (strategies_for_user(self.request.user)  # type: ignore[arg-type]
+                    .select_related("current_version", "running_version")
                     .filter(pk=strategy_id).first())
         if strategy is None:
             raise NotFound(f"you have no strategy {strategy_id}")

@@ -21,7 +21,8 @@ from strategies.services import (
 from strategies.validation import StrategyInvalid
 
 
-def _version_data(version: StrategyVersion, *, current_id: int | None, content: bool) -> dict[str, Any]:
+def _version_data(version: StrategyVersion, *, current_id: int | None, running_id: int | None,
+                  content: bool) -> dict[str, Any]:
     when = DateTimeField().to_representation
     approval = ("rejected" if version.rejected_at else "approved_live" if version.approved_live_at
                 else "approved_paper" if version.approved_paper_at else "pending")
@@ -37,7 +38,7 @@ def _version_data(version: StrategyVersion, *, current_id: int | None, content: 
         "approval": approval, "rejection_reason": version.rejection_reason, "created_at": when(version.created_at),
         "approved_paper_at": when(version.approved_paper_at) if version.approved_paper_at else None,
         "approved_live_at": when(version.approved_live_at) if version.approved_live_at else None,
-        "is_current": version.pk == current_id, "files": files,
+        "is_current": version.pk == current_id, "is_running": version.pk == running_id, "files": files,
     }
     if content:
         data["config"] = version.config
@@ -50,7 +51,8 @@ class VersionListView(ApiView):
     def get(self, request: Request, strategy_id: int) -> Response:
         strategy = self.strategy(strategy_id)
         versions = strategy.versions.prefetch_related("files").order_by("-number")
-        return Response([_version_data(v, current_id=strategy.current_version_id, content=False) for v in versions])
+        return Response([_version_data(v, current_id=strategy.current_version_id,
+                                       running_id=strategy.running_version_id, content=False) for v in versions])
 
     @extend_schema(operation_id="versions_create", request=s.VersionCreateSerializer,
                    responses={201: s.DeployedStrategySerializer, 200: s.DeployedStrategySerializer, **ERRORS,
@@ -79,7 +81,8 @@ class VersionDetailView(ApiView):
         version = strategy.versions.prefetch_related("files").filter(number=number).first()
         if version is None:
             raise NotFound(f"strategy {strategy_id} has no version {number}")
-        return Response(_version_data(version, current_id=strategy.current_version_id, content=True))
+        return Response(_version_data(version, current_id=strategy.current_version_id,
+                                      running_id=strategy.running_version_id, content=True))
 
 
 class VersionDiffView(ApiView):

@@ -79,11 +79,12 @@ class CycleDesk:
         self.execution = execution
         self.dry_run = dry_run
         self.record = record
-        self.plan = CapitalPlan.from_config(strategy.config, strategy.platform)
+        # The version this cycle runs, not the newest: one waiting for approval has its own capital and limits.
+        self.version = execution.version
+        self.plan = CapitalPlan.from_config(self.version.config, strategy.platform)
         self.live = strategy.mode == Mode.LIVE
         self.book = "live" if self.live else "paper"
-        version = strategy.current_version
-        self.approved_for_live = bool(version and version.is_approved_for_live)
+        self.approved_for_live = self.version.is_approved_for_live
         self.daily_loss_reason = ""
         self.paused_reason = "" if strategy.enabled else strategy.paused_reason
         self._client_factory = client_factory or (  # live: the owner's own venue account (trading/venue_accounts.py)
@@ -419,12 +420,10 @@ class CycleDesk:
                       quantity: Decimal, limit: Decimal) -> Order | None:
         coid = client_order_id_for(strategy_id=self.strategy.pk, execution_id=self.execution.pk, signal_index=index,
                                    action=action)
-        version = self.strategy.current_version
-        assert version is not None
         try:
             with transaction.atomic():
                 return Order.objects.create(
-                    strategy=self.strategy, version=version, execution=self.execution, signal_index=index,
+                    strategy=self.strategy, version=self.version, execution=self.execution, signal_index=index,
                     book=self.book, venue=self.strategy.platform, market_id=market_id, market_name=market_name[:500],
                     side=side, action=action, client_order_id=coid, quantity=quantity, limit_price=limit,
                     notional_usd=quantity * limit,

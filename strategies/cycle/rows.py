@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Claim:
-    """A claimed run, with `execution.strategy` and `strategy.current_version` loaded."""
+    """A claimed run, with `execution.strategy` and `strategy.running_version` (the version cycles run) loaded."""
 
     execution: Execution
     ledger_empty: bool | None  # no position and no order on the run's book; None: not known
@@ -72,7 +72,7 @@ def _select_list(alias: str, model: type[models.Model]) -> str:
 
 _CLAIM_SQL = f"""
 UPDATE strategies_execution AS e SET status = %(running)s, started_at = %(now)s, worker = %(worker)s
-FROM strategies_strategy AS s LEFT JOIN strategies_strategyversion AS v ON v.id = s.current_version_id
+FROM strategies_strategy AS s LEFT JOIN strategies_strategyversion AS v ON v.id = s.running_version_id
 WHERE e.id = %(id)s AND e.status = %(queued)s AND s.id = e.strategy_id
 RETURNING {_select_list("e", Execution)}, {_select_list("s", Strategy)}, {_select_list("v", StrategyVersion)},
     EXISTS (SELECT 1 FROM trading_position p WHERE p.strategy_id = s.id AND p.book = %(book)s)
@@ -97,7 +97,7 @@ def execution_claim(*, execution_id: int, now: datetime, worker: str) -> Claim |
     version = None
     if version_values[0] is not None:
         version = _reader(StrategyVersion)(version_values)
-    strategy.current_version = version
+    strategy.running_version = version
     execution.strategy = strategy
     # Only the paper book was tested; a live run reconciles with its venue whatever its ledger holds.
     return Claim(execution, ledger_empty=None if strategy.mode == Mode.LIVE else not row[-1])

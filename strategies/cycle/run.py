@@ -67,7 +67,8 @@ class _CycleCalls:
     def __init__(self, strategy: Strategy, execution: Execution, *, dry_run: bool) -> None:
         self.dry_run = dry_run
         self.live_log = LiveLog(execution)
-        allowed = strategy.config.get("risk_limits", {}).get("allowed_services", [strategy.platform])
+        config = execution.version.config  # the version it runs: a newer one waiting for approval may differ
+        allowed = config.get("risk_limits", {}).get("allowed_services", [strategy.platform])
         self.reads = VenueReads(platform=strategy.platform, allowed_services=allowed)
         self.desk = CycleDesk(strategy=strategy, execution=execution, dry_run=dry_run, record=self.record)
 
@@ -87,13 +88,16 @@ class _CycleCalls:
 
 def execution_run(*, strategy_id: int, trigger: str, dry_run: bool = False) -> Execution:
     """Run one cycle now (Run now, Test Run, `strategy_run`) and persist it. Raises CycleNotStarted."""
-    strategy = Strategy.objects.select_related("current_version").filter(pk=strategy_id).first()
+    strategy = (Strategy.objects.select_related("current_version", "running_version")
+                .filter(pk=strategy_id).first())
     if strategy is None:
         raise CycleNotStarted(f"no strategy with id {strategy_id}")
     reason = strategy_not_runnable_reason(strategy, dry_run=dry_run)
     if reason:
         raise CycleNotStarted(reason)
-    assert strategy.current_version is not None
+    # A test run tries the newest code; a real cycle runs the approved version, whatever newer one waits.
+    version = strategy.current_version if dry_run else strategy.running_version
+    assert version is not None
     with transaction.atomic():  # the strategy row lock orders this check against a tick or another Run now
         if not dry_run:  # a Test Run may run beside a cycle: nothing to check, nothing to lock
             Strategy.objects.select_for_update().filter(pk=strategy.pk).first()
@@ -103,7 +107,7 @@ def execution_run(*, strategy_id: int, trigger: str, dry_run: bool = False) -> E
                                       f"(execution {active.pk}); cycles of one strategy never overlap")
         now = timezone.now()
         execution = Execution.objects.create(
-            strategy=strategy, version=strategy.current_version,
+            strategy=strategy, version=version,
             trigger=Execution.Trigger.DRY_RUN if dry_run else trigger,
             mode=strategy.mode, status=Execution.Status.RUNNING, scheduled_for=now, started_at=now,
             worker=worker_id(),
@@ -159,8 +163,8 @@ def execution_start(*, execution_id: int) -> Execution | None:
         reason = f"strategy {strategy.pk} was paused after this run was scheduled"
     if reason is None and strategy.mode == Mode.LIVE and kill_switch_engaged():
         reason = f"the kill switch is engaged ({kill_switch_reason()})"
-    if reason is None and strategy.current_version_id != execution.version_id:
-        reason = "a new version was deployed after this run was scheduled"
+    if reason is None and strategy.running_version_id != execution.version_id:
+        reason = "another version was approved after this run was scheduled: the next slot runs it"
     late = now - execution.scheduled_for
     if reason is None and late > timedelta(seconds=strategy.polling_interval):
         reason = (f"started {late.total_seconds():.1f} s after its slot, past its {strategy.polling_interval}-second "
@@ -169,8 +173,8 @@ def execution_start(*, execution_id: int) -> Execution | None:
         if execution_finish(execution, status=Execution.Status.SKIPPED, error=f"skipped: {reason}"):
             transaction.on_commit(lambda: execution_broadcast(execution, [], []))
         return execution
-    assert strategy.current_version is not None  # a runnable strategy has one
-    execution.version = strategy.current_version  # the same row, checked above: no second query for it
+    assert strategy.running_version is not None  # a runnable strategy has one
+    execution.version = strategy.running_version  # the same row, checked above: no second query for it
     return _cycle(strategy, execution, dry_run=False, ledger_empty=claim.ledger_empty)
 
 
@@ -212,7 +216,7 @@ def _run_script(strategy: Strategy, execution: Execution, calls: _CycleCalls, *,
         raise RuntimeError(f"could not load positions and capital: {exc!r}") from exc
     ctx = {
         "strategy_id": str(strategy.pk), "platform": strategy.platform, "mode": strategy.mode, "dry_run": dry_run,
-        "now": execution.started_at, "params": strategy.config.get("parameters", {}), "state": strategy.state,
+        "now": execution.started_at, "params": version.config.get("parameters", {}), "state": strategy.state,
         "capital": capital, "positions": positions,
     }
     limits = SandboxLimits.from_settings(settings.SANDBOX)

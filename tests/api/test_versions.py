@@ -35,7 +35,10 @@ def test_a_config_change_is_a_new_version(api, approved) -> None:
     config = json.loads(kalshi_files()["config.json"])
     config["polling_interval"] = 120
     response = api.post(f"/api/v1/strategies/{approved.pk}/versions/", {"config": config})
-    assert response.status_code == 201 and response.json()["polling_interval"] == 120
+    assert response.status_code == 201
+    # The strategy still reads as its approved version, which keeps running; version 2 holds the change.
+    assert (response.json()["polling_interval"], response.json()["running_version"]) == (300, 1)
+    assert api.get(f"/api/v1/strategies/{approved.pk}/versions/2/").json()["config"]["polling_interval"] == 120
 
 
 def test_the_same_code_again_is_200_and_no_new_version(api, approved) -> None:

@@ -50,7 +50,7 @@ def test_nothing_is_enqueued_before_the_transaction_commits(approved, django_cap
 
 @pytest.mark.parametrize(
     "change",
-    [{"enabled": False}, {"status": "pending_approval"}, {"mode": "backtest"}, {"next_run_at": None}],
+    [{"enabled": False}, {"running_version": None}, {"mode": "backtest"}, {"next_run_at": None}],
 )
 def test_only_enabled_approved_paper_or_live_strategies_are_scheduled(
     approved, django_capture_on_commit_callbacks, change
@@ -139,13 +139,14 @@ def test_a_run_for_a_strategy_paused_since_it_was_queued_is_skipped(quiet, djang
     assert quiet.runs_total == 0  # a skipped slot is not a run
 
 
-def test_a_run_queued_before_a_new_version_is_skipped(quiet, alice, django_capture_on_commit_callbacks) -> None:
+def test_a_run_queued_before_a_new_version_runs_the_approved_one(quiet, alice,
+                                                                 django_capture_on_commit_callbacks) -> None:
     [execution_id] = tick(django_capture_on_commit_callbacks, quiet.next_run_at)
     files = {**example_files("kalshi_favourite_longshot"), **QUIET, "exit.py": "def should_exit(ctx, p):\n    return None\n"}
     strategy_version_create(strategy=quiet, owner=alice, files=files)
     execution = execution_start(execution_id=execution_id)
-    assert execution is not None and execution.status == "skipped"
-    assert "not approved" in execution.error  # the new version waits for review; the old code does not run
+    assert execution is not None and execution.status == "succeeded"  # the new version waits for review
+    assert execution.version.number == 1
 
 
 def test_a_strategy_whose_last_cycle_was_slow_is_enqueued_on_the_slow_lane(

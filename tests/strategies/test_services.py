@@ -53,14 +53,20 @@ def test_deploying_the_same_code_again_changes_nothing(alice) -> None:
     assert StrategyVersion.objects.count() == 1
 
 
-def test_editing_an_approved_strategy_needs_approval_again(alice, staff) -> None:
+def test_editing_an_approved_strategy_needs_approval_again_while_the_approved_version_keeps_running(
+        alice, staff) -> None:
     first = strategy_deploy(owner=alice, files=example_files("kalshi_favourite_longshot"), approve_by=staff)
     assert first.strategy.status == Strategy.Status.APPROVED
+    slot = Strategy.objects.get(pk=first.strategy_id).next_run_at
     second, _ = strategy_version_create(strategy=first.strategy, owner=alice, files=scripts_files(polling_interval=600))
     strategy = Strategy.objects.get(pk=first.strategy_id)
     assert second.number == 2
-    assert strategy.current_version == second
-    assert (strategy.status, strategy.polling_interval, strategy.next_run_at) == ("pending_approval", 600, None)
+    assert (strategy.current_version, strategy.running_version) == (second, first)
+    # Still on version 1's schedule: the new interval counts once version 2 is approved.
+    assert (strategy.status, strategy.polling_interval, strategy.next_run_at) == ("pending_approval", 300, slot)
+    strategy_version_approve(version=second, by=staff)
+    strategy.refresh_from_db()
+    assert (strategy.running_version, strategy.polling_interval) == (second, 600)
     assert StrategyVersion.objects.get(pk=first.pk).is_approved_for_paper  # the old approval stays on the old code
 
 
