@@ -177,6 +177,7 @@ STRATEGY_ADMIN_FIELDS: tuple[str, ...] = (
     "platform",
     "polling_interval",
     "current_version",
+    "running_version",
     "next_run_at",
     "graduation_checklist",
     "latest_backtest",
@@ -213,7 +214,7 @@ class StrategyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     fields = STRATEGY_ADMIN_FIELDS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Strategy]:
-        return super().get_queryset(request).select_related("owner", "current_version")
+        return super().get_queryset(request).select_related("owner", "current_version", "running_version")
 
     def get_ordering(self, request: HttpRequest) -> list[str | Combinable]:
         # An expression, not an annotation: the Order and Position admins order their strategy choices by it too.
@@ -240,7 +241,13 @@ class StrategyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="version")
     def version_number(self, strategy: Strategy) -> str:
-        return f"v{strategy.current_version.number}" if strategy.current_version else "—"
+        """The newest version, and the approved one that runs when it is another: approving switches to the newest."""
+        current, running = strategy.current_version, strategy.running_version
+        if current is None:
+            return "—"
+        if running is not None and running.pk != current.pk:
+            return f"v{current.number} (v{running.number} runs)"
+        return f"v{current.number}"
 
     @admin.display(description="graduation checklist (paper → live)")
     def graduation_checklist(self, strategy: Strategy) -> str:

@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
@@ -133,3 +134,10 @@ def test_a_live_strategy_keeps_its_live_approved_version_until_the_next_is_appro
     strategy.refresh_from_db()
     assert (strategy.status, strategy.running_version_id) == ("approved", v1.pk)
     assert strategy_badge(strategy).detail == "v2 waits for live approval"
+
+
+def test_the_approval_queue_says_which_version_runs_while_the_next_waits(running, alice, client) -> None:
+    strategy_version_create(strategy=running, owner=alice, files=says("v2"))
+    client.force_login(get_user_model().objects.create_superuser("boss"))
+    page = client.get("/admin/strategies/strategy/").content.decode()
+    assert "v2 (v1 runs)" in page
