@@ -656,4 +656,13 @@ def smoke_config(files: dict[str, str]) -> tuple[dict[str, str], dict[str, Any]]
             else:  # an unknown key, or an optional one with no default: leave it out
                 target.pop(path[-1], None)
                 used[".".join(path)] = None
-    return None
+    # Still refused after SMOKE_ROUNDS (values that only fail together): the schema's defaults alone.
+    fallback = {key: prop["default"] for key, prop in config_schema()["properties"].items() if "default" in prop}
+    fallback["platform"] = _platform_in_code(files) or fallback["platform"]
+    if isinstance(config.get("parameters"), dict):
+        fallback["parameters"] = config["parameters"]
+    parsed, _ = config_parse(json.dumps(fallback))
+    if parsed is None:
+        return None
+    return {**files, CONFIG_FILE: json.dumps(parsed, indent=2)}, {
+        key: value for key, value in fallback.items() if key != "parameters" or value == {}}

@@ -16,7 +16,7 @@ from mcp import Client, StdioServerParameters
 from accounts.services import api_key_issue
 from chatfiles.models import ChatFile
 from strategies.models import Execution, Strategy
-from tests.api.conftest import error
+from tests.api.conftest import error, kalshi_files
 from tests.api.test_copy_trader import SEED_CONFIG, SEED_STRATEGY, SIMULATED_WALLET
 from tests.api.test_mcp import MANAGE, server_env
 
@@ -115,3 +115,20 @@ def test_code_that_cannot_load_is_refused_without_a_smoke_run(api) -> None:
     assert answer.status_code == 400
     smoke = answer.json()["smoke"]
     assert smoke["status"] == "not_started" and "cannot be loaded" in smoke["error"]
+
+
+@pytest.mark.django_db
+def test_invalid_and_unknown_config_values_are_replaced_by_defaults_for_the_smoke_run_and_named(api) -> None:
+    files = kalshi_files()
+    config = json.loads(files["config.json"])
+    config["capital"]["max_positions"] = "five"
+    config.update(polling_interval=2, polling_intreval=60)
+    del config["thesis"]
+    answer = api.post("/api/v1/strategies/", {"files": {**files, "config.json": json.dumps(config)}})
+    paths = {issue["path"] for issue in error(answer)["issues"]}
+    assert {"capital.max_positions", "polling_interval", "polling_intreval", "thesis"} <= paths
+    smoke = answer.json()["smoke"]
+    assert smoke["config_defaults"] == {"capital.max_positions": 5, "polling_interval": 60, "polling_intreval": None,
+                                        "thesis": "(no thesis given)"}
+    assert smoke["status"] == "succeeded", smoke["error"]  # the code itself runs: its logs and would-be orders
+    assert smoke["logs"] and not Strategy.objects.exists()
