@@ -31,8 +31,10 @@ from api.tools import TOOLS, tool_call
 INSTRUCTIONS = (
     "StrategyHub runs Python trading strategies you write, in a sandbox, every N seconds against Polymarket, "
     "Kalshi or Alpaca: paper trading first, real money only after a person approves. Start with "
-    "get_strategy_guide, then deploy_strategy; read its smoke run, fix with update_strategy, and after a person "
-    "approves the strategy, watch it with list_executions, get_execution, get_positions and get_performance."
+    "get_strategy_guide, then deploy_strategy; its answer lists every problem at once with a smoke run (a refused "
+    "deploy's too): fix them all and deploy again, or, once stored, fix with update_strategy (the approved version "
+    "keeps running until a person approves the new one). Watch it with list_executions, get_execution, "
+    "get_positions and get_performance."
 )
 
 # The Authorization header of the HTTP request being served (set by McpHttpApp), or the stdio key.
