@@ -17,6 +17,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from redis.exceptions import RedisError
 
+from strategies.market_words import Words, action_words, market_names, named
 from strategies.models import Backtest, Execution, ExecutionAction, ExecutionLog
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def execution_event(
     """Everything a follower needs about one execution: the persisted rows (passed in, or read back)."""
     logs = list(execution.logs.order_by("seq")) if logs is None else logs
     actions = list(execution.actions.order_by("seq")) if actions is None else actions
+    names = market_names(action.payload for action in actions)
     return {
         "execution": {
             "id": str(execution.pk), "status": execution.status, "trigger": execution.trigger,
@@ -77,14 +79,21 @@ def execution_event(
             "entries": execution.entries, "exits": execution.exits, "error": execution.error or None,
         },
         "logs": [
-            {"seq": line.seq, "ts": line.ts.isoformat(), "level": line.level, "message": line.message}
+            {"seq": line.seq, "ts": line.ts.isoformat(), "level": line.level, "message": line.message,
+             **_shown(line.message, named(line.message, names))}
             for line in logs
         ],
         "actions": [
-            {"seq": action.seq, "ts": action.ts.isoformat(), "kind": action.kind, "message": action.message}
+            {"seq": action.seq, "ts": action.ts.isoformat(), "kind": action.kind, "message": action.message,
+             **_shown(action.message, action_words(action.message, action.payload, names))}
             for action in actions
         ],
     }
+
+
+def _shown(message: str, words: Words) -> dict[str, str]:
+    """What the page shows instead of `message` (market names for token ids), only where the two differ."""
+    return {} if words.text == message else {"text": words.text, "title": words.title}
 
 
 def execution_broadcast(

@@ -31,6 +31,7 @@ from accounts.models import ApiKey
 from accounts.services import ApiKeyLimit, api_key_issue, api_key_revoke
 from strategies.backtests import BacktestData, BacktestInvalid, backtest_start, default_data
 from strategies.events import execution_event
+from strategies.market_words import Words, action_words, market_names, named
 from strategies.models import Backtest, Execution, Mode, Strategy, StrategyVersion
 from strategies.rules import strategy_not_runnable_reason
 from strategies.selectors import (
@@ -51,7 +52,7 @@ from strategies.selectors import (
 )
 from strategies.services import ActionRefused, strategy_deploy, strategy_enable, strategy_pause
 from strategies.tasks import backtest_run
-from strategies.templatetags.dashboard import every
+from strategies.templatetags.dashboard import every, number, usd
 from strategies.validation import StrategyInvalid, ValidationIssue
 from trading.backtest.data import DataError
 from trading.venues.errors import VenueError
@@ -185,9 +186,18 @@ def execution_detail(request: HttpRequest, strategy_id: int, execution_id: int) 
     run = execution_for_strategy(strategy, execution_id)
     if run is None:
         raise Http404("no such run")
+    shown = run_words(run)
     if request.headers.get("HX-Request"):
-        return render(request, "strategies/partials/_run_body.html", {"strategy": strategy, "run": run})
-    return _page(request, "strategies/run.html", strategy, "history", run=run)
+        return render(request, "strategies/partials/_run_body.html", {"strategy": strategy, "run": run, **shown})
+    return _page(request, "strategies/run.html", strategy, "history", run=run, **shown)
+
+
+def run_words(run: Execution) -> dict[str, list[tuple[Any, Words]]]:
+    """The run's actions and log lines as shown: market names where the rows name token ids."""
+    actions = list(run.actions.all())
+    names = market_names(action.payload for action in actions)
+    return {"run_actions": [(action, action_words(action.message, action.payload, names)) for action in actions],
+            "run_logs": [(line, named(line.message, names)) for line in run.logs.all()]}
 
 
 @login_required
@@ -464,14 +474,46 @@ def strategy_upload(request: HttpRequest) -> HttpResponse:
 
 
 
-def _metric(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:,.2f}"
-    if isinstance(value, str) and "T" in value:
-        return value[:10]  # a time: its day
-    return str(value)
+def _pct(value: Any) -> str:
+    return f"{number(value)} %" if value is not None else "—"
+
+
+def _days(value: Any) -> str:
+    return f"{number(value, 1)} days" if value is not None else "—"
+
+
+def _seconds(value: Any) -> str:
+    return f"{number(value, 1)} s" if value is not None else "—"
+
+
+# The backtest's metrics (trading/backtest/metrics.py) in the order a person reads them, with words for labels.
+BACKTEST_FIGURES: list[tuple[str, str, Callable[[Any], str]]] = [
+    ("return_pct", "Return", _pct), ("return_ann_pct", "Annual return", _pct), ("cagr_pct", "CAGR", _pct),
+    ("buy_and_hold_return_pct", "Buy and hold", _pct), ("equity_final", "Final equity", usd),
+    ("equity_peak", "Peak equity", usd), ("max_drawdown_pct", "Max drawdown", _pct),
+    ("max_drawdown_duration_days", "Longest drawdown", _days), ("volatility_ann_pct", "Annual volatility", _pct),
+    ("sharpe", "Sharpe ratio", number), ("sortino", "Sortino ratio", number), ("calmar", "Calmar ratio", number),
+    ("trades", "Trades", str), ("win_rate_pct", "Win rate", _pct), ("best_trade_pct", "Best trade", _pct),
+    ("worst_trade_pct", "Worst trade", _pct), ("avg_trade_pct", "Average trade", _pct),
+    ("expectancy_pct", "Expectancy per trade", _pct), ("profit_factor", "Profit factor", number),
+    ("exposure_pct", "Time in the market", _pct), ("fees_usd", "Fees", usd),
+    ("open_positions", "Open at the end", str), ("bars", "Bars", str), ("steps", "Steps", str),
+    ("duration_s", "Run time", _seconds),
+]
+SHOWN_ELSEWHERE = {"start", "end"}  # the range line above the figures says them
+
+
+def backtest_figures(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) of each metric: the known ones in reading order, any newer one after them in words."""
+    known = {key for key, _, _ in BACKTEST_FIGURES} | SHOWN_ELSEWHERE
+    figures = [(label, "—" if metrics[key] is None else shown(metrics[key]))
+               for key, label, shown in BACKTEST_FIGURES if key in metrics]
+    for key, value in metrics.items():
+        if key not in known:
+            words = key.removesuffix("_pct").removesuffix("_usd").replace("_", " ").capitalize()
+            figures.append((words, _pct(value) if key.endswith("_pct") else usd(value) if key.endswith("_usd")
+                            else number(value) if isinstance(value, float) else str(value)))
+    return figures
 
 
 def _epoch(value: str) -> int:
@@ -482,8 +524,7 @@ def backtest_charts(backtest: Backtest) -> dict[str, Any]:
     """The Backtests tab's chart data: the equity curve, and on bars the price with entries and exits marked."""
     equity = [{"time": _epoch(moment), "value": float(value)} for moment, value in backtest.equity]
     charts: dict[str, Any] = {"equity": equity, "price": [], "markers": [], "symbol": "",
-                              "figures": [(key.replace("_", " "), _metric(value))
-                                          for key, value in backtest.metrics.items()]}
+                              "figures": backtest_figures(backtest.metrics)}
     if backtest.data_source == Backtest.Source.POLYMARKET_RECORDED:
         return charts  # books, not bars: the trades table tells the entries and exits
     if backtest.data_source not in (Backtest.Source.CSV, Backtest.Source.ALPACA_HISTORY):

@@ -26,6 +26,15 @@
       return node;
     }
 
+    // The server names markets in place of token ids (`text`), the whole ids kept for the tooltip (`title`).
+    function shown(item, row) {
+      var words = document.createElement("span");
+      words.textContent = row.text || row.message;
+      if (row.title) words.title = row.title;
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(words);
+    }
+
     function atBottom() { return log.scrollHeight - log.scrollTop - log.clientHeight < 24; }
 
     function addLine(run, line) {
@@ -37,7 +46,7 @@
       item.dataset.execution = run.id;
       item.dataset.seq = line.seq;
       item.appendChild(stamp(line.ts));
-      item.appendChild(document.createTextNode(" " + line.message));
+      shown(item, line);
       log.appendChild(item);
       if (window.StrategyHub) window.StrategyHub.localise(item);
       while (log.children.length > KEEP) log.removeChild(log.firstChild);
@@ -56,7 +65,7 @@
       kind.textContent = action.kind.replace(/_/g, " ");
       item.appendChild(document.createTextNode(" "));
       item.appendChild(kind);
-      item.appendChild(document.createTextNode(" " + action.message));
+      shown(item, action);
       feed.insertBefore(item, feed.firstChild);
       if (window.StrategyHub) window.StrategyHub.localise(item);
       while (feed.children.length > 100) feed.removeChild(feed.lastChild);

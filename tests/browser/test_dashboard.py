@@ -288,7 +288,7 @@ def test_a_backtest_shows_its_progress_live_then_its_results_and_charts(page: Pa
     assert canvas_has_ink(page), "the backtest's charts drew nothing"
     backtest.refresh_from_db()
     assert backtest.status == "succeeded"
-    expect(page.locator("[data-backtest-metrics]")).to_contain_text("return pct")
+    expect(page.locator("[data-backtest-metrics]")).to_contain_text("Annual return")
     expect(page.locator("[data-backtest-trades] tbody tr")).to_have_count(len(backtest.trades))
     expect(page.locator("[data-backtest-list] tbody tr")).to_have_count(1)
     screenshot("12-backtest-results")

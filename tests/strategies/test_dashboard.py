@@ -257,7 +257,7 @@ def test_a_run_has_a_permalink_with_its_logs_actions_and_traceback(client: Clien
     html = page(client, f"/strategies/{strategy.pk}/runs/{run.pk}/")
     assert "ZeroDivisionError: division by zero" in html and "File &quot;entry.py&quot;, line 4" in html
     assert "Order refused" in html and "exceeds it" in html
-    assert html.count(f"of {run.pk}</li>") == 3
+    assert html.count(f"of {run.pk}</span></li>") == 3
 
 
 def test_versions_list_approvals_highlight_files_and_diff_two(client: Client, alice, staff) -> None:
@@ -447,7 +447,7 @@ def test_a_backtest_started_on_the_tab_runs_and_shows_metrics_charts_and_trades(
     assert backtest.start is not None and backtest.start.isoformat() == "2026-01-01T00:00:00+00:00"
 
     html = page(client, response["Location"])
-    assert 'data-status="succeeded"' in html and "data-backtest-metrics" in html and "<dt>return pct</dt>" in html
+    assert 'data-status="succeeded"' in html and "data-backtest-metrics" in html and "<dt>Annual return</dt>" in html
     charts = json.loads(found(r'<script id="backtest-data" type="application/json">(.*?)</script>', html))
     assert charts["equity"][0]["value"] == 10000.0 and charts["symbol"] == "AAPL" and charts["price"]
     buys = [m for m in charts["markers"] if m["shape"] == "arrowUp"]
