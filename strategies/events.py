@@ -17,8 +17,9 @@ from typing import Any
 from channels.layers import get_channel_layer
 from redis.exceptions import RedisError
 
-from strategies.market_words import Words, action_words, market_names, named
+from strategies.market_words import Words, action_words, long_ids, market_names, named
 from strategies.models import Backtest, Execution, ExecutionAction, ExecutionLog
+from trading.models import Position
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def execution_event(
     """Everything a follower needs about one execution: the persisted rows (passed in, or read back)."""
     logs = list(execution.logs.order_by("seq")) if logs is None else logs
     actions = list(execution.actions.order_by("seq")) if actions is None else actions
-    names = market_names(action.payload for action in actions)
+    names = run_market_names(execution.strategy_id, actions, [line.message for line in logs])
     return {
         "execution": {
             "id": str(execution.pk), "status": execution.status, "trigger": execution.trigger,
@@ -89,6 +90,17 @@ def execution_event(
             for action in actions
         ],
     }
+
+
+def run_market_names(strategy_id: int, actions: list[ExecutionAction], lines: list[str]) -> dict[str, str]:
+    """Token id → market name for a run's rows: from its actions' payloads, and for an id only an exit names
+    (an exit signal carries no name) from the strategy's positions, one query and only then."""
+    names = market_names(action.payload for action in actions)
+    unknown = long_ids([*lines, *(action.message for action in actions)]) - names.keys()
+    if unknown:
+        names.update(Position.objects.filter(strategy_id=strategy_id, market_id__in=unknown)
+                     .exclude(market_name="").values_list("market_id", "market_name"))
+    return names
 
 
 def _shown(message: str, words: Words) -> dict[str, str]:

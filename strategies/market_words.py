@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 LONG_ID = re.compile(r"\b\d{20,}\b")  # token ids; no price, size or order id runs this long
+# A decimal with more than two places that ends in zeros (the ledger's 8 places, a price's 4): 0.3700 → 0.37.
+PADDED = re.compile(r"(?<![\d.])(\d+\.\d\d\d*?)0+(?![\d.])")
 SHORT_KEEP = 16  # ids up to this length (tickers, symbols, short test ids) are shown whole
 
 
@@ -42,15 +44,20 @@ def market_label(market_id: str, name: str = "") -> str:
     return name.strip() or short_id(market_id)
 
 
+def long_ids(messages: Iterable[str]) -> set[str]:
+    return {market_id for message in messages for market_id in LONG_ID.findall(message)}
+
+
 def named(message: str, names: Mapping[str, str]) -> Words:
-    """`message` with every long id replaced by its market's name, else shortened."""
+    """`message` with every long id replaced by its market's name, else shortened, and numbers without the
+    zeros that pad them past two places."""
     ids: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
         ids.append(match.group(0))
         return market_label(match.group(0), names.get(match.group(0), ""))
 
-    text = LONG_ID.sub(replace, message)
+    text = PADDED.sub(r"\1", LONG_ID.sub(replace, message))
     return Words(text, tuple(dict.fromkeys(ids)))
 
 

@@ -30,8 +30,8 @@ from pygments.util import ClassNotFound
 from accounts.models import ApiKey
 from accounts.services import ApiKeyLimit, api_key_issue, api_key_revoke
 from strategies.backtests import BacktestData, BacktestInvalid, backtest_start, default_data
-from strategies.events import execution_event
-from strategies.market_words import Words, action_words, market_names, named
+from strategies.events import execution_event, run_market_names
+from strategies.market_words import Words, action_words, named
 from strategies.models import Backtest, Execution, Mode, Strategy, StrategyVersion
 from strategies.rules import strategy_not_runnable_reason
 from strategies.selectors import (
@@ -194,10 +194,10 @@ def execution_detail(request: HttpRequest, strategy_id: int, execution_id: int) 
 
 def run_words(run: Execution) -> dict[str, list[tuple[Any, Words]]]:
     """The run's actions and log lines as shown: market names where the rows name token ids."""
-    actions = list(run.actions.all())
-    names = market_names(action.payload for action in actions)
+    actions, logs = list(run.actions.all()), list(run.logs.all())
+    names = run_market_names(run.strategy_id, actions, [line.message for line in logs])
     return {"run_actions": [(action, action_words(action.message, action.payload, names)) for action in actions],
-            "run_logs": [(line, named(line.message, names)) for line in run.logs.all()]}
+            "run_logs": [(line, named(line.message, names)) for line in logs]}
 
 
 @login_required

@@ -143,6 +143,8 @@ def formatting_problems(page: Page) -> list[str]:
         found += [f"{what}: {match}" for match in pattern.findall(tables)]
     words = shown_text(page, "main table, main .actions-list, main .terminal")
     found += [f"a bare token id: {match[:12]}…" for match in TOKEN_ID.findall(words)]
+    found += [f"a number with trailing zeros in a log or an action: {match}"
+              for match in TRAILING_ZEROS.findall(shown_text(page, "main .actions-list, main .terminal"))]
     return found
 
 
@@ -221,7 +223,14 @@ def test_orders_positions_and_actions_name_their_market(page: Page, dashboard: s
     expect(page.locator(".actions-list .kind-order_placed").first).to_contain_text(placed.payload["market_name"])
     expect(page.locator(".terminal")).to_contain_text(placed.payload["market_name"])  # the log line of the order
 
+    # An exit's signal carries no name: the position it closes does.
+    closed = next(a for a in actions if a.kind == "position_closed")
+    closed_market = Position.objects.get(pk=closed.payload["position_id"]).market_name
+    page.goto(f"{dashboard}/strategies/{copy.pk}/runs/{closed.execution_id}/")
+    expect(page.locator(".actions-list .kind-position_closed").first).to_contain_text(closed_market)
+
     page.goto(f"{dashboard}/strategies/{copy.pk}/live/")
+    expect(page.locator(".live-feed .kind-position_closed").first).to_contain_text(closed_market)
     expect(page.locator(".live-feed .kind-order_refused").first).to_contain_text(
         re.compile(rf"{refused.payload['check']}.* — .+, (YES|NO)$"))
     expect(page.locator(".live-log")).to_contain_text(placed.payload["market_name"])
