@@ -111,6 +111,22 @@ def problems(page: Page) -> list[str]:
             }).slice(0, 3).map(el => `${el.tagName.toLowerCase()}.${[...el.classList].join(".")}`);
             found.push(`the page scrolls sideways: ${page}px wide at ${width}px (${wide.join(", ")})`);
         }
+        const panel = document.querySelector(".details");
+        if (panel && panel.getBoundingClientRect().right <= width + 0.5) {  // nothing sticks out of the panel
+            const edge = panel.getBoundingClientRect().right;
+            const inScroller = el => {
+                for (let up = el.parentElement; up && up !== panel; up = up.parentElement) {
+                    if (["auto", "scroll", "hidden"].includes(getComputedStyle(up).overflowX)) return true;
+                }
+                return false;
+            };
+            for (const el of panel.querySelectorAll("*")) {
+                if (el.getBoundingClientRect().right > edge + 0.5 && !inScroller(el)
+                    && getComputedStyle(el).position !== "absolute") {
+                    found.push(`${el.tagName.toLowerCase()}.${[...el.classList].join(".")} sticks out of the panel`);
+                }
+            }
+        }
         for (const tab of document.querySelectorAll("nav.tabs a")) {
             const box = tab.getBoundingClientRect();
             if (box.left < 0 || box.right > width + 0.5) found.push(`tab "${tab.textContent}" is cut`);
@@ -171,6 +187,8 @@ def test_no_page_scrolls_sideways_at_phone_width(page: Page, dashboard: str, sho
             if width == PHONE and (wrong := problems(page)):
                 found[name] = wrong
     # Create New after a key is made and an upload refused: the key, and errors naming file and line.
+    panels = [page.locator(selector).bounding_box() for selector in (".details", ".cards-panel")]
+    assert panels[0] and panels[1] and panels[0]["y"] < panels[1]["y"], "Create New is below every card"
     page.fill("input[name=label]", "my agent")
     page.click("text=Create key")
     expect(page.locator("[data-new-key]")).to_be_visible()
