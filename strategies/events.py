@@ -72,7 +72,7 @@ def execution_event(
     """Everything a follower needs about one execution: the persisted rows (passed in, or read back)."""
     logs = list(execution.logs.order_by("seq")) if logs is None else logs
     actions = list(execution.actions.order_by("seq")) if actions is None else actions
-    names = run_market_names(execution.strategy_id, actions, [line.message for line in logs])
+    log_words, shown_actions = run_words(execution.strategy_id, logs, actions)
     return {
         "execution": {
             "id": str(execution.pk), "status": execution.status, "trigger": execution.trigger,
@@ -81,15 +81,25 @@ def execution_event(
         },
         "logs": [
             {"seq": line.seq, "ts": line.ts.isoformat(), "level": line.level, "message": line.message,
-             **_shown(line.message, named(line.message, names))}
-            for line in logs
+             **_shown(line.message, words)}
+            for line, words in zip(logs, log_words, strict=True)
         ],
         "actions": [
             {"seq": action.seq, "ts": action.ts.isoformat(), "kind": action.kind, "message": action.message,
-             **_shown(action.message, action_words(action.message, action.payload, names))}
-            for action in actions
+             **_shown(action.message, words)}
+            for action, words in zip(actions, shown_actions, strict=True)
         ],
     }
+
+
+def run_words(strategy_id: int, logs: list[ExecutionLog],
+              actions: list[ExecutionAction]) -> tuple[list[Words], list[Words]]:
+    """A run's log lines and actions as a person reads them (strategies/market_words.py). The desk writes each
+    action as a log line too, same time and words: that line is shown as its action is, market included."""
+    names = run_market_names(strategy_id, actions, [line.message for line in logs])
+    shown_actions = [action_words(action.message, action.payload, names) for action in actions]
+    by_entry = {(action.ts, action.message): words for action, words in zip(actions, shown_actions, strict=True)}
+    return [by_entry.get((line.ts, line.message)) or named(line.message, names) for line in logs], shown_actions
 
 
 def run_market_names(strategy_id: int, actions: list[ExecutionAction], lines: list[str]) -> dict[str, str]:

@@ -30,8 +30,8 @@ from pygments.util import ClassNotFound
 from accounts.models import ApiKey
 from accounts.services import ApiKeyLimit, api_key_issue, api_key_revoke
 from strategies.backtests import BacktestData, BacktestInvalid, backtest_start, default_data
-from strategies.events import execution_event, run_market_names
-from strategies.market_words import Words, action_words, named
+from strategies.events import execution_event, run_words
+from strategies.market_words import Words
 from strategies.models import Backtest, Execution, Mode, Strategy, StrategyVersion
 from strategies.rules import strategy_not_runnable_reason
 from strategies.selectors import (
@@ -186,18 +186,18 @@ def execution_detail(request: HttpRequest, strategy_id: int, execution_id: int) 
     run = execution_for_strategy(strategy, execution_id)
     if run is None:
         raise Http404("no such run")
-    shown = run_words(run)
+    shown = _run_rows(run)
     if request.headers.get("HX-Request"):
         return render(request, "strategies/partials/_run_body.html", {"strategy": strategy, "run": run, **shown})
     return _page(request, "strategies/run.html", strategy, "history", run=run, **shown)
 
 
-def run_words(run: Execution) -> dict[str, list[tuple[Any, Words]]]:
+def _run_rows(run: Execution) -> dict[str, list[tuple[Any, Words]]]:
     """The run's actions and log lines as shown: market names where the rows name token ids."""
     actions, logs = list(run.actions.all()), list(run.logs.all())
-    names = run_market_names(run.strategy_id, actions, [line.message for line in logs])
-    return {"run_actions": [(action, action_words(action.message, action.payload, names)) for action in actions],
-            "run_logs": [(line, named(line.message, names)) for line in logs]}
+    log_words, action_words = run_words(run.strategy_id, logs, actions)
+    return {"run_actions": list(zip(actions, action_words, strict=True)),
+            "run_logs": list(zip(logs, log_words, strict=True))}
 
 
 @login_required

@@ -240,6 +240,8 @@ def test_orders_positions_and_actions_name_their_market(page: Page, dashboard: s
     expect(shown_refusal).to_contain_text(refused.payload["market_name"])  # the refusal names its market
     expect(page.locator(".actions-list .kind-order_placed").first).to_contain_text(placed.payload["market_name"])
     expect(page.locator(".terminal")).to_contain_text(placed.payload["market_name"])  # the log line of the order
+    refusal_lines = page.locator(".terminal li", has_text=refused.payload["check"])
+    expect(refusal_lines.filter(has_text=refused.payload["market_name"])).not_to_have_count(0)  # its log line too
 
     # An exit's signal carries no name: the position it closes does.
     closed = next(a for a in actions if a.kind == "position_closed")
@@ -252,6 +254,8 @@ def test_orders_positions_and_actions_name_their_market(page: Page, dashboard: s
     expect(page.locator(".live-feed .kind-order_refused").first).to_contain_text(
         re.compile(rf"{refused.payload['check']}.* — .+, (YES|NO)$"))
     expect(page.locator(".live-log")).to_contain_text(placed.payload["market_name"])
+    refusal_lines = page.locator(".live-log li", has_text=refused.payload["check"])
+    expect(refusal_lines.filter(has_text=refused.payload["market_name"])).not_to_have_count(0)
 
 
 def test_backtests_read_as_words_dates_and_a_traceback(page: Page, dashboard: str, shown, console_errors) -> None:
