@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 LONG_ID = re.compile(r"\b\d{20,}\b")  # token ids; no price, size or order id runs this long
 # A decimal with more than two places that ends in zeros (the ledger's 8 places, a price's 4): 0.3700 → 0.37.
 PADDED = re.compile(r"(?<![\d.])(\d+\.\d\d\d*?)0+(?![\d.])")
+NEGATIVE_DOLLARS = re.compile(r"\$-(?=\d)")  # "$-2.34" as the desk writes a loss; the dashboard says "−$2.34"
 SHORT_KEEP = 16  # ids up to this length (tickers, symbols, short test ids) are shown whole
 
 
@@ -49,15 +50,15 @@ def long_ids(messages: Iterable[str]) -> set[str]:
 
 
 def named(message: str, names: Mapping[str, str]) -> Words:
-    """`message` with every long id replaced by its market's name, else shortened, and numbers without the
-    zeros that pad them past two places."""
+    """`message` with every long id replaced by its market's name, else shortened, numbers without the zeros
+    that pad them past two places, and a loss in dollars written as the rest of the dashboard writes it."""
     ids: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
         ids.append(match.group(0))
         return market_label(match.group(0), names.get(match.group(0), ""))
 
-    text = PADDED.sub(r"\1", LONG_ID.sub(replace, message))
+    text = NEGATIVE_DOLLARS.sub("−$", PADDED.sub(r"\1", LONG_ID.sub(replace, message)))
     return Words(text, tuple(dict.fromkeys(ids)))
 
 

@@ -161,6 +161,7 @@ def formatting_problems(page: Page) -> list[str]:
     found += [f"a bare token id: {match[:12]}…" for match in TOKEN_ID.findall(words)]
     found += [f"a number with trailing zeros in a log or an action: {match}"
               for match in TRAILING_ZEROS.findall(shown_text(page, "main .actions-list, main .terminal"))]
+    found += ["a loss written $-…" for _ in re.findall(r"\$-\d", shown_text(page, "main"))]
     return found
 
 
