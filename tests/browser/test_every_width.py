@@ -202,6 +202,8 @@ def test_no_page_scrolls_sideways_at_phone_width(page: Page, dashboard: str, sho
     found.update({"create-new-upload": wrong} if (wrong := problems(page)) else {})
     screenshot(f"every-width-create-new-upload-{PHONE}")
     console_errors[:] = [error for error in console_errors if "status of 422" not in error]  # the refused upload
+    page.goto(f"{dashboard}/strategies/")
+    expect(page.locator(".details")).to_be_hidden()  # no "Pick a strategy" box under the cards on a phone
     assert found == {}, json.dumps(found, indent=1)
 
 
