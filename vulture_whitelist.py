@@ -82,5 +82,6 @@ _.total_pnl_usd, _.closed_trades, _.max_drawdown, _.backtest_url, _.entry_time, 
 _.secret_note
 # The dashboard: figures the Overview template reads; pytest hooks of the browser tests; a WhiteNoise setting.
 _.sharpe
+_.backtest_range  # a template filter (strategies/templatetags/dashboard.py), used only by backtests.html
 _.pytest_collection_modifyitems, _.pytest_runtest_setup
 _.WHITENOISE_AUTOREFRESH
