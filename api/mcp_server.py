@@ -24,8 +24,18 @@ from django.http.request import split_domain_port, validate_host
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPError
+from mcp_types.jsonrpc import INVALID_PARAMS
 
 from api.errors import error_body
+from api.resources import (
+    FILE_TEMPLATE,
+    Resource,
+    ResourceNotFound,
+    fixed_resources,
+    resource_read,
+    strategy_file_resources,
+)
 from api.tools import TOOLS, tool_call
 
 INSTRUCTIONS = (
@@ -81,9 +91,38 @@ async def _call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.Cal
                                 is_error=code >= 400)
 
 
+def _resource(resource: Resource) -> types.Resource:
+    return types.Resource(uri=resource.uri, name=resource.name, title=resource.title,
+                          description=resource.description, mime_type=resource.mime_type)
+
+
+async def _list_resources(ctx: Any, params: Any) -> types.ListResourcesResult:
+    auth = _authorization(ctx)
+    mine = await sync_to_async(strategy_file_resources, thread_sensitive=True)(auth) if auth else []
+    return types.ListResourcesResult(resources=[_resource(r) for r in [*fixed_resources(), *mine]])
+
+
+async def _list_resource_templates(ctx: Any, params: Any) -> types.ListResourceTemplatesResult:
+    return types.ListResourceTemplatesResult(resource_templates=[types.ResourceTemplate(
+        uri_template=FILE_TEMPLATE, name="strategy-file", title="A file of one of your strategies' versions",
+        description="Any file of any version of one of your strategies (ids from list_strategies, numbers from "
+                    "list_versions): the same text get_version returns.")])
+
+
+async def _read_resource(ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+    try:
+        resource, text = await sync_to_async(resource_read, thread_sensitive=True)(
+            params.uri, authorization=_authorization(ctx), base_url=base_url.get())
+    except ResourceNotFound as error:
+        raise MCPError(INVALID_PARAMS, str(error), {"uri": params.uri}) from None
+    return types.ReadResourceResult(contents=[types.TextResourceContents(uri=resource.uri, mime_type=resource.mime_type,
+                                                                         text=text)])
+
+
 def mcp_server() -> Server[Any]:
     return Server("strategyhub", version="1.0.0", instructions=INSTRUCTIONS,
-                  on_list_tools=_list_tools, on_call_tool=_call_tool)
+                  on_list_tools=_list_tools, on_call_tool=_call_tool, on_list_resources=_list_resources,
+                  on_list_resource_templates=_list_resource_templates, on_read_resource=_read_resource)
 
 
 async def stdio_serve(api_key: str) -> None:

@@ -278,6 +278,58 @@ TOOLS: tuple[Tool, ...] = (
         {"webhook_id": {**ID, "description": "The id create_webhook or list_webhooks returned."}, "page": PAGE},
         ("webhook_id",),
     ),
+    # What REST has beyond the first tools: versions, backtests, webhooks kept up to date.
+    Tool(
+        "list_versions", "List a strategy's versions",
+        "Lists the strategy's versions, newest first: number, layout, content_hash, approval (pending, "
+        "approved_paper, approved_live, rejected, with the rejection reason), is_current, and each file's name, "
+        "sha256 and size. Read one version's code with get_version; compare two with diff_versions.",
+        "GET", "/strategies/{strategy_id}/versions/", {"strategy_id": STRATEGY_ID}, ("strategy_id",),
+    ),
+    Tool(
+        "get_version", "Read one version's code",
+        "Returns one version of a strategy with every file's full text and its config.json, its approval and "
+        "whether it is the current version. Versions are immutable: an old one stays readable.",
+        "GET", "/strategies/{strategy_id}/versions/{number}/",
+        {"strategy_id": STRATEGY_ID, "number": {**ID, "description": "The version's number (from list_versions)."}},
+        ("strategy_id", "number"),
+    ),
+    Tool(
+        "list_backtests", "List a strategy's backtests",
+        "Lists the strategy's 50 most recent backtests, newest first: status, progress, data source, range, "
+        "cash, version and, once succeeded, the metrics. Read one backtest's trades and equity with get_backtest.",
+        "GET", "/strategies/{strategy_id}/backtests/", {"strategy_id": STRATEGY_ID}, ("strategy_id",),
+    ),
+    Tool(
+        "cancel_backtest", "Cancel a backtest",
+        "Cancels a backtest: a queued one stops at once, a running one between two steps. Cancelling one that has "
+        "already finished changes nothing. Returns the backtest (status cancelled, or its final status).",
+        "DELETE", "/backtests/{backtest_id}/", {"backtest_id": {**ID, "description": "The id run_backtest returned."}},
+        ("backtest_id",), read_only=False, destructive=True, idempotent=True,
+    ),
+    Tool(
+        "update_webhook", "Change a webhook endpoint",
+        "Changes one of your webhook endpoints: its url, the events it receives, its description, or enabled "
+        "(false: no event is recorded for it until enabled again). Only the arguments you send change; the "
+        "signing secret stays the same. Returns the endpoint.",
+        "PATCH", "/webhooks/{webhook_id}/",
+        {"webhook_id": {**ID, "description": "The id create_webhook or list_webhooks returned."},
+         "url": {"type": "string", "format": "uri", "description": "The new http(s) URL to POST events to."},
+         "events": {"type": "array", "minItems": 1, "items": {"enum": ["execution.failed", "order.filled",
+                                                                      "strategy.paused", "version.pending_approval"]},
+                    "description": "The event types to send (replaces the list)."},
+         "description": {"type": "string", "maxLength": 200, "description": "A note for yourself."},
+         "enabled": {"type": "boolean", "description": "false stops recording events for this endpoint."}},
+        ("webhook_id",), read_only=False, idempotent=True,
+    ),
+    Tool(
+        "delete_webhook", "Delete a webhook endpoint",
+        "Deletes one of your webhook endpoints and its delivery history; nothing more is sent to it. Returns "
+        "{deleted: true, webhook_id}.",
+        "DELETE", "/webhooks/{webhook_id}/",
+        {"webhook_id": {**ID, "description": "The id create_webhook or list_webhooks returned."}},
+        ("webhook_id",), read_only=False, destructive=True, idempotent=True,
+    ),
 )
 TOOLS_BY_NAME = {tool.name: tool for tool in TOOLS}
 
@@ -407,7 +459,8 @@ def tool_call(name: str, arguments: dict[str, Any] | None, *, authorization: str
         return 400, error_body("validation_error", "; ".join(str(one["message"]) for one in issues), issues)
     if tool.method == "LOCAL":
         return 200, strategy_guide()
-    path = API + tool.path.format(**{key: int(arguments.pop(key)) for key in placeholders})
+    path_ids = [int(arguments.pop(key)) for key in placeholders]
+    path = API + tool.path.format(**dict(zip(placeholders, path_ids, strict=True)))
     if tool.method == "GET":
         code, answer = api_request("GET", path, authorization=authorization, query=arguments, base_url=base_url)
         if name == "get_strategy" and code == 200 and answer.get("version"):
@@ -416,4 +469,7 @@ def tool_call(name: str, arguments: dict[str, Any] | None, *, authorization: str
             answer = {"strategy": answer, "current_version": version if code == 200 else None}
             code = 200
         return code, answer
-    return api_request(tool.method, path, authorization=authorization, body=arguments, base_url=base_url)
+    code, answer = api_request(tool.method, path, authorization=authorization, body=arguments, base_url=base_url)
+    if code == 204:  # REST's "No Content" to a delete: say what happened, in an object like every answer
+        return 200, {"deleted": True, **{key: str(value) for key, value in zip(placeholders, path_ids, strict=True)}}
+    return code, answer

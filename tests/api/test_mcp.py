@@ -21,6 +21,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from accounts.services import api_key_issue
+from api.tools import TOOLS_BY_NAME
 from strategies.models import Execution, Strategy
 from tests.api.conftest import kalshi_files
 from tests.faults.services import shared_database_url
@@ -53,7 +54,7 @@ def check_session(result: dict[str, Any], alice: Any) -> None:
     tools = result["tools"]
     assert tools["get_execution"].annotations.read_only_hint is True
     assert tools["run_now"].annotations.destructive_hint is True
-    assert len(tools) == 21
+    assert set(tools) == set(TOOLS_BY_NAME)
     assert tools["create_webhook"].annotations.read_only_hint is False
     assert result["deployed"]["smoke"]["status"] == "succeeded"
     execution = result["execution"]
@@ -163,4 +164,4 @@ def test_mcp_over_http_answers_its_own_origin(alice, daphne) -> None:
         response = httpx2.post(daphne, json=TOOLS_LIST,
                                headers={**MCP_HEADERS, "Authorization": f"Bearer {key}", **headers})
         assert response.status_code == 200, response.text[:200]
-        assert len(response.json()["result"]["tools"]) == 21
+        assert len(response.json()["result"]["tools"]) == len(TOOLS_BY_NAME)

@@ -15,7 +15,9 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("connections_kept")
 ISSUE_TOOLS = {"run_backtest", "get_backtest", "deploy_strategy", "update_strategy", "list_strategies", "get_strategy", "diff_versions", "test_run",
                "run_now", "pause_strategy", "enable_strategy", "list_executions", "get_execution", "get_positions",
                "get_orders", "get_performance", "get_graduation", "get_strategy_guide", "create_webhook",
-               "list_webhooks", "get_webhook_deliveries"}
+               "list_webhooks", "get_webhook_deliveries",
+               # issue 24: what REST has beyond these
+               "list_versions", "get_version", "list_backtests", "cancel_backtest", "update_webhook", "delete_webhook"}
 
 
 def test_openai_format(api) -> None:

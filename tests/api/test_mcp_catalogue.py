@@ -1,0 +1,141 @@
+"""What MCP offers beyond the first tools, through the official SDK's client over stdio (`manage.py mcp_server`
+spawned, as an agent host starts it): resources (the strategy guide, the config schema, the examples and the caller's
+own strategies' files), the tools for versions, backtests and webhooks, and each tool refusing another user's ids."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.shared.exceptions import MCPError
+
+from accounts.services import api_key_issue
+from strategies.backtests import backtest_create, default_data
+from strategies.models import Backtest, Strategy
+from strategies.services import strategy_deploy
+from strategies.validation import config_schema
+from tests.api.test_backtests import sma_on_aapl
+from tests.api.test_mcp import MANAGE, server_env
+from tests.conftest import scripts_files
+from webhooks.models import WebhookEndpoint
+from webhooks.services import webhook_endpoint_create
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("venues_on_simulator")]
+RECEIVER = "http://127.0.0.1:9/hook"  # never posted to: no event is sent in these tests
+
+
+def over_stdio(simulator: Any, user: Any, session: Callable[[Client], Awaitable[Any]]) -> Any:
+    params = StdioServerParameters(command=sys.executable, args=[MANAGE, "mcp_server"],
+                                   env=server_env(simulator, STRATEGYHUB_API_KEY=api_key_issue(user=user)))
+
+    async def run() -> Any:
+        async with Client(params, read_timeout_seconds=60) as client:
+            return await session(client)
+
+    return asyncio.run(run())
+
+
+def queued_backtest(strategy: Strategy) -> Backtest:
+    version = strategy.versions.get()
+    return backtest_create(version=version, created_by=strategy.owner, data=default_data(version.config, None))
+
+
+def test_resources_are_the_guide_the_schema_the_examples_and_my_own_files(alice, bob, venues_on_simulator) -> None:
+    mine = strategy_deploy(owner=alice, files=scripts_files(name="Mine")).strategy
+    bobs = strategy_deploy(owner=bob, files=scripts_files(name="Bob's")).strategy
+
+    async def session(client: Client) -> dict[str, Any]:
+        listed = {r.uri: r for r in (await client.list_resources()).resources}
+        read = {uri: (await client.read_resource(uri)).contents[0] for uri in listed}
+        templates = (await client.list_resource_templates()).resource_templates
+        refusals = []
+        for uri in (f"strategyhub://strategies/{bobs.pk}/versions/1/files/entry.py",
+                    f"strategyhub://strategies/{mine.pk}/versions/1/files/secrets.py", "strategyhub://nothing"):
+            with pytest.raises(MCPError) as refused:
+                await client.read_resource(uri)
+            refusals.append(refused.value.message)
+        return {"listed": listed, "read": read, "templates": templates, "refusals": refusals}
+
+    result = over_stdio(venues_on_simulator, alice, session)
+    listed, read = result["listed"], result["read"]
+    guide = read["strategyhub://docs/strategies.md"]
+    assert listed["strategyhub://docs/strategies.md"].mime_type == "text/markdown"
+    assert guide.text.startswith("# Writing a strategy")
+    assert json.loads(read["strategyhub://schema/strategy-config.schema.json"].text) == config_schema()
+    assert "strategyhub://examples/polymarket_copy_trader/strategy.py" in listed
+    files = {uri.rsplit("/", 1)[1]: read[uri].text for uri in listed
+             if uri.startswith(f"strategyhub://strategies/{mine.pk}/versions/1/files/")}
+    assert files == scripts_files(name="Mine") | {"config.json": files["config.json"]}
+    assert json.loads(files["config.json"])["name"] == "Mine"
+    assert not any(f"/strategies/{bobs.pk}/" in uri for uri in listed)  # another user's files are not named
+    assert [t.uri_template for t in result["templates"]] == [
+        "strategyhub://strategies/{strategy_id}/versions/{number}/files/{filename}"]
+    bob_refused, no_file, no_resource = result["refusals"]
+    assert f"no strategy {bobs.pk}" in bob_refused or "not found" in bob_refused.lower(), bob_refused
+    assert "entry.py" in no_file and "no resource" in no_resource
+
+
+def test_versions_backtests_and_webhooks_over_mcp(alice, venues_on_simulator) -> None:
+    strategy = strategy_deploy(owner=alice, files=sma_on_aapl()).strategy
+    backtest = queued_backtest(strategy)
+    hook = webhook_endpoint_create(user=alice, url=RECEIVER, events=["order.filled"])
+
+    async def session(client: Client) -> dict[str, Any]:
+        async def call(name: str, **arguments: Any) -> Any:
+            answer = await client.call_tool(name, arguments)
+            assert not answer.is_error, answer.content
+            return answer.structured_content
+
+        return {
+            "versions": await call("list_versions", strategy_id=str(strategy.pk)),
+            "version": await call("get_version", strategy_id=str(strategy.pk), number="1"),
+            "backtests": await call("list_backtests", strategy_id=str(strategy.pk)),
+            "cancelled": await call("cancel_backtest", backtest_id=str(backtest.pk)),
+            "updated": await call("update_webhook", webhook_id=str(hook.pk), events=["strategy.paused"],
+                                  enabled=False),
+            "deleted": await call("delete_webhook", webhook_id=str(hook.pk)),
+            "webhooks": await call("list_webhooks"),
+        }
+
+    result = over_stdio(venues_on_simulator, alice, session)
+    (version,) = result["versions"]["result"]
+    assert (version["number"], version["is_current"], version["approval"]) == (1, True, "pending")
+    assert {f["filename"]: f["content"] for f in result["version"]["files"]}["entry.py"] == sma_on_aapl()["entry.py"]
+    assert [b["id"] for b in result["backtests"]["result"]] == [str(backtest.pk)]
+    assert result["cancelled"]["status"] == "cancelled"
+    assert Backtest.objects.get(pk=backtest.pk).status == "cancelled"
+    assert (result["updated"]["events"], result["updated"]["enabled"]) == (["strategy.paused"], False)
+    assert result["deleted"] == {"deleted": True, "webhook_id": str(hook.pk)}
+    assert result["webhooks"] == {"result": []} and not WebhookEndpoint.objects.filter(pk=hook.pk).exists()
+
+
+def test_every_new_tool_refuses_another_users_ids(alice, bob, venues_on_simulator) -> None:
+    bobs = strategy_deploy(owner=bob, files=sma_on_aapl()).strategy
+    backtest = queued_backtest(bobs)
+    hook = webhook_endpoint_create(user=bob, url=RECEIVER, events=["order.filled"])
+    calls: dict[str, dict[str, Any]] = {
+        "list_versions": {"strategy_id": str(bobs.pk)},
+        "get_version": {"strategy_id": str(bobs.pk), "number": "1"},
+        "list_backtests": {"strategy_id": str(bobs.pk)},
+        "cancel_backtest": {"backtest_id": str(backtest.pk)},
+        "update_webhook": {"webhook_id": str(hook.pk), "enabled": False},
+        "delete_webhook": {"webhook_id": str(hook.pk)},
+    }
+
+    async def session(client: Client) -> dict[str, Any]:
+        answers = {}
+        for name, arguments in calls.items():
+            answer = await client.call_tool(name, arguments)
+            answers[name] = (answer.is_error, answer.structured_content)
+        return answers
+
+    answers = over_stdio(venues_on_simulator, alice, session)
+    for name, (is_error, body) in answers.items():
+        assert is_error and body["error"]["type"] == "not_found", (name, body)
+    assert Backtest.objects.get(pk=backtest.pk).status == "queued"
+    assert WebhookEndpoint.objects.get(pk=hook.pk).enabled is True
