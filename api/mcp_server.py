@@ -57,6 +57,7 @@ def _tools() -> list[types.Tool]:
     return [
         types.Tool(
             name=tool.name, title=tool.title, description=tool.description, input_schema=tool.input_schema(),
+            output_schema=tool.output_schema(),
             annotations=types.ToolAnnotations(title=tool.title, read_only_hint=tool.read_only,
                                               destructive_hint=tool.destructive, idempotent_hint=tool.idempotent,
                                               open_world_hint=False),

@@ -20,6 +20,7 @@ from django.core.signals import request_finished, request_started
 from django.urls import Resolver404, resolve
 
 from api.errors import error_body
+from api.output_schemas import tool_output_schema
 from runtime.sdk import VENUE_METHODS
 from strategies.validation import config_schema
 
@@ -56,6 +57,10 @@ class Tool:
     def input_schema(self) -> dict[str, Any]:
         return {"type": "object", "properties": self.properties, "required": list(self.required),
                 "additionalProperties": False}
+
+    def output_schema(self) -> dict[str, Any] | None:
+        """What a successful call answers (MCP structured output), from the REST route's documented answer."""
+        return tool_output_schema(self.name, self.method, API + self.path if self.method != "LOCAL" else "")
 
 
 TOOLS: tuple[Tool, ...] = (
@@ -342,6 +347,7 @@ def tool_definitions(format_: str) -> list[dict[str, Any]]:
     if format_ == "anthropic":
         return [{"name": t.name, "description": t.description, "input_schema": t.input_schema()} for t in TOOLS]
     return [{"name": t.name, "title": t.title, "description": t.description, "inputSchema": t.input_schema(),
+             **({"outputSchema": schema} if (schema := t.output_schema()) is not None else {}),
              "annotations": {"title": t.title, "readOnlyHint": t.read_only, "destructiveHint": t.destructive,
                              "idempotentHint": t.idempotent, "openWorldHint": False}} for t in TOOLS]
 

@@ -139,3 +139,51 @@ def test_every_new_tool_refuses_another_users_ids(alice, bob, venues_on_simulato
         assert is_error and body["error"]["type"] == "not_found", (name, body)
     assert Backtest.objects.get(pk=backtest.pk).status == "queued"
     assert WebhookEndpoint.objects.get(pk=hook.pk).enabled is True
+
+
+def test_every_tool_answers_what_its_output_schema_says(alice, staff, venues_on_simulator) -> None:
+    """The SDK's client checks each successful answer against the tool's output schema and raises on a mismatch."""
+    strategy = strategy_deploy(owner=alice, files=sma_on_aapl(), approve_by=staff).strategy
+    sid, config = str(strategy.pk), strategy.versions.get().config
+    called: dict[str, Any] = {}
+
+    async def session(client: Client) -> dict[str, Any]:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+
+        async def call(name: str, **arguments: Any) -> Any:
+            answer = await client.call_tool(name, arguments)
+            assert not answer.is_error, (name, answer.content)
+            called[name] = answer.structured_content
+            return answer.structured_content
+
+        await call("get_strategy_guide")
+        await call("list_strategies")
+        await call("get_strategy", strategy_id=sid)
+        execution = await call("test_run", strategy_id=sid)
+        await call("get_execution", execution_id=execution["id"])
+        await call("list_executions", strategy_id=sid)
+        await call("run_now", strategy_id=sid)
+        await call("pause_strategy", strategy_id=sid, reason="checking the tools")
+        await call("enable_strategy", strategy_id=sid)
+        for name in ("get_positions", "get_orders", "get_performance", "get_graduation", "list_versions",
+                     "list_backtests"):
+            await call(name, strategy_id=sid)
+        backtest = await call("run_backtest", strategy_id=sid)
+        await call("get_backtest", backtest_id=backtest["backtest_id"])
+        await call("cancel_backtest", backtest_id=backtest["backtest_id"])
+        await call("update_strategy", strategy_id=sid,
+                   config={**config, "description": "a second version"})
+        await call("get_version", strategy_id=sid, number="2")
+        await call("diff_versions", strategy_id=sid, a="1", b="2")
+        await call("deploy_strategy", files=scripts_files(name="Another"))
+        hook = await call("create_webhook", url=RECEIVER, events=["order.filled"])
+        await call("list_webhooks")
+        await call("get_webhook_deliveries", webhook_id=hook["id"])
+        await call("update_webhook", webhook_id=hook["id"], description="mine")
+        await call("delete_webhook", webhook_id=hook["id"])
+        return tools
+
+    tools = over_stdio(venues_on_simulator, alice, session)
+    assert set(called) == set(tools)  # every tool was called once
+    for tool in tools.values():
+        assert tool.output_schema is not None and tool.output_schema["type"] == "object", tool.name

@@ -43,6 +43,15 @@ def test_mcp_format_carries_read_only_and_destructive_hints(api) -> None:
     assert tools["deploy_strategy"]["annotations"]["destructiveHint"] is False
 
 
+def test_mcp_format_carries_each_tools_output_schema(api) -> None:
+    tools = {t["name"]: t for t in api.get("/api/v1/tools/?format=mcp").json()["tools"]}
+    assert all(t["outputSchema"]["type"] == "object" for t in tools.values())
+    backtest = tools["get_backtest"]["outputSchema"]
+    assert {"status", "metrics", "trades", "equity"} <= set(backtest["properties"])
+    assert backtest["$defs"]["BacktestStatusEnum"]["enum"][:2] == ["queued", "running"]
+    assert tools["list_webhooks"]["outputSchema"]["properties"]["result"]["type"] == "array"  # a list, wrapped
+
+
 def test_an_unknown_format_is_a_validation_error(api) -> None:
     response = api.get("/api/v1/tools/?format=gemini")
     assert response.status_code == 400 and error(response)["issues"][0]["path"] == "format"
