@@ -285,6 +285,42 @@ TOOLS: tuple[Tool, ...] = (
     ),
     # What REST has beyond the first tools: versions, backtests, webhooks kept up to date.
     Tool(
+        "archive_strategy", "Archive a strategy",
+        "Archives one of your strategies for good: it never runs again, list_strategies and the dashboard no longer "
+        "show it, and its name is free for a new strategy. Its versions, runs, orders and positions are kept. "
+        "Refused (error.type archive_refused) while it has open positions, orders that may still fill or a cycle "
+        "queued or running: pause it first and let them close. Returns the strategy with status archived.",
+        "POST", "/strategies/{strategy_id}/archive/", {"strategy_id": STRATEGY_ID}, ("strategy_id",),
+        read_only=False, destructive=True, idempotent=True,
+    ),
+    Tool(
+        "clone_strategy", "Copy a strategy under a new name",
+        "Makes a new strategy of yours from the current version's files of one of your strategies, config.json's "
+        "name set to `name` (default \"<name> (copy)\"): start a variant without touching the original. The copy "
+        "is version 1, in paper mode, waiting for a person's approval, and is answered with a smoke dry run like "
+        "deploy_strategy; runs, positions and state stay with the original. A name already in use is refused "
+        "(error.type name_taken). Returns the new strategy (id, status, version, dashboard_url) with `smoke`.",
+        "POST", "/strategies/{strategy_id}/clone/",
+        {"strategy_id": STRATEGY_ID,
+         "name": {"type": "string", "maxLength": 120, "description": "The copy's name (config.json `name`)."},
+         "chat_id": {"type": "string", "description": "Optional id of the conversation asking for it."}},
+        ("strategy_id",), read_only=False, idempotent=True,
+    ),
+    Tool(
+        "find_markets", "Find markets to trade",
+        "Searches a venue's markets, as the venue itself lists them: Polymarket by words of the question, Kalshi "
+        "open markets by title or ticker, Alpaca assets by symbol or name; an empty query lists the first open "
+        "ones. Each result gives market_id (Polymarket condition id, Kalshi ticker, Alpaca symbol), title, "
+        "outcomes and instrument_ids: what an EntrySignal's market_id names (on Polymarket the outcome's token id, "
+        "in the order of outcomes) and what venue reads such as get_midpoint take. Put them in your config.json "
+        "`parameters` for your strategy to read.",
+        "GET", "/markets/",
+        {"platform": {"enum": ["polymarket", "kalshi", "alpaca"], "description": "The venue to search."},
+         "query": {"type": "string", "maxLength": 200, "description": "Words of the title, a ticker or a symbol."},
+         "limit": {"type": "integer", "minimum": 1, "maximum": 50, "description": "How many (default 20)."}},
+        ("platform",),
+    ),
+    Tool(
         "list_versions", "List a strategy's versions",
         "Lists the strategy's versions, newest first: number, layout, content_hash, approval (pending, "
         "approved_paper, approved_live, rejected, with the rejection reason), is_current, and each file's name, "

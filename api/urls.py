@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path, register_converter
 
 from api import schema  # noqa: F401 - registers the API key scheme
-from api.views import backtests, executions, files, keys, ledger, strategies, versions, webhooks
+from api.views import backtests, executions, files, keys, ledger, markets, strategies, versions, webhooks
 
 
 class IdConverter:
@@ -33,6 +33,8 @@ urlpatterns = [
          name="version-diff"),
     path("strategies/<id:strategy_id>/pause/", strategies.PauseView.as_view(), name="strategy-pause"),
     path("strategies/<id:strategy_id>/enable/", strategies.EnableView.as_view(), name="strategy-enable"),
+    path("strategies/<id:strategy_id>/archive/", strategies.ArchiveView.as_view(), name="strategy-archive"),
+    path("strategies/<id:strategy_id>/clone/", strategies.CloneView.as_view(), name="strategy-clone"),
     path("strategies/<id:strategy_id>/test-run/", strategies.TestRunView.as_view(), name="strategy-test-run"),
     path("strategies/<id:strategy_id>/run/", strategies.RunNowView.as_view(), name="strategy-run"),
     path("strategies/<id:strategy_id>/executions/", executions.ExecutionListView.as_view(), name="execution-list"),
@@ -50,5 +52,6 @@ urlpatterns = [
     path("webhooks/<id:webhook_id>/", webhooks.WebhookDetailView.as_view(), name="webhook-detail"),
     path("webhooks/<id:webhook_id>/deliveries/", webhooks.WebhookDeliveryListView.as_view(), name="webhook-deliveries"),
     path("webhooks/<id:webhook_id>/test/", webhooks.WebhookTestView.as_view(), name="webhook-test"),
+    path("markets/", markets.MarketListView.as_view(), name="market-list"),
     path("tools/", keys.ToolsView.as_view(), name="tools"),
 ]

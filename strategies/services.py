@@ -1,4 +1,4 @@
-"""Writes for strategies: deploy, approve, reject, pause, enable.
+"""Writes for strategies: deploy, approve, reject, pause, enable, archive, clone.
 
 Who may approve is checked here, whichever door calls: paper approval (and rejection) needs
 `strategies.approve_paper`, live approval staff status, `strategies.approve_live` and someone
@@ -35,6 +35,8 @@ from strategies.validation import (
 from strategies.webhooks import webhook_strategy_paused, webhook_version_pending
 from strategyhub.lib.refusal import Refused, issue
 from trading.killswitch import kill_switch_engaged, kill_switch_reason
+from trading.models import Order, Position
+from trading.selectors import WORKING
 
 
 class ActionRefused(Refused):
@@ -438,3 +440,64 @@ def strategy_run_now(*, strategy: Strategy, enqueue: Callable[[int], object]) ->
     )
     transaction.on_commit(lambda: enqueue(execution.pk))
     return execution
+
+
+class ArchiveRefused(Refused):
+    """A strategy that still holds money at risk (open positions, orders that may fill, a cycle running) is not
+    archived: archiving hides it, and nothing may then be left running unseen."""
+
+    type = "archive_refused"
+
+
+@transaction.atomic
+def strategy_archive(*, strategy: Strategy) -> Strategy:
+    """Archive the strategy: never scheduled again, hidden from its owner's lists, its name free for another.
+    Its versions, runs, orders and positions stay (the audit trail). Refused while it holds open positions or
+    orders that may still fill, or a cycle is queued or running: pause it, close them, then archive."""
+    strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+    if strategy.status == Strategy.Status.ARCHIVED:
+        return strategy
+    problems = []
+    positions = Position.objects.filter(strategy=strategy, status=Position.Status.OPEN).count()
+    if positions:
+        problems.append(f"{positions} open position{'s' if positions > 1 else ''}")
+    orders = Order.objects.filter(strategy=strategy, status__in=WORKING).count()
+    if orders:
+        problems.append(f"{orders} order{'s' if orders > 1 else ''} that may still fill")
+    active = cycles_in_flight([strategy]).first()
+    if active is not None:
+        problems.append(f"a cycle {active.status} (execution {active.pk})")
+    if problems:
+        raise ArchiveRefused(f"strategy {strategy.pk} still has {' and '.join(problems)}: pause it, let them close, "
+                             "then archive it")
+    strategy.status = Strategy.Status.ARCHIVED
+    strategy.enabled = False
+    strategy.next_run_at = None
+    strategy.save(update_fields=["status", "enabled", "next_run_at", "updated_at"])
+    return strategy
+
+
+def clone_name(strategy: Strategy) -> str:
+    """"<name> (copy)", or "(copy 2)", "(copy 3)"… : the first the owner does not use yet."""
+    taken = set(Strategy.objects.filter(owner=strategy.owner_id).exclude(status=Strategy.Status.ARCHIVED)
+                .values_list("name", flat=True))
+    base = strategy.name[:110]
+    return next(name for n in range(1, len(taken) + 2)
+                if (name := f"{base} (copy)" if n == 1 else f"{base} (copy {n})") not in taken)
+
+
+def strategy_clone(*, strategy: Strategy, owner: User, name: str = "", chat_id: str = "") -> StrategyVersion:
+    """A new strategy of `owner` from the files of `strategy`'s current version, config.json's name changed to
+    `name` (default: clone_name), at version 1 in paper mode waiting for approval like any deploy; a name in use
+    is StrategyNameTaken. Its runs, positions and state stay with the original."""
+    version = strategy.current_version
+    if version is None:
+        raise StrategyInvalid([ValidationIssue("request", f"strategy {strategy.pk} has no version to clone")])
+    files = version.source_files()
+    config = json.loads(files[CONFIG_FILE])
+    config["name"] = name.strip() or clone_name(strategy)
+    files[CONFIG_FILE] = json.dumps(config, indent=2, ensure_ascii=False) + "\n"
+    clone = strategy_deploy(owner=owner, files=files, chat_id=chat_id)
+    if clone.strategy_id == strategy.pk:  # its own name: a copy is another strategy, never the original
+        raise StrategyNameTaken(strategy)
+    return clone

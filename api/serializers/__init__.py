@@ -113,8 +113,17 @@ from api.serializers.ledger import (
 from api.serializers.ledger import (
     PositionSerializer as PositionSerializer,
 )
+from api.serializers.markets import (
+    MarketListSerializer as MarketListSerializer,
+)
+from api.serializers.markets import (
+    MarketSearchSerializer as MarketSearchSerializer,
+)
 from api.serializers.strategies import (
     STRATEGY_VALUES as STRATEGY_VALUES,
+)
+from api.serializers.strategies import (
+    CloneSerializer as CloneSerializer,
 )
 from api.serializers.strategies import (
     DeployedStrategySerializer as DeployedStrategySerializer,

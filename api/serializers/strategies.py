@@ -29,6 +29,12 @@ class PauseSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
 
+class CloneSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(required=False, allow_blank=True, max_length=120, default="",
+                                 help_text="The new strategy's name (config.json `name`); default \"<name> (copy)\".")
+    chat_id = serializers.CharField(required=False, allow_blank=True, max_length=128, default="")
+
+
 class StrategyFilterSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(StrategyStatus.values, required=False)
     mode = serializers.ChoiceField(Mode.values, required=False)

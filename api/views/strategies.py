@@ -23,6 +23,8 @@ from strategies.cycle.run import CycleNotStarted, execution_run, execution_trial
 from strategies.models import Execution, Strategy
 from strategies.selectors import strategies_for_user, strategy_graduation
 from strategies.services import (
+    strategy_archive,
+    strategy_clone,
     strategy_deploy,
     strategy_enable,
     strategy_pause,
@@ -159,6 +161,35 @@ class EnableView(ApiView):
         strategy = self.strategy(strategy_id)
         strategy_enable(strategy=strategy)
         return self.out(s.StrategySerializer, self.strategy(strategy_id))
+
+
+class ArchiveView(ApiView):
+    @extend_schema(operation_id="strategies_archive", request=s.EmptySerializer,
+                   responses=answers(s.StrategySerializer),
+                   summary="Archive a strategy: never run again, hidden from lists, its name free; refused (409) "
+                           "while it holds open positions, working orders or a running cycle")
+    def post(self, request: Request, strategy_id: int) -> Response:
+        strategy = strategy_archive(strategy=self.strategy(strategy_id))
+        return self.out(s.StrategySerializer, strategy)
+
+
+class CloneView(ApiView):
+    @extend_schema(operation_id="strategies_clone", request=s.CloneSerializer,
+                   responses={201: s.DeployedStrategySerializer, 200: s.DeployedStrategySerializer, **ERRORS},
+                   summary="A new strategy from this one's current files under a new name (answered with a smoke "
+                           "dry run, like a deploy)")
+    def post(self, request: Request, strategy_id: int) -> Response:
+        original = self.strategy(strategy_id)
+        data = self.valid(s.CloneSerializer, request.data)
+        known = set(strategies_for_user(request.user)  # type: ignore[arg-type]
+                    .filter(current_version__isnull=False).values_list("current_version_id", flat=True))
+        version = strategy_clone(strategy=original, owner=request.user,  # type: ignore[arg-type]
+                                 name=data["name"], chat_id=data["chat_id"])
+        created = version.pk not in known  # a retried clone (same name, same files) is that clone, unchanged
+        strategy = self.strategy(version.strategy_id)
+        body = {**s.StrategySerializer(strategy, context={"request": request}).data, "created": created,
+                "smoke": smoke_run(strategy)}
+        return Response(body, status=201 if created else 200)
 
 
 class TestRunView(ApiView):

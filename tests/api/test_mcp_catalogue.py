@@ -125,6 +125,8 @@ def test_every_new_tool_refuses_another_users_ids(alice, bob, venues_on_simulato
         "cancel_backtest": {"backtest_id": str(backtest.pk)},
         "update_webhook": {"webhook_id": str(hook.pk), "enabled": False},
         "delete_webhook": {"webhook_id": str(hook.pk)},
+        "archive_strategy": {"strategy_id": str(bobs.pk)},
+        "clone_strategy": {"strategy_id": str(bobs.pk), "name": "Bob's, taken"},
     }
 
     async def session(client: Client) -> dict[str, Any]:
@@ -139,6 +141,8 @@ def test_every_new_tool_refuses_another_users_ids(alice, bob, venues_on_simulato
         assert is_error and body["error"]["type"] == "not_found", (name, body)
     assert Backtest.objects.get(pk=backtest.pk).status == "queued"
     assert WebhookEndpoint.objects.get(pk=hook.pk).enabled is True
+    assert Strategy.objects.get(pk=bobs.pk).status == "pending_approval"
+    assert not Strategy.objects.filter(owner=alice).exists()  # no clone of Bob's code
 
 
 def test_every_tool_answers_what_its_output_schema_says(alice, staff, venues_on_simulator) -> None:
@@ -175,7 +179,10 @@ def test_every_tool_answers_what_its_output_schema_says(alice, staff, venues_on_
                    config={**config, "description": "a second version"})
         await call("get_version", strategy_id=sid, number="2")
         await call("diff_versions", strategy_id=sid, a="1", b="2")
-        await call("deploy_strategy", files=scripts_files(name="Another"))
+        another = await call("deploy_strategy", files=scripts_files(name="Another"))
+        await call("clone_strategy", strategy_id=another["id"])
+        await call("archive_strategy", strategy_id=another["id"])
+        await call("find_markets", platform="kalshi")
         hook = await call("create_webhook", url=RECEIVER, events=["order.filled"])
         await call("list_webhooks")
         await call("get_webhook_deliveries", webhook_id=hook["id"])
@@ -187,3 +194,64 @@ def test_every_tool_answers_what_its_output_schema_says(alice, staff, venues_on_
     assert set(called) == set(tools)  # every tool was called once
     for tool in tools.values():
         assert tool.output_schema is not None and tool.output_schema["type"] == "object", tool.name
+
+
+def test_clone_and_archive_over_mcp(alice, staff, venues_on_simulator) -> None:
+    original = strategy_deploy(owner=alice, files=scripts_files(name="Longshots"), approve_by=staff).strategy
+    sid = str(original.pk)
+
+    async def session(client: Client) -> dict[str, Any]:
+        async def call(tool: str, **arguments: Any) -> Any:
+            answer = await client.call_tool(tool, arguments)
+            return answer.structured_content if not answer.is_error else {"refused": answer.structured_content}
+
+        clone = await call("clone_strategy", strategy_id=sid)
+        return {
+            "clone": clone,
+            "second": await call("clone_strategy", strategy_id=sid),
+            "named": await call("clone_strategy", strategy_id=sid, name="Longshots, tighter"),
+            "taken": await call("clone_strategy", strategy_id=sid, name="Longshots"),
+            "queued": await call("run_now", strategy_id=sid),
+            "busy": await call("archive_strategy", strategy_id=sid),  # its cycle is queued
+            "archived": await call("archive_strategy", strategy_id=clone["id"]),
+            "listed": await call("list_strategies"),
+            "again": await call("deploy_strategy", files=scripts_files(name="Longshots (copy)")),
+        }
+
+    result = over_stdio(venues_on_simulator, alice, session)
+    clone = result["clone"]
+    assert (clone["name"], clone["status"], clone["version"], clone["created"]) == (
+        "Longshots (copy)", "pending_approval", 1, True)
+    assert clone["smoke"]["status"] == "succeeded" and clone["id"] != sid
+    copied = Strategy.objects.get(pk=clone["id"]).current_version
+    assert copied is not None and copied.source_files()["entry.py"] == scripts_files()["entry.py"]
+    assert result["second"]["name"] == "Longshots (copy 2)" and result["named"]["name"] == "Longshots, tighter"
+    assert result["taken"]["refused"]["error"]["type"] == "name_taken"
+    busy = result["busy"]["refused"]["error"]
+    assert busy["type"] == "archive_refused" and f"execution {result['queued']['execution_id']}" in busy["message"]
+    assert Strategy.objects.get(pk=original.pk).status == "approved"
+    assert result["archived"]["status"] == "archived" and result["archived"]["enabled"] is False
+    names = [s["name"] for s in result["listed"]["results"]]
+    assert names == ["Longshots", "Longshots (copy 2)", "Longshots, tighter"]  # the archived copy is gone
+    assert result["again"]["created"] is True  # and its name is free again
+
+
+def test_find_markets_lists_what_the_venue_lists(alice, venues_on_simulator) -> None:
+    async def session(client: Client) -> dict[str, Any]:
+        answers = {}
+        for platform, query in (("polymarket", ""), ("kalshi", ""), ("alpaca", "AAPL")):
+            answer = await client.call_tool("find_markets", {"platform": platform, "query": query, "limit": 3})
+            assert not answer.is_error, answer.content
+            answers[platform] = answer.structured_content
+        refused = await client.call_tool("find_markets", {"platform": "nasdaq"})
+        answers["refused"] = refused.structured_content
+        return answers
+
+    answers = over_stdio(venues_on_simulator, alice, session)
+    for platform in ("polymarket", "kalshi", "alpaca"):
+        results = answers[platform]["results"]
+        assert 1 <= len(results) <= 3 and all(m["platform"] == platform and m["title"] for m in results), results
+    polymarket = answers["polymarket"]["results"][0]
+    assert len(polymarket["instrument_ids"]) == len(polymarket["outcomes"]) == 2
+    assert answers["alpaca"]["results"][0]["market_id"] == "AAPL"
+    assert answers["refused"]["error"]["issues"][0]["path"] == "platform"

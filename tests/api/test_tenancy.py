@@ -31,6 +31,8 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/api/v1/strategies/{strategy}/enable/", {}),
     ("POST", "/api/v1/strategies/{strategy}/test-run/", {}),
     ("POST", "/api/v1/strategies/{strategy}/run/", {}),
+    ("POST", "/api/v1/strategies/{strategy}/archive/", {}),
+    ("POST", "/api/v1/strategies/{strategy}/clone/", {"name": "Mine now"}),
     ("GET", "/api/v1/strategies/{strategy}/executions/", None),
     ("GET", "/api/v1/strategies/{strategy}/positions/", None),
     ("GET", "/api/v1/strategies/{strategy}/orders/", None),
@@ -65,8 +67,9 @@ def test_the_route_tables_cover_every_api_route() -> None:
                "strategy-enable", "strategy-test-run", "strategy-run", "execution-list", "position-list",
                "order-list", "strategy-performance", "strategy-graduation", "execution-detail", "key-detail",
                "key-revoke", "backtest-list", "backtest-detail", "webhook-detail", "webhook-deliveries",
-               "webhook-test"}
+               "webhook-test", "strategy-archive", "strategy-clone"}
     caller_scoped = {"file-create", "strategy-list", "key-list", "webhook-list", "tools"}  # no id in the path: the caller's own
+    caller_scoped |= {"market-list"}  # the venue's own public listing: no one's objects
     assert names == covered | caller_scoped
 
 

@@ -17,7 +17,8 @@ ISSUE_TOOLS = {"run_backtest", "get_backtest", "deploy_strategy", "update_strate
                "get_orders", "get_performance", "get_graduation", "get_strategy_guide", "create_webhook",
                "list_webhooks", "get_webhook_deliveries",
                # issue 24: what REST has beyond these
-               "list_versions", "get_version", "list_backtests", "cancel_backtest", "update_webhook", "delete_webhook"}
+               "list_versions", "get_version", "list_backtests", "cancel_backtest", "update_webhook", "delete_webhook",
+               "archive_strategy", "clone_strategy", "find_markets"}
 
 
 def test_openai_format(api) -> None:
