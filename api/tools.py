@@ -321,6 +321,16 @@ TOOLS: tuple[Tool, ...] = (
         ("platform",),
     ),
     Tool(
+        "find_wallets", "Find Polymarket wallets to copy",
+        "Lists Polymarket's most profitable wallets over a window (day, week, month or all time), best first, from "
+        "Polymarket's trader leaderboard: wallet address, rank, P&L in USD and volume. A copy trader follows such "
+        "a wallet: put its address in config.json `parameters` and read its trades with "
+        "ctx.polymarket.get_trade_history(maker_address=..., limit=...). Past P&L is no promise: backtest first.",
+        "GET", "/wallets/",
+        {"window": {"enum": ["day", "week", "month", "all"], "description": "The P&L period (default month)."},
+         "limit": {"type": "integer", "minimum": 1, "maximum": 50, "description": "How many (default 20)."}},
+    ),
+    Tool(
         "list_versions", "List a strategy's versions",
         "Lists the strategy's versions, newest first: number, layout, content_hash, approval (pending, "
         "approved_paper, approved_live, rejected, with the rejection reason), is_current, and each file's name, "

@@ -53,5 +53,6 @@ urlpatterns = [
     path("webhooks/<id:webhook_id>/deliveries/", webhooks.WebhookDeliveryListView.as_view(), name="webhook-deliveries"),
     path("webhooks/<id:webhook_id>/test/", webhooks.WebhookTestView.as_view(), name="webhook-test"),
     path("markets/", markets.MarketListView.as_view(), name="market-list"),
+    path("wallets/", markets.WalletListView.as_view(), name="wallet-list"),
     path("tools/", keys.ToolsView.as_view(), name="tools"),
 ]

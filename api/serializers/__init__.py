@@ -119,6 +119,12 @@ from api.serializers.markets import (
 from api.serializers.markets import (
     MarketSearchSerializer as MarketSearchSerializer,
 )
+from api.serializers.markets import (
+    WalletListSerializer as WalletListSerializer,
+)
+from api.serializers.markets import (
+    WalletSearchSerializer as WalletSearchSerializer,
+)
 from api.serializers.strategies import (
     STRATEGY_VALUES as STRATEGY_VALUES,
 )

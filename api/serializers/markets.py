@@ -36,3 +36,23 @@ class MarketListSerializer(serializers.Serializer[Any]):
     platform = serializers.ChoiceField(Platform.values)
     query = serializers.CharField()
     results = MarketSerializer(many=True)
+
+
+class WalletSearchSerializer(serializers.Serializer[Any]):
+    window = serializers.ChoiceField(["day", "week", "month", "all"], required=False, default="month",
+                                     help_text="The period the P&L is counted over.")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=MARKETS_MAX, default=20)
+
+
+class WalletSerializer(serializers.Serializer[Any]):
+    wallet = serializers.CharField(help_text="The address a copy trader follows (get_trade_history's maker_address).")
+    rank = serializers.IntegerField()
+    pnl_usd = serializers.CharField(help_text="Profit and loss over the window, USD (a decimal string).")
+    volume = serializers.CharField(help_text="Shares traded over the window.")
+    name = serializers.CharField()
+
+
+class WalletListSerializer(serializers.Serializer[Any]):
+    platform = serializers.ChoiceField([Platform.POLYMARKET])
+    window = serializers.CharField()
+    results = WalletSerializer(many=True)

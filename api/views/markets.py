@@ -1,4 +1,5 @@
-"""/api/v1/markets/: find markets to trade on a venue, through its adapter (the venue simulator in development)."""
+"""/api/v1/markets/ and /api/v1/wallets/: find markets to trade on a venue and Polymarket wallets to copy, through
+the venue adapters (the venue simulator in development)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from api.views.base import ApiView, answers
 from trading.venues import venue_client
 from trading.venues.domain import Market
 from trading.venues.errors import VenueError
+from trading.venues.platforms import Platform
+from trading.venues.polymarket import PolymarketVenue
 
 
 def _market_data(market: Market) -> dict[str, Any]:
@@ -42,3 +45,23 @@ class MarketListView(ApiView):
             client.close()
         return Response({"platform": query["platform"], "query": query["query"],
                          "results": [_market_data(m) for m in markets]})
+
+
+class WalletListView(ApiView):
+    @extend_schema(operation_id="wallets_search", parameters=[s.WalletSearchSerializer],
+                   responses=answers(s.WalletListSerializer),
+                   summary="Polymarket's most profitable wallets over a window, best first: whom a copy trader follows")
+    def get(self, request: Request) -> Response:
+        query = self.valid(s.WalletSearchSerializer, request.query_params)
+        client = venue_client(Platform.POLYMARKET)
+        assert isinstance(client, PolymarketVenue)
+        try:
+            ranks = client.get_leaderboard(window=query["window"], limit=query["limit"])
+        except VenueError as error:
+            raise ApiError(502, "venue_unavailable", f"polymarket did not answer the leaderboard: {error.message}",
+                           headers={"Retry-After": "5"}) from None
+        finally:
+            client.close()
+        return Response({"platform": Platform.POLYMARKET, "window": query["window"], "results": [
+            {"wallet": r.wallet, "rank": r.rank, "pnl_usd": str(r.pnl_usd), "volume": str(r.volume), "name": r.name}
+            for r in ranks]})

@@ -22,6 +22,7 @@ from strategies.validation import config_schema
 from tests.api.test_backtests import sma_on_aapl
 from tests.api.test_mcp import MANAGE, server_env
 from tests.conftest import scripts_files
+from trading.simulator.polymarket.venue import LEADER_WALLET
 from webhooks.models import WebhookEndpoint
 from webhooks.services import webhook_endpoint_create
 
@@ -183,6 +184,7 @@ def test_every_tool_answers_what_its_output_schema_says(alice, staff, venues_on_
         await call("clone_strategy", strategy_id=another["id"])
         await call("archive_strategy", strategy_id=another["id"])
         await call("find_markets", platform="kalshi")
+        await call("find_wallets")
         hook = await call("create_webhook", url=RECEIVER, events=["order.filled"])
         await call("list_webhooks")
         await call("get_webhook_deliveries", webhook_id=hook["id"])
@@ -236,7 +238,7 @@ def test_clone_and_archive_over_mcp(alice, staff, venues_on_simulator) -> None:
     assert result["again"]["created"] is True  # and its name is free again
 
 
-def test_find_markets_lists_what_the_venue_lists(alice, venues_on_simulator) -> None:
+def test_find_markets_and_wallets_list_what_the_venue_lists(alice, venues_on_simulator) -> None:
     async def session(client: Client) -> dict[str, Any]:
         answers = {}
         for platform, query in (("polymarket", ""), ("kalshi", ""), ("alpaca", "AAPL")):
@@ -245,6 +247,7 @@ def test_find_markets_lists_what_the_venue_lists(alice, venues_on_simulator) -> 
             answers[platform] = answer.structured_content
         refused = await client.call_tool("find_markets", {"platform": "nasdaq"})
         answers["refused"] = refused.structured_content
+        answers["wallets"] = (await client.call_tool("find_wallets", {"window": "week", "limit": 5})).structured_content
         return answers
 
     answers = over_stdio(venues_on_simulator, alice, session)
@@ -255,3 +258,5 @@ def test_find_markets_lists_what_the_venue_lists(alice, venues_on_simulator) -> 
     assert len(polymarket["instrument_ids"]) == len(polymarket["outcomes"]) == 2
     assert answers["alpaca"]["results"][0]["market_id"] == "AAPL"
     assert answers["refused"]["error"]["issues"][0]["path"] == "platform"
+    (leader,) = answers["wallets"]["results"]  # the simulator's one trader with a record: the synthetic leader
+    assert (leader["wallet"], leader["rank"]) == (LEADER_WALLET, 1) and answers["wallets"]["window"] == "week"

@@ -69,7 +69,7 @@ def test_the_route_tables_cover_every_api_route() -> None:
                "key-revoke", "backtest-list", "backtest-detail", "webhook-detail", "webhook-deliveries",
                "webhook-test", "strategy-archive", "strategy-clone"}
     caller_scoped = {"file-create", "strategy-list", "key-list", "webhook-list", "tools"}  # no id in the path: the caller's own
-    caller_scoped |= {"market-list"}  # the venue's own public listing: no one's objects
+    caller_scoped |= {"market-list", "wallet-list"}  # the venue's own public listings: no one's objects
     assert names == covered | caller_scoped
 
 

@@ -18,7 +18,7 @@ ISSUE_TOOLS = {"run_backtest", "get_backtest", "deploy_strategy", "update_strate
                "list_webhooks", "get_webhook_deliveries",
                # issue 24: what REST has beyond these
                "list_versions", "get_version", "list_backtests", "cancel_backtest", "update_webhook", "delete_webhook",
-               "archive_strategy", "clone_strategy", "find_markets"}
+               "archive_strategy", "clone_strategy", "find_markets", "find_wallets"}
 
 
 def test_openai_format(api) -> None:

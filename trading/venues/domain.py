@@ -125,6 +125,17 @@ class WalletTrade:
 
 
 @dataclass(frozen=True)
+class TraderRank:
+    """A wallet on the venue's trader leaderboard (Polymarket's Data API): whom a copy trader might follow."""
+
+    wallet: str
+    rank: int
+    pnl_usd: Decimal
+    volume: Decimal  # shares traded in the window
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class Balance:
     cash: Decimal
     buying_power: Decimal | None = None

@@ -47,6 +47,7 @@ from trading.venues.domain import (
     PreparedOrder,
     PricePoint,
     Quote,
+    TraderRank,
     VenuePosition,
     WalletTrade,
 )
@@ -342,6 +343,21 @@ class PolymarketVenue:
                 if len(trades) >= limit:
                     break
             return trades
+
+        return self._read(fetch)
+
+    def get_leaderboard(self, *, window: Literal["day", "week", "month", "all"] = "month",
+                        limit: int = 20) -> list[TraderRank]:
+        """The most profitable wallets over `window`, best first (Data API leaderboard): whom to copy."""
+        def fetch() -> list[TraderRank]:
+            ranks = []
+            for entry in self.public.list_trader_leaderboard(window=window, sort_by="PNL",
+                                                             page_size=min(limit, 100)).iter_items():
+                ranks.append(TraderRank(wallet=str(entry.wallet), rank=entry.rank, pnl_usd=entry.pnl,
+                                        volume=entry.volume, name=entry.user_name or ""))
+                if len(ranks) >= limit:
+                    break
+            return ranks
 
         return self._read(fetch)
 

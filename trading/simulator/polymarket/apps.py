@@ -264,7 +264,20 @@ class PolymarketData:
             return SimResponse(200, self._positions(request))
         if path == "/v2/prices-history":
             return SimResponse(200, self._history(request))
+        if path == "/v2/leaderboard":
+            return SimResponse(200, self._leaderboard(request))
         raise SimError(404, f"no route GET {path}")
+
+    def _leaderboard(self, request: SimRequest) -> dict[str, Any]:
+        """The synthetic leader wallet, the one trader the simulator has a record of: its P&L is the net cash of
+        its recent trades (sells in, buys out)."""
+        trades = self.state.leader_trades(100, 0)
+        pnl = sum((1 if t["side"] == "SELL" else -1) * t["price"] * t["size"] for t in trades)
+        entry = {"rank": 1, "user_id": LEADER_WALLET, "pnl": round(pnl, 2),
+                 "volume": sum(t["size"] for t in trades), "user_name": "synthetic-leader", "profile_image": None,
+                 "x_username": None, "verified": False}
+        wallet = (request.param("user") or "").lower()
+        return _data_page([entry] if wallet in ("", LEADER_WALLET) else [])
 
     def _accounts_of(self, wallet: str) -> list[PolyAccount]:
         return [a for a in self.state.accounts.values() if a.address.lower() == wallet.lower()]
