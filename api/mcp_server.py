@@ -44,7 +44,10 @@ INSTRUCTIONS = (
     "get_strategy_guide, then deploy_strategy; its answer lists every problem at once with a smoke run (a refused "
     "deploy's too): fix them all and deploy again, or, once stored, fix with update_strategy (the approved version "
     "keeps running until a person approves the new one). Watch it with list_executions, get_execution, "
-    "get_positions and get_performance."
+    "get_positions and get_performance. "
+    "find_markets and find_wallets say what there is to trade or copy; the guide, the config.json schema and your "
+    "strategies' files are resources too (strategyhub://docs/strategies.md, "
+    "strategyhub://schema/strategy-config.schema.json)."
 )
 
 # The Authorization header of the HTTP request being served (set by McpHttpApp), or the stdio key.
