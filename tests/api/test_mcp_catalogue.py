@@ -10,8 +10,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from accounts.services import api_key_issue
@@ -20,7 +22,7 @@ from strategies.models import Backtest, Strategy
 from strategies.services import strategy_deploy
 from strategies.validation import config_schema
 from tests.api.test_backtests import sma_on_aapl
-from tests.api.test_mcp import MANAGE, server_env
+from tests.api.test_mcp import MANAGE, daphne, server_env  # noqa: F401 - daphne: the fixture
 from tests.conftest import scripts_files
 from trading.simulator.polymarket.venue import LEADER_WALLET
 from webhooks.models import WebhookEndpoint
@@ -260,3 +262,24 @@ def test_find_markets_and_wallets_list_what_the_venue_lists(alice, venues_on_sim
     assert answers["refused"]["error"]["issues"][0]["path"] == "platform"
     (leader,) = answers["wallets"]["results"]  # the simulator's one trader with a record: the synthetic leader
     assert (leader["wallet"], leader["rank"]) == (LEADER_WALLET, 1) and answers["wallets"]["window"] == "week"
+
+
+def test_resources_over_streamable_http_are_the_keys_owners(alice, bob, daphne) -> None:  # noqa: F811
+    mine = strategy_deploy(owner=alice, files=scripts_files(name="Mine")).strategy
+    bobs = strategy_deploy(owner=bob, files=scripts_files(name="Bob's")).strategy
+    key = api_key_issue(user=alice)
+
+    async def session() -> dict[str, Any]:
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60) as http, \
+                Client(streamable_http_client(daphne, http_client=http), read_timeout_seconds=60) as client:
+            listed = [r.uri for r in (await client.list_resources()).resources]
+            entry = await client.read_resource(f"strategyhub://strategies/{mine.pk}/versions/1/files/entry.py")
+            with pytest.raises(MCPError) as refused:
+                await client.read_resource(f"strategyhub://strategies/{bobs.pk}/versions/1/files/entry.py")
+            return {"listed": listed, "entry": entry.contents[0], "refused": refused.value.message}
+
+    result = asyncio.run(session())
+    assert f"strategyhub://strategies/{mine.pk}/versions/1/files/entry.py" in result["listed"]
+    assert not any(f"/strategies/{bobs.pk}/" in uri for uri in result["listed"])
+    assert result["entry"].text == scripts_files()["entry.py"]
+    assert f"you have no strategy {bobs.pk}" in result["refused"]
