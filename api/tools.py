@@ -304,7 +304,7 @@ TOOLS: tuple[Tool, ...] = (
         {"strategy_id": STRATEGY_ID,
          "name": {"type": "string", "maxLength": 120, "description": "The copy's name (config.json `name`)."},
          "chat_id": {"type": "string", "description": "Optional id of the conversation asking for it."}},
-        ("strategy_id",), read_only=False, idempotent=True,
+        ("strategy_id",), read_only=False, idempotent=False,  # without a name, each call is another copy
     ),
     Tool(
         "find_markets", "Find markets to trade",

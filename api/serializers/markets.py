@@ -53,6 +53,6 @@ class WalletSerializer(serializers.Serializer[Any]):
 
 
 class WalletListSerializer(serializers.Serializer[Any]):
-    platform = serializers.ChoiceField([Platform.POLYMARKET])
+    platform = serializers.CharField(help_text="polymarket: the one venue with a trader leaderboard.")
     window = serializers.CharField()
     results = WalletSerializer(many=True)
