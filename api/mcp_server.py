@@ -69,6 +69,12 @@ def _tools() -> list[types.Tool]:
     ]
 
 
+def tools_prepare() -> None:
+    """Build every tool's output schema now, at start-up: they come from the OpenAPI schema, which imports every
+    view (seconds on a busy machine), and the first tools/list would otherwise wait for it."""
+    _tools()
+
+
 def _authorization(ctx: Any) -> str:
     request = getattr(ctx, "request", None)
     headers = getattr(request, "headers", None)
@@ -146,6 +152,7 @@ class McpHttpApp:
     """
 
     def __init__(self) -> None:
+        tools_prepare()
         self.manager = StreamableHTTPSessionManager(
             app=mcp_server(), json_response=True, stateless=True,
             # Host and Origin are checked first, in __call__, with Django's own rules (subdomains, DEBUG's

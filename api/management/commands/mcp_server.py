@@ -9,7 +9,7 @@ import anyio
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import api_key_find
-from api.mcp_server import stdio_serve
+from api.mcp_server import stdio_serve, tools_prepare
 
 
 class Command(BaseCommand):
@@ -22,4 +22,5 @@ class Command(BaseCommand):
                                returncode=2)
         if api_key_find(api_key) is None:
             raise CommandError("STRATEGYHUB_API_KEY is not a valid, unrevoked API key", returncode=2)
+        tools_prepare()  # before the host's first request, not during it
         anyio.run(stdio_serve, api_key)
