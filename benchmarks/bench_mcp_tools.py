@@ -27,13 +27,16 @@ import django
 django.setup()
 import mcp_types as types
 from api import mcp_server
-from api.tools import TOOLS
 case = sys.argv[1]
 if case == "prepared":
     mcp_server.tools_prepare()
 started = time.perf_counter()
-if case == "input_only":
-    tools = [types.Tool(name=t.name, title=t.title, description=t.description, input_schema=t.input_schema())
+if case == "input_only":  # as _tools() built it before output schemas
+    from api.tools import TOOLS
+    tools = [types.Tool(name=t.name, title=t.title, description=t.description, input_schema=t.input_schema(),
+                        annotations=types.ToolAnnotations(title=t.title, read_only_hint=t.read_only,
+                                                          destructive_hint=t.destructive,
+                                                          idempotent_hint=t.idempotent, open_world_hint=False))
              for t in TOOLS]
 else:
     tools = mcp_server._tools()
