@@ -63,6 +63,13 @@ def test_it_lists_a_wallets_recent_trades(polymarket: PolymarketVenue):
     assert len({t.trade_id for t in trades}) == 5
 
 
+def test_the_leaderboard_ranks_wallets_to_copy_and_their_trades_can_be_read(polymarket: PolymarketVenue):
+    (leader,) = polymarket.get_leaderboard(window="week", limit=10)  # the simulator's one trader with a record
+    assert (leader.wallet.lower(), leader.rank, leader.name) == (LEADER_WALLET, 1, "synthetic-leader")
+    assert leader.volume > 0 and isinstance(leader.pnl_usd, Decimal)
+    assert polymarket.get_trade_history(leader.wallet, limit=1)  # what a copy trader then reads
+
+
 def test_a_marketable_buy_fills_against_the_book(polymarket: PolymarketVenue, poly_token, client_order_id):
     cash_before = polymarket.get_balance().cash
     ask = polymarket.get_order_book(poly_token).best_ask
