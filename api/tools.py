@@ -283,7 +283,7 @@ TOOLS: tuple[Tool, ...] = (
         {"webhook_id": {**ID, "description": "The id create_webhook or list_webhooks returned."}, "page": PAGE},
         ("webhook_id",),
     ),
-    # What REST has beyond the first tools: versions, backtests, webhooks kept up to date.
+    # Issue 24: archive and clone, markets and wallets to trade, versions, backtests, webhooks kept up to date.
     Tool(
         "archive_strategy", "Archive a strategy",
         "Archives one of your strategies for good: it never runs again, list_strategies and the dashboard no longer "
