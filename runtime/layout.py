@@ -16,10 +16,14 @@ from runtime.limits import SandboxLimits
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Only these files of the repository exist inside the sandbox: the runtime and its SDK (runtime/), the names strategy
 # code imports it by (strategies/sdk.py, servers/strategies.py), no settings, no .env.
-# trading/venues/platforms.py alone: inside, `trading` is a namespace package holding only the platform names.
+# From trading/, only the pure desk a backtest runs inside the sandbox (docs/backtest.md): the engine and its data
+# types, sizing, risk, fees, the paper fill, the desk core, the platform names and the book shapes. Inside, `trading`
+# and `trading.venues` are namespace packages holding just these (no adapter, no ledger, no settings).
 APP_FILES = (
     "strategies/__init__.py", "strategies/sdk.py", "servers/__init__.py", "servers/strategies.py",
-    "trading/venues/platforms.py",
+    "trading/venues/platforms.py", "trading/venues/domain.py", "trading/capital.py", "trading/risk.py",
+    "trading/fees.py", "trading/paper.py", "trading/desk_core.py", "trading/backtest/__init__.py",
+    "trading/backtest/data.py", "trading/backtest/engine.py",
 )
 APP_DIRS = ("runtime",)
 DEFAULT_PACKAGES = ("numpy", "numpy.libs", "pandas", "pandas.libs", "dateutil", "pytz", "tzdata", "six")

@@ -112,8 +112,10 @@ class _StepRun(_Run):
 class StepSession:
     """A backtest's one sandboxed run. Not thread-safe: one step at a time, from one thread."""
 
+    mode = "steps"  # what the run serves (runtime/zygote.py `_run`); a whole backtest is "backtest"
+
     def __init__(self, files: Mapping[str, str], ctx: Mapping[str, Any], limits: SandboxLimits,
-                 sandbox: Sandbox | None = None) -> None:
+                 sandbox: Sandbox | None = None, payload: Mapping[str, Any] | None = None) -> None:
         self.files = dict(files)
         self.limits = limits
         self.sandbox = sandbox or shared_sandbox(preload=wants_preload(files))
@@ -153,8 +155,8 @@ class StepSession:
             self.selector.register(fd, selectors.EVENT_READ, name)
         self.status_buffer = b""
         self.required = [layer for layer in ("rlimits", "landlock", "seccomp") if layer not in missing]
-        spec = {"type": "spec", "mode": "steps", "limits": limits.as_dict(), "files": self.files,
-                "ctx": dict(ctx), "required_layers": self.required}
+        spec = {"type": "spec", "mode": self.mode, "limits": limits.as_dict(), "files": self.files,
+                "ctx": dict(ctx), "required_layers": self.required, **(payload or {})}
         try:
             self._send(encode_frame(spec, default=json_default), time.monotonic() + float(limits.wall_seconds))
             self._await_ready(time.monotonic() + float(limits.wall_seconds))

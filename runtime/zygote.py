@@ -43,6 +43,7 @@ import traceback
 from typing import Any
 
 from runtime import harden
+from runtime.backtest_child import serve_backtest
 from runtime.channel import BlockingChannel
 from runtime.cycle import run_cycle_in_process, user_traceback
 from runtime.limits import SandboxLimits
@@ -135,6 +136,18 @@ def _run(channel: BlockingChannel, report: harden.HardeningReport, base_address_
     transport = ChannelTransport(channel, max_log_chars=int(limits.output_kb) * 1024 + 1)
     sys.stdout = LogStream(transport, "info")  # type: ignore[assignment,unused-ignore]
     sys.stderr = LogStream(transport, "warning")  # type: ignore[assignment,unused-ignore]
+    if spec.get("mode") == "backtest":  # a whole backtest on bars: the step loop inside this one run
+        def install_output(inner: Any) -> Any:
+            sys.stdout = LogStream(inner, "info")  # type: ignore[assignment,unused-ignore]
+            sys.stderr = LogStream(inner, "warning")  # type: ignore[assignment,unused-ignore]
+            def flush() -> None:
+                for stream in (sys.stdout, sys.stderr):
+                    stream.flush()
+
+            return flush
+
+        serve_backtest(channel, spec, int(limits.state_kb) * 1024, int(limits.output_kb) * 1024 + 1, install_output)
+        return
     if spec.get("mode") == "steps":  # a backtest: one long-lived run, one cycle per step frame
         def flush() -> None:
             for stream in (sys.stdout, sys.stderr):

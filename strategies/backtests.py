@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from runtime import Sandbox, SandboxLimits, SandboxUnavailable, VenueCallError
+from runtime.backtest_session import OneRunSession
 from runtime.cycle import run_cycle_in_process
 from runtime.loader import load_strategy
 from runtime.sdk import VenueError
@@ -31,7 +33,7 @@ from strategies.events import backtest_broadcast
 from strategies.models import Backtest, BacktestCsv, StrategyVersion
 from strategyhub.lib.refusal import Refused, issue
 from strategyhub.lib.workers import process_gone, worker_id
-from trading.backtest.data import DataError, iso, load_csv, recorded_polymarket
+from trading.backtest.data import DataError, iso, load_csv, pack_bars, recorded_polymarket
 from trading.backtest.engine import (
     BacktestCallError,
     BacktestCancelled,
@@ -50,6 +52,7 @@ from trading.backtest.history import (
 )
 from trading.backtest.lookahead import lookahead_check
 from trading.backtest.metrics import compute_metrics
+from trading.backtest.replay import ReplayRunner, RunTampered
 from trading.capital import CapitalPlan
 
 logger = logging.getLogger(__name__)
@@ -298,24 +301,21 @@ def backtest_execute_files(
         raise BacktestInvalid("commission: a relative fee applies to CSV data only; venues charge their own fees")
     loaded = data.load(platform, start=start, end=end)
     spec = BacktestSpec(platform, plan, int(config["polling_interval"]), start=start, end=end, commission=commission,
-                        strategy_id=strategy_id, params=dict(config.get("parameters") or {}))
+                        strategy_id=strategy_id, params=dict(config.get("parameters") or {}), config=config)
     limits = backtest_limits()
 
     def runner() -> SandboxRunner:
         return SandboxRunner(files, strategy_id=strategy_id, platform=platform, limits=limits, sandbox=sandbox)
 
+    if "bars" in loaded:  # the whole loop in one sandboxed run, replayed and checked here
+        return _backtest_one_run(files, spec, loaded["bars"], limits=limits, runner=runner, progress=progress,
+                                 cancelled=cancelled, sandbox=sandbox)
     main = runner()
     try:
         result = BacktestEngine(spec, **loaded).run(main, progress=progress, cancelled=cancelled)
     finally:
         main.close()
-    metrics = compute_metrics(
-        equity=result.equity, trade_returns=[t["return_pct"] / 100 for t in result.trades],
-        trade_pnls=[Decimal(t["pnl"]) for t in result.trades], exposure_steps=result.exposure_steps,
-        fees_usd=result.fees_usd, first_price=result.first_price, last_price=result.last_price,
-        open_positions=len(result.open_positions))
-    metrics["steps"] = result.steps
-    metrics["duration_s"] = round(result.duration_s, 3)
+    metrics = _metrics(result)
     checked: dict[str, Any] = {}
     if lookahead is None:
         lookahead = bool(settings.BACKTEST_LOOKAHEAD_CHECK)
@@ -324,6 +324,80 @@ def backtest_execute_files(
                                   runner=runner, close=lambda r: r.close(),  # type: ignore[attr-defined]
                                   cancelled=cancelled)
     return BacktestRun(result, metrics, checked, main.weak)
+
+
+def _metrics(result: BacktestResult) -> dict[str, Any]:
+    metrics = compute_metrics(
+        equity=result.equity, trade_returns=[t["return_pct"] / 100 for t in result.trades],
+        trade_pnls=[Decimal(t["pnl"]) for t in result.trades], exposure_steps=result.exposure_steps,
+        fees_usd=result.fees_usd, first_price=result.first_price, last_price=result.last_price,
+        open_positions=len(result.open_positions))
+    metrics["steps"] = result.steps
+    metrics["duration_s"] = round(result.duration_s, 3)
+    return metrics
+
+
+class _RunEnded:
+    """A StepRunner for a sandboxed run that ended without a result: nothing it did counts."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def step(self, frame: dict[str, Any], on_call: OnCall) -> StepOutcome:
+        return StepOutcome("failed", [], [], dict(frame.get("state") or {}), self.message)
+
+
+def _ended(engine: BacktestEngine, message: str) -> BacktestResult:
+    """A run nothing of which counts: failed at its first step with `message`."""
+    result = engine.run(_RunEnded(message))
+    result.error = message
+    return result
+
+
+def _backtest_one_run(files: Mapping[str, str], spec: BacktestSpec, bars: dict[str, Any], *, limits: SandboxLimits,
+                      runner: Callable[[], SandboxRunner], progress: Callable[[int, int], None] | None,
+                      cancelled: Callable[[], bool] | None, sandbox: Sandbox | None) -> BacktestRun:
+    """A backtest on bars: the loop inside ONE sandboxed run (runtime.backtest_session); then, here, its orders
+    replayed through this worker's engine, its claim compared, and its decisions re-run sealed
+    (trading.backtest.replay). Every figure is the replay's."""
+    ctx = {"strategy_id": spec.strategy_id, "platform": spec.platform, "mode": "backtest", "dry_run": False}
+    payload = {"backtest": {"spec": spec.as_json(), "bars": pack_bars(bars)}}
+    with OneRunSession(files, ctx, limits, sandbox, payload=payload) as session:
+        weak = session.weak
+        outcome = session.run(wall_seconds=float(settings.BACKTEST_TIME_LIMIT_SECONDS), progress=progress,
+                              cancelled=cancelled)
+    if outcome.error == "cancelled":
+        raise BacktestCancelled("cancelled while the run was in the sandbox")
+    engine = BacktestEngine(spec, bars=bars)
+    total = len(engine.steps())
+    seed = settings.BACKTEST_LOOKAHEAD_SEED
+    seed = secrets.randbelow(2**31) if seed is None else seed  # unknown to the script unless set
+    replay: ReplayRunner | None = None
+    try:
+        if outcome.claim is None:
+            result = _ended(engine, f"the backtest's sandbox run ended without a result: {outcome.error}")
+        else:
+            replay = ReplayRunner(engine, outcome.records, total_steps=total, sealed=runner,
+                                  sample=settings.BACKTEST_LOOKAHEAD_SAMPLE, seed=seed,
+                                  calls_per_step=int(limits.calls_per_cycle))
+            result = engine.run(replay, cancelled=cancelled)
+            if replay.coverage.difference is None and result.digest() != outcome.claim.get("digest"):
+                # Figures stay the replay's; the run that claimed others fails.
+                result.status, result.error = "failed", (
+                    f"tampered: the run claimed {outcome.claim.get('trades')!r} trades ending at equity "
+                    f"{outcome.claim.get('final_equity')!r}; the replay outside the sandbox gives "
+                    f"{len(result.trades)} ending at {result.equity[-1][1] if result.equity else None}")
+    except RunTampered as tampered:
+        result = _ended(BacktestEngine(spec, bars=bars), f"tampered: {tampered}")
+    finally:
+        if replay is not None:
+            replay.close()
+    result.duration_s = outcome.duration_s + result.duration_s
+    result.logs = [{"time": None, "level": line.level, "message": line.message} for line in outcome.logs] + result.logs
+    if progress is not None and result.status == "succeeded":
+        progress(total, total)
+    lookahead = replay.coverage.as_json() if replay is not None else {}
+    return BacktestRun(result, _metrics(result), lookahead, weak)
 
 
 def run_json(run: BacktestRun, backtest_id: int | None) -> dict[str, Any]:

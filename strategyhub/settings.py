@@ -355,6 +355,11 @@ BACKTEST_CPU_SECONDS = env.int("BACKTEST_CPU_SECONDS", 600, minimum=1, maximum=8
 BACKTEST_TIME_LIMIT_SECONDS = env.int("BACKTEST_TIME_LIMIT_SECONDS", 3600, minimum=60, maximum=86400)
 # Re-run each signal with the data cut just after it (Freqtrade's lookahead analysis), up to 10 signals.
 BACKTEST_LOOKAHEAD_CHECK = env.bool("BACKTEST_LOOKAHEAD_CHECK", default=True)
+# Backtests on bars run their whole loop in one sandboxed run and are always checked: every step that signalled
+# and this many quiet steps re-run sealed (docs/backtest.md); the sample's seed is random per run unless set.
+BACKTEST_LOOKAHEAD_SAMPLE = env.int("BACKTEST_LOOKAHEAD_SAMPLE", 64, minimum=0, maximum=100000)
+BACKTEST_LOOKAHEAD_SEED: int | None = (
+    env.int("BACKTEST_LOOKAHEAD_SEED", 0, minimum=0, maximum=2**31 - 1) if env.str("BACKTEST_LOOKAHEAD_SEED") else None)
 # Paper approval refuses a version with no succeeded backtest (strategy_version_approve), when on.
 REQUIRE_BACKTEST_FOR_PAPER = env.bool("REQUIRE_BACKTEST_FOR_PAPER", default=False)
 

@@ -1,4 +1,5 @@
-"""The look-ahead check: each signal re-run with the data cut just after it must come out the same."""
+"""The look-ahead check, decisive and always on for a backtest on bars: every step that signalled and a seeded
+sample of the quiet ones re-run sealed (data cut at that step, ctx.state as it was) must come out the same."""
 
 from __future__ import annotations
 
@@ -51,19 +52,40 @@ def test_a_strategy_that_only_reads_what_was_there_passes(settings) -> None:
                                  strategy_id="t", lookahead=True)
 
     assert run.result.status == "succeeded", run.result.error
-    assert run.lookahead["signals"] >= 4 and run.lookahead["checked"] == run.lookahead["signals"]
+    signal_steps = len(run.result.signals)
+    quiet = run.result.steps - signal_steps
+    assert signal_steps >= 4 and run.lookahead["signals"] == signal_steps
+    assert run.lookahead["quiet"] == min(64, quiet) and run.lookahead["checked"] == signal_steps + min(64, quiet)
     assert run.lookahead["flagged"] == [] and run.lookahead["biased"] is False
+    assert run.lookahead["summary"] == (f"checked {signal_steps} signal steps and {min(64, quiet)} quiet steps: "
+                                        "identical")
 
 
-def test_signals_that_change_when_the_data_is_cut_are_flagged(settings) -> None:
+def test_the_quiet_sample_is_seeded_and_its_size_a_setting(settings) -> None:
+    settings.BACKTEST_LOOKAHEAD_SAMPLE, settings.BACKTEST_LOOKAHEAD_SEED = 5, 42
+    files = sma_cross_files()
+    config = json.loads(files["config.json"])
+    config["parameters"]["symbol"] = "TEST"
+    files["config.json"] = json.dumps(config)
+    data = csv_store(zigzag_csv(), symbol="TEST", filename="zigzag.csv")
+
+    run = backtest_execute_files(files, config, data, start=None, end=None, cash=None, commission=None,
+                                 strategy_id="t")
+
+    assert run.result.status == "succeeded", run.result.error
+    assert (run.lookahead["quiet"], run.lookahead["sample"], run.lookahead["seed"]) == (5, 5, 42)
+
+
+def test_signals_that_change_when_the_data_is_cut_fail_the_backtest_naming_the_step(settings) -> None:
     files = {"entry.py": COIN_FLIP, "exit.py": EXIT, "config.json": json.dumps(CONFIG)}
     data = csv_store(zigzag_csv(60), symbol="TEST", filename="zigzag.csv")
 
     run = backtest_execute_files(files, CONFIG, data, start=None, end=None, cash=None, commission=None,
-                                 strategy_id="t", lookahead=True)
+                                 strategy_id="t")
 
-    assert run.result.status == "succeeded", run.result.error
-    assert run.lookahead["checked"] == min(10, run.lookahead["signals"])
-    assert run.lookahead["biased"] is True and run.lookahead["flagged"]
+    assert run.result.status == "failed"
+    assert run.lookahead["biased"] is True
     flagged = run.lookahead["flagged"][0]
-    assert flagged["entries"] != flagged["with_data_cut"]["entries"]
+    assert flagged["ran"]["entries"] != flagged["sealed"]["entries"]
+    assert run.lookahead["summary"].endswith(f"different at step {flagged['step']}")
+    assert f"look-ahead check: step {flagged['step']} ({flagged['time']})" in (run.result.error or "")

@@ -42,7 +42,7 @@ def hostile_files(name: str, marker: Path, listeners: dict[str, Listener]) -> di
 
 
 def test_the_corpus_is_all_here() -> None:
-    assert len(ATTACKS) == 18  # the shared corpus (16) and our two backtest attacks
+    assert len(ATTACKS) == 21  # the shared corpus (16) and our five backtest attacks
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
@@ -160,3 +160,75 @@ def test_forged_frames_on_the_channel_stop_the_backtest_without_a_forged_trade(s
     assert "protocol violation" in (run.result.error or "")
     assert run.result.steps == 3
     assert all(t["market_id"] != "FORGED" for t in run.result.trades)
+
+
+# --- the attacks on a backtest whose loop runs inside its one sandboxed run (bars: a CSV) -------------------------
+
+
+def _walk_csv(days: int = 60) -> str:
+    """A seeded random walk of daily bars: rising closes that win and rising closes that lose."""
+    import random
+
+    walk = random.Random(7)  # noqa: S311 - test data
+    rows, level = ["timestamp,open,high,low,close"], 100.0
+    for day in range(days):
+        level = max(10.0, level + walk.uniform(-3, 3))
+        rows.append(f"{1704067200 + day * 86400},{level:.2f},{level + 1:.2f},{level - 1:.2f},{level + 0.5:.2f}")
+    return "\n".join(rows) + "\n"
+
+
+def _csv_backtest(files: dict[str, str]) -> Any:
+    from strategies.backtests import backtest_execute_files, csv_store
+
+    config = json.loads(files["config.json"])
+    data = csv_store(_walk_csv(), symbol="TEST", filename="walk.csv")
+    return backtest_execute_files(files, config, data, start=None, end=None, cash=None, commission=None,
+                                  strategy_id="hostile")
+
+
+def _honest(files: dict[str, str]) -> dict[str, str]:
+    """The same strategy without its attack: the figures a tampered run must end up with."""
+    entry = files["entry.py"].replace("found = engines()", "found = []").replace(
+        "forged = forge() if", "forged = False if")
+    return {**files, "entry.py": entry}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("attack", ["30_backtest_tamper_engine", "31_backtest_own_metrics"])
+def test_a_run_that_rewrites_its_own_results_fails_as_tampered_and_keeps_the_replay_s_figures(
+        attack: str, settings, tmp_path: Path, listeners: dict[str, Listener]) -> None:
+    files = hostile_files(attack, tmp_path, listeners)
+
+    run = _csv_backtest(files)
+    honest = _csv_backtest(_honest(files))
+
+    assert honest.result.status == "succeeded", honest.result.error
+    assert len(honest.result.trades) >= 3  # the strategy does trade: there was something to forge
+    assert run.result.status == "failed"
+    assert (run.result.error or "").startswith("tampered: "), run.result.error
+    results = [json.loads(line["message"].removeprefix("RESULT ")) for line in run.result.logs
+               if line["message"].startswith("RESULT ")]
+    assert results and any(r.get("engines_found") or r.get("forged") for r in results)  # the attack was real
+    assert all(t["market_id"] != "FORGED" for t in run.result.trades)
+    assert run.result.trades == honest.result.trades  # the replay's, to the cent: nothing forged got through
+    assert run.result.equity == honest.result.equity
+    assert run.metrics["return_pct"] == honest.metrics["return_pct"]
+
+
+@pytest.mark.django_db
+def test_a_run_that_reads_ahead_only_to_skip_losing_trades_fails_the_check_naming_the_step(
+        settings, tmp_path: Path, listeners: dict[str, Listener]) -> None:
+    files = hostile_files("32_backtest_skip_losers", tmp_path, listeners)
+
+    run = _csv_backtest(files)
+
+    skipped = [json.loads(line["message"].removeprefix("RESULT "))["skipped"] for line in run.result.logs
+               if line["message"].startswith("RESULT ")]
+    assert skipped, "the attack never found a loser to skip"
+    assert run.result.status == "failed"
+    assert run.lookahead["biased"] is True
+    flagged = run.lookahead["flagged"][0]
+    assert flagged["changed"] == ["entries"] and flagged["ran"]["entries"] == [] and flagged["sealed"]["entries"]
+    assert flagged["time"].removesuffix("Z") == skipped[0].removesuffix("+00:00")  # the first loser it skipped
+    assert "alpaca.get_bars(" in flagged["reads"]
+    assert f"look-ahead check: step {flagged['step']} ({flagged['time']})" in (run.result.error or "")

@@ -91,6 +91,25 @@ class BarSeries:
         return self.bars[count - 1].close if count else None
 
 
+def pack_bars(series: dict[str, BarSeries]) -> dict[str, Any]:
+    """Bars as columns, prices in their exact decimal text: one list or string per column, not a dict per bar
+    (how a backtest ships its range into its sandboxed run once)."""
+    return {symbol: {"period": s.period, "t": s.starts,
+                     **{key: ",".join(str(getattr(bar, name)) for bar in s.bars)
+                        for key, name in (("o", "open"), ("h", "high"), ("l", "low"), ("c", "close"),
+                                          ("v", "volume"))}}
+            for symbol, s in series.items()}
+
+
+def unpack_bars(packed: dict[str, Any]) -> dict[str, BarSeries]:
+    out: dict[str, BarSeries] = {}
+    for symbol, columns in packed.items():
+        prices = [[Decimal(text) for text in str(columns[key]).split(",")] for key in ("o", "h", "l", "c", "v")]
+        rows = list(zip([float(t) for t in columns["t"]], *prices, strict=True))
+        out[symbol] = bars_from_rows(symbol, rows, float(columns["period"]))
+    return out
+
+
 def _period(starts: list[float]) -> float:
     """The data's bar length: the most common gap between timestamps (weekends and holidays are rarer)."""
     gaps = Counter(round(b - a, 3) for a, b in itertools.pairwise(starts) if b > a)

@@ -21,6 +21,8 @@ runs): it gets a frame (now, positions, capital, state) and makes venue calls th
 from __future__ import annotations
 
 import bisect
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,6 +94,24 @@ class BacktestSpec:
     commission: Decimal | None = None  # relative fee per side (CSV data); None: the venue's own fees
     strategy_id: str = "backtest"
     params: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # the (cash-adjusted) config `plan` was read from
+
+    def as_json(self) -> dict[str, Any]:
+        """What a sandboxed run needs to build this very engine (`from_json`)."""
+        return {"platform": self.platform, "config": self.config, "polling_interval": self.polling_interval,
+                "start": self.start.isoformat() if self.start else None,
+                "end": self.end.isoformat() if self.end else None,
+                "commission": None if self.commission is None else str(self.commission),
+                "strategy_id": self.strategy_id, "params": self.params}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BacktestSpec:
+        platform, config = str(data["platform"]), dict(data["config"])
+        return cls(platform, CapitalPlan.from_config(config, platform), int(data["polling_interval"]),
+                   start=datetime.fromisoformat(data["start"]) if data.get("start") else None,
+                   end=datetime.fromisoformat(data["end"]) if data.get("end") else None,
+                   commission=Decimal(data["commission"]) if data.get("commission") is not None else None,
+                   strategy_id=str(data["strategy_id"]), params=dict(data.get("params") or {}), config=config)
 
 
 @dataclass
@@ -145,6 +165,12 @@ class BacktestResult:
     first_price: Decimal | None  # the primary series' close at the first and last step (buy and hold)
     last_price: Decimal | None
     duration_s: float = 0.0
+
+    def digest(self) -> str:
+        """One hash of what the figures come from: trades, the equity curve, open positions, fees, steps."""
+        shaped = {"trades": self.trades, "equity": [[t, str(v)] for t, v in self.equity],
+                  "open": self.open_positions, "fees": str(self.fees_usd), "steps": self.steps}
+        return hashlib.sha256(json.dumps(shaped, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def step_times(events: list[float], interval: float, start: float | None, end: float | None) -> list[float]:
@@ -241,7 +267,7 @@ class BacktestEngine:
                 last_price = price if price is not None else last_price
             frame = self._frame(now, state)
             if streams:
-                frame["bars"] = self._closed_bars(now)
+                frame["bars"] = self.closed_bars(now)
             outcome = runner.step(frame, self.call)
             for level, message in outcome.logs:
                 if len(self.logs) < MAX_LOGS:
@@ -305,7 +331,7 @@ class BacktestEngine:
             "positions": [self._position_json(p) for p in self.positions.values()],
         }
 
-    def _closed_bars(self, now: float) -> dict[str, Any]:
+    def closed_bars(self, now: float) -> dict[str, Any]:
         """The bars that closed since the last step, per symbol: never one closing after `now`."""
         fresh: dict[str, Any] = {}
         for symbol, series in self.bars.items():

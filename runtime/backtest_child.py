@@ -1,0 +1,215 @@
+"""Inside the sandbox: a whole backtest on bars in ONE run, the step loop included (see backtest_session.py).
+
+The worker ships the range's bars once, in the spec, as packed columns (`data.pack_bars`); the run builds the
+same `BacktestEngine` the worker uses (the desk core: sizing, risk, fees, the fill model) and steps the
+strategy through it, every read answered as of `ctx.now` by the engine itself, with no frame per step.
+The strategy module executes once per run, unless `module_keeps_state` says it keeps state of its own
+between calls (then each step re-executes it, as a live cycle runs in a new process); `ctx.state` carries
+over as between live cycles.
+
+Nothing the run says is believed: it hands back, per step, the orders it placed (and their replies), its
+signals, logs and state changes (`steps` frames), then a `claim` (trades, final equity and a digest of its
+results). The worker replays the orders through its own engine, outside, and computes every figure itself;
+a claim that differs from the replay fails the backtest as tampered (trading.backtest.replay).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from runtime.channel import BlockingChannel
+from runtime.cycle import run_cycle_in_process
+from runtime.loader import StrategyDefinition, load_strategy, load_strategy_fresh, strategy_hash
+from runtime.sdk import VenueError
+from trading.backtest.data import unpack_bars
+from trading.backtest.engine import BacktestCallError, BacktestEngine, BacktestSpec, OnCall, StepOutcome
+
+ORDER_METHODS = frozenset({"create_order", "cancel_order"})
+RECORDS_PER_FRAME = 500  # step records go back in frames well under the worker's frame cap
+PROGRESS_EVERY = 0.25  # seconds between progress frames
+MAX_LOG_LINES = 2000  # as the engine keeps: the first ones (a failing strategy fails early)
+
+
+# --- does the module keep state of its own? ------------------------------------------------------------------
+
+_IMMUTABLE_CALLS = frozenset({"frozenset", "tuple", "int", "float", "str", "bool", "Decimal", "timedelta",
+                              "namedtuple", "NamedTuple", "TypeVar", "getLogger"})
+
+
+def _immutable(node: ast.expr | None) -> bool:
+    if node is None or isinstance(node, ast.Constant | ast.Lambda | ast.Name | ast.Attribute):
+        return True
+    if isinstance(node, ast.Tuple):
+        return all(_immutable(item) for item in node.elts)
+    if isinstance(node, ast.UnaryOp | ast.BinOp):
+        return all(_immutable(part) for part in ast.iter_child_nodes(node) if isinstance(part, ast.expr))
+    if isinstance(node, ast.Call):
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        return name in _IMMUTABLE_CALLS and all(_immutable(arg) for arg in node.args)
+    return False
+
+
+def module_keeps_state(files: Mapping[str, str]) -> bool:
+    """True unless every file is plainly stateless between calls: no `global`/`nonlocal`, and every name bound at
+    module or class level is bound to something immutable (a constant, a tuple, a function, an import).
+    Conservative: what it cannot prove stateless is re-executed each step, as a live cycle would be."""
+    for name, source in files.items():
+        if not name.endswith(".py"):
+            continue
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return True  # the loader reports it
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Global | ast.Nonlocal):
+                return True
+        bodies = [tree.body] + [node.body for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
+        for body in bodies:
+            for statement in body:
+                if isinstance(statement, ast.Assign | ast.AnnAssign | ast.AugAssign):
+                    value = statement.value
+                    if isinstance(statement, ast.AugAssign) or not _immutable(value):
+                        return True
+                elif not isinstance(statement, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.AsyncFunctionDef
+                                    | ast.ClassDef | ast.Expr | ast.Pass):
+                    return True  # loops, ifs, with, try at module level: too clever to prove anything about
+    return False
+
+
+# --- the run -------------------------------------------------------------------------------------------------
+
+
+class _Transport:
+    """The script's venue calls, answered by the run's own engine; orders and reads are recorded for the worker."""
+
+    def __init__(self, max_log_chars: int) -> None:
+        self.max_log_chars = max_log_chars  # as the cycle's channel transport: print() lines go through log()
+        self.on_call: OnCall | None = None
+        self.orders: list[list[Any]] = []
+        self.reads: list[list[Any]] = []
+        self.logs: list[list[str]] = []
+        self.log_lines = 0
+
+    def call(self, venue: str, method: str, kwargs: dict[str, Any]) -> Any:
+        assert self.on_call is not None
+        if method in ORDER_METHODS:
+            try:
+                reply = self.on_call(venue, method, kwargs)
+            except BacktestCallError as error:
+                self.orders.append([venue, method, dict(kwargs), {"error": str(error)}])
+                raise VenueError(str(error)) from None
+            self.orders.append([venue, method, dict(kwargs), reply])
+            return reply
+        self.reads.append([venue, method, {k: v for k, v in kwargs.items() if k != "self"}])
+        try:
+            return self.on_call(venue, method, kwargs)
+        except BacktestCallError as error:
+            raise VenueError(str(error)) from None
+
+    def log(self, level: str, message: str) -> None:
+        if self.log_lines < MAX_LOG_LINES:
+            self.log_lines += 1
+            self.logs.append([level, message[: self.max_log_chars]])
+
+
+def _state_text(state: Any) -> str:
+    return json.dumps(state, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class OneRunRunner:
+    """The engine's StepRunner inside the run: each step a cycle of the strategy, in this process."""
+
+    def __init__(self, files: Mapping[str, str], transport: _Transport, state_bytes_limit: int,
+                 send_records: Callable[[list[dict[str, Any]]], None], progress: Callable[[int], None]) -> None:
+        self.files = dict(files)
+        self.transport = transport
+        self.state_bytes_limit = state_bytes_limit
+        self.fresh = module_keeps_state(files)
+        self.version_hash = strategy_hash(files)
+        self.definition: StrategyDefinition | None = None
+        self.index = 0
+        self.state_text: str | None = None  # the state the last step left, as JSON text
+        self.pending: list[dict[str, Any]] = []
+        self.send_records = send_records
+        self.progress = progress
+
+    def _definition(self) -> StrategyDefinition:
+        if self.fresh:
+            return load_strategy_fresh(self.files, self.version_hash)
+        if self.definition is None:
+            self.definition = load_strategy(self.files)
+        return self.definition
+
+    def step(self, frame: dict[str, Any], on_call: OnCall) -> StepOutcome:
+        transport = self.transport
+        transport.on_call, transport.orders, transport.reads, transport.logs = on_call, [], [], []
+        before = frame.get("state") or {}
+        # As text: the script edits nested values in place, so a dict kept from the last step would change too.
+        before_text = self.state_text if self.state_text is not None else _state_text(before)
+        try:
+            definition = self._definition()
+        except BaseException as error:  # the module body raised, or the files do not load
+            result: dict[str, Any] = {"entries": [], "exits": [], "state": None,
+                                      "error": f"{type(error).__name__}: {error}", "traceback": None}
+        else:
+            result = run_cycle_in_process(definition, frame, transport, state_bytes_limit=self.state_bytes_limit)
+        state = result["state"] if result["state"] is not None else dict(before)
+        failed = bool(result["error"])
+        record: dict[str, Any] = {}
+        if transport.orders:
+            record["orders"] = transport.orders
+        if result["entries"] or result["exits"]:
+            record["entries"], record["exits"] = result["entries"], result["exits"]
+        if transport.logs:
+            record["logs"] = transport.logs
+        self.state_text = _state_text(state)
+        if self.state_text != before_text:
+            record["state"] = json.loads(self.state_text)
+        if failed:
+            record["error"], record["traceback"] = result["error"], result["traceback"]
+        if record:
+            record["step"], record["reads"] = self.index, transport.reads
+            self.pending.append(record)
+            if len(self.pending) >= RECORDS_PER_FRAME:
+                self.flush()
+        self.index += 1
+        self.progress(self.index)
+        return StepOutcome("failed" if failed else "succeeded", result["entries"], result["exits"], state,
+                           result["error"], result["traceback"], [(level, text) for level, text in transport.logs])
+
+    def flush(self) -> None:
+        if self.pending:
+            self.send_records(self.pending)
+            self.pending = []
+
+
+def serve_backtest(channel: BlockingChannel, spec: dict[str, Any], state_bytes_limit: int, max_log_chars: int,
+                   install_output: Callable[[Any], Callable[[], None]]) -> None:
+    """Run the whole backtest, then send its records and its claim; the worker believes neither.
+
+    `install_output(transport)` points print() at the transport's log and returns the function that flushes it."""
+    backtest = spec["backtest"]
+    engine = BacktestEngine(BacktestSpec.from_json(backtest["spec"]), bars=unpack_bars(backtest["bars"]))
+    total = len(engine.steps())
+    last = [time.monotonic()]
+
+    def progress(done: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY:
+            last[0] = now
+            channel.send({"type": "progress", "done": done, "total": total})
+
+    transport = _Transport(max_log_chars)
+    flush_output = install_output(transport)
+    runner = OneRunRunner(spec["files"], transport, state_bytes_limit,
+                          lambda records: channel.send({"type": "steps", "records": records}), progress)
+    result = engine.run(runner, state=dict(spec["ctx"].get("state") or {}))
+    runner.flush()
+    flush_output()
+    equity = str(result.equity[-1][1]) if result.equity else None
+    channel.send({"type": "claim", "status": result.status, "steps": result.steps, "trades": len(result.trades),
+                  "final_equity": equity, "digest": result.digest(), "fresh_module": runner.fresh})

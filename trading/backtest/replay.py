@@ -1,0 +1,206 @@
+"""Trust, outside the run: replay a whole-run backtest's orders through the worker's own engine, and prove
+its decisions free of look-ahead.
+
+A backtest on bars runs its whole loop inside one sandboxed run that holds the range in memory
+(runtime/backtest_child.py). Nothing it says is believed:
+- the worker steps its own `BacktestEngine` (the same desk: sizing, risk, fees, fills) through the range and,
+  at each step, places the orders the run recorded for it; every reply must be the one the run got, and the
+  run's claim (trades, equity, a digest of its results) must be what this replay gives, or the backtest fails
+  as tampered. Fills, positions, P&L, the equity curve and the metrics are the replay's.
+- a script that read the run's memory could have seen a later bar. So every step that signalled (entries,
+  exits or orders) and a seeded sample of the quiet ones (`sample`, 64 by default) run again, sealed: in a
+  separate sandboxed run that holds only the bars closed by that step (`sealed()`, runtime.step_session), with
+  `ctx.state` as it was. Any difference (signals, orders, the state it leaves) fails the backtest, naming the
+  step and the reads the strategy made there. The result says what was checked.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from trading.backtest.data import iso
+from trading.backtest.engine import BacktestCallError, BacktestEngine, OnCall, StepOutcome, StepRunner
+
+ORDER_METHODS = frozenset({"create_order", "cancel_order"})
+DEFAULT_SAMPLE = 64
+
+
+class RunTampered(Exception):
+    """The run's record or claim is not what the worker's own replay gives."""
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _reads_text(reads: Any) -> str:
+    if not isinstance(reads, list) or not reads:
+        return "no venue read"
+    shown = []
+    for read in reads[:5]:
+        if isinstance(read, list) and len(read) == 3 and isinstance(read[2], dict):
+            args = ", ".join(f"{k}={v!r}" for k, v in read[2].items())
+            shown.append(f"{read[0]}.{read[1]}({args})")
+    more = f" and {len(reads) - 5} more" if len(reads) > 5 else ""
+    return "; ".join(shown) + more
+
+
+@dataclass
+class _Record:
+    orders: list[list[Any]] = field(default_factory=list)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    exits: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[tuple[str, str]] = field(default_factory=list)
+    state: dict[str, Any] | None = None  # None: unchanged
+    error: str | None = None
+    traceback: str | None = None
+    reads: list[Any] = field(default_factory=list)
+
+    @property
+    def signalled(self) -> bool:
+        return bool(self.orders or self.entries or self.exits)
+
+
+def _record(data: dict[str, Any]) -> tuple[int, _Record]:
+    """A step record as the run sent it, its shape checked (its content is judged by the replay)."""
+    step = data.get("step")
+    orders, entries, exits = data.get("orders", []), data.get("entries", []), data.get("exits", [])
+    logs, state, error = data.get("logs", []), data.get("state"), data.get("error")
+    ok = (isinstance(step, int) and step >= 0 and isinstance(orders, list)
+          and all(isinstance(o, list) and len(o) == 4 and isinstance(o[0], str) and o[1] in ORDER_METHODS
+                  and isinstance(o[2], dict) for o in orders)
+          and isinstance(entries, list) and isinstance(exits, list)
+          and all(isinstance(s, dict) for s in (*entries, *exits))
+          and isinstance(logs, list) and all(isinstance(line, list) and len(line) == 2
+                                             and all(isinstance(p, str) for p in line) for line in logs)
+          and (state is None or isinstance(state, dict)) and (error is None or isinstance(error, str)))
+    if not ok:
+        raise RunTampered(f"the run sent a malformed record for step {step!r}")
+    trace = data.get("traceback")
+    assert isinstance(step, int)
+    return step, _Record(orders, entries, exits, [(str(a), str(b)) for a, b in logs], state, error,
+                              trace if isinstance(trace, str) else None, data.get("reads") or [])
+
+
+@dataclass
+class Coverage:
+    """What the look-ahead check re-ran, sealed, and what it found."""
+
+    signal_steps: int = 0
+    quiet_steps: int = 0
+    sample: int = DEFAULT_SAMPLE
+    seed: int = 0
+    difference: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        verdict = "identical" if self.difference is None else f"different at step {self.difference['step']}"
+        return {"signals": self.signal_steps, "quiet": self.quiet_steps,
+                "checked": self.signal_steps + self.quiet_steps, "sample": self.sample, "seed": self.seed,
+                "biased": self.difference is not None, "flagged": [] if self.difference is None else [self.difference],
+                "summary": f"checked {self.signal_steps} signal steps and {self.quiet_steps} quiet steps: {verdict}"}
+
+
+class ReplayRunner:
+    """The worker engine's StepRunner for a whole-run backtest: the run's orders, replayed; sealed re-runs checked.
+
+    `sealed()` opens the sealed run (a StepRunner that takes the bars closed so far with each frame and holds
+    nothing later); it is opened on the first checked step and closed by `close()`.
+    """
+
+    def __init__(self, engine: BacktestEngine, records: list[dict[str, Any]], *, total_steps: int,
+                 sealed: Callable[[], StepRunner], sample: int = DEFAULT_SAMPLE, seed: int = 0,
+                 calls_per_step: int = 200) -> None:
+        self.engine = engine
+        self.records: dict[int, _Record] = {}
+        for data in records:
+            step, record = _record(data)
+            if step >= total_steps or step in self.records:
+                raise RunTampered(f"the run sent a record for step {step} twice or past the end ({total_steps})")
+            if len(record.orders) > calls_per_step:
+                raise RunTampered(f"the run claims {len(record.orders)} orders at step {step}, over the "
+                                  f"{calls_per_step} calls a step may make")
+            self.records[step] = record
+        signalling = sorted(step for step, record in self.records.items() if record.signalled)
+        signalled = set(signalling)
+        quiet = [step for step in range(total_steps) if step not in signalled]
+        picked = sorted(random.Random(seed).sample(quiet, min(sample, len(quiet))))  # noqa: S311 - a reproducible sample, not a secret
+        self.checked = set(signalling) | set(picked)
+        self.coverage = Coverage(sample=sample, seed=seed)
+        self.sealed_factory = sealed
+        self.sealed: StepRunner | None = None
+        self.index = 0
+
+    def step(self, frame: dict[str, Any], on_call: OnCall) -> StepOutcome:
+        index = self.index
+        self.index += 1
+        record = self.records.get(index) or _Record()
+        before = dict(frame.get("state") or {})
+        if index in self.checked:
+            difference = self._sealed_step(index, frame, on_call, record, before)
+            if difference is not None:
+                self.coverage.difference = difference
+                return StepOutcome("failed", [], [], before, f"look-ahead check: {difference['message']}")
+        else:
+            for venue, method, kwargs, claimed in record.orders:
+                try:
+                    reply = on_call(venue, method, dict(kwargs))
+                except BacktestCallError as error:
+                    reply = {"error": str(error)}
+                if _canonical(reply) != _canonical(claimed):
+                    raise RunTampered(f"step {index + 1} ({iso(self.engine.now)}): the run got {claimed!r} for its "
+                                      f"{method}, the desk outside the sandbox gives {reply!r}")
+        state = record.state if record.state is not None else before
+        return StepOutcome("failed" if record.error else "succeeded", record.entries, record.exits, state,
+                           record.error, record.traceback, record.logs)
+
+    def _sealed_step(self, index: int, frame: dict[str, Any], on_call: OnCall, record: _Record,
+                     before: dict[str, Any]) -> dict[str, Any] | None:
+        """Run step `index` again, sealed; its orders go to the engine for real. The difference, or None."""
+        if self.sealed is None:
+            self.sealed = self.sealed_factory()
+        orders: list[list[Any]] = []
+
+        def sealed_call(venue: str, method: str, kwargs: dict[str, Any]) -> Any:
+            if method not in ORDER_METHODS:
+                return on_call(venue, method, kwargs)
+            try:
+                reply = on_call(venue, method, kwargs)
+            except BacktestCallError as error:
+                orders.append([venue, method, kwargs, {"error": str(error)}])
+                raise
+            orders.append([venue, method, kwargs, reply])
+            return reply
+
+        sealed_frame = {**frame, "bars": self.engine.closed_bars(self.engine.now)}
+        outcome = self.sealed.step(sealed_frame, sealed_call)
+        if record.signalled:
+            self.coverage.signal_steps += 1
+        else:
+            self.coverage.quiet_steps += 1
+        ran = {"entries": record.entries, "exits": record.exits, "orders": [o[:3] for o in record.orders],
+               "state": record.state if record.state is not None else before, "failed": bool(record.error)}
+        again = {"entries": outcome.entries, "exits": outcome.exits, "orders": [o[:3] for o in orders],
+                 "state": outcome.state, "failed": outcome.status != "succeeded"}
+        if _canonical(ran) == _canonical(again):
+            claimed = [o[3] for o in record.orders]
+            if _canonical(claimed) != _canonical([o[3] for o in orders]):
+                raise RunTampered(f"step {index + 1} ({iso(self.engine.now)}): the run's order replies "
+                                  f"{claimed!r} are not the desk's {[o[3] for o in orders]!r}")
+            return None
+        changed = [key for key in ran if _canonical(ran[key]) != _canonical(again[key])]
+        reads = _reads_text(record.reads)
+        return {"step": index + 1, "time": iso(self.engine.now), "changed": changed, "reads": reads,
+                "ran": ran, "sealed": again,
+                "message": (f"step {index + 1} ({iso(self.engine.now)}) decides differently when the data is cut at "
+                            f"that step ({', '.join(changed)} changed); its reads there: {reads}. It used data "
+                            f"it would not have had live (or something other than what it read: randomness, the "
+                            f"clock)")}
+
+    def close(self) -> None:
+        closer = getattr(self.sealed, "close", None)
+        if closer is not None:
+            closer()
