@@ -362,12 +362,19 @@ def _backtest_one_run(files: Mapping[str, str], spec: BacktestSpec, bars: dict[s
     (trading.backtest.replay). Every figure is the replay's."""
     ctx = {"strategy_id": spec.strategy_id, "platform": spec.platform, "mode": "backtest", "dry_run": False}
     payload = {"backtest": {"spec": spec.as_json(), "bars": pack_bars(bars)}}
+    reached = [0, 0]
+
+    def step_reached(done: int, total: int) -> None:
+        reached[:] = [done, total]
+        if progress is not None:
+            progress(done, total)
+
     with OneRunSession(files, ctx, limits, sandbox, payload=payload) as session:
         weak = session.weak
-        outcome = session.run(wall_seconds=float(settings.BACKTEST_TIME_LIMIT_SECONDS), progress=progress,
+        outcome = session.run(wall_seconds=float(settings.BACKTEST_TIME_LIMIT_SECONDS), progress=step_reached,
                               cancelled=cancelled)
     if outcome.error == "cancelled":
-        raise BacktestCancelled("cancelled while the run was in the sandbox")
+        raise BacktestCancelled(f"cancelled at step {reached[0]} of {reached[1]}")
     engine = BacktestEngine(spec, bars=bars)
     total = len(engine.steps())
     seed = settings.BACKTEST_LOOKAHEAD_SEED

@@ -21,8 +21,23 @@ from tests.backtest.conftest import EXAMPLE, goog_csv
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.storage]
 
 
-def queued(alice: Any) -> Backtest:
+SLOW_STEPS = """
+
+import time as _time
+
+_should_enter = should_enter
+
+
+def should_enter(ctx):  # 20 ms a step: the whole run takes long enough to be cancelled in the middle
+    _time.sleep(0.02)
+    return _should_enter(ctx)
+"""
+
+
+def queued(alice: Any, *, slow: bool = False) -> Backtest:
     files = {path.name: path.read_text() for path in EXAMPLE.iterdir() if path.is_file()}
+    if slow:
+        files["entry.py"] += SLOW_STEPS
     version = strategy_deploy(owner=alice, files=files)
     from decimal import Decimal
 
@@ -66,8 +81,8 @@ async def _receive(layer: Any, channel: str) -> Any:
 
 
 def test_a_running_backtest_is_cancelled_between_two_steps(settings, redis_url, alice) -> None:
-    settings.BACKTEST_LOOKAHEAD_CHECK = False
-    backtest = queued(alice)
+    backtest = queued(alice, slow=True)
+
     def work() -> None:
         from django.db import connection
 

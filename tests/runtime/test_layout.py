@@ -1,4 +1,5 @@
-"""What of the repository a strategy can import: the SDK, the runtime and the platform names, nothing of trading."""
+"""What of the repository a strategy can import: the SDK, the runtime and the pure desk a backtest runs inside the
+sandbox (platform names, book shapes, sizing, risk, fees, the backtest engine), no adapter, no ledger, no settings."""
 
 from __future__ import annotations
 
@@ -21,13 +22,13 @@ def should_enter(ctx):
 """
 
 
-def test_a_strategy_sees_the_platform_names_and_nothing_else_of_trading(sandbox: Sandbox) -> None:
+def test_a_strategy_sees_the_pure_desk_and_nothing_else_of_trading(sandbox: Sandbox) -> None:
     outcome = sandbox.run_cycle(scripts(PROBE), {"strategy_id": "1"}, no_op_on_call, FAST_LIMITS)
     assert outcome.status == "succeeded", (outcome.error, outcome.traceback)
     assert [line.message for line in outcome.logs] == [
         "platforms polymarket,kalshi,alpaca",
         "trading.venues.base refused",
         "trading.models refused",
-        "trading.venues ['platforms']",  # a namespace package holding the one bound file
+        "trading.venues ['domain', 'platforms']",  # a namespace package holding the bound files only
         "strategyhub.settings refused",
     ]
