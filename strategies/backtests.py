@@ -404,7 +404,11 @@ def _backtest_one_run(files: Mapping[str, str], spec: BacktestSpec, bars: dict[s
     if progress is not None and result.status == "succeeded":
         progress(total, total)
     lookahead = replay.coverage.as_json() if replay is not None else {}
-    return BacktestRun(result, _metrics(result), lookahead, weak)
+    metrics = _metrics(result)
+    sealed = replay.sealed_s if replay is not None else 0.0
+    metrics["phases_s"] = {"sandbox_run": round(outcome.duration_s, 3), "sealed_check": round(sealed, 3),
+                           "replay": round(result.duration_s - outcome.duration_s - sealed, 3)}
+    return BacktestRun(result, metrics, lookahead, weak)
 
 
 def run_json(run: BacktestRun, backtest_id: int | None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,6 +133,7 @@ class ReplayRunner:
         self.coverage = Coverage(sample=sample, seed=seed)
         self.sealed_factory = sealed
         self.sealed: StepRunner | None = None
+        self.sealed_s = 0.0  # time spent opening and stepping the sealed run
         self.index = 0
 
     def step(self, frame: dict[str, Any], on_call: OnCall) -> StepOutcome:
@@ -161,7 +163,9 @@ class ReplayRunner:
                      before: dict[str, Any]) -> dict[str, Any] | None:
         """Run step `index` again, sealed; its orders go to the engine for real. The difference, or None."""
         if self.sealed is None:
+            started = time.perf_counter()
             self.sealed = self.sealed_factory()
+            self.sealed_s += time.perf_counter() - started
         orders: list[list[Any]] = []
 
         def sealed_call(venue: str, method: str, kwargs: dict[str, Any]) -> Any:
@@ -175,8 +179,10 @@ class ReplayRunner:
             orders.append([venue, method, kwargs, reply])
             return reply
 
+        started = time.perf_counter()
         sealed_frame = {**frame, "bars": self.engine.closed_bars(self.engine.now)}
         outcome = self.sealed.step(sealed_frame, sealed_call)
+        self.sealed_s += time.perf_counter() - started
         if record.signalled:
             self.coverage.signal_steps += 1
         else:

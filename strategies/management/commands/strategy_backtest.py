@@ -155,8 +155,11 @@ class Command(BaseCommand):
         self.stdout.write(f"backtest {shaped['id'] or '(not saved)'}: {shaped['status']}, {m.get('trades')} trades, "
                           f"return {m.get('return_pct'):.2f} %, max drawdown {m.get('max_drawdown_pct'):.2f} %, "
                           f"Sharpe {m.get('sharpe')}, fees ${m.get('fees_usd')}")
-        flagged = (shaped.get("lookahead") or {}).get("flagged") or []
-        if flagged:
+        lookahead = shaped.get("lookahead") or {}
+        flagged = lookahead.get("flagged") or []
+        if lookahead.get("summary"):  # on bars: the sealed re-runs, always
+            self.stdout.write(f"look-ahead check: {lookahead['summary']}")
+        elif flagged:
             self.stdout.write(f"look-ahead: {len(flagged)} signal(s) change when the data is cut after them")
 
 
