@@ -83,6 +83,16 @@ def module_keeps_state(files: Mapping[str, str]) -> bool:
 # --- the run -------------------------------------------------------------------------------------------------
 
 
+def _copied(value: Any) -> Any:
+    """A reply the script may edit: the engine keeps its replies (a bar's dict is built once), and an edit must
+    not reach the next read, as across the channel of a live cycle or the sealed re-run."""
+    if type(value) is list:  # bars: a copy of each, one level deep, as the sealed run's kept bars answer
+        return [dict(item) if type(item) is dict else item for item in value]
+    if type(value) is dict:
+        return {key: _copied(item) if type(item) in (list, dict) else item for key, item in value.items()}
+    return value
+
+
 class _Transport:
     """The script's venue calls, answered by the run's own engine; orders and reads are recorded for the worker."""
 
@@ -104,9 +114,9 @@ class _Transport:
                 raise VenueError(str(error)) from None
             self.orders.append([venue, method, dict(kwargs), reply])
             return reply
-        self.reads.append([venue, method, {k: v for k, v in kwargs.items() if k != "self"}])
+        self.reads.append([venue, method, dict(kwargs)])
         try:
-            return self.on_call(venue, method, kwargs)
+            return _copied(self.on_call(venue, method, kwargs))
         except BacktestCallError as error:
             raise VenueError(str(error)) from None
 

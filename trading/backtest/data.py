@@ -69,13 +69,13 @@ class BarSeries:
     def replies(self, lo: int, hi: int) -> list[dict[str, Any]]:
         """Bars lo..hi in Alpaca's JSON shape, each built once (a run reads the same bars many times)."""
         cache = self._replies
-        out = []
-        for index in range(lo, hi):
-            reply = cache[index]
-            if reply is None:
-                reply = cache[index] = self.bars[index].as_alpaca()
-            out.append(reply)
-        return out
+        window = cache[lo:hi]
+        if None in window:  # built on first read; a read of bars read before is one slice
+            for index in range(lo, hi):
+                if cache[index] is None:
+                    cache[index] = self.bars[index].as_alpaca()
+            window = cache[lo:hi]
+        return window  # type: ignore[return-value]
 
     def visible(self, now: float) -> int:
         """How many bars have closed by `now`."""
