@@ -13,7 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,7 +33,7 @@ from strategies.events import backtest_broadcast
 from strategies.models import Backtest, BacktestCsv, StrategyVersion
 from strategyhub.lib.refusal import Refused, issue
 from strategyhub.lib.workers import process_gone, worker_id
-from trading.backtest.data import DataError, iso, load_csv, pack_bars, recorded_polymarket
+from trading.backtest.data import BarSeries, DataError, iso, load_csv, pack_bars, recorded_polymarket
 from trading.backtest.engine import (
     BacktestCallError,
     BacktestCancelled,
@@ -147,6 +147,8 @@ class BacktestData:
 
     source: str
     spec: dict[str, Any]
+    # A CSV parsed when it was stored (`csv_store`): the command runs on it without parsing it again.
+    parsed: BarSeries | None = field(default=None, compare=False, repr=False)
 
     def load(self, platform: str, *, start: datetime | None, end: datetime | None,
              offline: bool = False) -> dict[str, Any]:
@@ -154,6 +156,8 @@ class BacktestData:
 
         Venue history comes from the database's cache, the venue asked only for what it lacks
         (`offline`: never asked, for pages that show a finished run's data)."""
+        if self.source == Backtest.Source.CSV and self.parsed is not None:
+            return {"bars": {self.spec["symbol"]: self.parsed}}
         if self.source == Backtest.Source.CSV:
             text = csv_text(str(self.spec["sha256"]))
             name = str(self.spec.get("filename") or "data.csv")
@@ -187,10 +191,10 @@ def csv_text(sha256: str) -> str:
 
 def csv_store(text: str, *, symbol: str, filename: str) -> BacktestData:
     """Check a user's CSV now (a clear error names the line) and keep it by content hash for the worker."""
-    load_csv(filename, symbol=symbol, text=text)
+    series = load_csv(filename, symbol=symbol, text=text)
     digest = hashlib.sha256(text.encode()).hexdigest()
     BacktestCsv.objects.get_or_create(sha256=digest, defaults={"filename": filename, "content": text})
-    return BacktestData(Backtest.Source.CSV, {"symbol": symbol, "sha256": digest, "filename": filename})
+    return BacktestData(Backtest.Source.CSV, {"symbol": symbol, "sha256": digest, "filename": filename}, series)
 
 
 VENUE_SOURCES: dict[str, str] = {  # the venue history each platform's strategies may backtest on
