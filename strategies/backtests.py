@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from runtime import Sandbox, SandboxLimits, SandboxUnavailable, VenueCallError
-from runtime.backtest_session import OneRunSession
+from runtime.backtest_session import OneRunOutcome, OneRunSession
 from runtime.cycle import run_cycle_in_process
 from runtime.loader import load_strategy
 from runtime.sdk import VenueError
@@ -373,12 +373,26 @@ def _backtest_one_run(files: Mapping[str, str], spec: BacktestSpec, bars: dict[s
         if progress is not None:
             progress(done, total)
 
-    with OneRunSession(files, ctx, limits, sandbox, payload=payload) as session:
-        weak = session.weak
-        outcome = session.run(wall_seconds=float(settings.BACKTEST_TIME_LIMIT_SECONDS), progress=step_reached,
-                              cancelled=cancelled)
-    if outcome.error == "cancelled":
-        raise BacktestCancelled(f"cancelled at step {reached[0]} of {reached[1]}")
+    sealed: list[SandboxRunner] = []
+    try:
+        with OneRunSession(files, ctx, limits, sandbox, payload=payload) as session:
+            weak = session.weak
+            sealed.append(runner())  # the sealed run starts while the main one runs: off the critical path
+            outcome = session.run(wall_seconds=float(settings.BACKTEST_TIME_LIMIT_SECONDS), progress=step_reached,
+                                  cancelled=cancelled)
+        if outcome.error == "cancelled":
+            raise BacktestCancelled(f"cancelled at step {reached[0]} of {reached[1]}")
+        return _replay_and_check(spec, bars, outcome, weak, sealed[0], limits=limits, progress=progress,
+                                 cancelled=cancelled)
+    finally:
+        for opened in sealed:
+            opened.close()
+
+
+def _replay_and_check(spec: BacktestSpec, bars: dict[str, Any], outcome: OneRunOutcome, weak: bool,
+                      sealed: SandboxRunner, *, limits: SandboxLimits, progress: Callable[[int, int], None] | None,
+                      cancelled: Callable[[], bool] | None) -> BacktestRun:
+    """The worker's own replay of a finished run, with the sealed re-runs of the look-ahead check."""
     engine = BacktestEngine(spec, bars=bars)
     total = len(engine.steps())
     seed = settings.BACKTEST_LOOKAHEAD_SEED
@@ -388,7 +402,7 @@ def _backtest_one_run(files: Mapping[str, str], spec: BacktestSpec, bars: dict[s
         if outcome.claim is None:
             result = _ended(engine, f"the backtest's sandbox run ended without a result: {outcome.error}")
         else:
-            replay = ReplayRunner(engine, outcome.records, total_steps=total, sealed=runner,
+            replay = ReplayRunner(engine, outcome.records, total_steps=total, sealed=lambda: sealed,
                                   sample=settings.BACKTEST_LOOKAHEAD_SAMPLE, seed=seed,
                                   calls_per_step=int(limits.calls_per_cycle))
             result = engine.run(replay, cancelled=cancelled)
@@ -400,18 +414,15 @@ def _backtest_one_run(files: Mapping[str, str], spec: BacktestSpec, bars: dict[s
                     f"{len(result.trades)} ending at {result.equity[-1][1] if result.equity else None}")
     except RunTampered as tampered:
         result = _ended(BacktestEngine(spec, bars=bars), f"tampered: {tampered}")
-    finally:
-        if replay is not None:
-            replay.close()
     result.duration_s = outcome.duration_s + result.duration_s
     result.logs = [{"time": None, "level": line.level, "message": line.message} for line in outcome.logs] + result.logs
     if progress is not None and result.status == "succeeded":
         progress(total, total)
     lookahead = replay.coverage.as_json() if replay is not None else {}
     metrics = _metrics(result)
-    sealed = replay.sealed_s if replay is not None else 0.0
-    metrics["phases_s"] = {"sandbox_run": round(outcome.duration_s, 3), "sealed_check": round(sealed, 3),
-                           "replay": round(result.duration_s - outcome.duration_s - sealed, 3)}
+    sealed_s = replay.sealed_s if replay is not None else 0.0
+    metrics["phases_s"] = {"sandbox_run": round(outcome.duration_s, 3), "sealed_check": round(sealed_s, 3),
+                           "replay": round(result.duration_s - outcome.duration_s - sealed_s, 3)}
     return BacktestRun(result, metrics, lookahead, weak)
 
 

@@ -228,7 +228,7 @@ def test_a_run_that_reads_ahead_only_to_skip_losing_trades_fails_the_check_namin
     assert run.result.status == "failed"
     assert run.lookahead["biased"] is True
     flagged = run.lookahead["flagged"][0]
-    assert flagged["changed"] == ["entries"] and flagged["ran"]["entries"] == [] and flagged["sealed"]["entries"]
+    assert "entries" in flagged["changed"] and flagged["ran"]["entries"] == [] and flagged["sealed"]["entries"]
     assert flagged["time"].removesuffix("Z") == skipped[0].removesuffix("+00:00")  # the first loser it skipped
     assert "alpaca.get_bars(" in flagged["reads"]
     assert f"look-ahead check: step {flagged['step']} ({flagged['time']})" in (run.result.error or "")

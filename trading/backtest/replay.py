@@ -145,7 +145,8 @@ class ReplayRunner:
             difference = self._sealed_step(index, frame, on_call, record, before)
             if difference is not None:
                 self.coverage.difference = difference
-                return StepOutcome("failed", [], [], before, f"look-ahead check: {difference['message']}")
+                return StepOutcome("failed", [], [], before, f"look-ahead check: {difference['message']}",
+                                   None, record.logs)  # what it printed there is kept: it may say why
         else:
             for venue, method, kwargs, claimed in record.orders:
                 try:
