@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ast
 import json
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,7 +29,7 @@ from trading.backtest.engine import BacktestCallError, BacktestEngine, BacktestS
 
 ORDER_METHODS = frozenset({"create_order", "cancel_order"})
 RECORDS_PER_FRAME = 500  # step records go back in frames well under the worker's frame cap
-PROGRESS_EVERY = 0.25  # seconds between progress frames
+STEPS_PER_FRAME = 32  # and at least this often, saying how far the run got: the worker's replay follows close behind
 MAX_LOG_LINES = 2000  # as the engine keeps: the first ones (a failing strategy fails early)
 
 
@@ -134,7 +133,7 @@ class OneRunRunner:
     """The engine's StepRunner inside the run: each step a cycle of the strategy, in this process."""
 
     def __init__(self, files: Mapping[str, str], transport: _Transport, state_bytes_limit: int,
-                 send_records: Callable[[list[dict[str, Any]]], None], progress: Callable[[int], None]) -> None:
+                 send_records: Callable[[list[dict[str, Any]], int], None]) -> None:
         self.files = dict(files)
         self.transport = transport
         self.state_bytes_limit = state_bytes_limit
@@ -145,7 +144,7 @@ class OneRunRunner:
         self.state_text: str | None = None  # the state the last step left, as JSON text
         self.pending: list[dict[str, Any]] = []
         self.send_records = send_records
-        self.progress = progress
+        self.flushed = 0  # steps done when the last frame went out
 
     def _definition(self) -> StrategyDefinition:
         if self.fresh:
@@ -184,17 +183,17 @@ class OneRunRunner:
         if record:
             record["step"], record["reads"] = self.index, transport.reads
             self.pending.append(record)
-            if len(self.pending) >= RECORDS_PER_FRAME:
-                self.flush()
         self.index += 1
-        self.progress(self.index)
+        if len(self.pending) >= RECORDS_PER_FRAME or self.index - self.flushed >= STEPS_PER_FRAME:
+            self.flush()
         return StepOutcome("failed" if failed else "succeeded", result["entries"], result["exits"], state,
                            result["error"], result["traceback"], [(level, text) for level, text in transport.logs])
 
     def flush(self) -> None:
-        if self.pending:
-            self.send_records(self.pending)
-            self.pending = []
+        """Send the records so far, with how many steps are done (`upto`): every step below it without a record
+        was quiet."""
+        self.send_records(self.pending, self.index)
+        self.pending, self.flushed = [], self.index
 
 
 def serve_backtest(channel: BlockingChannel, spec: dict[str, Any], state_bytes_limit: int, max_log_chars: int,
@@ -204,19 +203,10 @@ def serve_backtest(channel: BlockingChannel, spec: dict[str, Any], state_bytes_l
     `install_output(transport)` points print() at the transport's log and returns the function that flushes it."""
     backtest = spec["backtest"]
     engine = BacktestEngine(BacktestSpec.from_json(backtest["spec"]), bars=unpack_bars(backtest["bars"]))
-    total = len(engine.steps())
-    last = [time.monotonic()]
-
-    def progress(done: int) -> None:
-        now = time.monotonic()
-        if now - last[0] >= PROGRESS_EVERY:
-            last[0] = now
-            channel.send({"type": "progress", "done": done, "total": total})
-
     transport = _Transport(max_log_chars)
     flush_output = install_output(transport)
     runner = OneRunRunner(spec["files"], transport, state_bytes_limit,
-                          lambda records: channel.send({"type": "steps", "records": records}), progress)
+                          lambda records, upto: channel.send({"type": "steps", "records": records, "upto": upto}))
     result = engine.run(runner, state=dict(spec["ctx"].get("state") or {}))
     runner.flush()
     flush_output()

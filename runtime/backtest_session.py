@@ -7,7 +7,7 @@ run's wall clock, the size of what it sends, the CPU rlimit of `limits.cpu_secon
 it leaves the replay and the look-ahead check to trading.backtest.replay.
 
     with OneRunSession(files, ctx, limits, payload={"backtest": {...}}) as session:
-        outcome = session.run(wall_seconds=3600, progress=..., cancelled=...)
+        outcome = session.run(wall_seconds=3600, on_records=..., cancelled=...)
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from runtime.protocol import Run as _Run
 from runtime.protocol import RunStop as _Stop
 from runtime.step_session import StepSession, _no_calls
 
+OnRecords = Callable[[list[dict[str, Any]], int], None]
 RECORDS_MAX_BYTES = 64 * 1024 * 1024  # what a run may send back in all: far above an honest run's records
 
 
@@ -38,13 +39,14 @@ class OneRunOutcome:
 
 
 class _WholeRun(_Run):
-    def __init__(self, parent: _Run, progress: Callable[[int, int], None] | None) -> None:
+    def __init__(self, parent: _Run, on_records: OnRecords | None) -> None:
         super().__init__(parent.limits, _no_calls, parent.platform, set())
         self.ready = parent.ready
         self.records: list[dict[str, Any]] = []
         self.record_bytes = 0
+        self.upto = 0
         self.claim: dict[str, Any] | None = None
-        self.progress = progress
+        self.on_records = on_records
 
     def frame(self, message: dict[str, Any], channel: socket.socket, deadline: float) -> None:
         kind = message["type"]
@@ -54,17 +56,18 @@ class _WholeRun(_Run):
         if self.claim is not None:
             raise _Stop(FAILED, "the sandbox kept talking after its claim")
         if kind == "steps":
-            records = message.get("records")
+            records, upto = message.get("records"), message.get("upto")
             if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
                 raise _Stop(FAILED, "protocol violation: malformed steps frame")
+            if not isinstance(upto, int) or isinstance(upto, bool) or upto < self.upto:
+                raise _Stop(FAILED, "protocol violation: a steps frame must say how far the run got")
             self.record_bytes += len(json.dumps(records, separators=(",", ":")))
             if self.record_bytes > RECORDS_MAX_BYTES:
                 raise _Stop(FAILED, f"the run's records are over {RECORDS_MAX_BYTES // 2**20} MiB")
             self.records.extend(records)
-        elif kind == "progress":
-            done, total = message.get("done"), message.get("total")
-            if self.progress is not None and isinstance(done, int) and isinstance(total, int) and 0 < done <= total:
-                self.progress(done, total)
+            self.upto = upto
+            if self.on_records is not None:
+                self.on_records(records, upto)
         elif kind == "claim":
             self.claim = message
         elif kind == "call":
@@ -81,12 +84,14 @@ class OneRunSession(StepSession):
     def __enter__(self) -> OneRunSession:
         return self
 
-    def run(self, *, wall_seconds: float, progress: Callable[[int, int], None] | None = None,
+    def run(self, *, wall_seconds: float, on_records: OnRecords | None = None,
             cancelled: Callable[[], bool] | None = None) -> OneRunOutcome:
+        """Collect the run's records (each batch also handed to `on_records(records, upto)` as it comes, `upto`
+        the number of steps done: the replay may follow while the run goes on) and its claim."""
         started = time.monotonic()
         ready = _Run(self.limits, _no_calls, self.platform, set())
         ready.ready = self.ready
-        run = _WholeRun(ready, progress)
+        run = _WholeRun(ready, on_records)
         if self.warning:
             run.log("warning", self.warning)
         deadline = started + wall_seconds

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ from trading.backtest.history import (
 )
 from trading.backtest.lookahead import lookahead_check
 from trading.backtest.metrics import compute_metrics
-from trading.backtest.replay import ReplayRunner, RunTampered
+from trading.backtest.replay import RecordFeed, ReplayRunner, RunTampered
 from trading.capital import CapitalPlan
 
 logger = logging.getLogger(__name__)
@@ -361,69 +362,74 @@ def _ended(engine: BacktestEngine, message: str) -> BacktestResult:
 def _backtest_one_run(files: Mapping[str, str], spec: BacktestSpec, bars: dict[str, Any], *, limits: SandboxLimits,
                       runner: Callable[[], SandboxRunner], progress: Callable[[int, int], None] | None,
                       cancelled: Callable[[], bool] | None, sandbox: Sandbox | None) -> BacktestRun:
-    """A backtest on bars: the loop inside ONE sandboxed run (runtime.backtest_session); then, here, its orders
-    replayed through this worker's engine, its claim compared, and its decisions re-run sealed
-    (trading.backtest.replay). Every figure is the replay's."""
+    """A backtest on bars: the loop inside ONE sandboxed run (runtime.backtest_session), and here, following close
+    behind it, its orders replayed through this worker's engine and its decisions re-run sealed
+    (trading.backtest.replay); at the end its claim is compared. Every figure is the replay's."""
     ctx = {"strategy_id": spec.strategy_id, "platform": spec.platform, "mode": "backtest", "dry_run": False}
     payload = {"backtest": {"spec": spec.as_json(), "bars": pack_bars(bars)}}
-    reached = [0, 0]
-
-    def step_reached(done: int, total: int) -> None:
-        reached[:] = [done, total]
-        if progress is not None:
-            progress(done, total)
-
+    engine = BacktestEngine(spec, bars=bars)
+    feed = RecordFeed(len(engine.steps()), calls_per_step=int(limits.calls_per_cycle))
+    stop = threading.Event()  # the replay is done with the run (it found a difference, or failed)
+    ran: list[OneRunOutcome] = []
     sealed: list[SandboxRunner] = []
     try:
         with OneRunSession(files, ctx, limits, sandbox, payload=payload) as session:
             weak = session.weak
-            sealed.append(runner())  # the sealed run starts while the main one runs: off the critical path
-            outcome = session.run(wall_seconds=float(settings.BACKTEST_TIME_LIMIT_SECONDS), progress=step_reached,
-                                  cancelled=cancelled)
-        if outcome.error == "cancelled":
-            raise BacktestCancelled(f"cancelled at step {reached[0]} of {reached[1]}")
-        return _replay_and_check(spec, bars, outcome, weak, sealed[0], limits=limits, progress=progress,
-                                 cancelled=cancelled)
+
+            def pump() -> None:  # the run's frames, in their own thread: the replay below reads them as they come
+                try:
+                    ran.append(session.run(
+                        wall_seconds=float(settings.BACKTEST_TIME_LIMIT_SECONDS), on_records=feed.add,
+                        cancelled=lambda: stop.is_set() or bool(cancelled is not None and cancelled())))
+                finally:
+                    feed.finish(ran[0].error if ran else "the worker stopped reading the run")
+
+            thread = threading.Thread(target=pump, name="backtest-run", daemon=True)
+            thread.start()
+            try:
+                sealed.append(runner())  # the sealed run starts while the main one runs
+                replay = ReplayRunner(engine, feed, sealed=lambda: sealed[0],
+                                      sample=settings.BACKTEST_LOOKAHEAD_SAMPLE, seed=_lookahead_seed())
+                try:
+                    result = engine.run(replay, progress=progress, cancelled=cancelled)
+                except RunTampered as tampered:
+                    stop.set()
+                    result = _ended(BacktestEngine(spec, bars=bars), f"tampered: {tampered}")
+                if replay.coverage.difference is not None:
+                    stop.set()
+            except BaseException:
+                stop.set()
+                raise
+            finally:
+                thread.join()
     finally:
         for opened in sealed:
             opened.close()
-
-
-def _replay_and_check(spec: BacktestSpec, bars: dict[str, Any], outcome: OneRunOutcome, weak: bool,
-                      sealed: SandboxRunner, *, limits: SandboxLimits, progress: Callable[[int, int], None] | None,
-                      cancelled: Callable[[], bool] | None) -> BacktestRun:
-    """The worker's own replay of a finished run, with the sealed re-runs of the look-ahead check."""
-    engine = BacktestEngine(spec, bars=bars)
-    total = len(engine.steps())
-    seed = settings.BACKTEST_LOOKAHEAD_SEED
-    seed = secrets.randbelow(2**31) if seed is None else seed  # unknown to the script unless set
-    replay: ReplayRunner | None = None
-    try:
-        if outcome.claim is None:
-            result = _ended(engine, f"the backtest's sandbox run ended without a result: {outcome.error}")
-        else:
-            replay = ReplayRunner(engine, outcome.records, total_steps=total, sealed=lambda: sealed,
-                                  sample=settings.BACKTEST_LOOKAHEAD_SAMPLE, seed=seed,
-                                  calls_per_step=int(limits.calls_per_cycle))
-            result = engine.run(replay, cancelled=cancelled)
-            if replay.coverage.difference is None and result.digest() != outcome.claim.get("digest"):
-                # Figures stay the replay's; the run that claimed others fails.
-                result.status, result.error = "failed", (
-                    f"tampered: the run claimed {outcome.claim.get('trades')!r} trades ending at equity "
-                    f"{outcome.claim.get('final_equity')!r}; the replay outside the sandbox gives "
-                    f"{len(result.trades)} ending at {result.equity[-1][1] if result.equity else None}")
-    except RunTampered as tampered:
-        result = _ended(BacktestEngine(spec, bars=bars), f"tampered: {tampered}")
-    result.duration_s = outcome.duration_s + result.duration_s
+    outcome = ran[0]
+    if outcome.error == "cancelled" and not stop.is_set():
+        raise BacktestCancelled(f"cancelled at step {replay.index} of {feed.total_steps}")
+    claim = outcome.claim
+    if claim is None and result.status == "succeeded":
+        result.status, result.error = "failed", f"the backtest's sandbox run ended without a result: {outcome.error}"
+    elif claim is not None and replay.coverage.difference is None and not (result.error or "").startswith(
+            "tampered") and result.digest() != claim.get("digest"):
+        # Figures stay the replay's; the run that claimed others fails.
+        result.status, result.error = "failed", (
+            f"tampered: the run claimed {claim.get('trades')!r} trades ending at equity "
+            f"{claim.get('final_equity')!r}; the replay outside the sandbox gives "
+            f"{len(result.trades)} ending at {result.equity[-1][1] if result.equity else None}")
+    replay_s = result.duration_s
+    result.duration_s = max(outcome.duration_s, replay_s)
     result.logs = [{"time": None, "level": line.level, "message": line.message} for line in outcome.logs] + result.logs
-    if progress is not None and result.status == "succeeded":
-        progress(total, total)
-    lookahead = replay.coverage.as_json() if replay is not None else {}
     metrics = _metrics(result)
-    sealed_s = replay.sealed_s if replay is not None else 0.0
-    metrics["phases_s"] = {"sandbox_run": round(outcome.duration_s, 3), "sealed_check": round(sealed_s, 3),
-                           "replay": round(result.duration_s - outcome.duration_s - sealed_s, 3)}
-    return BacktestRun(result, metrics, lookahead, weak)
+    metrics["phases_s"] = {"sandbox_run": round(outcome.duration_s, 3), "sealed_check": round(replay.sealed_s, 3),
+                           "replay_with_check": round(replay_s, 3)}  # the replay follows the run: they overlap
+    return BacktestRun(result, metrics, replay.coverage.as_json(), weak)
+
+
+def _lookahead_seed() -> int:
+    seed = settings.BACKTEST_LOOKAHEAD_SEED
+    return secrets.randbelow(2**31) if seed is None else int(seed)  # unknown to the script unless set
 
 
 def run_json(run: BacktestRun, backtest_id: int | None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,6 +88,56 @@ def _record(data: dict[str, Any]) -> tuple[int, _Record]:
                               trace if isinstance(trace, str) else None, data.get("reads") or [])
 
 
+class RecordFeed:
+    """The run's step records as they arrive (`add`, from the thread that pumps the run), read in step order by
+    the replay (`record`, which waits for the run to get that far): the replay follows close behind the run."""
+
+    def __init__(self, total_steps: int, *, calls_per_step: int = 200) -> None:
+        self.total_steps = total_steps
+        self.calls_per_step = calls_per_step
+        self.records: dict[int, _Record] = {}
+        self.upto = 0  # steps the run has done; those below it without a record were quiet
+        self.finished = False
+        self.ended: str | None = None  # why the run ended, when it ended without a claim
+        self.problem: str | None = None
+        self._changed = threading.Condition()
+
+    def add(self, records: list[dict[str, Any]], upto: int) -> None:
+        with self._changed:
+            try:
+                if upto > self.total_steps:
+                    raise RunTampered(f"the run says it did {upto} steps of {self.total_steps}")
+                for data in records:
+                    step, record = _record(data)
+                    if not self.upto <= step < upto or step in self.records:
+                        raise RunTampered(f"the run sent a record for step {step} out of turn (done: {self.upto} "
+                                          f"before, {upto} now)")
+                    if len(record.orders) > self.calls_per_step:
+                        raise RunTampered(f"the run claims {len(record.orders)} orders at step {step}, over the "
+                                          f"{self.calls_per_step} calls a step may make")
+                    self.records[step] = record
+                self.upto = upto
+            except RunTampered as tampered:
+                self.problem = self.problem or str(tampered)
+            self._changed.notify_all()
+
+    def finish(self, ended: str | None) -> None:
+        with self._changed:
+            self.finished, self.ended = True, ended
+            self._changed.notify_all()
+
+    def record(self, index: int) -> _Record | None:
+        """Step `index`'s record (an empty one for a quiet step), or None when the run ended before it."""
+        with self._changed:
+            while self.upto <= index and not self.finished and self.problem is None:
+                self._changed.wait(0.5)
+            if self.problem is not None:
+                raise RunTampered(self.problem)
+            if self.upto <= index:
+                return None
+            return self.records.get(index) or _Record()
+
+
 @dataclass
 class Coverage:
     """What the look-ahead check re-ran, sealed, and what it found."""
@@ -112,36 +163,42 @@ class ReplayRunner:
     nothing later); it is opened on the first checked step and closed by `close()`.
     """
 
-    def __init__(self, engine: BacktestEngine, records: list[dict[str, Any]], *, total_steps: int,
-                 sealed: Callable[[], StepRunner], sample: int = DEFAULT_SAMPLE, seed: int = 0,
-                 calls_per_step: int = 200) -> None:
+    def __init__(self, engine: BacktestEngine, feed: RecordFeed, *, sealed: Callable[[], StepRunner],
+                 sample: int = DEFAULT_SAMPLE, seed: int = 0) -> None:
         self.engine = engine
-        self.records: dict[int, _Record] = {}
-        for data in records:
-            step, record = _record(data)
-            if step >= total_steps or step in self.records:
-                raise RunTampered(f"the run sent a record for step {step} twice or past the end ({total_steps})")
-            if len(record.orders) > calls_per_step:
-                raise RunTampered(f"the run claims {len(record.orders)} orders at step {step}, over the "
-                                  f"{calls_per_step} calls a step may make")
-            self.records[step] = record
-        signalling = sorted(step for step, record in self.records.items() if record.signalled)
-        signalled = set(signalling)
-        quiet = [step for step in range(total_steps) if step not in signalled]
-        picked = sorted(random.Random(seed).sample(quiet, min(sample, len(quiet))))  # noqa: S311 - a reproducible sample, not a secret
-        self.checked = set(signalling) | set(picked)
+        self.feed = feed
+        total = feed.total_steps
+        # The quiet sample, chosen before the run is known: each picked step that turns out to have signalled
+        # (it is checked anyway) hands its place to the next quiet step, so `sample` quiet steps are checked.
+        self.picked = set(random.Random(seed).sample(range(total), min(sample, total)))  # noqa: S311 - reproducible
+        self.owed = 0
         self.coverage = Coverage(sample=sample, seed=seed)
         self.sealed_factory = sealed
         self.sealed: StepRunner | None = None
         self.sealed_s = 0.0  # time spent opening and stepping the sealed run
         self.index = 0
 
+    def _checked(self, index: int, record: _Record) -> bool:
+        if record.signalled:
+            if index in self.picked:
+                self.owed += 1
+            return True
+        if index in self.picked:
+            return True
+        if self.owed:
+            self.owed -= 1
+            return True
+        return False
+
     def step(self, frame: dict[str, Any], on_call: OnCall) -> StepOutcome:
         index = self.index
         self.index += 1
-        record = self.records.get(index) or _Record()
         before = dict(frame.get("state") or {})
-        if index in self.checked:
+        record = self.feed.record(index)
+        if record is None:
+            return StepOutcome("failed", [], [], before, f"the backtest's sandbox run ended before this step: "
+                                                         f"{self.feed.ended}")
+        if self._checked(index, record):
             difference = self._sealed_step(index, frame, on_call, record, before)
             if difference is not None:
                 self.coverage.difference = difference
