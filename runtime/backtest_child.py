@@ -52,10 +52,18 @@ def _immutable(node: ast.expr | None) -> bool:
     return False
 
 
+# Names through which code reaches module, class or function state without a plain assignment.
+_STATE_DOORS = frozenset({"globals", "vars", "setattr", "delattr", "exec", "eval", "__dict__", "__class__",
+                          "modules", "__globals__", "__defaults__", "__kwdefaults__"})
+
+
 def module_keeps_state(files: Mapping[str, str]) -> bool:
-    """True unless every file is plainly stateless between calls: no `global`/`nonlocal`, and every name bound at
-    module or class level is bound to something immutable (a constant, a tuple, a function, an import).
-    Conservative: what it cannot prove stateless is re-executed each step, as a live cycle would be."""
+    """True unless every file is plainly stateless between calls: no `global`/`nonlocal`, every name bound at
+    module or class level bound to something immutable (a constant, a tuple, a function, an import), no mutable
+    default argument, no assignment to an attribute of anything but `self`, and no door to state by name
+    (`globals()`, `setattr`, `__class__`, `sys.modules`, ...). Conservative: what it cannot prove stateless is
+    re-executed each step, as a live cycle would be; a module it wrongly called stateless would decide
+    differently in the sealed re-run, which re-executes every step, and fail the look-ahead check."""
     for name, source in files.items():
         if not name.endswith(".py"):
             continue
@@ -66,6 +74,19 @@ def module_keeps_state(files: Mapping[str, str]) -> bool:
         for node in ast.walk(tree):
             if isinstance(node, ast.Global | ast.Nonlocal):
                 return True
+            if isinstance(node, ast.Name) and node.id in _STATE_DOORS:
+                return True
+            if isinstance(node, ast.Attribute) and node.attr in _STATE_DOORS:
+                return True
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) and not all(
+                    _immutable(default) for default in (*node.args.defaults, *node.args.kw_defaults)):
+                return True  # def f(seen=[]): the list outlives the call
+            targets = (node.targets if isinstance(node, ast.Assign)
+                       else [node.target] if isinstance(node, ast.AugAssign | ast.AnnAssign) else [])
+            for target in targets:
+                if isinstance(target, ast.Attribute) and not (
+                        isinstance(target.value, ast.Name) and target.value.id == "self"):
+                    return True  # should_enter.count = ..., Strategy.seen = ...
         bodies = [tree.body] + [node.body for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
         for body in bodies:
             for statement in body:
@@ -73,8 +94,11 @@ def module_keeps_state(files: Mapping[str, str]) -> bool:
                     value = statement.value
                     if isinstance(statement, ast.AugAssign) or not _immutable(value):
                         return True
+                elif isinstance(statement, ast.Expr):
+                    if not isinstance(statement.value, ast.Constant):
+                        return True  # a call at module level: its effects would happen once, not every cycle
                 elif not isinstance(statement, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.AsyncFunctionDef
-                                    | ast.ClassDef | ast.Expr | ast.Pass):
+                                    | ast.ClassDef | ast.Pass):
                     return True  # loops, ifs, with, try at module level: too clever to prove anything about
     return False
 
@@ -201,6 +225,8 @@ def serve_backtest(channel: BlockingChannel, spec: dict[str, Any], state_bytes_l
     """Run the whole backtest, then send its records and its claim; the worker believes neither.
 
     `install_output(transport)` points print() at the transport's log and returns the function that flushes it."""
+    if channel.receive().get("type") != "go":  # nothing before the worker has taken "ready" and is reading
+        return
     backtest = spec["backtest"]
     engine = BacktestEngine(BacktestSpec.from_json(backtest["spec"]), bars=unpack_bars(backtest["bars"]))
     transport = _Transport(max_log_chars)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime.channel import encode_frame
 from runtime.outcome import FAILED, SUCCEEDED, TIMED_OUT, LogLine
 from runtime.protocol import Run as _Run
 from runtime.protocol import RunStop as _Stop
@@ -95,6 +96,7 @@ class OneRunSession(StepSession):
         if self.warning:
             run.log("warning", self.warning)
         deadline = started + wall_seconds
+        self._send(encode_frame({"type": "go"}), deadline)  # the run starts once "ready" is taken
         stopped: str | None = None
         while run.claim is None and self.dead is None:
             if cancelled is not None and cancelled():

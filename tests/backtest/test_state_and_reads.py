@@ -126,3 +126,40 @@ def test_a_script_that_digs_the_run_s_memory_for_later_bars_fails_the_sealed_che
     assert flagged["step"] == 1 and flagged["changed"] == ["state"]
     assert flagged["ran"]["state"]["bars_after_now"] == 9 and flagged["sealed"]["state"]["bars_after_now"] == 0
     assert "look-ahead check: step 1 (2024-01-02T00:00:00Z)" in (run.result.error or "")
+
+
+DEFAULT_ARGUMENT = '''
+def should_enter(ctx, seen=[]):  # a mutable default outlives the call: the run must re-execute this module
+    seen.append(1)
+    ctx.state["most_seen"] = max(ctx.state.get("most_seen", 0), len(seen))
+    return []
+'''
+
+
+def test_a_module_that_keeps_state_of_its_own_is_executed_anew_every_step(settings) -> None:
+    data = csv_store(CSV, symbol="TEST", filename="test.csv")
+    run = backtest_execute_files({"entry.py": DEFAULT_ARGUMENT, "exit.py": EXIT, "config.json": json.dumps(CONFIG)},
+                                 CONFIG, data, start=None, end=None, cash=None, commission=None, strategy_id="t")
+    assert run.result.status == "succeeded", run.result.error
+    assert run.result.final_state["most_seen"] == 1  # as across live cycles, each a new process
+    assert run.lookahead["summary"] == "checked 0 signal steps and 10 quiet steps: identical"
+
+
+CRASH_AT_STEP_FIVE = '''
+import ctypes
+
+
+def should_enter(ctx):
+    if ctx.now.day == 6:  # the fifth step: the bar of Jan 5 closes at Jan 6 00:00
+        ctypes.string_at(0)
+    return []
+'''
+
+
+def test_a_run_that_dies_mid_way_fails_and_nothing_it_had_not_reported_counts(settings) -> None:
+    data = csv_store(CSV, symbol="TEST", filename="test.csv")
+    run = backtest_execute_files({"entry.py": CRASH_AT_STEP_FIVE, "exit.py": EXIT, "config.json": json.dumps(CONFIG)},
+                                 CONFIG, data, start=None, end=None, cash=None, commission=None, strategy_id="t")
+    assert run.result.status == "failed"
+    assert "the backtest's sandbox run ended before this step" in (run.result.error or ""), run.result.error
+    assert run.result.steps <= 5 and run.result.trades == []
