@@ -161,7 +161,7 @@ def section(name: str, runs: int, minute_bars: int, minute_runs: int) -> dict[st
         return {"bars": 2148, "ours_cold": cold[0], "ours": statistics.median(warm), "ours_all": warm,
                 "theirs_first": theirs_cold[0], "theirs": statistics.median(theirs), "theirs_all": theirs,
                 "steps": shaped["metrics"]["steps"], "trades": shaped["metrics"]["trades"],
-                "lookahead": shaped["lookahead"].get("summary", ""), "phases": shaped["metrics"].get("phases_s")}
+                "lookahead": shaped["lookahead"].get("summary", ""), "phases": shaped.get("phases")}
     if name == "minute":
         with tempfile.TemporaryDirectory() as scratch:
             csv = Path(scratch) / "minute.csv"
@@ -170,7 +170,7 @@ def section(name: str, runs: int, minute_bars: int, minute_runs: int) -> dict[st
         assert shaped["status"] == "succeeded", shaped["error"]
         return {"bars": minute_bars, "ours": statistics.median(mine), "theirs": statistics.median(theirs),
                 "trades": shaped["metrics"]["trades"], "lookahead": shaped["lookahead"].get("summary", ""),
-                "phases": shaped["metrics"].get("phases_s")}
+                "phases": shaped.get("phases")}
     settings.BACKTEST_LOOKAHEAD_CHECK = False  # the books' old check re-runs up to 10 signals; not timed here
     from strategies.backtests import BacktestData, backtest_execute_files
 

@@ -277,6 +277,7 @@ class BacktestRun:
     metrics: dict[str, Any]
     lookahead: dict[str, Any]
     weak: bool
+    phases: dict[str, float] | None = None  # seconds per phase of a run on bars (the benchmark's profile)
 
 
 def _plan(config: dict[str, Any], cash: Decimal | None) -> tuple[dict[str, Any], CapitalPlan]:
@@ -421,10 +422,9 @@ def _backtest_one_run(files: Mapping[str, str], spec: BacktestSpec, bars: dict[s
     replay_s = result.duration_s
     result.duration_s = max(outcome.duration_s, replay_s)
     result.logs = [{"time": None, "level": line.level, "message": line.message} for line in outcome.logs] + result.logs
-    metrics = _metrics(result)
-    metrics["phases_s"] = {"sandbox_run": round(outcome.duration_s, 3), "sealed_check": round(replay.sealed_s, 3),
-                           "replay_with_check": round(replay_s, 3)}  # the replay follows the run: they overlap
-    return BacktestRun(result, metrics, replay.coverage.as_json(), weak)
+    phases = {"sandbox_run": round(outcome.duration_s, 3), "sealed_check": round(replay.sealed_s, 3),
+              "replay_with_check": round(replay_s, 3)}  # the replay follows the run: they overlap
+    return BacktestRun(result, _metrics(result), replay.coverage.as_json(), weak, phases)
 
 
 def _lookahead_seed() -> int:
@@ -444,6 +444,7 @@ def run_json(run: BacktestRun, backtest_id: int | None) -> dict[str, Any]:
         "equity": [[iso(moment), str(value.quantize(CENT))] for moment, value in result.equity],
         "open_positions": result.open_positions,
         "lookahead": run.lookahead,
+        "phases": run.phases,
     }
 
 
