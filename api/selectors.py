@@ -9,8 +9,9 @@ from typing import Any
 from django.utils import timezone
 
 from strategies.models import Strategy, StrategyVersion
-from trading.models import Book, Position
-from trading.selectors import capital_state
+from trading.models import Book
+from trading.performance import book_record
+from trading.selectors import book_trades, capital_state
 
 ZERO = Decimal(0)
 
@@ -20,40 +21,33 @@ def _usd(value: Decimal) -> str:
 
 
 def strategy_performance(strategy: Strategy) -> dict[str, Any]:
-    """Realized and unrealized P&L, win rate, max drawdown and an equity series, for each book that has trades."""
+    """Realized and unrealized P&L, win rate, max drawdown and the equity curve for each book that has trades:
+    every version's record, marked to market (`trading.performance`, as the dashboard and graduation read it)."""
     total = Decimal(str(strategy.config["capital"]["total_capital"]))
     now = timezone.now()
     books = []
     for book in (Book.PAPER, Book.LIVE):
-        state = capital_state(strategy_id=strategy.pk, book=book, total_capital=total, now=now)
-        closed = list(Position.objects.filter(strategy=strategy, book=book, status=Position.Status.CLOSED)
-                      .order_by("closed_at", "id").values_list("closed_at", "realized_pnl_usd"))
-        if book == Book.LIVE and not closed and state.open_positions == 0:
+        trades = book_trades(strategy_id=strategy.pk, book=book)
+        if book == Book.LIVE and not trades:
             continue  # no live trading yet: only the paper book is shown
-        equity = peak = total
-        drawdown = ZERO
-        series = []
-        for closed_at, pnl in closed:
-            equity += pnl
-            peak = max(peak, equity)
-            drawdown = max(drawdown, (peak - equity) / peak if peak > 0 else Decimal(1))
-            series.append({"at": closed_at, "equity_usd": _usd(equity)})
-        wins = sum(1 for _, pnl in closed if pnl > 0)
+        state = capital_state(strategy_id=strategy.pk, book=book, total_capital=total, now=now)
+        record = book_record(trades, total_capital=total, start=strategy.created_at, now=now)
         books.append({
             "book": book,
             "total_capital_usd": _usd(total),
-            "realized_pnl_usd": _usd(state.realized_usd),
-            "unrealized_pnl_usd": _usd(state.unrealized_usd),
-            "total_pnl_usd": _usd(state.realized_usd + state.unrealized_usd),
+            "realized_pnl_usd": _usd(record.realized_usd),
+            "unrealized_pnl_usd": _usd(record.unrealized_usd),
+            "total_pnl_usd": _usd(record.pnl_usd),
+            "equity_usd": _usd(record.equity_usd),
             "pnl_today_usd": _usd(state.pnl_today_usd),
             "deployed_usd": _usd(state.deployed_usd),
             "available_usd": _usd(state.available_usd),
             "open_positions": state.open_positions,
-            "closed_trades": len(closed),
-            "wins": wins,
-            "win_rate": f"{Decimal(wins) / len(closed):.4f}" if closed else None,
-            "max_drawdown": f"{drawdown:.4f}",
-            "equity": series,
+            "closed_trades": record.closed_trades,
+            "wins": record.wins,
+            "win_rate": None if record.win_rate is None else f"{record.win_rate:.4f}",
+            "max_drawdown": f"{record.max_drawdown:.4f}",
+            "equity": [{"at": point.at, "equity_usd": _usd(point.equity_usd)} for point in record.equity[1:]],
         })
     return {"strategy_id": str(strategy.pk), "books": books}
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import User
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from chatfiles.models import ChatFile
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy, StrategyVersion
 
 if TYPE_CHECKING:
-    from trading.models import Position
+    from trading.performance import Record as BookRecord
 
 GRADUATION_MIN_TRADES = 20
 GRADUATION_MIN_WIN_RATE = Decimal("0.55")
@@ -49,51 +50,28 @@ def strategy_graduation(strategy: Strategy, *, version: StrategyVersion | None =
     """The paper → live checklist (docs/money.md, "Approval and graduation") for one version (the current one
     by default).
 
-    Only this version's paper record counts: positions opened by its orders. Open positions count
-    marked to market, so a strategy cannot graduate by never closing its losers: an open position
-    at a loss is a loss in the win rate, its unrealized P&L is in the P&L, and the equity curve
-    ends at today's marks. Drawdown is measured on this version's `capital.total_capital`.
+    Only this version's paper record counts: positions opened by its orders, read as the performance panel reads
+    every version's (`trading.performance`, marked to market), so a strategy cannot graduate by never closing its
+    losers. Drawdown is measured on this version's `capital.total_capital`.
     """
-    from trading.models import Book, Fill, OrderAction, Position
+    from trading.models import Book
+    from trading.performance import book_record
+    from trading.selectors import book_trades
 
     version = version or strategy.current_version
     if version is None:
-        return Graduation(checks=_graduation_checks(0, 0, 0, Decimal(0), Decimal(0)))
-    opened_by_version = Fill.objects.filter(
-        order__strategy_id=strategy.pk, order__version_id=version.pk, order__book=Book.PAPER,
-        order__action=OrderAction.OPEN, order__venue=OuterRef("venue"), order__market_id=OuterRef("market_id"),
-        order__side=OuterRef("side"), filled_at=OuterRef("opened_at"))
-    positions = list(
-        Position.objects.filter(strategy_id=strategy.pk, book=Book.PAPER)
-        .filter(Exists(opened_by_version))
-        .order_by("closed_at", "opened_at", "id")
-    )
-    closed = [p.realized_pnl_usd for p in positions if p.status == Position.Status.CLOSED]
-    open_pnl = [p.realized_pnl_usd + _unrealized(p) for p in positions if p.status == Position.Status.OPEN]
-    wins = sum(1 for pnl in closed if pnl > 0)
-    open_losers = sum(1 for pnl in open_pnl if pnl < 0)
-    counted = len(closed) + open_losers  # an open winner is not a win until it is closed
-    total_pnl = sum(closed, Decimal(0)) + sum(open_pnl, Decimal(0))
+        return Graduation(checks=_graduation_checks(None))
     capital = Decimal(str(version.config["capital"]["total_capital"]))
-    equity = peak = capital
-    drawdown = Decimal(0)
-    for pnl in [*closed, sum(open_pnl, Decimal(0))]:  # the curve ends at today's marks
-        equity += pnl
-        peak = max(peak, equity)
-        drawdown = max(drawdown, (peak - equity) / peak if peak > 0 else Decimal(1))
-    return Graduation(checks=_graduation_checks(len(closed), counted, wins, total_pnl, drawdown))
+    now = timezone.now()
+    trades = book_trades(strategy_id=strategy.pk, book=Book.PAPER, version_id=version.pk)
+    return Graduation(checks=_graduation_checks(book_record(trades, total_capital=capital, start=now, now=now)))
 
 
-def _unrealized(position: Position) -> Decimal:
-    """Marked to market; a position never marked is counted as worth nothing."""
-    price: Decimal = position.current_price if position.current_price is not None else Decimal(0)
-    unrealized: Decimal = price * position.quantity - position.cost_basis_usd
-    return unrealized
-
-
-def _graduation_checks(trades: int, counted: int, wins: int, total_pnl: Decimal,
-                       drawdown: Decimal) -> list[GraduationCheck]:
-    win_rate = Decimal(wins) / counted if counted else Decimal(0)
+def _graduation_checks(record: BookRecord | None) -> list[GraduationCheck]:
+    trades = record.closed_trades if record else 0
+    win_rate = record.win_rate if record else None
+    total_pnl = record.pnl_usd if record else Decimal(0)
+    drawdown = record.max_drawdown if record else Decimal(0)
     return [
         GraduationCheck(
             "closed paper trades", f"≥ {GRADUATION_MIN_TRADES}", str(trades), trades >= GRADUATION_MIN_TRADES
@@ -101,8 +79,8 @@ def _graduation_checks(trades: int, counted: int, wins: int, total_pnl: Decimal,
         GraduationCheck(
             "win rate",
             f"> {GRADUATION_MIN_WIN_RATE:.0%}",
-            f"{win_rate:.1%}",
-            counted > 0 and win_rate > GRADUATION_MIN_WIN_RATE,
+            "—" if win_rate is None else f"{win_rate:.1%}",
+            win_rate is not None and win_rate > GRADUATION_MIN_WIN_RATE,
         ),
         GraduationCheck("paper P&L", "> $0", f"${total_pnl:.2f}", total_pnl > 0),
         GraduationCheck(
@@ -239,85 +217,60 @@ def execution_for_strategy(strategy: Strategy, execution_id: int) -> Execution |
 
 
 @dataclass(frozen=True)
-class EquityPoint:
-    time: int  # unix seconds
-    value: Decimal
-
-
-@dataclass(frozen=True)
 class BookPerformance:
+    """One book's record (`trading.performance`: marked to market) beside its capital from the ledger."""
+
     book: str
-    capital: Any  # trading.selectors.CapitalState
-    closed_trades: int
-    win_rate: Decimal | None
-    max_drawdown: Decimal
-    sharpe: Decimal | None  # annualised from daily returns; None with fewer than two days of closed trades
-    equity: list[EquityPoint]
+    capital: Any  # trading.capital.Exposures
+    record: BookRecord
 
     @property
     def realized_usd(self) -> Decimal:
-        return Decimal(self.capital.realized_usd)
+        return self.record.realized_usd
 
     @property
     def unrealized_usd(self) -> Decimal:
-        return Decimal(self.capital.unrealized_usd)
+        return self.record.unrealized_usd
+
+    @property
+    def pnl_usd(self) -> Decimal:
+        return self.record.pnl_usd
+
+    @property
+    def closed_trades(self) -> int:
+        return self.record.closed_trades
+
+    @property
+    def win_rate(self) -> Decimal | None:
+        return self.record.win_rate
+
+    @property
+    def max_drawdown(self) -> Decimal:
+        return self.record.max_drawdown
+
+    @property
+    def sharpe(self) -> Decimal | None:
+        """Annualised from daily returns; None with fewer than two days with a close."""
+        from trading.performance import sharpe
+
+        return sharpe(self.record.total_capital, self.record.daily_pnl)
 
 
 def strategy_performance(strategy: Strategy, *, now: datetime) -> list[BookPerformance]:
     """P&L, win rate, drawdown, Sharpe and the equity curve of each book the strategy trades (paper, and live
-    once it has live trades), from closed positions, with capital deployed vs available from the ledger."""
-    from trading.models import Book, Position
-    from trading.selectors import capital_state
+    once it has live trades or is in live mode), every version's record marked to market, with capital deployed
+    vs available from the ledger."""
+    from trading.models import Book
+    from trading.performance import book_record
+    from trading.selectors import book_trades, capital_state
 
     total = Decimal(str(strategy.config["capital"]["total_capital"]))
-    closed: dict[str, list[tuple[datetime, Decimal]]] = {Book.PAPER: [], Book.LIVE: []}
-    for book, closed_at, pnl in (Position.objects.filter(strategy=strategy, status=Position.Status.CLOSED)
-                                 .order_by("closed_at", "id").values_list("book", "closed_at", "realized_pnl_usd")):
-        if closed_at is not None:  # a closed position always has one (a database constraint)
-            closed[book].append((closed_at, pnl))
-    books = [Book.PAPER] + ([Book.LIVE] if strategy.mode == Mode.LIVE or closed[Book.LIVE] else [])
-    return [_book_performance(strategy, book, total, closed[book], now, capital_state) for book in books]
-
-
-def _book_performance(strategy: Strategy, book: str, total: Decimal, closed: list[tuple[datetime, Decimal]],
-                      now: datetime, capital_state: Any) -> BookPerformance:
-    capital = capital_state(strategy_id=strategy.pk, book=book, total_capital=total, now=now)
-    start = min([strategy.created_at, *(closed_at - timedelta(minutes=1) for closed_at, _ in closed[:1])])
-    equity = [EquityPoint(int(start.timestamp()), total)]
-    value = peak = total
-    drawdown = Decimal(0)
-    daily: dict[str, Decimal] = {}
-    for closed_at, pnl in closed:
-        value += pnl
-        peak = max(peak, value)
-        drawdown = max(drawdown, (peak - value) / peak if peak > 0 else Decimal(1))
-        moment = int(closed_at.timestamp())
-        if equity and equity[-1].time >= moment:  # the chart needs strictly increasing times: merge the second
-            equity[-1] = EquityPoint(equity[-1].time, value)
-        else:
-            equity.append(EquityPoint(moment, value))
-        day = closed_at.date().isoformat()
-        daily[day] = daily.get(day, Decimal(0)) + pnl
-    wins = sum(1 for _, pnl in closed if pnl > 0)
-    return BookPerformance(
-        book=book, capital=capital, closed_trades=len(closed),
-        win_rate=Decimal(wins) / len(closed) if closed else None,
-        max_drawdown=drawdown, sharpe=_sharpe(total, list(daily.values())), equity=equity,
-    )
-
-
-def _sharpe(start: Decimal, daily_pnl: list[Decimal]) -> Decimal | None:
-    if len(daily_pnl) < 2:
-        return None
-    returns, equity = [], start
-    for pnl in daily_pnl:
-        returns.append(pnl / equity if equity > 0 else Decimal(0))
-        equity += pnl
-    mean = sum(returns, Decimal(0)) / len(returns)
-    variance = sum(((value - mean) ** 2 for value in returns), Decimal(0)) / (len(returns) - 1)
-    if variance == 0:
-        return None
-    return (mean / variance.sqrt() * Decimal(365).sqrt()).quantize(Decimal("0.01"))
+    trades = {book: book_trades(strategy_id=strategy.pk, book=book) for book in (Book.PAPER, Book.LIVE)}
+    books = [Book.PAPER] + ([Book.LIVE] if strategy.mode == Mode.LIVE or trades[Book.LIVE] else [])
+    return [BookPerformance(
+        book=book, capital=capital_state(strategy_id=strategy.pk, book=book, total_capital=total, now=now),
+        record=book_record(trades[book], total_capital=total, start=strategy.created_at, now=now),
+    ) for book in books]
 
 
 @dataclass(frozen=True)
@@ -328,10 +281,11 @@ class OpenPosition:
 
 def strategy_open_positions(strategy: Strategy) -> list[OpenPosition]:
     from trading.models import Position
+    from trading.performance import unrealized
 
     positions = Position.objects.filter(strategy=strategy, status=Position.Status.OPEN).order_by("-opened_at", "-id")
-    return [OpenPosition(position, None if position.current_price is None
-                         else position.current_price * position.quantity - position.cost_basis_usd)
+    return [OpenPosition(position, None if position.current_price is None else unrealized(
+        quantity=position.quantity, price=position.current_price, cost_usd=position.cost_basis_usd))
             for position in positions]
 
 

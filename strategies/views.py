@@ -155,8 +155,8 @@ def strategy_overview(request: HttpRequest, strategy_id: int) -> HttpResponse:
     upcoming = []
     if strategy_scheduled(strategy) and strategy.next_run_at is not None:
         upcoming = [strategy.next_run_at + timedelta(seconds=strategy.polling_interval * k) for k in range(3)]
-    charts = {book.book: [{"time": point.time, "value": float(point.value)} for point in book.equity]
-              for book in books}
+    charts = {book.book: [{"time": int(point.at.timestamp()), "value": float(point.equity_usd)}
+                          for point in book.record.equity] for book in books}
     return _page(
         request, "strategies/overview.html", strategy, "overview",
         books=books, graduation=graduation, ready_for_live=ready_for_live, runs=recent_runs(strategy),

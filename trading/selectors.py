@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 
 from trading.capital import (
     Exposures,
@@ -30,6 +30,7 @@ from trading.capital import (
     reserved_by_key,
 )
 from trading.models import Fill, Order, OrderAction, OrderStatus, Position
+from trading.performance import Trade, unrealized
 
 ZERO = Decimal(0)
 WORKING = (OrderStatus.NEW, OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.UNRESOLVED)
@@ -125,7 +126,7 @@ def capital_state(*, strategy_id: int, book: str, total_capital: Decimal, now: d
         positions={(venue, market_id, side): cost for _, venue, market_id, side, _, cost, _ in open_rows},
         reserved=reserved_by_key(entry for entry in working if entry.remaining > 0),
         filled_today_usd=sum((day.paid_today_usd for day in days), ZERO),
-        unrealized_usd=sum((held_value(quantity=quantity, price=marks.get(pk, price), cost_usd=cost) - cost
+        unrealized_usd=sum((unrealized(quantity=quantity, price=marks.get(pk, price), cost_usd=cost)
                             for pk, _, _, _, quantity, cost, price in open_rows), ZERO),
         days=days,
     )
@@ -184,3 +185,37 @@ def _market_days(*, strategy_id: int, book: str, midnight: datetime, open_rows: 
 def position_for_entry(*, strategy_id: int, book: str, venue: str, market_id: str, side: str) -> Position | None:
     return Position.objects.filter(strategy_id=strategy_id, book=book, venue=venue, market_id=market_id, side=side,
                                    status=Position.Status.OPEN).first()
+
+
+def book_trades(*, strategy_id: int, book: str, version_id: int | None = None) -> list[Trade]:
+    """Every position of the book as a `Trade` of the record (`trading.performance`), marked to market, with the
+    average price its opening fills paid; only the positions a `version_id`'s orders opened, when given. Two
+    queries."""
+    positions = Position.objects.filter(strategy_id=strategy_id, book=book)
+    entries = Fill.objects.filter(order__strategy_id=strategy_id, book=book, order__action=OrderAction.OPEN)
+    if version_id is not None:
+        opened_by_version = entries.filter(
+            order__version_id=version_id, order__venue=OuterRef("venue"), order__market_id=OuterRef("market_id"),
+            order__side=OuterRef("side"), filled_at=OuterRef("opened_at"))
+        positions = positions.filter(Exists(opened_by_version))
+    rows = list(positions.order_by("opened_at", "id").values_list(
+        "venue", "market_id", "side", "status", "quantity", "cost_basis_usd", "current_price", "realized_pnl_usd",
+        "opened_at", "closed_at"))
+    # A position's opening fills are its market side's entry fills from its opening to its close: one position
+    # per market side is open at a time.
+    paid: dict[Key, list[tuple[datetime, Decimal, Decimal]]] = defaultdict(list)
+    for venue, market_id, side, at, quantity, price in entries.values_list(
+            "order__venue", "order__market_id", "order__side", "filled_at", "quantity", "price"):
+        paid[(venue, market_id, side)].append((at, quantity, price))
+    trades = []
+    for venue, market_id, side, status, quantity, cost, mark, realized, opened_at, closed_at in rows:
+        bought = [(q, p) for at, q, p in paid[(venue, market_id, side)]
+                  if at >= opened_at and (closed_at is None or at <= closed_at)]
+        units = sum((q for q, _ in bought), ZERO)
+        entry_price = sum((q * p for q, p in bought), ZERO) / units if units > 0 else None
+        held = status == Position.Status.OPEN
+        trades.append(Trade(
+            opened_at=opened_at, closed_at=None if held else closed_at, realized_usd=realized,
+            unrealized_usd=unrealized(quantity=quantity, price=mark, cost_usd=cost) if held else ZERO,
+            entry_price=entry_price))
+    return trades

@@ -73,16 +73,19 @@ class BookPerformanceSerializer(serializers.Serializer[Any]):
     total_capital_usd = serializers.CharField()
     realized_pnl_usd = serializers.CharField()
     unrealized_pnl_usd = serializers.CharField()
-    total_pnl_usd = serializers.CharField()
+    total_pnl_usd = serializers.CharField(help_text="Realized plus unrealized at today's marks (mark-to-market).")
+    equity_usd = serializers.CharField(help_text="The allocation plus total P&L: where the equity curve ends.")
     pnl_today_usd = serializers.CharField()
     deployed_usd = serializers.CharField()
     available_usd = serializers.CharField()
     open_positions = serializers.IntegerField()
     closed_trades = serializers.IntegerField()
     wins = serializers.IntegerField()
-    win_rate = serializers.CharField(allow_null=True, help_text="wins / closed trades, 0..1; null with no trade.")
+    win_rate = serializers.CharField(allow_null=True, help_text=(
+        "Closed winners / (closed trades + open positions at a loss), 0..1; null with no such trade."))
     max_drawdown = serializers.CharField(help_text="Largest fall from a peak of equity, as a fraction of the peak.")
-    equity = EquityPointSerializer(many=True, help_text="Equity after each closed trade, from the allocation.")
+    equity = EquityPointSerializer(many=True, help_text=(
+        "Equity after each closed trade, from the allocation, then now at today's marks while positions are open."))
 
 
 class PerformanceSerializer(serializers.Serializer[Any]):

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from api import serializers as s
 from api.views.base import ERRORS, ListView, Page
 from trading.models import Order, Position
+from trading.performance import unrealized
 
 
 def _position_data(position: Position) -> dict[str, Any]:
@@ -20,7 +21,8 @@ def _position_data(position: Position) -> dict[str, Any]:
             "book", "venue", "market_id", "market_name", "side", "status", "quantity", "cost_basis_usd",
             "current_price", "realized_pnl_usd", "fees_usd", "opened_at", "closed_at")},
          "id": str(position.pk),
-         "unrealized_pnl_usd": (position.current_price * position.quantity - position.cost_basis_usd
+         "unrealized_pnl_usd": (unrealized(quantity=position.quantity, price=position.current_price,
+                                           cost_usd=position.cost_basis_usd)
                                 if position.current_price is not None and position.status == "open" else None)}
     ).data
     return data

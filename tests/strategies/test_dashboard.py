@@ -221,7 +221,8 @@ def test_the_overview_shows_banner_limits_performance_graduation_positions_and_o
     for check in strategy_graduation(strategy).checks:
         assert f"{escape(check.name[0].upper() + check.name[1:])}</td><td>{escape(check.actual)}</td><td>{escape(check.required)}</td>" in html
     charts = json.loads(found(r'<script id="equity-data" type="application/json">(.*?)</script>', html))
-    assert [point["value"] for point in charts["paper"]] == [2000.0, 2012.5, 2008.5, 2015.75]
+    # Marked to market: the curve ends now at the open position's mark (+$0.50).
+    assert [point["value"] for point in charts["paper"]] == [2000.0, 2012.5, 2008.5, 2015.75, 2016.25]
     assert "TradingView Lightweight Charts" in html and "/static/vendor/lightweight-charts/LICENSE" in html
 
     pending = deploy(alice, "Second")
