@@ -300,6 +300,8 @@ class LogLevel(models.TextChoices):
     INFO = "info", "info"
     WARNING = "warning", "warning"
     ERROR = "error", "error"
+    # Written by the worker, never by a script (the SDK refuses the level): started, signals, orders, finished.
+    SYSTEM = "system", "system"
 
 
 class ExecutionLog(models.Model):

@@ -204,7 +204,7 @@ def _run_rows(run: Execution) -> dict[str, list[tuple[Any, Words]]]:
 @require_GET
 def strategy_live(request: HttpRequest, strategy_id: int) -> HttpResponse:
     strategy = _own(request, strategy_id)
-    return _page(request, "strategies/live.html", strategy, "live")
+    return _page(request, "strategies/live.html", strategy, "live", has_runs=strategy.executions.exists())
 
 
 @login_required

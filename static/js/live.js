@@ -96,7 +96,13 @@
     function history() {
       return fetch("/strategies/" + id + "/activity.json", {credentials: "same-origin"})
         .then(function (response) { return response.ok ? response.json() : {executions: []}; })
-        .then(function (body) { body.executions.forEach(function (event) { apply(event, false); }); })
+        .then(function (body) {
+          body.executions.forEach(function (event) { apply(event, false); });
+          var empty = panel.querySelector(".live-empty");
+          if (body.executions.length && !panel.classList.contains("has-lines") && empty) {
+            empty.textContent = "The last runs wrote no log lines.";  // runs from before every run had system lines
+          }
+        })
         .catch(function () {});
     }
 

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from runtime import LogLine
 from strategies.events import execution_broadcast
@@ -41,9 +43,20 @@ class LiveLog:
         self.started = time.monotonic()
         self.pending: list[LogEntry] = []
         self.line_seq = self.action_seq = 0
+        self.kinds: Counter[str] = Counter()  # actions by kind, streamed or not: what the last system line counts
+        assert execution.started_at is not None
+        version = execution.version.number if execution.version_id else "?"
+        self.system(f"run started: {execution.get_trigger_display().lower()}, {execution.mode}, version {version}",
+                    at=execution.started_at)
 
     def add(self, entry: LogEntry) -> None:
+        if entry.kind:
+            self.kinds[entry.kind] += 1
         self.pending.append(entry)
+
+    def system(self, message: str, *, at: datetime | None = None) -> None:
+        """A line of the worker's own (level `system`): every run has them, even one whose script logs nothing."""
+        self.pending.append(LogEntry(at or timezone.now(), "", message, {}, ExecutionLog.Level.SYSTEM))
 
     def on_log(self, lines: list[LogLine]) -> None:
         self.pending.extend(LogEntry(line.ts, "", line.message, {}, line.level) for line in lines)

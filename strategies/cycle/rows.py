@@ -171,16 +171,18 @@ def execution_rows_end(execution: Execution, *, logs: Sequence[ExecutionLog], ac
 
 def execution_finish(execution: Execution, *, status: str, error: str, strategy_state: dict[str, Any] | None = None,
                      logs: Sequence[ExecutionLog] = (), actions: Sequence[ExecutionAction] = (),
-                     timed: bool = True) -> bool:
+                     timed: bool = True, finished_at: datetime | None = None) -> bool:
     """Record how the run ended with its last log lines and actions, count it on the strategy and, when
     given, keep its new state: one statement (`execution_rows_end`), all or nothing.
     `timed`: its duration is the cycle's own (not a lost worker's), so it picks the next slot's lane.
+    `finished_at`: when it ended, if the caller already said so in its last log line (now by default).
 
     False, with nothing written, when the run had already ended: its worker was cut off and recovery
     failed it meanwhile. `execution` then holds the end recorded before."""
     execution.status = status
     execution.error = error
-    execution.finished_at = max(timezone.now(), execution.started_at or timezone.now())
+    ended = finished_at or timezone.now()
+    execution.finished_at = max(ended, execution.started_at or ended)
     counted = execution.trigger != Execution.Trigger.DRY_RUN and status != Execution.Status.SKIPPED
     if not execution_rows_end(execution, logs=logs, actions=actions, counted=counted, strategy_state=strategy_state,
                               last_cycle_ms=(execution.duration_ms or 0) if counted and timed else None):

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -28,7 +28,7 @@ from strategies.cycle.live_log import LiveLog, LogEntry
 from strategies.cycle.rows import execution_claim, execution_finish
 from strategies.cycle.venue_reads import VenueReads
 from strategies.events import execution_broadcast
-from strategies.models import Execution, Mode, Strategy, StrategyVersion
+from strategies.models import ActionKind, Execution, ExecutionLog, Mode, Strategy, StrategyVersion
 from strategies.rules import cycles_in_flight, strategy_not_runnable_reason
 from strategies.validation import CONFIG_FILE, content_hash
 from strategyhub.lib.jsonable import as_json
@@ -170,8 +170,10 @@ def execution_start(*, execution_id: int) -> Execution | None:
         reason = (f"started {late.total_seconds():.1f} s after its slot, past its {strategy.polling_interval}-second "
                   "interval: the next slot runs instead (workers were saturated or stopped)")
     if reason:
-        if execution_finish(execution, status=Execution.Status.SKIPPED, error=f"skipped: {reason}"):
-            transaction.on_commit(lambda: execution_broadcast(execution, [], []))
+        logs = [ExecutionLog(execution=execution, seq=1, ts=now, level=ExecutionLog.Level.SYSTEM,
+                             message=f"run skipped: {reason}")]
+        if execution_finish(execution, status=Execution.Status.SKIPPED, error=f"skipped: {reason}", logs=logs):
+            transaction.on_commit(lambda: execution_broadcast(execution, logs, []))
         return execution
     assert strategy.running_version is not None  # a runnable strategy has one
     execution.version = strategy.running_version  # the same row, checked above: no second query for it
@@ -231,20 +233,43 @@ def _run_script(strategy: Strategy, execution: Execution, calls: _CycleCalls, *,
 
 def _end(execution: Execution, live_log: LiveLog, *, status: str, error: str, entries: int = 0, exits: int = 0,
          state: dict[str, Any] | None = None, keep_state: bool = False) -> None:
-    """The one way a started run ends: its last log lines, its status and error, its state; then the broadcast.
+    """The one way a started run ends: its system lines (signals, orders, how it finished), its last log lines,
+    its status and error, its state; then the broadcast.
 
     If what it would store cannot be stored, the caller ends it again as failed, without the state; the
     log lines that could not be written are dropped then, and the error says why.
     """
     try:
+        finished = timezone.now()
+        _summary(live_log, execution, status=status, error=error, entries=entries, exits=exits, at=finished)
         logs, actions = live_log.take()  # what was not streamed already
         execution.entries, execution.exits, execution.state_after = entries, exits, state
         if execution_finish(execution, status=status, error=error, strategy_state=state if keep_state else None,
-                            logs=logs, actions=actions):
+                            logs=logs, actions=actions, finished_at=finished):
             transaction.on_commit(lambda: execution_broadcast(execution, logs, actions))  # persist, then broadcast
     except Exception:
         execution.entries, execution.exits, execution.state_after = 0, 0, None
         raise
+
+
+def _summary(live_log: LiveLog, execution: Execution, *, status: str, error: str, entries: int, exits: int,
+             at: datetime) -> None:
+    kinds = live_log.kinds
+    orders = [f"{count} {label}" for count, label in (
+        (kinds[ActionKind.ORDER_PLACED], "placed"), (kinds[ActionKind.ORDER_WOULD_PLACE], "would be placed"),
+        (kinds[ActionKind.ORDER_REFUSED], "refused")) if count]
+    closed = kinds[ActionKind.POSITION_CLOSED]
+    live_log.system(f"{_count(entries, 'entry signal')}, {_count(exits, 'exit signal')}; orders: "
+                    f"{', '.join(orders) or 'none'}" + (f"; {_count(closed, 'position')} closed" if closed else ""),
+                    at=at)
+    started = execution.started_at or at
+    took = round((max(at, started) - started).total_seconds() * 1000)
+    reason = f": {error.splitlines()[0][:300]}" if error and status != Execution.Status.SUCCEEDED else ""
+    live_log.system(f"run {Execution.Status(status).label.lower()} in {took} ms{reason}", at=at)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def execution_as_dict(execution: Execution) -> dict[str, Any]:

@@ -48,7 +48,7 @@ def test_test_run_is_a_dry_run_with_its_result_in_the_answer(api, alice) -> None
     body = response.json()
     assert (body["status"], body["trigger"]) == ("succeeded", "dry_run")
     assert [a["kind"] for a in body["actions"]] == ["order_would_place"]
-    assert body["logs"][0]["message"] == "buying the fed market"
+    assert body["logs"][1]["message"] == "buying the fed market"  # after the worker's "run started"
     assert not pending.orders.exists() and not pending.positions.exists()
 
 

@@ -59,7 +59,7 @@ def check_session(result: dict[str, Any], alice: Any) -> None:
     assert result["deployed"]["smoke"]["status"] == "succeeded"
     execution = result["execution"]
     assert (execution["status"], execution["trigger"]) == ("succeeded", "dry_run")
-    assert execution["logs"][0]["message"].startswith("scanned ") and result["text"] == execution
+    assert execution["logs"][1]["message"].startswith("scanned ") and result["text"] == execution
     strategy = Strategy.objects.get(pk=result["deployed"]["id"])
     assert strategy.owner == alice and strategy.status == "pending_approval"
     assert Execution.objects.filter(strategy=strategy).count() == 2  # the smoke run and the test run

@@ -31,7 +31,7 @@ def test_it_deploys_inline_files_and_answers_with_a_smoke_run(api) -> None:
     assert (body["status"], body["mode"], body["version"], body["created"]) == ("pending_approval", "paper", 1, True)
     smoke = body["smoke"]
     assert smoke["status"] == "succeeded", smoke
-    assert smoke["logs"][0]["message"].startswith("scanned ")
+    assert smoke["logs"][1]["message"].startswith("scanned ")  # after the worker's "run started"
     execution = Execution.objects.get(pk=smoke["execution_id"])
     assert (execution.trigger, execution.strategy_id) == ("dry_run", int(body["id"]))
     assert set(ChatFile.objects.filter(chat_id="c1").values_list("filename", flat=True)) == {

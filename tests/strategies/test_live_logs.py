@@ -133,12 +133,14 @@ def test_a_long_cycle_streams_each_line_while_it_runs(alice, staff) -> None:
     finished.wait(10)
     first_done, first = seen[0]
     assert first["execution"]["status"] == "running" and not first_done  # it arrived while the script slept
-    assert [(line["seq"], line["message"]) for line in first["logs"]] == [(1, "first")]
+    assert [(line["seq"], line["message"]) for line in first["logs"]] == [
+        (1, "run started: dry run, paper, version 1"), (2, "first")]
     lines = [(line["seq"], line["message"]) for _, event in seen for line in event["logs"]]
-    assert lines == [(1, "first"), (2, "second")]  # each line once, in order
+    assert lines[:3] == [(1, "run started: dry run, paper, version 1"), (2, "first"), (3, "second")]  # once, in order
+    assert [seq for seq, _ in lines] == list(range(1, len(lines) + 1))
     assert seen[-1][1]["execution"]["status"] == "succeeded"
     execution = Execution.objects.get(strategy=strategy)
-    assert list(execution.logs.values_list("seq", "message")) == [(1, "first"), (2, "second")]
+    assert list(execution.logs.exclude(level="system").values_list("seq", "message")) == [(2, "first"), (3, "second")]
 
 
 def test_an_idle_follower_outlives_the_layers_blocking_read(redis_url) -> None:

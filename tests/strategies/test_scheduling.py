@@ -122,9 +122,9 @@ def test_a_scheduled_execution_runs_once_however_often_it_is_delivered(
     [execution_id] = tick(django_capture_on_commit_callbacks, quiet.next_run_at)
     first = execution_start(execution_id=execution_id)
     assert first is not None and first.status == "succeeded"
-    assert [line.message for line in first.logs.all()] == ["tick"]
+    assert [line.message for line in first.logs.exclude(level="system")] == ["tick"]
     assert execution_start(execution_id=execution_id) is None  # a redelivered task finds it claimed
-    assert Execution.objects.get(pk=execution_id).logs.count() == 1
+    assert Execution.objects.get(pk=execution_id).logs.exclude(level="system").count() == 1
     quiet.refresh_from_db()
     assert (quiet.runs_total, quiet.runs_succeeded) == (1, 1)
 

@@ -48,7 +48,9 @@ def test_a_cycle_records_logs_actions_and_state(alice, staff) -> None:
     result = run(strategy.pk)
     assert result["status"] == "succeeded", result["error"]
     assert (result["trigger"], result["mode"], result["entries"], result["exits"]) == ("manual", "paper", 1, 0)
-    messages = [line["message"] for line in result["logs"]]
+    messages = [line["message"] for line in result["logs"] if line["level"] != "system"]
+    assert result["logs"][0]["message"] == "run started: manual, paper, version 1"  # the worker's own lines frame it
+    assert result["logs"][-1]["message"] == f"run succeeded in {result['duration_ms']} ms"
     assert messages[:2] == ["run 1, 0 positions, 2000.0 available", "printed lines become log lines"]
     assert [line["seq"] for line in result["logs"]] == list(range(1, len(result["logs"]) + 1))
     [action] = result["actions"]
@@ -63,7 +65,7 @@ def test_a_cycle_records_logs_actions_and_state(alice, staff) -> None:
     assert (strategy.runs_total, strategy.runs_succeeded, strategy.runs_failed) == (1, 1, 0)
     second = run(strategy.pk)
     assert second["state"] == {"runs": 2}  # state is kept between cycles
-    assert second["logs"][0]["message"].startswith("run 2, 1 positions")
+    assert second["logs"][1]["message"].startswith("run 2, 1 positions")
 
 
 def test_a_dry_run_records_would_be_orders_and_keeps_the_state(alice) -> None:
@@ -83,7 +85,7 @@ def test_a_failing_script_records_the_error_with_its_own_traceback(alice, staff)
     assert "ZeroDivisionError" in result["error"]
     assert 'File "entry.py", line 7, in helper' in result["error"]
     assert "site-packages" not in result["error"] and "/runtime/" not in result["error"]
-    assert [line["message"] for line in result["logs"]] == ["before"]
+    assert [line["message"] for line in result["logs"] if line["level"] != "system"] == ["before"]
     strategy.refresh_from_db()
     assert (strategy.runs_total, strategy.runs_failed) == (1, 1)
 
