@@ -209,7 +209,11 @@ TOOLS: tuple[Tool, ...] = (
     Tool(
         "get_graduation", "Read the paper → live checklist",
         "Returns the checklist a strategy must pass in paper trading before a person may approve it for real "
-        "money (≥ 20 closed trades, win rate > 55 %, positive P&L, max drawdown < 20 %), with today's values.",
+        "money (≥ 20 closed trades, win rate > 55 %, positive P&L, max drawdown < 20 %), with today's values "
+        "marked to market and the uncertainty of each at 95 %: the Wilson interval of the win rate, the mean P&L "
+        "per trade after fees with its one-sided lower bound (Student's t), and on prediction markets the "
+        "calibration (win rate against the average price paid: buying at 0.90 should win 90 %). statistics.strict "
+        "means the deployment also requires that lower bound above $0.",
         "GET", "/strategies/{strategy_id}/graduation/", {"strategy_id": STRATEGY_ID}, ("strategy_id",),
     ),
     Tool(

@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from chatfiles.models import ChatFile
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Mode, Strategy, StrategyVersion
+from trading.venues.platforms import PREDICTION_MARKETS
 
 if TYPE_CHECKING:
     from trading.performance import Record as BookRecord
@@ -32,27 +34,55 @@ class GraduationCheck:
     required: str
     actual: str
     passed: bool
+    uncertainty: str = ""  # how sure today's value is: an interval or a bound at GRADUATION_CONFIDENCE
 
     def describe(self) -> str:
         return f"{self.name}: {self.actual} (needs {self.required})"
 
 
 @dataclass(frozen=True)
+class GraduationStatistics:
+    """The uncertainty beside the checks (docs/money.md, "The uncertainty of each check"), over the trades the
+    win rate counts (closed trades and open positions at a loss)."""
+
+    confidence: float
+    trades: int
+    wins: int
+    win_rate_interval: tuple[float, float] | None  # Wilson, two-sided
+    mean_pnl_usd: Decimal | None  # per trade, after fees
+    mean_pnl_lower_bound_usd: Decimal | None  # one-sided, Student's t; None with fewer than two trades
+    calibration: Any  # trading.performance.Calibration on a prediction market, else None
+    strict: bool  # GRADUATION_REQUIRE_LOWER_BOUND: the lower bound is a check of its own
+
+
+@dataclass(frozen=True)
 class Graduation:
     checks: list[GraduationCheck]
+    statistics: GraduationStatistics | None = None
 
     @property
     def passed(self) -> bool:
         return all(check.passed for check in self.checks)
 
 
+GRADUATION_EXPLAINED = (
+    "Each number comes from a small sample, so each is shown with its uncertainty at 95 % confidence: the "
+    "Wilson interval of the win rate (where the true win rate lies), and the lower bound of the mean P&L per "
+    "trade after fees (Student's t, one-sided: the strategy earns at least this per trade, trades taken as "
+    "independent). On a prediction market a win is not an edge: a contract bought at 0.90 wins 90 % of the "
+    "time if the market is right, so the calibration compares the win rate with the average price paid. "
+    "Marked to market: open losers count as losses, and open P&L is in the P&L and the drawdown."
+)
+
+
 def strategy_graduation(strategy: Strategy, *, version: StrategyVersion | None = None) -> Graduation:
     """The paper → live checklist (docs/money.md, "Approval and graduation") for one version (the current one
-    by default).
+    by default), with the uncertainty of each number.
 
     Only this version's paper record counts: positions opened by its orders, read as the performance panel reads
     every version's (`trading.performance`, marked to market), so a strategy cannot graduate by never closing its
-    losers. Drawdown is measured on this version's `capital.total_capital`.
+    losers. Drawdown is measured on this version's `capital.total_capital`. With GRADUATION_REQUIRE_LOWER_BOUND on,
+    the lower bound of the mean P&L per trade must be above $0 too.
     """
     from trading.models import Book
     from trading.performance import book_record
@@ -60,19 +90,51 @@ def strategy_graduation(strategy: Strategy, *, version: StrategyVersion | None =
 
     version = version or strategy.current_version
     if version is None:
-        return Graduation(checks=_graduation_checks(None))
+        return Graduation(checks=_graduation_checks(None, None))
     capital = Decimal(str(version.config["capital"]["total_capital"]))
     now = timezone.now()
     trades = book_trades(strategy_id=strategy.pk, book=Book.PAPER, version_id=version.pk)
-    return Graduation(checks=_graduation_checks(book_record(trades, total_capital=capital, start=now, now=now)))
+    record = book_record(trades, total_capital=capital, start=now, now=now)
+    statistics = _graduation_statistics(record, prediction_market=strategy.platform in PREDICTION_MARKETS)
+    return Graduation(checks=_graduation_checks(record, statistics), statistics=statistics)
 
 
-def _graduation_checks(record: BookRecord | None) -> list[GraduationCheck]:
+def _graduation_statistics(record: BookRecord, *, prediction_market: bool) -> GraduationStatistics:
+    from trading.performance import CONFIDENCE, calibration, mean_lower_bound, wilson_interval
+
+    counted = record.counted
+    bound = mean_lower_bound([trade.pnl_usd for trade in counted])
+    return GraduationStatistics(
+        confidence=CONFIDENCE, trades=len(counted), wins=record.wins,
+        win_rate_interval=wilson_interval(record.wins, len(counted)),
+        mean_pnl_usd=bound[0] if bound else (counted[0].pnl_usd if counted else None),
+        mean_pnl_lower_bound_usd=bound[1] if bound else None,
+        calibration=calibration(counted) if prediction_market else None,
+        strict=settings.GRADUATION_REQUIRE_LOWER_BOUND,
+    )
+
+
+def _money(value: Decimal) -> str:
+    return f"{'−' if value < 0 else ''}${abs(value):,.2f}"
+
+
+def _graduation_checks(record: BookRecord | None, statistics: GraduationStatistics | None) -> list[GraduationCheck]:
     trades = record.closed_trades if record else 0
     win_rate = record.win_rate if record else None
     total_pnl = record.pnl_usd if record else Decimal(0)
     drawdown = record.max_drawdown if record else Decimal(0)
-    return [
+    win_note = pnl_note = ""
+    bound = statistics.mean_pnl_lower_bound_usd if statistics else None
+    if statistics is not None:
+        level = f"{statistics.confidence:.0%}"
+        if statistics.win_rate_interval is not None:
+            low, high = statistics.win_rate_interval
+            win_note = f"{level} interval {low:.1%} – {high:.1%} (Wilson, {statistics.wins} of {statistics.trades})"
+        if statistics.mean_pnl_usd is not None:
+            pnl_note = f"mean {_money(statistics.mean_pnl_usd)} per trade after fees"
+            pnl_note += (f", {level} lower bound {_money(bound)} (Student's t, {statistics.trades} trades)"
+                         if bound is not None else ", no bound from one trade")
+    checks = [
         GraduationCheck(
             "closed paper trades", f"≥ {GRADUATION_MIN_TRADES}", str(trades), trades >= GRADUATION_MIN_TRADES
         ),
@@ -81,8 +143,9 @@ def _graduation_checks(record: BookRecord | None) -> list[GraduationCheck]:
             f"> {GRADUATION_MIN_WIN_RATE:.0%}",
             "—" if win_rate is None else f"{win_rate:.1%}",
             win_rate is not None and win_rate > GRADUATION_MIN_WIN_RATE,
+            win_note,
         ),
-        GraduationCheck("paper P&L", "> $0", f"${total_pnl:.2f}", total_pnl > 0),
+        GraduationCheck("paper P&L", "> $0", f"${total_pnl:.2f}", total_pnl > 0, pnl_note),
         GraduationCheck(
             "max drawdown",
             f"< {GRADUATION_MAX_DRAWDOWN:.0%}",
@@ -90,6 +153,21 @@ def _graduation_checks(record: BookRecord | None) -> list[GraduationCheck]:
             drawdown < GRADUATION_MAX_DRAWDOWN,
         ),
     ]
+    if statistics is not None and statistics.strict:
+        checks.append(GraduationCheck(
+            "mean P&L per trade, lower bound", "> $0", "—" if bound is None else _money(bound),
+            bound is not None and bound > 0, f"{statistics.confidence:.0%} one-sided, Student's t, after fees"))
+    return checks
+
+
+def calibration_words(calibration: Any) -> str:
+    """A prediction market's calibration in one sentence: the win rate against the prices paid."""
+    if calibration is None:
+        return ""
+    z = "" if calibration.z is None else f", z = {calibration.z:+.2f}"
+    return (f"won {calibration.win_rate:.1%} of {calibration.trades} trades bought at an average price of "
+            f"{calibration.price_paid:.2f}, which a calibrated market wins {calibration.price_paid:.1%} of the time: "
+            f"{calibration.edge * 100:+.1f} points over the price{z}")
 
 
 # --- The /strategies dashboard's reads. Each returns what one page shows in a fixed number of queries,

@@ -35,6 +35,8 @@ from strategies.market_words import Words
 from strategies.models import Backtest, Execution, Mode, Strategy, StrategyVersion
 from strategies.rules import strategy_not_runnable_reason
 from strategies.selectors import (
+    GRADUATION_EXPLAINED,
+    calibration_words,
     execution_for_strategy,
     execution_history,
     newer_version_note,
@@ -162,6 +164,9 @@ def strategy_overview(request: HttpRequest, strategy_id: int) -> HttpResponse:
         books=books, graduation=graduation, ready_for_live=ready_for_live, runs=recent_runs(strategy),
         upcoming=upcoming, positions=strategy_open_positions(strategy), orders=strategy_recent_orders(strategy),
         charts=charts, capital=strategy.config.get("capital", {}), risk=strategy.config.get("risk_limits", {}),
+        graduation_explained=GRADUATION_EXPLAINED,
+        calibration=calibration_words(graduation.statistics.calibration if graduation and graduation.statistics
+                                      else None),
     )
 
 

@@ -367,6 +367,9 @@ REQUIRE_BACKTEST_FOR_PAPER = env.bool("REQUIRE_BACKTEST_FOR_PAPER", default=Fals
 KILL_SWITCH = env.bool("KILL_SWITCH", default=False)
 # A single-person deployment has no second reviewer: on, an owner may approve their own strategy for live.
 ALLOW_SELF_LIVE_APPROVAL = env.bool("ALLOW_SELF_LIVE_APPROVAL", default=False)
+# The stricter graduation gate: on, live approval also needs the 95 % lower bound of the mean P&L per paper
+# trade above $0 (docs/money.md, "The uncertainty of each check"), not just a positive P&L.
+GRADUATION_REQUIRE_LOWER_BOUND = env.bool("GRADUATION_REQUIRE_LOWER_BOUND", default=False)
 # The user whose live orders go to the venue credentials in these settings when they have no venue account
 # of their own (docs/decisions/0003-venue-accounts.md). Empty: every live order needs its owner's account.
 OPERATOR_ACCOUNT_USERNAME = env.str("OPERATOR_ACCOUNT_USERNAME")

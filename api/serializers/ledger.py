@@ -98,9 +98,39 @@ class GraduationCheckSerializer(serializers.Serializer[Any]):
     required = serializers.CharField()  # type: ignore[assignment]
     actual = serializers.CharField()
     passed = serializers.BooleanField()
+    uncertainty = serializers.CharField(help_text="How sure today's value is (an interval or a bound), or empty.")
+
+
+class IntervalSerializer(serializers.Serializer[Any]):
+    low = serializers.CharField()
+    high = serializers.CharField()
+
+
+class CalibrationSerializer(serializers.Serializer[Any]):
+    trades = serializers.IntegerField()
+    wins = serializers.IntegerField()
+    win_rate = serializers.CharField()
+    price_paid = serializers.CharField(help_text="Average entry price: the win rate a calibrated market predicts.")
+    edge = serializers.CharField(help_text="win_rate − price_paid: the strategy's edge over the market's prices.")
+    z = serializers.CharField(allow_null=True, help_text="(wins − Σ price) / √Σ price(1 − price).")
+    summary = serializers.CharField()
+
+
+class GraduationStatisticsSerializer(serializers.Serializer[Any]):
+    confidence = serializers.CharField(help_text="Of every interval and bound, e.g. 0.95.")
+    trades = serializers.IntegerField(help_text="Trades the win rate counts: closed ones and open ones at a loss.")
+    wins = serializers.IntegerField()
+    win_rate_interval = IntervalSerializer(allow_null=True, help_text="Wilson score interval, two-sided, 0..1.")
+    mean_pnl_per_trade_usd = serializers.CharField(allow_null=True, help_text="After fees.")
+    mean_pnl_lower_bound_usd = serializers.CharField(
+        allow_null=True, help_text="One-sided lower confidence bound (Student's t); null with fewer than 2 trades.")
+    calibration = CalibrationSerializer(allow_null=True, help_text="Prediction markets only.")
+    strict = serializers.BooleanField(help_text="GRADUATION_REQUIRE_LOWER_BOUND: the lower bound must be above $0.")
 
 
 class GraduationSerializer(serializers.Serializer[Any]):
     strategy_id = serializers.CharField()
     passed = serializers.BooleanField(help_text="All checks pass: a staff member may then approve it for live.")
     checks = GraduationCheckSerializer(many=True)
+    statistics = GraduationStatisticsSerializer(allow_null=True)
+    explanation = serializers.CharField(help_text="What the uncertainty beside each check means.")

@@ -4,6 +4,7 @@ graduation."""
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import Any, cast
 
 from django.contrib.auth.models import User
@@ -21,7 +22,13 @@ from api.selectors import strategy_performance
 from api.views.base import ERRORS, ApiView, ListView, Page, answers
 from strategies.cycle.run import CycleNotStarted, execution_run, execution_trial
 from strategies.models import Execution, Strategy
-from strategies.selectors import strategies_for_user, strategy_graduation
+from strategies.selectors import (
+    GRADUATION_EXPLAINED,
+    GraduationStatistics,
+    calibration_words,
+    strategies_for_user,
+    strategy_graduation,
+)
 from strategies.services import (
     strategy_archive,
     strategy_clone,
@@ -227,5 +234,26 @@ class GraduationView(ApiView):
         strategy = self.strategy(strategy_id)
         graduation = strategy_graduation(strategy)
         return Response({"strategy_id": str(strategy.pk), "passed": graduation.passed,
-                         "checks": [{"name": c.name, "required": c.required, "actual": c.actual, "passed": c.passed}
-                                    for c in graduation.checks]})
+                         "checks": [{"name": c.name, "required": c.required, "actual": c.actual, "passed": c.passed,
+                                     "uncertainty": c.uncertainty} for c in graduation.checks],
+                         "statistics": _statistics_data(graduation.statistics), "explanation": GRADUATION_EXPLAINED})
+
+
+def _statistics_data(statistics: GraduationStatistics | None) -> dict[str, Any] | None:
+    if statistics is None:
+        return None
+    interval, calibration = statistics.win_rate_interval, statistics.calibration
+    cents = Decimal("0.01")
+    return {
+        "confidence": f"{statistics.confidence}", "trades": statistics.trades, "wins": statistics.wins,
+        "win_rate_interval": None if interval is None else {"low": f"{interval[0]:.4f}", "high": f"{interval[1]:.4f}"},
+        "mean_pnl_per_trade_usd": None if statistics.mean_pnl_usd is None
+        else str(statistics.mean_pnl_usd.quantize(cents)),
+        "mean_pnl_lower_bound_usd": None if statistics.mean_pnl_lower_bound_usd is None
+        else str(statistics.mean_pnl_lower_bound_usd.quantize(cents)),
+        "calibration": None if calibration is None else {
+            "trades": calibration.trades, "wins": calibration.wins, "win_rate": f"{calibration.win_rate:.4f}",
+            "price_paid": f"{calibration.price_paid:.4f}", "edge": f"{calibration.edge:.4f}",
+            "z": None if calibration.z is None else f"{calibration.z:.2f}", "summary": calibration_words(calibration)},
+        "strict": statistics.strict,
+    }

@@ -7,9 +7,11 @@ import json
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
 
+from accounts.services import api_key_issue
 from strategies.models import StrategyVersion
-from strategies.selectors import strategy_graduation
+from strategies.selectors import calibration_words, strategy_graduation
 from strategies.services import ApprovalError, strategy_deploy, strategy_version_approve, strategy_version_create
 from tests.conftest import example_files
 from tests.strategies.paper_record import paper_trades
@@ -79,3 +81,55 @@ def test_drawdown_is_measured_on_this_versions_capital(alice, staff) -> None:
     small.strategy.refresh_from_db()
     assert small.strategy.config["capital"]["total_capital"] == 20000
     assert checks(strategy_graduation(small.strategy, version=small))["max drawdown"] == "23.1%"
+
+
+def test_each_check_shows_its_uncertainty(alice, staff) -> None:
+    version = strategy_deploy(owner=alice, files=files_with_capital(2000), approve_by=staff)
+    paper_trades(version, ["10"] * 15 + ["-5"] * 5)  # bought at 0.50 each, on Kalshi
+    graduation = strategy_graduation(version.strategy)
+    notes = {check.name: check.uncertainty for check in graduation.checks}
+    assert notes["win rate"] == "95% interval 53.1% – 88.8% (Wilson, 15 of 20)"
+    # mean 6.25, s = √(843.75 / 19) = 6.6639, 6.25 − 1.729133 · 6.6639 / √20 = 3.673
+    assert notes["paper P&L"] == "mean $6.25 per trade after fees, 95% lower bound $3.67 (Student's t, 20 trades)"
+    assert graduation.passed and len(graduation.checks) == 4  # the stricter gate is off by default
+    calibration = graduation.statistics.calibration if graduation.statistics else None
+    assert calibration is not None and (calibration.trades, calibration.wins) == (20, 15)
+    assert calibration_words(calibration) == (
+        "won 75.0% of 20 trades bought at an average price of 0.50, which a calibrated market wins 50.0% of the "
+        "time: +25.0 points over the price, z = +2.24")  # (15 − 10) / √(20 · 0.25)
+
+
+def test_the_stricter_gate_needs_the_lower_bound_above_zero(alice, staff, settings) -> None:
+    version = strategy_deploy(owner=alice, files=files_with_capital(2000), approve_by=staff)
+    paper_trades(version, ["10"] * 12 + ["-12"] * 8)  # +$24, 60 % wins, yet a mean of $1.20 ± a lot
+    assert strategy_graduation(version.strategy).passed
+    settings.GRADUATION_REQUIRE_LOWER_BOUND = True
+    graduation = strategy_graduation(version.strategy)
+    strict = graduation.checks[-1]
+    assert (strict.name, strict.required, strict.passed) == ("mean P&L per trade, lower bound", "> $0", False)
+    assert strict.actual.startswith("−$") and not graduation.passed
+    with pytest.raises(ApprovalError, match=r"mean P&L per trade, lower bound: −\$"):
+        strategy_version_approve(version=version, by=staff, live=True)
+
+
+def test_the_graduation_tool_answers_with_the_statistics(alice, staff) -> None:
+    version = strategy_deploy(owner=alice, files=files_with_capital(2000), approve_by=staff)
+    paper_trades(version, ["10"] * 15 + ["-5"] * 5)
+    key = api_key_issue(user=alice, label="agent", scope="agent")
+    body = Client().get(f"/api/v1/strategies/{version.strategy_id}/graduation/",
+                        HTTP_AUTHORIZATION=f"Bearer {key}").json()
+    assert body["passed"] is True and "Wilson" in body["explanation"]
+    assert body["checks"][1]["uncertainty"].startswith("95% interval 53.1%")
+    statistics = body["statistics"]
+    assert (statistics["trades"], statistics["wins"], statistics["strict"]) == (20, 15, False)
+    assert statistics["win_rate_interval"] == {"low": "0.5313", "high": "0.8881"}
+    assert (statistics["mean_pnl_per_trade_usd"], statistics["mean_pnl_lower_bound_usd"]) == ("6.25", "3.67")
+    assert (statistics["calibration"]["price_paid"], statistics["calibration"]["edge"]) == ("0.5000", "0.2500")
+    html = logged_in(alice).get(f"/strategies/{version.strategy_id}/").content.decode()
+    assert "95% interval 53.1% – 88.8% (Wilson, 15 of 20)" in html and "Calibration against the market." in html
+
+
+def logged_in(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
