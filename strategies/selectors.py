@@ -236,6 +236,74 @@ def strategy_cards(user: User, *, mode: str = "", status: str = "", venue: str =
     return cards
 
 
+def strategy_book(strategy: Strategy) -> str:
+    """The book a strategy trades in now: live in live mode, else paper."""
+    return "live" if strategy.mode == Mode.LIVE else "paper"
+
+
+def strategies_pnl(strategies: list[Strategy]) -> dict[int, Decimal]:
+    """P&L of each deployed strategy on its mode's book, marked to market, for the cards: two queries for all."""
+    from trading.selectors import pnl_by_strategy
+
+    return pnl_by_strategy(books={strategy.pk: strategy_book(strategy) for strategy in strategies
+                                  if strategy.current_version_id is not None})
+
+
+@dataclass(frozen=True)
+class PortfolioBook:
+    """The user's strategies trading in one book, summed: what the top of /strategies/ shows."""
+
+    book: str
+    strategies: int
+    capital_usd: Decimal  # the allocations (`capital.total_capital`)
+    pnl_usd: Decimal  # realized + unrealized at today's marks
+    pnl_today_usd: Decimal  # since 00:00 UTC, realized and unrealized (the capital engine's)
+    open_positions: int
+    exposure: list[tuple[str, Decimal]]  # venue label → open positions at today's marks, largest first
+
+    @property
+    def equity_usd(self) -> Decimal:
+        return self.capital_usd + self.pnl_usd
+
+
+def portfolio_summary(user: User, *, now: datetime) -> list[PortfolioBook]:
+    """Every deployed strategy of the user in the book of its mode (paper, live), summed per book: equity, P&L,
+    today's P&L and exposure by venue. Paper and live are never added together."""
+    from trading.models import Position
+    from trading.performance import unrealized
+    from trading.selectors import capital_state
+    from trading.venues.platforms import Platform
+
+    strategies = list(strategies_for_user(user).filter(current_version__isnull=False).defer("state"))
+    pnl = strategies_pnl(strategies)
+    books: dict[str, list[Strategy]] = {}
+    for strategy in strategies:
+        books.setdefault(strategy_book(strategy), []).append(strategy)
+    summary = []
+    for book in ("paper", "live"):
+        members = books.get(book, [])
+        if not members:
+            continue
+        capital = {strategy.pk: Decimal(str(strategy.config["capital"]["total_capital"])) for strategy in members}
+        today = sum((capital_state(strategy_id=strategy.pk, book=book, total_capital=capital[strategy.pk],
+                                   now=now).pnl_today_usd for strategy in members), Decimal(0))
+        exposure: dict[str, Decimal] = {}
+        held = 0
+        for venue, quantity, cost, mark in Position.objects.filter(
+                strategy__in=members, book=book, status=Position.Status.OPEN).values_list(
+                "venue", "quantity", "cost_basis_usd", "current_price"):
+            held += 1
+            exposure[venue] = exposure.get(venue, Decimal(0)) + cost + unrealized(quantity=quantity, price=mark,
+                                                                                cost_usd=cost)
+        summary.append(PortfolioBook(
+            book=book, strategies=len(members), capital_usd=sum(capital.values(), Decimal(0)),
+            pnl_usd=sum((pnl.get(strategy.pk, Decimal(0)) for strategy in members), Decimal(0)),
+            pnl_today_usd=today, open_positions=held,
+            exposure=sorted(((dict(Platform.choices).get(venue, venue), value) for venue, value in exposure.items()),
+                            key=lambda item: -item[1])))
+    return summary
+
+
 def strategy_for_user(user: User, strategy_id: int) -> Strategy | None:
     return (strategies_for_user(user).select_related("current_version", "running_version")
             .filter(pk=strategy_id).first())

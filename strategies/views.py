@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import Truncator
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_for_filename
@@ -30,6 +30,7 @@ from pygments.util import ClassNotFound
 from accounts.models import ApiKey
 from accounts.services import ApiKeyLimit, api_key_issue, api_key_revoke
 from strategies.backtests import BacktestData, BacktestInvalid, backtest_start, default_data
+from strategies.cycle.run import CycleNotStarted, positions_close
 from strategies.events import execution_event, run_words
 from strategies.market_words import Words
 from strategies.models import Backtest, Execution, Mode, Strategy, StrategyVersion
@@ -40,9 +41,12 @@ from strategies.selectors import (
     execution_for_strategy,
     execution_history,
     newer_version_note,
+    portfolio_summary,
     recent_runs,
     review_queue_count,
+    strategies_pnl,
     strategy_badge,
+    strategy_book,
     strategy_cards,
     strategy_for_user,
     strategy_graduation,
@@ -90,9 +94,11 @@ def _filters(request: HttpRequest) -> dict[str, str]:
     }
 
 
-def card_context(strategy: Strategy, root: str = "", current: int | None = None) -> dict[str, Any]:
+def card_context(strategy: Strategy, root: str = "", current: int | None = None,
+                 pnl: Decimal | None = None) -> dict[str, Any]:
     """Everything one card shows, as plain strings computed here rather than in the template: the list
-    renders up to hundreds of cards, and every template lookup, filter and {% url %} adds up (no query)."""
+    renders up to hundreds of cards, and every template lookup, filter and {% url %} adds up (no query).
+    `pnl`: its P&L on its mode's book, marked to market (`strategies_pnl`), when it has a deployed version."""
     sid = str(strategy.pk)
     badge = strategy_badge(strategy)
     scheduled = strategy_scheduled(strategy)
@@ -111,6 +117,8 @@ def card_context(strategy: Strategy, root: str = "", current: int | None = None)
         "failed": str(strategy.runs_failed),
         "deployed": strategy.current_version_id is not None,
         "toggle": "pause" if strategy.enabled else "enable", "toggle_label": "Pause" if strategy.enabled else "Enable",
+        "pnl": "" if pnl is None else usd(pnl), "pnl_tone": "" if not pnl else "ok" if pnl > 0 else "bad",
+        "pnl_book": "live" if strategy.mode == Mode.LIVE else "paper",
     }
 
 
@@ -126,7 +134,9 @@ def _page(request: HttpRequest, template: str, selected: Strategy | None, tab: s
     filters = _filters(request)
     root = reverse("strategies:list")
     current = selected.pk if selected is not None else None
-    cards = [card_context(strategy, root, current) for strategy in strategy_cards(user, **filters)]
+    strategies = strategy_cards(user, **filters)
+    pnl = strategies_pnl(strategies)
+    cards = [card_context(strategy, root, current, pnl.get(strategy.pk)) for strategy in strategies]
     query = "&".join(f"{name}={value}" for name, value in filters.items() if value)
     context.update(
         cards=cards, selected=selected, tab=tab, tabs=TABS, filters=filters, filter_query=query,
@@ -142,6 +152,15 @@ def _page(request: HttpRequest, template: str, selected: Strategy | None, tab: s
 @require_GET
 def strategy_list(request: HttpRequest) -> HttpResponse:
     return _page(request, "strategies/dashboard.html", None, "")
+
+
+@login_required
+@require_GET
+def strategy_portfolio(request: HttpRequest) -> HttpResponse:
+    """The portfolio summary at the top of /strategies/, loaded after the page (its figures cost a few queries
+    per strategy with trades; the cards' page stays at a fixed number of queries)."""
+    return render(request, "strategies/partials/_portfolio.html",
+                  {"portfolio": portfolio_summary(_user(request), now=timezone.now())})
 
 
 @login_required
@@ -164,10 +183,36 @@ def strategy_overview(request: HttpRequest, strategy_id: int) -> HttpResponse:
         books=books, graduation=graduation, ready_for_live=ready_for_live, runs=recent_runs(strategy),
         upcoming=upcoming, positions=strategy_open_positions(strategy), orders=strategy_recent_orders(strategy),
         charts=charts, capital=strategy.config.get("capital", {}), risk=strategy.config.get("risk_limits", {}),
-        graduation_explained=GRADUATION_EXPLAINED,
+        graduation_explained=GRADUATION_EXPLAINED, book_now=strategy_book(strategy),
         calibration=calibration_words(graduation.statistics.calibration if graduation and graduation.statistics
                                       else None),
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def strategy_positions_close(request: HttpRequest, strategy_id: int) -> HttpResponse:
+    """Close one position (`?position=<id>`) or all of them (`?all=1`) through the desk: GET asks to confirm,
+    POST with `confirm` closes and shows the run that did it (its lines name who asked: the audit trail)."""
+    strategy = _own(request, strategy_id)
+    source = request.POST if request.method == "POST" else request.GET
+    close_all = source.get("all") == "1"
+    wanted = source.get("position", "")
+    open_rows = strategy_open_positions(strategy)
+    book = strategy_book(strategy)
+    rows = [row for row in open_rows if row.position.book == book
+            and (close_all or str(row.position.pk) == wanted)]
+    error = ""
+    if request.method == "POST" and source.get("confirm") == "yes" and rows:
+        try:
+            execution = positions_close(strategy_id=strategy.pk, by=_user(request).get_username(),
+                                        position_ids=None if close_all else [row.position.pk for row in rows])
+        except CycleNotStarted as refused:
+            error = str(refused)
+        else:
+            return HttpResponseRedirect(reverse("strategies:run", args=[strategy.pk, execution.pk]))
+    return _page(request, "strategies/close.html", strategy, "overview", rows=rows, close_all=close_all,
+                 wanted=wanted, book=book, error=error)
 
 
 @login_required
@@ -360,7 +405,8 @@ def _card_response(request: HttpRequest, strategy: Strategy, *, message: str = "
         return HttpResponseRedirect(back)
     strategy = _own(request, strategy.pk)
     current = strategy.pk if request.POST.get("current") == str(strategy.pk) else None
-    context = {"c": card_context(strategy, current=current), "message": message, "error": error,
+    context = {"c": card_context(strategy, current=current, pnl=strategies_pnl([strategy]).get(strategy.pk)),
+               "message": message, "error": error,
                "test_run": message == TEST_RUN_QUEUED}
     response = render(request, "strategies/partials/_card.html", context)
     response["HX-Trigger"] = "strategy-changed"

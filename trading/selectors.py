@@ -219,3 +219,23 @@ def book_trades(*, strategy_id: int, book: str, version_id: int | None = None) -
             unrealized_usd=unrealized(quantity=quantity, price=mark, cost_usd=cost) if held else ZERO,
             entry_price=entry_price))
     return trades
+
+
+def pnl_by_strategy(*, books: Mapping[int, str]) -> dict[int, Decimal]:
+    """Each strategy's P&L on one book (`books`: strategy id → book), realized plus unrealized at the current
+    marks: `trading.performance`'s definition for many strategies at once (the dashboard's cards). Two queries."""
+    pnl = dict.fromkeys(books, ZERO)
+    if not books:
+        return pnl
+    positions = Position.objects.filter(strategy_id__in=list(books))
+    realized_rows = (positions.values("strategy_id", "book").annotate(realized=Sum("realized_pnl_usd"))
+                     .values_list("strategy_id", "book", "realized"))
+    for strategy_id, book, realized in realized_rows:
+        if books[strategy_id] == book:
+            pnl[strategy_id] += realized or ZERO
+    for strategy_id, book, quantity, cost, mark in (positions.filter(status=Position.Status.OPEN)
+                                                    .values_list("strategy_id", "book", "quantity", "cost_basis_usd",
+                                                                 "current_price")):
+        if books[strategy_id] == book:
+            pnl[strategy_id] += unrealized(quantity=quantity, price=mark, cost_usd=cost)
+    return pnl

@@ -35,6 +35,7 @@ from strategyhub.lib.jsonable import as_json
 from strategyhub.lib.refusal import Refused
 from strategyhub.lib.workers import worker_id
 from trading.killswitch import kill_switch_engaged, kill_switch_reason
+from trading.selectors import positions_open
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -98,6 +99,49 @@ def execution_run(*, strategy_id: int, trigger: str, dry_run: bool = False) -> E
     # A test run tries the newest code; a real cycle runs the approved version, whatever newer one waits.
     version = strategy.current_version if dry_run else strategy.running_version
     assert version is not None
+    execution = _execution_begin(strategy, version, trigger=trigger, dry_run=dry_run)
+    return _cycle(strategy, execution, dry_run=dry_run)
+
+
+def positions_close(*, strategy_id: int, by: str, position_ids: list[int] | None = None) -> Execution:
+    """Close open positions of the strategy's current book now (`position_ids`, or every one), through the desk a
+    cycle uses: the same exit checks and order path, paper or live, selling into the best bids. The dashboard's
+    Close and Close all. It is recorded as a manual run of the running version whose first lines say who asked for
+    what: the audit trail beside its orders and `position_closed` actions. Raises CycleNotStarted (never while a
+    cycle is in flight)."""
+    strategy = (Strategy.objects.select_related("current_version", "running_version")
+                .filter(pk=strategy_id).first())
+    if strategy is None or strategy.running_version is None:
+        raise CycleNotStarted(f"strategy {strategy_id} has no approved version to close positions with")
+    execution = _execution_begin(strategy, strategy.running_version, trigger=Execution.Trigger.MANUAL, dry_run=False)
+    calls = _CycleCalls(strategy, execution, dry_run=False)
+    asked = "every open position" if position_ids is None else ", ".join(f"position {pk}" for pk in position_ids)
+    calls.live_log.system(f"close requested from the dashboard by {by}: {asked}")
+    closing: list[int] = []
+    try:
+        calls.desk.open_cycle()  # settled, reconciled and marked as a cycle would, before selling
+        held = {position.pk for position in positions_open(strategy_id=strategy.pk, book=calls.desk.book)}
+        closing = sorted(held) if position_ids is None else [pk for pk in position_ids if pk in held]
+        for pk in (position_ids or []):
+            if pk not in held:
+                calls.live_log.system(f"position {pk} is not open in the {calls.desk.book} book: nothing to close")
+        for index, pk in enumerate(closing):
+            calls.desk.order(strategy.platform, "create_order", {
+                "intent": "exit", "position_id": str(pk), "reason": f"closed from the dashboard by {by}",
+                "fraction": 1.0, "signal_index": index})
+    except Exception as exc:  # the ledger or the venue failed: the run failed, say why
+        logger.exception("execution %s: closing positions failed", execution.pk)
+        _end(execution, calls.live_log, status=Execution.Status.FAILED, error=str(exc) or type(exc).__name__)
+        return execution
+    finally:
+        calls.close()
+    _end(execution, calls.live_log, status=Execution.Status.SUCCEEDED, error="", exits=len(closing))
+    return execution
+
+
+def _execution_begin(strategy: Strategy, version: StrategyVersion, *, trigger: str, dry_run: bool) -> Execution:
+    """The execution row of a run of `version` started now, outside the schedule; a real one never beside another
+    cycle."""
     with transaction.atomic():  # the strategy row lock orders this check against a tick or another Run now
         if not dry_run:  # a Test Run may run beside a cycle: nothing to check, nothing to lock
             Strategy.objects.select_for_update().filter(pk=strategy.pk).first()
@@ -112,7 +156,7 @@ def execution_run(*, strategy_id: int, trigger: str, dry_run: bool = False) -> E
             mode=strategy.mode, status=Execution.Status.RUNNING, scheduled_for=now, started_at=now,
             worker=worker_id(),
         )
-    return _cycle(strategy, execution, dry_run=dry_run)
+    return execution
 
 
 class _TrialOver(Exception):
