@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from chatfiles.models import ChatFile
@@ -334,15 +334,27 @@ def _cursor_parse(cursor: str) -> tuple[datetime, int] | None:
 
 
 def execution_history(
-    strategy: Strategy, *, cursor: str = "", trigger: str = "", status: str = "", size: int = HISTORY_PAGE_SIZE
+    strategy: Strategy, *, cursor: str = "", trigger: str = "", status: str = "", search: str = "", level: str = "",
+    size: int = HISTORY_PAGE_SIZE,
 ) -> HistoryPage:
     """Runs newest first, `size` at a time, by keyset (scheduled_for, id) on the (strategy, -scheduled_for) index:
-    the 4,000th page costs what the first does. A malformed cursor starts from the newest run."""
+    the 4,000th page costs what the first does. A malformed cursor starts from the newest run.
+    `search` (case-insensitive, in a log line or the error) and `level` (a log level) keep the runs with such a line;
+    a search reads every line of the strategy's runs, so it costs more than paging."""
     runs = strategy.executions.order_by("-scheduled_for", "-id")
     if trigger in Execution.Trigger.values:
         runs = runs.filter(trigger=trigger)
     if status in Execution.Status.values:
         runs = runs.filter(status=status)
+    search = search.strip()[:200]
+    if search or level in ExecutionLog.Level.values:
+        lines = ExecutionLog.objects.filter(execution=OuterRef("pk"))
+        if level in ExecutionLog.Level.values:
+            lines = lines.filter(level=level)
+        if search:
+            lines = lines.filter(message__icontains=search)
+        matched = Exists(lines)
+        runs = runs.filter(matched | Q(error__icontains=search) if search and not level else matched)
     after = _cursor_parse(cursor) if cursor else None
     if after is not None:
         moment, run_id = after

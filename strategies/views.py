@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
@@ -33,7 +34,7 @@ from strategies.backtests import BacktestData, BacktestInvalid, backtest_start, 
 from strategies.cycle.run import CycleNotStarted, positions_close
 from strategies.events import execution_event, run_words
 from strategies.market_words import Words
-from strategies.models import Backtest, Execution, Mode, Strategy, StrategyVersion
+from strategies.models import Backtest, Execution, ExecutionLog, Mode, Strategy, StrategyVersion
 from strategies.rules import strategy_not_runnable_reason
 from strategies.selectors import (
     GRADUATION_EXPLAINED,
@@ -220,9 +221,14 @@ def strategy_positions_close(request: HttpRequest, strategy_id: int) -> HttpResp
 def strategy_history(request: HttpRequest, strategy_id: int) -> HttpResponse:
     strategy = _own(request, strategy_id)
     trigger, status = request.GET.get("trigger", ""), request.GET.get("run_status", "")
-    page = execution_history(strategy, cursor=request.GET.get("before", ""), trigger=trigger, status=status)
-    context = {"strategy": strategy, "page": page, "trigger": trigger, "run_status": status,
-               "triggers": Execution.Trigger.choices, "run_statuses": Execution.Status.choices}
+    search, level = request.GET.get("q", "").strip()[:200], request.GET.get("level", "")
+    page = execution_history(strategy, cursor=request.GET.get("before", ""), trigger=trigger, status=status,
+                             search=search, level=level)
+    context = {"strategy": strategy, "page": page, "trigger": trigger, "run_status": status, "q": search,
+               "level": level if level in ExecutionLog.Level.values else "", "levels": ExecutionLog.Level.choices,
+               "triggers": Execution.Trigger.choices, "run_statuses": Execution.Status.choices,
+               "more_query": urlencode({key: value for key, value in (("trigger", trigger), ("run_status", status),
+                                                                     ("q", search), ("level", level)) if value})}
     if request.headers.get("HX-Request") and request.GET.get("before"):
         return render(request, "strategies/partials/_history_rows.html", context)
     return _page(request, "strategies/history.html", strategy, "history", **context)
@@ -254,7 +260,8 @@ def _run_rows(run: Execution) -> dict[str, list[tuple[Any, Words]]]:
 @require_GET
 def strategy_live(request: HttpRequest, strategy_id: int) -> HttpResponse:
     strategy = _own(request, strategy_id)
-    return _page(request, "strategies/live.html", strategy, "live", has_runs=strategy.executions.exists())
+    return _page(request, "strategies/live.html", strategy, "live", has_runs=strategy.executions.exists(),
+                 levels=ExecutionLog.Level.choices)
 
 
 @login_required

@@ -14,6 +14,22 @@
     var conn = panel.querySelector(".conn");
     var connText = panel.querySelector(".conn-text");
     var seenLines = {}, seenActions = {}, statuses = {};
+    var levelFilter = panel.querySelector("[data-log-level]");
+    var searchFilter = panel.querySelector("[data-log-search]");
+
+    // The level and search filters hide lines, never drop them: clearing a filter shows everything again.
+    function passesFilter(item) {
+      if (!item.dataset.seq) return true;  // a run's header line
+      var level = levelFilter ? levelFilter.value : "";
+      var text = searchFilter ? searchFilter.value.trim().toLowerCase() : "";
+      return (!level || item.dataset.level === level) &&
+        (!text || item.textContent.toLowerCase().indexOf(text) >= 0);
+    }
+    function refilter() {
+      Array.prototype.forEach.call(log.children, function (item) { item.hidden = !passesFilter(item); });
+    }
+    if (levelFilter) levelFilter.addEventListener("change", refilter);
+    if (searchFilter) searchFilter.addEventListener("input", refilter);
     var delay = 1000;
 
     function setConn(name, text) { conn.dataset.conn = name; connText.textContent = text; }
@@ -45,8 +61,10 @@
       item.className = "level-" + line.level;
       item.dataset.execution = run.id;
       item.dataset.seq = line.seq;
+      item.dataset.level = line.level;
       item.appendChild(stamp(line.ts));
       shown(item, line);
+      item.hidden = !passesFilter(item);
       log.appendChild(item);
       if (window.StrategyHub) window.StrategyHub.localise(item);
       while (log.children.length > KEEP) log.removeChild(log.firstChild);

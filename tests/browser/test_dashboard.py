@@ -132,6 +132,17 @@ def test_a_test_run_streams_into_live_activity_without_a_reload(page: Page, dash
         expect(page.locator(".live-feed li").first).to_be_visible()
     screenshot("04-live-activity-after-test-run")
 
+    # The level filter and the search hide lines and bring them back (issue 24, item 12).
+    system = run.logs.filter(level="system").count()
+    assert system >= 3  # started, signals and orders, finished: every run has the worker's lines
+    page.locator("[data-log-level]").select_option("system")
+    expect(page.locator(".live-log li[data-seq]:visible")).to_have_count(system)
+    page.locator("[data-log-search]").fill("RUN STARTED")
+    expect(page.locator(".live-log li[data-seq]:visible")).to_have_count(1)
+    page.locator("[data-log-level]").select_option("")
+    page.locator("[data-log-search]").fill("")
+    expect(page.locator(".live-log li[data-seq]:visible")).to_have_count(run.logs.count())
+
     page.locator("nav.tabs a", has_text="Execution History").click()
     page.locator(f"#run-{run.pk} summary").click()
     expect(page.locator(f"#run-body-{run.pk} .terminal")).to_be_visible()

@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from strategies.cycle.run import execution_run
-from strategies.models import Execution, Strategy
+from strategies.models import Execution, ExecutionLog, Strategy
 from strategies.selectors import strategy_performance
 from strategies.services import strategy_deploy
 from tests.api.test_actions import buyer_files
@@ -106,3 +106,27 @@ def test_close_all_closes_every_open_position_and_another_user_gets_404(alice, t
     assert not Position.objects.filter(strategy=traded, status="open").exists()
     execution = Execution.objects.filter(strategy=traded).latest("id")
     assert execution.logs.filter(message="close requested from the dashboard by alice: every open position").exists()
+
+
+def test_history_searches_log_lines_and_filters_by_level(alice, staff) -> None:
+    strategy = strategy_deploy(owner=alice, files=buyer_files(), approve_by=staff).strategy
+    first = execution_run(strategy_id=strategy.pk, trigger="manual")  # buys: "buying the fed market"
+    second = execution_run(strategy_id=strategy.pk, trigger="manual")
+    ExecutionLog.objects.create(execution=second, seq=99, ts=second.finished_at, level="warning",
+                                message="Spread too wide on FED")
+    client = logged_in(alice)
+
+    def shown(query: str) -> list[int]:
+        html = client.get(f"/strategies/{strategy.pk}/history/?{query}").content.decode()
+        return [int(pk) for pk in re.findall(r'<li class="run status-\w+" id="run-(\d+)">', html)]
+
+    assert shown("") == [second.pk, first.pk]
+    assert shown("q=spread+TOO") == [second.pk]  # case-insensitive, in a line
+    assert shown("level=warning") == [second.pk]
+    assert shown("level=warning&q=buying") == []  # both at once: a warning line with that text
+    assert shown("q=buying+the+fed") == [second.pk, first.pk]
+    assert shown("level=system&q=run+started") == [second.pk, first.pk]
+    html = client.get(f"/strategies/{strategy.pk}/history/?q=nothing+like+this").content.decode()
+    assert "No run matches these filters." in html
+    live = client.get(f"/strategies/{strategy.pk}/live/").content.decode()
+    assert "data-log-level" in live and "data-log-search" in live
