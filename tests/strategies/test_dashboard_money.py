@@ -112,6 +112,7 @@ def test_history_searches_log_lines_and_filters_by_level(alice, staff) -> None:
     strategy = strategy_deploy(owner=alice, files=buyer_files(), approve_by=staff).strategy
     first = execution_run(strategy_id=strategy.pk, trigger="manual")  # buys: "buying the fed market"
     second = execution_run(strategy_id=strategy.pk, trigger="manual")
+    assert second.finished_at is not None
     ExecutionLog.objects.create(execution=second, seq=99, ts=second.finished_at, level="warning",
                                 message="Spread too wide on FED")
     client = logged_in(alice)
