@@ -79,7 +79,7 @@ _._runner  # the MCP session manager's task: kept referenced, or asyncio may col
 # Output serializer fields: drf-spectacular publishes them in the OpenAPI schema.
 _.schedule, _.dashboard_url, _.is_current, _.execution_url, _.unrealized_pnl_usd, _.equity_usd, _.total_capital_usd
 _.total_pnl_usd, _.closed_trades, _.max_drawdown, _.backtest_url, _.entry_time, _.exit_time, _.exit_price
-_.secret_note
+_.secret_note, _.mean_pnl_per_trade_usd, _.explanation
 # The dashboard: figures the Overview template reads; pytest hooks of the browser tests; a WhiteNoise setting.
 _.sharpe
 _.backtest_range  # a template filter (strategies/templatetags/dashboard.py), used only by backtests.html
