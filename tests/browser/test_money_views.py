@@ -26,7 +26,8 @@ def trader(dashboard: str) -> Strategy:
     """demo's Kalshi strategy with a paper record: 15 wins of $10, 5 losses of $5, one position open at a loss."""
     User = get_user_model()
     demo = User.objects.create_user("demo", password=PASSWORD)
-    reviewer = grant(User.objects.create_user("reviewer", password=PASSWORD, is_staff=True), *REVIEWER_PERMS)
+    reviewer = User.objects.get(pk=grant(User.objects.create_user("reviewer", password=PASSWORD, is_staff=True),
+                                         *REVIEWER_PERMS).pk)
     files = example_files("kalshi_favourite_longshot")
     config = json.loads(files["config.json"])
     config["capital"]["total_capital"] = 2000
