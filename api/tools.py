@@ -203,7 +203,8 @@ TOOLS: tuple[Tool, ...] = (
     Tool(
         "get_performance", "Read a strategy's performance",
         "Returns, per book (paper, then live once it trades), realized and unrealized P&L, today's P&L, win rate, "
-        "max drawdown, deployed and available capital, and the equity after each closed trade.",
+        "max drawdown, deployed and available capital, and the equity after each closed trade then now at today's "
+        "marks: every number marked to market, as the graduation checklist counts them.",
         "GET", "/strategies/{strategy_id}/performance/", {"strategy_id": STRATEGY_ID}, ("strategy_id",),
     ),
     Tool(

@@ -253,8 +253,9 @@ class StrategyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def graduation_checklist(self, strategy: Strategy) -> str:
         return format_html_join(
             "",
-            "<div>{} {}</div>",
-            (("✅" if check.passed else "❌", check.describe()) for check in strategy_graduation(strategy).checks),
+            "<div>{} {} <small>{}</small></div>",
+            (("✅" if check.passed else "❌", check.describe(), check.uncertainty)
+             for check in strategy_graduation(strategy).checks),
         )
 
     @admin.display(description="latest backtest of the current version")
