@@ -47,7 +47,10 @@ async def agent_session(client: Client) -> dict[str, Any]:
     assert not run.is_error, run.content
     execution = await client.call_tool("get_execution", {"execution_id": run.structured_content["id"]})
     text = json.loads(execution.content[0].text)  # type: ignore[union-attr]
-    return {"tools": tools, "deployed": strategy, "execution": execution.structured_content, "text": text}
+    graduation = await client.call_tool("get_graduation", {"strategy_id": strategy["id"]})
+    assert not graduation.is_error, graduation.content
+    return {"tools": tools, "deployed": strategy, "execution": execution.structured_content, "text": text,
+            "graduation": json.loads(graduation.content[0].text)}  # type: ignore[union-attr]
 
 
 def check_session(result: dict[str, Any], alice: Any) -> None:
@@ -60,6 +63,10 @@ def check_session(result: dict[str, Any], alice: Any) -> None:
     execution = result["execution"]
     assert (execution["status"], execution["trigger"]) == ("succeeded", "dry_run")
     assert execution["logs"][1]["message"].startswith("scanned ") and result["text"] == execution
+    graduation = result["graduation"]  # the checklist with its uncertainty and what it means
+    assert graduation["passed"] is False and "Wilson" in graduation["explanation"]
+    assert graduation["statistics"]["trades"] == 0 and graduation["statistics"]["win_rate_interval"] is None
+    assert "Wilson interval" in tools["get_graduation"].description
     strategy = Strategy.objects.get(pk=result["deployed"]["id"])
     assert strategy.owner == alice and strategy.status == "pending_approval"
     assert Execution.objects.filter(strategy=strategy).count() == 2  # the smoke run and the test run
