@@ -37,6 +37,7 @@ from trading.orders import (
     position_settle,
 )
 from trading.paper import PaperFills, outcome_book, paper_fill
+from trading.performance import unrealized
 from trading.reconcile import exits_working, holding_key, venue_holdings
 from trading.risk import (
     Authority,
@@ -211,7 +212,7 @@ class CycleDesk:
 
     def _position_json(self, position: Position) -> dict[str, Any]:
         price = self._marks.get(position.pk, position.current_price)
-        pnl = price * position.quantity - position.cost_basis_usd if price is not None else ZERO
+        pnl = unrealized(quantity=position.quantity, price=price, cost_usd=position.cost_basis_usd)
         return {
             "position_id": str(position.pk), "platform": position.venue, "market_id": position.market_id,
             "market_name": position.market_name, "side": position.side, "size": position.cost_basis_usd,
