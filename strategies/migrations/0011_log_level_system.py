@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('strategies', '0009_strategy_last_cycle_ms'),
+        ('strategies', '0010_strategy_running_version'),
     ]
 
     operations = [
