@@ -260,6 +260,65 @@ TOOLS: tuple[Tool, ...] = (
         ("backtest_id",),
     ),
     Tool(
+        "run_sweep", "Backtest a strategy over many parameter values",
+        "Starts a parameter sweep of the strategy's latest version: one backtest per point (each as run_backtest "
+        "runs one, over the same data and range), the points being every combination of the values you give "
+        "(method grid) or `samples` seeded random draws (method random; a {min, max} range without a step is drawn "
+        "from continuously). `parameters` names keys of config.json's parameters, each with a list of values or "
+        "{\"min\", \"max\", \"step\"}, e.g. {\"fast\": [5, 10, 15], \"slow\": {\"min\": 20, \"max\": 60, "
+        "\"step\": 10}}. At most 200 points (SWEEP_MAX_POINTS): more is refused naming the field. The points are "
+        "ranked by `metric` (default sharpe, higher first) over the range before a held-back tail (`holdout`, "
+        "default 0.25 of the range); the answer of get_sweep then carries the number of trials, the deflated "
+        "Sharpe ratio of the best (the probability that its Sharpe beats the best that luck alone gives among "
+        "that many trials: below 0.95, treat the best as luck) and the best's metrics over the held-back tail "
+        "(out_of_sample): prefer parameters that hold up there. Answers at once with {sweep_id, status: queued, "
+        "total}; poll get_sweep (progress.done of progress.total) until status is succeeded, failed or cancelled.",
+        "POST", "/strategies/{strategy_id}/backtests/sweeps/",
+        {"strategy_id": STRATEGY_ID,
+         "parameters": {"type": "object", "description": "config.json parameter name -> a list of values or "
+                        "{\"min\", \"max\", \"step\"}.",
+                        "additionalProperties": {"anyOf": [{"type": "array", "minItems": 1},
+                                                           {"type": "object", "properties": {
+                                                               "min": {"type": "number"}, "max": {"type": "number"},
+                                                               "step": {"type": "number"}},
+                                                            "required": ["min", "max"]}]}},
+         "method": {"enum": ["grid", "random"], "description": "grid (default): every combination; random: samples."},
+         "samples": {"type": "integer", "minimum": 1, "description": "random: how many points (at most 200)."},
+         "seed": {"type": "integer", "minimum": 0, "description": "random: the seed (default: drawn, returned)."},
+         "metric": {"enum": ["sharpe", "sortino", "calmar", "return_pct", "cagr_pct", "return_ann_pct",
+                             "max_drawdown_pct", "win_rate_pct", "profit_factor", "expectancy_pct", "avg_trade_pct"],
+                    "description": "What to rank by, higher first (default sharpe)."},
+         "holdout": {"type": "number", "minimum": 0, "maximum": 0.9,
+                     "description": "Share of the range held back as the out-of-sample tail (default 0.25)."},
+         "start": {"type": "string", "format": "date-time", "description": "First time to test from (ISO 8601)."},
+         "end": {"type": "string", "format": "date-time", "description": "Time to stop before (ISO 8601)."},
+         "cash": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]{1,2})?$",
+                  "description": "Starting cash in USD, e.g. \"10000\"."},
+         "data_source": {"enum": ["polymarket_recorded", "polymarket_history", "kalshi_candles", "alpaca_history"],
+                         "description": "Which venue history to run on (default: the platform's)."},
+         "markets": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 20,
+                     "description": "Symbols, Kalshi tickers or Polymarket condition ids to test on."}},
+        ("strategy_id", "parameters"), read_only=False, idempotent=False,
+    ),
+    Tool(
+        "get_sweep", "Read a parameter sweep's progress and ranking",
+        "Returns one sweep: status, progress ({done, total, percent}), and once finished `trials` (the points that "
+        "ran), `ranking` (every point best first: rank, backtest_id, parameters, score, in_sample and "
+        "out_of_sample metrics), `best`, `deflated_sharpe` (of the best: sharpe and expected_max_sharpe per period, "
+        "trials, skew, kurtosis, and deflated_sharpe, the probability its true Sharpe beats the luck of that many "
+        "trials) and `out_of_sample` (the best's metrics over the held-back tail that starts at split_at). Read a "
+        "point's trades with get_backtest(backtest_id).",
+        "GET", "/sweeps/{sweep_id}/", {"sweep_id": {**ID, "description": "The id run_sweep returned."}},
+        ("sweep_id",),
+    ),
+    Tool(
+        "cancel_sweep", "Cancel a parameter sweep",
+        "Stops a sweep: points still waiting are cancelled, a running one stops between two steps; the points that "
+        "finished are ranked as the sweep's result (status cancelled). Returns the sweep.",
+        "DELETE", "/sweeps/{sweep_id}/", {"sweep_id": {**ID, "description": "The id run_sweep returned."}},
+        ("sweep_id",), read_only=False, destructive=True, idempotent=True,
+    ),
+    Tool(
         "create_webhook", "Be told of events by HTTP POST",
         "Registers an https URL that StrategyHub POSTs a signed JSON event to, so you hear of trouble without "
         "polling: execution.failed (a run failed or timed out, with the error), order.filled (each fill), "

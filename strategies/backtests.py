@@ -8,8 +8,11 @@ runs the strategy for it: in the sandbox (one long-lived process for the whole r
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
+import math
+import random
 import secrets
 import threading
 import time
@@ -22,6 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from runtime import Sandbox, SandboxLimits, SandboxUnavailable, VenueCallError
@@ -31,7 +35,8 @@ from runtime.loader import load_strategy
 from runtime.sdk import VenueError
 from runtime.step_session import StepSession
 from strategies.events import backtest_broadcast
-from strategies.models import Backtest, BacktestCsv, StrategyVersion
+from strategies.models import Backtest, BacktestCsv, StrategyVersion, Sweep, SweepMethod
+from strategyhub.lib.deflated_sharpe import deflated_sharpe, sharpe_per_period
 from strategyhub.lib.refusal import Refused, issue
 from strategyhub.lib.workers import process_gone, worker_id
 from trading.backtest.data import BarSeries, DataError, iso, load_csv, pack_bars, recorded_polymarket
@@ -490,7 +495,8 @@ def _backtest_room(user: Any) -> None:
     """BacktestsBusy unless `user` has room for one more backtest queued or running (their row locked, so two
     requests at once count one after the other)."""
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-    busy = Backtest.objects.filter(created_by=user, status__in=[Backtest.Status.QUEUED, Backtest.Status.RUNNING])
+    busy = Backtest.objects.filter(created_by=user, status__in=[Backtest.Status.QUEUED, Backtest.Status.RUNNING],
+                                   sweep__isnull=True)  # a sweep's points are bounded by SWEEPS_IN_FLIGHT_PER_USER
     count = busy.count()
     if count >= settings.BACKTESTS_IN_FLIGHT_PER_USER:
         raise BacktestsBusy(f"you have {count} backtests queued or running, the most at once "
@@ -560,9 +566,12 @@ def backtest_execute(*, backtest_id: int, echo: Callable[[str], None] | None = N
     progress = _Progress(backtest, echo=echo)
     started = time.monotonic()
     fields: dict[str, Any]
+    config = version.config
+    if params.get("overrides"):  # a sweep's point: its parameters over the version's own
+        config = {**config, "parameters": {**(config.get("parameters") or {}), **params["overrides"]}}
     try:
         run = backtest_execute_files(
-            version.source_files(), version.config, BacktestData(backtest.data_source, backtest.data_spec),
+            version.source_files(), config, BacktestData(backtest.data_source, backtest.data_spec),
             start=backtest.start, end=backtest.end,
             cash=Decimal(params["cash"]) if params.get("cash") else None,
             commission=Decimal(params["commission"]) if params.get("commission") else None,
@@ -607,4 +616,319 @@ def backtests_recover(*, now: datetime | None = None) -> int:
                 status=Backtest.Status.FAILED, error=LOST, finished_at=now, eta_seconds=None)
             backtest.refresh_from_db()
             backtest_broadcast(backtest)
+    # A sweep whose last point was lost has no lane left to rank it.
+    open_points = Backtest.objects.filter(sweep=OuterRef("pk"), status__in=[Backtest.Status.QUEUED,
+                                                                            Backtest.Status.RUNNING])
+    for sweep_id in Sweep.objects.filter(status=Sweep.Status.RUNNING).exclude(Exists(open_points)).values_list(
+            "pk", flat=True):
+        sweep_finish(sweep_id=sweep_id)
     return failed
+
+
+# --- parameter sweeps: one version over many `parameters` points, ranked, deflated, checked out of sample -----------
+
+SWEEP_FIELDS = ("parameters", "method", "samples", "seed", "metric", "holdout")
+# Metrics a sweep may rank by, each higher-is-better (max_drawdown_pct is negative: -5 beats -20).
+SWEEP_METRICS = ("sharpe", "sortino", "calmar", "return_pct", "cagr_pct", "return_ann_pct", "max_drawdown_pct",
+                 "win_rate_pct", "profit_factor", "expectancy_pct", "avg_trade_pct")
+DEFAULT_HOLDOUT = 0.25
+RANKED_KEYS = ("return_pct", "sharpe", "sortino", "calmar", "max_drawdown_pct", "win_rate_pct", "profit_factor",
+               "expectancy_pct", "trades", "cagr_pct", "return_ann_pct", "avg_trade_pct", "exposure_pct")
+
+
+class SweepInvalid(BacktestInvalid):
+    """A sweep that cannot start: the message starts with the field at fault (`parameters.fast: …`)."""
+
+    def issues_json(self) -> list[dict[str, Any]]:
+        word = self.message.split(":")[0].split(" ")[0]
+        if word.split(".")[0] in SWEEP_FIELDS:
+            return [issue(self.message, path=word)]
+        return super().issues_json()
+
+
+class SweepsBusy(BacktestsBusy):
+    """The user's SWEEPS_IN_FLIGHT_PER_USER sweeps are queued or running."""
+
+
+def _axis(name: str, spec: Any, *, method: str, limit: int) -> list[Any] | tuple[float, float, bool]:
+    """One parameter's values: a list, or {min, max, step} expanded; without a step (random only) the
+    (min, max, whole numbers) range it is drawn from."""
+    where = f"parameters.{name}"
+    if isinstance(spec, list):
+        if not spec:
+            raise SweepInvalid(f"{where}: give at least one value")
+        if len(spec) > limit:
+            raise SweepInvalid(f"{where}: {len(spec)} values, more than SWEEP_MAX_POINTS ({limit})")
+        if any(isinstance(value, dict | list) for value in spec):
+            raise SweepInvalid(f"{where}: values must be numbers, strings, booleans or null")
+        return list(spec)
+    if not isinstance(spec, dict) or set(spec) - {"min", "max", "step"} or not {"min", "max"} <= set(spec):
+        raise SweepInvalid(f"{where}: a list of values or {{\"min\", \"max\", \"step\"}}, got {json.dumps(spec)}")
+    bounds = [spec.get(key) for key in ("min", "max", "step")]
+    if any(isinstance(b, bool) or not isinstance(b, int | float | type(None)) for b in bounds) or None in bounds[:2]:
+        raise SweepInvalid(f"{where}: min, max and step must be numbers")
+    low, high, step = bounds
+    assert low is not None and high is not None
+    if low > high:
+        raise SweepInvalid(f"{where}: min must not exceed max, got {low} > {high}")
+    whole = all(isinstance(b, int) for b in bounds if b is not None)
+    if step is None:
+        if method == SweepMethod.GRID:
+            raise SweepInvalid(f"{where}: a grid needs a step (or a list of values); only a random sample draws "
+                               "from a range without one")
+        return (float(low), float(high), whole)
+    if step <= 0:
+        raise SweepInvalid(f"{where}: step must be > 0, got {step}")
+    count = int((high - low) / step + 1e-9) + 1
+    if count > limit:
+        raise SweepInvalid(f"{where}: {count} values, more than SWEEP_MAX_POINTS ({limit})")
+    return [low + i * step if whole else round(low + i * step, 10) for i in range(count)]
+
+
+def sweep_points(space: Any, *, method: str, samples: int | None, seed: int | None,
+                 declared: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
+    """The points of a sweep, each a {name: value} over the version's parameters: every combination of the
+    grid, or `samples` seeded draws (distinct points of a finite space). SweepInvalid names the field."""
+    if not isinstance(space, dict) or not space:
+        raise SweepInvalid("parameters: name at least one parameter and its values, e.g. {\"fast\": [5, 10, 15]}")
+    unknown = [name for name in space if name not in declared]
+    if unknown:
+        raise SweepInvalid(f"parameters.{unknown[0]}: not one of this version's parameters "
+                           f"({', '.join(declared) or 'it has none'}); a sweep varies config.json's own parameters")
+    axes = {name: _axis(name, spec, method=method, limit=limit) for name, spec in space.items()}
+    names = list(axes)
+    if method == SweepMethod.GRID:
+        if samples is not None or seed is not None:
+            raise SweepInvalid("samples: a grid runs every combination; samples and seed are for method random")
+        size = math.prod(len(values) for values in axes.values())
+        if size > limit:
+            raise SweepInvalid(f"parameters: the grid has {size} points, more than SWEEP_MAX_POINTS ({limit}); "
+                               f"narrow it, or sample it (method random, samples <= {limit})")
+        return [dict(zip(names, combo, strict=True))
+                for combo in itertools.product(*axes.values())]
+    if samples is None:
+        raise SweepInvalid("samples: how many points to draw (method random)")
+    if not 1 <= samples <= limit:
+        raise SweepInvalid(f"samples: at most SWEEP_MAX_POINTS ({limit}) and at least 1, got {samples}")
+    rng = random.Random(seed)  # noqa: S311 - a reproducible sample, not a secret
+    if all(isinstance(values, list) for values in axes.values()):
+        lists: list[list[Any]] = [values for values in axes.values() if isinstance(values, list)]
+        size = math.prod(len(values) for values in lists)
+        chosen = sorted(rng.sample(range(size), min(samples, size)))
+        return [dict(zip(names, _decode(index, lists), strict=True)) for index in chosen]
+    points = []
+    for _ in range(samples):
+        point: dict[str, Any] = {}
+        for name, values in axes.items():
+            if isinstance(values, list):
+                point[name] = rng.choice(values)
+            else:
+                low, high, whole = values
+                point[name] = rng.randint(int(low), int(high)) if whole else round(rng.uniform(low, high), 10)
+        points.append(point)
+    return points
+
+
+def _decode(index: int, lists: list[list[Any]]) -> list[Any]:
+    """The index-th combination of `lists` in itertools.product's order."""
+    picked = []
+    for values in reversed(lists):
+        index, at = divmod(index, len(values))
+        picked.append(values[at])
+    return picked[::-1]
+
+
+def sweep_create(*, version: StrategyVersion, created_by: Any, data: BacktestData, parameters: Any,
+                 method: str = SweepMethod.GRID, samples: int | None = None, seed: int | None = None,
+                 metric: str = "sharpe", holdout: float = DEFAULT_HOLDOUT, start: datetime | None = None,
+                 end: datetime | None = None, cash: Decimal | None = None,
+                 commission: Decimal | None = None) -> Sweep:
+    """A queued sweep and its queued points (one Backtest each); checked first, so nothing is written for a bad
+    request."""
+    if method not in SweepMethod.values:
+        raise SweepInvalid(f"method must be one of {', '.join(SweepMethod.values)}, got {method!r}")
+    if metric not in SWEEP_METRICS:
+        raise SweepInvalid(f"metric must be one of {', '.join(SWEEP_METRICS)}, got {metric!r}")
+    if not 0 <= holdout <= 0.9:
+        raise SweepInvalid(f"holdout: the share of the range held back must be in [0, 0.9], got {holdout}")
+    if method == SweepMethod.RANDOM and seed is None:
+        seed = random.SystemRandom().randrange(2 ** 31)  # kept, so the sample can be drawn again
+    points = sweep_points(parameters, method=method, samples=samples, seed=seed,
+                          declared=version.config.get("parameters") or {}, limit=settings.SWEEP_MAX_POINTS)
+    with transaction.atomic():
+        template = backtest_create(version=version, created_by=None, data=data, start=start, end=end, cash=cash,
+                                   commission=commission)  # the checks of one backtest; its row is the first point
+        if created_by is not None:
+            _sweep_room(created_by)
+        sweep = Sweep.objects.create(
+            strategy=version.strategy, version=version, created_by=created_by, method=method, space=parameters,
+            seed=seed, metric=metric, holdout=holdout, total=len(points))
+        Backtest.objects.filter(pk=template.pk).update(
+            sweep=sweep, sweep_index=0, created_by=created_by,
+            parameters={**template.parameters, "overrides": points[0]})
+        Backtest.objects.bulk_create([
+            Backtest(strategy=template.strategy, version=version, created_by=created_by, data_source=data.source,
+                     data_spec=data.spec, start=start, end=end, sweep=sweep, sweep_index=index,
+                     parameters={**template.parameters, "overrides": point})
+            for index, point in enumerate(points) if index])
+    return sweep
+
+
+def _sweep_room(user: Any) -> None:
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    count = Sweep.objects.filter(created_by=user, status__in=[Sweep.Status.QUEUED, Sweep.Status.RUNNING]).count()
+    if count >= settings.SWEEPS_IN_FLIGHT_PER_USER:
+        raise SweepsBusy(f"you have {count} sweeps queued or running, the most at once (SWEEPS_IN_FLIGHT_PER_USER): "
+                         "retry when one ends, or cancel one")
+
+
+def sweep_start(*, enqueue: Callable[[int], object], **create: Any) -> Sweep:
+    """Create a queued sweep (see `sweep_create`); once committed, `enqueue(sweep_id)` SWEEP_POINTS_AT_ONCE times:
+    each is a lane that runs one point and enqueues itself again while points wait (`sweep_step`)."""
+    with transaction.atomic():
+        sweep = sweep_create(**create)
+        lanes = min(settings.SWEEP_POINTS_AT_ONCE, sweep.total)
+        transaction.on_commit(lambda: [enqueue(sweep.pk) for _ in range(lanes)])
+    return sweep
+
+
+def sweep_step(*, sweep_id: int, enqueue: Callable[[int], object]) -> None:
+    """One lane's turn: run the sweep's next queued point, then pass the turn on (`enqueue`) while points wait;
+    the lane that sees none left and none running ranks the sweep (`sweep_finish`)."""
+    Sweep.objects.filter(pk=sweep_id, status=Sweep.Status.QUEUED).update(
+        status=Sweep.Status.RUNNING, started_at=timezone.now())
+    waiting = Backtest.objects.filter(sweep_id=sweep_id, status=Backtest.Status.QUEUED).order_by("sweep_index")
+    point = waiting.values_list("pk", flat=True).first()
+    if point is not None:
+        backtest_execute(backtest_id=point, lookahead=False)  # another lane may have claimed it: then a no-op
+        _sweep_count(sweep_id)
+    if waiting.exists():
+        enqueue(sweep_id)
+    elif not Backtest.objects.filter(sweep_id=sweep_id, status=Backtest.Status.RUNNING).exists():
+        sweep_finish(sweep_id=sweep_id)
+
+
+def _sweep_count(sweep_id: int) -> None:
+    done = Backtest.objects.filter(sweep_id=sweep_id).exclude(
+        status__in=[Backtest.Status.QUEUED, Backtest.Status.RUNNING]).count()
+    Sweep.objects.filter(pk=sweep_id).update(done=done)
+
+
+def sweep_cancel(*, sweep: Sweep) -> Sweep:
+    """Stop a sweep: its waiting points are cancelled now, a running one between two steps; what finished is
+    ranked as the sweep's (partial) result."""
+    now = timezone.now()
+    Sweep.objects.filter(pk=sweep.pk).update(cancel_requested=True)
+    Backtest.objects.filter(sweep=sweep, status=Backtest.Status.QUEUED).update(
+        status=Backtest.Status.CANCELLED, cancel_requested=True, finished_at=now, error="the sweep was cancelled")
+    Backtest.objects.filter(sweep=sweep, status=Backtest.Status.RUNNING).update(cancel_requested=True)
+    _sweep_count(sweep.pk)
+    if not Backtest.objects.filter(sweep=sweep, status=Backtest.Status.RUNNING).exists():
+        sweep_finish(sweep_id=sweep.pk)
+    sweep.refresh_from_db()
+    return sweep
+
+
+def sweep_finish(*, sweep_id: int) -> None:
+    """Rank a sweep whose points have all ended (once: the row is locked and must still be open)."""
+    with transaction.atomic():
+        sweep = Sweep.objects.select_for_update().filter(
+            pk=sweep_id, status__in=[Sweep.Status.QUEUED, Sweep.Status.RUNNING]).first()
+        if sweep is None:
+            return
+        _sweep_count(sweep_id)
+        sweep.refresh_from_db()
+        points: list[dict[str, Any]] = [dict(row) for row in sweep.points.filter(
+            status=Backtest.Status.SUCCEEDED).order_by("sweep_index").values(
+            "pk", "sweep_index", "parameters", "metrics", "equity", "trades", "open_positions")]
+        failed = sweep.points.filter(status=Backtest.Status.FAILED).values_list("error", flat=True).first()
+        sweep.results = sweep_rank(points, metric=sweep.metric, holdout=sweep.holdout)
+        if sweep.cancel_requested:
+            sweep.status = Sweep.Status.CANCELLED
+        elif points:
+            sweep.status = Sweep.Status.SUCCEEDED
+        else:
+            sweep.status, sweep.error = Sweep.Status.FAILED, f"every point failed; the first: {failed or 'unknown'}"
+        sweep.finished_at = timezone.now()
+        sweep.save(update_fields=["results", "status", "error", "finished_at", "done"])
+
+
+def sweep_rank(points: list[dict[str, Any]], *, metric: str, holdout: float) -> dict[str, Any]:
+    """The ranking of finished points by `metric` over the in-sample part (the range before its last `holdout`
+    share), the number of trials, the deflated Sharpe ratio of the best, and the best's out-of-sample metrics."""
+    if not points:
+        return {"metric": metric, "holdout": holdout, "trials": 0, "ranking": []}
+    times = [_epoch(moment) for moment, _ in points[0]["equity"]]
+    split = times[0] + (times[-1] - times[0]) * (1 - holdout) if holdout and len(times) > 1 else None
+    rows = []
+    for point in points:
+        inside = _segment(point, None, split) if split is not None else point["metrics"]
+        outside = _segment(point, split, None) if split is not None else None
+        returns = _period_returns(point["equity"], None, split)
+        rows.append({"backtest_id": str(point["pk"]), "index": point["sweep_index"],
+                     "parameters": point["parameters"].get("overrides") or {},
+                     "score": inside.get(metric), "in_sample": {k: inside.get(k) for k in RANKED_KEYS},
+                     "out_of_sample": None if outside is None else {k: outside.get(k) for k in RANKED_KEYS},
+                     "_returns": returns})
+    rows.sort(key=lambda row: (row["score"] is None, -(row["score"] or 0.0), row["index"]))
+    trial_sharpes = [s for s in (sharpe_per_period(row["_returns"]) for row in rows) if s is not None]
+    best = rows[0]
+    deflated = deflated_sharpe(best["_returns"], trial_sharpes)
+    for rank, row in enumerate(rows, 1):
+        row["rank"] = rank
+        del row["_returns"]
+    return {
+        "metric": metric, "holdout": holdout, "split_at": None if split is None else iso(split),
+        "trials": len(rows), "best": rows[0],
+        "deflated_sharpe": None if deflated is None else {
+            "trials": deflated.trials, "sharpe": deflated.sharpe, "trials_sharpe_variance": deflated.trials_variance,
+            "expected_max_sharpe": deflated.expected_max_sharpe, "observations": deflated.observations,
+            "skew": deflated.skew, "kurtosis": deflated.kurtosis, "deflated_sharpe": deflated.deflated_sharpe,
+            "per": "period of the equity's daily returns (not annualised)"},
+        "out_of_sample": best["out_of_sample"],
+        "ranking": rows,
+    }
+
+
+def _epoch(moment: str) -> float:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+
+
+def _segment(point: dict[str, Any], low: float | None, high: float | None) -> dict[str, Any]:
+    """The metrics of one point's run between two moments, from its stored equity and trades: the equity inside,
+    the trades that closed inside (a trade opened before `low` counts where it closed)."""
+    equity = [(t, Decimal(value)) for t, value in ((_epoch(m), v) for m, v in point["equity"])
+              if (low is None or t >= low) and (high is None or t <= high)]
+    if len(equity) < 2:
+        return {}
+    closes = [(_epoch(trade["exit_time"]), trade) for trade in point["trades"]]
+    trades = [trade for at, trade in closes if (low is None or at > low) and (high is None or at <= high)]
+    spans = [(_epoch(t["entry_time"]), _epoch(t["exit_time"])) for t in point["trades"]]
+    spans += [(_epoch(str(p.get("opened_at") or p.get("entry_time"))), math.inf) for p in point["open_positions"]
+              if p.get("opened_at") or p.get("entry_time")]
+    held = sum(1 for t, _ in equity if any(a <= t <= b for a, b in spans))
+    opened_inside = sum(1 for a, b in spans if b == math.inf or (high is not None and a <= high < b))
+    return compute_metrics(
+        equity=equity, trade_returns=[_trade_return(t) for t in trades],
+        trade_pnls=[Decimal(t["pnl"]) for t in trades], exposure_steps=held,
+        fees_usd=sum((Decimal(t["fees"]) for t in trades), Decimal(0)), first_price=None, last_price=None,
+        open_positions=opened_inside)
+
+
+def _trade_return(trade: dict[str, Any]) -> float:
+    if "return_pct" in trade:
+        return float(trade["return_pct"]) / 100
+    cost = Decimal(trade["quantity"]) * Decimal(trade["entry_price"])
+    return float(Decimal(trade["pnl"]) / cost) if cost else 0.0
+
+
+def _period_returns(equity: list[list[str]], low: float | None, high: float | None) -> list[float]:
+    """The daily returns of the equity (its last value per UTC day) between two moments: the returns the
+    Sharpe ratios of the deflated Sharpe are taken over."""
+    last_by_day: dict[str, float] = {}
+    for moment, value in equity:
+        at = _epoch(moment)
+        if (low is None or at >= low) and (high is None or at <= high):
+            last_by_day[moment[:10]] = float(value)
+    values = [last_by_day[day] for day in sorted(last_by_day)]
+    return [b / a - 1 for a, b in itertools.pairwise(values) if a]

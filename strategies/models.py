@@ -383,6 +383,52 @@ class BacktestSource(models.TextChoices):
     KALSHI_CANDLES = "kalshi_candles", "Kalshi candlesticks"
 
 
+class SweepMethod(models.TextChoices):
+    GRID = "grid", "Every combination"
+    RANDOM = "random", "A seeded random sample"
+
+
+class Sweep(models.Model):
+    """One version run over many `parameters` points, each a Backtest of its own, ranked by a metric
+    (docs/backtest.md#parameter-sweeps)."""
+
+    Status = BacktestStatus
+    Method = SweepMethod
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="sweeps")
+    version = models.ForeignKey(StrategyVersion, on_delete=models.PROTECT, related_name="sweeps")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    method = models.CharField(max_length=6, choices=SweepMethod.choices)
+    space = models.JSONField(help_text="the request's parameters: a list of values or {min, max, step} each")
+    seed = models.BigIntegerField(null=True, blank=True, help_text="random: the sample's seed")
+    metric = models.CharField(max_length=40, help_text="the metric the points are ranked by, higher first")
+    holdout = models.FloatField(help_text="the share of the range held back as the out-of-sample tail")
+    status = models.CharField(max_length=10, choices=BacktestStatus.choices, default=BacktestStatus.QUEUED)
+    total = models.PositiveIntegerField(help_text="points")
+    done = models.PositiveIntegerField(default=0, help_text="points finished, whatever their outcome")
+    cancel_requested = models.BooleanField(default=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    results = models.JSONField(default=dict, help_text="ranking, trials, deflated Sharpe, out-of-sample check")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(done__lte=F("total")), name="sweep_done_within_total"),
+            models.CheckConstraint(condition=Q(holdout__gte=0) & Q(holdout__lt=1), name="sweep_holdout_share"),
+            models.CheckConstraint(condition=Q(status__in=BacktestStatus.values), name="sweep_status_valid"),
+            models.CheckConstraint(condition=Q(method__in=SweepMethod.values), name="sweep_method_valid"),
+            models.CheckConstraint(condition=~Q(status=BacktestStatus.FAILED) | ~Q(error=""),
+                                   name="sweep_failed_has_error"),
+        ]
+
+    def __str__(self) -> str:
+        return f"sweep {self.pk} of {self.version}"
+
+
 class Backtest(models.Model):
     """One backtest run of one strategy version over one data source and range (docs/backtest.md)."""
 
@@ -416,11 +462,19 @@ class Backtest(models.Model):
     actions = models.JSONField(default=list, help_text="refusals, fills, settlements (capped)")
     logs = models.JSONField(default=list, help_text="the strategy's log lines (capped)")
     lookahead = models.JSONField(default=dict, help_text="the look-ahead check: signals re-run with the data cut")
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, null=True, blank=True, related_name="points",
+                              help_text="the sweep this is one point of; its parameters are in parameters.overrides")
+    sweep_index = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["version", "-created_at"], name="backtest_version_latest")]
+        indexes = [models.Index(fields=["version", "-created_at"], name="backtest_version_latest"),
+                   models.Index(fields=["sweep", "status", "sweep_index"], name="backtest_sweep_next")]
         constraints = [
+            models.CheckConstraint(condition=Q(sweep__isnull=True) | Q(sweep_index__isnull=False),
+                                   name="backtest_sweep_point_indexed"),
+            models.UniqueConstraint(fields=["sweep", "sweep_index"], condition=Q(sweep__isnull=False),
+                                    name="backtest_sweep_point_once"),
             models.CheckConstraint(condition=Q(progress__gte=0) & Q(progress__lte=100), name="backtest_progress_pct"),
             models.CheckConstraint(condition=Q(data_source__in=BacktestSource.values), name="backtest_source_valid"),
             models.CheckConstraint(condition=Q(status__in=BacktestStatus.values), name="backtest_status_valid"),

@@ -12,7 +12,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import close_old_connections
 
-from strategies.backtests import backtest_execute, backtests_recover
+from strategies.backtests import backtest_execute, backtests_recover, sweep_step
 from strategies.cycle.reconciliation import live_reconcile_all
 from strategies.cycle.recovery import execution_recover
 from strategies.cycle.recovery import executions_recover as recover
@@ -135,3 +135,20 @@ def _on_worker_ready(**kwargs: object) -> None:
 def backtest_run(backtest_id: int) -> None:
     """Run a queued backtest; progress and the result are persisted, then broadcast (strategies.backtests)."""
     backtest_execute(backtest_id=backtest_id)
+
+
+def sweep_lane(sweep_id: int) -> None:
+    """Send a sweep's lane its next turn: on the slow lane when there is one (Procfile `worker-slow`), so the points
+    of a sweep never take the slots scheduled cycles need."""
+    if settings.SLOW_CYCLE_SECONDS:
+        sweep_point.apply_async((sweep_id,), queue=settings.CELERY_SLOW_QUEUE)
+    else:
+        sweep_point.delay(sweep_id)
+
+
+@shared_task(name="strategies.sweep_point", acks_late=True, ignore_result=True,
+             soft_time_limit=settings.BACKTEST_TIME_LIMIT_SECONDS,
+             time_limit=settings.BACKTEST_TIME_LIMIT_SECONDS + 30)
+def sweep_point(sweep_id: int) -> None:
+    """One point of a sweep, then the lane's next turn (strategies.backtests.sweep_step)."""
+    sweep_step(sweep_id=sweep_id, enqueue=sweep_lane)

@@ -273,6 +273,11 @@ REST_FRAMEWORK = {
 # (a 429 with Retry-After past it) and active API keys (revoke one to mint another).
 BACKTESTS_IN_FLIGHT_PER_USER = env.int("BACKTESTS_IN_FLIGHT_PER_USER", 3, minimum=1, maximum=100)
 API_KEYS_PER_USER = env.int("API_KEYS_PER_USER", 20, minimum=1, maximum=1000)
+# Parameter sweeps (docs/backtest.md#parameter-sweeps): points a sweep may have (a 400 naming the field past it),
+# sweeps queued or running per user (a 429 past it), and the points of one sweep run at once on the slow lane.
+SWEEP_MAX_POINTS = env.int("SWEEP_MAX_POINTS", 200, minimum=1, maximum=10000)
+SWEEPS_IN_FLIGHT_PER_USER = env.int("SWEEPS_IN_FLIGHT_PER_USER", 1, minimum=1, maximum=100)
+SWEEP_POINTS_AT_ONCE = env.int("SWEEP_POINTS_AT_ONCE", 2, minimum=1, maximum=64)
 API_THROTTLE_RATES = {
     "read": env.str("API_THROTTLE_READ", "1200/min"),
     "write": env.str("API_THROTTLE_WRITE", "120/min"),

@@ -17,6 +17,18 @@ from api.serializers.backtests import (
 from api.serializers.backtests import (
     BacktestTradeSerializer as BacktestTradeSerializer,
 )
+from api.serializers.backtests import (
+    SweepCreateSerializer as SweepCreateSerializer,
+)
+from api.serializers.backtests import (
+    SweepQueuedSerializer as SweepQueuedSerializer,
+)
+from api.serializers.backtests import (
+    SweepSerializer as SweepSerializer,
+)
+from api.serializers.backtests import (
+    SweepSummarySerializer as SweepSummarySerializer,
+)
 from api.serializers.common import (
     FILENAME_PATTERN as FILENAME_PATTERN,
 )
