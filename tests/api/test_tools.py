@@ -19,6 +19,7 @@ ISSUE_TOOLS = {"run_backtest", "get_backtest", "deploy_strategy", "update_strate
                # issue 24: what REST has beyond these
                "list_versions", "get_version", "list_backtests", "cancel_backtest", "update_webhook", "delete_webhook",
                "archive_strategy", "clone_strategy", "find_markets", "find_wallets"}
+ISSUE_TOOLS |= {"run_sweep", "get_sweep", "cancel_sweep"}  # issue 21's parameter sweeps
 
 
 def test_openai_format(api) -> None:
