@@ -890,6 +890,29 @@ def sweep_rank(points: list[dict[str, Any]], *, metric: str, holdout: float) -> 
     }
 
 
+def sweep_json(sweep: Sweep, *, detail: bool) -> dict[str, Any]:
+    """A sweep as the API, the tools and the command show it (`ranking` only with `detail`)."""
+    results = sweep.results or {}
+    running = sweep.points.filter(status=Backtest.Status.RUNNING).values_list("progress", flat=True) \
+        if sweep.status == Sweep.Status.RUNNING else []
+    percent = (sweep.done + sum(running) / 100) / sweep.total * 100 if sweep.total else 100.0
+    first = sweep.points.order_by("sweep_index").only("data_source", "start", "end", "parameters").first()
+    data: dict[str, Any] = {
+        "id": str(sweep.pk), "strategy_id": str(sweep.strategy_id), "version": sweep.version.number,
+        "status": sweep.status, "progress": {"done": sweep.done, "total": sweep.total, "percent": round(percent, 1)},
+        "method": sweep.method, "parameters": sweep.space, "seed": sweep.seed, "metric": sweep.metric,
+        "holdout": sweep.holdout, "data_source": first.data_source if first else None,
+        "start": first.start if first else None, "end": first.end if first else None,
+        "cash": first.parameters.get("cash") if first else None, "error": sweep.error or None,
+        "created_at": sweep.created_at, "finished_at": sweep.finished_at, "trials": results.get("trials", 0),
+        "best": results.get("best"), "deflated_sharpe": results.get("deflated_sharpe"),
+        "out_of_sample": results.get("out_of_sample"), "split_at": results.get("split_at"),
+    }
+    if detail:
+        data["ranking"] = results.get("ranking", [])
+    return data
+
+
 def _epoch(moment: str) -> float:
     return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
 

@@ -15,7 +15,15 @@ from rest_framework.response import Response
 from api import serializers as s
 from api.errors import ApiError
 from api.views.base import ERRORS, ApiView, answers
-from strategies.backtests import TRADE_KEYS, backtest_cancel, backtest_start, default_data, sweep_cancel, sweep_start
+from strategies.backtests import (
+    TRADE_KEYS,
+    backtest_cancel,
+    backtest_start,
+    default_data,
+    sweep_cancel,
+    sweep_json,
+    sweep_start,
+)
 from strategies.models import Backtest, Strategy, Sweep
 from strategies.tasks import backtest_run, sweep_lane
 
@@ -85,34 +93,12 @@ class BacktestDetailView(ApiView):
         return Response(_backtest_data(backtest, detail=True))
 
 
-def _sweep_data(sweep: Sweep, *, detail: bool) -> dict[str, Any]:
-    results = sweep.results or {}
-    running = sweep.points.filter(status=Backtest.Status.RUNNING).values_list("progress", flat=True) \
-        if sweep.status == Sweep.Status.RUNNING else []
-    percent = (sweep.done + sum(running) / 100) / sweep.total * 100 if sweep.total else 100.0
-    first = sweep.points.order_by("sweep_index").only("data_source", "start", "end", "parameters").first()
-    data: dict[str, Any] = {
-        "id": str(sweep.pk), "strategy_id": str(sweep.strategy_id), "version": sweep.version.number,
-        "status": sweep.status, "progress": {"done": sweep.done, "total": sweep.total, "percent": round(percent, 1)},
-        "method": sweep.method, "parameters": sweep.space, "seed": sweep.seed, "metric": sweep.metric,
-        "holdout": sweep.holdout, "data_source": first.data_source if first else None,
-        "start": first.start if first else None, "end": first.end if first else None,
-        "cash": first.parameters.get("cash") if first else None, "error": sweep.error or None,
-        "created_at": sweep.created_at, "finished_at": sweep.finished_at, "trials": results.get("trials", 0),
-        "best": results.get("best"), "deflated_sharpe": results.get("deflated_sharpe"),
-        "out_of_sample": results.get("out_of_sample"), "split_at": results.get("split_at"),
-    }
-    if detail:
-        data["ranking"] = results.get("ranking", [])
-    return data
-
-
 class SweepListView(ApiView):
     @extend_schema(operation_id="sweeps_list", summary="A strategy's parameter sweeps, newest first (50)",
                    responses={200: s.SweepSummarySerializer(many=True), **ERRORS})
     def get(self, request: Request, strategy_id: int) -> Response:
         strategy = self.strategy(strategy_id)
-        return Response([_sweep_data(sweep, detail=False)
+        return Response([sweep_json(sweep, detail=False)
                          for sweep in strategy.sweeps.select_related("version")[:50]])
 
     @extend_schema(operation_id="sweeps_create", request=s.SweepCreateSerializer,
@@ -148,9 +134,9 @@ class SweepDetailView(ApiView):
     @extend_schema(operation_id="sweeps_retrieve", responses=answers(s.SweepSerializer),
                    summary="One sweep: progress, the ranking, trials, the best's deflated Sharpe and out-of-sample")
     def get(self, request: Request, sweep_id: int) -> Response:
-        return Response(_sweep_data(self.sweep(sweep_id), detail=True))
+        return Response(sweep_json(self.sweep(sweep_id), detail=True))
 
     @extend_schema(operation_id="sweeps_cancel", responses=answers(s.SweepSerializer),
                    summary="Cancel: waiting points stop now, a running one between two steps; the rest is ranked")
     def delete(self, request: Request, sweep_id: int) -> Response:
-        return Response(_sweep_data(sweep_cancel(sweep=self.sweep(sweep_id)), detail=True))
+        return Response(sweep_json(sweep_cancel(sweep=self.sweep(sweep_id)), detail=True))

@@ -1,16 +1,21 @@
-"""Backtest a deployed strategy (ID: its current version) or a strategy folder (DIR: validated, not saved)."""
+"""Backtest a deployed strategy (ID: its current version) or a strategy folder (DIR: validated, not saved); with
+--sweep, a deployed strategy over a grid or a seeded sample of its parameters."""
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
 from argparse import ArgumentParser
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.core.serializers.json import DjangoJSONEncoder
 
 from runtime import SandboxUnavailable
 from strategies.backtests import (
@@ -23,9 +28,13 @@ from strategies.backtests import (
     csv_store,
     default_data,
     run_json,
+    sweep_create,
+    sweep_finish,
+    sweep_json,
+    sweep_step,
 )
 from strategies.management.commands.strategy_deploy import Command as DeployCommand
-from strategies.models import Backtest, Strategy
+from strategies.models import Backtest, Strategy, Sweep
 from strategies.validation import StrategyInvalid, strategy_files_validate
 from trading.backtest.data import DataError
 
@@ -76,6 +85,18 @@ class Command(BaseCommand):
         parser.add_argument("--commission", metavar="RATE", help="relative fee per side for CSV data, e.g. 0.002")
         parser.add_argument("--json", action="store_true",
                             help='print {"id", "status", "metrics", "trades", "equity", "open_positions"}')
+        sweep = parser.add_argument_group("parameter sweep (ID only; docs/backtest.md#parameter-sweeps)")
+        sweep.add_argument("--sweep", metavar="JSON", help='run one backtest per point of these parameters, e.g. '
+                           '\'{"fast": [5, 10, 15], "slow": {"min": 20, "max": 60, "step": 10}}\', and rank them')
+        sweep.add_argument("--method", choices=["grid", "random"], default="grid",
+                           help="grid: every combination (default); random: --samples seeded draws")
+        sweep.add_argument("--samples", metavar="N", type=int, help="random: how many points")
+        sweep.add_argument("--seed", metavar="N", type=int, help="random: the sample's seed")
+        sweep.add_argument("--metric", default="sharpe", help="what to rank by, higher first (default sharpe)")
+        sweep.add_argument("--holdout", metavar="SHARE", type=float, default=0.25,
+                           help="the share of the range held back as the out-of-sample tail (0.25)")
+        sweep.add_argument("--lanes", metavar="N", type=int, help="points run at once in this process "
+                           "(default SWEEP_POINTS_AT_ONCE)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         start, end = _moment(options["start"], "--start"), _moment(options["end"], "--end")
@@ -97,8 +118,12 @@ class Command(BaseCommand):
         echo = (lambda line: sys.stderr.write(line + "\n")) if options["json"] else (
             lambda line: self.stderr.write(line))
         target = options["target"]
+        if options["sweep"] is not None and not target.isdigit():
+            raise CommandError("--sweep runs a deployed strategy: give its ID, not a folder", returncode=2)
         try:
-            if target.isdigit():
+            if options["sweep"] is not None:
+                shaped = self._sweep(int(target), options, start, end, cash, commission, echo)
+            elif target.isdigit():
                 shaped = self._saved(int(target), options, start, end, cash, commission, echo)
             else:
                 shaped = self._folder(Path(target), options, start, end, cash, commission, echo)
@@ -107,11 +132,12 @@ class Command(BaseCommand):
         except SandboxUnavailable as error:
             raise CommandError(f"the sandbox is unavailable: {error}", returncode=1) from None
         if options["json"]:
-            self.stdout.write(json.dumps(shaped))
+            self.stdout.write(json.dumps(shaped, cls=DjangoJSONEncoder))  # a sweep's times are datetimes
         else:
             self._summary(shaped)
         if shaped["status"] != "succeeded":
-            raise CommandError(f"backtest {shaped['status']}: {shaped.get('error')}", returncode=1)
+            what = "sweep" if "ranking" in shaped else "backtest"
+            raise CommandError(f"{what} {shaped['status']}: {shaped.get('error')}", returncode=1)
 
     def _data(self, options: dict[str, Any], config: dict[str, Any]) -> BacktestData:
         if options["csv"]:
@@ -150,7 +176,47 @@ class Command(BaseCommand):
                                      commission=commission, strategy_id=directory.name, progress=progress)
         return run_json(run, None)
 
+    def _sweep(self, strategy_id: int, options: dict[str, Any], start: datetime | None, end: datetime | None,
+               cash: Decimal | None, commission: Decimal | None, echo: Any) -> dict[str, Any]:
+        """The sweep's points, run here (`--lanes` at once, each its own sandboxed run), then ranked."""
+        try:
+            space = json.loads(options["sweep"])
+        except json.JSONDecodeError as error:
+            raise CommandError(f"--sweep: not JSON: {error}", returncode=2) from None
+        strategy = Strategy.objects.filter(pk=strategy_id).first()
+        version = strategy.versions.order_by("-number").first() if strategy is not None else None
+        if version is None:
+            raise CommandError(f"ID: no strategy {strategy_id} with a version", returncode=2)
+        sweep = sweep_create(version=version, created_by=None, data=self._data(options, version.config),
+                             parameters=space, method=options["method"], samples=options["samples"],
+                             seed=options["seed"], metric=options["metric"], holdout=options["holdout"], start=start,
+                             end=end, cash=cash, commission=commission)
+        lanes = max(1, options["lanes"] or settings.SWEEP_POINTS_AT_ONCE)
+        started = time.monotonic()
+        threads = [threading.Thread(target=_lane, args=(sweep.pk,), name=f"sweep-lane-{n}") for n in range(lanes)]
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
+            for thread in threads:
+                thread.join(timeout=1.0)
+            sweep.refresh_from_db(fields=["done", "total"])
+            echo(f"sweep {sweep.pk}: {sweep.done}/{sweep.total} points ({time.monotonic() - started:.1f} s)")
+        sweep_finish(sweep_id=sweep.pk)  # a no-op when the last lane ranked it
+        sweep = Sweep.objects.select_related("version").get(pk=sweep.pk)
+        shaped = sweep_json(sweep, detail=True)
+        shaped["duration_s"] = round(time.monotonic() - started, 3)
+        return shaped
+
     def _summary(self, shaped: dict[str, Any]) -> None:
+        if "ranking" in shaped:
+            deflated = shaped.get("deflated_sharpe") or {}
+            best = shaped.get("best") or {}
+            self.stdout.write(f"sweep {shaped['id']}: {shaped['status']}, {shaped['trials']} trials ranked by "
+                              f"{shaped['metric']}; best {best.get('parameters')} scored {best.get('score')}; "
+                              f"deflated Sharpe {deflated.get('deflated_sharpe')}; out of sample from "
+                              f"{shaped.get('split_at')}: {shaped.get('out_of_sample')}")
+            return
+
         m = shaped["metrics"]
         self.stdout.write(f"backtest {shaped['id'] or '(not saved)'}: {shaped['status']}, {m.get('trades')} trades, "
                           f"return {m.get('return_pct'):.2f} %, max drawdown {m.get('max_drawdown_pct'):.2f} %, "
@@ -161,6 +227,17 @@ class Command(BaseCommand):
             self.stdout.write(f"look-ahead check: {lookahead['summary']}")
         elif flagged:
             self.stdout.write(f"look-ahead: {len(flagged)} signal(s) change when the data is cut after them")
+
+
+def _lane(sweep_id: int) -> None:
+    """One lane in this process: point after point while any waits (each thread its own database connection)."""
+    from django.db import connection
+
+    try:
+        while Backtest.objects.filter(sweep_id=sweep_id, status=Backtest.Status.QUEUED).exists():
+            sweep_step(sweep_id=sweep_id, enqueue=lambda _sweep_id: None)
+    finally:
+        connection.close()
 
 
 class _Echo:
