@@ -7,12 +7,14 @@ card fragment, which htmx swaps in place; without JavaScript they redirect back 
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -30,11 +32,20 @@ from pygments.util import ClassNotFound
 
 from accounts.models import ApiKey
 from accounts.services import ApiKeyLimit, api_key_issue, api_key_revoke
-from strategies.backtests import BacktestData, BacktestInvalid, backtest_start, default_data
+from strategies.backtests import (
+    SWEEP_METRICS,
+    BacktestData,
+    BacktestInvalid,
+    SweepInvalid,
+    backtest_start,
+    default_data,
+    sweep_json,
+    sweep_start,
+)
 from strategies.cycle.run import CycleNotStarted, positions_close
 from strategies.events import execution_event, run_words
 from strategies.market_words import Words
-from strategies.models import Backtest, Execution, ExecutionLog, Mode, Strategy, StrategyVersion
+from strategies.models import Backtest, Execution, ExecutionLog, Mode, Strategy, StrategyVersion, Sweep
 from strategies.rules import strategy_not_runnable_reason
 from strategies.selectors import (
     GRADUATION_EXPLAINED,
@@ -58,7 +69,7 @@ from strategies.selectors import (
     strategy_versions,
 )
 from strategies.services import ActionRefused, strategy_deploy, strategy_enable, strategy_pause
-from strategies.tasks import backtest_run
+from strategies.tasks import backtest_run, sweep_lane
 from strategies.templatetags.dashboard import every, number, usd
 from strategies.validation import StrategyInvalid, ValidationIssue
 from trading.backtest.data import DataError
@@ -330,18 +341,107 @@ def strategy_backtests(request: HttpRequest, strategy_id: int) -> HttpResponse:
 
 
 def _backtests_page(request: HttpRequest, strategy: Strategy, *, form_error: str = "",
-                    form: dict[str, str] | None = None, code: int = 200) -> HttpResponse:
+                    form: dict[str, str] | None = None, code: int = 200, sweep_error: str = "",
+                    sweep_form: dict[str, str] | None = None) -> HttpResponse:
     """Past backtests, and one of them (?backtest=ID, else the newest) with its progress or results."""
-    listed = list(strategy.backtests.select_related("version").defer(
+    listed = list(strategy.backtests.filter(sweep__isnull=True).select_related("version").defer(
         "trades", "equity", "actions", "logs", "open_positions", "lookahead")[:BACKTESTS_LISTED])
     wanted = _int(request.GET.get("backtest"))
     shown = (strategy.backtests.select_related("version").filter(pk=wanted).first() if wanted
-             else strategy.backtests.select_related("version").first())
+             else strategy.backtests.filter(sweep__isnull=True).select_related("version").first())
     charts = backtest_charts(shown) if shown is not None and shown.status == Backtest.Status.SUCCEEDED else None
+    sweeps = list(strategy.sweeps.select_related("version").defer("results")[:BACKTESTS_LISTED])
+    wanted_sweep = _int(request.GET.get("sweep"))
+    sweep = strategy.sweeps.select_related("version").filter(pk=wanted_sweep).first() if wanted_sweep else None
+    declared = (strategy.current_version.config.get("parameters") or {}) if strategy.current_version else {}
     response = _page(request, "strategies/backtests.html", strategy, "backtests", backtests=listed, shown=shown,
-                     charts=charts, form_error=form_error, form=form or {})
+                     charts=charts, form_error=form_error, form=form or {}, sweeps=sweeps,
+                     sweep=_sweep_context(sweep) if sweep is not None else None, sweep_form=sweep_form or {
+                         "parameters": _sweep_example(declared), "metric": "sharpe", "holdout": "0.25"},
+                     sweep_error=sweep_error, sweep_metrics=SWEEP_METRICS,
+                     sweep_max_points=settings.SWEEP_MAX_POINTS)
     response.status_code = code
     return response
+
+
+def _sweep_example(declared: dict[str, Any]) -> str:
+    """A starting space for the form: each numeric parameter of the config at half, once and twice its value."""
+    space = {name: [value // 2 or 1, value, value * 2] if isinstance(value, int) else [value / 2, value, value * 2]
+             for name, value in declared.items()
+             if isinstance(value, int | float) and not isinstance(value, bool) and value > 0}
+    return json.dumps(dict(list(space.items())[:2]))
+
+
+def _sweep_context(sweep: Sweep) -> dict[str, Any]:
+    shaped = sweep_json(sweep, detail=True)
+    shaped["open"] = sweep.status in (Sweep.Status.QUEUED, Sweep.Status.RUNNING)
+    shaped["pk"] = sweep.pk
+    shaped["strategy_pk"] = sweep.strategy_id
+    shaped["ranking"] = [{**row, "parameters_text": _compact(row["parameters"])}
+                         for row in shaped["ranking"][:SWEEP_RANKING_SHOWN]]
+    shaped["parameters_text"] = _compact(sweep.space)
+    shaped["holdout_pct"] = round(sweep.holdout * 100)
+    deflated = shaped.get("deflated_sharpe") or {}
+    shaped["luck"] = deflated.get("deflated_sharpe") is not None and deflated["deflated_sharpe"] < DSR_CONFIDENT
+    return shaped
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(", ", ": "))
+
+
+DSR_CONFIDENT = 0.95  # below it, the best of the sweep is not told apart from the luckiest of its trials
+
+
+SWEEP_RANKING_SHOWN = 25
+
+
+@login_required
+@require_GET
+def strategy_sweep(request: HttpRequest, strategy_id: int, sweep_id: int) -> HttpResponse:
+    """One sweep's section: its progress while it runs (the page polls it), then the ranking."""
+    strategy = _own(request, strategy_id)
+    sweep = strategy.sweeps.select_related("version").filter(pk=sweep_id).first()
+    if sweep is None:
+        raise Http404("no such sweep")
+    return render(request, "strategies/partials/_sweep.html", {"sweep": _sweep_context(sweep)})
+
+
+@login_required
+@require_POST
+def strategy_sweep_start(request: HttpRequest, strategy_id: int) -> HttpResponse:
+    """Start a parameter sweep of the latest version through sweep_start, the API's own door."""
+    strategy = _own(request, strategy_id)
+    form = {name: request.POST.get(name, "").strip()
+            for name in ("parameters", "method", "samples", "seed", "metric", "holdout", "cash")}
+    version = strategy.versions.order_by("-number").first()
+    try:
+        try:
+            space = json.loads(form["parameters"] or "{}")
+        except json.JSONDecodeError as error:
+            raise SweepInvalid(f"parameters: not JSON ({error})") from None
+        numbers = {name: _form_number(form[name], name, int) for name in ("samples", "seed")}
+        holdout = _form_number(form["holdout"], "holdout", float)
+        if version is None:
+            raise BacktestInvalid("this strategy has no version to backtest")
+        sweep = sweep_start(enqueue=sweep_lane, version=version, created_by=_user(request),
+                            data=default_data(version.config, None), parameters=space,
+                            method=form["method"] or Sweep.Method.GRID, samples=numbers["samples"],
+                            seed=numbers["seed"], metric=form["metric"] or "sharpe",
+                            holdout=0.25 if holdout is None else holdout, cash=_form_cash(form["cash"]))
+    except BacktestInvalid as error:
+        return _backtests_page(request, strategy, sweep_error=str(error), sweep_form=form, code=error.status)
+    url = reverse("strategies:backtests", kwargs={"strategy_id": strategy.pk})
+    return HttpResponseRedirect(f"{url}?sweep={sweep.pk}")
+
+
+def _form_number(value: str, name: str, kind: type[int] | type[float]) -> Any:
+    if not value:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        raise SweepInvalid(f"{name} must be a {'whole ' if kind is int else ''}number, got {value!r}") from None
 
 
 @login_required
