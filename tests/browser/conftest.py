@@ -44,7 +44,8 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 @pytest.fixture(scope="session")
 def dashboard(django_db_setup: None, django_db_blocker: Any, redis_url: str, _venue_simulator: Any,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """daphne and one Celery worker on the test database, for the whole session; yields the base URL."""
+    """daphne, one Celery worker and the slow lane's on the test database, for the whole session; yields the base
+    URL."""
     assert django_db_setup is None  # requested so the test database exists before daphne connects to it
     with django_db_blocker.unblock():
         database_url = shared_database_url()
@@ -56,6 +57,8 @@ def dashboard(django_db_setup: None, django_db_blocker: Any, redis_url: str, _ve
     try:
         port = services.start_web()
         services.start_worker(concurrency=1)
+        # the slow lane, as the Procfile's `worker-slow`: a parameter sweep's points run there
+        services.start_worker(concurrency=1, name="worker-slow", queues=f"{env['CELERY_QUEUE']}.slow")
         yield f"http://127.0.0.1:{port}"
     finally:
         services.stop_all()
