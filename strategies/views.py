@@ -404,7 +404,10 @@ def strategy_sweep(request: HttpRequest, strategy_id: int, sweep_id: int) -> Htt
     sweep = strategy.sweeps.select_related("version").filter(pk=sweep_id).first()
     if sweep is None:
         raise Http404("no such sweep")
-    return render(request, "strategies/partials/_sweep.html", {"sweep": _sweep_context(sweep)})
+    response = render(request, "strategies/partials/_sweep.html", {"sweep": _sweep_context(sweep)})
+    if request.headers.get("HX-Request") and sweep.status not in (Sweep.Status.QUEUED, Sweep.Status.RUNNING):
+        response["HX-Refresh"] = "true"  # finished while polled: reload, so the lists beside it are current too
+    return response
 
 
 @login_required

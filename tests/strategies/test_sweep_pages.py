@@ -49,6 +49,8 @@ def test_a_sweep_started_on_the_tab_shows_its_progress_then_the_ranking(client: 
     assert sweep.status == "succeeded", sweep.error
     partial = client.get(f"/strategies/{strategy.pk}/backtests/sweeps/{sweep.pk}/").content.decode()
     assert "hx-trigger" not in partial  # finished: no more polling
+    polled = client.get(f"/strategies/{strategy.pk}/backtests/sweeps/{sweep.pk}/", headers={"HX-Request": "true"})
+    assert polled["HX-Refresh"] == "true"  # the last poll reloads the page, its lists with it
     assert "4 of 4 points done" in partial and '<dd data-sweep-trials>4</dd>' in partial
     assert "data-sweep-dsr" in partial and "data-sweep-luck" in partial and "data-sweep-oos-return" in partial
     assert partial.count("<tr><td><a href=\"?backtest=") == 4
