@@ -632,6 +632,7 @@ SWEEP_FIELDS = ("parameters", "method", "samples", "seed", "metric", "holdout")
 SWEEP_METRICS = ("sharpe", "sortino", "calmar", "return_pct", "cagr_pct", "return_ann_pct", "max_drawdown_pct",
                  "win_rate_pct", "profit_factor", "expectancy_pct", "avg_trade_pct")
 DEFAULT_HOLDOUT = 0.25
+SAMPLE_FROM_RANGE = 1_000_000
 RANKED_KEYS = ("return_pct", "sharpe", "sortino", "calmar", "max_drawdown_pct", "win_rate_pct", "profit_factor",
                "expectancy_pct", "trades", "cagr_pct", "return_ann_pct", "avg_trade_pct", "exposure_pct")
 
@@ -661,6 +662,8 @@ def _axis(name: str, spec: Any, *, method: str, limit: int) -> list[Any] | tuple
             raise SweepInvalid(f"{where}: {len(spec)} values, more than SWEEP_MAX_POINTS ({limit})")
         if any(isinstance(value, dict | list) for value in spec):
             raise SweepInvalid(f"{where}: values must be numbers, strings, booleans or null")
+        if any(isinstance(value, str) and "\x00" in value for value in spec):
+            raise SweepInvalid(f"{where}: a value holds a NUL character")
         return list(spec)
     if not isinstance(spec, dict) or set(spec) - {"min", "max", "step"} or not {"min", "max"} <= set(spec):
         raise SweepInvalid(f"{where}: a list of values or {{\"min\", \"max\", \"step\"}}, got {json.dumps(spec)}")
@@ -679,9 +682,10 @@ def _axis(name: str, spec: Any, *, method: str, limit: int) -> list[Any] | tuple
         return (float(low), float(high), whole)
     if step <= 0:
         raise SweepInvalid(f"{where}: step must be > 0, got {step}")
-    count = int((high - low) / step + 1e-9) + 1
-    if count > limit:
-        raise SweepInvalid(f"{where}: {count} values, more than SWEEP_MAX_POINTS ({limit})")
+    span = (high - low) / step + 1
+    if not span <= limit:  # an infinite span too
+        raise SweepInvalid(f"{where}: {span:.0f} values, more than SWEEP_MAX_POINTS ({limit})")
+    count = int(span - 1 + 1e-9) + 1
     return [low + i * step if whole else round(low + i * step, 10) for i in range(count)]
 
 
@@ -714,7 +718,13 @@ def sweep_points(space: Any, *, method: str, samples: int | None, seed: int | No
     if all(isinstance(values, list) for values in axes.values()):
         lists: list[list[Any]] = [values for values in axes.values() if isinstance(values, list)]
         size = math.prod(len(values) for values in lists)
-        chosen = sorted(rng.sample(range(size), min(samples, size)))
+        if size <= SAMPLE_FROM_RANGE:
+            chosen = sorted(rng.sample(range(size), min(samples, size)))
+        else:  # too many to list: distinct indexes drawn one by one (samples is far below size)
+            drawn: set[int] = set()
+            while len(drawn) < samples:
+                drawn.add(rng.randrange(size))
+            chosen = sorted(drawn)
         return [dict(zip(names, _decode(index, lists), strict=True)) for index in chosen]
     points = []
     for _ in range(samples):

@@ -98,6 +98,8 @@ def test_a_random_sample_beyond_the_most_points_is_refused_naming_samples(api, s
     ({"fast": {"min": 10, "max": 2, "step": 1}}, "parameters.fast"),
     ({"fast": {"min": 2, "max": 10}}, "parameters.fast"),  # a grid needs a step
     ({}, "parameters"),
+    ({"fast": {"min": 0, "max": 1e300, "step": 1e-300}}, "parameters.fast"),  # no endless range
+    ({"symbol": ["AAPL", "MS\u0000FT"]}, "parameters.symbol"),  # nothing Postgres's JSON cannot hold
 ])
 def test_a_bad_space_is_refused_naming_the_parameter(api, strategy, parameters, path) -> None:
     response = api.post(sweeps_url(strategy), {"parameters": parameters})
@@ -178,3 +180,11 @@ def test_the_lanes_go_to_the_slow_lane_never_the_cycles_queue(api, strategy, red
         assert client.llen(cycles) == before[1]
     finally:
         client.delete(slow)
+
+
+def test_a_random_sample_of_a_space_too_large_to_list_draws_distinct_points(api, strategy) -> None:
+    space = {"fast": list(range(1, 201)), "slow": list(range(1, 201)), "bar_seconds": list(range(1, 201))}
+    response = api.post(sweeps_url(strategy), {"parameters": space, "method": "random", "samples": 7, "seed": 3})
+    assert response.status_code == 202, response.content
+    points = [p.parameters["overrides"] for p in Sweep.objects.get().points.all()]
+    assert len({tuple(sorted(point.items())) for point in points}) == 7
