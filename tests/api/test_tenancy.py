@@ -10,16 +10,17 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from accounts.models import ApiKey
 from accounts.services import api_key_issue
 from chatfiles.models import ChatFile
-from strategies.backtests import BacktestData, backtest_create
+from strategies.backtests import BacktestData, backtest_create, sweep_create
 from strategies.cycle.run import execution_run
-from strategies.models import Backtest, Execution
+from strategies.models import Backtest, Execution, Sweep
 from tests.api.conftest import error, kalshi_files
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.services import webhook_endpoint_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("venues_on_simulator")]
 
-# (method, path, body) with {strategy}, {execution}, {backtest}, {file}, {key}, {webhook} filled with the other user's ids.
+# (method, path, body) with {strategy}, {execution}, {backtest}, {sweep}, {file}, {key}, {webhook} filled with the other
+# user's ids.
 ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/v1/files/{file}/", None),
     ("GET", "/api/v1/strategies/{strategy}/", None),
@@ -42,6 +43,10 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/api/v1/strategies/{strategy}/backtests/", {}),
     ("GET", "/api/v1/backtests/{backtest}/", None),
     ("DELETE", "/api/v1/backtests/{backtest}/", None),
+    ("GET", "/api/v1/strategies/{strategy}/backtests/sweeps/", None),
+    ("POST", "/api/v1/strategies/{strategy}/backtests/sweeps/", {"parameters": {"x": [1, 2]}}),
+    ("GET", "/api/v1/sweeps/{sweep}/", None),
+    ("DELETE", "/api/v1/sweeps/{sweep}/", None),
     ("GET", "/api/v1/executions/{execution}/", None),
     ("PATCH", "/api/v1/keys/{key}/", {"label": "mine now"}),
     ("POST", "/api/v1/keys/{key}/revoke/", {}),
@@ -67,7 +72,7 @@ def test_the_route_tables_cover_every_api_route() -> None:
                "strategy-enable", "strategy-test-run", "strategy-run", "execution-list", "position-list",
                "order-list", "strategy-performance", "strategy-graduation", "execution-detail", "key-detail",
                "key-revoke", "backtest-list", "backtest-detail", "webhook-detail", "webhook-deliveries",
-               "webhook-test", "strategy-archive", "strategy-clone"}
+               "webhook-test", "strategy-archive", "strategy-clone", "sweep-list", "sweep-detail"}
     caller_scoped = {"file-create", "strategy-list", "key-list", "webhook-list", "tools"}  # no id in the path: the caller's own
     caller_scoped |= {"market-list", "wallet-list"}  # the venue's own public listings: no one's objects
     assert names == covered | caller_scoped
@@ -79,7 +84,10 @@ def others(bob, bobs_strategy) -> dict[str, int]:
     api_key_issue(user=bob, label="bob's key")
     backtest = backtest_create(version=bobs_strategy.current_version, created_by=bob,
                                data=BacktestData(Backtest.Source.POLYMARKET_RECORDED, {"set": "books"}))
-    return {"strategy": bobs_strategy.pk, "execution": execution.pk, "backtest": backtest.pk,
+    sweep = sweep_create(version=bobs_strategy.current_version, created_by=bob,
+                         data=BacktestData(Backtest.Source.POLYMARKET_RECORDED, {"set": "books"}),
+                         parameters={next(iter(bobs_strategy.current_version.config["parameters"])): [1, 2]})
+    return {"strategy": bobs_strategy.pk, "execution": execution.pk, "backtest": backtest.pk, "sweep": sweep.pk,
             "file": ChatFile.objects.filter(owner=bob).first().pk,  # type: ignore[union-attr]
             "key": ApiKey.objects.get(user=bob).pk,
             "webhook": webhook_endpoint_create(user=bob, url="https://example.com/bob", events=["order.filled"]).pk}
@@ -105,7 +113,10 @@ def test_another_users_ids_are_404(api, others, bobs_strategy, method, path, bod
     assert bobs_strategy.enabled and bobs_strategy.versions.count() == before[0]
     assert Execution.objects.filter(strategy=bobs_strategy).count() == before[1]
     assert ApiKey.objects.get(pk=others["key"]).label == "bob's key"
-    assert list(Backtest.objects.filter(strategy=bobs_strategy).values_list("status", flat=True)) == ["queued"]
+    assert list(Backtest.objects.filter(strategy=bobs_strategy, sweep__isnull=True).values_list(
+        "status", flat=True)) == ["queued"]
+    assert Sweep.objects.get(pk=others["sweep"]).status == "queued" and not Sweep.objects.get(
+        pk=others["sweep"]).cancel_requested
     assert WebhookEndpoint.objects.get(pk=others["webhook"]).enabled
     assert not WebhookDelivery.objects.filter(endpoint_id=others["webhook"]).exists()
 
@@ -116,11 +127,11 @@ def test_a_read_key_gets_403_on_every_write(reader, alice, agent_key, staff, met
 
     mine = strategy_deploy(owner=alice, files=kalshi_files(), approve_by=staff).strategy
     ids = {"strategy": mine.pk, "execution": 0, "backtest": 0, "file": 0, "key": ApiKey.objects.get(label="agent").pk,
-           "webhook": 0}
+           "webhook": 0, "sweep": 0}
     response = _send(reader, method, path.format(**ids), body)
     assert response.status_code == 403, response.content
     assert error(response)["type"] == "permission_denied"
     mine.refresh_from_db()
     assert mine.enabled and mine.versions.count() == 1 and not mine.executions.exists()
-    assert not mine.backtests.exists()
+    assert not mine.backtests.exists() and not mine.sweeps.exists()
     assert not WebhookEndpoint.objects.exists()
