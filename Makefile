@@ -77,6 +77,7 @@ bench: $(VENV)/.dev-deps sandbox-deps
 	$(PY) benchmarks/bench_money.py
 	$(PY) benchmarks/bench_money_views.py
 	$(PY) benchmarks/bench_backtest.py
+	$(PY) benchmarks/bench_sweep.py
 	$(PY) benchmarks/bench_dashboard.py
 	$(PY) benchmarks/bench_first_deploy.py
 	@if echo "$$DATABASE_URL" | grep -q '^postgres' && [ -n "$$REDIS_URL" ]; then \
