@@ -7,6 +7,7 @@ runs the strategy for it: in the sandbox (one long-lived process for the whole r
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import json
@@ -872,9 +873,10 @@ def sweep_rank(points: list[dict[str, Any]], *, metric: str, holdout: float) -> 
     split = times[0] + (times[-1] - times[0]) * (1 - holdout) if holdout and len(times) > 1 else None
     rows = []
     for point in points:
-        inside = _segment(point, None, split) if split is not None else point["metrics"]
-        outside = _segment(point, split, None) if split is not None else None
-        returns = _period_returns(point["equity"], None, split)
+        run = _StoredRun.of(point)
+        inside = run.segment(None, split) if split is not None else point["metrics"]
+        outside = run.segment(split, None) if split is not None else None
+        returns = run.daily_returns(split)
         rows.append({"backtest_id": str(point["pk"]), "index": point["sweep_index"],
                      "parameters": point["parameters"].get("overrides") or {},
                      "score": inside.get(metric), "in_sample": {k: inside.get(k) for k in RANKED_KEYS},
@@ -927,25 +929,57 @@ def _epoch(moment: str) -> float:
     return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
 
 
-def _segment(point: dict[str, Any], low: float | None, high: float | None) -> dict[str, Any]:
-    """The metrics of one point's run between two moments, from its stored equity and trades: the equity inside,
-    the trades that closed inside (a trade opened before `low` counts where it closed)."""
-    equity = [(t, Decimal(value)) for t, value in ((_epoch(m), v) for m, v in point["equity"])
-              if (low is None or t >= low) and (high is None or t <= high)]
-    if len(equity) < 2:
-        return {}
-    closes = [(_epoch(trade["exit_time"]), trade) for trade in point["trades"]]
-    trades = [trade for at, trade in closes if (low is None or at > low) and (high is None or at <= high)]
-    spans = [(_epoch(t["entry_time"]), _epoch(t["exit_time"])) for t in point["trades"]]
-    spans += [(_epoch(str(p.get("opened_at") or p.get("entry_time"))), math.inf) for p in point["open_positions"]
-              if p.get("opened_at") or p.get("entry_time")]
-    held = sum(1 for t, _ in equity if any(a <= t <= b for a, b in spans))
-    opened_inside = sum(1 for a, b in spans if b == math.inf or (high is not None and a <= high < b))
-    return compute_metrics(
-        equity=equity, trade_returns=[_trade_return(t) for t in trades],
-        trade_pnls=[Decimal(t["pnl"]) for t in trades], exposure_steps=held,
-        fees_usd=sum((Decimal(t["fees"]) for t in trades), Decimal(0)), first_price=None, last_price=None,
-        open_positions=opened_inside)
+@dataclass
+class _StoredRun:
+    """A finished point's equity and trades, their times parsed once."""
+
+    times: list[float]
+    values: list[str]
+    trades: list[tuple[float, float, dict[str, Any]]]  # (entry, exit, trade)
+    spans: list[tuple[float, float]]  # when a position was held, merged; an open one lasts to infinity
+
+    @classmethod
+    def of(cls, point: dict[str, Any]) -> _StoredRun:
+        trades = [(_epoch(t["entry_time"]), _epoch(t["exit_time"]), t) for t in point["trades"]]
+        spans = sorted([(entry, exit_) for entry, exit_, _ in trades]
+                       + [(_epoch(str(p.get("opened_at") or p.get("entry_time"))), math.inf)
+                          for p in point["open_positions"] if p.get("opened_at") or p.get("entry_time")])
+        merged: list[tuple[float, float]] = []
+        for a, b in spans:
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        return cls([_epoch(m) for m, _ in point["equity"]], [v for _, v in point["equity"]], trades, merged)
+
+    def held(self, moment: float) -> bool:
+        at = bisect.bisect_right(self.spans, (moment, math.inf)) - 1
+        return at >= 0 and self.spans[at][0] <= moment <= self.spans[at][1]
+
+    def segment(self, low: float | None, high: float | None) -> dict[str, Any]:
+        """The metrics between two moments, with the same formulas as a whole run's: the equity inside, the trades
+        that closed inside (a trade opened before `low` counts where it closed), exposure from the trades' spans."""
+        equity = [(t, Decimal(v)) for t, v in zip(self.times, self.values, strict=True)
+                  if (low is None or t >= low) and (high is None or t <= high)]
+        if len(equity) < 2:
+            return {}
+        trades = [trade for _, at, trade in self.trades if (low is None or at > low) and (high is None or at <= high)]
+        end = equity[-1][0]
+        return compute_metrics(
+            equity=equity, trade_returns=[_trade_return(t) for t in trades],
+            trade_pnls=[Decimal(t["pnl"]) for t in trades], exposure_steps=sum(1 for t, _ in equity if self.held(t)),
+            fees_usd=sum((Decimal(t["fees"]) for t in trades), Decimal(0)), first_price=None, last_price=None,
+            open_positions=sum(1 for a, b, _ in self.trades if a <= end < b)
+            + sum(1 for a, b in self.spans if b == math.inf and a <= end))
+
+    def daily_returns(self, high: float | None) -> list[float]:
+        """The returns of the equity's last value per UTC day up to `high`: what the deflated Sharpe is taken over."""
+        last_by_day: dict[int, float] = {}
+        for at, value in zip(self.times, self.values, strict=True):
+            if high is None or at <= high:
+                last_by_day[int(at // 86400)] = float(value)
+        values = [last_by_day[day] for day in sorted(last_by_day)]
+        return [b / a - 1 for a, b in itertools.pairwise(values) if a]
 
 
 def _trade_return(trade: dict[str, Any]) -> float:
@@ -953,15 +987,3 @@ def _trade_return(trade: dict[str, Any]) -> float:
         return float(trade["return_pct"]) / 100
     cost = Decimal(trade["quantity"]) * Decimal(trade["entry_price"])
     return float(Decimal(trade["pnl"]) / cost) if cost else 0.0
-
-
-def _period_returns(equity: list[list[str]], low: float | None, high: float | None) -> list[float]:
-    """The daily returns of the equity (its last value per UTC day) between two moments: the returns the
-    Sharpe ratios of the deflated Sharpe are taken over."""
-    last_by_day: dict[str, float] = {}
-    for moment, value in equity:
-        at = _epoch(moment)
-        if (low is None or at >= low) and (high is None or at <= high):
-            last_by_day[moment[:10]] = float(value)
-    values = [last_by_day[day] for day in sorted(last_by_day)]
-    return [b / a - 1 for a, b in itertools.pairwise(values) if a]
