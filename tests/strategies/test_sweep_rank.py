@@ -4,6 +4,7 @@ the split of the held-back tail, the in-sample and out-of-sample metrics, the or
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from strategies.backtests import sweep_rank
 from strategyhub.lib.deflated_sharpe import deflated_sharpe, sharpe_per_period
 
 
-def run(pk: int, values: list[float], trades: list[dict[str, Any]], **overrides: Any) -> dict[str, Any]:
+def run(pk: int, values: Sequence[float], trades: list[dict[str, Any]], **overrides: Any) -> dict[str, Any]:
     """A stored point: one equity value a day from 2024-01-01, its closed trades."""
     equity = [[f"2024-01-{day + 1:02d}T00:00:00Z", f"{value:.2f}"] for day, value in enumerate(values)]
     return {"pk": pk, "sweep_index": pk, "parameters": {"overrides": overrides}, "metrics": {}, "equity": equity,
@@ -24,8 +25,8 @@ def trade(entry_day: int, exit_day: int, pnl: str, return_pct: float) -> dict[st
             "pnl": pnl, "fees": "1.00", "return_pct": return_pct, "quantity": "1", "entry_price": "100"}
 
 
-STEADY = [100, 101, 103, 102, 105, 107, 108, 106, 104, 103, 101]  # day 1 … 11: up in sample, down in the tail
-FLAT = [100, 100.5, 100, 100.5, 101, 101.5, 101, 102, 103, 104, 105]
+STEADY: list[float] = [100, 101, 103, 102, 105, 107, 108, 106, 104, 103, 101]  # day 1 … 11: up in sample, down in the tail
+FLAT: list[float] = [100, 100.5, 100, 100.5, 101, 101.5, 101, 102, 103, 104, 105]
 
 
 def test_the_tail_is_held_back_and_each_part_is_measured_on_its_own() -> None:
