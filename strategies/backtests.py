@@ -827,9 +827,12 @@ def _sweep_count(sweep_id: int) -> None:
 
 def sweep_cancel(*, sweep: Sweep) -> Sweep:
     """Stop a sweep: its waiting points are cancelled now, a running one between two steps; what finished is
-    ranked as the sweep's (partial) result."""
+    ranked as the sweep's (partial) result. A finished sweep is left as it is."""
     now = timezone.now()
-    Sweep.objects.filter(pk=sweep.pk).update(cancel_requested=True)
+    if not Sweep.objects.filter(pk=sweep.pk, status__in=[Sweep.Status.QUEUED, Sweep.Status.RUNNING]).update(
+            cancel_requested=True):
+        sweep.refresh_from_db()
+        return sweep
     Backtest.objects.filter(sweep=sweep, status=Backtest.Status.QUEUED).update(
         status=Backtest.Status.CANCELLED, cancel_requested=True, finished_at=now, error="the sweep was cancelled")
     Backtest.objects.filter(sweep=sweep, status=Backtest.Status.RUNNING).update(cancel_requested=True)

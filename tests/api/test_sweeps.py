@@ -152,6 +152,8 @@ def test_delete_cancels_a_sweep_and_its_waiting_points(api, strategy) -> None:
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     assert set(Backtest.objects.filter(sweep_id=sweep_id).values_list("status", flat=True)) == {"cancelled"}
     assert response.json()["progress"]["done"] == 4 and response.json()["trials"] == 0
+    again = api.delete(f"/api/v1/sweeps/{sweep_id}/")  # a finished sweep stays as it ended
+    assert again.status_code == 200 and again.json() == response.json()
 
 
 def test_another_users_sweeps_are_404(api, bob, bobs_strategy) -> None:
