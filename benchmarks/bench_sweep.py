@@ -7,6 +7,8 @@ cash 10,000) over fast = 5 … 14 and slow = 20, 25 … 40 (10 × 5 = 50 points)
 - ours: `manage.py strategy_backtest ID --csv GOOG.csv --sweep … --lanes N --json` in this process: every point a
   stored Backtest, each its own sandboxed run, N at once (threads of the command, as N slow-lane worker slots
   would run them), then ranked with the deflated Sharpe and the out-of-sample tail;
+- ours on the workers: the same sweep started as the API starts it, its lanes on the slow lane's queue served by a
+  Celery worker of 2 processes (no GIL shared), timed from the start to the ranked result;
 - backtesting.py: `Backtest.optimize(fast=range(5, 15), slow=range(20, 45, 5), maximize="Sharpe Ratio")` of the same
   strategy (it runs its grid in a process pool where it can), and one `Backtest.run()` for the per-point cost.
 Both read the CSV. Runs on the test settings' embedded PostgreSQL and Redis (var/test/), started if needed.
@@ -21,8 +23,10 @@ import json
 import os
 import resource
 import sys
+import tempfile
 import time
 import warnings
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +102,40 @@ def ours(strategy_id: int, lanes: int) -> dict[str, Any]:
     return {"wall": elapsed, "best": shaped["best"]["parameters"], "dsr": shaped["deflated_sharpe"]["deflated_sharpe"]}
 
 
+def on_workers(strategy_id: int, owner: Any, folder: Path) -> dict[str, Any]:
+    """The production path: the sweep's lanes on the slow lane's queue, served by a Celery worker of 2 processes
+    (as the Procfile's `worker-slow` with SLOW_WORKER_CONCURRENCY=2), after a 2-point sweep warmed both."""
+    from django.conf import settings
+
+    from strategies.backtests import csv_store, sweep_start
+    from strategies.models import Strategy, Sweep
+    from strategies.tasks import sweep_lane
+    from tests.faults.services import Celery, project_env, shared_database_url
+
+    env = project_env(database_url=shared_database_url(), redis_url=settings.REDIS_URL, LOG_LEVEL="WARNING",
+                      BACKTEST_LOOKAHEAD_CHECK="0")
+    settings.CELERY_SLOW_QUEUE = f"{env['CELERY_QUEUE']}.slow"
+    services = Celery(env, folder)
+    version = Strategy.objects.get(pk=strategy_id).versions.get()
+    data = csv_store(goog_csv().read_text(), symbol="GOOG", filename="GOOG.csv")
+
+    def sweep(space: dict[str, list[int]]) -> float:
+        started = time.perf_counter()
+        made = sweep_start(enqueue=sweep_lane, version=version, created_by=owner, data=data, parameters=space,
+                           metric="sharpe", cash=Decimal(10_000), commission=Decimal("0.002"))
+        while Sweep.objects.filter(pk=made.pk, status__in=["queued", "running"]).exists():
+            time.sleep(0.2)
+        assert Sweep.objects.get(pk=made.pk).status == "succeeded", Sweep.objects.get(pk=made.pk).error
+        return time.perf_counter() - started
+
+    try:
+        services.start_worker(concurrency=2, name="worker-slow", queues=settings.CELERY_SLOW_QUEUE)
+        warm = sweep({"fast": [5, 6]})
+        return {"warm_up": warm, "wall": sweep({"fast": FAST, "slow": SLOW})}
+    finally:
+        services.stop_all()
+
+
 def one_backtest(strategy_id: int) -> float:
     from django.core.management import call_command
 
@@ -137,6 +175,8 @@ def main() -> None:
         cold = one_backtest(strategy_id)  # starts the zygote
         single = one_backtest(strategy_id)
         measured = {lanes: ours(strategy_id, lanes) for lanes in (int(n) for n in args.lanes.split(","))}
+        with tempfile.TemporaryDirectory() as folder:
+            workers = on_workers(strategy_id, owner, Path(folder))
         theirs_again = backtesting_py()
         load_after = os.getloadavg()
 
@@ -152,6 +192,9 @@ def main() -> None:
         print(f"{f'{points}-point sweep, {lanes} lane(s) / optimize()':44}{result['wall']:>12.2f}{grid:>20.2f}"
               f"{result['wall'] / grid:>7.0f}x")
         print(f"{'  per point':44}{result['wall'] / points:>12.2f}{grid / points:>20.3f}")
+    print(f"{f'{points}-point sweep, Celery slow lane, 2 processes':44}{workers['wall']:>12.2f}{grid:>20.2f}"
+          f"{workers['wall'] / grid:>7.0f}x")
+    print(f"{'  per point':44}{workers['wall'] / points:>12.2f}{grid / points:>20.3f}")
     best = next(iter(measured.values()))
     print(f"best: ours {best['best']} (deflated Sharpe {best['dsr']:.3f}, ranked on the first 75 %), backtesting.py "
           f"{theirs['best']} (Sharpe {theirs['best_sharpe']:.3f}, whole range, no deflation)")
