@@ -261,7 +261,8 @@ class StrategyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description="latest backtest of the current version")
     def latest_backtest(self, strategy: Strategy) -> str:
         version = strategy.current_version
-        backtest = version.backtests.first() if version else None  # newest first (Meta.ordering)
+        # newest first (Meta.ordering); a sweep's point ran other parameters than the version's own
+        backtest = version.backtests.filter(sweep__isnull=True).first() if version else None
         if backtest is None:
             required = " (required for paper approval: REQUIRE_BACKTEST_FOR_PAPER)" \
                 if settings.REQUIRE_BACKTEST_FOR_PAPER else ""

@@ -299,7 +299,9 @@ def strategy_version_approve(*, version: StrategyVersion, by: User, live: bool =
         return version
     if version.is_approved_for_paper:
         return version
-    if settings.REQUIRE_BACKTEST_FOR_PAPER and not version.backtests.filter(status=Backtest.Status.SUCCEEDED).exists():
+    # a sweep's point ran other parameters than the version's own: it is no backtest of this version as deployed
+    if settings.REQUIRE_BACKTEST_FOR_PAPER and not version.backtests.filter(
+            status=Backtest.Status.SUCCEEDED, sweep__isnull=True).exists():
         raise ApprovalError(f"{version} has no succeeded backtest, and REQUIRE_BACKTEST_FOR_PAPER is on: "
                             "run one (the Backtests tab, the API or strategy_backtest) before approving it for paper")
     version.approved_paper_by, version.approved_paper_at = by, now
