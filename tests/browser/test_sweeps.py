@@ -28,14 +28,15 @@ def test_a_sweep_from_the_form_shows_its_progress_then_its_ranking(
     strategy = strategy_deploy(owner=demo["user"], files=files).strategy
     log_in(page, dashboard)
     page.goto(f"{dashboard}/strategies/{strategy.pk}/backtests/")
-    page.fill("[data-sweep-form] textarea[name=parameters]", '{"fast": [5, 10], "slow": [20, 30]}')
+    # 8 points: long enough that a poll every 2 s sees it between its first point and its last
+    page.fill("[data-sweep-form] textarea[name=parameters]", '{"fast": [5, 10, 15, 20], "slow": [20, 30]}')
     page.select_option("[data-sweep-form] select[name=metric]", "return_pct")
     page.fill("[data-sweep-form] input[name=cash]", "10000")
     page.click("[data-sweep-form] button[type=submit]")
     expect(page).to_have_url(re.compile(r"/backtests/\?sweep=\d+$"))
     sweep = Sweep.objects.get(strategy=strategy)
     section = page.locator(f"[data-sweep='{sweep.pk}']")
-    expect(section.locator("[data-sweep-progress-text]")).to_contain_text("of 4 points done")
+    expect(section.locator("[data-sweep-progress-text]")).to_contain_text("of 8 points done")
 
     # the section re-reads itself every 2 s: points done climb without a reload, then the ranking shows
     page.evaluate("window.__sameDocument = true")
@@ -46,14 +47,14 @@ def test_a_sweep_from_the_form_shows_its_progress_then_its_ranking(
     expect(page.locator(f"[data-sweep='{sweep.pk}']")).to_have_attribute("data-status", "succeeded", timeout=WAIT * 4)
     # finished, the page reloads once (HX-Refresh) so the list of past sweeps says so too
     expect(page.locator("[data-sweep-list] tbody tr").first).to_contain_text("Succeeded")
-    expect(page.locator("[data-sweep-list] tbody tr").first).to_contain_text("4 / 4")
+    expect(page.locator("[data-sweep-list] tbody tr").first).to_contain_text("8 / 8")
     section = page.locator(f"[data-sweep='{sweep.pk}']")
-    expect(section.locator("[data-sweep-progress-text]")).to_contain_text("4 of 4 points done")
-    expect(section.locator("[data-sweep-trials]")).to_have_text("4")
+    expect(section.locator("[data-sweep-progress-text]")).to_contain_text("8 of 8 points done")
+    expect(section.locator("[data-sweep-trials]")).to_have_text("8")
     expect(section.locator("[data-sweep-dsr]")).to_have_text(re.compile(r"^[01]\.\d{3}$"))
     expect(section.locator("[data-sweep-luck]")).to_be_visible()
     expect(section.locator("[data-sweep-oos-return]")).to_contain_text("%")
-    expect(section.locator("[data-sweep-ranking] tbody tr")).to_have_count(4)
+    expect(section.locator("[data-sweep-ranking] tbody tr")).to_have_count(8)
     screenshot("22-sweep-ranking")
 
     section.locator("[data-sweep-ranking] tbody tr").first.locator("a").click()
