@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('strategies', '0009_strategy_last_cycle_ms'),
+        ('strategies', '0011_log_level_system'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
