@@ -80,6 +80,7 @@ _._runner  # the MCP session manager's task: kept referenced, or asyncio may col
 _.schedule, _.dashboard_url, _.is_current, _.execution_url, _.unrealized_pnl_usd, _.equity_usd, _.total_capital_usd
 _.total_pnl_usd, _.closed_trades, _.max_drawdown, _.backtest_url, _.entry_time, _.exit_time, _.exit_price
 _.secret_note, _.mean_pnl_per_trade_usd, _.explanation
+_.config_defaults  # the smoke run of a refused deploy (SmokeSerializer), read by the schema
 _.overrides, _.sweep_url, _.out_of_sample, _.split_at, _.ranking  # the sweep serializers (issue 21)
 _.sweep_index  # Backtest: a sweep's point's place, the database's unique (sweep, sweep_index)
 # The dashboard: figures the Overview template reads; pytest hooks of the browser tests; a WhiteNoise setting.
