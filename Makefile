@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run test test-scaleout lint typecheck pytest migrate seed bench clean sandbox-deps browser-deps netns-deps mutation
+.PHONY: run test test-scaleout lint typecheck pytest migrate seed bench clean sandbox-deps browser-deps netns-deps cli-deps mutation
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "StrategyHub needs Python 3.11 or newer")'
@@ -39,6 +39,10 @@ static/vendor/.installed: package.json package-lock.json scripts/vendor-static.s
 browser-deps:
 	@bash scripts/install-browser-deps.sh
 
+# curl and jq for the test that runs docs/api.md's curl walkthrough (apt-get, only when missing).
+cli-deps:
+	@bash scripts/install-cli-deps.sh
+
 # iproute2 and util-linux for the scale-out test's worker hosts in namespaces (apt-get, only when missing).
 netns-deps:
 	@bash scripts/install-netns-deps.sh
@@ -67,7 +71,7 @@ typecheck: $(VENV)/.dev-deps
 
 PYTEST_ARGS ?=
 
-pytest: $(VENV)/.dev-deps sandbox-deps browser-deps netns-deps static/vendor/.installed
+pytest: $(VENV)/.dev-deps sandbox-deps browser-deps netns-deps cli-deps static/vendor/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Speed, printed as tables beside their comparisons; never asserted in tests (shared, noisy machines).
