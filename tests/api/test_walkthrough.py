@@ -79,6 +79,7 @@ def test_the_curl_walkthrough_of_docs_api_md_runs_as_written(alice, staff, daphn
 
     # 4: a person approves it.
     strategy.refresh_from_db()
+    assert strategy.current_version is not None
     strategy_version_approve(version=strategy.current_version, by=staff)
 
     # 5: run it now and read the run, the positions, the performance and the graduation checklist.
