@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -13,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey, ApiKeyScope
+from strategyhub.lib.redis_client import shared_key, shared_redis
 from strategyhub.lib.refusal import Refused
 
 KEY_PREFIX = "shk_"
@@ -80,4 +84,66 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+        api_keys_invalidate()
     return api_key
+
+
+# --- The per-process cache of verified keys, for the lean read routes (api/lean.py) ---------------------------
+# A verified key is remembered for KNOWN_KEY_SECONDS with the revocation version Redis held before it was read
+# from the database; every request reads that version in the throttle's round trip, and a revocation (or a
+# change to a user: deactivated, deleted) bumps it, so every process drops its cache at its next request.
+
+KNOWN_KEY_SECONDS = LAST_USED_RESOLUTION.total_seconds()  # a reload a minute also keeps last_used_at current
+KNOWN_KEYS_MAX = 10_000
+
+
+def revocations_key() -> str:
+    return shared_key("api_keys:revocations")
+
+
+@dataclass(frozen=True)
+class KnownKey:
+    key_id: int
+    user_id: int
+    user_joined: float  # the user's date_joined, as a timestamp (the throttle's identity of the user)
+    can_write: bool
+    revocations: Any  # the revocation version read before the key was (bytes, or None before any revocation)
+    expires: float  # time.monotonic()
+
+
+_known: dict[str, KnownKey] = {}
+
+
+def api_keys_invalidate() -> None:
+    """Every process's cached keys are stale: bump the version now (the revoking request's own transaction may
+    not have committed yet, so bump again once it has: a process that re-read the key in between drops it)."""
+    client = shared_redis()
+    client.incr(revocations_key())
+    transaction.on_commit(lambda: client.incr(revocations_key()))
+
+
+def api_key_known(raw_key: str) -> KnownKey | None:
+    """A key this process verified lately, unless it expired; the caller still checks `revocations` against
+    Redis (in the throttle's round trip) before trusting it."""
+    known = _known.get(raw_key)
+    if known is None or known.expires < time.monotonic():
+        return None
+    return known
+
+
+def api_key_forget(raw_key: str) -> None:
+    _known.pop(raw_key, None)
+
+
+def api_key_verify(raw_key: str) -> KnownKey | None:
+    """Check `raw_key` in the database (api_key_find) and remember it; None for an unknown or revoked key."""
+    revocations = shared_redis().get(revocations_key())  # read before the key: a revocation after it shows
+    api_key = api_key_find(raw_key)
+    if api_key is None:
+        return None
+    if len(_known) >= KNOWN_KEYS_MAX:
+        _known.clear()
+    known = _known[raw_key] = KnownKey(
+        key_id=api_key.pk, user_id=api_key.user_id, user_joined=api_key.user.date_joined.timestamp(),
+        can_write=api_key.can_write, revocations=revocations, expires=time.monotonic() + KNOWN_KEY_SECONDS)
+    return known

@@ -278,6 +278,9 @@ API_KEYS_PER_USER = env.int("API_KEYS_PER_USER", 20, minimum=1, maximum=1000)
 SWEEP_MAX_POINTS = env.int("SWEEP_MAX_POINTS", 200, minimum=1, maximum=10000)
 SWEEPS_IN_FLIGHT_PER_USER = env.int("SWEEPS_IN_FLIGHT_PER_USER", 1, minimum=1, maximum=100)
 SWEEP_POINTS_AT_ONCE = env.int("SWEEP_POINTS_AT_ONCE", 2, minimum=1, maximum=64)
+
+# The hottest read routes answered without DRF's machinery (api/lean.py); off, DRF answers them (same bytes).
+API_LEAN_READS = env.bool("API_LEAN_READS", True)
 API_THROTTLE_RATES = {
     "read": env.str("API_THROTTLE_READ", "1200/min"),
     "write": env.str("API_THROTTLE_WRITE", "120/min"),

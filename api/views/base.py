@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from rest_framework import generics, pagination
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
@@ -12,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer, Serializer
 from rest_framework.views import APIView
 
+from api import lean
 from api import serializers as s
 from api.idempotency import Pending, Replay, idempotency_begin, idempotency_finish
 from api.permissions import KeyScope
@@ -32,6 +36,15 @@ class ApiView(APIView):
     permission_classes = [IsAuthenticated, KeyScope]
     throttle_classes = [ApiKeyThrottle]
     _pending: Pending | None = None
+    # The route's lean GET (api/lean.py): its answer, or None to answer through DRF as usual.
+    lean_get: Callable[..., HttpResponse | None] | None = None
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if self.lean_get is not None and request.method == "GET" and lean.enabled():
+            response = type(self).lean_get(request, ", ".join(self.allowed_methods), **kwargs)  # type: ignore[misc]
+            if response is not None:
+                return response
+        return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

@@ -10,6 +10,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api import lean
 from api import serializers as s
 from api.views.base import ERRORS, ApiView, ExecutionCursor, ListView, answers
 from strategies.models import Execution, Strategy
@@ -23,6 +24,7 @@ class ExecutionListView(ListView):
     serializer_class = s.ExecutionSummarySerializer
     pagination_class = ExecutionCursor
     filter_serializer = s.ExecutionFilterSerializer
+    lean_get = lean.execution_list
 
     def get_queryset(self) -> QuerySet[Execution]:
         strategy_id = self.strategy_id(self.kwargs["strategy_id"])
@@ -37,6 +39,8 @@ class ExecutionListView(ListView):
 
 
 class ExecutionDetailView(ApiView):
+    lean_get = lean.execution_detail
+
     @extend_schema(operation_id="executions_retrieve", responses=answers(s.ExecutionSerializer),
                    summary="One run: logs, actions, error with traceback, state after")
     def get(self, request: Request, execution_id: int) -> Response:

@@ -16,6 +16,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api import lean
 from api import serializers as s
 from api.errors import ApiError, error_body
 from api.selectors import strategy_performance
@@ -103,6 +104,7 @@ class StrategyListView(ListView):
     serializer_class = s.StrategySerializer
     pagination_class = Page
     filter_serializer = s.StrategyFilterSerializer
+    lean_get = lean.strategy_list
 
     def get_queryset(self) -> QuerySet[Strategy, dict[str, Any]]:
         # Plain rows of the columns the answer shows: not the config, the state, nor the version's config.

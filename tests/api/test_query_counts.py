@@ -19,8 +19,9 @@ from tests.api.conftest import kalshi_files
 
 pytestmark = pytest.mark.django_db
 
-# Authentication (key and user in one), then the route's own reads; the page count only for page-numbered lists.
-EXPECTED = {"strategies": 3, "executions": 3, "execution": 4}
+# The lean read path (api/lean.py): the key from the process's cache, then one statement (the strategies' page with
+# its count, the runs with their owner's check), two for a run (the run, then its lines and actions).
+EXPECTED = {"strategies": 1, "executions": 1, "execution": 2}
 
 
 def history(owner: Any, staff: Any, *, name: str, strategies: int, runs: int, lines: int) -> tuple[int, int]:
@@ -57,3 +58,9 @@ def counts(api: Any, strategy_id: int, execution_id: int) -> dict[str, int]:
 def test_read_routes_cost_the_same_queries_for_one_row_or_many(api, alice, staff) -> None:
     assert counts(api, *history(alice, staff, name="Small", strategies=1, runs=1, lines=1)) == EXPECTED
     assert counts(api, *history(alice, staff, name="Large", strategies=12, runs=40, lines=8)) == EXPECTED
+
+
+def test_with_the_lean_path_off_drf_answers_in_a_few_queries_too(api, alice, staff, settings) -> None:
+    settings.API_LEAN_READS = False  # authentication (key and user in one), the route's reads, a page's count
+    ids = history(alice, staff, name="Drf", strategies=3, runs=5, lines=2)
+    assert counts(api, *ids) == {"strategies": 3, "executions": 3, "execution": 4}
