@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +35,7 @@ from strategies.validation import (
     strategy_files_validate,
 )
 from strategies.webhooks import webhook_strategy_paused, webhook_version_pending
+from strategyhub.lib.redis_client import shared_key, shared_redis
 from strategyhub.lib.refusal import Refused, issue
 from trading.killswitch import kill_switch_engaged, kill_switch_reason
 from trading.models import Order, Position
@@ -503,3 +506,43 @@ def strategy_clone(*, strategy: Strategy, owner: User, name: str = "", chat_id: 
     if clone.strategy_id == strategy.pk:  # its own name: a copy is another strategy, never the original
         raise StrategyNameTaken(strategy)
     return clone
+
+
+# --- Test Run from the dashboard: at most TEST_RUNS_IN_FLIGHT_PER_USER queued or running per user (issue 22) ----
+# A click queues a task and no row exists until a worker starts it, so the slots live in Redis: a sorted set per
+# user of slot ids scored by when they lapse. A task frees its slot when it ends; a slot whose task was lost lapses
+# after the longest a queued run may take.
+
+class TestRunsBusy(ActionRefused):
+    """The user's TEST_RUNS_IN_FLIGHT_PER_USER test runs are queued or running: one more waits for one to end."""
+
+    __test__ = False  # not a test class, whatever pytest thinks of the name
+    type = "throttled"
+    status = 429
+    retry_after = 5
+
+
+def test_run_slot_take(*, user: User) -> str:
+    """A slot for one more test run of `user`'s, to hand to its task (test_run_slot_release), or TestRunsBusy."""
+    key = shared_key(f"test_runs:user{user.pk}:{user.date_joined.timestamp():.0f}")
+    slot = f"{key}#{uuid.uuid4().hex}"
+    now, lapse = time.time(), settings.CELERY_TASK_TIME_LIMIT + settings.TEST_RUN_QUEUE_SECONDS
+    client = shared_redis()
+    pipe = client.pipeline(transaction=True)
+    pipe.zremrangebyscore(key, "-inf", now)
+    pipe.zadd(key, {slot: now + lapse})
+    pipe.expire(key, lapse)
+    pipe.zcard(key)
+    busy = int(pipe.execute()[-1])
+    if busy > settings.TEST_RUNS_IN_FLIGHT_PER_USER:  # counted with ours: two clicks at once never both pass
+        client.zrem(key, slot)
+        raise TestRunsBusy(
+            f"you have {busy - 1} test runs queued or running, the most at once (TEST_RUNS_IN_FLIGHT_PER_USER): "
+            "retry in a few seconds, once one has finished "
+            f"(a run ends within {settings.SANDBOX_WALL_SECONDS_LIMIT} s)")
+    return slot
+
+
+def test_run_slot_release(slot: str) -> None:
+    if slot:
+        shared_redis().zrem(slot.rpartition("#")[0], slot)

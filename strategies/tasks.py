@@ -20,7 +20,7 @@ from strategies.cycle.run import CycleNotStarted, execution_run, execution_start
 from strategies.models import Execution
 from strategies.scheduling import CYCLES_PER_MESSAGE
 from strategies.scheduling import strategies_tick as tick
-from strategies.services import strategies_pause_live
+from strategies.services import strategies_pause_live, test_run_slot_release
 from trading.venue_accounts import venue_client_for
 
 logger = logging.getLogger(__name__)
@@ -105,12 +105,16 @@ def executions_recover() -> None:
 
 
 @shared_task(name="strategies.strategy_cycle", acks_late=True, ignore_result=True)
-def strategy_cycle(strategy_id: int, trigger: str = Execution.Trigger.MANUAL, dry_run: bool = False) -> None:
-    """Test Run (and Run now): the dashboard queues it so the page never waits for the sandbox."""
+def strategy_cycle(strategy_id: int, trigger: str = Execution.Trigger.MANUAL, dry_run: bool = False,
+                   slot: str = "") -> None:
+    """Test Run (and Run now): the dashboard queues it so the page never waits for the sandbox; `slot` is the
+    user's test-run slot it frees when it ends (strategies.services.test_run_slot_take)."""
     try:
         execution_run(strategy_id=strategy_id, trigger=trigger, dry_run=dry_run)
     except CycleNotStarted as exc:
         logger.warning("strategy %s: no cycle started: %s", strategy_id, exc)  # nothing ran: nothing to retry
+    finally:
+        test_run_slot_release(slot)
 
 
 @shared_task(name="strategies.worker_started", ignore_result=True)

@@ -68,7 +68,13 @@ from strategies.selectors import (
     strategy_scheduled,
     strategy_versions,
 )
-from strategies.services import ActionRefused, strategy_deploy, strategy_enable, strategy_pause
+from strategies.services import (
+    ActionRefused,
+    strategy_deploy,
+    strategy_enable,
+    strategy_pause,
+    test_run_slot_take,
+)
 from strategies.tasks import backtest_run, sweep_lane
 from strategies.templatetags.dashboard import every, number, usd
 from strategies.validation import StrategyInvalid, ValidationIssue
@@ -562,7 +568,8 @@ def strategy_test_run_view(request: HttpRequest, strategy_id: int) -> HttpRespon
         reason = strategy_not_runnable_reason(strategy, dry_run=True)
         if reason:
             raise ActionRefused(reason)
-        transaction.on_commit(lambda: strategy_cycle.delay(strategy.pk, Execution.Trigger.MANUAL, True))
+        slot = test_run_slot_take(user=_user(request))  # at most TEST_RUNS_IN_FLIGHT_PER_USER at once
+        transaction.on_commit(lambda: strategy_cycle.delay(strategy.pk, Execution.Trigger.MANUAL, True, slot))
         return TEST_RUN_QUEUED
 
     return _action(request, strategy_id, test_run)

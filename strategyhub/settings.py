@@ -124,8 +124,13 @@ _options["options"] = " ".join(filter(None, (
     _options.get("options", ""), f"-c tcp_keepalives_idle={DATABASE_DEAD_PEER_SECONDS // 3}",
     f"-c tcp_keepalives_interval={DATABASE_DEAD_PEER_SECONDS // 6}", "-c tcp_keepalives_count=3",
     f"-c tcp_user_timeout={DATABASE_DEAD_PEER_SECONDS * 1000}")))
-# The web process (strategyhub/asgi.py) shares this many Postgres connections among its request threads (0: none,
-# a connection per request); workers and commands keep one connection each (CONN_MAX_AGE above).
+# The `web` process (gunicorn, strategyhub/wsgi.py): a request that waited in the queue longer than this before a
+# thread took it is answered 503 at once (strategyhub/lib/shedding.py; 0: never), and a statement it runs is
+# cancelled past the second bound, so overload sheds instead of piling up (docs/deploying.md).
+WEB_QUEUE_DEADLINE_MS = env.int("WEB_QUEUE_DEADLINE_MS", 1000, minimum=0, maximum=600_000)
+WEB_STATEMENT_TIMEOUT_MS = env.int("WEB_STATEMENT_TIMEOUT_MS", 10_000, minimum=100, maximum=3_600_000)
+# The ASGI process (strategyhub/asgi.py: websockets and /mcp) shares this many Postgres connections among its
+# request threads (0: none, a connection per request); workers and commands keep one each (CONN_MAX_AGE above).
 DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", 8, minimum=0, maximum=200)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -279,6 +284,10 @@ SWEEP_MAX_POINTS = env.int("SWEEP_MAX_POINTS", 200, minimum=1, maximum=10000)
 SWEEPS_IN_FLIGHT_PER_USER = env.int("SWEEPS_IN_FLIGHT_PER_USER", 1, minimum=1, maximum=100)
 SWEEP_POINTS_AT_ONCE = env.int("SWEEP_POINTS_AT_ONCE", 2, minimum=1, maximum=64)
 
+# Dashboard Test Run clicks queued or running at once per user (strategies.services.test_run_slot_take); a slot whose
+# task was lost lapses after the task's hard time limit plus TEST_RUN_QUEUE_SECONDS of waiting in the queue.
+TEST_RUNS_IN_FLIGHT_PER_USER = env.int("TEST_RUNS_IN_FLIGHT_PER_USER", 3, minimum=1, maximum=100)
+TEST_RUN_QUEUE_SECONDS = env.int("TEST_RUN_QUEUE_SECONDS", 300, minimum=1, maximum=86400)
 # The hottest read routes answered without DRF's machinery (api/lean.py); off, DRF answers them (same bytes).
 API_LEAN_READS = env.bool("API_LEAN_READS", True)
 API_THROTTLE_RATES = {
