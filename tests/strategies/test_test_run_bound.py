@@ -36,7 +36,7 @@ def test_test_run_clicks_past_the_bound_are_refused_with_when_to_retry(client: C
         assert "Test run queued" in client.post(f"/strategies/{mine.pk}/test-run/", HTTP_HX_REQUEST="true").content.decode()
 
     # A queued run that ends (here: its strategy cannot start a cycle, so it ends at once) frees its slot.
-    tasks.strategy_cycle(strategies[0].pk + 10**9, "manual", True, sent[0][3])
+    tasks.strategy_cycle(strategies[0].pk + 10**9, "manual", True, str(sent[0][3]))
     client.force_login(alice)
     with django_capture_on_commit_callbacks(execute=True):
         card = client.post(f"/strategies/{strategies[0].pk}/test-run/", HTTP_HX_REQUEST="true").content.decode()
