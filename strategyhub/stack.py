@@ -1,8 +1,10 @@
 """Run the whole system in one terminal for development: `python -m strategyhub.stack`.
 
 Starts the embedded PostgreSQL (when DATABASE_URL is unset), migrates and seeds the demo, starts the embedded
-Redis (when REDIS_URL is unset), then web (daphne), worker, beat and the venue simulator, each log line prefixed
-with its name. Ctrl-C, or any part exiting, stops all, the embedded PostgreSQL last.
+Redis (when REDIS_URL is unset), then the processes of the Procfile: web (gunicorn, HTTP), asgi (daphne:
+websockets and /mcp), worker, worker-slow, beat, and the venue simulator, with `front` on the one public port
+routing by path to web and asgi (strategyhub/front.py), each log line prefixed with its name. Ctrl-C, or any part
+exiting, stops all, the embedded PostgreSQL last.
 """
 
 from __future__ import annotations
@@ -28,12 +30,26 @@ class Part:
     argv: list[str]
 
 
+def serving_parts(host: str, port: int, web_port: int, asgi_port: int) -> list[Part]:
+    """The HTTP side: `front` on host:port, routing /ws/ and /mcp to daphne and the rest to gunicorn (both on
+    loopback ports of their own). The browser tests start these same three."""
+    python = sys.executable
+    return [
+        Part("web", [python, "-m", "gunicorn", "-c", "strategyhub/gunicorn.conf.py", "--bind",
+                     f"127.0.0.1:{web_port}", "strategyhub.wsgi:application"]),
+        Part("asgi", [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(asgi_port), "strategyhub.asgi:application"]),
+        Part("front", [python, "-m", "strategyhub.front", "--bind", f"{host}:{port}",
+                       "--http", f"127.0.0.1:{web_port}", "--asgi", f"127.0.0.1:{asgi_port}"]),
+    ]
+
+
 def parts(host: str, port: int, *, simulator: bool) -> list[Part]:
     python = sys.executable
     venue_simulator = [Part("simulator", [python, "manage.py", "venue_simulator"])] if simulator else []
+    web_port, asgi_port = int(os.environ.get("WEB_PORT", port + 1)), int(os.environ.get("ASGI_PORT", port + 2))
     return [
         *venue_simulator,
-        Part("web", [python, "-m", "daphne", "-b", host, "-p", str(port), "strategyhub.asgi:application"]),
+        *serving_parts(host, port, web_port, asgi_port),
         Part(
             "worker",
             [
@@ -116,7 +132,23 @@ class Stack:
         return 0
 
 
+def serve() -> int:
+    """`python -m strategyhub.stack web`: the Procfile's `web`, the HTTP side alone (front, gunicorn, daphne) on
+    $PORT, for a platform that routes all of a host's traffic to one process type; nothing else is started."""
+    host, port = os.environ.get("HOST", "0.0.0.0"), int(os.environ.get("PORT", "8000"))  # noqa: S104
+    web_port, asgi_port = int(os.environ.get("WEB_PORT", port + 1)), int(os.environ.get("ASGI_PORT", port + 2))
+    stack = Stack()
+    signal.signal(signal.SIGINT, lambda *_: stack.stop())
+    signal.signal(signal.SIGTERM, lambda *_: stack.stop())
+    web_parts = serving_parts(host, port, web_port, asgi_port)
+    for index, part in enumerate(web_parts):
+        stack.start(part, COLOURS[index % len(COLOURS)], 5)
+    return stack.watch()
+
+
 def main() -> int:
+    if sys.argv[1:] == ["web"]:
+        return serve()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "strategyhub.settings")
     import django
 

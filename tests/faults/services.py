@@ -165,15 +165,25 @@ class Celery:
             )
 
     def start_web(self) -> int:
-        """daphne, as the Procfile's `web`, on a free port; returns the port once it answers."""
-        port = free_port()
-        self._start("web", ["-b", "127.0.0.1", "-p", str(port), "strategyhub.asgi:application"], program=("daphne",))
+        """The Procfile's `web` on a free port: the front routing /ws/ and /mcp to daphne, the rest to gunicorn
+        (strategyhub/stack.py serve); returns the port once gunicorn and daphne both answer through it."""
+        port, web_port, asgi_port = free_port(), free_port(), free_port()
+        self.env = {**self.env, "PORT": str(port), "HOST": "127.0.0.1", "WEB_PORT": str(web_port),
+                    "ASGI_PORT": str(asgi_port), "WEB_CONCURRENCY": "2"}
+        self._start("web", ["strategyhub.stack", "web"], program=())
 
         def answers() -> bool:
             with socket.socket() as sock:
-                return sock.connect_ex(("127.0.0.1", port)) == 0
+                if sock.connect_ex(("127.0.0.1", asgi_port)) != 0:
+                    return False
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                    return sock.recv(12).startswith(b"HTTP/1.1 200")
+            except OSError:
+                return False
 
-        wait_for(answers, seconds=30, what=lambda: f"daphne on port {port}\n{self.log('web')}")
+        wait_for(answers, seconds=60, what=lambda: f"the web stack on port {port}\n{self.log('web')}")
         return port
 
     def start_worker(self, concurrency: int = 2, *, name: str = "worker", queues: str | None = None) -> None:
