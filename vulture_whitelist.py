@@ -18,6 +18,8 @@ _.CELERY_ACCEPT_CONTENT, _.CELERY_BEAT_SCHEDULE, _.CELERY_BEAT_SCHEDULER, _.CELE
 _.CELERY_BROKER_TRANSPORT_OPTIONS, _.CELERY_TASK_ACKS_LATE, _.CELERY_TASK_DEFAULT_QUEUE, _.CELERY_TASK_IGNORE_RESULT
 _.CELERY_TASK_REJECT_ON_WORKER_LOST, _.CELERY_TASK_SERIALIZER, _.CELERY_TASK_SOFT_TIME_LIMIT, _.CELERY_TIMEZONE
 _.CELERY_WORKER_PREFETCH_MULTIPLIER, _.CELERY_TASK_ROUTES
+# strategyhub/gunicorn.conf.py: gunicorn reads its settings by name.
+_.worker_class, _.worker_connections, _.keepalive, _.graceful_timeout, _.accesslog, _.errorlog, _.loglevel
 
 # App configs (INSTALLED_APPS), the DRF authentication class (REST_FRAMEWORK), a channels handler (event "type").
 _.AccountsConfig, _.ApiConfig, _.ChatfilesConfig, _.StrategiesConfig, _.TradingConfig, _.WebhooksConfig

@@ -18,7 +18,7 @@ class AccountsConfig(AppConfig):
 
         from accounts.services import api_keys_invalidate
 
-        def user_changed(sender: object, update_fields: frozenset[str] | None = None, **kwargs: object) -> None:
+        def user_changed(update_fields: frozenset[str] | None = None, **kwargs: object) -> None:
             # A deactivated or deleted user's keys stop at once (api/lean.py caches verified keys); a login's
             # last_login write does not flush every process's cache.
             if update_fields is None or "is_active" in update_fields:

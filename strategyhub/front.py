@@ -36,7 +36,6 @@ def _address(text: str) -> tuple[str, int]:
 class Front:
     def __init__(self, http: tuple[str, int], asgi: tuple[str, int]) -> None:
         self.backends = {False: http, True: asgi}
-        self.requests = 0
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         upstreams: dict[bool, asyncio.StreamWriter] = {}
@@ -72,7 +71,6 @@ class Front:
                     up_reader, upstream = await asyncio.open_connection(*self.backends[asgi])
                     upstreams[asgi] = upstream
                     pumps.append(asyncio.create_task(self._pump(up_reader, writer)))
-                self.requests += 1
                 upstream.write(b"\r\n".join(kept) + b"\r\n\r\n")
                 if raw:
                     await self._pump(reader, upstream)

@@ -39,14 +39,12 @@ class QueueDeadline:
 
     def __init__(self, app: WsgiApp, *, deadline_ms: int) -> None:
         self.app, self.deadline = app, deadline_ms / 1000
-        self.shed = 0  # how many this process refused (a figure for the benchmark and the logs)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         header = environ.get("HTTP_X_REQUEST_START")
         if self.deadline > 0 and header:
             arrived = arrived_at(header)
             if arrived is not None and time.time() - arrived > self.deadline:
-                self.shed += 1
                 start_response("503 Service Unavailable", [
                     ("Content-Type", "application/json"), ("Content-Length", str(len(BODY))), ("Retry-After", "1")])
                 return [BODY]
