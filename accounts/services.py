@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -18,6 +20,8 @@ from django.utils import timezone
 from accounts.models import ApiKey, ApiKeyScope
 from strategyhub.lib.redis_client import shared_key, shared_redis
 from strategyhub.lib.refusal import Refused
+
+logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "shk_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -116,10 +120,19 @@ _known: dict[str, KnownKey] = {}
 
 def api_keys_invalidate() -> None:
     """Every process's cached keys are stale: bump the version now (the revoking request's own transaction may
-    not have committed yet, so bump again once it has: a process that re-read the key in between drops it)."""
-    client = shared_redis()
-    client.incr(revocations_key())
-    transaction.on_commit(lambda: client.incr(revocations_key()))
+    not have committed yet, so bump again once it has: a process that re-read the key in between drops it).
+
+    Without Redis (a user saved by `seed_demo` or `createsuperuser` before it runs) there is nothing to bump: no
+    process can check a cached key then either, and one that cached it keeps it at most KNOWN_KEY_SECONDS."""
+
+    def bump() -> None:
+        try:
+            shared_redis().incr(revocations_key())
+        except redis.RedisError as exc:
+            logger.warning("API key cache: could not bump the revocation version: %s", exc)
+
+    bump()
+    transaction.on_commit(bump)
 
 
 def api_key_known(raw_key: str) -> KnownKey | None:
