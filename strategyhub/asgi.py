@@ -30,6 +30,12 @@ from strategyhub.routing import websocket_urlpatterns  # noqa: E402
 
 mcp_app = McpHttpApp()
 
+from django.urls import get_resolver  # noqa: E402
+
+# Every view module now, before the server listens: the venue SDKs they import take seconds (pandas, the
+# Polymarket and Alpaca clients), which the first request would otherwise wait for (and a client time out on).
+get_resolver().url_patterns  # noqa: B018
+
 
 async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """/mcp (and /mcp/) goes to the MCP server; everything else to Django."""

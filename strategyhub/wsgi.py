@@ -17,7 +17,11 @@ for database in settings.DATABASES.values():
     options = database.setdefault("OPTIONS", {})
     options["options"] = f"{options.get('options', '')} -c statement_timeout={settings.WEB_STATEMENT_TIMEOUT_MS}"
 
+from django.urls import get_resolver  # noqa: E402
+
 from strategyhub.lib.shedding import ForwardedFor, QueueDeadline  # noqa: E402
 
 application = QueueDeadline(ForwardedFor(get_wsgi_application(), trusted=settings.WEB_TRUSTED_PROXIES),
                             deadline_ms=settings.WEB_QUEUE_DEADLINE_MS)
+# Every view module now, as a worker boots, not on its first request (seconds of venue SDK imports).
+get_resolver().url_patterns  # noqa: B018
