@@ -127,7 +127,7 @@ _options["options"] = " ".join(filter(None, (
 # The `web` process (gunicorn, strategyhub/wsgi.py): a request that waited in the queue longer than this before a
 # thread took it is answered 503 at once (strategyhub/lib/shedding.py; 0: never), and a statement it runs is
 # cancelled past the second bound, so overload sheds instead of piling up (docs/deploying.md).
-WEB_QUEUE_DEADLINE_MS = env.int("WEB_QUEUE_DEADLINE_MS", 1000, minimum=0, maximum=600_000)
+WEB_QUEUE_DEADLINE_MS = env.int("WEB_QUEUE_DEADLINE_MS", 250, minimum=0, maximum=600_000)
 # Proxies in front of `web` whose X-Forwarded-For names the client (strategyhub/front.py connects from loopback).
 WEB_TRUSTED_PROXIES = env.list("WEB_TRUSTED_PROXIES", ["127.0.0.1", "::1"])
 WEB_STATEMENT_TIMEOUT_MS = env.int("WEB_STATEMENT_TIMEOUT_MS", 10_000, minimum=100, maximum=3_600_000)

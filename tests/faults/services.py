@@ -168,8 +168,9 @@ class Celery:
         """The Procfile's `web` on a free port: the front routing /ws/ and /mcp to daphne, the rest to gunicorn
         (strategyhub/stack.py serve); returns the port once gunicorn and daphne both answer through it."""
         port, web_port, asgi_port = free_port(), free_port(), free_port()
-        self.env = {**self.env, "PORT": str(port), "HOST": "127.0.0.1", "WEB_PORT": str(web_port),
-                    "ASGI_PORT": str(asgi_port), "WEB_CONCURRENCY": "2"}
+        # A test's pages must not be shed because the shared machine is slow: a long queue deadline unless set.
+        self.env = {"WEB_QUEUE_DEADLINE_MS": "10000", **self.env, "PORT": str(port), "HOST": "127.0.0.1",
+                    "WEB_PORT": str(web_port), "ASGI_PORT": str(asgi_port), "WEB_CONCURRENCY": "2"}
         self._start("web", ["strategyhub.stack", "web"], program=())
 
         def answers() -> bool:
