@@ -1,6 +1,7 @@
 """Browser tests of the /strategies dashboard: Playwright drives Debian's /usr/bin/chromium (never a downloaded
-browser) against a real daphne (HTTP and websockets, as the Procfile's `web`) and a real Celery worker, both
-on the test database, so a Test Run's lines travel worker → Redis → daphne → the page as in production."""
+browser) against the Procfile's real `web` (the front routing HTTP to gunicorn and websockets to daphne) and a real
+Celery worker, all on the test database, so a Test Run's lines travel worker → Redis → daphne → the page as in
+production."""
 
 from __future__ import annotations
 
@@ -44,9 +45,9 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 @pytest.fixture(scope="session")
 def dashboard(django_db_setup: None, django_db_blocker: Any, redis_url: str, _venue_simulator: Any,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """daphne, one Celery worker and the slow lane's on the test database, for the whole session; yields the base
-    URL."""
-    assert django_db_setup is None  # requested so the test database exists before daphne connects to it
+    """The web stack, one Celery worker and the slow lane's on the test database, for the whole session; yields
+    the base URL."""
+    assert django_db_setup is None  # requested so the test database exists before the servers connect to it
     with django_db_blocker.unblock():
         database_url = shared_database_url()
     folder = tmp_path_factory.mktemp("dashboard")
