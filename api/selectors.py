@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Strategy, StrategyVersion
-from trading.models import Book, Position
+from trading.models import Book
 from trading.performance import book_record
 from trading.selectors import book_trades, capital_state
 
