@@ -93,13 +93,14 @@ def strategy_rows_page(*, owner_id: int, filters: dict[str, str], limit: int, of
     t = _tables()
     where = "".join(f" AND s.{column} = %s" for column in filters)  # columns from a fixed set (api/lean.py)
     # Only our own table and column names are formatted into these statements; every value is a parameter.
-    sql = (f"SELECT {', '.join(f's.{c}' for c in STRATEGY_COLUMNS)}, v.number, count(*) OVER () "  # noqa: S608
+    sql = (f"SELECT {', '.join(f's.{c}' for c in STRATEGY_COLUMNS)}, v.number, r.number, count(*) OVER () "  # noqa: S608
            f"FROM {t['strategy']} s LEFT JOIN {t['version']} v ON v.id = s.current_version_id "
+           f"LEFT JOIN {t['version']} r ON r.id = s.running_version_id "
            f"WHERE s.owner_id = %s AND s.status <> %s{where} ORDER BY s.name, s.id LIMIT %s OFFSET %s")
     with connection.cursor() as cursor:
         cursor.execute(sql, [owner_id, Strategy.Status.ARCHIVED, *filters.values(), limit, offset])
         rows = cursor.fetchall()
-    names = (*STRATEGY_COLUMNS, "current_version__number")
+    names = (*STRATEGY_COLUMNS, "current_version__number", "running_version__number")
     return (rows[0][-1] if rows else None), [dict(zip(names, row[:-1], strict=True)) for row in rows]
 
 
