@@ -55,17 +55,24 @@ class Front:
                     writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                     return
                 asgi = is_asgi(parts[1])
-                length, raw = 0, False
+                length, raw, lengths, encodings = 0, False, 0, 0
                 kept = [lines[0], b"X-Request-Start: t=%.6f" % arrived, b"X-Forwarded-For: " + client]
                 for line in lines[1:]:
                     lower = line.lower()
                     if lower.startswith(DROP):
                         continue
                     if lower.startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
+                        length, lengths = int(line.split(b":", 1)[1]), lengths + 1
                     elif lower.startswith(b"transfer-encoding:") or lower.startswith(b"upgrade:"):
                         raw = True  # chunked or a websocket: the rest of the connection passes through
+                        encodings += lower.startswith(b"transfer-encoding:")
                     kept.append(line)
+                if lengths > 1 or (lengths and encodings) or length < 0:
+                    # Where the body ends would be ambiguous: the front and the backend could read the next request
+                    # from different bytes (request smuggling). Refused, and the connection closed.
+                    writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    await writer.drain()
+                    return
                 upstream = upstreams.get(asgi)
                 if upstream is None or upstream.is_closing():
                     up_reader, upstream = await asyncio.open_connection(*self.backends[asgi])

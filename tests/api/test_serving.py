@@ -57,3 +57,4 @@ def test_the_front_routes_by_path_and_gunicorn_sheds_what_waited_too_long(web) -
     front_port = int(base.rsplit(":", 1)[1])
     # A client cannot make itself (or anyone) shed: the front replaces X-Request-Start with its own.
     assert raw_get(front_port, "/healthz", stale).startswith(b"HTTP/1.1 200")
+
