@@ -178,6 +178,9 @@ def test_every_tool_answers_what_its_output_schema_says(alice, staff, venues_on_
         backtest = await call("run_backtest", strategy_id=sid)
         await call("get_backtest", backtest_id=backtest["backtest_id"])
         await call("cancel_backtest", backtest_id=backtest["backtest_id"])
+        sweep = await call("run_sweep", strategy_id=sid, parameters={"fast": [5, 10]})
+        await call("get_sweep", sweep_id=sweep["sweep_id"])
+        await call("cancel_sweep", sweep_id=sweep["sweep_id"])
         await call("update_strategy", strategy_id=sid,
                    config={**config, "description": "a second version"})
         await call("get_version", strategy_id=sid, number="2")

@@ -61,5 +61,5 @@ def test_the_schema_documents_the_error_shape_and_every_route(client: Any) -> No
             "/api/v1/webhooks/{webhook_id}/test/"} <= paths
     assert {"/api/v1/strategies/{strategy_id}/archive/", "/api/v1/strategies/{strategy_id}/clone/",
             "/api/v1/markets/", "/api/v1/wallets/"} <= paths
-    assert len(paths) == 32  # the 31 routes of api/urls.py and the schema itself
+    assert len(paths) == 34  # the 33 routes of api/urls.py and the schema itself
     assert published["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"

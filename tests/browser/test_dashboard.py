@@ -171,9 +171,15 @@ def test_a_button_swapped_in_works_at_once(page: Page, dashboard: str, demo, con
     # default 20 ms settle) submitted the bare form and navigated away (CI flake of the test above).
     log_in(page, dashboard)
     page.evaluate("window.__sameDocument = true")
-    page.evaluate("""sid => document.body.addEventListener('htmx:afterSwap', () => setTimeout(() => {
-        document.querySelector(`#strategy-${sid} button[data-action=enable]`).click();
-    }, 0), {once: true})""", demo["copy"].pk)
+    page.evaluate("""sid => {
+        const enable = () => document.querySelector(`#strategy-${sid} button[data-action=enable]`);
+        const swapped = () => {  // the card's swap, not the portfolio's that loads beside it
+            if (!enable()) return;
+            document.body.removeEventListener('htmx:afterSwap', swapped);
+            setTimeout(() => enable().click(), 0);
+        };
+        document.body.addEventListener('htmx:afterSwap', swapped);
+    }""", demo["copy"].pk)
     copy = card(page, demo["copy"])
     copy.locator("button[data-action=pause]").click()
     expect(copy.locator("button[data-action=pause]")).to_be_visible()

@@ -20,7 +20,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from strategies.backtests import backtest_start, default_data
-from strategies.cycle.run import execution_run
+from strategies.cycle.run import execution_run, positions_close
 from strategies.models import Backtest, Execution, ExecutionAction, Strategy
 from strategies.services import strategy_deploy, strategy_version_approve, strategy_version_create
 from strategies.tasks import backtest_run
@@ -47,6 +47,11 @@ def shown(demo: dict[str, Any]) -> dict[str, Any]:  # noqa: F811  (the imported 
     for _ in range(2):  # the first buys and is refused at max_positions, the second marks
         run = execution_run(strategy_id=copy.pk, trigger=Execution.Trigger.MANUAL)
         assert run.status == "succeeded", run.error
+    # An exit, whatever the simulator's prices do: a person closes one position through the desk (dashboard's Close).
+    first = Position.objects.filter(strategy=copy, status="open").order_by("pk").first()
+    assert first is not None
+    closing = positions_close(strategy_id=copy.pk, by="demo", position_ids=[first.pk])
+    assert closing.status == "succeeded" and closing.actions.filter(kind="position_closed").exists(), closing.error
     Position.objects.create(strategy=copy, book="paper", venue="polymarket", market_id=UNNAMED_TOKEN, side="yes",
                             quantity=Decimal("12.50000000"), cost_basis_usd=Decimal("6.250000"),
                             current_price=Decimal("0.510000"), opened_at=timezone.now() - timedelta(hours=1))
