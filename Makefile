@@ -84,6 +84,8 @@ bench: $(VENV)/.dev-deps sandbox-deps
 	$(PY) benchmarks/bench_sweep.py
 	$(PY) benchmarks/bench_dashboard.py
 	$(PY) benchmarks/bench_first_deploy.py
+	$(PY) benchmarks/bench_market_words.py
+	$(PY) benchmarks/bench_mcp_tools.py
 	$(PY) benchmarks/bench_http.py
 	@if echo "$$DATABASE_URL" | grep -q '^postgres' && [ -n "$$REDIS_URL" ]; then \
 		$(PY) benchmarks/bench_cycle_cpu.py; \
