@@ -9,9 +9,9 @@ Live Kalshi strategies each place one order per cycle with the simulator, whose 
 second, so a cut or a kill lands after the venue took an order and before the worker recorded it.
 
   (a) both hosts run cycles;
-  (b) host B is cut off (its link down) while it runs such cycles, host A carries on alone and recovers
-      B's runs once they are stale, then B's link comes back and B runs cycles again;
-  (c) host A is killed (SIGKILL to its whole process tree) in the same spot; B recovers A's runs.
+  (b) a host is cut off (its link down) while it runs such cycles (whichever has one in flight first), the other
+      carries on alone and recovers its runs once they are stale, then its link comes back;
+  (c) a host is killed (SIGKILL to its whole process tree) in the same spot; the other recovers its runs.
 
 Then every slot of every strategy is accounted for (succeeded, or skipped/failed with a reason), none
 twice, no two runs of one strategy overlap, and each order the venue holds is in the ledger with the
@@ -224,32 +224,51 @@ def run_scenarios(tmp_path: Path, env: dict[str, str], manage: list[str], host_a
             at_venue = venue_orders(simulator)
             return any(any(cid.split("-")[2] == str(pk) for cid in at_venue) for pk in ledger.running_on(host_name))
 
-        # (b) Host B cut off in flight; A carries on and settles B's runs once stale; B comes back.
-        wait_for(lambda: in_flight(name_b), seconds=60, what=lambda: f"a run of host B in flight\n{all_logs()}")
-        host_b.cut()
+        def flying(hosts: tuple[tuple[Host, str], ...], seen: list[tuple[Host, str]]) -> bool:
+            """A host of `hosts` with a run in flight, remembered in `seen` (the one the check found)."""
+            for host, name in hosts:
+                if in_flight(name):
+                    seen.append((host, name))
+                    return True
+            return False
+
+        # Which host takes the cycles is up to Redis: it hands each message to the consumer that waits longest, and
+        # at this test's one run a tick the two hosts can fall into step (one always takes the tick, the other the
+        # cycle the tick sends), so one host may win no cycle for a long while. The faults go to whichever host
+        # has a run in flight, so the test never waits on one that has none.
+        hosts = ((host_b, name_b), (host_a, name_a))
+
+        # (b) A host cut off in flight; the other carries on and settles its runs once stale; it comes back.
+        seen: list[tuple[Host, str]] = []
+        wait_for(lambda: flying(hosts, seen), seconds=60, what=lambda: f"a run in flight\n{all_logs()}")
+        (cut, name_cut), = seen
+        name_other = name_a if name_cut == name_b else name_b
+        cut.cut()
         cut_at = datetime.now().astimezone()
-        caught = ledger.running_on(name_b)
-        wait_for(lambda: not set(caught) & set(ledger.running_on(name_b)), seconds=90,
-                 what=lambda: f"host A to recover host B's runs {caught}\n{all_logs()}")
-        assert ledger.hosts_of_runs(status="succeeded", since=cut_at)[name_a] >= STRATEGIES, all_logs()
-        host_b.restore()
+        caught = ledger.running_on(name_cut)
+        wait_for(lambda: not set(caught) & set(ledger.running_on(name_cut)), seconds=90,
+                 what=lambda: f"{name_other} to recover {name_cut}'s runs {caught}\n{all_logs()}")
+        assert ledger.hosts_of_runs(status="succeeded", since=cut_at)[name_other] >= STRATEGIES, all_logs()
+        cut.restore()
         restored = datetime.now().astimezone()
-        # That B runs cycles again is proven by (c), where it must run every strategy alone: while A is up,
-        # Redis hands each message to whichever consumer waits longest, and at this test's one run a tick the
-        # two hosts can fall into step (B always takes the tick, A the cycle it sends), so B may win none.
+        # That the cut host runs cycles again is proven when it must run every strategy alone in (c), or it is the
+        # one killed there with a run in flight.
 
         late = ledger.rows("SELECT id, worker, error FROM strategies_execution WHERE status = 'failed'"
                            " AND started_at > %s", restored)
-        assert not late, f"runs failed after host B came back, with both hosts up: {late}"
+        assert not late, f"runs failed after {name_cut} came back, with both hosts up: {late}"
 
-        # (c) Host A killed in flight, its whole tree at once; B recovers A's runs and carries on.
-        wait_for(lambda: in_flight(name_a), seconds=60, what=lambda: f"a run of host A in flight\n{all_logs()}")
-        host_a.kill()
+        # (c) A host killed in flight, its whole tree at once; the other recovers its runs and carries on.
+        seen = []
+        wait_for(lambda: flying(hosts, seen), seconds=60, what=lambda: f"a run in flight\n{all_logs()}")
+        (killed, name_killed), = seen
+        name_survivor = name_a if name_killed == name_b else name_b
+        killed.kill()
         killed_at = datetime.now().astimezone()
-        caught = ledger.running_on(name_a)
-        wait_for(lambda: not ledger.running_on(name_a), seconds=90,
-                 what=lambda: f"host B to recover host A's runs {caught}\n{all_logs()}")
-        assert ledger.hosts_of_runs(status="succeeded", since=killed_at)[name_b] >= STRATEGIES, all_logs()
+        caught = ledger.running_on(name_killed)
+        wait_for(lambda: not ledger.running_on(name_killed), seconds=90,
+                 what=lambda: f"{name_survivor} to recover {name_killed}'s runs {caught}\n{all_logs()}")
+        assert ledger.hosts_of_runs(status="succeeded", since=killed_at)[name_survivor] >= STRATEGIES, all_logs()
 
         subprocess.run([*manage, "shell", "-c", PAUSE], cwd=ROOT, env=env, check=True, capture_output=True, timeout=60)
         wait_for(lambda: ledger.active() == 0, seconds=60, what=lambda: f"the last runs to end\n{all_logs()}")
