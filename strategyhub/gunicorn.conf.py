@@ -15,7 +15,9 @@ threads = int(os.environ.get("WEB_THREADS", "4"))
 backlog = int(os.environ.get("WEB_BACKLOG", "64"))
 # Connections a worker holds at once (busy or keep-alive idle); the rest wait in the backlog.
 worker_connections = int(os.environ.get("WEB_CONNECTIONS", "200"))
-keepalive = 5
+# Longer than the front keeps an idle client connection (front.IDLE_SECONDS): the front, never gunicorn, closes an
+# idle keep-alive pair, so no request is ever written to an upstream connection gunicorn is closing.
+keepalive = int(os.environ.get("WEB_KEEPALIVE", "75"))
 timeout = 30  # a worker whose main loop is stuck this long is replaced
 graceful_timeout = 10
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
