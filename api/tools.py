@@ -488,6 +488,11 @@ things such as already-copied trade ids here), capital (total, deployed, availab
 Position list), log(msg, level="info"), and one client per venue: ctx.polymarket, ctx.kalshi, ctx.alpaca (also
 ctx.venue, the strategy's own). `poly = await ctx.polymarket` and `ctx.polymarket.get_midpoint(...)` both work;
 every reply may be awaited or used directly. Venue replies are the venue's own JSON (dicts and lists).
+Bars as columns: `bars = ctx.alpaca.get_bars(symbol, timeframe="1Day", limit=21, columns=True)` answers the very
+bars get_bars answers (same arguments, bounds and errors; in a backtest never a bar after ctx.now) as a BarColumns:
+bars.time (the bars' "t" texts), bars.open, .high, .low, .close, .volume (lists of floats, oldest first; a fresh
+copy each read), len(bars). Far faster in a backtest than a dict per bar: `closes = bars.close` then
+`sum(closes[-10:]) / 10`, or `numpy.asarray(bars.close)`.
 In a BaseStrategy: self.config (config.json; `self.config["risk_limits"]` or `self.config.risk_limits`),
 self.get_param(name, default), self.state. The default execute_entry / execute_exit size each signal with the
 capital engine, run the risk checks and place the order: you rarely need to place orders yourself.

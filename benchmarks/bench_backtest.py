@@ -143,7 +143,6 @@ def minute_folder(parent: Path) -> Path:
             (folder / path.name).write_text(path.read_text())
     config = json.loads((folder / "config.json").read_text())
     config["polling_interval"] = 60
-    config["parameters"]["bar_seconds"] = 60
     (folder / "config.json").write_text(json.dumps(config))
     return folder
 

@@ -143,6 +143,16 @@ class _Transport:
         except BacktestCallError as error:
             raise VenueError(str(error)) from None
 
+    def bar_columns(self, venue: str, kwargs: dict[str, Any]) -> tuple[list[Any], ...]:
+        """`get_bars(..., columns=True)`, answered by the engine as columns: no dict per bar (fresh lists)."""
+        assert self.on_call is not None
+        self.reads.append([venue, "get_bars", {**kwargs, "columns": True}])
+        try:
+            answer: tuple[list[Any], ...] = self.on_call(venue, "get_bars", {**kwargs, "columns": True})
+        except BacktestCallError as error:
+            raise VenueError(str(error)) from None
+        return answer
+
     def log(self, level: str, message: str) -> None:
         if self.log_lines < MAX_LOG_LINES:
             self.log_lines += 1

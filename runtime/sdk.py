@@ -31,6 +31,7 @@ __all__ = [
     "MODES",
     "PLATFORMS",
     "VENUE_METHODS",
+    "BarColumns",
     "BaseStrategy",
     "Capital",
     "ConfigView",
@@ -324,12 +325,52 @@ def _awaitable(value: JSONValue) -> JSONValue:
     return value
 
 
+BAR_COLUMNS = ("time", "open", "high", "low", "close", "volume")
+
+
+class BarColumns:
+    """`get_bars(..., columns=True)`: the very bars `get_bars` returns (same bounds, same errors, none after
+    `ctx.now`), as columns instead of a dict per bar: `time` (the bars' `t`, ISO 8601 text), `open`, `high`,
+    `low`, `close`, `volume` (lists of floats, oldest first). Each read is a fresh copy: editing it changes
+    nothing else. `numpy.asarray(bars.close)` gives an array."""
+
+    __slots__ = BAR_COLUMNS
+    time: list[str]
+    open: list[float]
+    high: list[float]
+    low: list[float]
+    close: list[float]
+    volume: list[float]
+
+    def __init__(self, time: list[str], open: list[float], high: list[float], low: list[float],  # noqa: A002
+                 close: list[float], volume: list[float]) -> None:
+        self.time, self.open, self.high, self.low, self.close, self.volume = time, open, high, low, close, volume
+
+    @classmethod
+    def from_rows(cls, rows: Any) -> BarColumns:
+        """From `get_bars`' own reply, a list of `{"t", "o", "h", "l", "c", "v"}` (paper and live)."""
+        if not isinstance(rows, list):
+            raise VenueError(f"get_bars answered {type(rows).__name__}, not a list of bars")
+        return cls([str(bar["t"]) for bar in rows], *([float(bar[key]) for bar in rows] for key in "ohlcv"))
+
+    def __len__(self) -> int:
+        return len(self.close)
+
+    def __await__(self) -> Generator[Any, None, BarColumns]:
+        return _resolved(self).__await__()
+
+    def __repr__(self) -> str:
+        span = f" {self.time[0]} .. {self.time[-1]}" if self.time else ""
+        return f"<BarColumns of {len(self)} bars{span}>"
+
+
 class _VenueMethod:
     def __init__(self, client: VenueProxy, name: str, params: tuple[str, ...]) -> None:
         self._client, self._name, self._params = client, name, params
 
     def __call__(self, *args: Any, **kwargs: Any) -> JSONValue:
         where = f"{self._client.venue}.{self._name}()"
+        columns = self._name == "get_bars" and bool(kwargs.pop("columns", False))
         if len(args) > len(self._params):
             raise TypeError(f"{where} takes {len(self._params)} positional arguments, got {len(args)}")
         for name, value in zip(self._params, args, strict=False):
@@ -338,6 +379,8 @@ class _VenueMethod:
             kwargs[name] = value
         if self._name == "create_order" and "intent" not in kwargs:
             kwargs = self._client.order_from_side(kwargs)
+        if columns:
+            return self._client.bar_columns(kwargs)
         return _awaitable(self._client.transport.call(self._client.venue, self._name, kwargs))
 
 
@@ -353,6 +396,14 @@ class VenueProxy:
         self.venue = venue
         self.transport = transport
         self.context = context
+
+    def bar_columns(self, kwargs: dict[str, Any]) -> BarColumns:
+        """`get_bars(..., columns=True)`: a backtest's own run answers with columns; elsewhere (paper, live, the
+        sealed re-run past what it keeps) they are built here from the bars `get_bars` answers."""
+        read = getattr(self.transport, "bar_columns", None)
+        if read is not None:
+            return BarColumns(*read(self.venue, kwargs))
+        return BarColumns.from_rows(self.transport.call(self.venue, "get_bars", kwargs))
 
     def order_from_side(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """`create_order(token_id=…, side="BUY" | "SELL", amount=usd, price=…)`, as older docs write it, as the

@@ -18,6 +18,7 @@ from typing import Any
 from runtime.channel import BlockingChannel
 from runtime.cycle import run_cycle_in_process, user_traceback
 from runtime.loader import StrategyLoadError, load_strategy_fresh, strategy_hash
+from runtime.sdk import BAR_COLUMNS, BarColumns
 from trading.venues.platforms import TRAITS
 
 MAX_BARS_REPLY = 1000  # as trading.backtest.engine: a call without `start` gets the latest this many
@@ -35,14 +36,19 @@ class KeptBars:
         self.bars: dict[str, list[dict[str, Any]]] = {}
         self.starts: dict[str, list[float]] = {}
         self.period: dict[str, float] = {}
+        self.columns: dict[str, tuple[list[Any], ...]] = {}  # time, open, high, low, close, volume: columnar reads
 
     def add(self, frame: dict[str, Any]) -> None:
         symbol = str(frame["symbol"])
         self.period[symbol] = float(frame["period"])
         kept, starts = self.bars.setdefault(symbol, []), self.starts.setdefault(symbol, [])
+        columns = self.columns.setdefault(symbol, ([], [], [], [], [], []))
         for bar in frame["bars"]:
             kept.append(bar)
             starts.append(_moment(bar["t"]))
+            columns[0].append(bar["t"])
+            for column, key in zip(columns[1:], "ohlcv", strict=True):
+                column.append(float(bar[key]))
 
     def answer(self, venue: str, method: str, kwargs: dict[str, Any]) -> Any:
         """The reply, or _FORWARD when the worker must answer (another read, or a bad argument to report)."""
@@ -65,6 +71,8 @@ class KeptBars:
             else:
                 lo = bisect.bisect_left(starts, start, 0, hi)
                 hi = min(hi, lo + (limit or MAX_BARS_REPLY * 10))
+            if kwargs.get("columns"):
+                return tuple(column[lo:hi] for column in self.columns[symbol])  # fresh lists, as the engine's
             return [dict(bar) for bar in kept[lo:hi]]  # copies: a script editing one must not edit the next read
         if method in ("get_latest_quote", "get_latest_trade") and kept:
             bar = kept[-1]
@@ -111,6 +119,16 @@ class _LocalFirst:
     def call(self, venue: str, method: str, kwargs: dict[str, Any]) -> Any:
         answer = self.kept.answer(venue, method, kwargs)
         return self.transport.call(venue, method, kwargs) if answer is _FORWARD else answer
+
+    def bar_columns(self, venue: str, kwargs: dict[str, Any]) -> tuple[list[Any], ...]:
+        """`get_bars(..., columns=True)` from the kept bars; what they cannot answer goes to the worker as a plain
+        `get_bars`, its reply turned into columns as in paper and live."""
+        answer = self.kept.answer(venue, "get_bars", {**kwargs, "columns": True})
+        if answer is _FORWARD:
+            rows = BarColumns.from_rows(self.transport.call(venue, "get_bars", kwargs))
+            return tuple(getattr(rows, name) for name in BAR_COLUMNS)
+        columns: tuple[list[Any], ...] = answer
+        return columns
 
     def log(self, level: str, message: str) -> None:
         self.transport.log(level, message)

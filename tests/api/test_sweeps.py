@@ -185,7 +185,7 @@ def test_the_lanes_go_to_the_slow_lane_never_the_cycles_queue(api, strategy, red
 
 
 def test_a_random_sample_of_a_space_too_large_to_list_draws_distinct_points(api, strategy) -> None:
-    space = {"fast": list(range(1, 201)), "slow": list(range(1, 201)), "bar_seconds": list(range(1, 201))}
+    space = {"fast": list(range(1, 201)), "slow": list(range(1, 201)), "symbol": [f"S{index}" for index in range(200)]}
     response = api.post(sweeps_url(strategy), {"parameters": space, "method": "random", "samples": 7, "seed": 3})
     assert response.status_code == 202, response.content
     points = [p.parameters["overrides"] for p in Sweep.objects.get().points.all()]

@@ -60,11 +60,23 @@ class BarSeries:
     starts: list[float] = field(init=False, repr=False)
     closes_at: list[float] = field(init=False, repr=False)
     _replies: list[dict[str, Any] | None] = field(init=False, repr=False)
+    _columns: tuple[list[Any], ...] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.starts = [bar.start for bar in self.bars]
         self.closes_at = [bar.close_at for bar in self.bars]
         self._replies = [None] * len(self.bars)
+        self._columns = None
+
+    def columns(self, lo: int, hi: int) -> tuple[list[Any], ...]:
+        """Bars lo..hi as columns (`get_bars(..., columns=True)`): their `t` texts, then open, high, low, close and
+        volume as floats (each the float of the reply's own text), fresh lists a script may edit."""
+        if self._columns is None:  # built once, on the first columnar read
+            bars = self.bars
+            self._columns = ([iso(bar.start) for bar in bars], *([float(getattr(bar, name)) for bar in bars]
+                                                                 for name in ("open", "high", "low", "close",
+                                                                              "volume")))
+        return tuple(column[lo:hi] for column in self._columns)
 
     def replies(self, lo: int, hi: int) -> list[dict[str, Any]]:
         """Bars lo..hi in Alpaca's JSON shape, each built once (a run reads the same bars many times)."""

@@ -444,7 +444,7 @@ class BacktestEngine:
             else:
                 lo = _bisect_left(series.starts, start, hi)
                 hi = min(hi, lo + (limit or MAX_BARS_REPLY * 10))
-            return series.replies(lo, hi)
+            return series.columns(lo, hi) if kw.get("columns") else series.replies(lo, hi)
         if method in ("get_latest_quote", "get_latest_trade"):
             series = self._series(kw["symbol"])
             count = series.visible(now)

@@ -1,7 +1,5 @@
 """Buy when the fast average crosses above the slow one (the previous bar below, this bar above)."""
 
-from datetime import timedelta
-
 from strategies.sdk import EntrySignal
 
 
@@ -21,9 +19,8 @@ def should_enter(ctx):
 def averages(ctx, symbol):
     """(previous, last) of the fast and the slow simple moving averages of the closes, or (None, None)."""
     fast, slow = int(ctx.params.get("fast", 10)), int(ctx.params.get("slow", 20))
-    # three bars of calendar time per bar needed: weekends and holidays still leave slow + 1 bars
-    start = (ctx.now - timedelta(seconds=int(ctx.params.get("bar_seconds", 86400)) * slow * 3)).isoformat()
-    closes = [float(bar["c"]) for bar in ctx.alpaca.get_bars(symbol, timeframe="1Day", start=start)]
+    # the last slow + 1 closed bars, as one list of floats (columns=True: no dict per bar)
+    closes = ctx.alpaca.get_bars(symbol, timeframe="1Day", limit=slow + 1, columns=True).close
     if len(closes) < slow + 1:
         return None, None
 

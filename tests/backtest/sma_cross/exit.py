@@ -1,14 +1,11 @@
 """Close when the fast average crosses back below the slow one."""
 
-from datetime import timedelta
-
 from strategies.sdk import ExitSignal
 
 
 def should_exit(ctx, position):
     fast, slow = int(ctx.params.get("fast", 10)), int(ctx.params.get("slow", 20))
-    start = (ctx.now - timedelta(seconds=int(ctx.params.get("bar_seconds", 86400)) * slow * 3)).isoformat()
-    closes = [float(bar["c"]) for bar in ctx.alpaca.get_bars(position.market_id, timeframe="1Day", start=start)]
+    closes = ctx.alpaca.get_bars(position.market_id, timeframe="1Day", limit=slow + 1, columns=True).close
     if len(closes) < slow + 1:
         return None
 
