@@ -160,6 +160,8 @@ class _Transport:
 
 
 def _state_text(state: Any) -> str:
+    if type(state) is dict and not state:  # most strategies keep none: no encoder each step
+        return "{}"
     return json.dumps(state, sort_keys=True, separators=(",", ":"), default=str)
 
 

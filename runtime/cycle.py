@@ -129,6 +129,8 @@ def state_error(state: Any, state_bytes_limit: int) -> str | None:
     """Why `state` cannot be kept, or None when it can."""
     if not isinstance(state, dict):
         return f"ctx.state must be a dict, got {type(state).__name__}"
+    if not state:
+        return None
     try:
         encoded = json.dumps(state, separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode()
     except (TypeError, ValueError, RecursionError) as error:

@@ -342,7 +342,7 @@ class BarColumns:
     close: list[float]
     volume: list[float]
 
-    def __init__(self, time: list[str], open: list[float], high: list[float], low: list[float],  # noqa: A002
+    def __init__(self, time: list[str], open: list[float], high: list[float], low: list[float],
                  close: list[float], volume: list[float]) -> None:
         self.time, self.open, self.high, self.low, self.close, self.volume = time, open, high, low, close, volume
 

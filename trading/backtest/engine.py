@@ -21,6 +21,7 @@ runs): it gets a frame (now, positions, capital, state) and makes venue calls th
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import json
 import time
@@ -220,6 +221,7 @@ class BacktestEngine:
         self.exposure_steps = 0
         self.calls = 0
         self._streamed: dict[str, int] = {}
+        self._capital_shown: tuple[tuple[Decimal, ...], dict[str, str]] = ((), {})  # the last frame's, as text
 
     # -- the timeline --
 
@@ -324,10 +326,13 @@ class BacktestEngine:
 
     def _frame(self, now: float, state: dict[str, Any]) -> dict[str, Any]:
         capital = self._capital()
+        values = tuple(capital.values())
+        if values != self._capital_shown[0]:  # unchanged from step to step while nothing is held or waiting
+            self._capital_shown = (values, {key: str(cents(value)) for key, value in capital.items()})
         return {
             "strategy_id": self.spec.strategy_id, "platform": self.venue, "mode": "backtest", "dry_run": False,
             "now": utc(now).isoformat(), "params": self.spec.params, "state": state,
-            "capital": {key: str(cents(value)) for key, value in capital.items()},
+            "capital": dict(self._capital_shown[1]),
             "positions": [self._position_json(p) for p in self.positions.values()],
         }
 
@@ -865,7 +870,8 @@ class BacktestEngine:
                     position.mark = close
 
 
-def _day(moment: float) -> str:
+@functools.lru_cache(maxsize=4096)
+def _day(moment: float) -> str:  # asked several times a step for the same moment
     return datetime.fromtimestamp(moment, UTC).date().isoformat()
 
 
