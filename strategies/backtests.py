@@ -8,6 +8,7 @@ runs the strategy for it: in the sandbox (one long-lived process for the whole r
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import itertools
 import json
@@ -166,9 +167,9 @@ class BacktestData:
         if self.source == Backtest.Source.CSV and self.parsed is not None:
             return {"bars": {self.spec["symbol"]: self.parsed}}
         if self.source == Backtest.Source.CSV:
-            text = csv_text(str(self.spec["sha256"]))
-            name = str(self.spec.get("filename") or "data.csv")
-            return {"bars": {self.spec["symbol"]: load_csv(name, symbol=str(self.spec["symbol"]), text=text)}}
+            symbol = str(self.spec["symbol"])
+            return {"bars": {symbol: csv_series(str(self.spec["sha256"]), symbol=symbol,
+                                                filename=str(self.spec.get("filename") or "data.csv"))}}
         if self.source == Backtest.Source.POLYMARKET_RECORDED:
             return {"books": recorded_polymarket(str(self.spec.get("set") or "books"), self.spec.get("markets"))}
         if self.source == Backtest.Source.ALPACA_HISTORY:
@@ -186,6 +187,13 @@ class BacktestData:
                                             period=int(self.spec.get("interval") or 60), offline=offline)}
         raise BacktestInvalid(f"data_source {self.source!r} is not supported: use one of "
                               f"{', '.join(Backtest.Source.values)}")
+
+
+@functools.lru_cache(maxsize=2)  # a parsed 100,000-bar series is tens of MiB
+def csv_series(sha256: str, *, symbol: str, filename: str) -> BarSeries:
+    """A stored CSV's bars, parsed once per worker process: a sweep's points (and a re-run) share them. Content
+    addressed, so never stale; the engine only reads a series (its reply caches fill alike in every run)."""
+    return load_csv(filename, symbol=symbol, text=csv_text(sha256))
 
 
 def csv_text(sha256: str) -> str:

@@ -258,6 +258,9 @@ class BacktestEngine:
         done = 0
         # A runner that keeps the bars closed so far answers bar reads itself (one exchange per step).
         streams = bool(getattr(runner, "streams_bars", False)) and self.books is None and self.traits.bars
+        # A runner that builds the frame itself only when it needs one (the replay: its sealed steps) gets the
+        # state alone; `frame()` gives the rest as of this step.
+        state_only = bool(getattr(runner, "frames_on_demand", False))
         for index, now in enumerate(steps):
             if cancelled is not None and cancelled():
                 raise BacktestCancelled(f"cancelled at step {index} of {len(steps)}")
@@ -267,7 +270,7 @@ class BacktestEngine:
                 price = primary.last_close(now)
                 first_price = first_price if first_price is not None else price
                 last_price = price if price is not None else last_price
-            frame = self._frame(now, state)
+            frame = {"state": state} if state_only else self._frame(now, state)
             if streams:
                 frame["bars"] = self.closed_bars(now)
             outcome = runner.step(frame, self.call)
@@ -323,6 +326,10 @@ class BacktestEngine:
         self._check_daily_loss(now)
 
     # -- what the script sees --
+
+    def frame(self, state: dict[str, Any]) -> dict[str, Any]:
+        """What the script sees at the current step (`ctx`'s data), for a runner with `frames_on_demand`."""
+        return self._frame(self.now, state)
 
     def _frame(self, now: float, state: dict[str, Any]) -> dict[str, Any]:
         capital = self._capital()

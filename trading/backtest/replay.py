@@ -163,6 +163,8 @@ class ReplayRunner:
     nothing later); it is opened on the first checked step and closed by `close()`.
     """
 
+    frames_on_demand = True  # a quiet step needs only the state: the frame is built for the sealed steps alone
+
     def __init__(self, engine: BacktestEngine, feed: RecordFeed, *, sealed: Callable[[], StepRunner],
                  sample: int = DEFAULT_SAMPLE, seed: int = 0) -> None:
         self.engine = engine
@@ -199,7 +201,7 @@ class ReplayRunner:
             return StepOutcome("failed", [], [], before, f"the backtest's sandbox run ended before this step: "
                                                          f"{self.feed.ended}")
         if self._checked(index, record):
-            difference = self._sealed_step(index, frame, on_call, record, before)
+            difference = self._sealed_step(index, on_call, record, before)
             if difference is not None:
                 self.coverage.difference = difference
                 return StepOutcome("failed", [], [], before, f"look-ahead check: {difference['message']}",
@@ -217,7 +219,7 @@ class ReplayRunner:
         return StepOutcome("failed" if record.error else "succeeded", record.entries, record.exits, state,
                            record.error, record.traceback, record.logs)
 
-    def _sealed_step(self, index: int, frame: dict[str, Any], on_call: OnCall, record: _Record,
+    def _sealed_step(self, index: int, on_call: OnCall, record: _Record,
                      before: dict[str, Any]) -> dict[str, Any] | None:
         """Run step `index` again, sealed; its orders go to the engine for real. The difference, or None."""
         if self.sealed is None:
@@ -238,7 +240,7 @@ class ReplayRunner:
             return reply
 
         started = time.perf_counter()
-        sealed_frame = {**frame, "bars": self.engine.closed_bars(self.engine.now)}
+        sealed_frame = {**self.engine.frame(before), "bars": self.engine.closed_bars(self.engine.now)}
         outcome = self.sealed.step(sealed_frame, sealed_call)
         self.sealed_s += time.perf_counter() - started
         if record.signalled:
