@@ -8,7 +8,6 @@ runs the strategy for it: in the sandbox (one long-lived process for the whole r
 from __future__ import annotations
 
 import bisect
-import functools
 import hashlib
 import itertools
 import json
@@ -18,6 +17,7 @@ import random
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -189,11 +189,30 @@ class BacktestData:
                               f"{', '.join(Backtest.Source.values)}")
 
 
-@functools.lru_cache(maxsize=2)  # a parsed 100,000-bar series is tens of MiB
+PARSED_CSVS = 2  # parsed series kept per worker process: a 100,000-bar one is tens of MiB
+_parsed: OrderedDict[tuple[str, str, str], BarSeries] = OrderedDict()
+_parsed_lock = threading.Lock()
+
+
+def _parsed_csv(sha256: str, symbol: str, filename: str, text: Callable[[], str]) -> BarSeries:
+    """A CSV's bars, parsed once per worker process (content addressed, so never stale): a sweep's points, a re-run
+    and the command's store-then-run share them. The engine only reads a series (its reply caches fill alike)."""
+    key = (sha256, symbol, filename)
+    with _parsed_lock:
+        if key in _parsed:
+            _parsed.move_to_end(key)
+            return _parsed[key]
+    series = load_csv(filename, symbol=symbol, text=text())
+    with _parsed_lock:
+        _parsed[key] = series
+        while len(_parsed) > PARSED_CSVS:
+            _parsed.popitem(last=False)
+    return series
+
+
 def csv_series(sha256: str, *, symbol: str, filename: str) -> BarSeries:
-    """A stored CSV's bars, parsed once per worker process: a sweep's points (and a re-run) share them. Content
-    addressed, so never stale; the engine only reads a series (its reply caches fill alike in every run)."""
-    return load_csv(filename, symbol=symbol, text=csv_text(sha256))
+    """A stored CSV's bars (`csv_store`), read from the database and parsed on first use in this process."""
+    return _parsed_csv(sha256, symbol, filename, lambda: csv_text(sha256))
 
 
 def csv_text(sha256: str) -> str:
@@ -206,8 +225,8 @@ def csv_text(sha256: str) -> str:
 
 def csv_store(text: str, *, symbol: str, filename: str) -> BacktestData:
     """Check a user's CSV now (a clear error names the line) and keep it by content hash for the worker."""
-    series = load_csv(filename, symbol=symbol, text=text)
     digest = hashlib.sha256(text.encode()).hexdigest()
+    series = _parsed_csv(digest, symbol, filename, lambda: text)
     BacktestCsv.objects.get_or_create(sha256=digest, defaults={"filename": filename, "content": text})
     return BacktestData(Backtest.Source.CSV, {"symbol": symbol, "sha256": digest, "filename": filename}, series)
 
