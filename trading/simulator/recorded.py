@@ -1,4 +1,4 @@
-"""The recorded Polymarket data shipped in data/: markets, their quotes and their books."""
+"""The recorded Polymarket data shipped in data/: markets, their quotes and their books, and a bot's trades."""
 
 from __future__ import annotations
 
@@ -46,10 +46,16 @@ class RecordedMarket:
     # quotes markets: (bid, ask) of the first outcome; books markets: raw levels per outcome
     quotes: list[tuple[Decimal, Decimal]] = field(default_factory=list, repr=False)
     books: dict[int, tuple[list[float], list[tuple[str, str]]]] = field(default_factory=dict, repr=False)
+    # bot-trade markets: each outcome's traded prices (times, prices), oldest first
+    traded: dict[int, tuple[list[float], list[Decimal]]] = field(default_factory=dict, repr=False)
 
     @property
     def fee_rate(self) -> Decimal:
         return FEE_RATES.get(self.category, Decimal("0.05"))
+
+
+def _slug(question: str) -> str:
+    return "-".join("".join(ch if ch.isalnum() else " " for ch in question.lower()).split())[:80]
 
 
 def _epoch(text: str) -> float:
@@ -64,6 +70,24 @@ def _quote_rows(path: Path) -> tuple[tuple[str, float, Decimal, Decimal], ...]:
         reader = csv.reader(handle)
         next(reader)
         return tuple((slug, _epoch(ts), Decimal(bid), Decimal(ask)) for ts, slug, bid, ask in reader)
+
+
+@dataclass(frozen=True)
+class RecordedTrade:
+    """One fill of the recorded bot (data/polymarket_bot_trades.csv): a closed trade is a buy and a sell."""
+
+    at: float
+    market: RecordedMarket
+    outcome: int
+    side: str  # BUY | SELL
+    price: Decimal
+    size: Decimal
+    transaction_hash: str
+
+
+def _iso_epoch(text: str) -> float:
+    parsed = datetime.fromisoformat(text)
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 @lru_cache(maxsize=8)
@@ -96,11 +120,16 @@ class RecordedPolymarket:
         self.markets: list[RecordedMarket] = []
         self._load_quote_markets(data_dir)
         self._load_book_markets(data_dir)
-        self.by_condition = {m.condition_id: m for m in self.markets}
-        self.by_slug = {m.slug: m for m in self.markets}
-        self.by_gamma_id = {m.gamma_id: m for m in self.markets}
+        # The bot's markets are found by id (Gamma, condition, token) but not listed: no book of theirs is replayed.
+        self.bot_markets: list[RecordedMarket] = []
+        self.bot_trades: list[RecordedTrade] = []  # newest first, as the Data API pages them
+        self._load_bot_trades(data_dir)
+        known = [*self.markets, *self.bot_markets]
+        self.by_condition = {m.condition_id: m for m in known}
+        self.by_slug = {m.slug: m for m in known}
+        self.by_gamma_id = {m.gamma_id: m for m in known}
         self.by_token: dict[str, tuple[RecordedMarket, int]] = {
-            token: (m, index) for m in self.markets for index, token in enumerate(m.token_ids)
+            token: (m, index) for m in known for index, token in enumerate(m.token_ids)
         }
         quote_markets = [m for m in self.markets if m.quotes]
         book_markets = [m for m in self.markets if m.books]
@@ -161,6 +190,60 @@ class RecordedPolymarket:
             market.last_ts = max(market.books[0][0][-1], market.books[1][0][-1])
         self.markets.extend(m for m in by_id.values() if m.books)
 
+    def _load_bot_trades(self, data_dir: Path) -> None:
+        """The bot's 308 closed trades, each a buy at its entry and a sell at its exit, at their recorded times."""
+        by_id: dict[str, RecordedMarket] = {}
+        fills: list[tuple[float, RecordedMarket, int, str, Decimal, Decimal, str]] = []
+        with open(data_dir / "polymarket_bot_trades.csv", newline="") as handle:
+            for row in csv.DictReader(handle):
+                market = by_id.get(row["market_id"])
+                if market is None:
+                    condition_id = "0x" + hashlib.sha256(f"gamma:{row['market_id']}".encode()).hexdigest()
+                    market = by_id[row["market_id"]] = RecordedMarket(
+                        condition_id=condition_id, gamma_id=row["market_id"],
+                        slug=f"{_slug(row['question'])}-{row['market_id']}", question=row["question"], category="",
+                        outcomes=("Yes", "No"),
+                        token_ids=(token_id_for(condition_id, "Yes"), token_id_for(condition_id, "No")),
+                        first_ts=_iso_epoch(row["entry_time"]), last_ts=_iso_epoch(row["exit_time"]), winner=None)
+                outcome = 0 if row["outcome_label"] == "Yes" else 1
+                shares = Decimal(row["shares"])
+                for side, moment, price in (("BUY", row["entry_time"], row["entry_price"]),
+                                            ("SELL", row["exit_time"], row["exit_price"])):
+                    tx = "0x" + hashlib.sha256(f"bot:{row['trade_id']}:{side}".encode()).hexdigest()
+                    fills.append((_iso_epoch(moment), market, outcome, side, Decimal(price), shares, tx))
+        fills.sort(key=lambda fill: (fill[0], fill[6]))
+        recording_end = fills[-1][0]
+        for at, market, outcome, side, price, shares, tx in fills:
+            market.first_ts, market.last_ts = min(market.first_ts, at), recording_end
+            times, prices = market.traded.setdefault(outcome, ([], []))
+            times.append(at)
+            prices.append(price)
+            self.bot_trades.append(RecordedTrade(at, market, outcome, side, price, shares, tx))
+        self.bot_trades.reverse()
+        self.bot_markets = list(by_id.values())
+
+    def bot_history(self, market: RecordedMarket, outcome: int, start: float, end: float,
+                    step: float) -> list[tuple[float, Decimal]]:
+        """A bot market's prices: each of its trades at its own time, and every `step` seconds the outcome's last
+        traded price (the other outcome's mirrored), from the market's first trade to the recording's last."""
+        traded = market.traded.get(outcome)
+        other = market.traded.get(1 - outcome)
+        moments: list[tuple[float, Decimal]] = []
+        if traded:
+            moments += zip(traded[0], traded[1], strict=True)
+        if other:
+            moments += [(t, ONE - p) for t, p in zip(other[0], other[1], strict=True)]
+        moments.sort(key=lambda item: item[0])
+        times = [t for t, _ in moments]
+        points = [(t, p) for t, p in moments if start <= t <= end]
+        moment = max(start, market.first_ts) // step * step
+        while moment <= min(end, market.last_ts):
+            index = bisect.bisect_right(times, moment)
+            if index and moment >= start:
+                points.append((moment, moments[index - 1][1]))
+            moment += step
+        return sorted(points, key=lambda point: point[0])
+
     def replay_time(self, market: RecordedMarket) -> float:
         if market.quotes:
             return self.clock.position(*self.quote_span, lead=QUOTES_LEAD)
@@ -171,6 +254,8 @@ class RecordedPolymarket:
         if found is None:
             return None
         market, outcome = found
+        if not market.quotes and not market.books:
+            return None  # a bot-trade market: its prices are history, not a book replayed now
         moment = self.replay_time(market)
         if market.books:
             times, levels = market.books[outcome]
@@ -187,12 +272,16 @@ class RecordedPolymarket:
             ladder(ask, TICK, 5, seed + ":asks", up=True, floor=TICK, cap=ONE - TICK),
         )
 
-    def history(self, token_id: str, start: float, end: float, now: float) -> list[tuple[float, Decimal]]:
-        """Midpoints between two wall-clock moments; recorded time is mapped onto wall time."""
+    def history(self, token_id: str, start: float, end: float, now: float,
+                step: float = 600) -> list[tuple[float, Decimal]]:
+        """Midpoints between two wall-clock moments; recorded time is mapped onto wall time. A bot-trade
+        market's are its traded prices every `step` seconds, at their own (past) times."""
         found = self.by_token.get(token_id)
         if found is None:
             return []
         market, outcome = found
+        if market.traded:
+            return self.bot_history(market, outcome, start, min(end, now), step)
         scale = self.clock.history_scale()
         replay_now = self.replay_time(market)
         # A wall moment w shows the recording at replay_now - (now - w) * scale.

@@ -82,8 +82,8 @@ class PolymarketClob:
                 now = time.time()
                 start = float(request.param("startTs") or now - 86400)
                 end = float(request.param("endTs") or now)
-                points = s.data.history(token, start, end, now)
                 fidelity = int(request.param("fidelity") or 0) * 60
+                points = s.data.history(token, start, end, now, step=fidelity or 600)
                 if fidelity:  # the venue's resolution in minutes: one point (the last) per period
                     by_period = {int(t // fidelity): (t, p) for t, p in points}
                     points = [by_period[key] for key in sorted(by_period)]
@@ -230,9 +230,10 @@ class PolymarketGamma:
 
     def _filter(self, request: SimRequest) -> list[RecordedMarket]:
         s = self.state
-        markets = list(s.data.markets)
         slugs, conditions = request.params("slug"), request.params("condition_ids")
         tokens = request.params("clob_token_ids")
+        # The bot's markets are found when asked for by id, never listed (no book of theirs is replayed).
+        markets = [*s.data.markets, *(s.data.bot_markets if slugs or conditions or tokens else [])]
         if slugs:
             markets = [m for m in markets if m.slug in slugs]
         if conditions:
@@ -288,7 +289,9 @@ class PolymarketData:
         limit = min(int(request.param("limit") or 100), 1000)
         offset = _cursor_offset(request)
         if wallet.lower() == LEADER_WALLET:
-            items = s.leader_trades(limit, offset)
+            start, end = request.param("start"), request.param("end")
+            items = s.leader_history(limit, offset, start=None if start is None else float(start),
+                                     end=None if end is None else float(end))
         else:
             rows: list[dict[str, Any]] = []
             for account in self._accounts_of(wallet):
@@ -363,7 +366,7 @@ class PolymarketData:
             start = float(request.param("start") or now - 86400)
             end = float(request.param("end") or now)
         bucket = int(request.param("bucket_seconds") or 0)
-        points = self.state.data.history(token, start, end, now)
+        points = self.state.data.history(token, start, end, now, step=bucket or 600)
         if bucket:
             by_bucket: dict[int, tuple[float, Decimal]] = {}
             for t, p in points:

@@ -25,7 +25,7 @@ from trading.simulator.polymarket.records import (
     PolyTrade,
     num,
 )
-from trading.simulator.recorded import RecordedMarket, RecordedPolymarket
+from trading.simulator.recorded import RecordedMarket, RecordedPolymarket, RecordedTrade
 from trading.simulator.stats import OrderCounters
 
 LEADER_WALLET = "0x5eed000000000000000000000000000000000001"  # synthetic wallet for copy-trading demos
@@ -291,6 +291,31 @@ class PolymarketVenue:
                     canceled.append(order_id)
         return {"canceled": canceled, "not_canceled": not_canceled}
 
+
+    # --- the leader wallet: synthetic trades now, a real bot's recorded trades before ---------------
+    def leader_history(self, limit: int, offset: int, *, start: float | None = None,
+                       end: float | None = None) -> list[dict[str, Any]]:
+        """The leader's trades newest first: its synthetic ones (the last 500 five-minute buckets), then, older,
+        the recorded bot's (data/polymarket_bot_trades.csv) at their own times; `start`/`end` (unix seconds,
+        inclusive) as the Data API's v2 trades filter them."""
+        recent = end is None or end >= time.time() - 500 * LEADER_TRADE_EVERY
+        rows = (self.leader_trades(500, 0) if recent else []) + [
+            self._recorded_trade_json(t) for t in self.data.bot_trades]
+        rows = [row for row in rows if (start is None or row["timestamp"] >= start)
+                and (end is None or row["timestamp"] <= end)]
+        return rows[offset:offset + limit]
+
+    @staticmethod
+    def _recorded_trade_json(trade: RecordedTrade) -> dict[str, Any]:
+        market = trade.market
+        return {
+            "proxy_wallet": LEADER_WALLET, "token_id": market.token_ids[trade.outcome],
+            "condition_id": market.condition_id, "side": trade.side, "size": float(trade.size),
+            "price": float(trade.price), "timestamp": int(trade.at), "transaction_hash": trade.transaction_hash,
+            "title": market.question, "slug": market.slug, "event_slug": market.slug,
+            "outcome": market.outcomes[trade.outcome], "outcome_index": trade.outcome,
+            "name": "synthetic-leader", "pseudonym": "Synthetic Leader (simulator)",
+        }
 
     # --- synthetic leader wallet ----------------------------------------------------------------
     def leader_trades(self, limit: int, offset: int) -> list[dict[str, Any]]:
