@@ -178,10 +178,12 @@ class BacktestData:
             return {"bars": {s: alpaca_history(s, timeframe=timeframe, start=start, end=end, offline=offline)
                              for s in symbols}}
         if self.source == Backtest.Source.POLYMARKET_HISTORY:
+            spread = self.spec.get("half_spread")
             return {"books": polymarket_history(
                 [str(m) for m in self.spec.get("markets") or []], start=start, end=end,
                 fidelity=int(self.spec.get("interval") or 60),
-                half_spread=Decimal(str(self.spec.get("half_spread") or DEFAULT_HALF_SPREAD)), offline=offline)}
+                half_spread=DEFAULT_HALF_SPREAD if spread is None else Decimal(str(spread)), offline=offline,
+                wallets=[str(w) for w in self.spec.get("wallets") or []])}
         if self.source == Backtest.Source.KALSHI_CANDLES:
             return {"books": kalshi_candles([str(t) for t in self.spec.get("tickers") or []], start=start, end=end,
                                             period=int(self.spec.get("interval") or 60), offline=offline)}
@@ -255,12 +257,27 @@ def _markets_named(config: dict[str, Any], markets: list[str] | None, *keys: str
     return []
 
 
+# The parameters by which a Polymarket strategy names the wallets it follows (the copy trader's `tracked_traders`).
+WALLET_PARAMETERS = ("tracked_traders", "wallets")
+
+
+def followed_wallets(config: dict[str, Any]) -> list[str]:
+    """The wallets a Polymarket strategy's parameters say it follows: their trades are its data."""
+    if config.get("platform") != "polymarket":
+        return []
+    return [w for w in _markets_named(config, None, *WALLET_PARAMETERS) if w.startswith("0x")]
+
+
 def default_data(config: dict[str, Any], symbol: str | None, *, source: str | None = None,
                  markets: list[str] | None = None, interval: int | None = None,
                  half_spread: Decimal | None = None) -> BacktestData:
     """The venue data a backtest runs on: `source` (one of `Backtest.Source`, not csv), else the platform's
-    default (recorded Polymarket books, Kalshi candlesticks, Alpaca daily bars)."""
+    default (recorded Polymarket books, Kalshi candlesticks, Alpaca daily bars; a Polymarket strategy that follows
+    wallets: their trades and the prices-history of the markets they traded)."""
     platform = config["platform"]
+    wallets = followed_wallets(config)
+    if source is None and wallets and not markets and not symbol:
+        source = Backtest.Source.POLYMARKET_HISTORY
     source = source or DEFAULT_SOURCE[platform]
     if source not in VENUE_SOURCES:
         raise BacktestInvalid(f"data_source must be one of {', '.join(VENUE_SOURCES)} (a CSV is uploaded), "
@@ -290,16 +307,18 @@ def default_data(config: dict[str, Any], symbol: str | None, *, source: str | No
             raise BacktestInvalid(f"interval must be 1, 60 or 1440 minutes for Kalshi candlesticks, got {period}")
         return BacktestData(source, {"tickers": tickers, "interval": period})
     found = _markets_named(config, named, "markets", "market_ids", "market_id", "condition_id")
-    if not found:
+    if not found and not wallets:
         raise BacktestInvalid("markets: name the Polymarket markets (condition ids or slugs) to backtest on "
                               "(--symbol, the API's markets, or parameters.markets)")
     fidelity = interval or 60
     if not 1 <= fidelity <= 1440:
         raise BacktestInvalid(f"interval must be whole minutes in [1, 1440], got {fidelity}")
-    spread = DEFAULT_HALF_SPREAD if half_spread is None else half_spread
+    # A followed wallet's prices are the prices it traded at: no spread is added unless asked.
+    spread = (Decimal(0) if wallets else DEFAULT_HALF_SPREAD) if half_spread is None else half_spread
     if not Decimal(0) <= spread < Decimal("0.5"):
         raise BacktestInvalid(f"half_spread must be in [0, 0.5), got {spread}")
-    return BacktestData(source, {"markets": found, "interval": fidelity, "half_spread": str(spread)})
+    return BacktestData(source, {"markets": found, "interval": fidelity, "half_spread": str(spread),
+                                 **({"wallets": wallets} if wallets else {})})
 
 
 @dataclass

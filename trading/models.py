@@ -285,6 +285,26 @@ class VenueHistoryRange(models.Model):
         return f"{self.venue} {self.series} {self.resolution} {self.start.isoformat()}…{self.end.isoformat()}"
 
 
+class VenueWalletTrade(models.Model):
+    """One trade of a wallet, as the venue's own trade history reports it (Polymarket's Data API), cached for
+    backtests of strategies that follow wallets; which ranges were fetched is `VenueHistoryRange` (series: the
+    wallet, resolution: "trades")."""
+
+    venue = models.CharField(max_length=16, choices=Platform.choices)
+    wallet = models.CharField(max_length=200, help_text="the wallet's address, lower case")
+    trade_id = models.CharField(max_length=300, help_text="the venue's id of the fill (a transaction may hold several)")
+    at = models.DateTimeField(help_text="when the trade was made, as the venue gives it")
+    data = models.JSONField(help_text="the trade as get_trade_history answers it")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["venue", "wallet", "trade_id"],
+                                               name="venue_wallet_trade_unique")]
+        indexes = [models.Index(fields=["venue", "wallet", "at"], name="venue_wallet_trade_at")]
+
+    def __str__(self) -> str:
+        return f"{self.venue} {self.wallet} {self.trade_id} @ {self.at.isoformat()}"
+
+
 class VenueMarketInfo(models.Model):
     """What a venue said about one market (title, outcomes, fee rate, resolution), cached for backtests."""
 

@@ -24,6 +24,8 @@ from runtime.sdk import VENUE_METHODS
 from strategyhub.lib.jsonable import as_json
 from trading.risk import venue_refusal
 from trading.venues import VenueClient, VenueError, venue_client
+from trading.venues.domain import MAX_WALLET_TRADES
+from trading.venues.polymarket import PolymarketVenue
 
 Read = Callable[[Any, dict[str, Any]], Any]
 
@@ -42,7 +44,6 @@ def _time(value: Any, default: datetime) -> datetime:
 # What one read may cost: each bound is the venue's own largest page or a span no cycle needs more of.
 MAX_BARS = 10_000  # Alpaca's largest page of bars
 MAX_CANDLESTICKS = 5_000  # Kalshi's most candlesticks in one request
-MAX_TRADES = 500  # a wallet's most recent trades (five Data API pages)
 MAX_MARKETS = 1_000  # Kalshi's largest page of markets
 MAX_HISTORY = timedelta(days=366)  # of a Polymarket price history
 TIMEFRAME_SECONDS = {"Min": 60, "T": 60, "Hour": 3600, "H": 3600, "Day": 86400, "D": 86400, "Week": 604800,
@@ -121,14 +122,8 @@ def _bars(bars: list[Any]) -> list[dict[str, Any]]:
 
 
 def _polymarket_trades(client: Any, kw: dict[str, Any]) -> list[dict[str, Any]]:
-    limit = _count("limit", kw.get("limit") or 100, MAX_TRADES, "polymarket.get_trade_history")
-    trades = client.get_trade_history(kw["maker_address"], limit=limit)
-    return [
-        {"id": t.trade_id, "proxyWallet": t.wallet, "conditionId": t.market_id, "asset": t.instrument_id,
-         "side": t.side.upper(), "price": str(t.price), "size": str(t.size), "timestamp": int(t.at.timestamp()),
-         "title": t.title, "outcome": t.outcome}
-        for t in trades
-    ]
+    limit = _count("limit", kw.get("limit") or 100, MAX_WALLET_TRADES, "polymarket.get_trade_history")
+    return [PolymarketVenue.trade_json(t) for t in client.get_trade_history(kw["maker_address"], limit=limit)]
 
 
 def _kalshi_market(client: Any, kw: dict[str, Any]) -> dict[str, Any]:

@@ -174,3 +174,27 @@ def test_the_seeds_kelly_capital_example_deploys_and_sizes_at_half_kelly(api) ->
     assert sizings
     for sizing in sizings:  # the method's amount is f* × 0.5 × total_capital (the payload's f* has 4 places)
         assert abs(D(sizing["method_usd"]) / (D(sizing["kelly"]) * 5000) - D("0.5")) < D("0.005"), sizing
+
+
+def test_the_shipped_copy_trader_backtests_through_the_api_on_its_wallets_recorded_trades(
+        api, settings, redis_url, django_capture_on_commit_callbacks) -> None:
+    from strategyhub.celery import app
+    from tests.backtest.test_copy_trader import assert_it_copied_the_wallet, wallet_trades
+    from tests.conftest import example_files
+
+    deployed = api.post("/api/v1/strategies/", {"files": example_files("polymarket_copy_trader")})
+    assert deployed.status_code == 201, deployed.json()
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True  # the backtest runs here once committed, as a worker would run it
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            started = api.post(f"/api/v1/strategies/{deployed.json()['id']}/backtests/", {})
+    finally:
+        app.conf.task_always_eager = eager
+    assert started.status_code == 202, started.json()
+
+    body = api.get(f"/api/v1/backtests/{started.json()['backtest_id']}/").json()
+    assert body["status"] == "succeeded", body["error"]
+    assert body["data_source"] == "polymarket_history"  # the default for a strategy that follows wallets
+    assert body["metrics"]["trades"] == len(body["trades"])
+    assert_it_copied_the_wallet(body["trades"], wallet_trades(SIMULATED_WALLET))

@@ -42,7 +42,7 @@ def hostile_files(name: str, marker: Path, listeners: dict[str, Listener]) -> di
 
 
 def test_the_corpus_is_all_here() -> None:
-    assert len(ATTACKS) == 21  # the shared corpus (16) and our five backtest attacks
+    assert len(ATTACKS) == 22  # the shared corpus (16) and our six backtest attacks
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
@@ -114,6 +114,31 @@ def test_a_backtest_never_answers_with_data_after_ctx_now(settings, tmp_path: Pa
     seen = [json.loads(line.removeprefix("RESULT ")) for line in results]
     assert all(s["latest_seen"] is not None and s["latest_seen"] <= s["now"] for s in seen)  # it did read data
     assert run.result.final_state == {"checked": run.result.steps}
+
+
+@pytest.mark.django_db
+def test_a_copy_trader_backtest_never_answers_a_trade_made_after_ctx_now(
+        settings, tmp_path: Path, listeners: dict[str, Listener], venues_on_simulator: Any) -> None:
+    from strategies.backtests import backtest_execute_files, default_data
+    from trading.simulator.polymarket import LEADER_WALLET
+
+    files = hostile_files("33_backtest_future_trades", tmp_path, listeners)
+    config = json.loads(files["config.json"])
+    config["parameters"] = {"wallet": LEADER_WALLET, "tracked_traders": [LEADER_WALLET]}  # the data: its trades
+    files = {**files, "config.json": json.dumps(config)}
+
+    run = backtest_execute_files(files, config, default_data(config, None), start=None, end=None, cash=None,
+                                 commission=None, strategy_id="hostile", lookahead=True)
+
+    assert run.result.status == "succeeded", run.result.error
+    results = [line["message"] for line in run.result.logs if line["message"].startswith("RESULT ")]
+    assert len(results) == run.result.steps > 100
+    assert all("PWNED:" not in line for line in results), [line for line in results if "PWNED" in line][:3]
+    seen = [json.loads(line.removeprefix("RESULT ")) for line in results]
+    assert all(s["latest_seen"] is None or s["latest_seen"] <= s["now"] for s in seen)
+    assert sum(s["trades"] for s in seen) > 1000  # it did read trades, each time up to now
+    assert all(s["refused"] == 2 for s in seen)  # the two bad limits, as live refuses them; time arguments ignored
+    assert run.lookahead["checked"] > 0 and run.lookahead["flagged"] == []  # the signals it gave repeat with data cut
 
 
 def test_a_backtest_script_cannot_alter_its_trades_fills_or_pnl(settings, tmp_path: Path,

@@ -290,6 +290,20 @@ class PredictionMarket:
 
 
 @dataclass
+class WalletTrades:
+    """One wallet's trades in the range, oldest first, each as `get_trade_history` answers it."""
+
+    wallet: str
+    times: list[float]
+    trades: list[dict[str, Any]]
+
+    def as_of(self, now: float, limit: int) -> list[dict[str, Any]]:
+        """The latest `limit` trades made at or before `now`, newest first: never one after it."""
+        visible = bisect.bisect_right(self.times, now)
+        return self.trades[max(0, visible - limit):visible][::-1]
+
+
+@dataclass
 class BookData:
     """Recorded prediction-market books: markets, each outcome's snapshots, and resolutions."""
 
@@ -298,6 +312,8 @@ class BookData:
     books: dict[str, OutcomeBooks]  # token id (Kalshi: ticker, its YES book) -> snapshots
     # Kalshi: each ticker's candle times and bars, for `get_candlesticks` (venue shape, as of a moment)
     candles: dict[str, tuple[list[float], list[dict[str, Any]]]] = field(default_factory=dict)
+    # Polymarket: the followed wallets' trades (lower-case address ->), for `get_trade_history`
+    wallets: dict[str, WalletTrades] = field(default_factory=dict)
 
     def market_of(self, token_id: str) -> PredictionMarket | None:
         books = self.books.get(token_id)

@@ -47,6 +47,7 @@ from trading.desk_core import entry_decide, entry_side_refusal
 from trading.fees import TradeSide, trade_fee
 from trading.paper import outcome_book, paper_fill
 from trading.risk import Authority, Refusal, exit_refusal
+from trading.venues.domain import MAX_WALLET_TRADES
 from trading.venues.platforms import traits
 
 ZERO = Decimal(0)
@@ -230,6 +231,8 @@ class BacktestEngine:
         if self.books is not None:
             for books in self.books.books.values():
                 moments.update(books.times)
+            for followed in self.books.wallets.values():  # a copy trader sees a trade when it is made
+                moments.update(followed.times)
         for series in self.bars.values():
             moments.update(series.closes_at)
         ordered = sorted(moments)
@@ -559,6 +562,8 @@ class BacktestEngine:
             return {"spread": None if spread is None else str(spread)}
         if method == "get_tick_size":
             return {"minimum_tick_size": "0.01"}
+        if method == "get_trade_history":
+            return self._trade_history(kw)
         if method == "get_prices_history":
             books = self.books.books.get(str(kw["market"]))
             if books is None:
@@ -572,6 +577,28 @@ class BacktestEngine:
                        if s.midpoint is not None]
             return {"history": history}
         raise BacktestCallError(f"polymarket.{method} has no backtest data")
+
+    def _trade_history(self, kw: dict[str, Any]) -> list[dict[str, Any]]:
+        """A followed wallet's latest trades made by `now` (and the look-ahead check's cut), newest first, with
+        live's bounds and errors (strategies/cycle/venue_reads.py): never a trade after `now`, whatever is asked."""
+        assert self.books is not None
+        wallet = kw["maker_address"]
+        limit = kw.get("limit") or 100
+        try:
+            limit = int(limit)
+        except (TypeError, ValueError, OverflowError):
+            raise BacktestCallError(f"polymarket.get_trade_history: limit must be a whole number, got {limit!r}") \
+                from None
+        if not 0 < limit <= MAX_WALLET_TRADES:
+            raise BacktestCallError(f"polymarket.get_trade_history: limit must be between 1 and "
+                                    f"{MAX_WALLET_TRADES}, got {limit}")
+        followed = self.books.wallets.get(str(wallet).lower())
+        if followed is None:
+            known = ", ".join(self.books.wallets) or "none"
+            raise BacktestCallError(f"polymarket.get_trade_history has no backtest data of wallet {wallet!r}: the data "
+                                    f"holds the trades of the wallets the strategy follows ({known})")
+        moment = self.now if self.cutoff is None else min(self.now, self.cutoff)
+        return followed.as_of(moment, limit)
 
     # -- orders --
 

@@ -1,7 +1,8 @@
 """The venues' own history as backtest data, through the adapters, cached in the database.
 
 Three sources behind the engine's one interface (`trading.backtest.data`): Alpaca bars, Polymarket's
-CLOB `prices-history` and Kalshi's candlesticks. Every point fetched is kept (`VenueHistoryPoint`) with
+CLOB `prices-history` (with the trades of the wallets a copy trader follows, from the Data API) and
+Kalshi's candlesticks. Every point fetched is kept (`VenueHistoryPoint`) with
 the range it came in (`VenueHistoryRange`), so a re-run on any host reads the cache and asks the venue
 only for the part of the range it has never fetched. What a venue says of a market (outcomes, fee
 rate, resolution) is kept too (`VenueMarketInfo`): a resolved market's for good, an open one's for an
@@ -34,10 +35,11 @@ from trading.backtest.data import (
     DataError,
     OutcomeBooks,
     PredictionMarket,
+    WalletTrades,
     bars_from_rows,
     iso,
 )
-from trading.models import VenueHistoryPoint, VenueHistoryRange, VenueMarketInfo
+from trading.models import VenueHistoryPoint, VenueHistoryRange, VenueMarketInfo, VenueWalletTrade
 from trading.venues import venue_client
 from trading.venues.alpaca import AlpacaVenue
 from trading.venues.domain import BookLevel
@@ -55,6 +57,12 @@ MARKET_INFO_FRESH = timedelta(hours=1)  # an open market's cached info is asked 
 POLYMARKET_POINTS_PER_REQUEST = 1000  # a range is asked in pieces the CLOB answers in full
 KALSHI_CANDLES_PER_REQUEST = 5000  # Kalshi's own maximum
 KALSHI_PERIODS = (1, 60, 1440)
+# A followed wallet's trades: at most this many in one range (the Data API pages no deeper), and the default
+# range: the week up to the wallets' last trade at least WALLET_SETTLED old, and a day after it for its copies.
+WALLET_TRADES_PER_RANGE = 10_000
+WALLET_SETTLED = timedelta(days=7)
+WALLET_WEEK = timedelta(days=7)
+WALLET_TAIL = timedelta(days=1)
 
 Points = list[tuple[datetime, dict[str, Any]]]
 
@@ -95,6 +103,27 @@ def history_cached(*, venue: str, series: str, resolution: str, start: datetime,
                     [VenueHistoryPoint(**key, at=at, data=data) for at, data in points], ignore_conflicts=True)
                 VenueHistoryRange.objects.create(**key, start=lo, end=hi)
     rows = VenueHistoryPoint.objects.filter(**key, at__gte=start, at__lte=end).order_by("at")
+    return [(row.at, row.data) for row in rows]
+
+
+def trades_cached(*, venue: str, wallet: str, start: datetime, end: datetime,
+                  fetch: Callable[[datetime, datetime], list[tuple[str, datetime, dict[str, Any]]]] | None) -> Points:
+    """A wallet's trades in [start, end], oldest first: cached ranges reused, the missing ones fetched (if `fetch`),
+    kept as `VenueWalletTrade` rows (by trade id: two fills may share a second) beside the price points."""
+    end = min(end, timezone.now())
+    wallet = wallet.lower()
+    ranges = {"venue": venue, "series": wallet, "resolution": "trades"}
+    if fetch is not None and start < end:
+        covered = VenueHistoryRange.objects.filter(**ranges, start__lte=end, end__gte=start).values_list("start", "end")
+        for lo, hi in _gaps(covered, start, end):
+            trades = fetch(lo, hi)
+            with transaction.atomic():
+                VenueWalletTrade.objects.bulk_create(
+                    [VenueWalletTrade(venue=venue, wallet=wallet, trade_id=trade_id, at=at, data=data)
+                     for trade_id, at, data in trades], ignore_conflicts=True)
+                VenueHistoryRange.objects.create(**ranges, start=lo, end=hi)
+    rows = VenueWalletTrade.objects.filter(venue=venue, wallet=wallet, at__gte=start, at__lte=end).order_by(
+        "at", "trade_id")
     return [(row.at, row.data) for row in rows]
 
 
@@ -214,20 +243,64 @@ def _polymarket_info(client: PolymarketVenue, market_id: str) -> dict[str, Any]:
             "fee_rate": str(client.get_fee_rate(market.instrument_ids[0])), "settled_outcome": market.settled_outcome}
 
 
+def _wallets_range(wallets: list[str], client: _Client, *, offline: bool, period: int) -> Span:
+    """The default range of a backtest that follows wallets: the week up to their last trade at least
+    WALLET_SETTLED old, and WALLET_TAIL after it (its copies fill and play out), in whole periods."""
+    settled = timezone.now() - WALLET_SETTLED
+    last: datetime | None = None
+    for wallet in wallets:
+        if offline:
+            row = VenueWalletTrade.objects.filter(venue="polymarket", wallet=wallet, at__lte=settled).order_by(
+                "-at").first()
+            found = row.at if row is not None else None
+        else:
+            trades = cast(PolymarketVenue, client()).get_trade_history(wallet, limit=1, end=settled)
+            found = trades[0].at if trades else None
+        if found is not None and (last is None or found > last):
+            last = found
+    if last is None:
+        raise DataError(f"wallets: {', '.join(wallets)} made no trade before {settled.date().isoformat()}: name the "
+                        "range to backtest on (start and end)")
+    end = datetime.fromtimestamp(-(-(last + WALLET_TAIL).timestamp() // period) * period, UTC)
+    return end - WALLET_WEEK - WALLET_TAIL, min(end, timezone.now())
+
+
+def _wallet_trades(wallet: str, client: _Client, lo: datetime, hi: datetime, *, offline: bool) -> WalletTrades:
+    def fetch(a: datetime, b: datetime) -> list[tuple[str, datetime, dict[str, Any]]]:
+        trades = cast(PolymarketVenue, client()).get_trade_history(wallet, limit=WALLET_TRADES_PER_RANGE, start=a,
+                                                                   end=b)
+        if len(trades) >= WALLET_TRADES_PER_RANGE:
+            raise DataError(f"wallets: {wallet} made more than {WALLET_TRADES_PER_RANGE} trades from "
+                            f"{iso(a.timestamp())} to {iso(b.timestamp())}, beyond what the venue pages: narrow it")
+        return [(t.trade_id, t.at, PolymarketVenue.trade_json(t)) for t in trades]
+
+    points = trades_cached(venue="polymarket", wallet=wallet, start=lo, end=hi, fetch=None if offline else fetch)
+    return WalletTrades(wallet, [at.timestamp() for at, _ in points], [data for _, data in points])
+
+
 def polymarket_history(markets: list[str], *, start: datetime | None, end: datetime | None, fidelity: int = 60,
-                       half_spread: Decimal = DEFAULT_HALF_SPREAD, offline: bool = False) -> BookData:
-    """Polymarket's `GET /prices-history` of each market's two tokens (a week by default), as books of one level."""
-    if not markets:
+                       half_spread: Decimal = DEFAULT_HALF_SPREAD, offline: bool = False,
+                       wallets: list[str] | None = None) -> BookData:
+    """Polymarket's `GET /prices-history` of each market's two tokens (a week by default), as books of one level;
+    with `wallets`, their trades in the range too (the Data API's, for `get_trade_history`) and the markets they
+    traded (the range by default: see `_wallets_range`)."""
+    wallets = [str(w).lower() for w in wallets or []]
+    if not markets and not wallets:
         raise DataError("markets: name the Polymarket markets to backtest on (condition ids or slugs)")
     if not 1 <= fidelity <= 1440:
         raise DataError(f"fidelity must be whole minutes in [1, 1440], got {fidelity}")
     if not ZERO <= half_spread < Decimal("0.5"):
         raise DataError(f"half_spread must be in [0, 0.5), got {half_spread}")
-    lo, hi = _range(start, end, timedelta(days=7), fidelity * 60)
     client = _Client("polymarket")
     result_markets: dict[str, PredictionMarket] = {}
     books: dict[str, OutcomeBooks] = {}
     try:
+        if wallets and start is None and end is None:
+            start, end = _wallets_range(wallets, client, offline=offline, period=fidelity * 60)
+        lo, hi = _range(start, end, timedelta(days=7), fidelity * 60)
+        followed = {wallet: _wallet_trades(wallet, client, lo, hi, offline=offline) for wallet in wallets}
+        traded = [str(trade["conditionId"]) for w in followed.values() for trade in w.trades]
+        markets = list(dict.fromkeys([*markets, *traded]))
         for market_id in markets:
             def info_fetch(market_id: str = market_id) -> dict[str, Any]:
                 return _polymarket_info(cast(PolymarketVenue, client()), market_id)
@@ -263,9 +336,11 @@ def polymarket_history(markets: list[str], *, start: datetime | None, end: datet
     finally:
         client.close()
     if not result_markets:
-        raise DataError(f"polymarket has no price history of {', '.join(markets)} from {iso(lo.timestamp())} to "
+        named = ", ".join(markets) or f"the markets {', '.join(wallets)} traded"
+        raise DataError(f"polymarket has no price history of {named} from {iso(lo.timestamp())} to "
                         f"{iso(hi.timestamp())}")
-    return BookData("polymarket", result_markets, {t: b for t, b in books.items() if b.condition_id in result_markets})
+    return BookData("polymarket", result_markets, {t: b for t, b in books.items() if b.condition_id in result_markets},
+                    wallets=followed)
 
 
 # --- Kalshi candlesticks --------------------------------------------------------------------------

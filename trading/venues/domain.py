@@ -108,6 +108,9 @@ class QuoteCandle:
     volume: Decimal = Decimal(0)
 
 
+MAX_WALLET_TRADES = 500  # one get_trade_history read: a wallet's most recent trades, five Data API pages
+
+
 @dataclass(frozen=True)
 class WalletTrade:
     """A trade made by some wallet, as the Polymarket Data API reports it (the copy trader's input)."""

@@ -327,11 +327,14 @@ class PolymarketVenue:
 
         return self.resilience.call(fetch, kind="read", idempotent=True)
 
-    def get_trade_history(self, maker_address: str, *, limit: int = 100) -> list[WalletTrade]:
-        """A wallet's most recent trades (Data API), newest first: what a copy trader follows."""
+    def get_trade_history(self, maker_address: str, *, limit: int = 100, start: datetime | None = None,
+                          end: datetime | None = None) -> list[WalletTrade]:
+        """A wallet's most recent trades (Data API), newest first: what a copy trader follows. With `start` /
+        `end` (inclusive), those of that window: what a backtest replays (trading/backtest/history.py)."""
         def fetch() -> list[WalletTrade]:
             trades = []
-            for trade in self.public.list_trades(user=maker_address, page_size=min(limit, 100)).iter_items():
+            pages = self.public.list_trades(user=maker_address, page_size=min(limit, 100), start=start, end=end)
+            for trade in pages.iter_items():
                 trades.append(WalletTrade(
                     # One transaction can hold several fills: the hash alone is not unique.
                     trade_id=f"{trade.transaction_hash}:{trade.asset_id}:{trade.side}:{trade.size}",
@@ -345,6 +348,14 @@ class PolymarketVenue:
             return trades
 
         return self._read(fetch)
+
+    @staticmethod
+    def trade_json(trade: WalletTrade) -> dict[str, Any]:
+        """A wallet's trade as `ctx.polymarket.get_trade_history` answers it, in paper, live and backtests."""
+        return {"id": trade.trade_id, "proxyWallet": trade.wallet, "conditionId": trade.market_id,
+                "asset": trade.instrument_id, "side": trade.side.upper(), "price": str(trade.price),
+                "size": str(trade.size), "timestamp": int(trade.at.timestamp()), "title": trade.title,
+                "outcome": trade.outcome}
 
     def get_leaderboard(self, *, window: Literal["day", "week", "month", "all"] = "month",
                         limit: int = 20) -> list[TraderRank]:

@@ -1,4 +1,4 @@
-"""Copy the fresh buys of tracked Polymarket wallets; exit on take-profit or stop-loss."""
+"""Copy the fresh buys of tracked Polymarket wallets; exit when they sell, or on take-profit or stop-loss."""
 
 from strategies.sdk import BaseStrategy, EntrySignal, ExitSignal
 
@@ -7,6 +7,7 @@ class CopyTrader(BaseStrategy):
     async def should_enter(self, ctx):
         poly = await ctx.polymarket
         copied = set(ctx.state.get("copied_trade_ids", []))
+        sold = ctx.state.get("sold_by_wallet", [])  # tokens a wallet sold after we copied its buy: we sell too
         held = {position.market_id for position in ctx.positions}
         signals = []
         for wallet in self.get_param("tracked_traders", []):
@@ -18,6 +19,8 @@ class CopyTrader(BaseStrategy):
                 copied.add(trade_id)  # seen once is enough, whether we follow it or not
                 price = float(trade.get("price", 0))
                 market_id = str(trade.get("asset"))
+                if trade.get("side") == "SELL" and market_id in held and market_id not in sold:
+                    sold.append(market_id)
                 if trade.get("side") != "BUY" or market_id in held or not 0 < price <= self.get_param("max_entry_price", 0.9):
                     continue
                 size = float(trade.get("size", 0)) * price * self.get_param("copy_percentage", 0.5)
@@ -34,6 +37,7 @@ class CopyTrader(BaseStrategy):
                 )
                 held.add(market_id)
         ctx.state["copied_trade_ids"] = sorted(copied)[-500:]
+        ctx.state["sold_by_wallet"] = [token for token in sold if token in held]
         ctx.log(f"checked {len(self.get_param('tracked_traders', []))} wallets, {len(signals)} new entries")
         return signals
 
@@ -41,6 +45,8 @@ class CopyTrader(BaseStrategy):
         if position.size <= 0:
             return None
         change = position.unrealized_pnl / position.size
+        if position.market_id in ctx.state.get("sold_by_wallet", []):
+            return ExitSignal(position.position_id, reason=f"the wallet sold, at {change:+.0%}")
         if change >= self.get_param("take_profit", 0.25):
             return ExitSignal(position.position_id, reason=f"take profit at {change:+.0%}")
         if change <= -self.get_param("stop_loss", 0.15):
