@@ -321,6 +321,19 @@ def default_data(config: dict[str, Any], symbol: str | None, *, source: str | No
                                  **({"wallets": wallets} if wallets else {})})
 
 
+def data_words(data: BacktestData) -> str:
+    """What a backtest on `data` runs over, in words for the Backtests tab."""
+    wallets = [str(w) for w in data.spec.get("wallets") or []]
+    if wallets:
+        named = ", ".join(f"{w[:6]}…{w[-4:]}" for w in wallets)
+        return (f"the trades of the wallet{'s' if len(wallets) > 1 else ''} it follows ({named}) and Polymarket's "
+                "prices-history of the markets they traded (by default the week up to their last trade at least a "
+                "week old, and the day after it)")
+    if data.source == Backtest.Source.POLYMARKET_RECORDED:
+        return "the recorded Polymarket books and quotes"
+    return "the venue's own history"
+
+
 @dataclass
 class BacktestRun:
     """What the command and the task need of a finished run."""

@@ -38,6 +38,7 @@ from strategies.backtests import (
     BacktestInvalid,
     SweepInvalid,
     backtest_start,
+    data_words,
     default_data,
     sweep_json,
     sweep_start,
@@ -360,7 +361,13 @@ def _backtests_page(request: HttpRequest, strategy: Strategy, *, form_error: str
     wanted_sweep = _int(request.GET.get("sweep"))
     sweep = strategy.sweeps.select_related("version").filter(pk=wanted_sweep).first() if wanted_sweep else None
     declared = (strategy.current_version.config.get("parameters") or {}) if strategy.current_version else {}
+    latest = strategy.versions.order_by("-number").first()
+    try:
+        over = data_words(default_data(latest.config, None)) if latest is not None else ""
+    except BacktestInvalid:
+        over = ""
     response = _page(request, "strategies/backtests.html", strategy, "backtests", backtests=listed, shown=shown,
+                     data_words=over,
                      charts=charts, form_error=form_error, form=form or {}, sweeps=sweeps,
                      sweep=_sweep_context(sweep) if sweep is not None else None, sweep_form=sweep_form or {
                          "parameters": _sweep_example(declared), "metric": "sharpe", "holdout": "0.25"},

@@ -459,6 +459,32 @@ def test_a_backtest_started_on_the_tab_runs_and_shows_metrics_charts_and_trades(
     assert "No backtests yet" not in html
 
 
+def test_the_copy_trader_s_tab_backtests_by_default_on_its_wallet_s_recorded_trades(
+        client: Client, alice, settings, redis_url, venues_on_simulator, django_capture_on_commit_callbacks) -> None:
+    from strategies.models import Backtest
+    from strategyhub.celery import app
+    from tests.backtest.test_copy_trader import assert_it_copied_the_wallet, wallet_trades
+
+    settings.BACKTEST_LOOKAHEAD_CHECK = False
+    strategy = strategy_deploy(owner=alice, files=example_files("polymarket_copy_trader")).strategy
+    client.force_login(alice)
+    html = page(client, f"/strategies/{strategy.pk}/backtests/")
+    assert "the trades of the wallet it follows (0x5eed…0001) and Polymarket&#x27;s prices-history" in html
+    eager, app.conf.task_always_eager = app.conf.task_always_eager, True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):  # the form as it opens: every field empty
+            response = client.post(f"/strategies/{strategy.pk}/backtests/start/", {"start": "", "end": "", "cash": ""})
+    finally:
+        app.conf.task_always_eager = eager
+
+    backtest = Backtest.objects.get(strategy=strategy)
+    assert response.status_code == 302 and backtest.status == "succeeded", backtest.error
+    assert backtest.data_source == "polymarket_history" and backtest.data_spec["wallets"] == [
+        "0x5eed000000000000000000000000000000000001"]
+    assert_it_copied_the_wallet(backtest.trades, wallet_trades())
+    assert f"<h4>Trades ({len(backtest.trades)})</h4>" in page(client, response["Location"])
+
+
 def test_a_running_backtest_shows_its_progress_and_follows_the_socket(client: Client, alice, staff) -> None:
     from strategies.backtests import BacktestData, backtest_create
     from strategies.models import Backtest
