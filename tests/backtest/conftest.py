@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +57,18 @@ def reference_stats() -> Any:
 def sma_cross_config() -> dict[str, Any]:
     config: dict[str, Any] = json.loads(sma_cross_files()["config.json"])
     return config
+
+
+@pytest.fixture
+def own_simulator(settings: Any) -> Iterator[Any]:
+    """A simulator of this test's own, so the test can stop it."""
+    from trading.simulator import SimulatorConfig, VenueSimulator
+    from trading.venues import simulator_key_dir
+
+    simulator = VenueSimulator(SimulatorConfig(port=0, speed=0, key_dir=simulator_key_dir())).start()
+    settings.VENUE_SIMULATOR_URL = simulator.url
+    settings.VENUES = {venue: {**settings.VENUES[venue], **urls} for venue, urls in simulator.venue_urls().items()}
+    running = [True]
+    yield simulator, running
+    if running[0]:
+        simulator.stop()

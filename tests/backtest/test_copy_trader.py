@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
-from trading.models import VenueWalletTrade
+from trading.models import VenueHistoryPoint, VenueWalletTrade
 from trading.simulator.polymarket import LEADER_WALLET
 
 pytestmark = pytest.mark.django_db
@@ -85,3 +86,53 @@ def test_the_shipped_copy_trader_backtests_on_the_wallets_recorded_trades_throug
     assert_it_copied_the_wallet(shaped["trades"], trades)
     assert shaped["metrics"]["trades"] == len(shaped["trades"])
     assert shaped["lookahead"]["checked"] > 0 and shaped["lookahead"]["flagged"] == []
+
+
+def test_a_rerun_with_the_venue_down_reads_the_wallet_and_its_prices_from_the_cache(
+        own_simulator: Any, settings: Any) -> None:
+    settings.BACKTEST_LOOKAHEAD_CHECK = False
+    simulator, running = own_simulator
+    first = run(str(EXAMPLE))
+    cached = (VenueWalletTrade.objects.count(), VenueHistoryPoint.objects.count())
+
+    simulator.stop()
+    running[0] = False
+    again = run(str(EXAMPLE))
+
+    assert first["status"] == again["status"] == "succeeded", again["error"]
+    assert again["trades"] and again["trades"] == first["trades"] and again["equity"] == first["equity"]
+    assert (VenueWalletTrade.objects.count(), VenueHistoryPoint.objects.count()) == cached
+
+
+READS_OUT_OF_BOUNDS = '''
+def should_enter(ctx):
+    ctx.polymarket.get_trade_history(maker_address=ctx.params["wallet"], limit=ctx.params["limit"])
+    return []
+'''
+
+
+@pytest.mark.parametrize(("wallet", "limit"), [(LEADER_WALLET, 501), (LEADER_WALLET, "ten"), ("0x" + "1" * 40, 5)])
+def test_a_read_out_of_bounds_fails_the_backtest_as_live_refuses_it(
+        venues_on_simulator: Any, tmp_path: Path, settings: Any, wallet: str, limit: Any) -> None:
+    from runtime import VenueCallError
+    from strategies.cycle.venue_reads import VenueReads
+
+    settings.BACKTEST_LOOKAHEAD_CHECK = False
+    config = json.loads((EXAMPLE / "config.json").read_text())
+    config["parameters"] = {"tracked_traders": [LEADER_WALLET], "wallet": wallet, "limit": limit}
+    (tmp_path / "entry.py").write_text(READS_OUT_OF_BOUNDS)
+    (tmp_path / "exit.py").write_text("def should_exit(ctx, position):\n    return None\n")
+    (tmp_path / "config.json").write_text(json.dumps(config))
+
+    with pytest.raises(CommandError) as failed:
+        run(str(tmp_path))
+    backtest_error = str(failed.value)
+    assert backtest_error.startswith("backtest failed: the strategy failed at ")
+    if wallet == LEADER_WALLET:  # live's own words for the same call
+        reads = VenueReads(platform="polymarket", allowed_services=["polymarket"])
+        with pytest.raises(VenueCallError) as live:
+            reads.read("polymarket", "get_trade_history", {"maker_address": wallet, "limit": limit})
+        reads.close()
+        assert str(live.value) in backtest_error
+    else:  # a wallet the data does not follow: said so, with the one it does
+        assert f"no backtest data of wallet '{wallet}'" in backtest_error and LEADER_WALLET in backtest_error

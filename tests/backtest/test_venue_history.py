@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
@@ -157,21 +156,6 @@ def test_a_range_cut_before_the_resolution_does_not_settle(venues_on_simulator: 
 
     assert shaped["status"] == "succeeded", shaped["error"]
     assert shaped["trades"] == [] and len(shaped["open_positions"]) == 1
-
-
-@pytest.fixture
-def own_simulator(settings: Any) -> Iterator[Any]:
-    """A simulator of this test's own, so the test can stop it."""
-    from trading.simulator import SimulatorConfig, VenueSimulator
-    from trading.venues import simulator_key_dir
-
-    simulator = VenueSimulator(SimulatorConfig(port=0, speed=0, key_dir=simulator_key_dir())).start()
-    settings.VENUE_SIMULATOR_URL = simulator.url
-    settings.VENUES = {venue: {**settings.VENUES[venue], **urls} for venue, urls in simulator.venue_urls().items()}
-    running = [True]
-    yield simulator, running
-    if running[0]:
-        simulator.stop()
 
 
 def test_a_rerun_with_the_simulator_stopped_reads_the_cache_and_gives_the_same_backtest(

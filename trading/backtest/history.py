@@ -249,13 +249,18 @@ def _wallets_range(wallets: list[str], client: _Client, *, offline: bool, period
     settled = timezone.now() - WALLET_SETTLED
     last: datetime | None = None
     for wallet in wallets:
+        found: datetime | None = None
+        try:
+            if not offline:
+                trades = cast(PolymarketVenue, client()).get_trade_history(wallet, limit=1, end=settled)
+                found = trades[0].at if trades else None
+        except VenueError:  # the cache answers when the venue does not, as for a market's info
+            logger.warning("polymarket trades of %s: the venue did not answer, the range comes from the cache", wallet)
+            offline = True
         if offline:
             row = VenueWalletTrade.objects.filter(venue="polymarket", wallet=wallet, at__lte=settled).order_by(
                 "-at").first()
             found = row.at if row is not None else None
-        else:
-            trades = cast(PolymarketVenue, client()).get_trade_history(wallet, limit=1, end=settled)
-            found = trades[0].at if trades else None
         if found is not None and (last is None or found > last):
             last = found
     if last is None:
