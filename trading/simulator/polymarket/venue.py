@@ -30,6 +30,7 @@ from trading.simulator.stats import OrderCounters
 
 LEADER_WALLET = "0x5eed000000000000000000000000000000000001"  # synthetic wallet for copy-trading demos
 LEADER_TRADE_EVERY = 300
+LEADER_SYNTHETIC = 500  # the synthetic trades the leader wallet has made, the latest first; older: the recorded bot's
 FOK_NOT_FILLED = "order couldn't be fully filled. FOK orders are fully filled or killed."
 FAK_NOT_FILLED = (
     "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found."
@@ -298,9 +299,12 @@ class PolymarketVenue:
         """The leader's trades newest first: its synthetic ones (the last 500 five-minute buckets), then, older,
         the recorded bot's (data/polymarket_bot_trades.csv) at their own times; `start`/`end` (unix seconds,
         inclusive) as the Data API's v2 trades filter them."""
-        recent = end is None or end >= time.time() - 500 * LEADER_TRADE_EVERY
-        rows = (self.leader_trades(500, 0) if recent else []) + [
-            self._recorded_trade_json(t) for t in self.data.bot_trades]
+        if start is None and end is None and offset + limit <= LEADER_SYNTHETIC:
+            return self.leader_trades(limit, offset)  # the synthetic present: a copy trader's live reads
+        recent = end is None or end >= time.time() - LEADER_SYNTHETIC * LEADER_TRADE_EVERY
+        rows = (self.leader_trades(LEADER_SYNTHETIC, 0) if recent else []) + [
+            self._recorded_trade_json(t) for t in self.data.bot_trades
+            if (start is None or int(t.at) >= start) and (end is None or int(t.at) <= end)]
         rows = [row for row in rows if (start is None or row["timestamp"] >= start)
                 and (end is None or row["timestamp"] <= end)]
         return rows[offset:offset + limit]
@@ -322,7 +326,7 @@ class PolymarketVenue:
         """A seeded, synthetic wallet that trades the long-lived recorded markets every 5 minutes."""
         latest = int(time.time()) // LEADER_TRADE_EVERY
         trades = []
-        for bucket in range(latest - offset, max(latest - offset - limit, latest - 500), -1):
+        for bucket in range(latest - offset, max(latest - offset - limit, latest - LEADER_SYNTHETIC), -1):
             rng = random.Random(f"{self.seed}:leader:{bucket}")  # noqa: S311 - synthetic data
             market = rng.choice(self.long_lived)
             outcome = rng.randrange(2)
