@@ -82,6 +82,7 @@ bench: $(VENV)/.dev-deps sandbox-deps
 	$(PY) benchmarks/bench_money_views.py
 	$(PY) benchmarks/bench_backtest.py
 	$(PY) benchmarks/bench_sweep.py
+	$(PY) benchmarks/bench_copy_trader.py
 	$(PY) benchmarks/bench_dashboard.py
 	$(PY) benchmarks/bench_first_deploy.py
 	$(PY) benchmarks/bench_market_words.py
