@@ -37,7 +37,11 @@ class CopyTrader(BaseStrategy):
                 )
                 held.add(market_id)
         ctx.state["copied_trade_ids"] = sorted(copied)[-500:]
-        ctx.state["sold_by_wallet"] = [token for token in sold if token in held]
+        sold = [token for token in sold if token in held]  # until our position in it is closed
+        if sold:
+            ctx.state["sold_by_wallet"] = sold
+        else:
+            ctx.state.pop("sold_by_wallet", None)
         ctx.log(f"checked {len(self.get_param('tracked_traders', []))} wallets, {len(signals)} new entries")
         return signals
 
