@@ -42,6 +42,9 @@ def zigzag_csv(days: int = 120) -> str:
 
 
 def test_a_strategy_that_only_reads_what_was_there_passes(settings) -> None:
+    # A drawn step that signalled hands its place to the next quiet step; with none after it the check is one
+    # short (about 1 seed in 23 for this series). The seed is fixed so the count below is exact.
+    settings.BACKTEST_LOOKAHEAD_SEED = 7
     files = sma_cross_files()
     config = json.loads(files["config.json"])
     config["parameters"]["symbol"] = "TEST"
