@@ -254,6 +254,9 @@ def _arg_low(index: int) -> int:
 
 
 _CLONE_THREAD = 0x00010000
+# A warm session's process may fork its cycles, but never into new namespaces or as its parent's sibling.
+_CLONE_NOT_FOR_SESSIONS = (0x00000080 | 0x00008000 | 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000
+                           | 0x10000000 | 0x20000000 | 0x40000000)  # NEWTIME, PARENT, NEWNS, NEWCGROUP..NEWNET
 _AF_UNIX = 1
 _TIOCSTI = 0x5412
 _TIOCLINUX = 0x541C
@@ -291,8 +294,15 @@ def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("HBBI", code, jt, jf, k & 0xFFFFFFFF)
 
 
-def seccomp_program(own_pid: int) -> bytes:
-    """The BPF deny-list for a run whose pid (in its own namespace) is `own_pid`."""
+def seccomp_program(own_pid: int, *, session: bool = False) -> bytes:
+    """The BPF deny-list for a run whose pid (in its own namespace) is `own_pid`.
+
+    `session`: the filter of a warm session's process (runtime/warm_child.py), which runs no user code
+    and forks one child per cycle; each child stacks the full filter (`own_pid` its own) before user
+    code, so a cycle is held by exactly the run's filter. The session's differs only in allowing
+    `clone` of a plain process (no namespace flags, no CLONE_PARENT) and leaving signals to the child's
+    filter (a cycle may signal itself, as a cold run may).
+    """
     eperm, enosys = _RET_ERRNO | errno.EPERM, _RET_ERRNO | errno.ENOSYS
     program = [
         _insn(_LD_W_ABS, 0, 0, _OFFSET_ARCH),
@@ -306,13 +316,22 @@ def seccomp_program(own_pid: int) -> bytes:
         program += [_insn(_JEQ_K, 0, 1, number), _insn(_RET_K, 0, 0, eperm)]
     program += [_insn(_JEQ_K, 0, 1, _X86_64_CLONE3), _insn(_RET_K, 0, 0, enosys)]  # glibc falls back to clone
     # clone: threads (CLONE_THREAD) only, never a new process.
-    program += [
-        _insn(_JEQ_K, 0, 4, _X86_64_CLONE),
-        _insn(_LD_W_ABS, 0, 0, _arg_low(0)),
-        _insn(_JSET_K, 1, 0, _CLONE_THREAD),
-        _insn(_RET_K, 0, 0, eperm),
-        _insn(_RET_K, 0, 0, _RET_ALLOW),
-    ]
+    if session:
+        program += [
+            _insn(_JEQ_K, 0, 4, _X86_64_CLONE),
+            _insn(_LD_W_ABS, 0, 0, _arg_low(0)),
+            _insn(_JSET_K, 0, 1, _CLONE_NOT_FOR_SESSIONS),
+            _insn(_RET_K, 0, 0, eperm),
+            _insn(_RET_K, 0, 0, _RET_ALLOW),
+        ]
+    else:
+        program += [
+            _insn(_JEQ_K, 0, 4, _X86_64_CLONE),
+            _insn(_LD_W_ABS, 0, 0, _arg_low(0)),
+            _insn(_JSET_K, 1, 0, _CLONE_THREAD),
+            _insn(_RET_K, 0, 0, eperm),
+            _insn(_RET_K, 0, 0, _RET_ALLOW),
+        ]
     # socketpair: AF_UNIX only (asyncio's self-pipe); socket() itself is denied above.
     program += [
         _insn(_JEQ_K, 0, 4, _X86_64_SOCKETPAIR),
@@ -331,7 +350,7 @@ def seccomp_program(own_pid: int) -> bytes:
         _insn(_RET_K, 0, 0, eperm),
     ]
     # kill and friends: only to this process (pid 0 means its own process group, which is itself).
-    for number in _X86_64_SIGNAL_TO_PID.values():
+    for number in () if session else _X86_64_SIGNAL_TO_PID.values():
         program += [
             _insn(_JEQ_K, 0, 5, number),
             _insn(_LD_W_ABS, 0, 0, _arg_low(0)),
@@ -401,6 +420,7 @@ class Confinement:
         else:
             self.notes.append("landlock is not available in this kernel")
         self.seccomp = SeccompTemplate() if seccomp_supported() else None
+        self.session_seccomp = seccomp_program(0, session=True) if self.seccomp is not None else None
         if self.seccomp is None:
             self.notes.append(f"seccomp filter has no syscall table for {platform.machine()}")
 
@@ -413,7 +433,9 @@ class Confinement:
         except OSError as error:
             return -1, f"landlock failed: {error}"
 
-    def apply(self, ruleset: int, failure: str = "") -> HardeningReport:
+    def apply(self, ruleset: int, failure: str = "", *, session: bool = False) -> HardeningReport:
+        """`session`: a warm session's process, which may fork its cycles (`seccomp_program`); each
+        cycle then calls `apply_cycle_filter` before user code."""
         report = HardeningReport(landlock_abi=self.landlock_abi, notes=list(self.notes))
         _prctl(PR_SET_DUMPABLE, 0)  # no core dumps, and /proc/<pid> of this run is closed to its peers
         _prctl(PR_SET_NO_NEW_PRIVS, 1)  # required by Landlock and seccomp without CAP_SYS_ADMIN
@@ -429,11 +451,26 @@ class Confinement:
                     report.notes.append(f"landlock failed: {error}")
         if self.seccomp is not None:
             try:
-                apply_seccomp(self.seccomp.for_pid(os.getpid()))
-                report.seccomp = True
+                if session:
+                    assert self.session_seccomp is not None
+                    apply_seccomp(self.session_seccomp)
+                else:
+                    apply_seccomp(self.seccomp.for_pid(os.getpid()))
+                    report.seccomp = True
             except OSError as error:
                 report.notes.append(f"seccomp failed: {error}")
         return report
+
+
+    def apply_cycle_filter(self, report: HardeningReport) -> None:
+        """In a warm session's cycle child: stack the run's own filter (no fork, signals to itself only)."""
+        if self.seccomp is None:
+            return
+        try:
+            apply_seccomp(self.seccomp.for_pid(os.getpid()))
+            report.seccomp = True
+        except OSError as error:
+            report.notes.append(f"seccomp failed: {error}")
 
 
 def require(report: HardeningReport, required: Iterable[str]) -> None:

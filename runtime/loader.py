@@ -12,6 +12,7 @@ where one process loads many cycles (validation, tests, backtests).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import inspect
@@ -164,6 +165,16 @@ def _config(files: Mapping[str, str]) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise StrategyLoadError(f"{CONFIG_FILE}: must be a JSON object, got {type(config).__name__}")
     return config
+
+
+def strategy_compile(files: Mapping[str, str], version_hash: str) -> None:
+    """Compile the files' code without running any of it (a warm session's process, which never runs user
+    code, does this once; each cycle's child then only executes it). A file that does not compile is left
+    for the cycle to report, as a cold run does."""
+    for filename in ("strategy.py", "entry.py", "exit.py"):
+        if filename in files and (version_hash, filename) not in _compiled:
+            with contextlib.suppress(SyntaxError, ValueError):
+                _compiled[(version_hash, filename)] = compile(files[filename], filename, "exec", dont_inherit=True)
 
 
 def _execute_module(files: Mapping[str, str], filename: str, version_hash: str) -> types.ModuleType:

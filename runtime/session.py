@@ -11,13 +11,13 @@ import signal
 import socket
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from runtime.channel import FrameDecoder, ProtocolError
 from runtime.limits import SandboxLimits
 from runtime.outcome import FAILED, LIVE_INTERVAL, SUCCEEDED, TIMED_OUT
 from runtime.protocol import Run, RunStop, status_messages
-from runtime.zygote_client import KILL_GRACE, ZygoteProcess
+from runtime.zygote_client import KILL_GRACE
 
 EXIT_GRACE = 0.5  # a run that sent its result exits at once; past this it is killed
 
@@ -38,13 +38,21 @@ def _describe_exit(code: int | None, cpu: float, limits: SandboxLimits) -> tuple
     return FAILED, f"the strategy process exited with code {code} before finishing the cycle"
 
 
+class RunKiller(Protocol):
+    """Who ends a run: the zygote (a cold run), or a warm session for the cycle it forked (runtime/warm.py)."""
+
+    def kill(self, token: str) -> None: ...
+
+    def destroy(self) -> None: ...
+
+
 class RunSession:
     """The select loop of one run: frames, output pipes, the zygote's status pipe, the deadlines."""
 
     def __init__(
         self,
         run: Run,
-        zygote: ZygoteProcess,
+        zygote: RunKiller,
         token: str,
         channel: socket.socket,
         pipes: dict[str, int],
@@ -116,6 +124,9 @@ class RunSession:
             for key, _ in self.selector.select(timeout):
                 self._readable(str(key.data), key.fd)
             self.run.deliver()
+        self.ended()
+
+    def ended(self) -> None:
         if not self.exited and self.destroy_at is None:
             # Result in and streams closed: the run is exiting. SIGKILL makes sure, without waiting
             # for its address space to be torn down; the zygote reaps it and removes its scratch folder.

@@ -50,6 +50,7 @@ from runtime.limits import SandboxLimits
 from runtime.loader import StrategyLoadError, load_strategy
 from runtime.sdk import VenueError
 from runtime.step_child import serve_steps
+from runtime.warm_child import serve_session
 
 CHANNEL_FD = 3
 HANDOFF_FD = 4  # a spare run waits for its cycle on this socket
@@ -155,30 +156,52 @@ def _run(channel: BlockingChannel, report: harden.HardeningReport, base_address_
 
         serve_steps(channel, spec, transport, int(limits.state_kb) * 1024, flush)
         return
+    serve_cycle(channel, transport, spec["files"], spec["ctx"], limits)
+
+
+def _warm_cycle(channel: BlockingChannel, report: harden.HardeningReport, limits: SandboxLimits,
+                required: list[str], files: dict[str, str], ctx: dict[str, Any]) -> None:
+    """One cycle in the child a warm session forked for it (runtime/warm_child.py): from `ready` on, a run's."""
+    try:
+        harden.require(report, required)
+    except harden.HardeningError as error:
+        channel.send({"type": "refused", "error": str(error)})
+        return
+    channel.max_frame_bytes = int(limits.reply_kb) * 1024 + 1024
+    channel.send({"type": "ready", "layers": report.as_dict()})
+    transport = ChannelTransport(channel, max_log_chars=int(limits.output_kb) * 1024 + 1)
+    sys.stdout = LogStream(transport, "info")  # type: ignore[assignment,unused-ignore]
+    sys.stderr = LogStream(transport, "warning")  # type: ignore[assignment,unused-ignore]
+    serve_cycle(channel, transport, files, ctx, limits)
+
+
+def serve_cycle(channel: BlockingChannel, transport: ChannelTransport, files: dict[str, str], ctx: dict[str, Any],
+                limits: SandboxLimits) -> None:
+    """Load the strategy (its module bodies run here, each time anew) and run one cycle; one result frame."""
     result: dict[str, Any]
     try:
-        definition = load_strategy(spec["files"])
+        definition = load_strategy(files)
     except StrategyLoadError as error:
         result = {"entries": [], "exits": [], "state": None, "error": str(error), "traceback": None}
     except BaseException as error:  # the module body of a user file raised
-        files = frozenset(name for name in spec["files"] if name.endswith(".py"))
+        names = frozenset(name for name in files if name.endswith(".py"))
         summary = "".join(traceback.format_exception_only(type(error), error)).strip()
         result = {
             "entries": [],
             "exits": [],
             "state": None,
             "error": summary,
-            "traceback": user_traceback(error, files),
+            "traceback": user_traceback(error, names),
         }
     else:
-        result = run_cycle_in_process(definition, spec["ctx"], transport, state_bytes_limit=int(limits.state_kb) * 1024)
+        result = run_cycle_in_process(definition, ctx, transport, state_bytes_limit=int(limits.state_kb) * 1024)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     channel.send({"type": "result", **result})
 
 
 def _spare(handoff: socket.socket, zygote_pid: int, scratch: str, confinement: harden.Confinement, ruleset: int,
-           failure: str) -> None:
+           failure: str, *, session: bool = False) -> None:
     """A pre-forked run: confine itself, wait to be handed a cycle, run it. Never sees the zygote's socket.
     `ruleset` is the Landlock ruleset the zygote made for this run (its scratch folder writable), or -1."""
     harden.die_with_parent(signal.SIGKILL)
@@ -200,7 +223,7 @@ def _spare(handoff: socket.socket, zygote_pid: int, scratch: str, confinement: h
     os.environ.update(HOME=scratch, TMPDIR=scratch)
     tempfile.tempdir = scratch
     base_address_space = harden.address_space_bytes()  # /proc is closed once confined
-    report = confinement.apply(RULESET_FD if ruleset >= 0 else -1, failure)
+    report = confinement.apply(RULESET_FD if ruleset >= 0 else -1, failure, session=session)
     control = socket.socket(fileno=HANDOFF_FD)
     data, fds, _, _ = socket.recv_fds(control, 256, 3)
     if not data or len(fds) != 3:
@@ -213,7 +236,11 @@ def _spare(handoff: socket.socket, zygote_pid: int, scratch: str, confinement: h
     for fd, target in zip(lifted, (CHANNEL_FD, 1, 2), strict=True):
         os.dup2(fd, target)
         os.close(fd)
-    _run(BlockingChannel(CHANNEL_FD, SPEC_MAX_BYTES), report, base_address_space)
+    if session:
+        serve_session(BlockingChannel(CHANNEL_FD, SPEC_MAX_BYTES), report, base_address_space, confinement, scratch,
+                      _warm_cycle)
+    else:
+        _run(BlockingChannel(CHANNEL_FD, SPEC_MAX_BYTES), report, base_address_space)
     # End of file on all three tells the worker the cycle is over now, before the slow teardown
     # of this address space; it then has the zygote SIGKILL whatever is left of the run.
     os.closerange(0, HANDOFF_FD)
@@ -289,7 +316,7 @@ class Zygote:
         except (ValueError, KeyError, TypeError):
             message, op, token = {}, "", ""
         if op == "spawn" and len(fds) == 4 and TOKEN.match(token):
-            self.spawn(token, fds)
+            self.spawn(token, fds, session=message.get("session") is True)
             return True
         for fd in fds:
             os.close(fd)
@@ -300,6 +327,10 @@ class Zygote:
         return True
 
     def fork_spare(self) -> None:
+        self.spare = self._fork_run(session=False)
+
+    def _fork_run(self, *, session: bool) -> tuple[int, socket.socket]:
+        """A confined run waiting for its descriptors; `session`: a warm session's process (may fork)."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.forked += 1
         scratch = os.path.join(self.config["scratch_root"], f"run-{self.forked}")
@@ -310,7 +341,7 @@ class Zygote:
             code = 70  # the worker reports a run that died in the runtime by this exit code
             try:
                 mine.close()
-                _spare(theirs, self.pid, scratch, self.confinement, ruleset, failure)
+                _spare(theirs, self.pid, scratch, self.confinement, ruleset, failure, session=session)
                 code = 0
             except BaseException:
                 traceback.print_exc()  # to the zygote's stderr (the worker's diagnostics) or the run's log
@@ -319,17 +350,20 @@ class Zygote:
         theirs.close()
         if ruleset >= 0:
             os.close(ruleset)
-        self.spare = (pid, mine)
         self.scratch[pid] = scratch
+        return pid, mine
 
-    def spawn(self, token: str, fds: list[int]) -> None:
+    def spawn(self, token: str, fds: list[int], *, session: bool = False) -> None:
         status_fd = fds[3]
         for _ in range(2):  # a spare that died while waiting is replaced once
-            if self.spare is None:
-                self.fork_spare()
-            assert self.spare is not None
-            pid, handoff = self.spare
-            self.spare = None
+            if session:  # forked on demand: a session starts once per many cycles
+                pid, handoff = self._fork_run(session=True)
+            else:
+                if self.spare is None:
+                    self.fork_spare()
+                assert self.spare is not None
+                pid, handoff = self.spare
+                self.spare = None
             try:
                 socket.send_fds(handoff, [token.encode()], fds[:3])
             except OSError:
@@ -344,7 +378,8 @@ class Zygote:
             os.close(status_fd)
         for fd in fds[:3]:
             os.close(fd)
-        self.fork_spare()  # the next cycle's run, forked while this one works
+        if self.spare is None:
+            self.fork_spare()  # the next cycle's run, forked while this one works
 
     def reap(self) -> None:
         while True:

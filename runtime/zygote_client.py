@@ -111,9 +111,12 @@ class ZygoteProcess:
             return None
         return int(found.group(1)) if found else None
 
-    def spawn(self, token: str, fds: list[int]) -> None:
+    def spawn(self, token: str, fds: list[int], *, session: bool = False) -> None:
+        """Fork a run for `token` with its channel, stdout, stderr and status pipe; `session`: a warm
+        session's process (runtime/warm_child.py), which may fork its cycles."""
+        message = {"op": "spawn", "run": token, **({"session": True} if session else {})}
         with self._lock:
-            socket.send_fds(self.control, [json.dumps({"op": "spawn", "run": token}).encode()], fds)
+            socket.send_fds(self.control, [json.dumps(message).encode()], fds)
 
     def kill(self, token: str) -> None:
         try:

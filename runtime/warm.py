@@ -1,0 +1,353 @@
+"""Warm sessions: a strategy version's scheduled cycles served by one sandboxed process that stays alive.
+
+A cold cycle is a run forked by the zygote: it confines itself, reads the files, compiles and runs them,
+and exits. A warm session is a run of the same zygote, under the same bubblewrap, Landlock and rlimits,
+that has compiled ONE strategy version of ONE owner once and then forks a fresh child per cycle; the
+child stacks the run's own seccomp filter and runs the cycle exactly as a cold run does from ``ready`` on
+(runtime/warm_child.py). What a cycle leaves in memory dies with its child; what it writes is deleted
+before the next one; the session process never runs user code. Each cycle is one frame in and the
+cycle's own descriptors out; the cycle's frames (ready, logs, venue calls, result) and its verdict are
+a cold run's (``RunSession``, ``protocol.Run``), so every limit and check holds unchanged.
+
+``WarmSessions`` holds a worker process's sessions in a bounded LRU, keyed by (owner, version, the
+files' hash, platform, limits): a new version, other files or other limits get a new session. A session
+is retired after ``recycle_cycles`` cycles or ``recycle_seconds``, when the LRU is over ``size`` sessions
+or ``memory_mb`` (the sessions' peak resident memory, an upper bound), and on any sign of trouble: a
+cycle that did not succeed, a timeout, a protocol error, a child that did not exit cleanly, a session
+that could not empty its scratch folder. When no session can serve a cycle before the cycle started,
+the cycle runs cold.
+
+    sessions = WarmSessions(size=64)
+    outcome = sessions.run_cycle(("owner-7", "version-12"), files, ctx, on_call, limits)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import select
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+from runtime.channel import FrameDecoder, ProtocolError, encode_frame
+from runtime.limits import SandboxLimits
+from runtime.loader import strategy_hash
+from runtime.outcome import SUCCEEDED, CycleOutcome, OnCall, OnLog, SandboxUnavailable, json_default
+from runtime.pool import Sandbox, _platform
+from runtime.protocol import Run
+from runtime.sandbox import shared_sandbox, wants_preload
+from runtime.session import RunSession
+from runtime.zygote_client import ZygoteProcess
+
+logger = logging.getLogger("runtime")
+START_TIMEOUT = 10.0  # a session's ready (the zygote forks it on demand, it compiles the files)
+
+
+class SessionGone(Exception):
+    """The session could not take a cycle; no user code of that cycle ran."""
+
+
+class WarmSession:
+    """One strategy version's sandboxed session. One cycle at a time."""
+
+    def __init__(self, files: Mapping[str, str], limits: SandboxLimits, sandbox: Sandbox) -> None:
+        self.files = dict(files)
+        self.limits = limits
+        self.sandbox = sandbox
+        self.platform = _platform(files, {})
+        self.started = time.monotonic()
+        self.cycles = 0
+        self.rss_kb = 0
+        self.dead = False
+        self.busy = False
+        self.closed = False
+        self.pipes: dict[str, int] = {}
+        self.zygote: ZygoteProcess = sandbox._acquire(limits)
+        missing = sandbox._missing_layers(self.zygote)
+        self.warning = (f"SANDBOX WEAK MODE (development only): running without {', '.join(missing)}"
+                        if missing else None)
+        self.required = [layer for layer in ("rlimits", "landlock", "seccomp") if layer not in missing]
+        self.token = secrets.token_hex(16)
+        self.channel, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pipes = {name: os.pipe() for name in ("stdout", "stderr", "status")}
+        try:
+            self.zygote.spawn(self.token, [child.fileno(), *(write for _, write in pipes.values())], session=True)
+        except OSError as broken:
+            self.zygote.destroy()
+            self._close_fds({name: read for name, (read, _) in pipes.items()})
+            sandbox._release(self.zygote)
+            raise SandboxUnavailable(f"the sandbox zygote is gone: {broken}") from broken
+        finally:
+            child.close()
+            for _, write in pipes.values():
+                os.close(write)
+        self.pipes = {name: read for name, (read, _) in pipes.items()}  # the session's own: diagnostics only
+        self.decoder = FrameDecoder(1 << 20)
+        try:
+            spec = {"type": "spec", "mode": "session", "limits": limits.as_dict(), "files": self.files, "ctx": {},
+                    "required_layers": self.required}
+            deadline = time.monotonic() + START_TIMEOUT
+            self._send(encode_frame(spec, default=json_default), deadline)
+            ready = self._receive(deadline)[0]
+            if ready.get("type") == "refused":
+                raise SandboxUnavailable(f"the sandbox refused to run the strategy: {ready.get('error')}")
+            if ready.get("type") != "ready":
+                raise SessionGone(f"the session did not start: {str(ready.get('type'))[:40]}")
+        except BaseException:
+            self.close()
+            raise
+
+    # -- plumbing --
+
+    def _send(self, frame: bytes, deadline: float) -> None:
+        self.channel.settimeout(max(0.001, deadline - time.monotonic()))
+        try:
+            self.channel.sendall(frame)
+        except OSError as error:
+            raise SessionGone(f"the session did not take the cycle: {error}") from None
+
+    def _receive(self, deadline: float) -> tuple[dict[str, Any], list[int]]:
+        """One frame from the session, with the descriptors that came with it."""
+        fds: list[int] = []
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([self.channel], [], [], remaining)[0]:
+                    raise SessionGone("the session did not answer in time")
+                data, received, _, _ = socket.recv_fds(self.channel, 1 << 16, 4)
+                fds += received
+                if not data:
+                    raise SessionGone("the session is gone")
+                frames = self.decoder.feed(data)
+                if frames:
+                    if len(frames) > 1 or self.decoder.pending:
+                        raise SessionGone("the session sent more than one frame")
+                    return frames[0], fds
+        except (SessionGone, ProtocolError, OSError) as error:
+            self._close_fds(dict(enumerate(fds)))
+            raise SessionGone(str(error)) from None
+
+    @staticmethod
+    def _close_fds(fds: Mapping[Any, int]) -> None:
+        for fd in fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    # -- RunSession's RunKiller: a cycle that must be stopped takes its session with it --
+
+    def kill(self, token: str) -> None:
+        self.dead = True
+        self.zygote.kill(self.token)
+
+    def destroy(self) -> None:
+        self.dead = True
+        self.zygote.destroy()
+
+    # -- the public door --
+
+    def cycle(self, ctx: Mapping[str, Any], on_call: OnCall, on_log: OnLog | None = None) -> CycleOutcome:
+        """One cycle in a fresh child of this session. Raises SessionGone if the cycle could not start."""
+        started = time.monotonic()
+        deadline = started + float(self.limits.wall_seconds)
+        run = Run(self.limits, on_call, _platform(self.files, ctx),
+                  {str(p["position_id"]) for p in ctx.get("positions") or []}, on_log)
+        run.required = self.required
+        if self.warning:
+            logger.warning("%s; strategy %s", self.warning, ctx.get("strategy_id"))
+            run.log("warning", self.warning)
+        frame = encode_frame({"type": "cycle", "ctx": dict(ctx)}, default=json_default)  # bad input fails here
+        if self.dead:
+            raise SessionGone("the session was retired")
+        self._send(frame, deadline)
+        reply, fds = self._receive(deadline)
+        if reply.get("type") != "cycle" or len(fds) != 4:
+            self._close_fds(dict(enumerate(fds)))
+            raise SessionGone("the session answered a cycle without its descriptors")
+        self.rss_kb = int(reply.get("rss_kb") or 0)
+        channel = socket.socket(fileno=fds[0])
+        session = _CycleSession(run, self, self.token, channel,
+                                {"stdout": fds[1], "stderr": fds[2], "status": fds[3]}, deadline, self.limits)
+        try:
+            session.loop()
+        finally:
+            session.close()
+        status, error, trace, state = session.verdict(ctx)
+        run.deliver()
+        self.cycles += 1
+        if status != SUCCEEDED or (session.exited and session.exit_code != 0):
+            self.dead = True  # any sign of trouble: the next cycle gets a new session
+        return CycleOutcome(
+            status=status,
+            entries=(run.result or {}).get("entries", []),
+            exits=(run.result or {}).get("exits", []),
+            logs=run.logs,
+            error=error,
+            traceback=trace,
+            state=state,
+            duration_ms=round((time.monotonic() - started) * 1000, 3),
+            calls=run.calls,
+            layers=dict(run.ready or {}, namespaces=self.zygote.namespaces),
+            weak=self.warning is not None,
+            run_pid=session.pid,
+        )
+
+    def close(self) -> None:
+        """End the session: it exits on end of file; the zygote kills it in any case and reaps it."""
+        if self.closed:
+            return
+        self.closed = self.dead = True
+        with contextlib.suppress(OSError):
+            self.channel.close()
+        self.zygote.kill(self.token)
+        self._close_fds(self.pipes)
+        self.sandbox._release(self.zygote)
+
+    def forget(self) -> None:
+        """In a forked worker: drop this process's copies of the descriptors; the parent keeps its session."""
+        with contextlib.suppress(OSError):
+            self.channel.close()
+        self._close_fds(self.pipes)
+
+
+class _CycleSession(RunSession):
+    """A warm cycle's select loop: as a cold run's, but a child that sent its result and closed its streams
+    is left to exit; its session reaps it and empties the scratch folder before it reads the next cycle.
+    Any other end kills the session (and with it the child)."""
+
+    def ended(self) -> None:
+        if self.exited or self.destroy_at is not None:
+            return
+        if self.run.result is not None and self.open <= {"status"}:
+            return  # its result in and its streams closed: the child is exiting, its session reaps it
+        self.zygote.kill(self.token)
+
+
+Key = tuple[Hashable, ...]
+
+
+class WarmSessions:
+    """A worker process's warm sessions, least recently used first. Thread-safe; fork-aware."""
+
+    def __init__(self, *, size: int = 64, memory_mb: int = 2048, recycle_cycles: int = 1000,
+                 recycle_seconds: float = 900.0) -> None:
+        self.size = size
+        self.memory_mb = memory_mb
+        self.recycle_cycles = recycle_cycles
+        self.recycle_seconds = recycle_seconds
+        self.sessions: OrderedDict[Key, WarmSession] = OrderedDict()
+        self.started = 0  # sessions started, for tests and benchmarks
+        self._lock = threading.Lock()
+        self._owner_pid = os.getpid()
+
+    def run_cycle(self, owner: Key, files: Mapping[str, str], ctx: Mapping[str, Any], on_call: OnCall,
+                  limits: SandboxLimits | None = None, on_log: OnLog | None = None,
+                  sandbox: Sandbox | None = None) -> CycleOutcome:
+        """One cycle of `files` in the session of (`owner`, these files, platform, limits); cold if none can."""
+        limits = limits or SandboxLimits()
+        box = sandbox or shared_sandbox(preload=wants_preload(files))
+        key: Key = (*owner, strategy_hash(files), _platform(files, ctx), limits, id(box))
+        for _ in range(2):  # a session that died between cycles is replaced once
+            session = self._checkout(key, files, limits, box)
+            if session is None:
+                break
+            try:
+                return session.cycle(ctx, on_call, on_log)
+            except SessionGone as gone:
+                logger.info("warm session of %s gone before its cycle: %s", ctx.get("strategy_id"), gone)
+                session.dead = True
+            finally:
+                self._checkin(key, session)
+        return box.run_cycle(files, ctx, on_call, limits, on_log)
+
+    def _checkout(self, key: Key, files: Mapping[str, str], limits: SandboxLimits, box: Sandbox) -> WarmSession | None:
+        retired: list[WarmSession] = []
+        with self._lock:
+            self._forked()
+            session = self.sessions.get(key)
+            if session is not None and session.busy:
+                return None  # one cycle at a time: a second thread runs its cycle cold
+            if session is not None and (session.dead or self._worn(session)):
+                retired.append(self.sessions.pop(key))
+                session = None
+            if session is not None:
+                self.sessions.move_to_end(key)
+                session.busy = True
+        for old in retired:
+            old.close()
+        if session is not None:
+            return session
+        try:
+            session = WarmSession(files, limits, box)
+        except SessionGone as gone:
+            logger.warning("warm session could not start: %s", gone)
+            return None
+        with self._lock:
+            self.started += 1
+            session.busy = True
+            displaced = self.sessions.pop(key, None)
+            self.sessions[key] = session
+            retired = [displaced] if displaced is not None else []
+            retired += self._over_cap()
+        for old in retired:
+            old.close()
+        return session
+
+    def _checkin(self, key: Key, session: WarmSession) -> None:
+        retired: list[WarmSession] = []
+        with self._lock:
+            session.busy = False
+            if self.sessions.get(key) is not session:
+                retired.append(session)
+            elif session.dead or self._worn(session):
+                retired.append(self.sessions.pop(key))
+            retired += self._over_cap()
+        for old in retired:
+            old.close()
+
+    def _worn(self, session: WarmSession) -> bool:
+        return (session.cycles >= self.recycle_cycles
+                or time.monotonic() - session.started >= self.recycle_seconds)
+
+    def _over_cap(self) -> list[WarmSession]:
+        """Least recently used idle sessions past the count or memory cap (called holding the lock)."""
+        evicted: list[WarmSession] = []
+        idle = [key for key, session in self.sessions.items() if not session.busy]
+        while idle and (len(self.sessions) > self.size
+                        or sum(s.rss_kb for s in self.sessions.values()) > self.memory_mb * 1024):
+            evicted.append(self.sessions.pop(idle.pop(0)))
+        return evicted
+
+    def _forked(self) -> None:
+        if os.getpid() != self._owner_pid:  # a forked worker: the parent's sessions are not ours
+            for session in self.sessions.values():
+                session.forget()
+            self.sessions.clear()
+            self._owner_pid = os.getpid()
+
+    def close(self) -> None:
+        with self._lock:
+            self._forked()
+            sessions = list(self.sessions.values())
+            self.sessions.clear()
+        for session in sessions:
+            session.close()
+
+
+_shared: WarmSessions | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_sessions(**settings: Any) -> WarmSessions:
+    """This worker process's warm sessions, made with `settings` (size, memory_mb, recycle_cycles,
+    recycle_seconds) on first use."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = WarmSessions(**settings)
+        return _shared
