@@ -17,6 +17,7 @@ the lean zygote (nothing preloaded) and the numpy+pandas one; cycles 5 ms apart,
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -29,12 +30,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_sandbox import _family  # noqa: E402
-from cpu_accounting import _stat  # noqa: E402
+from bench_sandbox import _family
+from cpu_accounting import _stat
 
-from runtime import CycleOutcome, Sandbox, SandboxLimits  # noqa: E402
-from runtime.step_session import StepSession  # noqa: E402
-from runtime.warm import WarmSessions  # noqa: E402
+from runtime import Sandbox, SandboxLimits
+from runtime.step_session import StepSession
+from runtime.warm import WarmSessions
 
 NOTHING = {
     "entry.py": "def should_enter(ctx):\n    ctx.log('tick')\n    return []\n",
@@ -85,18 +86,15 @@ def main() -> None:
         box = Sandbox(preload=preload)
         sessions = WarmSessions()
         try:
-            def cold() -> CycleOutcome:
-                return box.run_cycle(NOTHING, CTX, no_call, limits)
-
-            def warm() -> CycleOutcome:
-                return sessions.run_cycle(("owner", "version"), NOTHING, CTX, no_call, limits, sandbox=box)
-
+            cold = functools.partial(box.run_cycle, NOTHING, CTX, no_call, limits)
+            warm = functools.partial(sessions.run_cycle, ("owner", "version"), NOTHING, CTX, no_call, limits,
+                                     sandbox=box)
             rows.append((f"cold: a run per cycle, {name}", measure(box, cold, options.cycles)))
             rows.append((f"warm: a child per cycle, {name}", measure(box, warm, options.cycles)))
             assert sessions.started == 1, sessions.started
             with StepSession(NOTHING, CTX, limits, sandbox=box) as steps:
-                rows.append((f"in-process re-execution (lower bound), {name}",
-                             measure(box, lambda: steps.step(CTX, no_call), options.cycles)))
+                step = functools.partial(steps.step, CTX, no_call)
+                rows.append((f"in-process re-execution (lower bound), {name}", measure(box, step, options.cycles)))
         finally:
             sessions.close()
             box.close()

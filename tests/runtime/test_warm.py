@@ -1,0 +1,145 @@
+"""Warm sessions (runtime/warm.py): one sandboxed session per strategy version of one owner, a fresh child
+per cycle. What must hold: a cycle sees exactly what a cold run sees, nothing crosses to another
+strategy's session, and a session held hostage is stopped and replaced."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime import CycleOutcome, Sandbox
+from runtime.warm import WarmSessions
+from tests.runtime.conftest import BENIGN, FAST_LIMITS, Listener, no_op_on_call, run_is_gone, scripts
+from tests.runtime.test_hostile import hostile_files
+
+COUNTING = scripts(
+    "import os\nSEEN = []\n"
+    "def should_enter(ctx):\n"
+    "    SEEN.append(1)\n"
+    "    ctx.state['cycles'] = ctx.state.get('cycles', 0) + 1\n"
+    "    ctx.log(json.dumps({'globals': len(SEEN), 'pid': os.getpid()}))\n"
+    "    return []\n"
+    "import json\n"
+)
+
+
+@pytest.fixture
+def sessions() -> Iterator[WarmSessions]:
+    made = WarmSessions()
+    yield made
+    made.close()
+
+
+def results(outcome: CycleOutcome) -> dict[str, Any]:
+    lines = [line.message for line in outcome.logs if line.message.startswith("RESULT ")]
+    assert lines, (outcome.status, outcome.error, [line.message for line in outcome.logs][:5])
+    found: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
+    return found
+
+
+def cycle(sessions: WarmSessions, sandbox: Sandbox, files: dict[str, str], *, owner: str = "owner-1",
+          version: str = "version-1", state: dict[str, Any] | None = None, strategy_id: str = "7") -> CycleOutcome:
+    ctx = {"strategy_id": strategy_id, "mode": "paper", "state": state or {}}
+    return sessions.run_cycle((owner, version), files, ctx, no_op_on_call, FAST_LIMITS, sandbox=sandbox)
+
+
+def test_cycles_of_one_version_share_a_session_and_only_ctx_state(sessions: WarmSessions, sandbox: Sandbox) -> None:
+    state: dict[str, Any] = {}
+    pids = set()
+    for expected in (1, 2, 3):
+        outcome = cycle(sessions, sandbox, COUNTING, state=state)
+        assert outcome.status == "succeeded", outcome.error
+        logged = json.loads(outcome.logs[0].message)
+        assert logged["globals"] == 1  # the module ran anew: its globals start as a cold run's
+        state = outcome.state
+        assert state == {"cycles": expected}
+        pids.add(logged["pid"])
+    assert sessions.started == 1
+    assert len(pids) == 3  # a fresh process per cycle
+
+
+def test_a_cycle_leaves_nothing_behind_for_its_next_cycle(
+    sessions: WarmSessions, sandbox: Sandbox, listeners: dict[str, Listener], tmp_path: Path
+) -> None:
+    files = hostile_files("33_leave_behind", tmp_path, listeners)
+    state: dict[str, Any] = {}
+    for number in (1, 2, 3):
+        outcome = cycle(sessions, sandbox, files, state=state)
+        assert outcome.status == "succeeded", outcome.error
+        found = results(outcome)
+        assert not [key for key in found if key.startswith("PWNED:")], found
+        state = {"cycle": number}
+    assert sessions.started == 1, "the session served every cycle"
+
+
+def test_no_strategy_reaches_another_strategys_run_or_session(
+    sessions: WarmSessions, sandbox: Sandbox, listeners: dict[str, Listener], tmp_path: Path
+) -> None:
+    files = hostile_files("34_reach_other_session", tmp_path, listeners)
+    seen = []
+    for owner, warm in (("owner-a", True), ("owner-b", True), ("owner-c", False), ("owner-a", True)):
+        if warm:
+            outcome = cycle(sessions, sandbox, files, owner=owner, strategy_id=owner)
+        else:
+            outcome = sandbox.run_cycle(files, {"strategy_id": owner}, no_op_on_call, FAST_LIMITS)
+        assert outcome.status == "succeeded", outcome.error
+        seen.append(results(outcome))
+    for found in seen:
+        assert not [key for key in found if key.startswith("PWNED:")], found
+        assert found["shmget"].startswith("ERR") and found["msgget"].startswith("ERR"), found
+        assert found["semget"].startswith("ERR"), found
+    assert sessions.started == 2  # one session per owner
+
+
+def test_a_session_held_hostage_is_stopped_and_replaced(
+    sessions: WarmSessions, sandbox: Sandbox, listeners: dict[str, Listener], tmp_path: Path
+) -> None:
+    files = hostile_files("35_hold_hostage", tmp_path, listeners)
+    held = cycle(sessions, sandbox, files)
+    assert held.status == "timed_out", (held.status, held.error)
+    assert run_is_gone(sandbox, held.run_pid)
+    assert not sessions.sessions, "the session that was held hostage is retired"
+
+    again = cycle(sessions, sandbox, files)
+    assert again.status == "timed_out" and again.run_pid != held.run_pid
+    assert sessions.started == 2
+    benign = cycle(sessions, sandbox, BENIGN, version="version-2")
+    assert benign.status == "succeeded" and [line.message for line in benign.logs] == ["benign"]
+
+
+def test_a_new_version_or_owner_gets_its_own_session(sessions: WarmSessions, sandbox: Sandbox) -> None:
+    assert cycle(sessions, sandbox, COUNTING).status == "succeeded"
+    assert cycle(sessions, sandbox, BENIGN, version="version-2").status == "succeeded"
+    assert cycle(sessions, sandbox, COUNTING, owner="owner-2").status == "succeeded"
+    assert cycle(sessions, sandbox, COUNTING).status == "succeeded"
+    assert sessions.started == 3
+    assert len(sessions.sessions) == 3
+
+
+def test_sessions_are_bounded_and_recycled(sandbox: Sandbox) -> None:
+    sessions = WarmSessions(size=2, recycle_cycles=3)
+    try:
+        for version in ("v1", "v2", "v3"):
+            assert cycle(sessions, sandbox, COUNTING, version=version).status == "succeeded"
+        assert len(sessions.sessions) == 2 and sessions.started == 3  # the least recently used went
+        for _ in range(2):
+            assert cycle(sessions, sandbox, COUNTING, version="v3").status == "succeeded"
+        assert sessions.started == 3
+        assert cycle(sessions, sandbox, COUNTING, version="v3").status == "succeeded"
+        assert sessions.started == 4  # after three cycles the session was recycled
+    finally:
+        sessions.close()
+
+
+def test_a_failed_cycle_retires_its_session_and_the_next_runs_in_a_new_one(
+    sessions: WarmSessions, sandbox: Sandbox
+) -> None:
+    failing = scripts("def should_enter(ctx):\n    raise ValueError('no')\n")
+    first = cycle(sessions, sandbox, failing)
+    assert first.status == "failed" and first.error == "ValueError: no"
+    assert cycle(sessions, sandbox, failing).status == "failed"
+    assert sessions.started == 2
