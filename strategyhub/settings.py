@@ -368,6 +368,18 @@ SANDBOX = {
     "allow_weak": env.bool("SANDBOX_ALLOW_WEAK", default=False),
 }
 
+# Scheduled cycles (paper, live) run in warm sessions: one sandboxed process per strategy version of one
+# owner that forks a fresh child per cycle (docs/sandbox.md, "Warm sessions"); Test Runs, dry runs and
+# manual runs stay cold. Per worker process: at most `size` sessions and `memory_mb` of their resident
+# memory, each recycled after `recycle_cycles` cycles or `recycle_seconds`.
+SANDBOX_WARM_SESSIONS = env.bool("SANDBOX_WARM_SESSIONS", default=True)
+SANDBOX_WARM = {
+    "size": env.int("SANDBOX_WARM_SIZE", 64, minimum=1, maximum=4096),
+    "memory_mb": env.int("SANDBOX_WARM_MEMORY_MB", 4096, minimum=64, maximum=262144),
+    "recycle_cycles": env.int("SANDBOX_WARM_RECYCLE_CYCLES", 1000, minimum=1, maximum=1000000),
+    "recycle_seconds": env.int("SANDBOX_WARM_RECYCLE_SECONDS", 900, minimum=1, maximum=86400),
+}
+
 # --- Backtests (docs/backtest.md): one sandboxed run per backtest, a cycle's limits per step --------
 BACKTEST_CPU_SECONDS = env.int("BACKTEST_CPU_SECONDS", 600, minimum=1, maximum=86400)  # the whole run
 # The backtest task's own time limit (cycles keep CELERY_TASK_TIME_LIMIT); past it the row is failed.

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from chatfiles.services import chatfile_create
 from runtime import CycleOutcome, SandboxLimits, SandboxUnavailable, run_cycle
+from runtime.warm import shared_sessions
 from strategies.cycle.desk import CycleDesk
 from strategies.cycle.live_log import LiveLog, LogEntry
 from strategies.cycle.rows import execution_claim, execution_finish
@@ -268,6 +269,11 @@ def _run_script(strategy: Strategy, execution: Execution, calls: _CycleCalls, *,
     limits = SandboxLimits.from_settings(settings.SANDBOX)
     calls.reads.deadline = time.monotonic() + float(limits.wall_seconds)  # no venue read outlives the script
     try:
+        if settings.SANDBOX_WARM_SESSIONS and execution.trigger == Execution.Trigger.SCHEDULED and not dry_run:
+            # One sandboxed session per strategy version of one owner, a fresh process per cycle (docs/sandbox.md).
+            sessions = shared_sessions(**settings.SANDBOX_WARM)
+            return sessions.run_cycle((strategy.owner_id, version.pk), _source_files(version), ctx, calls, limits,
+                                      on_log=calls.live_log.on_log)
         return run_cycle(_source_files(version), ctx, calls, limits, on_log=calls.live_log.on_log)
     except SandboxUnavailable:
         raise
