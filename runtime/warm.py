@@ -10,7 +10,10 @@ cycle's own descriptors out; the cycle's frames (ready, logs, venue calls, resul
 a cold run's (``RunSession``, ``protocol.Run``), so every limit and check holds unchanged.
 
 ``WarmSessions`` holds a worker process's sessions in a bounded LRU, keyed by (owner, version, the
-files' hash, platform, limits): a new version, other files or other limits get a new session. A session
+files' hash, platform, limits): a new version, other files or other limits get a new session. Sessions
+live in sandboxes (zygotes) of their own, at most ``per_sandbox`` in each: every process of a sandbox
+runs as one user and RLIMIT_NPROC counts them all, so idle sessions must not eat the thread allowance
+of cold runs, and a session's allowance is raised by the neighbours it may have. A session
 is retired after ``recycle_cycles`` cycles or ``recycle_seconds``, when the LRU is over ``size`` sessions
 or ``memory_mb`` (the sessions' peak resident memory, an upper bound), and on any sign of trouble: a
 cycle that did not succeed, a timeout, a protocol error, a child that did not exit cleanly, a session
@@ -33,13 +36,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from runtime.channel import FrameDecoder, ProtocolError, encode_frame
 from runtime.limits import SandboxLimits
 from runtime.loader import strategy_hash
 from runtime.outcome import SUCCEEDED, CycleOutcome, OnCall, OnLog, SandboxUnavailable, json_default
-from runtime.pool import Sandbox, _platform
+from runtime.pool import DEFAULT_PRELOAD, Sandbox, _platform
 from runtime.protocol import Run
 from runtime.sandbox import shared_sandbox, wants_preload
 from runtime.session import RunSession
@@ -56,7 +60,11 @@ class SessionGone(Exception):
 class WarmSession:
     """One strategy version's sandboxed session. One cycle at a time."""
 
-    def __init__(self, files: Mapping[str, str], limits: SandboxLimits, sandbox: Sandbox) -> None:
+    def __init__(self, files: Mapping[str, str], limits: SandboxLimits, sandbox: Sandbox, *, neighbours: int = 0
+                 ) -> None:
+        """`neighbours`: how many other sessions the sandbox may hold. Every process of a sandbox runs as
+        one user, and RLIMIT_NPROC counts them all: the session's allowance grows by that many, so a
+        cycle may start as many threads as a cold run may."""
         self.files = dict(files)
         self.limits = limits
         self.sandbox = sandbox
@@ -90,8 +98,9 @@ class WarmSession:
         self.pipes = {name: read for name, (read, _) in pipes.items()}  # the session's own: diagnostics only
         self.decoder = FrameDecoder(1 << 20)
         try:
-            spec = {"type": "spec", "mode": "session", "limits": limits.as_dict(), "files": self.files, "ctx": {},
-                    "required_layers": self.required}
+            allowance = replace(limits, threads=int(limits.threads) + neighbours + 1)
+            spec = {"type": "spec", "mode": "session", "limits": allowance.as_dict(), "files": self.files,
+                    "ctx": {}, "required_layers": self.required}
             deadline = time.monotonic() + START_TIMEOUT
             self._send(encode_frame(spec, default=json_default), deadline)
             ready = self._receive(deadline)[0]
@@ -234,9 +243,14 @@ Key = tuple[Hashable, ...]
 class WarmSessions:
     """A worker process's warm sessions, least recently used first. Thread-safe; fork-aware."""
 
-    def __init__(self, *, size: int = 64, memory_mb: int = 2048, recycle_cycles: int = 1000,
-                 recycle_seconds: float = 900.0) -> None:
+    def __init__(self, *, size: int = 64, memory_mb: int = 4096, recycle_cycles: int = 1000,
+                 recycle_seconds: float = 900.0, per_sandbox: int = 16) -> None:
         self.size = size
+        self.per_sandbox = per_sandbox
+        # Sessions live in sandboxes of their own, at most `per_sandbox` in each: cold runs never share
+        # a sandbox's process count (RLIMIT_NPROC) with idle sessions. Keyed by "preloads numpy+pandas".
+        self.sandboxes: dict[bool, list[Sandbox]] = {True: [], False: []}
+        self.hosted: dict[int, int] = {}  # id(sandbox) -> sessions it holds
         self.memory_mb = memory_mb
         self.recycle_cycles = recycle_cycles
         self.recycle_seconds = recycle_seconds
@@ -250,10 +264,10 @@ class WarmSessions:
                   sandbox: Sandbox | None = None) -> CycleOutcome:
         """One cycle of `files` in the session of (`owner`, these files, platform, limits); cold if none can."""
         limits = limits or SandboxLimits()
-        box = sandbox or shared_sandbox(preload=wants_preload(files))
-        key: Key = (*owner, strategy_hash(files), _platform(files, ctx), limits, id(box))
+        preload = wants_preload(files)
+        key: Key = (*owner, strategy_hash(files), _platform(files, ctx), limits, preload, id(sandbox))
         for _ in range(2):  # a session that died between cycles is replaced once
-            session = self._checkout(key, files, limits, box)
+            session = self._checkout(key, files, limits, preload, sandbox)
             if session is None:
                 break
             try:
@@ -263,9 +277,11 @@ class WarmSessions:
                 session.dead = True
             finally:
                 self._checkin(key, session)
-        return box.run_cycle(files, ctx, on_call, limits, on_log)
+        cold = sandbox or shared_sandbox(preload=preload)
+        return cold.run_cycle(files, ctx, on_call, limits, on_log)
 
-    def _checkout(self, key: Key, files: Mapping[str, str], limits: SandboxLimits, box: Sandbox) -> WarmSession | None:
+    def _checkout(self, key: Key, files: Mapping[str, str], limits: SandboxLimits, preload: bool,
+                  sandbox: Sandbox | None) -> WarmSession | None:
         retired: list[WarmSession] = []
         with self._lock:
             self._forked()
@@ -278,15 +294,21 @@ class WarmSessions:
             if session is not None:
                 self.sessions.move_to_end(key)
                 session.busy = True
-        for old in retired:
-            old.close()
+        self._close(retired)
         if session is not None:
             return session
+        with self._lock:
+            box = sandbox or self._sandbox_with_room(preload)
+            self.hosted[id(box)] = self.hosted.get(id(box), 0) + 1
         try:
-            session = WarmSession(files, limits, box)
-        except SessionGone as gone:
-            logger.warning("warm session could not start: %s", gone)
-            return None
+            session = WarmSession(files, limits, box, neighbours=self.per_sandbox if sandbox is None else self.size)
+        except BaseException as error:
+            with self._lock:
+                self.hosted[id(box)] -= 1
+            if isinstance(error, SessionGone):
+                logger.warning("warm session could not start: %s", error)
+                return None
+            raise
         with self._lock:
             self.started += 1
             session.busy = True
@@ -294,9 +316,36 @@ class WarmSessions:
             self.sessions[key] = session
             retired = [displaced] if displaced is not None else []
             retired += self._over_cap()
-        for old in retired:
-            old.close()
+        self._close(retired)
         return session
+
+    def _sandbox_with_room(self, preload: bool) -> Sandbox:
+        """A session sandbox of this kind holding fewer than `per_sandbox` sessions (called holding the lock)."""
+        for box in self.sandboxes[preload]:
+            if self.hosted.get(id(box), 0) < self.per_sandbox:
+                return box
+        box = Sandbox(preload=DEFAULT_PRELOAD if preload else ())
+        self.sandboxes[preload].append(box)
+        return box
+
+    def _close(self, sessions: list[WarmSession]) -> None:
+        """Close retired sessions; a session sandbox left empty is closed too, but for one of each kind."""
+        for session in sessions:
+            session.close()
+        if not sessions:
+            return
+        with self._lock:
+            for session in sessions:
+                self.hosted[id(session.sandbox)] = self.hosted.get(id(session.sandbox), 1) - 1
+            empty = []
+            for boxes in self.sandboxes.values():
+                idle = [box for box in boxes if self.hosted.get(id(box), 0) <= 0]
+                for box in idle[1:]:
+                    boxes.remove(box)
+                    self.hosted.pop(id(box), None)
+                    empty.append(box)
+        for box in empty:
+            box.close()
 
     def _checkin(self, key: Key, session: WarmSession) -> None:
         retired: list[WarmSession] = []
@@ -307,8 +356,7 @@ class WarmSessions:
             elif session.dead or self._worn(session):
                 retired.append(self.sessions.pop(key))
             retired += self._over_cap()
-        for old in retired:
-            old.close()
+        self._close(retired)
 
     def _worn(self, session: WarmSession) -> bool:
         return (session.cycles >= self.recycle_cycles
@@ -328,6 +376,8 @@ class WarmSessions:
             for session in self.sessions.values():
                 session.forget()
             self.sessions.clear()
+            self.sandboxes = {True: [], False: []}  # each Sandbox notices the fork itself; they are dropped here
+            self.hosted.clear()
             self._owner_pid = os.getpid()
 
     def close(self) -> None:
@@ -335,8 +385,13 @@ class WarmSessions:
             self._forked()
             sessions = list(self.sessions.values())
             self.sessions.clear()
+            boxes = [box for kind in self.sandboxes.values() for box in kind]
+            self.sandboxes = {True: [], False: []}
+            self.hosted.clear()
         for session in sessions:
             session.close()
+        for box in boxes:
+            box.close()
 
 
 _shared: WarmSessions | None = None

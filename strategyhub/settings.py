@@ -378,6 +378,7 @@ SANDBOX_WARM = {
     "memory_mb": env.int("SANDBOX_WARM_MEMORY_MB", 4096, minimum=64, maximum=262144),
     "recycle_cycles": env.int("SANDBOX_WARM_RECYCLE_CYCLES", 1000, minimum=1, maximum=1000000),
     "recycle_seconds": env.int("SANDBOX_WARM_RECYCLE_SECONDS", 900, minimum=1, maximum=86400),
+    "per_sandbox": env.int("SANDBOX_WARM_PER_SANDBOX", 16, minimum=1, maximum=256),
 }
 
 # --- Backtests (docs/backtest.md): one sandboxed run per backtest, a cycle's limits per step --------

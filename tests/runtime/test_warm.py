@@ -143,3 +143,17 @@ def test_a_failed_cycle_retires_its_session_and_the_next_runs_in_a_new_one(
     assert first.status == "failed" and first.error == "ValueError: no"
     assert cycle(sessions, sandbox, failing).status == "failed"
     assert sessions.started == 2
+
+
+def test_sessions_live_in_sandboxes_of_their_own_a_few_in_each() -> None:
+    sessions = WarmSessions(per_sandbox=2)
+    try:
+        for version in ("v1", "v2", "v3"):
+            outcome = sessions.run_cycle(("owner", version), COUNTING, {"strategy_id": "7"}, no_op_on_call,
+                                         FAST_LIMITS)
+            assert outcome.status == "succeeded", outcome.error
+        boxes = sessions.sandboxes[False]
+        assert len(boxes) == 2 and sorted(sessions.hosted[id(box)] for box in boxes) == [1, 2]
+    finally:
+        sessions.close()
+    assert sessions.sandboxes == {True: [], False: []}
