@@ -106,6 +106,12 @@ def apply_rlimits(limits: SandboxLimits, base_address_space: int) -> None:
     _lower(resource.RLIMIT_MSGQUEUE, 0)
 
 
+def lower_cpu(limits: SandboxLimits) -> None:
+    """A warm session's cycle child: the cycle's CPU limit (the session's own is its whole life's)."""
+    cpu = int(limits.cpu_seconds)
+    _lower(resource.RLIMIT_CPU, cpu, cpu + 1)
+
+
 # --- Landlock --------------------------------------------------------------------------------------
 
 _SYS_LANDLOCK_CREATE_RULESET = 444  # same number on every architecture

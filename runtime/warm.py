@@ -51,6 +51,7 @@ from runtime.zygote_client import ZygoteProcess
 
 logger = logging.getLogger("runtime")
 START_TIMEOUT = 10.0  # a session's ready (the zygote forks it on demand, it compiles the files)
+SESSION_CPU_SECONDS = 3600  # the session process's own CPU (forks and reaps), far beyond its recycling
 
 
 class SessionGone(Exception):
@@ -98,9 +99,13 @@ class WarmSession:
         self.pipes = {name: read for name, (read, _) in pipes.items()}  # the session's own: diagnostics only
         self.decoder = FrameDecoder(1 << 20)
         try:
-            allowance = replace(limits, threads=int(limits.threads) + neighbours + 1)
-            spec = {"type": "spec", "mode": "session", "limits": allowance.as_dict(), "files": self.files,
-                    "ctx": {}, "required_layers": self.required}
+            # The session's own rlimits: more processes (its neighbours) and CPU for its whole life (it runs
+            # no user code); each cycle's child lowers the CPU limit to the cycle's (`cycle_limits`).
+            allowance = replace(limits, threads=int(limits.threads) + neighbours + 1,
+                                cpu_seconds=max(int(limits.cpu_seconds), SESSION_CPU_SECONDS))
+            spec = {"type": "spec", "mode": "session", "limits": allowance.as_dict(),
+                    "cycle_limits": limits.as_dict(), "files": self.files, "ctx": {},
+                    "required_layers": self.required}
             deadline = time.monotonic() + START_TIMEOUT
             self._send(encode_frame(spec, default=json_default), deadline)
             ready = self._receive(deadline)[0]

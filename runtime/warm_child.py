@@ -49,10 +49,11 @@ CycleChild = Callable[[BlockingChannel, harden.HardeningReport, SandboxLimits, l
 def serve_session(channel: BlockingChannel, report: harden.HardeningReport, base_address_space: int,
                   confinement: harden.Confinement, scratch: str, cycle_child: CycleChild) -> None:
     spec = channel.receive()
-    limits = SandboxLimits(**spec["limits"])
+    allowance = SandboxLimits(**spec["limits"])  # the session's own
+    limits = SandboxLimits(**spec["cycle_limits"])  # each cycle's
     required = list(spec["required_layers"])
     try:
-        harden.apply_rlimits(limits, base_address_space)
+        harden.apply_rlimits(allowance, base_address_space)
         report.rlimits = True
         harden.require(report, [layer for layer in required if layer != "seccomp"])  # seccomp: per cycle
         if "seccomp" in required and confinement.seccomp is None:
@@ -125,6 +126,7 @@ def _child(session_pid: int, channel: int, out_write: int, err_write: int, repor
     os.dup2(err_write, 2)
     os.dup2(channel, CHANNEL_FD)
     os.closerange(CHANNEL_FD + 1, 65536)  # the session's channel and status pipe among them
+    harden.lower_cpu(limits)  # counted from zero in this process: the cycle's own CPU, as a cold run's
     cycle_report = harden.HardeningReport(landlock=report.landlock, landlock_abi=report.landlock_abi,
                                           rlimits=report.rlimits, notes=list(report.notes))
     confinement.apply_cycle_filter(cycle_report)

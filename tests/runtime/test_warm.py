@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +158,17 @@ def test_sessions_live_in_sandboxes_of_their_own_a_few_in_each() -> None:
     finally:
         sessions.close()
     assert sessions.sandboxes == {True: [], False: []}
+
+
+def test_a_cycle_has_a_cold_runs_cpu_limit_and_the_session_outlives_it(
+    sessions: WarmSessions, sandbox: Sandbox
+) -> None:
+    limits = replace(FAST_LIMITS, cpu_seconds=1, wall_seconds=10)
+    burning = scripts("def should_enter(ctx):\n    n = 0\n    while n < 2_500_000:\n        n += 1\n    return []\n")
+    for _ in range(4):  # about 0.3 s of CPU each: the session's children together pass one second
+        outcome = sessions.run_cycle(("owner", "v"), burning, {}, no_op_on_call, limits, sandbox=sandbox)
+        assert outcome.status == "succeeded", outcome.error
+    spinning = scripts("def should_enter(ctx):\n    while True:\n        pass\n")
+    stopped = sessions.run_cycle(("owner", "v"), spinning, {}, no_op_on_call, limits, sandbox=sandbox)
+    assert stopped.status == "timed_out" and stopped.error == "CPU time limit of 1 s exceeded"
+    assert sessions.started == 2
