@@ -78,6 +78,7 @@ pytest: $(VENV)/.dev-deps sandbox-deps browser-deps netns-deps cli-deps static/v
 bench: $(VENV)/.dev-deps sandbox-deps
 	$(PY) benchmarks/bench_venues.py
 	$(PY) benchmarks/bench_sandbox.py
+	$(PY) benchmarks/bench_warm.py
 	$(PY) benchmarks/bench_money.py
 	$(PY) benchmarks/bench_money_views.py
 	$(PY) benchmarks/bench_backtest.py
