@@ -46,7 +46,7 @@ from runtime.outcome import SUCCEEDED, CycleOutcome, OnCall, OnLog, SandboxUnava
 from runtime.pool import DEFAULT_PRELOAD, Sandbox, _platform
 from runtime.protocol import Run
 from runtime.sandbox import shared_sandbox, wants_preload
-from runtime.session import RunSession
+from runtime.session import EXIT_GRACE, RunSession
 from runtime.zygote_client import ZygoteProcess
 
 logger = logging.getLogger("runtime")
@@ -231,14 +231,30 @@ class WarmSession:
 
 class _CycleSession(RunSession):
     """A warm cycle's select loop: as a cold run's, but a child that sent its result and closed its streams
-    is left to exit; its session reaps it and empties the scratch folder before it reads the next cycle.
-    Any other end kills the session (and with it the child)."""
+    is left to exit (its session reaps it and empties the scratch folder before it reads the next cycle)
+    for EXIT_GRACE. Any other end kills the session, and with it the child."""
 
     def ended(self) -> None:
         if self.exited or self.destroy_at is not None:
             return
         if self.run.result is not None and self.open <= {"status"}:
-            return  # its result in and its streams closed: the child is exiting, its session reaps it
+            # Its result in and its streams closed: the child is exiting and its session reaps it. Wait
+            # for that (no CPU, a millisecond of teardown): a child that lingers (a forged result, then a
+            # loop) must not outlive its cycle, so past the grace it is killed with its session.
+            deadline = time.monotonic() + EXIT_GRACE
+            status = self.pipes["status"]
+            while not self.exited and (remaining := deadline - time.monotonic()) > 0:
+                if not select.select([status], [], [], remaining)[0]:
+                    break
+                try:
+                    data = os.read(status, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                self._status(data)
+            if self.exited:
+                return
         self.zygote.kill(self.token)
 
 

@@ -172,3 +172,23 @@ def test_a_cycle_has_a_cold_runs_cpu_limit_and_the_session_outlives_it(
     stopped = sessions.run_cycle(("owner", "v"), spinning, {}, no_op_on_call, limits, sandbox=sandbox)
     assert stopped.status == "timed_out" and stopped.error == "CPU time limit of 1 s exceeded"
     assert sessions.started == 2
+
+
+def test_a_child_that_lingers_after_a_forged_result_dies_with_its_cycle(
+    sessions: WarmSessions, sandbox: Sandbox
+) -> None:
+    lingering = scripts(
+        "import os\nfrom runtime.channel import encode_frame\n"
+        "def should_enter(ctx):\n"
+        "    result = {'type': 'result', 'entries': [], 'exits': [], 'state': {}, 'error': None, 'traceback': None}\n"
+        "    os.write(3, encode_frame(result))\n"
+        "    for fd in (1, 2, 3):\n"
+        "        os.close(fd)\n"
+        "    while True:\n"
+        "        pass\n"
+    )
+    outcome = cycle(sessions, sandbox, lingering)
+    assert run_is_gone(sandbox, outcome.run_pid), "the child outlived its cycle"
+    assert not sessions.sessions, "its session was killed with it"
+    assert cycle(sessions, sandbox, lingering).run_pid is not None
+    assert sessions.started == 2
