@@ -104,6 +104,7 @@ def main() -> int:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.db.models import Count
@@ -185,8 +186,38 @@ def main() -> int:
             print(f"  {label:<52}{seconds / runs * 1000:>8.2f} ms")
         if args.top:
             pstats.Stats(profile).sort_stats("cumulative").print_stats(args.top)
+    if settings.SANDBOX_WARM_SESSIONS:
+        warm_sessions_table(tick, execution_cycle, runs)
     sandbox.close()
     return 0
+
+
+def _reaped_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def warm_sessions_table(tick: Callable[[], list[int]], execution_cycle: Callable[[int], Any], runs: int) -> None:
+    """The warm sessions' CPU per cycle, exactly. The live reading above undercounts them: /proc counts a
+    process's CPU in 10 ms ticks, and each of the hundreds of sessions spends a few ms per round. Here every
+    session sandbox is closed after a pass, so all its CPU reaches this process's RUSAGE_CHILDREN (µs), and
+    two passes on fresh sessions, one cycle each and two cycles each, differ by one warm cycle per strategy
+    (the sessions' start and end cancel)."""
+    from runtime.warm import shared_sessions
+
+    def one_pass(rounds: int) -> float:
+        shared_sessions().close()
+        before = _reaped_cpu()
+        for _ in range(rounds):
+            for execution_id in tick():
+                execution_cycle(execution_id)
+        shared_sessions().close()
+        return _reaped_cpu() - before
+
+    single, double = one_pass(1), one_pass(2)
+    print(f"\nwarm sessions, exactly (two passes on fresh sessions, load average {load_average()}):")
+    print(f"  sessions' start, one cycle and end, per strategy{single / runs * 1000:>10.2f} ms")
+    print(f"  one more cycle in a warm session (the steady state){(double - single) / runs * 1000:>8.2f} ms")
 
 
 if __name__ == "__main__":
