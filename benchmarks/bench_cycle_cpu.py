@@ -110,6 +110,7 @@ def main() -> int:
     from django.db.models import Count
 
     from runtime import shared_sandbox
+    from runtime.warm import shared_sessions
     from strategies.models import Execution, Strategy
     from strategies.scheduling import strategies_tick
     from strategies.services import strategy_deploy
@@ -145,6 +146,7 @@ def main() -> int:
     profile = cProfile.Profile(time.process_time) if args.profile else None
     load = load_average()
     meter.start()
+    warm_before = shared_sessions().cpu_seconds
     worker_before, wall_before = _cpu_self(), time.monotonic()
     with counting_statements(statements):
         if profile is not None:
@@ -154,6 +156,7 @@ def main() -> int:
         if profile is not None:
             profile.disable()
     worker = _cpu_self() - worker_before
+    warm_cpu = shared_sessions().cpu_seconds - warm_before
     wall = time.monotonic() - wall_before
     meter.sample()
     roles = meter.by_role(parts=True)
@@ -164,12 +167,17 @@ def main() -> int:
     print(f"statuses: {statuses}; wall {wall / runs * 1000:.1f} ms/run")
     rows = [("worker task (this process, incl. broadcast thread)", worker, 8.1),
             ("zygote and the runs it forks", roles.get("bench: sandbox", 0.0), 8.7),
+            *([("warm sessions and their cycles' children (as measured by them)", warm_cpu, 0.0)]
+              if settings.SANDBOX_WARM_SESSIONS else []),
             ("Postgres backend", roles.get("postgres: main process", 0.0), 2.7),
             ("redis-server (shared with the machine)", roles.get("redis", 0.0), 0.15)]
     total = sum(cpu for _, cpu, _ in rows)
     print(f"{'where':<54}{'ms/run':>8}{'before':>8}")
     for label, cpu, before in rows:
         print(f"{label:<54}{cpu / runs * 1000:>8.2f}{before:>8.2f}")
+    if settings.SANDBOX_WARM_SESSIONS:
+        print("  (the sessions' own row: /proc counts CPU in 10 ms ticks and misses most of hundreds of sessions'\n"
+              "   few ms each, so they report their own and their children's CPU from getrusage and wait4)")
     print(f"{'total, without Celery (bench_schedule has it)':<54}{total / runs * 1000:>8.2f}{19.6:>8.2f}"
           f"   issue 14: {BEFORE_MS:.0f} with Celery; target ≤ {TARGET_MS:.0f} with Celery")
     kinds: dict[str, int] = {}
@@ -186,38 +194,8 @@ def main() -> int:
             print(f"  {label:<52}{seconds / runs * 1000:>8.2f} ms")
         if args.top:
             pstats.Stats(profile).sort_stats("cumulative").print_stats(args.top)
-    if settings.SANDBOX_WARM_SESSIONS:
-        warm_sessions_table(tick, execution_cycle, runs)
     sandbox.close()
     return 0
-
-
-def _reaped_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def warm_sessions_table(tick: Callable[[], list[int]], execution_cycle: Callable[[int], Any], runs: int) -> None:
-    """The warm sessions' CPU per cycle, exactly. The live reading above undercounts them: /proc counts a
-    process's CPU in 10 ms ticks, and each of the hundreds of sessions spends a few ms per round. Here every
-    session sandbox is closed after a pass, so all its CPU reaches this process's RUSAGE_CHILDREN (µs), and
-    two passes on fresh sessions, one cycle each and two cycles each, differ by one warm cycle per strategy
-    (the sessions' start and end cancel)."""
-    from runtime.warm import shared_sessions
-
-    def one_pass(rounds: int) -> float:
-        shared_sessions().close()
-        before = _reaped_cpu()
-        for _ in range(rounds):
-            for execution_id in tick():
-                execution_cycle(execution_id)
-        shared_sessions().close()
-        return _reaped_cpu() - before
-
-    single, double = one_pass(1), one_pass(2)
-    print(f"\nwarm sessions, exactly (two passes on fresh sessions, load average {load_average()}):")
-    print(f"  sessions' start, one cycle and end, per strategy{single / runs * 1000:>10.2f} ms")
-    print(f"  one more cycle in a warm session (the steady state){(double - single) / runs * 1000:>8.2f} ms")
 
 
 if __name__ == "__main__":

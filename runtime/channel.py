@@ -96,6 +96,14 @@ class BlockingChannel:
         self.buffer = data[size:]
         return data[:size]
 
+    def receive_bytes(self) -> bytes:
+        """One whole frame, header included, not decoded (a warm session hands a cycle's frame to its child)."""
+        header = self._read_exactly(HEADER.size)
+        (length,) = HEADER.unpack(header)
+        if length > self.max_frame_bytes:
+            raise ProtocolError(f"frame of {length} bytes is over the {self.max_frame_bytes}-byte limit")
+        return header + self._read_exactly(length)
+
     def receive(self) -> dict[str, Any]:
         (length,) = HEADER.unpack(self._read_exactly(HEADER.size))
         if length > self.max_frame_bytes:

@@ -44,7 +44,7 @@ from runtime.limits import SandboxLimits
 from runtime.loader import strategy_hash
 from runtime.outcome import SUCCEEDED, CycleOutcome, OnCall, OnLog, SandboxUnavailable, json_default
 from runtime.pool import DEFAULT_PRELOAD, Sandbox, _platform
-from runtime.protocol import Run
+from runtime.protocol import Run, status_messages
 from runtime.sandbox import shared_sandbox, wants_preload
 from runtime.session import EXIT_GRACE, RunSession
 from runtime.zygote_client import ZygoteProcess
@@ -77,6 +77,8 @@ class WarmSession:
         self.busy = False
         self.closed = False
         self.pipes: dict[str, int] = {}
+        self.cpu_used = 0.0  # seconds of the sandbox's CPU for this session's cycles (diagnostics, benchmarks)
+        self.session_cpu = 0.0
         self.zygote: ZygoteProcess = sandbox._acquire(limits)
         missing = sandbox._missing_layers(self.zygote)
         self.warning = (f"SANDBOX WEAK MODE (development only): running without {', '.join(missing)}"
@@ -101,7 +103,7 @@ class WarmSession:
         try:
             # The session's own rlimits: more processes (its neighbours) and CPU for its whole life (it runs
             # no user code); each cycle's child lowers the CPU limit to the cycle's (`cycle_limits`).
-            allowance = replace(limits, threads=int(limits.threads) + neighbours + 1,
+            allowance = replace(limits, threads=int(limits.threads) + 2 * (neighbours + 1),  # session + next child
                                 cpu_seconds=max(int(limits.cpu_seconds), SESSION_CPU_SECONDS))
             spec = {"type": "spec", "mode": "session", "limits": allowance.as_dict(),
                     "cycle_limits": limits.as_dict(), "files": self.files, "ctx": {},
@@ -194,6 +196,10 @@ class WarmSession:
         status, error, trace, state = session.verdict(ctx)
         run.deliver()
         self.cycles += 1
+        # CPU of this cycle in the sandbox, as the session measured it (its child's, and its own since the last)
+        own = session.session_cpu if session.session_cpu is not None else self.session_cpu
+        self.cpu_used += (session.cpu if session.exited else 0.0) + max(0.0, own - self.session_cpu)
+        self.session_cpu = own
         if status != SUCCEEDED or (session.exited and session.exit_code != 0):
             self.dead = True  # any sign of trouble: the next cycle gets a new session
         return CycleOutcome(
@@ -230,9 +236,17 @@ class WarmSession:
 
 
 class _CycleSession(RunSession):
+    session_cpu: float | None = None  # the session process's own CPU so far, as it reported it
     """A warm cycle's select loop: as a cold run's, but a child that sent its result and closed its streams
     is left to exit (its session reaps it and empties the scratch folder before it reads the next cycle)
     for EXIT_GRACE. Any other end kills the session, and with it the child."""
+
+    def _status(self, data: bytes) -> None:
+        buffered = self.status_buffer + data
+        super()._status(data)
+        for message in status_messages(buffered)[0]:
+            if isinstance(message.get("session_cpu"), int | float):
+                self.session_cpu = float(message["session_cpu"])
 
     def ended(self) -> None:
         if self.exited or self.destroy_at is not None:
@@ -277,6 +291,7 @@ class WarmSessions:
         self.recycle_seconds = recycle_seconds
         self.sessions: OrderedDict[Key, WarmSession] = OrderedDict()
         self.started = 0  # sessions started, for tests and benchmarks
+        self.cpu_seconds = 0.0  # the sandbox's CPU for warm cycles, as the sessions measured it (µs, not ticks)
         self._lock = threading.Lock()
         self._owner_pid = os.getpid()
 
@@ -292,7 +307,10 @@ class WarmSessions:
             if session is None:
                 break
             try:
-                return session.cycle(ctx, on_call, on_log)
+                used = session.cpu_used
+                outcome = session.cycle(ctx, on_call, on_log)
+                self.cpu_seconds += session.cpu_used - used
+                return outcome
             except SessionGone as gone:
                 logger.info("warm session of %s gone before its cycle: %s", ctx.get("strategy_id"), gone)
                 session.dead = True

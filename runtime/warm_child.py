@@ -9,12 +9,14 @@ compiles the strategy's files (never running any of them), answers ``ready`` and
     session -> worker   {"type": "cycle", "pid": n, "rss_kb": k} + 4 fds   the cycle's channel, stdout,
                                                                            stderr and status pipe
 
-For each cycle it makes a fresh channel and fresh pipes and forks a child, which drops everything of the
-session (its channel, its pipes, its status pipe: descriptors 4 and up), starts a new session of its own
-(``setsid``), stacks the run's full seccomp filter (no fork, signals to itself only) and then runs the
-cycle exactly as a cold run does from ``ready`` on. The session writes the child's pid and, once it has
-reaped it, its exit code and CPU on the cycle's status pipe, as the zygote does for a run. So the worker
-sees each cycle as a cold run: a fresh process, its own descriptors, its end of file, its exit.
+For each cycle it makes a fresh channel and fresh pipes and forks a child ahead of time (as the zygote
+keeps a spare), which drops everything of the session (its channel, its pipes, its status pipe:
+descriptors 4 and up), starts a new session of its own (``setsid``), stacks the run's full seccomp filter
+(no fork, signals to itself only) and waits; the session passes it the cycle's frame as it comes, and
+from there the child runs the cycle exactly as a cold run does from ``ready`` on. The session writes the
+child's pid and, once it has reaped it, its exit code and CPU (and the session's own) on the cycle's
+status pipe, as the zygote does for a run. So the worker sees each cycle as a cold run: a fresh process,
+its own descriptors, its end of file, its exit.
 
 Nothing a cycle does survives it: its memory is the child's copy-on-write pages, gone with the child; its
 threads, signal handlers, atexit hooks, imports and module globals die with it; its files (the only place
@@ -26,6 +28,7 @@ scratch folder empty again, or anything else is off, it exits, and the worker st
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -42,6 +45,7 @@ from runtime.limits import SandboxLimits
 from runtime.loader import strategy_compile, strategy_hash
 
 CHANNEL_FD = 3
+SPEC_MAX_BYTES = 64 * 1024 * 1024  # a cycle's frame comes from the trusted worker
 CycleChild = Callable[[BlockingChannel, harden.HardeningReport, SandboxLimits, list[str], dict[str, str],
                        dict[str, Any]], None]
 
@@ -65,59 +69,72 @@ def serve_session(channel: BlockingChannel, report: harden.HardeningReport, base
     strategy_compile(files, strategy_hash(files))
     channel.send({"type": "ready", "layers": report.as_dict()})
     sender = socket.socket(fileno=os.dup(CHANNEL_FD))
+    fork = functools.partial(_NextChild, report, limits, required, files, confinement, cycle_child)
+    child = fork()
     while True:
         try:
-            frame = channel.receive()
+            frame = channel.receive_bytes()  # a cycle: the worker ends a session by closing it
         except (ProtocolError, OSError):
-            return  # the worker closed the session
-        if frame.get("type") != "cycle" or channel.buffer:
-            return  # "end", or anything unexpected: the worker starts a new session
-        if not _cycle(sender, frame, report, limits, required, files, confinement, scratch, cycle_child):
             return
+        if channel.buffer or not child.serve(sender, frame, scratch):
+            return  # more than one frame, or a scratch folder that could not be emptied
+        child = fork()  # the next cycle's child, forked and confined while the worker is elsewhere
 
 
-def _cycle(sender: socket.socket, frame: dict[str, Any], report: harden.HardeningReport, limits: SandboxLimits,
-           required: list[str], files: dict[str, str], confinement: harden.Confinement, scratch: str,
-           cycle_child: CycleChild) -> bool:
-    """One cycle in a fresh child; False when the session must end (its scratch folder could not be emptied)."""
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    (out_read, out_write), (err_read, err_write), (status_read, status_write) = os.pipe(), os.pipe(), os.pipe()
-    session_pid = os.getpid()
-    pid = os.fork()
-    if pid == 0:
-        code = 70
-        try:
-            _child(session_pid, theirs.fileno(), out_write, err_write, report, limits, required, files,
-                   dict(frame.get("ctx") or {}), confinement, cycle_child)
-            code = 0
-        except BaseException:
-            with contextlib.suppress(BaseException):
-                traceback.print_exc()  # to the cycle's stderr: a warning line of this cycle
-        finally:
-            os._exit(code)
-    theirs.close()
-    for fd in (out_write, err_write):
-        os.close(fd)
-    _status(status_write, {"pid": pid})
-    reply = encode_frame({"type": "cycle", "pid": pid, "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
-    try:
-        socket.send_fds(sender, [reply], [ours.fileno(), out_read, err_read, status_read])
-    except OSError:
-        os.kill(pid, signal.SIGKILL)
-    finally:
-        ours.close()
-        for fd in (out_read, err_read, status_read):
+class _NextChild:
+    """The next cycle's process: forked and confined ahead of its cycle (neither is on the cycle's
+    critical path), it waits for its cycle's frame on a channel of its own, then runs the cycle."""
+
+    def __init__(self, report: harden.HardeningReport, limits: SandboxLimits, required: list[str],
+                 files: dict[str, str], confinement: harden.Confinement, cycle_child: CycleChild) -> None:
+        self.ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        (self.out_read, out_write), (self.err_read, err_write) = os.pipe(), os.pipe()
+        self.status_read, self.status_write = os.pipe()
+        session_pid = os.getpid()
+        self.pid = os.fork()
+        if self.pid == 0:
+            code = 70
+            try:
+                _child(session_pid, theirs.fileno(), out_write, err_write, report, limits, required, files,
+                       confinement, cycle_child)
+                code = 0
+            except BaseException:
+                with contextlib.suppress(BaseException):
+                    traceback.print_exc()  # to the cycle's stderr: a warning line of this cycle
+            finally:
+                os._exit(code)
+        theirs.close()
+        for fd in (out_write, err_write):
             os.close(fd)
-    _, status, usage = os.wait4(pid, 0)
-    emptied = _empty(scratch)
-    _status(status_write, {"exit": os.waitstatus_to_exitcode(status), "cpu": round(usage.ru_utime + usage.ru_stime, 3)})
-    os.close(status_write)
-    return emptied
+
+    def serve(self, sender: socket.socket, frame: bytes, scratch: str) -> bool:
+        """Hand it its cycle and the worker its descriptors, reap it; False if the scratch folder stays dirty."""
+        with contextlib.suppress(OSError):  # a child that died waiting: the worker reads its exit status
+            self.ours.sendall(frame)
+        _status(self.status_write, {"pid": self.pid})
+        reply = encode_frame({"type": "cycle", "pid": self.pid,
+                              "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
+        try:
+            socket.send_fds(sender, [reply], [self.ours.fileno(), self.out_read, self.err_read, self.status_read])
+        except OSError:
+            os.kill(self.pid, signal.SIGKILL)
+        finally:
+            self.ours.close()
+            for fd in (self.out_read, self.err_read, self.status_read):
+                os.close(fd)
+        _, status, usage = os.wait4(self.pid, 0)
+        emptied = _empty(scratch)
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        _status(self.status_write, {"exit": os.waitstatus_to_exitcode(status),
+                                    "cpu": round(usage.ru_utime + usage.ru_stime, 6),
+                                    "session_cpu": round(own.ru_utime + own.ru_stime, 6)})
+        os.close(self.status_write)
+        return emptied
 
 
 def _child(session_pid: int, channel: int, out_write: int, err_write: int, report: harden.HardeningReport,
-           limits: SandboxLimits, required: list[str], files: dict[str, str], ctx: dict[str, Any],
-           confinement: harden.Confinement, cycle_child: CycleChild) -> None:
+           limits: SandboxLimits, required: list[str], files: dict[str, str], confinement: harden.Confinement,
+           cycle_child: CycleChild) -> None:
     harden.die_with_parent(signal.SIGKILL)
     if os.getppid() != session_pid:
         return
@@ -125,12 +142,16 @@ def _child(session_pid: int, channel: int, out_write: int, err_write: int, repor
     os.dup2(out_write, 1)
     os.dup2(err_write, 2)
     os.dup2(channel, CHANNEL_FD)
-    os.closerange(CHANNEL_FD + 1, 65536)  # the session's channel and status pipe among them
+    os.closerange(CHANNEL_FD + 1, 65536)  # the session's channel and status pipes among them
     harden.lower_cpu(limits)  # counted from zero in this process: the cycle's own CPU, as a cold run's
     cycle_report = harden.HardeningReport(landlock=report.landlock, landlock_abi=report.landlock_abi,
                                           rlimits=report.rlimits, notes=list(report.notes))
     confinement.apply_cycle_filter(cycle_report)
-    cycle_child(BlockingChannel(CHANNEL_FD, 1 << 20), cycle_report, limits, required, files, ctx)
+    cycles = BlockingChannel(CHANNEL_FD, SPEC_MAX_BYTES)
+    frame = cycles.receive()  # no user code has run in this process yet
+    if frame.get("type") != "cycle":
+        return
+    cycle_child(cycles, cycle_report, limits, required, files, dict(frame.get("ctx") or {}))
     os.closerange(0, CHANNEL_FD + 1)  # end of file now, before this address space is torn down
 
 
