@@ -50,6 +50,9 @@ uses two per worker process (``shared_sandbox(preload=...)``): one with numpy an
 preloaded for strategies whose code imports them (``wants_preload``, from the AST), and a lean
 one, cheaper to fork, for the rest. Isolation is the same in both. Use your own ``Sandbox(...)`` to choose the
 bwrap binary, the libraries strategies may import, or the recycling period.
+``runtime.warm.WarmSessions`` runs a strategy version's scheduled cycles in a warm session: one sandboxed
+process per version of one owner that forks a fresh child per cycle (``run_cycle`` with an owner key, the
+same outcome as a cold run's; docs/sandbox.md, "Warm sessions").
 ``load_strategy(files)`` loads a strategy in the current process (cached by content hash), for
 validation and tests; never call user code outside the sandbox in the worker.
 """
