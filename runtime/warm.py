@@ -191,6 +191,9 @@ class WarmSession:
                                 {"stdout": fds[1], "stderr": fds[2], "status": fds[3]}, deadline, self.limits)
         try:
             session.loop()
+        except BaseException:  # e.g. the task's soft time limit: the child must not outlive its cycle
+            self.dead = True
+            raise
         finally:
             session.close()
         status, error, trace, state = session.verdict(ctx)
