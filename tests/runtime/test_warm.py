@@ -192,3 +192,22 @@ def test_a_child_that_lingers_after_a_forged_result_dies_with_its_cycle(
     assert not sessions.sessions, "its session was killed with it"
     assert cycle(sessions, sandbox, lingering).run_pid is not None
     assert sessions.started == 2
+
+
+class Interrupted(BaseException):
+    """What Celery's soft time limit raises in the worker, mid-cycle."""
+
+
+def test_a_cycle_interrupted_in_the_worker_takes_its_session_with_it(
+    sessions: WarmSessions, sandbox: Sandbox
+) -> None:
+    calling = scripts("import time\ndef should_enter(ctx):\n    ctx.polymarket.get_midpoint(token_id='1')\n"
+                      "    time.sleep(60)\n    return []\n")
+
+    def interrupt(venue: str, method: str, kwargs: dict[str, Any]) -> Any:
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        sessions.run_cycle(("owner", "v"), calling, {}, interrupt, FAST_LIMITS, sandbox=sandbox)
+    assert not sessions.sessions, "the interrupted cycle's session is retired, its child with it"
+    assert cycle(sessions, sandbox, COUNTING).status == "succeeded"
