@@ -285,7 +285,7 @@ _DENY_X86_64: dict[str, int] = {
     "ioperm": 173, "modify_ldt": 154, "personality": 135, "mknod": 133, "mknodat": 259, "uselib": 134,
     "fanotify_init": 300,
     # System V IPC: one IPC namespace holds every run of a sandbox, so a segment, queue or semaphore
-    # one strategy made was there for the next strategy to read (tests/runtime/hostile/34_reach_other_session).
+    # one strategy made was there for the next strategy to read (tests/runtime/hostile/35_reach_other_session).
     "shmget": 29, "shmat": 30, "shmctl": 31, "shmdt": 67, "semget": 64, "semop": 65, "semctl": 66,
     "semtimedop": 220, "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71,
 }  # fmt: skip

@@ -22,7 +22,7 @@ EXPECTED_STATUS = {
     "15_cpu_loop": {"timed_out"},
     "16_sleep_forever": {"timed_out"},
     "17_output_flood": {"failed"},
-    "35_hold_hostage": {"timed_out"},
+    "36_hold_hostage": {"timed_out"},
 }
 
 

@@ -66,7 +66,7 @@ def test_cycles_of_one_version_share_a_session_and_only_ctx_state(sessions: Warm
 def test_a_cycle_leaves_nothing_behind_for_its_next_cycle(
     sessions: WarmSessions, sandbox: Sandbox, listeners: dict[str, Listener], tmp_path: Path
 ) -> None:
-    files = hostile_files("33_leave_behind", tmp_path, listeners)
+    files = hostile_files("34_leave_behind", tmp_path, listeners)
     state: dict[str, Any] = {}
     for number in (1, 2, 3):
         outcome = cycle(sessions, sandbox, files, state=state)
@@ -80,7 +80,7 @@ def test_a_cycle_leaves_nothing_behind_for_its_next_cycle(
 def test_no_strategy_reaches_another_strategys_run_or_session(
     sessions: WarmSessions, sandbox: Sandbox, listeners: dict[str, Listener], tmp_path: Path
 ) -> None:
-    files = hostile_files("34_reach_other_session", tmp_path, listeners)
+    files = hostile_files("35_reach_other_session", tmp_path, listeners)
     seen = []
     for owner, warm in (("owner-a", True), ("owner-b", True), ("owner-c", False), ("owner-a", True)):
         if warm:
@@ -99,7 +99,7 @@ def test_no_strategy_reaches_another_strategys_run_or_session(
 def test_a_session_held_hostage_is_stopped_and_replaced(
     sessions: WarmSessions, sandbox: Sandbox, listeners: dict[str, Listener], tmp_path: Path
 ) -> None:
-    files = hostile_files("35_hold_hostage", tmp_path, listeners)
+    files = hostile_files("36_hold_hostage", tmp_path, listeners)
     held = cycle(sessions, sandbox, files)
     assert held.status == "timed_out", (held.status, held.error)
     assert run_is_gone(sandbox, held.run_pid)
