@@ -18,7 +18,10 @@ is retired after ``recycle_cycles`` cycles or ``recycle_seconds``, when the LRU 
 or ``memory_mb`` (the sessions' peak resident memory, an upper bound), and on any sign of trouble: a
 cycle that did not succeed, a timeout, a protocol error, a child that did not exit cleanly, a session
 that could not empty its scratch folder. When no session can serve a cycle before the cycle started,
-the cycle runs cold.
+the cycle runs cold. A full LRU makes room for a new version only by evicting a session idle for
+``evict_idle_seconds`` or longer; otherwise the newcomer runs cold. More strategies than ``size`` cycling
+in turn would else start a session for every cycle (dearer than a cold run) and evict one each time:
+the frequent ones keep their sessions, the rest run as before.
 
     sessions = WarmSessions(size=64)
     outcome = sessions.run_cycle(("owner-7", "version-12"), files, ctx, on_call, limits)
@@ -71,6 +74,7 @@ class WarmSession:
         self.sandbox = sandbox
         self.platform = _platform(files, {})
         self.started = time.monotonic()
+        self.used_at = self.started  # when its last cycle ended: the LRU evicts only a session idle long enough
         self.cycles = 0
         self.rss_kb = 0
         self.dead = False
@@ -282,8 +286,9 @@ class WarmSessions:
     """A worker process's warm sessions, least recently used first. Thread-safe; fork-aware."""
 
     def __init__(self, *, size: int = 64, memory_mb: int = 4096, recycle_cycles: int = 1000,
-                 recycle_seconds: float = 900.0, per_sandbox: int = 16) -> None:
+                 recycle_seconds: float = 900.0, per_sandbox: int = 16, evict_idle_seconds: float = 60.0) -> None:
         self.size = size
+        self.evict_idle_seconds = evict_idle_seconds
         self.per_sandbox = per_sandbox
         # Sessions live in sandboxes of their own, at most `per_sandbox` in each: cold runs never share
         # a sandbox's process count (RLIMIT_NPROC) with idle sessions. Keyed by "preloads numpy+pandas".
@@ -294,6 +299,7 @@ class WarmSessions:
         self.recycle_seconds = recycle_seconds
         self.sessions: OrderedDict[Key, WarmSession] = OrderedDict()
         self.started = 0  # sessions started, for tests and benchmarks
+        self.full = 0  # cycles run cold because the LRU was full of sessions in use, for tests and benchmarks
         self.cpu_seconds = 0.0  # the sandbox's CPU for warm cycles, as the sessions measured it (µs, not ticks)
         self._lock = threading.Lock()
         self._owner_pid = os.getpid()
@@ -340,6 +346,9 @@ class WarmSessions:
         if session is not None:
             return session
         with self._lock:
+            if not self._room():
+                self.full += 1
+                return None
             box = sandbox or self._sandbox_with_room(preload)
             self.hosted[id(box)] = self.hosted.get(id(box), 0) + 1
         try:
@@ -393,6 +402,7 @@ class WarmSessions:
         retired: list[WarmSession] = []
         with self._lock:
             session.busy = False
+            session.used_at = time.monotonic()
             if self.sessions.get(key) is not session:
                 retired.append(session)
             elif session.dead or self._worn(session):
@@ -403,6 +413,14 @@ class WarmSessions:
     def _worn(self, session: WarmSession) -> bool:
         return (session.cycles >= self.recycle_cycles
                 or time.monotonic() - session.started >= self.recycle_seconds)
+
+    def _room(self) -> bool:
+        """Whether a new session may start (called holding the lock): the LRU is under its caps, or its least
+        recently used idle session has been idle `evict_idle_seconds` (it is evicted once the new one is in)."""
+        if len(self.sessions) < self.size and sum(s.rss_kb for s in self.sessions.values()) < self.memory_mb * 1024:
+            return True
+        now = time.monotonic()
+        return any(not s.busy and now - s.used_at >= self.evict_idle_seconds for s in self.sessions.values())
 
     def _over_cap(self) -> list[WarmSession]:
         """Least recently used idle sessions past the count or memory cap (called holding the lock)."""

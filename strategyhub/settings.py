@@ -379,6 +379,8 @@ SANDBOX_WARM = {
     "recycle_cycles": env.int("SANDBOX_WARM_RECYCLE_CYCLES", 1000, minimum=1, maximum=1000000),
     "recycle_seconds": env.int("SANDBOX_WARM_RECYCLE_SECONDS", 900, minimum=1, maximum=86400),
     "per_sandbox": env.int("SANDBOX_WARM_PER_SANDBOX", 16, minimum=1, maximum=256),
+    # a full LRU evicts only a session idle this long; a newcomer otherwise runs cold (no churn)
+    "evict_idle_seconds": env.int("SANDBOX_WARM_EVICT_IDLE_SECONDS", 60, minimum=0, maximum=86400),
 }
 
 # --- Backtests (docs/backtest.md): one sandboxed run per backtest, a cycle's limits per step --------

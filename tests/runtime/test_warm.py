@@ -122,7 +122,7 @@ def test_a_new_version_or_owner_gets_its_own_session(sessions: WarmSessions, san
 
 
 def test_sessions_are_bounded_and_recycled(sandbox: Sandbox) -> None:
-    sessions = WarmSessions(size=2, recycle_cycles=3)
+    sessions = WarmSessions(size=2, recycle_cycles=3, evict_idle_seconds=0)
     try:
         for version in ("v1", "v2", "v3"):
             assert cycle(sessions, sandbox, COUNTING, version=version).status == "succeeded"
@@ -132,6 +132,20 @@ def test_sessions_are_bounded_and_recycled(sandbox: Sandbox) -> None:
         assert sessions.started == 3
         assert cycle(sessions, sandbox, COUNTING, version="v3").status == "succeeded"
         assert sessions.started == 4  # after three cycles the session was recycled
+    finally:
+        sessions.close()
+
+
+def test_more_versions_than_sessions_keep_the_sessions_they_have_and_run_the_rest_cold(sandbox: Sandbox) -> None:
+    """Three versions in turn over two sessions: evicting the least recently used each time would start a session
+    for every cycle. The two that hold sessions keep them; the third runs cold, every cycle, and succeeds."""
+    sessions = WarmSessions(size=2)
+    try:
+        for _ in range(3):
+            for version in ("v1", "v2", "v3"):
+                assert cycle(sessions, sandbox, COUNTING, version=version).status == "succeeded"
+        assert sessions.started == 2 and sessions.full == 3
+        assert [key[1] for key in sessions.sessions] == ["v1", "v2"]
     finally:
         sessions.close()
 
