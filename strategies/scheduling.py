@@ -12,6 +12,7 @@ workers of its own serve, so slow cycles never take the slots the quick ones nee
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -21,19 +22,30 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from strategies.models import Execution, Mode, Strategy
-from strategies.rules import cycles_in_flight
 from trading.killswitch import kill_switch_engaged
 
 TICK_BATCH = 500
 MAX_SKIPPED_ROWS = 10  # per strategy and tick: a long outage is summarised, not written slot by slot
 
 # A message's executions run side by side (strategies.execution_cycles), so a slow one delays none
-# of the others; the broker's and Celery's cost of a message is shared by them.
-CYCLES_PER_MESSAGE = 4
+# of the others; the broker's and Celery's cost of a message, its claim and its end are shared by them.
+CYCLES_PER_MESSAGE = 8
 
 Enqueue = Callable[[int], object]
-EnqueueMany = Callable[[list[int]], object]
 
+
+@dataclass(frozen=True)
+class CycleMessage:
+    """Runs of one grain of slots for one worker: sent ahead, started at `eta` (their latest slot), never before."""
+
+    execution_ids: list[int]
+    eta: datetime
+    queue: str | None  # the owning worker's queue; None: the shared queue (any worker, a cold run)
+    slow: bool = False  # on the slow lane (`queue` is then None)
+
+
+Send = Callable[[CycleMessage], object]
+Route = Callable[[str], str | None]
 
 def strategies_schedulable() -> QuerySet[Strategy]:
     """Enabled, with an approved version to run, paper or live, not paused: the partial index's rows. A newer
@@ -60,51 +72,78 @@ def _skip(strategy: Strategy, slot: datetime, reason: str, now: datetime) -> Non
 
 
 def strategies_tick(*, enqueue: Enqueue, enqueue_slow: Enqueue | None = None, now: datetime | None = None,
-                    batch: int = TICK_BATCH, enqueue_many: EnqueueMany | None = None) -> int:
-    """Claim due strategies and enqueue their cycles; returns how many cycles were enqueued.
+                    batch: int = TICK_BATCH, send: Send | None = None, route: Route | None = None,
+                    lead: timedelta | None = None) -> int:
+    """Claim strategies due now or within `lead` (SCHEDULE_LEAD_MS) and enqueue their cycles; returns how many.
 
-    The slow ones go one by one to `enqueue_slow`, when given (the slow lane). `enqueue_many`, when given,
-    is sent the other new executions' ids in groups of up to CYCLES_PER_MESSAGE instead of one `enqueue`
-    each: one broker message (and one Celery task) per group."""
+    `send`, when given, is sent every new execution in `CycleMessage`s: the runs of one grain of slots
+    (SCHEDULE_GRAIN_MS) for one worker, `route(version key)` naming the worker's queue (None: the shared queue),
+    the slow ones one a message on the slow lane; each message is started at its latest slot. Without `send`, each
+    goes to `enqueue` (or `enqueue_slow` when slow) by id. The runs are claimed at their slot, not here: whether the
+    previous cycle still runs is decided then (strategies.cycle.rows.executions_claim)."""
     now = now or timezone.now()
+    lead = timedelta(milliseconds=settings.SCHEDULE_LEAD_MS) if lead is None else lead
     slow_ms = settings.SLOW_CYCLE_SECONDS * 1000
     with transaction.atomic():
-        due_now = strategies_due(now)
+        due_now = strategies_due(now + lead)
         if kill_switch_engaged():  # live strategies are paused by it; this also covers KILL_SWITCH set at start
             due_now = due_now.exclude(mode=Mode.LIVE)
         due = list(due_now.select_for_update(skip_locked=True, of=("self",))[:batch])
-        busy = set(cycles_in_flight(due).values_list("strategy_id", flat=True))
         slots: list[Execution] = []
         for strategy in due:
             assert strategy.next_run_at is not None and strategy.running_version_id is not None
             interval = timedelta(seconds=strategy.polling_interval)
-            missed = int((now - strategy.next_run_at) / interval)  # whole intervals nobody ticked
+            missed = max(0, int((now - strategy.next_run_at) / interval))  # whole intervals nobody ticked
             slot = strategy.next_run_at + missed * interval
             for index in range(max(0, missed - MAX_SKIPPED_ROWS), missed):
                 _skip(strategy, strategy.next_run_at + index * interval, "missed: the scheduler was not ticking", now)
             strategy.next_run_at = slot + interval
-            if strategy.pk in busy:  # never overlap the previous cycle of the same strategy
-                _skip(strategy, slot, "skipped: the previous cycle was still running", now)
-                continue
             slots.append(Execution(
                 strategy=strategy, version_id=strategy.running_version_id,
                 trigger=Execution.Trigger.SCHEDULED, mode=strategy.mode, scheduled_for=slot,
             ))
         Strategy.objects.bulk_update(due, ["next_run_at"])  # one UPDATE for the whole batch
-        created, quick = _create_slots(slots), []
-        for execution in created:
-            if enqueue_slow is not None and slow_ms > 0 and execution.strategy.last_cycle_ms >= slow_ms:
+        created = _create_slots(slots)
+        lane_on = enqueue_slow is not None or send is not None
+        slow_ids = {execution.pk for execution in created
+                    if lane_on and slow_ms > 0 and execution.strategy.last_cycle_ms >= slow_ms}
+        slow = [execution for execution in created if execution.pk in slow_ids]
+        quick = [execution for execution in created if execution.pk not in slow_ids]
+        if send is None:
+            for execution in slow:
+                assert enqueue_slow is not None
                 transaction.on_commit(partial(enqueue_slow, execution.pk))
-            else:
-                quick.append(execution.pk)
-        if enqueue_many is None:
-            for execution_id in quick:
-                transaction.on_commit(partial(enqueue, execution_id))
+            for execution in quick:
+                transaction.on_commit(partial(enqueue, execution.pk))
         else:
-            for start in range(0, len(quick), CYCLES_PER_MESSAGE):
-                transaction.on_commit(partial(enqueue_many, quick[start : start + CYCLES_PER_MESSAGE]))
-        enqueued = len(created)
-    return enqueued
+            for message in cycle_messages(quick, slow, route=route or (lambda key: None)):
+                transaction.on_commit(partial(send, message))
+    return len(created)
+
+
+def version_key(execution: Execution) -> str:
+    """What the ring routes on: the strategy version a run runs (one warm session each)."""
+    return str(execution.version_id)
+
+
+def cycle_messages(quick: list[Execution], slow: list[Execution], *, route: Route) -> list[CycleMessage]:
+    """Group a tick's runs: by owning worker and grain of slots, at most CYCLES_PER_MESSAGE a message, in slot order;
+    the slow ones alone on the slow lane."""
+    grain = timedelta(milliseconds=settings.SCHEDULE_GRAIN_MS)
+    open_groups: dict[str | None, list[Execution]] = {}  # per worker, the runs within one grain of the first
+    groups: list[tuple[str | None, list[Execution]]] = []
+    for execution in sorted(quick, key=lambda run: (run.scheduled_for, run.pk)):
+        queue = route(version_key(execution))
+        group = open_groups.get(queue)
+        if (group is None or len(group) == CYCLES_PER_MESSAGE
+                or execution.scheduled_for - group[0].scheduled_for >= max(grain, timedelta(microseconds=1))):
+            group = open_groups[queue] = []
+            groups.append((queue, group))
+        group.append(execution)
+    messages = [CycleMessage([execution.pk], execution.scheduled_for, None, slow=True)
+                for execution in sorted(slow, key=lambda run: (run.scheduled_for, run.pk))]
+    messages += [CycleMessage([run.pk for run in runs], runs[-1].scheduled_for, queue) for queue, runs in groups]
+    return sorted(messages, key=lambda message: message.eta)
 
 
 def _create_slots(slots: list[Execution]) -> list[Execution]:

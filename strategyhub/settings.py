@@ -204,6 +204,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 EXECUTION_STALE_SECONDS = CELERY_TASK_TIME_LIMIT + 10
 # A run still `queued` this long after its slot, within its interval, is sent again (lost in a broker restart?).
 SCHEDULE_RESEND_SECONDS = env.int("SCHEDULE_RESEND_SECONDS", 30, minimum=1, maximum=3600)
+# The tick sends each slot's runs this long ahead, with the slot as the message's ETA: a worker starts them at the slot
+# (the tick runs every second, so at least 1000 keeps every run ahead of its slot); below the shortest interval, 5 s.
+SCHEDULE_LEAD_MS = env.int("SCHEDULE_LEAD_MS", 1000, minimum=0, maximum=4000)
+# Runs whose slots fall in one grain of this many ms go to their worker in one message (claimed and ended together),
+# started at the grain's latest slot: a larger grain costs less a run and adds up to its length to the lag.
+SCHEDULE_GRAIN_MS = env.int("SCHEDULE_GRAIN_MS", 100, minimum=0, maximum=1000)
 
 # --- Auth, i18n, static --------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -71,71 +74,255 @@ def _select_list(alias: str, model: type[models.Model]) -> str:
 
 
 _CLAIM_SQL = f"""
-UPDATE strategies_execution AS e SET status = %(running)s, started_at = %(now)s, worker = %(worker)s
-FROM strategies_strategy AS s LEFT JOIN strategies_strategyversion AS v ON v.id = s.running_version_id
-WHERE e.id = %(id)s AND e.status = %(queued)s AND s.id = e.strategy_id
-RETURNING {_select_list("e", Execution)}, {_select_list("s", Strategy)}, {_select_list("v", StrategyVersion)},
+WITH candidate AS (
+    SELECT e.id, CASE
+        WHEN %(now)s - e.scheduled_for > s.polling_interval * interval '1 second' THEN format(
+            'started %%s s after its slot, past its %%s-second interval: the next slot runs instead (workers were '
+            'saturated or stopped)', to_char(extract(epoch FROM %(now)s - e.scheduled_for), 'FM9999999990.0'),
+            s.polling_interval)
+        WHEN EXISTS (SELECT 1 FROM strategies_execution o WHERE o.strategy_id = e.strategy_id AND o.id <> e.id
+                     AND o.status = %(running)s AND o.trigger <> %(dry_run)s)
+        THEN %(busy)s
+    END AS skip
+    FROM strategies_execution e JOIN strategies_strategy s ON s.id = e.strategy_id
+    WHERE e.id = ANY(%(ids)s) AND e.status = %(queued)s AND e.scheduled_for <= %(due_by)s
+), claimed AS (
+    UPDATE strategies_execution AS e SET
+        status = CASE WHEN c.skip IS NULL THEN %(running)s ELSE %(skipped)s END,
+        started_at = CASE WHEN c.skip IS NULL THEN %(now)s END,
+        finished_at = CASE WHEN c.skip IS NULL THEN e.finished_at ELSE %(now)s END,
+        error = CASE WHEN c.skip IS NULL THEN e.error ELSE 'skipped: ' || c.skip END,
+        worker = %(worker)s
+    FROM candidate AS c
+    WHERE e.id = c.id AND e.status = %(queued)s
+    RETURNING e.*, c.skip
+), skip_lines AS (
+    INSERT INTO strategies_executionlog (execution_id, seq, ts, level, message)
+    SELECT id, 1, %(now)s, %(system)s, 'run skipped: ' || skip FROM claimed WHERE skip IS NOT NULL
+)
+SELECT {_select_list("e", Execution)}, {_select_list("s", Strategy)}, {_select_list("v", StrategyVersion)},
     EXISTS (SELECT 1 FROM trading_position p WHERE p.strategy_id = s.id AND p.book = %(book)s)
-    OR EXISTS (SELECT 1 FROM trading_order o WHERE o.strategy_id = s.id AND o.book = %(book)s)
+    OR EXISTS (SELECT 1 FROM trading_order o WHERE o.strategy_id = s.id AND o.book = %(book)s), e.skip
+FROM claimed AS e JOIN strategies_strategy AS s ON s.id = e.strategy_id
+LEFT JOIN strategies_strategyversion AS v ON v.id = s.running_version_id
+ORDER BY e.scheduled_for, e.id
 """  # noqa: S608 - column names from the models, values bound. The ledger test is trading.selectors.ledger_empty's
 
+BUSY = "the previous cycle was still running"  # a run never overlaps the previous cycle of its strategy
 
-def execution_claim(*, execution_id: int, now: datetime, worker: str) -> Claim | None:
-    """Claim a queued run (a conditional update: a redelivered task finds it taken) and load what it needs."""
+
+@dataclass
+class Claimed:
+    """What one claim statement did with a message's runs: `runs` to run now, `skipped` ended already (each with its
+    one `run skipped: …` line), and the ids it left alone (claimed before, ended, or not yet due)."""
+
+    runs: list[Claim]
+    skipped: list[tuple[Execution, ExecutionLog]]
+
+
+def executions_claim(*, execution_ids: Sequence[int], now: datetime, worker: str, due_only: bool = True) -> Claimed:
+    """Claim a message's queued runs in one statement (a conditional update: a redelivered or duplicate message
+    finds them taken) and load what each needs. `due_only`: never one whose slot is after `now` (the tick sends
+    its runs ahead of their slot). A run past its interval, or whose strategy has another cycle running, is not
+    run: the same statement ends it as skipped, saying why, so the two rules hold however the messages race."""
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, {"running": Execution.Status.RUNNING, "queued": Execution.Status.QUEUED,
-                                    "now": now, "worker": worker, "id": execution_id, "book": "paper"})
-        row = cursor.fetchone()
-    if row is None:
-        return None
+        cursor.execute(_CLAIM_SQL, {
+            "running": Execution.Status.RUNNING, "queued": Execution.Status.QUEUED,
+            "skipped": Execution.Status.SKIPPED, "dry_run": Execution.Trigger.DRY_RUN, "busy": BUSY,
+            "system": ExecutionLog.Level.SYSTEM, "now": now, "worker": worker, "ids": list(execution_ids),
+            "due_by": now if due_only else datetime.max.replace(tzinfo=now.tzinfo), "book": "paper"})
+        rows = cursor.fetchall()
     sizes = [len(_columns(model)) for model in (Execution, Strategy, StrategyVersion)]
-    execution_values = row[: sizes[0]]
-    strategy_values = row[sizes[0] : sizes[0] + sizes[1]]
-    version_values = row[sizes[0] + sizes[1] : sum(sizes)]
-    execution: Execution = _reader(Execution)(execution_values)
-    strategy: Strategy = _reader(Strategy)(strategy_values)
-    version = None
-    if version_values[0] is not None:
-        version = _reader(StrategyVersion)(version_values)
-    strategy.running_version = version
-    execution.strategy = strategy
-    # Only the paper book was tested; a live run reconciles with its venue whatever its ledger holds.
-    return Claim(execution, ledger_empty=None if strategy.mode == Mode.LIVE else not row[-1])
+    claimed = Claimed([], [])
+    for row in rows:
+        execution_values = row[: sizes[0]]
+        strategy_values = row[sizes[0] : sizes[0] + sizes[1]]
+        version_values = row[sizes[0] + sizes[1] : sum(sizes)]
+        execution: Execution = _reader(Execution)(execution_values)
+        strategy: Strategy = _reader(Strategy)(strategy_values)
+        version = None
+        if version_values[0] is not None:
+            version = _reader(StrategyVersion)(version_values)
+        strategy.running_version = version
+        execution.strategy = strategy
+        skip = row[-1]
+        if skip is not None:
+            claimed.skipped.append((execution, ExecutionLog(execution=execution, seq=1, ts=now,
+                                                            level=ExecutionLog.Level.SYSTEM,
+                                                            message=f"run skipped: {skip}")))
+            continue
+        # Only the paper book was tested; a live run reconciles with its venue whatever its ledger holds.
+        claimed.runs.append(Claim(execution, ledger_empty=None if strategy.mode == Mode.LIVE else not row[-2]))
+    return claimed
 
 
 _END_SQL = """
 WITH ended AS (
-    UPDATE strategies_execution SET status = %(status)s, error = %(error)s, finished_at = %(finished_at)s,
-        entries = %(entries)s, exits = %(exits)s, state_after = %(state_after)s::jsonb
-    WHERE id = %(id)s AND status = %(running)s
-    RETURNING id
+    UPDATE strategies_execution AS e SET status = t.status, error = t.error, finished_at = t.finished_at,
+        entries = t.entries, exits = t.exits, state_after = t.state_after::jsonb
+    FROM unnest(%(id)s::bigint[], %(status)s::text[], %(error)s::text[], %(finished_at)s::timestamptz[],
+                %(entries)s::integer[], %(exits)s::integer[], %(state_after)s::text[])
+        AS t(id, status, error, finished_at, entries, exits, state_after)
+    WHERE e.id = t.id AND e.status = %(running)s
+    RETURNING e.id
 ), new_logs AS (
     INSERT INTO strategies_executionlog (execution_id, seq, ts, level, message)
-    SELECT %(id)s, t.seq, t.ts, t.level, t.message
-    FROM unnest(%(log_seq)s::integer[], %(log_ts)s::timestamptz[], %(log_level)s::text[], %(log_message)s::text[])
-        AS t(seq, ts, level, message)
-    WHERE EXISTS (SELECT 1 FROM ended)
+    SELECT t.execution_id, t.seq, t.ts, t.level, t.message
+    FROM unnest(%(log_execution)s::bigint[], %(log_seq)s::integer[], %(log_ts)s::timestamptz[],
+                %(log_level)s::text[], %(log_message)s::text[]) AS t(execution_id, seq, ts, level, message)
+    WHERE t.execution_id IN (SELECT id FROM ended)
 ), new_actions AS (
     INSERT INTO strategies_executionaction (execution_id, seq, ts, kind, message, payload)
-    SELECT %(id)s, t.seq, t.ts, t.kind, t.message, t.payload::jsonb
-    FROM unnest(%(action_seq)s::integer[], %(action_ts)s::timestamptz[], %(action_kind)s::text[],
-                %(action_message)s::text[], %(action_payload)s::text[]) AS t(seq, ts, kind, message, payload)
-    WHERE EXISTS (SELECT 1 FROM ended)
+    SELECT t.execution_id, t.seq, t.ts, t.kind, t.message, t.payload::jsonb
+    FROM unnest(%(action_execution)s::bigint[], %(action_seq)s::integer[], %(action_ts)s::timestamptz[],
+                %(action_kind)s::text[], %(action_message)s::text[], %(action_payload)s::text[])
+        AS t(execution_id, seq, ts, kind, message, payload)
+    WHERE t.execution_id IN (SELECT id FROM ended)
+), counted AS (
+    UPDATE strategies_strategy AS s SET state = COALESCE(t.state::jsonb, s.state),
+        last_cycle_ms = COALESCE(t.last_cycle_ms, s.last_cycle_ms),
+        runs_total = s.runs_total + t.counted, runs_succeeded = s.runs_succeeded + t.succeeded,
+        runs_failed = s.runs_failed + t.failed
+    FROM unnest(%(id)s::bigint[], %(strategy_id)s::bigint[], %(state)s::text[], %(last_cycle_ms)s::integer[],
+                %(counted)s::integer[], %(succeeded)s::integer[], %(failed)s::integer[])
+        AS t(id, strategy_id, state, last_cycle_ms, counted, succeeded, failed)
+    WHERE s.id = t.strategy_id AND t.id IN (SELECT id FROM ended)
+        AND (t.counted > 0 OR t.state IS NOT NULL OR t.last_cycle_ms IS NOT NULL)
 )
+SELECT id FROM ended
 """
-_COUNT_SQL = """
-UPDATE strategies_strategy SET state = COALESCE(%(state)s::jsonb, state),
-    last_cycle_ms = COALESCE(%(last_cycle_ms)s, last_cycle_ms),
-    runs_total = runs_total + %(counted)s, runs_succeeded = runs_succeeded + %(succeeded)s,
-    runs_failed = runs_failed + %(failed)s
-WHERE id = %(strategy_id)s AND EXISTS (SELECT 1 FROM ended)
-RETURNING 1
-"""
-_ENDED_SQL = "SELECT 1 FROM ended"
 
 
 def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
+
+
+@dataclass
+class RunEnd:
+    """How one run ends: `execution` carries status, error, finished_at, entries, exits and state_after."""
+
+    execution: Execution
+    logs: Sequence[ExecutionLog] = ()
+    actions: Sequence[ExecutionAction] = ()
+    counted: bool = False
+    strategy_state: dict[str, Any] | None = None
+    last_cycle_ms: int | None = None
+
+
+def executions_rows_end(ends: Sequence[RunEnd]) -> set[int]:
+    """End several runs in one statement: each one's remaining log lines and actions, its end, and its count on its
+    strategy (see `execution_rows_end`). Returns the ids it ended: a run something else ended first is left as it is,
+    with nothing of it written."""
+    logs = [(end.execution.pk, line) for end in ends for line in end.logs]
+    actions = [(end.execution.pk, action) for end in ends for action in end.actions]
+    parameters: dict[str, Any] = {
+        "running": Execution.Status.RUNNING,
+        "id": [end.execution.pk for end in ends], "strategy_id": [end.execution.strategy_id for end in ends],
+        "status": [end.execution.status for end in ends], "error": [end.execution.error for end in ends],
+        "finished_at": [end.execution.finished_at for end in ends],
+        "entries": [end.execution.entries for end in ends], "exits": [end.execution.exits for end in ends],
+        "state_after": [_json(end.execution.state_after) for end in ends],
+        "state": [_json(end.strategy_state) for end in ends], "last_cycle_ms": [end.last_cycle_ms for end in ends],
+        "counted": [int(end.counted) for end in ends],
+        "succeeded": [int(end.counted and end.execution.status == Execution.Status.SUCCEEDED) for end in ends],
+        "failed": [int(end.counted and end.execution.status != Execution.Status.SUCCEEDED) for end in ends],
+        "log_execution": [pk for pk, _ in logs], "log_seq": [line.seq for _, line in logs],
+        "log_ts": [line.ts for _, line in logs], "log_level": [line.level for _, line in logs],
+        "log_message": [line.message for _, line in logs],
+        "action_execution": [pk for pk, _ in actions], "action_seq": [action.seq for _, action in actions],
+        "action_ts": [action.ts for _, action in actions], "action_kind": [action.kind for _, action in actions],
+        "action_message": [action.message for _, action in actions],
+        "action_payload": [json.dumps(action.payload) for _, action in actions],
+    }
+    # Alone, the statement is its own transaction; inside a caller's, a savepoint keeps a failure from
+    # aborting the caller's transaction (the run is then ended again, as failed).
+    with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+        cursor.execute(_END_SQL, parameters)
+        return {row[0] for row in cursor.fetchall()}
+
+
+END_LINGER_SECONDS = 0.05  # how long the first run of a message to end waits for the others to end beside it
+
+
+class _Waiting:
+    def __init__(self, end: RunEnd) -> None:
+        self.end = end
+        self.done = False
+        self.ended = False
+        self.alone = False  # the shared statement failed: this run writes its own end (and sees its own error)
+
+
+class EndBatch:
+    """The ends of one message's runs, written together: the first to end waits up to END_LINGER_SECONDS for the
+    others still running (never longer, so a slow run delays no other), then one statement ends every run that is
+    waiting; runs that end while it writes go in the next. Each caller waits for its own answer, so an end reads
+    the same whether it was written alone or with others."""
+
+    def __init__(self, execution_ids: Sequence[int], *, linger: float = END_LINGER_SECONDS) -> None:
+        self._linger = linger
+        self._cond = threading.Condition()
+        self._outstanding = set(execution_ids)
+        self._waiting: list[_Waiting] = []
+        self._writing = False
+
+    def leave(self, execution_id: int) -> None:
+        """This run will not end through the batch (it ended, or failed before its end): nobody waits for it."""
+        with self._cond:
+            self._outstanding.discard(execution_id)
+            self._cond.notify_all()
+
+    def end(self, end: RunEnd) -> bool:
+        waiting = _Waiting(end)
+        with self._cond:
+            self._waiting.append(waiting)
+            self._outstanding.discard(end.execution.pk)
+            self._cond.notify_all()
+            leader = not self._writing
+            self._writing = True
+        if leader:
+            self._write_while_waiting()
+        with self._cond:
+            self._cond.wait_for(lambda: waiting.done)
+        if waiting.alone:
+            return end.execution.pk in executions_rows_end([end])
+        return waiting.ended
+
+    def _write_while_waiting(self) -> None:
+        deadline = time.monotonic() + self._linger
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: not self._outstanding, timeout=max(0.0, deadline - time.monotonic()))
+                batch, self._waiting = self._waiting, []
+                if not batch:
+                    self._writing = False
+                    return
+            try:
+                ended = executions_rows_end([waiting.end for waiting in batch])
+            except Exception:  # one run's values cannot be stored: each writes its own, and the culprit learns why
+                logger.warning("the ends of %s runs could not be written together: each is written alone", len(batch),
+                               exc_info=True)
+                ended, alone = set(), True
+            else:
+                alone = False
+            with self._cond:
+                for waiting in batch:
+                    waiting.ended, waiting.alone, waiting.done = waiting.end.execution.pk in ended, alone, True
+                self._cond.notify_all()
+            deadline = time.monotonic()  # later ends go as soon as the statement before them is written
+
+
+_end_batch: ContextVar[EndBatch | None] = ContextVar("end_batch", default=None)
+
+
+@contextmanager
+def ends_together(batch: EndBatch, execution_id: int) -> Iterator[None]:
+    """Within it, this thread's run ends through `batch` (strategies.execution_cycles' runs, side by side)."""
+    token = _end_batch.set(batch)
+    try:
+        yield
+    finally:
+        _end_batch.reset(token)
+        batch.leave(execution_id)
 
 
 def execution_rows_end(execution: Execution, *, logs: Sequence[ExecutionLog], actions: Sequence[ExecutionAction],
@@ -145,28 +332,13 @@ def execution_rows_end(execution: Execution, *, logs: Sequence[ExecutionLog], ac
     `strategy_state` and `last_cycle_ms` (the slow lane's measure) when given. All or nothing.
 
     Only a run still `running` is ended: False, and nothing written, when something else ended it first
-    (recovery, while this worker was cut off), since the next slot may be running by then."""
-    succeeded = execution.status == Execution.Status.SUCCEEDED
-    sql = _END_SQL + (_COUNT_SQL if counted or strategy_state is not None or last_cycle_ms is not None
-                      else _ENDED_SQL)
-    # Alone, the statement is its own transaction; inside a caller's, a savepoint keeps a failure from
-    # aborting the caller's transaction (the run is then ended again, as failed).
-    with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
-        cursor.execute(sql, {
-            "id": execution.pk, "strategy_id": execution.strategy_id, "running": Execution.Status.RUNNING,
-            "log_seq": [line.seq for line in logs], "log_ts": [line.ts for line in logs],
-            "log_level": [line.level for line in logs], "log_message": [line.message for line in logs],
-            "action_seq": [action.seq for action in actions], "action_ts": [action.ts for action in actions],
-            "action_kind": [action.kind for action in actions],
-            "action_message": [action.message for action in actions],
-            "action_payload": [json.dumps(action.payload) for action in actions],
-            "status": execution.status, "error": execution.error, "finished_at": execution.finished_at,
-            "entries": execution.entries, "exits": execution.exits, "state_after": _json(execution.state_after),
-            "state": _json(strategy_state), "last_cycle_ms": last_cycle_ms,
-            "counted": int(counted), "succeeded": int(counted and succeeded),
-            "failed": int(counted and not succeeded),
-        })
-        return cursor.fetchone() is not None
+    (recovery, while this worker was cut off), since the next slot may be running by then. Within
+    `ends_together`, the statement is shared with the message's other runs that end at the same time."""
+    end = RunEnd(execution, logs, actions, counted, strategy_state, last_cycle_ms)
+    batch = _end_batch.get()
+    if batch is not None and not connection.in_atomic_block:
+        return batch.end(end)
+    return execution.pk in executions_rows_end([end])
 
 
 def execution_finish(execution: Execution, *, status: str, error: str, strategy_state: dict[str, Any] | None = None,

@@ -13,7 +13,8 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -26,7 +27,7 @@ from runtime import CycleOutcome, SandboxLimits, SandboxUnavailable, run_cycle
 from runtime.warm import shared_sessions
 from strategies.cycle.desk import CycleDesk
 from strategies.cycle.live_log import LiveLog, LogEntry
-from strategies.cycle.rows import execution_claim, execution_finish
+from strategies.cycle.rows import Claim, Claimed, execution_finish, executions_claim
 from strategies.cycle.venue_reads import VenueReads
 from strategies.events import execution_broadcast
 from strategies.models import ActionKind, Execution, ExecutionLog, Mode, Strategy, StrategyVersion
@@ -195,14 +196,38 @@ def execution_start(*, execution_id: int) -> Execution | None:
     """Claim a queued (scheduled) execution and run it; None when another delivery already claimed it.
 
     The claim is a conditional update, so a redelivered task never runs a slot twice, and the
-    execution (hence every client order id derived from it) is the same on every delivery.
+    execution (hence every client order id derived from it) is the same on every delivery. This is the
+    one-run door (a re-sent run, a test): the tick's messages go through `executions_claim_due`.
     """
-    now = timezone.now()
-    claim = execution_claim(execution_id=execution_id, now=now, worker=worker_id())  # one statement on Postgres
-    if claim is None:
+    claimed = _claimed(executions_claim(execution_ids=[execution_id], now=timezone.now(), worker=worker_id(),
+                                        due_only=False))
+    if claimed.skipped:
+        return claimed.skipped[0][0]
+    if not claimed.runs:
         return None
+    return execution_run_claimed(claimed.runs[0])
+
+
+def executions_claim_due(*, execution_ids: list[int]) -> Claimed:
+    """Claim a message's runs whose slot has come, in one statement; those past their interval or whose strategy
+    still runs its previous cycle are skipped by that statement and broadcast as such. Run each of `runs` with
+    `execution_run_claimed`; an id in neither list was claimed before (or is not due yet)."""
+    return _claimed(executions_claim(execution_ids=execution_ids, now=timezone.now(), worker=worker_id()))
+
+
+def _claimed(claimed: Claimed) -> Claimed:
+    for execution, line in claimed.skipped:
+        transaction.on_commit(partial(execution_broadcast, execution, [line], []))
+    return claimed
+
+
+def execution_run_claimed(claim: Claim) -> Execution:
+    """Run a claimed execution, or end it as skipped when its strategy may no longer run (paused, not approved, the
+    kill switch, another version approved since it was scheduled)."""
     execution = claim.execution
     strategy = execution.strategy
+    assert execution.started_at is not None  # a claim starts it
+    now = execution.started_at
     reason = strategy_not_runnable_reason(strategy, dry_run=False)
     if reason is None and not strategy.enabled:
         reason = f"strategy {strategy.pk} was paused after this run was scheduled"
@@ -210,10 +235,6 @@ def execution_start(*, execution_id: int) -> Execution | None:
         reason = f"the kill switch is engaged ({kill_switch_reason()})"
     if reason is None and strategy.running_version_id != execution.version_id:
         reason = "another version was approved after this run was scheduled: the next slot runs it"
-    late = now - execution.scheduled_for
-    if reason is None and late > timedelta(seconds=strategy.polling_interval):
-        reason = (f"started {late.total_seconds():.1f} s after its slot, past its {strategy.polling_interval}-second "
-                  "interval: the next slot runs instead (workers were saturated or stopped)")
     if reason:
         logs = [ExecutionLog(execution=execution, seq=1, ts=now, level=ExecutionLog.Level.SYSTEM,
                              message=f"run skipped: {reason}")]

@@ -8,9 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from strategies.models import Execution, Strategy
-from strategies.scheduling import strategies_tick
+from strategies.scheduling import CycleMessage, strategies_tick
 from strategies.tasks import execution_cycles
 from tests.strategies.test_strategy_run import deploy
 from tests.strategies.test_worker_killed import frozen_simulator, kill, start_worker, stop, venues, wait_for, worker_env
@@ -29,13 +30,13 @@ def one_message(alice, staff, entries: list[str]) -> list[int]:
     """Deploy one strategy per entry, all due now, and tick them into one message; returns its ids in order."""
     strategies = [deploy(alice, entry=entry, approve_by=staff, name=f"message {index}")
                   for index, entry in enumerate(entries)]
-    due = max(strategy.next_run_at for strategy in strategies if strategy.next_run_at is not None)
-    for position, strategy in enumerate(strategies):  # oldest first: the tick keeps this order
+    due = timezone.now()
+    for position, strategy in enumerate(strategies):  # oldest first, in one grain: the tick keeps this order
         Strategy.objects.filter(pk=strategy.pk).update(next_run_at=due - timedelta(milliseconds=10 * (10 - position)))
-    messages: list[list[int]] = []
-    strategies_tick(enqueue=lambda pk: None, enqueue_many=messages.append, now=due)
-    assert len(messages) == 1 and len(messages[0]) == len(entries), messages
-    return messages[0]
+    messages: list[CycleMessage] = []
+    strategies_tick(enqueue=lambda pk: None, send=messages.append, now=due, lead=timedelta(0))
+    assert len(messages) == 1 and len(messages[0].execution_ids) == len(entries), messages
+    return messages[0].execution_ids
 
 
 def test_a_slow_run_delays_none_of_the_others_in_its_message(

@@ -70,13 +70,21 @@ def test_a_slot_already_created_is_not_created_again(approved, django_capture_on
     assert Execution.objects.filter(scheduled_for=slot).count() == 1
 
 
-def test_a_cycle_never_overlaps_the_previous_one(approved, django_capture_on_commit_callbacks) -> None:
+def test_the_tick_leaves_the_previous_cycle_rule_to_the_claim(approved, django_capture_on_commit_callbacks) -> None:
     slot = approved.next_run_at
     tick(django_capture_on_commit_callbacks, slot)  # queued, never started: still active
     later = slot + timedelta(seconds=approved.polling_interval)
-    assert tick(django_capture_on_commit_callbacks, later) == []
-    skipped = Execution.objects.get(scheduled_for=later)
-    assert (skipped.status, skipped.error) == ("skipped", "skipped: the previous cycle was still running")
+    [queued] = tick(django_capture_on_commit_callbacks, later)  # sent ahead: whether it overlaps is known at its slot
+    assert Execution.objects.get(pk=queued).status == "queued"
+
+
+def test_a_slot_within_the_lead_is_enqueued_ahead_and_one_further_is_not(
+        approved, settings, django_capture_on_commit_callbacks) -> None:
+    settings.SCHEDULE_LEAD_MS = 1000
+    slot = approved.next_run_at
+    assert tick(django_capture_on_commit_callbacks, slot - timedelta(milliseconds=1500)) == []
+    [ahead] = tick(django_capture_on_commit_callbacks, slot - timedelta(milliseconds=900))
+    assert Execution.objects.get(pk=ahead).scheduled_for == slot  # its slot, not the tick's time
 
 
 def test_missed_slots_are_recorded_as_skipped_without_a_catch_up_storm(

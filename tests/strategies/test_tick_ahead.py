@@ -1,0 +1,198 @@
+"""Issue 23, the scheduling side: the tick sends each slot's runs ahead, to the worker that owns their version, a few
+to a message; one statement claims a message's runs at their slot (never before), skipping those whose strategy still
+runs its previous cycle; the runs of a message that end together are ended by one statement; a late or duplicate
+message runs nothing twice."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+from django.db import close_old_connections, connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from strategies.cycle.rows import BUSY, EndBatch, RunEnd, ends_together, execution_rows_end
+from strategies.models import Execution, Strategy
+from strategies.scheduling import CycleMessage, Route, strategies_tick
+from strategies.tasks import execution_cycles
+from strategyhub.lib.hashring import HashRing
+from tests.strategies.test_strategy_run import deploy
+
+pytestmark = pytest.mark.django_db
+
+QUIET = "def should_enter(ctx):\n    ctx.log('tick')\n    return []\n"
+
+
+def due_at(strategy: Strategy, slot: datetime) -> Strategy:
+    Strategy.objects.filter(pk=strategy.pk).update(next_run_at=slot)
+    strategy.refresh_from_db()
+    return strategy
+
+
+def messages_of(capture, now: datetime, *, route: Route | None = None) -> list[CycleMessage]:
+    sent: list[CycleMessage] = []
+    with capture(execute=True):
+        strategies_tick(enqueue=lambda pk: None, send=sent.append, now=now, route=route)
+    return sent
+
+
+def test_the_claim_skips_a_run_whose_previous_cycle_is_still_running(
+        alice, staff, django_capture_on_commit_callbacks) -> None:
+    strategy = deploy(alice, entry=QUIET, approve_by=staff, polling_interval=10)
+    first = timezone.now() - timedelta(seconds=11)
+    due_at(strategy, first)
+    [[previous]] = [m.execution_ids for m in messages_of(django_capture_on_commit_callbacks, first)]
+    Execution.objects.filter(pk=previous).update(status="running", started_at=first)  # a worker is in its cycle
+    [[run]] = [m.execution_ids for m in messages_of(django_capture_on_commit_callbacks, first + timedelta(seconds=10))]
+    assert Execution.objects.get(pk=run).status == "queued"  # the tick no longer decides it: the claim does
+
+    execution_cycles.apply(args=([run],))
+    skipped = Execution.objects.get(pk=run)
+    assert (skipped.status, skipped.error) == ("skipped", f"skipped: {BUSY}")
+    assert list(skipped.logs.values_list("message", flat=True)) == [f"run skipped: {BUSY}"]
+    assert Execution.objects.get(pk=previous).status == "running"  # left alone
+    strategy.refresh_from_db()
+    assert strategy.runs_total == 0
+
+
+def test_a_previous_cycle_that_ended_before_the_slot_does_not_skip_the_next(
+        alice, staff, django_capture_on_commit_callbacks) -> None:
+    strategy = deploy(alice, entry=QUIET, approve_by=staff, polling_interval=10)
+    first = timezone.now() - timedelta(seconds=11)
+    due_at(strategy, first)
+    [[previous]] = [m.execution_ids for m in messages_of(django_capture_on_commit_callbacks, first)]
+    Execution.objects.filter(pk=previous).update(status="running", started_at=first)
+    # The tick sends the next slot ahead while the previous cycle still runs; it ends before the slot comes.
+    [[run]] = [m.execution_ids for m in messages_of(django_capture_on_commit_callbacks, first + timedelta(seconds=9))]
+    Execution.objects.filter(pk=previous).update(status="succeeded", finished_at=first + timedelta(seconds=9.5))
+    execution_cycles.apply(args=([run],))
+    assert Execution.objects.get(pk=run).status == "succeeded"
+
+
+def test_a_duplicate_or_late_message_runs_nothing_twice(alice, staff, django_capture_on_commit_callbacks) -> None:
+    strategy = deploy(alice, entry=QUIET, approve_by=staff, polling_interval=10)
+    slot = timezone.now() - timedelta(seconds=1)
+    due_at(strategy, slot)
+    [message] = messages_of(django_capture_on_commit_callbacks, slot)
+    execution_cycles.apply(args=(message.execution_ids,))
+    execution_cycles.apply(args=(message.execution_ids,))  # delivered twice
+    [execution] = Execution.objects.filter(strategy=strategy)
+    assert execution.status == "succeeded"
+    assert list(execution.logs.exclude(level="system").values_list("message", flat=True)) == ["tick"]
+    strategy.refresh_from_db()
+    assert (strategy.runs_total, strategy.runs_succeeded) == (1, 1)
+
+    late_slot = timezone.now() - timedelta(seconds=25)  # its message arrives after its interval: skipped, not run
+    Strategy.objects.filter(pk=strategy.pk).update(next_run_at=late_slot)
+    [late] = messages_of(django_capture_on_commit_callbacks, late_slot)
+    execution_cycles.apply(args=(late.execution_ids,))
+    execution_cycles.apply(args=(late.execution_ids,))
+    skipped = Execution.objects.get(pk=late.execution_ids[0])
+    assert skipped.status == "skipped" and skipped.error.startswith("skipped: started 2"), skipped.error
+    assert "past its 10-second interval" in skipped.error
+    assert skipped.logs.count() == 1
+    strategy.refresh_from_db()
+    assert strategy.runs_total == 1
+
+
+def test_a_run_is_never_claimed_before_its_slot(alice, staff, django_capture_on_commit_callbacks) -> None:
+    strategy = deploy(alice, entry=QUIET, approve_by=staff, polling_interval=10)
+    slot = timezone.now() + timedelta(seconds=60)
+    due_at(strategy, slot)
+    [message] = messages_of(django_capture_on_commit_callbacks, slot - timedelta(milliseconds=500))
+    assert message.eta == slot
+    execution_cycles.apply(args=(message.execution_ids,))  # a message handed over a minute early
+    assert Execution.objects.get(pk=message.execution_ids[0]).status == "queued"
+
+
+def test_a_message_s_runs_are_claimed_by_one_statement(alice, staff, django_capture_on_commit_callbacks) -> None:
+    strategies = [deploy(alice, entry=QUIET, approve_by=staff, polling_interval=10, name=f"batch {index}")
+                  for index in range(3)]
+    slot = timezone.now() - timedelta(seconds=1)
+    for index, strategy in enumerate(strategies):
+        due_at(strategy, slot + timedelta(milliseconds=10 * index))
+    [message] = messages_of(django_capture_on_commit_callbacks, slot + timedelta(milliseconds=50))
+    assert len(message.execution_ids) == 3 and message.eta == slot + timedelta(milliseconds=20)
+    with CaptureQueriesContext(connection) as queries:
+        execution_cycles.apply(args=(message.execution_ids,))
+    claims = [query["sql"] for query in queries.captured_queries
+              if "strategies_execution AS e SET" in query["sql"] and "started_at" in query["sql"]]
+    assert len(claims) == 1, claims
+    assert set(Execution.objects.filter(pk__in=message.execution_ids).values_list("status", flat=True)) == {"succeeded"}
+
+
+def test_runs_are_grouped_by_owner_and_grain_and_sent_to_their_owner(
+        alice, staff, settings, django_capture_on_commit_callbacks) -> None:
+    settings.SCHEDULE_GRAIN_MS = 100
+    strategies = [deploy(alice, entry=QUIET, approve_by=staff, polling_interval=10, name=f"routed {index}")
+                  for index in range(6)]
+    slot = timezone.now().replace(microsecond=0) + timedelta(seconds=30)
+    for index, strategy in enumerate(strategies):  # three in one grain, three in the next
+        due_at(strategy, slot + timedelta(milliseconds=10 * index + (100 if index >= 3 else 0)))
+    ring = HashRing(["q.cycles.a", "q.cycles.b"])
+    sent = messages_of(django_capture_on_commit_callbacks, slot, route=ring.owner)
+    by_id = {execution.pk: execution for execution in Execution.objects.all()}
+    assert sorted(pk for message in sent for pk in message.execution_ids) == sorted(by_id)
+    for message in sent:
+        runs = [by_id[pk] for pk in message.execution_ids]
+        assert {ring.owner(str(run.version_id)) for run in runs} == {message.queue}  # one worker a message
+        assert message.eta == max(run.scheduled_for for run in runs)  # none is claimed before its slot
+        assert max(run.scheduled_for for run in runs) - min(run.scheduled_for for run in runs) < timedelta(
+            milliseconds=100)
+    no_worker = HashRing([])
+    Strategy.objects.update(next_run_at=slot + timedelta(seconds=10))
+    Execution.objects.update(status="skipped", finished_at=timezone.now(), error="skipped: not under test")
+    cold = messages_of(django_capture_on_commit_callbacks, slot + timedelta(seconds=10), route=no_worker.owner)
+    assert cold and {message.queue for message in cold} == {None}  # no live worker: the shared queue
+
+
+def test_a_hash_ring_moves_only_the_keys_of_a_worker_that_leaves() -> None:
+    keys = [str(key) for key in range(2000)]
+    three = HashRing(["a", "b", "c"])
+    two = HashRing(["a", "b"])
+    owners = {key: three.owner(key) for key in keys}
+    share = {node: sum(1 for owner in owners.values() if owner == node) / len(keys) for node in "abc"}
+    assert all(0.2 < fraction < 0.47 for fraction in share.values()), share  # spread over the three
+    moved = [key for key in keys if owners[key] != "c" and two.owner(key) != owners[key]]
+    assert moved == []  # a's and b's keys stay where they were
+    assert HashRing([]).owner("1") is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runs_of_a_message_that_end_together_are_ended_by_one_statement(alice, staff) -> None:
+    strategies = [deploy(alice, entry=QUIET, approve_by=staff, polling_interval=10, name=f"end {index}")
+                  for index in range(3)]
+    now = timezone.now()
+    assert all(strategy.running_version is not None for strategy in strategies)
+    runs = [Execution.objects.create(strategy=strategy, version=strategy.running_version, trigger="scheduled",  # type: ignore[misc]
+                                     mode=strategy.mode, status="running", scheduled_for=now, started_at=now)
+            for strategy in strategies]
+    batch = EndBatch([run.pk for run in runs], linger=60)  # waits for all three: none is slow here
+    ended: list[bool] = []
+
+    def end(run: Execution) -> None:
+        close_old_connections()
+        try:
+            with ends_together(batch, run.pk):
+                run.status, run.finished_at = "succeeded", timezone.now()
+                ended.append(execution_rows_end(run, logs=[], actions=[], counted=True, strategy_state={"n": 1},
+                                                last_cycle_ms=5))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=end, args=(run,)) for run in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert ended == [True, True, True]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT xmin::text FROM strategies_execution WHERE id = ANY(%s)",
+                       [[run.pk for run in runs]])
+        assert len(cursor.fetchall()) == 1  # one statement, one transaction
+    assert [s.runs_succeeded for s in Strategy.objects.filter(pk__in=[s.pk for s in strategies])] == [1, 1, 1]
+    assert execution_rows_end(runs[0], logs=[], actions=[], counted=True, strategy_state=None,
+                              last_cycle_ms=None) is False  # ended already: nothing written twice
+    assert RunEnd(runs[0]).counted is False
