@@ -1,13 +1,15 @@
-"""The beat tick: find due strategies, claim them, create one execution per slot, enqueue on commit.
+"""The beat tick: find strategies due within the lead, claim them, create one execution per slot, send on commit.
 
 One celery-beat entry calls `strategies_tick` every second. Any number of ticks may race (two
 beats by mistake, a slow tick overlapping the next): rows are claimed with
 `select_for_update(skip_locked=True)` and the execution is unique per (strategy, scheduled_for),
 so a slot runs at most once. `next_run_at` moves forward from the slot, not from now, so runs
 stay on their grid; slots missed while nothing ticked are recorded as skipped, never replayed.
-A strategy whose last cycle ran `SLOW_CYCLE_SECONDS` or longer is enqueued on the slow lane, which
-workers of its own serve, so slow cycles never take the slots the quick ones need.
-"""
+Runs are sent SCHEDULE_LEAD_MS ahead of their slot, with it as the message's ETA, grouped by the worker that owns
+their version (`route`) and by grain of slots; they are claimed at the slot, where whether the previous cycle
+still runs is decided (strategies.cycle.rows.executions_claim). A strategy whose last cycle ran
+`SLOW_CYCLE_SECONDS` or longer is enqueued on the slow lane, which workers of its own serve, so slow cycles never
+take the slots the quick ones need."""
 
 from __future__ import annotations
 

@@ -4,12 +4,15 @@ Every scheduled run starts with a claim and ends with its log, its result and it
 the ORM that was seven statements and more CPU to build them than Postgres needed to run them
 (docs/scheduling.md, Throughput). Each is now one hand-written Postgres statement:
 
-- `execution_claim`: the conditional UPDATE that claims a queued run RETURNING the run, its strategy
-  and the strategy's current version, and whether the strategy has any ledger rows (most have none,
-  and then the money layer needs no query at all);
-- `execution_rows_end`: one statement whose CTEs end the run (only while it is still `running`), then
-  insert the remaining log lines and actions and count it on the strategy, or write nothing at all when
-  the run was already ended. A single statement is atomic by itself: no BEGIN/COMMIT trips;
+- `executions_claim`: the conditional UPDATE that claims a message's queued runs (those due, for the tick's
+  messages) RETURNING each run, its strategy and the strategy's current version, and whether the strategy
+  has any ledger rows (most have none, and then the money layer needs no query at all); in the same statement
+  a run past its interval or whose strategy still runs its previous cycle is ended as skipped, saying why;
+- `executions_rows_end`: one statement whose CTEs end runs (only while still `running`), then insert
+  their remaining log lines and actions and count them on their strategies, or write nothing for a run
+  already ended. A single statement is atomic by itself: no BEGIN/COMMIT trips. `execution_rows_end`
+  ends one run through it, or, for the runs of one message (`EndBatch`), shares it with those that end at
+  the same time;
 - `execution_finish`, what every end of a run goes through (the worker's, recovery's): that statement, then
   the failed-run webhook.
 """
