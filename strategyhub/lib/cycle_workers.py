@@ -65,13 +65,13 @@ class CycleWorkerHeartbeat:
         self._stopped.set()
         try:
             cycle_worker_gone(self.queue)
-        except Exception:  # Redis is down: the entry expires by itself
-            logger.warning("could not say that %s stops", self.queue, exc_info=True)
+        except Exception as exc:  # Redis is down (or stopped first, as `make run` does): the entry expires by itself
+            logger.warning("could not say that %s stops (%s): it is dropped once silent", self.queue, exc)
 
     def _beat(self) -> None:
         while not self._stopped.is_set():
             try:
                 cycle_worker_beat(self.queue)
-            except Exception:  # Redis restarting: the tick routes around this worker until it is heard again
-                logger.warning("cycle worker heartbeat failed", exc_info=True)
+            except Exception as exc:  # Redis restarting: the tick routes around this worker until it is heard again
+                logger.warning("cycle worker heartbeat failed: %s", exc)
             self._stopped.wait(CYCLE_WORKER_BEAT_SECONDS)
