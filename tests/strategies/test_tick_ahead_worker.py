@@ -4,6 +4,9 @@ whose owner is gone goes to the shared queue."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +18,16 @@ from strategies.tasks import strategies_tick
 from strategyhub.lib.cycle_workers import cycle_worker_beat, cycle_worker_gone, cycle_workers_live
 from strategyhub.lib.hashring import HashRing
 from tests.strategies.test_strategy_run import deploy
-from tests.strategies.test_worker_killed import frozen_simulator, start_worker, stop, venues, wait_for, worker_env
+from tests.strategies.test_worker_killed import (
+    ROOT,
+    frozen_simulator,
+    kill,
+    start_worker,
+    stop,
+    venues,
+    wait_for,
+    worker_env,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 __all__ = ["frozen_simulator", "venues", "worker_env"]
@@ -69,3 +81,46 @@ def test_runs_sent_ahead_start_at_their_slot_on_the_worker_that_owns_them(
     finally:
         stop(worker)
     assert cycle_workers_live() == []  # a worker that stops says so
+
+
+def start_named_worker(env: dict[str, str], log: Path, name: str) -> subprocess.Popen[bytes]:
+    """A worker with a fixed node name: started again with it on this host, it consumes the same own queue."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "strategyhub", "worker", "--pool", "prefork", "--concurrency", "1",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO", "-n", f"{name}@%h"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def test_a_worker_killed_while_it_holds_a_message_sent_ahead_loses_no_run(
+        alice, staff, settings, worker_env: dict[str, str], tmp_path: Path) -> None:
+    settings.CELERY_TASK_DEFAULT_QUEUE = worker_env["CELERY_QUEUE"]
+    settings.SLOW_CYCLE_SECONDS = 0
+    settings.SCHEDULE_LEAD_MS = 4000  # a message held long enough for the kill to land before its ETA
+    strategy = deploy(alice, entry=QUIET, approve_by=staff, polling_interval=30, name="held ahead")
+    log = tmp_path / "worker.log"
+    name = f"held-{uuid.uuid4().hex[:6]}"
+    first = start_named_worker(worker_env, log, name)
+    try:
+        wait_for(lambda: len(cycle_workers_live()) == 1, seconds=90,
+                 what=f"the worker to announce its queue (worker log: {log.read_text()[-2000:]})")
+        slot = timezone.now() + timedelta(seconds=3.5)
+        Strategy.objects.filter(pk=strategy.pk).update(next_run_at=slot)
+        assert strategies_tick() == 1
+        wait_for(lambda: "execution_cycles" in log.read_text() and "received" in log.read_text(), seconds=3,
+                 what=f"the worker to take the message ahead of its slot (worker log: {log.read_text()[-2000:]})")
+    finally:
+        kill(first)
+    [execution] = Execution.objects.filter(strategy=strategy)
+    assert execution.status == "queued"  # held by the killed worker, unacknowledged: Redis still has it
+    second = start_named_worker(worker_env, log, name)  # the same worker back: its queue, the message redelivered
+    try:
+        wait_for(lambda: Execution.objects.get(pk=execution.pk).status not in ("queued", "running"), seconds=60,
+                 what=f"the redelivered message to run (worker log: {log.read_text()[-3000:]})")
+    finally:
+        stop(second)
+    execution.refresh_from_db()
+    assert execution.status == "succeeded", execution.error
+    assert execution.started_at is not None and execution.started_at >= execution.scheduled_for == slot
+    assert Execution.objects.filter(strategy=strategy).count() == 1  # ran once
