@@ -34,7 +34,7 @@ from runtime import Sandbox, SandboxLimits, SandboxUnavailable, VenueCallError
 from runtime.backtest_session import OneRunOutcome, OneRunSession
 from runtime.cycle import run_cycle_in_process
 from runtime.loader import load_strategy
-from runtime.sdk import VenueError
+from runtime.sdk import VENUE_METHODS, VenueError
 from runtime.step_session import StepSession
 from strategies.events import backtest_broadcast
 from strategies.models import Backtest, BacktestCsv, StrategyVersion, Sweep, SweepMethod
@@ -262,8 +262,9 @@ WALLET_PARAMETERS = ("tracked_traders", "wallets")
 
 
 def followed_wallets(config: dict[str, Any]) -> list[str]:
-    """The wallets a Polymarket strategy's parameters say it follows: their trades are its data."""
-    if config.get("platform") != "polymarket":
+    """The wallets a Polymarket strategy's parameters say it follows: their trades are its data. Only a venue whose
+    SDK reads a wallet's trades (`get_trade_history`) has followed wallets."""
+    if "get_trade_history" not in VENUE_METHODS.get(str(config.get("platform")), {}):
         return []
     return [w for w in _markets_named(config, None, *WALLET_PARAMETERS) if w.startswith("0x")]
 
