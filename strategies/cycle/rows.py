@@ -113,6 +113,20 @@ ORDER BY e.scheduled_for, e.id
 
 BUSY = "the previous cycle was still running"  # a run never overlaps the previous cycle of its strategy
 
+CLAIM_LOCKS = 23  # the advisory locks' first key that claims take, one a strategy (the second key)
+
+# Two claims of one strategy each decide "no other run in flight" from the snapshot their statement starts
+# with: under READ COMMITTED, both may run. Each claim takes its strategies' advisory locks first, in
+# ascending order (no deadlock between claims), held until it commits: the claim statement after them starts
+# with a snapshot that sees every run the claims before it started. Advisory, not the strategy rows: the tick
+# locks those (skipping locked ones) for the length of its batch.
+_CLAIM_LOCK_SQL = """
+SELECT pg_advisory_xact_lock(%(locks)s, k) FROM (
+    SELECT DISTINCT (strategy_id %% 2147483647)::integer AS k FROM strategies_execution
+    WHERE id = ANY(%(ids)s) AND status = %(queued)s ORDER BY k
+) AS t
+"""
+
 
 @dataclass
 class Claimed:
@@ -127,12 +141,15 @@ def executions_claim(*, execution_ids: Sequence[int], now: datetime, worker: str
     """Claim a message's queued runs in one statement (a conditional update: a redelivered or duplicate message
     finds them taken) and load what each needs. `due_only`: never one whose slot is after `now` (the tick sends
     its runs ahead of their slot). A run past its interval, or whose strategy has another cycle running, is not
-    run: the same statement ends it as skipped, saying why, so the two rules hold however the messages race."""
-    with connection.cursor() as cursor:
+    run: the same statement ends it as skipped, saying why, so the two rules hold however the messages race (its
+    strategies' claim locks, taken first in the same transaction, order it after any claim of theirs in flight)."""
+    ids = list(execution_ids)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_CLAIM_LOCK_SQL, {"locks": CLAIM_LOCKS, "ids": ids, "queued": Execution.Status.QUEUED})
         cursor.execute(_CLAIM_SQL, {
             "running": Execution.Status.RUNNING, "queued": Execution.Status.QUEUED,
             "skipped": Execution.Status.SKIPPED, "dry_run": Execution.Trigger.DRY_RUN, "busy": BUSY,
-            "system": ExecutionLog.Level.SYSTEM, "now": now, "worker": worker, "ids": list(execution_ids),
+            "system": ExecutionLog.Level.SYSTEM, "now": now, "worker": worker, "ids": ids,
             "due_by": now if due_only else datetime.max.replace(tzinfo=now.tzinfo), "book": "paper"})
         rows = cursor.fetchall()
     sizes = [len(_columns(model)) for model in (Execution, Strategy, StrategyVersion)]

@@ -6,14 +6,16 @@ message runs nothing twice."""
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from strategies.cycle.rows import BUSY, EndBatch, RunEnd, ends_together, execution_rows_end
+from strategies.cycle.rows import BUSY, EndBatch, RunEnd, ends_together, execution_rows_end, executions_claim
 from strategies.models import Execution, Strategy
 from strategies.scheduling import CycleMessage, Route, strategies_tick
 from strategies.tasks import execution_cycles
@@ -196,3 +198,61 @@ def test_runs_of_a_message_that_end_together_are_ended_by_one_statement(alice, s
     assert execution_rows_end(runs[0], logs=[], actions=[], counted=True, strategy_state=None,
                               last_cycle_ms=None) is False  # ended already: nothing written twice
     assert RunEnd(runs[0]).counted is False
+
+
+def _waiting_on_locks() -> int:
+    """How many lock requests of this database's sessions are waiting (a claim blocked, not a timer)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # else a transaction sees its first look at the sessions
+        cursor.execute("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                       "WHERE NOT l.granted AND a.datname = current_database()")
+        return int(cursor.fetchone()[0])
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, "the claim never reached the state the test waits for"
+        time.sleep(0.01)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_claims_racing_for_one_strategy_never_both_run(alice, staff) -> None:
+    """Run N claimed at the very end of its interval by one worker while run N+1 is claimed at its slot by another:
+    both statements start before either commits, so each finds no other run of the strategy in flight in its
+    snapshot. The test makes that certain: it holds run N+1's row, so the claim of N+1 waits inside its statement
+    (its snapshot already taken) while the claim of N goes ahead."""
+    strategy = deploy(alice, entry=QUIET, approve_by=staff, polling_interval=10)
+    slot = timezone.now() - timedelta(seconds=20)
+    assert strategy.running_version is not None
+    previous, run = (Execution.objects.create(strategy=strategy, version=strategy.running_version, trigger="scheduled",
+                                              mode=strategy.mode, status="queued", scheduled_for=slot + timedelta(
+                                                  seconds=10 * index)) for index in range(2))
+    now = run.scheduled_for  # N is exactly one interval late: not past it, still to run
+    outcomes: dict[str, list[Execution]] = {}
+
+    def claim(execution: Execution, worker: str) -> None:
+        close_old_connections()
+        try:
+            claimed = executions_claim(execution_ids=[execution.pk], now=now, worker=worker)
+            outcomes[worker] = [c.execution for c in claimed.runs] + [skipped for skipped, _ in claimed.skipped]
+        finally:
+            connection.close()
+
+    late = threading.Thread(target=claim, args=(previous, "late worker"))
+    on_time = threading.Thread(target=claim, args=(run, "on-time worker"))
+    with transaction.atomic():
+        Execution.objects.select_for_update().filter(pk=run.pk).get()
+        on_time.start()
+        _until(lambda: _waiting_on_locks() >= 1)  # the claim of N+1 waits on the row, its snapshot taken
+        late.start()
+        _until(lambda: not late.is_alive() or _waiting_on_locks() >= 2)
+    late.join()
+    on_time.join()
+
+    assert set(outcomes) == {"late worker", "on-time worker"}
+    ends = {execution.pk: execution for execution in Execution.objects.filter(pk__in=[previous.pk, run.pk])}
+    assert sorted(execution.status for execution in ends.values()) == ["running", "skipped"], ends
+    [skipped] = [execution for execution in ends.values() if execution.status == "skipped"]
+    assert skipped.error == f"skipped: {BUSY}"
+    assert list(skipped.logs.values_list("message", flat=True)) == [f"run skipped: {BUSY}"]
