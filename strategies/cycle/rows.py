@@ -7,7 +7,8 @@ the ORM that was seven statements and more CPU to build them than Postgres neede
 - `executions_claim`: the conditional UPDATE that claims a message's queued runs (those due, for the tick's
   messages) RETURNING each run, its strategy and the strategy's current version, and whether the strategy
   has any ledger rows (most have none, and then the money layer needs no query at all); in the same statement
-  a run past its interval or whose strategy still runs its previous cycle is ended as skipped, saying why;
+  a run past its interval or whose strategy still runs its previous cycle is ended as skipped, saying why
+  (after its strategies' claim locks, in the same transaction, so two claims of one strategy never both run);
 - `executions_rows_end`: one statement whose CTEs end runs (only while still `running`), then insert
   their remaining log lines and actions and count them on their strategies, or write nothing for a run
   already ended. A single statement is atomic by itself: no BEGIN/COMMIT trips. `execution_rows_end`
