@@ -96,7 +96,7 @@ def test_log_in_see_the_cards_and_every_tab(page: Page, dashboard: str, demo, co
     expect(page).to_have_url(f"{dashboard}/strategies/{demo['copy'].pk}/")
     expect(page.locator(".checklist")).to_contain_text("Closed paper trades")
     expect(page.locator(".figures").first).to_contain_text("$48.00")  # realized: the six trades' sum
-    page.wait_for_function("document.querySelector('[data-chart=equity-paper]').dataset.drawn === '1'")
+    expect(page.locator("[data-chart=equity-paper]")).to_have_attribute("data-drawn", "1")
     page.wait_for_timeout(300)  # one animation frame for the canvas
     assert canvas_has_ink(page), "the equity chart drew nothing"
     first_time = page.locator("time[data-local]").first
@@ -300,8 +300,8 @@ def test_a_backtest_shows_its_progress_live_then_its_results_and_charts(page: Pa
     expect(page.locator("[data-backtest-progress-text]")).to_contain_text("steps")
     screenshot("11-backtest-progress", full_page=False)
     expect(page.locator("[data-backtest]")).to_have_attribute("data-status", "succeeded", timeout=WAIT * 4)
-    page.wait_for_function("document.querySelector('[data-chart=backtest-equity]').dataset.drawn === '1'")
-    page.wait_for_function("document.querySelector('[data-chart=backtest-price]').dataset.drawn === '1'")
+    expect(page.locator("[data-chart=backtest-equity]")).to_have_attribute("data-drawn", "1")
+    expect(page.locator("[data-chart=backtest-price]")).to_have_attribute("data-drawn", "1")
     page.wait_for_timeout(300)  # one animation frame for the canvas
     assert canvas_has_ink(page), "the backtest's charts drew nothing"
     backtest.refresh_from_db()
