@@ -173,15 +173,24 @@ def test_a_button_swapped_in_works_at_once(page: Page, dashboard: str, demo, con
     page.evaluate("window.__sameDocument = true")
     page.evaluate("""sid => {
         const enable = () => document.querySelector(`#strategy-${sid} button[data-action=enable]`);
+        const pause = () => document.querySelector(`#strategy-${sid} button[data-action=pause]`);
+        const answered = () => {  // the Enable's answer is in: the card has its Pause again
+            if (!pause()) return;
+            document.body.removeEventListener('htmx:afterSwap', answered);
+            window.__enableAnswered = true;
+        };
         const swapped = () => {  // the card's swap, not the portfolio's that loads beside it
             if (!enable()) return;
             document.body.removeEventListener('htmx:afterSwap', swapped);
+            document.body.addEventListener('htmx:afterSwap', answered);
             setTimeout(() => enable().click(), 0);
         };
         document.body.addEventListener('htmx:afterSwap', swapped);
     }""", demo["copy"].pk)
     copy = card(page, demo["copy"])
     copy.locator("button[data-action=pause]").click()
+    # The Pause on screen proves nothing alone (it is there before the click's answer): wait for Enable's answer.
+    page.wait_for_function("() => window.__enableAnswered === true")
     expect(copy.locator("button[data-action=pause]")).to_be_visible()
     expect(copy.locator("[data-badge]")).to_have_text("Active")
     assert Strategy.objects.get(pk=demo["copy"].pk).enabled
