@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,14 @@ HEADER = struct.Struct(">I")
 
 class ProtocolError(Exception):
     """The other side sent something that is not a well-formed frame."""
+
+
+def wait_ready(fd: Any, timeout: float, *, write: bool = False) -> bool:
+    """Whether `fd` (a descriptor or a socket) is readable (writable) within `timeout` seconds. poll(), not
+    select(): a worker holding many warm sessions has descriptors past select()'s limit of 1,024."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT if write else select.POLLIN)
+    return bool(poller.poll(max(0.0, timeout) * 1000))
 
 
 def _reject_constant(name: str) -> Any:

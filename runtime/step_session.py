@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import secrets
-import select
 import selectors
 import socket
 import time
@@ -28,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.channel import HEADER, FrameDecoder, ProtocolError, encode_frame
+from runtime.channel import HEADER, FrameDecoder, ProtocolError, encode_frame, wait_ready
 from runtime.limits import SandboxLimits
 from runtime.outcome import (
     FAILED,
@@ -344,7 +343,7 @@ def send_frame(channel: socket.socket, frame: bytes, deadline: float) -> bool:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
-        select.select([], [channel], [], remaining)
+        wait_ready(channel, remaining, write=True)
     return True
 
 

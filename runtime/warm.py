@@ -33,7 +33,6 @@ import contextlib
 import logging
 import os
 import secrets
-import select
 import socket
 import threading
 import time
@@ -42,7 +41,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from runtime.channel import FrameDecoder, ProtocolError, encode_frame
+from runtime.channel import FrameDecoder, ProtocolError, encode_frame, wait_ready
 from runtime.limits import SandboxLimits
 from runtime.loader import strategy_hash
 from runtime.outcome import SUCCEEDED, CycleOutcome, OnCall, OnLog, SandboxUnavailable, json_default
@@ -138,7 +137,7 @@ class WarmSession:
         try:
             while True:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not select.select([self.channel], [], [], remaining)[0]:
+                if remaining <= 0 or not wait_ready(self.channel, remaining):
                     raise SessionGone("the session did not answer in time")
                 data, received, _, _ = socket.recv_fds(self.channel, 1 << 16, 4)
                 fds += received
@@ -265,7 +264,7 @@ class _CycleSession(RunSession):
             deadline = time.monotonic() + EXIT_GRACE
             status = self.pipes["status"]
             while not self.exited and (remaining := deadline - time.monotonic()) > 0:
-                if not select.select([status], [], [], remaining)[0]:
+                if not wait_ready(status, remaining):
                     break
                 try:
                     data = os.read(status, 4096)

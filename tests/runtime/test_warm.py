@@ -5,6 +5,8 @@ strategy's session, and a session held hostage is stopped and replaced."""
 from __future__ import annotations
 
 import json
+import os
+import resource
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -148,6 +150,27 @@ def test_more_versions_than_sessions_keep_the_sessions_they_have_and_run_the_res
         assert [key[1] for key in sessions.sessions] == ["v1", "v2"]
     finally:
         sessions.close()
+
+
+def test_a_worker_holding_descriptors_past_1024_still_runs_its_warm_cycles(sandbox: Sandbox) -> None:
+    """A worker process with hundreds of warm sessions holds descriptors numbered past select()'s limit (1,024):
+    bench_schedule at 1,000 warm strategies failed 4,022 runs with "filedescriptor out of range in select()"."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.fail(f"this test needs RLIMIT_NOFILE's hard limit of at least 2048 (it is {hard})")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]  # the session's descriptors come after these
+    sessions = WarmSessions()
+    try:
+        for _ in range(2):
+            outcome = cycle(sessions, sandbox, COUNTING)
+            assert outcome.status == "succeeded", outcome.error
+        assert sessions.started == 1
+    finally:
+        sessions.close()
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_a_failed_cycle_retires_its_session_and_the_next_runs_in_a_new_one(
