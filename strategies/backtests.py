@@ -932,11 +932,12 @@ def sweep_rank(points: list[dict[str, Any]], *, metric: str, holdout: float) -> 
     share), the number of trials, the deflated Sharpe ratio of the best, and the best's out-of-sample metrics."""
     if not points:
         return {"metric": metric, "holdout": holdout, "trials": 0, "ranking": []}
-    times = [_epoch(moment) for moment, _ in points[0]["equity"]]
+    parsed: dict[str, float] = {}  # the points' equity shares its times: each parsed once
+    times = [_epoch(moment, parsed) for moment, _ in points[0]["equity"]]
     split = times[0] + (times[-1] - times[0]) * (1 - holdout) if holdout and len(times) > 1 else None
     rows = []
     for point in points:
-        run = _StoredRun.of(point)
+        run = _StoredRun.of(point, parsed)
         inside = run.segment(None, split) if split is not None else point["metrics"]
         outside = run.segment(split, None) if split is not None else None
         returns = run.daily_returns(split)
@@ -988,24 +989,31 @@ def sweep_json(sweep: Sweep, *, detail: bool) -> dict[str, Any]:
     return data
 
 
-def _epoch(moment: str) -> float:
-    return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+def _epoch(moment: str, parsed: dict[str, float] | None = None) -> float:
+    """An ISO time as epoch seconds; `parsed` remembers the ones already seen."""
+    if parsed is not None and moment in parsed:
+        return parsed[moment]
+    epoch = datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+    if parsed is not None:
+        parsed[moment] = epoch
+    return epoch
 
 
 @dataclass
 class _StoredRun:
-    """A finished point's equity and trades, their times parsed once."""
+    """A finished point's equity and trades, their times and values parsed once (the times ascending, as a run
+    records them)."""
 
     times: list[float]
-    values: list[str]
+    values: list[Decimal]
     trades: list[tuple[float, float, dict[str, Any]]]  # (entry, exit, trade)
     spans: list[tuple[float, float]]  # when a position was held, merged; an open one lasts to infinity
 
     @classmethod
-    def of(cls, point: dict[str, Any]) -> _StoredRun:
-        trades = [(_epoch(t["entry_time"]), _epoch(t["exit_time"]), t) for t in point["trades"]]
+    def of(cls, point: dict[str, Any], parsed: dict[str, float]) -> _StoredRun:
+        trades = [(_epoch(t["entry_time"], parsed), _epoch(t["exit_time"], parsed), t) for t in point["trades"]]
         spans = sorted([(entry, exit_) for entry, exit_, _ in trades]
-                       + [(_epoch(str(p.get("opened_at") or p.get("entry_time"))), math.inf)
+                       + [(_epoch(str(p.get("opened_at") or p.get("entry_time")), parsed), math.inf)
                           for p in point["open_positions"] if p.get("opened_at") or p.get("entry_time")])
         merged: list[tuple[float, float]] = []
         for a, b in spans:
@@ -1013,24 +1021,26 @@ class _StoredRun:
                 merged[-1] = (merged[-1][0], max(merged[-1][1], b))
             else:
                 merged.append((a, b))
-        return cls([_epoch(m) for m, _ in point["equity"]], [v for _, v in point["equity"]], trades, merged)
+        return cls([_epoch(m, parsed) for m, _ in point["equity"]], [Decimal(v) for _, v in point["equity"]], trades,
+                   merged)
 
-    def held(self, moment: float) -> bool:
-        at = bisect.bisect_right(self.spans, (moment, math.inf)) - 1
-        return at >= 0 and self.spans[at][0] <= moment <= self.spans[at][1]
+    def held_steps(self, times: list[float]) -> int:
+        """How many of `times` (ascending) fall inside a span a position was held (the spans are merged: disjoint)."""
+        return sum(bisect.bisect_right(times, b) - bisect.bisect_left(times, a) for a, b in self.spans)
 
     def segment(self, low: float | None, high: float | None) -> dict[str, Any]:
         """The metrics between two moments, with the same formulas as a whole run's: the equity inside, the trades
         that closed inside (a trade opened before `low` counts where it closed), exposure from the trades' spans."""
-        equity = [(t, Decimal(v)) for t, v in zip(self.times, self.values, strict=True)
-                  if (low is None or t >= low) and (high is None or t <= high)]
+        first = 0 if low is None else bisect.bisect_left(self.times, low)
+        last = len(self.times) if high is None else bisect.bisect_right(self.times, high)
+        equity = list(zip(self.times[first:last], self.values[first:last], strict=True))
         if len(equity) < 2:
             return {}
         trades = [trade for _, at, trade in self.trades if (low is None or at > low) and (high is None or at <= high)]
         end = equity[-1][0]
         return compute_metrics(
             equity=equity, trade_returns=[_trade_return(t) for t in trades],
-            trade_pnls=[Decimal(t["pnl"]) for t in trades], exposure_steps=sum(1 for t, _ in equity if self.held(t)),
+            trade_pnls=[Decimal(t["pnl"]) for t in trades], exposure_steps=self.held_steps(self.times[first:last]),
             fees_usd=sum((Decimal(t["fees"]) for t in trades), Decimal(0)), first_price=None, last_price=None,
             open_positions=sum(1 for a, b, _ in self.trades if a <= end < b)
             + sum(1 for a, b in self.spans if b == math.inf and a <= end))
