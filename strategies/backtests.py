@@ -26,9 +26,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from runtime import Sandbox, SandboxLimits, SandboxUnavailable, VenueCallError
 from runtime.backtest_session import OneRunOutcome, OneRunSession
@@ -871,7 +873,9 @@ def sweep_step(*, sweep_id: int, enqueue: Callable[[int], object]) -> None:
     waiting = Backtest.objects.filter(sweep_id=sweep_id, status=Backtest.Status.QUEUED).order_by("sweep_index")
     point = waiting.values_list("pk", flat=True).first()
     if point is not None:
-        backtest_execute(backtest_id=point, lookahead=False)  # another lane may have claimed it: then a no-op
+        ran = backtest_execute(backtest_id=point, lookahead=False)  # another lane may have claimed it: then a no-op
+        if ran.status == Backtest.Status.SUCCEEDED:
+            _point_figures_keep(ran, sweep_id=sweep_id)
         _sweep_count(sweep_id)
     if waiting.exists():
         enqueue(sweep_id)
@@ -912,11 +916,15 @@ def sweep_finish(*, sweep_id: int) -> None:
             return
         _sweep_count(sweep_id)
         sweep.refresh_from_db()
-        points: list[dict[str, Any]] = [dict(row) for row in sweep.points.filter(
-            status=Backtest.Status.SUCCEEDED).order_by("sweep_index").values(
-            "pk", "sweep_index", "parameters", "metrics", "equity", "trades", "open_positions")]
+        succeeded = sweep.points.filter(status=Backtest.Status.SUCCEEDED).order_by("sweep_index")
+        points: list[dict[str, Any]] = [dict(row) for row in succeeded.values(
+            "pk", "sweep_index", "parameters", "finished_at")]
+        figures = _point_figures_kept(points, sweep.holdout)
+        if figures is None:  # worked out here from the stored runs
+            points = [dict(row) for row in succeeded.values(
+                "pk", "sweep_index", "parameters", "metrics", "equity", "trades", "open_positions")]
         failed = sweep.points.filter(status=Backtest.Status.FAILED).values_list("error", flat=True).first()
-        sweep.results = sweep_rank(points, metric=sweep.metric, holdout=sweep.holdout)
+        sweep.results = sweep_rank(points, metric=sweep.metric, holdout=sweep.holdout, figures=figures)
         if sweep.cancel_requested:
             sweep.status = Sweep.Status.CANCELLED
         elif points:
@@ -927,25 +935,22 @@ def sweep_finish(*, sweep_id: int) -> None:
         sweep.save(update_fields=["results", "status", "error", "finished_at", "done"])
 
 
-def sweep_rank(points: list[dict[str, Any]], *, metric: str, holdout: float) -> dict[str, Any]:
+def sweep_rank(points: list[dict[str, Any]], *, metric: str, holdout: float,
+               figures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The ranking of finished points by `metric` over the in-sample part (the range before its last `holdout`
-    share), the number of trials, the deflated Sharpe ratio of the best, and the best's out-of-sample metrics."""
+    share), the number of trials, the deflated Sharpe ratio of the best, and the best's out-of-sample metrics.
+    `figures`: each point's `_point_figures`, worked out already (then `points` need no equity or trades)."""
     if not points:
         return {"metric": metric, "holdout": holdout, "trials": 0, "ranking": []}
-    parsed: dict[str, float] = {}  # the points' equity shares its times: each parsed once
-    times = [_epoch(moment, parsed) for moment, _ in points[0]["equity"]]
-    split = times[0] + (times[-1] - times[0]) * (1 - holdout) if holdout and len(times) > 1 else None
-    rows = []
-    for point in points:
-        run = _StoredRun.of(point, parsed)
-        inside = run.segment(None, split) if split is not None else point["metrics"]
-        outside = run.segment(split, None) if split is not None else None
-        returns = run.daily_returns(split)
-        rows.append({"backtest_id": str(point["pk"]), "index": point["sweep_index"],
-                     "parameters": point["parameters"].get("overrides") or {},
-                     "score": inside.get(metric), "in_sample": {k: inside.get(k) for k in RANKED_KEYS},
-                     "out_of_sample": None if outside is None else {k: outside.get(k) for k in RANKED_KEYS},
-                     "_returns": returns})
+    if figures is None:
+        parsed: dict[str, float] = {}  # the points' equity shares its times: each parsed once
+        split = _sweep_split([_epoch(moment, parsed) for moment, _ in points[0]["equity"]], holdout)
+        figures = [_point_figures(point, split, parsed) for point in points]
+    split = figures[0]["split"]
+    rows = [{"backtest_id": str(point["pk"]), "index": point["sweep_index"],
+             "parameters": point["parameters"].get("overrides") or {}, "score": kept["in_sample"].get(metric),
+             "in_sample": kept["in_sample"], "out_of_sample": kept["out_of_sample"], "_returns": kept["returns"]}
+            for point, kept in zip(points, figures, strict=True)]
     rows.sort(key=lambda row: (row["score"] is None, -(row["score"] or 0.0), row["index"]))
     trial_sharpes = [s for s in (sharpe_per_period(row["_returns"]) for row in rows) if s is not None]
     best = rows[0]
@@ -964,6 +969,61 @@ def sweep_rank(points: list[dict[str, Any]], *, metric: str, holdout: float) -> 
         "out_of_sample": best["out_of_sample"],
         "ranking": rows,
     }
+
+
+def _sweep_split(times: list[float], holdout: float) -> float | None:
+    """Where the held-back tail starts: the last `holdout` share of the range of a run's equity."""
+    return times[0] + (times[-1] - times[0]) * (1 - holdout) if holdout and len(times) > 1 else None
+
+
+def _point_figures(point: dict[str, Any], split: float | None, parsed: dict[str, float]) -> dict[str, Any]:
+    """What the ranking needs of one finished point: its metrics before and after `split`, and its daily returns
+    before it (the deflated Sharpe's)."""
+    run = _StoredRun.of(point, parsed)
+    inside = run.segment(None, split) if split is not None else point["metrics"]
+    outside = run.segment(split, None) if split is not None else None
+    return {"split": split, "in_sample": {k: inside.get(k) for k in RANKED_KEYS},
+            "out_of_sample": None if outside is None else {k: outside.get(k) for k in RANKED_KEYS},
+            "returns": run.daily_returns(split)}
+
+
+POINT_FIGURES_KEPT_SECONDS = 24 * 3600
+
+
+def _point_figures_key(point: dict[str, Any], holdout: float) -> str:
+    """The point's run named by its row and the moment it finished: a database made afresh (tests) reuses ids."""
+    return f"sweep-point-figures:{point['pk']}:{point['finished_at'].isoformat()}:{holdout!r}"
+
+
+def _point_figures_keep(point: Backtest, *, sweep_id: int) -> None:
+    """Work a finished point's ranking figures out in its lane, beside the other lanes' runs, and keep them in the
+    cache: the ranking after the last point then only sorts (on one core, while the sweep waits). The figures are
+    the ones `sweep_rank` would work out from the stored run; a point whose figures are gone is worked out then."""
+    holdout = Sweep.objects.values_list("holdout", flat=True).get(pk=sweep_id)
+    parsed: dict[str, float] = {}
+    stored = {"metrics": point.metrics, "equity": point.equity, "trades": point.trades,
+              "open_positions": point.open_positions}
+    figures = _point_figures(stored, _sweep_split([_epoch(moment, parsed) for moment, _ in point.equity], holdout),
+                             parsed)
+    try:
+        cache.set(_point_figures_key({"pk": point.pk, "finished_at": point.finished_at}, holdout), figures,
+                  POINT_FIGURES_KEPT_SECONDS)
+    except (RedisError, OSError) as error:  # only a speed-up: the ranking works them out without
+        logger.warning("sweep point %s: figures not kept: %r", point.pk, error)
+
+
+def _point_figures_kept(points: list[dict[str, Any]], holdout: float) -> list[dict[str, Any]] | None:
+    """The kept figures of every point, in order; None unless all are kept and share one split (the points ran
+    over the same range, so their equity starts and ends alike)."""
+    keys = [_point_figures_key(point, holdout) for point in points]
+    try:
+        kept = cache.get_many(keys)
+    except (RedisError, OSError):
+        return None
+    figures: list[dict[str, Any]] = [kept[key] for key in keys if key in kept]
+    if len(figures) < len(keys) or any(f["split"] != figures[0]["split"] for f in figures):
+        return None
+    return figures
 
 
 def sweep_json(sweep: Sweep, *, detail: bool) -> dict[str, Any]:
