@@ -24,7 +24,8 @@ def _ranked_from_stored_runs(sweep: Sweep) -> dict[str, Any]:
     points = [dict(row) for row in sweep.points.filter(status=Backtest.Status.SUCCEEDED).order_by(
         "sweep_index").values("pk", "sweep_index", "parameters", "metrics", "equity", "trades", "open_positions")]
     ranked = sweep_rank(points, metric=sweep.metric, holdout=sweep.holdout)
-    return json.loads(json.dumps(ranked))  # as stored
+    stored: dict[str, Any] = json.loads(json.dumps(ranked))  # as the sweep's row holds it
+    return stored
 
 
 def test_the_ranking_the_lanes_work_out_is_the_one_the_stored_runs_give(alice) -> None:
