@@ -1,12 +1,10 @@
 """Scheduling under load: N strategies at a fixed interval, with the real beat, worker, Postgres and Redis.
 
     python benchmarks/bench_schedule.py [--strategies 1000] [--interval 10] [--seconds 120] [--concurrency 3]
-                                        [--cycle-workers 3] [--sweep 1500,2000,3000 [--sweep-seconds 60]]
+                                        [--sweep 1500,2000,3000 [--sweep-seconds 60]]
 
 Needs DATABASE_URL (Postgres) and REDIS_URL. It creates its own database (`<name>_bench`, dropped and
-re-created each run) so it never touches real data, starts one beat, one worker (`--concurrency` pool processes)
-and `--cycle-workers` dedicated cycle workers of one pool process each, as the Procfile's worker-cycles (0: none,
-the worker's pool runs the cycles, the layout before them), lets them run,
+re-created each run) so it never touches real data, starts one beat and one worker, lets them run,
 then reports from the executions: lag from scheduled_for to started_at, executions per second,
 duplicates, overlaps and missed slots, the time from a script's ctx.log to the websocket follower
 (the worker's receipt time of the log line → the message arriving at a subscribed client), and the
@@ -77,7 +75,6 @@ class Window:
     strategies: int
     interval: int
     seconds: float
-    layout: str = ""
     lags: list[float] = field(default_factory=list)  # seconds, scheduled_for → started_at
     executions: int = 0
     expected: int = 0
@@ -154,7 +151,7 @@ def deploy(count: int, interval: int) -> None:
 
 
 def measure(env: dict[str, str], *, strategies: int, interval: int, seconds: float, concurrency: int,
-            cycle_workers: int, followers: int) -> Window:
+            followers: int) -> Window:
     """Run `strategies` of the deployed strategies (the rest disabled) for `seconds` with a fresh worker
     and beat, and read lag, duplicates, overlaps and missed slots back from the executions."""
     from django.db.models import Count, Q
@@ -177,15 +174,9 @@ def measure(env: dict[str, str], *, strategies: int, interval: int, seconds: flo
         subprocess.Popen([sys.executable, "-m", "celery", "-A", "strategyhub", "beat", "--loglevel=WARNING",
                           "-s", f"/tmp/strategyhub-bench-beat-{os.getpid()}"], cwd=ROOT, env=env,
                          start_new_session=True),
-        *[subprocess.Popen([sys.executable, "-m", "celery", "-A", "strategyhub", "worker", "--loglevel=WARNING",
-                            f"--queues={env.get('CELERY_QUEUE', 'celery')}.cycles", "--concurrency=1",
-                            "--without-gossip", "--without-mingle", "-n", f"cycles{index}@%h"],
-                           cwd=ROOT, env=env, start_new_session=True) for index in range(cycle_workers)],
     ]
-    window = Window(strategies=strategies, interval=interval, seconds=seconds,
-                    layout=f"worker concurrency {concurrency}, {cycle_workers} cycle workers")
-    meter = CpuMeter(roots={"worker": processes[0].pid, "beat": processes[1].pid,
-                            "cycle workers": [process.pid for process in processes[2:]]},
+    window = Window(strategies=strategies, interval=interval, seconds=seconds)
+    meter = CpuMeter(roots={"worker": processes[0].pid, "beat": processes[1].pid},
                      database=env["DATABASE_URL"].rsplit("/", 1)[1])
     cpu_window: list[datetime] = []
     try:
@@ -237,7 +228,7 @@ def report(window: Window, *, compare: bool) -> None:
     print()
     print(f"{window.strategies} strategies × {window.interval} s, {window.seconds:.0f} s measured; "
           f"load average {window.load[0]} at the start, {window.load[1]} at the end "
-          f"({os.cpu_count()} cores); {window.layout}")
+          f"({os.cpu_count()} cores)")
     print(f"{'measure':<40}{'now':>16}{'before':>12}{'target':>12}")
     print("-" * 80)
     before = BEFORE if compare else {}
@@ -281,8 +272,6 @@ def main() -> int:
     parser.add_argument("--interval", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--concurrency", type=int, default=3, help="3 measured best on 2 cores (4 and 6 were slower)")
-    parser.add_argument("--cycle-workers", type=int, default=3,
-                        help="dedicated cycle workers of one pool process each (0: the worker's pool runs the cycles)")
     parser.add_argument("--followers", type=int, default=20, help="strategies followed over a websocket")
     parser.add_argument("--sweep", metavar="N,N,…", default="",
                         help="then find the most strategies with lag p99 ≤ 1 s: one window per count, in order, "
@@ -296,14 +285,14 @@ def main() -> int:
     deploy(args.strategies, args.interval)
     if args.seconds > 0:
         report(measure(env, strategies=args.strategies, interval=args.interval, seconds=args.seconds,
-                       concurrency=args.concurrency, cycle_workers=args.cycle_workers, followers=args.followers),
+                       concurrency=args.concurrency, followers=args.followers),
                compare=(args.strategies, args.interval) == (1000, 10))
     steps = [int(step) for step in args.sweep.split(",") if step.strip()]
     held = []
     for count in steps:
         deploy(count, args.interval)
         window = measure(env, strategies=count, interval=args.interval, seconds=args.sweep_seconds,
-                         concurrency=args.concurrency, cycle_workers=args.cycle_workers, followers=0)
+                         concurrency=args.concurrency, followers=0)
         report(window, compare=False)
         ok = window.lag_ms(0.99) <= 1000 and not window.duplicates and not window.overlaps and not window.missed
         held.append((count, window, ok))

@@ -34,12 +34,7 @@ from strategies.models import Execution
 from strategies.scheduling import CYCLES_PER_MESSAGE, CycleMessage
 from strategies.scheduling import strategies_tick as tick
 from strategies.services import strategies_pause_live, test_run_slot_release
-from strategyhub.lib.cycle_workers import (
-    CycleWorkerHeartbeat,
-    cycle_worker_queue,
-    cycle_workers_lane,
-    cycle_workers_live,
-)
+from strategyhub.lib.cycle_workers import CycleWorkerHeartbeat, cycle_worker_queue, cycle_workers_live
 from strategyhub.lib.hashring import HashRing
 from trading.venue_accounts import venue_client_for
 
@@ -188,18 +183,11 @@ _own_queue: list[CycleWorkerHeartbeat] = []  # this worker's queue and its heart
 
 @celeryd_after_setup.connect
 def _on_worker_setup(sender: str, instance: Any, **kwargs: object) -> None:
-    """A worker of the main queue also consumes a queue of its own, where the tick routes the strategies it owns; a
-    dedicated cycle worker (`--queues=<CELERY_QUEUE>.cycles`) consumes only its own (strategyhub.lib.cycle_workers)."""
+    """A worker of the main queue also consumes a queue of its own, where the tick routes the strategies it owns."""
     queues = instance.app.amqp.queues
-    dedicated = cycle_workers_lane() in queues.consume_from
-    if dedicated or settings.CELERY_TASK_DEFAULT_QUEUE in queues.consume_from:  # not worker-slow
-        heartbeat = CycleWorkerHeartbeat(cycle_worker_queue(sender), dedicated=dedicated)
+    if settings.CELERY_TASK_DEFAULT_QUEUE in queues.consume_from:  # not worker-slow
+        heartbeat = CycleWorkerHeartbeat(cycle_worker_queue(sender))
         queues.select_add(heartbeat.queue)
-        if dedicated:
-            queues.deselect([cycle_workers_lane()])  # nothing is sent there
-            if instance.concurrency != 1:
-                logger.warning("a dedicated cycle worker with %s pool processes starts a warm session of a strategy "
-                               "in each: run it with --concurrency=1", instance.concurrency)
         _own_queue.append(heartbeat)
 
 

@@ -2,9 +2,9 @@
 
 Starts the embedded PostgreSQL (when DATABASE_URL is unset), migrates and seeds the demo, starts the embedded
 Redis (when REDIS_URL is unset), then the processes of the Procfile: web (gunicorn, HTTP), asgi (daphne:
-websockets and /mcp), worker, `CYCLE_WORKERS` (2) cycle workers (worker-cycles), worker-slow, beat, and the venue
-simulator, with `front` on the one public port routing by path to web and asgi (strategyhub/front.py), each log line
-prefixed with its name. Ctrl-C, or any part exiting, stops all, the embedded PostgreSQL last.
+websockets and /mcp), worker, worker-slow, beat, and the venue simulator, with `front` on the one public port
+routing by path to web and asgi (strategyhub/front.py), each log line prefixed with its name. Ctrl-C, or any part
+exiting, stops all, the embedded PostgreSQL last.
 """
 
 from __future__ import annotations
@@ -63,22 +63,6 @@ def parts(host: str, port: int, *, simulator: bool) -> list[Part]:
                 f"--concurrency={os.environ.get('WORKER_CONCURRENCY', '2')}",
             ],
         ),
-        *[Part(  # the scheduled cycles, each node a pool of one process (docs/scheduling.md, Routing)
-            f"cycles{index}",
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "strategyhub",
-                "worker",
-                "--loglevel=info",
-                f"--queues={os.environ.get('CELERY_QUEUE', 'celery')}.cycles",
-                "--concurrency=1",
-                "-n",
-                f"cycles{index}@%h",
-            ],
-        ) for index in range(1, int(os.environ.get("CYCLE_WORKERS", "2")) + 1)],
         Part(  # the slow lane (docs/scheduling.md): strategies whose last cycle was slow
             "worker-slow",
             [

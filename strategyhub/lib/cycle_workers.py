@@ -5,11 +5,6 @@ name and this host's boot id and PID namespace, so two hosts cloned from one ima
 is alive every CYCLE_WORKER_BEAT_SECONDS in a Redis sorted set (member: its queue, score: when). A worker silent
 for CYCLE_WORKER_TTL_SECONDS is gone: cut off, killed, or stopped (a clean stop leaves at once). The tick reads the
 live ones and hashes each strategy version onto them (strategyhub.lib.hashring).
-
-A dedicated cycle worker (started with `--queues=<CELERY_QUEUE>.cycles`, a pool of one process: Procfile
-`worker-cycles`) consumes only its own queue and beats into a set of its own. While any is live the tick routes
-to those alone: a node whose pool is one process holds each of its strategies' warm session once, where a node of
-several pool processes would start one in each. With none live, the main workers take the cycles as before.
 """
 
 from __future__ import annotations
@@ -29,13 +24,8 @@ CYCLE_WORKER_BEAT_SECONDS = 1.0
 CYCLE_WORKER_TTL_SECONDS = 5.0
 
 
-def _key(*, dedicated: bool = False) -> str:
-    return shared_key(f"cycle-workers:{settings.CELERY_TASK_DEFAULT_QUEUE}{':dedicated' if dedicated else ''}")
-
-
-def cycle_workers_lane() -> str:
-    """What a dedicated cycle worker is started with (`--queues=`); nothing is sent to it."""
-    return f"{settings.CELERY_TASK_DEFAULT_QUEUE}.cycles"
+def _key() -> str:
+    return shared_key(f"cycle-workers:{settings.CELERY_TASK_DEFAULT_QUEUE}")
 
 
 def cycle_worker_queue(nodename: str) -> str:
@@ -43,35 +33,28 @@ def cycle_worker_queue(nodename: str) -> str:
     return f"{settings.CELERY_TASK_DEFAULT_QUEUE}.cycles.{nodename}/{this_host()}"
 
 
-def cycle_worker_beat(queue: str, *, dedicated: bool = False, now: float | None = None) -> None:
-    shared_redis().zadd(_key(dedicated=dedicated), {queue: time.time() if now is None else now})
+def cycle_worker_beat(queue: str, *, now: float | None = None) -> None:
+    shared_redis().zadd(_key(), {queue: time.time() if now is None else now})
 
 
 def cycle_worker_gone(queue: str) -> None:
-    pipe = shared_redis().pipeline()
-    pipe.zrem(_key(), queue)
-    pipe.zrem(_key(dedicated=True), queue)
-    pipe.execute()
+    shared_redis().zrem(_key(), queue)
 
 
 def cycle_workers_live(*, now: float | None = None) -> list[str]:
-    """The queues of the workers heard from within CYCLE_WORKER_TTL_SECONDS (the silent ones are dropped): the
-    dedicated cycle workers when any is live, else the main workers."""
+    """The queues of the workers heard from within CYCLE_WORKER_TTL_SECONDS; the silent ones are dropped."""
     since = (time.time() if now is None else now) - CYCLE_WORKER_TTL_SECONDS
     pipe = shared_redis().pipeline()
-    for key in (_key(dedicated=True), _key()):
-        pipe.zremrangebyscore(key, "-inf", f"({since}")
-        pipe.zrangebyscore(key, since, "+inf")
-    _, dedicated, _, main = pipe.execute()
-    return sorted(member.decode() for member in dedicated or main)
+    pipe.zremrangebyscore(_key(), "-inf", f"({since}")
+    pipe.zrangebyscore(_key(), since, "+inf")
+    return sorted(member.decode() for member in pipe.execute()[1])
 
 
 class CycleWorkerHeartbeat:
     """A daemon thread of the worker's main process that says `queue` is alive until `stop`."""
 
-    def __init__(self, queue: str, *, dedicated: bool = False) -> None:
+    def __init__(self, queue: str) -> None:
         self.queue = queue
-        self.dedicated = dedicated
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="cycle-worker-heartbeat", daemon=True)
 
@@ -88,7 +71,7 @@ class CycleWorkerHeartbeat:
     def _beat(self) -> None:
         while not self._stopped.is_set():
             try:
-                cycle_worker_beat(self.queue, dedicated=self.dedicated)
+                cycle_worker_beat(self.queue)
             except Exception as exc:  # Redis restarting: the tick routes around this worker until it is heard again
                 logger.warning("cycle worker heartbeat failed: %s", exc)
             self._stopped.wait(CYCLE_WORKER_BEAT_SECONDS)

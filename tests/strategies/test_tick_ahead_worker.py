@@ -9,8 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta
-from functools import partial
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -133,57 +132,3 @@ def test_a_worker_killed_while_it_holds_a_message_sent_ahead_loses_no_run(
     assert execution.status == "succeeded", execution.error
     assert execution.started_at is not None and execution.started_at >= execution.scheduled_for == slot
     assert Execution.objects.filter(strategy=strategy).count() == 1  # ran once
-
-
-def all_succeeded(slot: datetime, count: int) -> bool:
-    return Execution.objects.filter(scheduled_for=slot, status="succeeded").count() == count
-
-
-def start_cycle_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """A dedicated cycle worker, as the Procfile's worker-cycles: its own queue only, a pool of one process."""
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "strategyhub", "worker", "--pool", "prefork", "--concurrency", "1",
-             f"--queues={env['CELERY_QUEUE']}.cycles", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--loglevel=INFO", "-n", f"cycles-{uuid.uuid4().hex[:6]}@%h"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-
-def test_a_dedicated_cycle_worker_takes_every_cycle_while_it_lives(
-        alice, staff, settings, worker_env: dict[str, str], tmp_path: Path) -> None:
-    settings.CELERY_TASK_DEFAULT_QUEUE = worker_env["CELERY_QUEUE"]
-    settings.SLOW_CYCLE_SECONDS = 0
-    settings.SCHEDULE_LEAD_MS = 1000
-    strategies = [deploy(alice, entry=QUIET, approve_by=staff, polling_interval=10, name=f"dedicated {index}")
-                  for index in range(4)]
-    main_log, cycles_log = tmp_path / "worker.log", tmp_path / "cycles.log"
-    main = start_worker(worker_env, main_log)
-    cycles = start_cycle_worker(worker_env, cycles_log)
-    try:
-        wait_for(lambda: any(".cycles.cycles-" in queue for queue in cycle_workers_live()), seconds=90,
-                 what=f"the cycle worker to announce its queue (log: {cycles_log.read_text()[-2000:]})")
-        [dedicated] = cycle_workers_live()  # the main worker is live too, but routed to only when no cycle worker is
-        for round_ in range(2):
-            slot = timezone.now() + timedelta(milliseconds=800)
-            Strategy.objects.filter(pk__in=[s.pk for s in strategies]).update(next_run_at=slot)
-            assert strategies_tick() == len(strategies)
-            wait_for(partial(all_succeeded, slot, len(strategies)), seconds=60,
-                     what=f"round {round_} to run (log: {cycles_log.read_text()[-2000:]})")
-        # Every cycle in the cycle worker's one pool process: the one place each version's warm session lives.
-        assert len(set(Execution.objects.filter(strategy__in=strategies).values_list("worker", flat=True))) == 1
-        received = re.compile(r"Task strategies\.execution_cycles\[[^]]+\] received")
-        assert received.search(cycles_log.read_text()) and not received.search(main_log.read_text())
-
-        stop(cycles)  # gone: the main worker takes the cycles again
-        assert cycle_workers_live() != [dedicated]
-        wait_for(lambda: len(cycle_workers_live()) == 1, seconds=10, what="the main worker to be routed to")
-        later = timezone.now() + timedelta(milliseconds=800)
-        Strategy.objects.filter(pk__in=[s.pk for s in strategies]).update(next_run_at=later)
-        assert strategies_tick() == len(strategies)
-        wait_for(partial(all_succeeded, later, len(strategies)), seconds=60,
-                 what=f"the main worker to run them (log: {main_log.read_text()[-2000:]})")
-    finally:
-        stop(cycles)
-        stop(main)
-    assert cycle_workers_live() == []
