@@ -392,6 +392,9 @@ class SeccompTemplate:
             struct.pack_into("I", program, offset, own_pid)
         return bytes(program)
 
+    def prebuilt(self) -> PrebuiltFilter:
+        return PrebuiltFilter(self.program, self.offsets)
+
 
 class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
@@ -403,6 +406,25 @@ def apply_seccomp(program: bytes) -> None:
     if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) != 0:
         error = ctypes.get_errno()
         raise OSError(error, f"seccomp filter: {os.strerror(error)}")
+
+
+class PrebuiltFilter:
+    """The filter's buffer and its sock_fprog, made once by a warm session: each cycle's child (a fork of it,
+    same addresses) writes only its pid into its copy and applies it, the same program as `for_pid`'s."""
+
+    def __init__(self, program: bytes, offsets: list[int]) -> None:
+        self.buffer = ctypes.create_string_buffer(program, len(program))
+        self.offsets = offsets
+        self.fprog = _SockFprog(len(program) // 8, ctypes.cast(self.buffer, ctypes.c_void_p))
+        self.address = ctypes.addressof(self.fprog)
+
+    def apply(self, own_pid: int) -> None:
+        for offset in self.offsets:
+            struct.pack_into("I", self.buffer, offset, own_pid)
+        if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, self.address, 0, 0) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"seccomp filter: {os.strerror(error)}")
+
 
 
 # --- all together ----------------------------------------------------------------------------------
@@ -431,6 +453,7 @@ class Confinement:
             self.notes.append("landlock is not available in this kernel")
         self.seccomp = SeccompTemplate() if seccomp_supported() else None
         self.session_seccomp = seccomp_program(0, session=True) if self.seccomp is not None else None
+        self.cycle_filter: PrebuiltFilter | None = None  # a warm session's (prebuild_cycle_filter)
         if self.seccomp is None:
             self.notes.append(f"seccomp filter has no syscall table for {platform.machine()}")
 
@@ -472,12 +495,20 @@ class Confinement:
         return report
 
 
+    def prebuild_cycle_filter(self) -> None:
+        """In a warm session, once: its children apply the run's filter from this buffer (`apply_cycle_filter`)."""
+        if self.seccomp is not None:
+            self.cycle_filter = self.seccomp.prebuilt()
+
     def apply_cycle_filter(self, report: HardeningReport) -> None:
         """In a warm session's cycle child: stack the run's own filter (no fork, signals to itself only)."""
         if self.seccomp is None:
             return
         try:
-            apply_seccomp(self.seccomp.for_pid(os.getpid()))
+            if self.cycle_filter is not None:
+                self.cycle_filter.apply(os.getpid())
+            else:
+                apply_seccomp(self.seccomp.for_pid(os.getpid()))
             report.seccomp = True
         except OSError as error:
             report.notes.append(f"seccomp failed: {error}")

@@ -67,6 +67,7 @@ def serve_session(channel: BlockingChannel, report: harden.HardeningReport, base
         return
     files = dict(spec["files"])
     strategy_compile(files, strategy_hash(files))
+    confinement.prebuild_cycle_filter()  # once here: each child only writes its pid into its copy
     channel.send({"type": "ready", "layers": report.as_dict()})
     sender = socket.socket(fileno=os.dup(CHANNEL_FD))
     fork = functools.partial(_NextChild, report, limits, required, files, confinement, cycle_child)
