@@ -110,6 +110,18 @@ def load_strategy(files: Mapping[str, str]) -> StrategyDefinition:
     return definition
 
 
+def strategy_forget(files: Mapping[str, str]) -> None:
+    """Drop what loading these files left in this process (definition, code, modules, source lines)."""
+    version_hash = strategy_hash(files)
+    with _cache_lock:
+        _cache.pop(version_hash, None)
+    _script_classes.pop(version_hash, None)
+    for filename in files:
+        _compiled.pop((version_hash, filename), None)
+        linecache.cache.pop(filename, None)
+        sys.modules.pop(f"strategy_{version_hash[:12]}_{filename.removesuffix('.py')}", None)
+
+
 def load_strategy_fresh(files: Mapping[str, str], version_hash: str | None = None) -> StrategyDefinition:
     """A new definition with fresh module globals, from code compiled once: a backtest's step in one
     long-lived process sees module-level variables reset, as a live cycle in a new process does."""

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import json
 import os
 import resource
@@ -41,6 +42,7 @@ from typing import Any
 
 from runtime import harden
 from runtime.channel import BlockingChannel, ProtocolError, encode_frame
+from runtime.cycle import cycle_rehearse
 from runtime.limits import SandboxLimits
 from runtime.loader import strategy_compile, strategy_hash
 
@@ -67,7 +69,11 @@ def serve_session(channel: BlockingChannel, report: harden.HardeningReport, base
         return
     files = dict(spec["files"])
     strategy_compile(files, strategy_hash(files))
-    confinement.prebuild_cycle_filter()  # once here: each child only writes its pid into its copy
+    # Done once here, not in every child: the cycle's seccomp buffer, and a rehearsal of a cycle (our own strategy)
+    # so that the children find the interpreter's caches filled; then the session's garbage is collected.
+    confinement.prebuild_cycle_filter()
+    cycle_rehearse()
+    gc.collect()
     channel.send({"type": "ready", "layers": report.as_dict()})
     sender = socket.socket(fileno=os.dup(CHANNEL_FD))
     fork = functools.partial(_NextChild, report, limits, required, files, confinement, cycle_child)
