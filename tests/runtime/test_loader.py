@@ -138,3 +138,21 @@ def test_the_shipped_examples_load(example: str) -> None:
     files = {path.name: path.read_text() for path in (EXAMPLES / example).iterdir() if path.is_file()}
     definition = load_strategy(files)
     assert definition.layout in {"scripts", "class"}
+
+
+def test_a_rehearsal_leaves_nothing_of_its_strategy_in_the_process() -> None:
+    import linecache
+    import sys
+
+    from runtime.cycle import REHEARSAL, cycle_rehearse
+    from runtime.loader import _cache, strategy_forget
+
+    version = strategy_hash(REHEARSAL)
+    cycle_rehearse()
+    assert version not in _cache
+    assert not [name for name in sys.modules if name.startswith(f"strategy_{version[:12]}")]
+    assert "rehearsal" not in "".join(linecache.getlines("entry.py"))
+    # a user strategy of the very same files is loaded anew: its module bodies run in its own cycle
+    load_strategy(dict(REHEARSAL))
+    assert version in _cache
+    strategy_forget(REHEARSAL)
