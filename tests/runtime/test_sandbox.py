@@ -34,7 +34,8 @@ class FakeVenues:
             return [{"transactionHash": "0xabc", "side": "BUY", "price": "0.42", "asset": "tok-1", "size": "100",
                      "outcome": "Yes", "title": "Will it rain?"}]  # fmt: skip
         if method == "get_bars":
-            return [{"c": 100.0}] * 19 + [{"c": 80.0}]
+            return [{"t": f"2026-03-{day:02d}T05:00:00Z", "o": 100.0, "h": 101.0, "l": 99.0, "c": close, "v": 1000.0}
+                    for day, close in enumerate([100.0] * 19 + [80.0], start=1)]  # Alpaca's bar shape
         if method == "get_market":
             return {"yes_ask_dollars": "0.9", "title": kwargs["ticker"]}
         if method == "create_order":

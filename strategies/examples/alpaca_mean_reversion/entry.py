@@ -14,7 +14,7 @@ def should_enter(ctx):
     for symbol in ctx.params.get("symbols", []):
         if symbol in held:
             continue
-        closes = [float(bar["c"]) for bar in ctx.alpaca.get_bars(symbol, timeframe="1Day", start=since(ctx, lookback))]
+        closes = ctx.alpaca.get_bars(symbol, timeframe="1Day", start=since(ctx, lookback), columns=True).close
         if len(closes) < lookback:
             ctx.log(f"{symbol}: only {len(closes)} bars, need {lookback}", level="warning")
             continue

@@ -10,7 +10,7 @@ def should_exit(ctx, position):
     if change <= -ctx.params.get("stop_loss", 0.05):
         return ExitSignal(position.position_id, reason=f"stop loss at {change:+.1%}")
     lookback = int(ctx.params.get("lookback", 20))
-    closes = [float(bar["c"]) for bar in ctx.alpaca.get_bars(position.market_id, timeframe="1Day", start=since(ctx, lookback))]
+    closes = ctx.alpaca.get_bars(position.market_id, timeframe="1Day", start=since(ctx, lookback), columns=True).close
     if closes and closes[-1] >= sum(closes) / len(closes):
         return ExitSignal(position.position_id, reason="back at the mean")
     return None
