@@ -146,9 +146,10 @@ class _Transport:
     def bar_columns(self, venue: str, kwargs: dict[str, Any]) -> tuple[list[Any], ...]:
         """`get_bars(..., columns=True)`, answered by the engine as columns: no dict per bar (fresh lists)."""
         assert self.on_call is not None
-        self.reads.append([venue, "get_bars", {**kwargs, "columns": True}])
+        asked = {**kwargs, "columns": True}  # the engine only reads it
+        self.reads.append([venue, "get_bars", asked])
         try:
-            answer: tuple[list[Any], ...] = self.on_call(venue, "get_bars", {**kwargs, "columns": True})
+            answer: tuple[list[Any], ...] = self.on_call(venue, "get_bars", asked)
         except BacktestCallError as error:
             raise VenueError(str(error)) from None
         return answer

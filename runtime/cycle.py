@@ -18,6 +18,7 @@ from typing import Any
 
 from runtime.loader import StrategyDefinition, load_strategy, strategy_forget
 from runtime.sdk import (
+    AWAITS_TO_ITSELF,
     BaseStrategy,
     Capital,
     Context,
@@ -41,6 +42,8 @@ class _Runner:
 
     def call(self, function: Callable[..., Any], *args: Any) -> Any:
         result = function(*args)
+        if type(result) in AWAITS_TO_ITSELF:  # exact types: a subclass may await to something else
+            return result
         if inspect.isawaitable(result):
             if self.loop is None:
                 self.loop = asyncio.new_event_loop()

@@ -274,7 +274,9 @@ class Capital:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Capital:
         data = data or {}
-        return cls(**{name: float(data.get(name) or 0) for name in ("total", "deployed", "available", "pnl_today")})
+        get = data.get  # built every step of a backtest
+        return cls(float(get("total") or 0), float(get("deployed") or 0), float(get("available") or 0),
+                   float(get("pnl_today") or 0))
 
 
 class ConfigView(dict[str, Any]):
@@ -369,19 +371,21 @@ class _VenueMethod:
         self._client, self._name, self._params = client, name, params
 
     def __call__(self, *args: Any, **kwargs: Any) -> JSONValue:
-        where = f"{self._client.venue}.{self._name}()"
         columns = self._name == "get_bars" and bool(kwargs.pop("columns", False))
         if len(args) > len(self._params):
-            raise TypeError(f"{where} takes {len(self._params)} positional arguments, got {len(args)}")
+            raise TypeError(f"{self._where()} takes {len(self._params)} positional arguments, got {len(args)}")
         for name, value in zip(self._params, args, strict=False):
             if name in kwargs:
-                raise TypeError(f"{where} got multiple values for argument {name!r}")
+                raise TypeError(f"{self._where()} got multiple values for argument {name!r}")
             kwargs[name] = value
         if self._name == "create_order" and "intent" not in kwargs:
             kwargs = self._client.order_from_side(kwargs)
         if columns:
             return self._client.bar_columns(kwargs)
         return _awaitable(self._client.transport.call(self._client.venue, self._name, kwargs))
+
+    def _where(self) -> str:
+        return f"{self._client.venue}.{self._name}()"
 
 
 class VenueProxy:
@@ -453,6 +457,11 @@ class VenueProxy:
 
     def __repr__(self) -> str:
         return f"<VenueProxy {self.venue}>"
+
+
+# What awaiting gives back unchanged (each `__await__` above returns the object itself): a cycle need not start an
+# event loop to await one that a sync method returned (`execute_entry` returns its order's reply).
+AWAITS_TO_ITSELF = (VenueResult, VenueResultList, BarColumns, VenueProxy)
 
 
 @dataclass
