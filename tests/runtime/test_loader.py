@@ -156,3 +156,49 @@ def test_a_rehearsal_leaves_nothing_of_its_strategy_in_the_process() -> None:
     load_strategy(dict(REHEARSAL))
     assert version in _cache
     strategy_forget(REHEARSAL)
+
+
+ORDERS = """
+from strategies.sdk import BaseStrategy, EntrySignal
+from runtime.sdk import VenueResult
+
+class Noted(VenueResult):
+    def __await__(self):
+        async def noted():
+            self.state["awaited"] = True
+            return self
+        return noted().__await__()
+
+class Orders(BaseStrategy):
+    def should_enter(self, ctx):
+        return [EntrySignal("m1", "yes", "an order")]
+
+    def execute_entry(self, ctx, signal):
+        reply = super().execute_entry(ctx, signal)
+        if not self.get_param("own_reply"):
+            return reply
+        noted = Noted(reply)
+        noted.state = self.state
+        return noted
+"""
+
+
+@pytest.mark.parametrize("own_reply", [False, True])
+def test_a_reply_is_awaited_only_when_awaiting_it_does_something(monkeypatch: pytest.MonkeyPatch,
+                                                                  own_reply: bool) -> None:
+    import asyncio
+
+    loops: list[int] = []
+    new_event_loop = asyncio.new_event_loop
+
+    def counted() -> asyncio.AbstractEventLoop:
+        loops.append(1)
+        return new_event_loop()
+
+    monkeypatch.setattr(asyncio, "new_event_loop", counted)
+    config = json.dumps({"platform": "polymarket", "parameters": {"own_reply": own_reply}})
+    result, transport = run({"strategy.py": ORDERS, "config.json": config})
+    assert result["error"] is None, result
+    assert [c[2]["market_id"] for c in transport.calls] == ["m1"]
+    # The SDK's reply awaits to itself: returned as it is, no event loop; a subclass's own __await__ still runs.
+    assert (loops, result["state"]) == (([1], {"awaited": True}) if own_reply else ([], {}))
