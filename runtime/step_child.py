@@ -5,23 +5,30 @@ run answers each with one ``{"type": "result", "step": n, ...}`` frame (the same
 sends), its venue calls going out as ``call`` frames in between. ``{"type": "end"}`` or end of file
 ends the run. Each step gets a fresh strategy object *and fresh module globals* (the files' compiled
 code is re-executed), so nothing but ``ctx.state`` carries over from one step to the next: exactly
-as across live cycles, where every cycle is a new process.
+as across live cycles, where every cycle is a new process. A sealed re-run (the spec has ``desk_spec``)
+gets the desk as of its step with it (``"desk"``) and answers its orders itself; the result lists them
+(``"orders"``) for the worker to place and compare.
 """
 
 from __future__ import annotations
 
 import bisect
+import json
 import traceback
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from runtime.channel import BlockingChannel
 from runtime.cycle import run_cycle_in_process, user_traceback
 from runtime.loader import StrategyLoadError, load_strategy_fresh, strategy_hash
-from runtime.sdk import BAR_COLUMNS, BarColumns
+from runtime.sdk import BAR_COLUMNS, BarColumns, VenueError
+from trading.backtest.data import Bar, BarSeries
+from trading.backtest.engine import BacktestCallError, BacktestEngine, BacktestSpec
 from trading.venues.platforms import TRAITS
 
 MAX_BARS_REPLY = 1000  # as trading.backtest.engine: a call without `start` gets the latest this many
+ORDER_METHODS = frozenset({"create_order", "cancel_order"})
 
 
 class KeptBars:
@@ -82,6 +89,13 @@ class KeptBars:
             return {"bp": bar["c"], "ap": bar["c"], "bs": "0", "as": "0", "t": at}
         return _FORWARD
 
+    def last_bars(self) -> dict[str, BarSeries]:
+        """Each symbol's last closed bar, as the engine's series: what an order's sizing reads of the bars."""
+        return {symbol: BarSeries(symbol, [Bar(self.starts[symbol][-1], self.starts[symbol][-1] + self.period[symbol],
+                                               *(Decimal(str(kept[-1][key])) for key in "ohlcv"))],
+                                  self.period[symbol])
+                for symbol, kept in self.bars.items() if kept}
+
 
 _FORWARD = object()
 
@@ -111,14 +125,45 @@ def _time_arg(value: Any) -> float | None:
 
 
 class _LocalFirst:
-    """The run's transport with bar reads answered from the kept bars."""
+    """The run's transport with bar reads answered from the kept bars, and, in a sealed re-run, orders answered
+    from the desk as it stood at the step (`desk`, sent with the step): one exchange less per order. The worker
+    places the orders it is told of (`orders`) on its own desk after the step and fails the backtest on any reply
+    that differs."""
 
-    def __init__(self, transport: Any, kept: KeptBars) -> None:
-        self.transport, self.kept = transport, kept
+    def __init__(self, transport: Any, kept: KeptBars, desk_spec: BacktestSpec | None = None) -> None:
+        self.transport, self.kept, self.desk_spec = transport, kept, desk_spec
+        self.desk: dict[str, Any] | None = None
+        self.engine: BacktestEngine | None = None
+        self.orders: list[list[Any]] = []
+
+    def start_step(self, desk: Any) -> None:
+        self.desk = desk if self.desk_spec is not None and isinstance(desk, dict) else None
+        self.engine, self.orders = None, []
 
     def call(self, venue: str, method: str, kwargs: dict[str, Any]) -> Any:
+        if self.desk is not None and method in ORDER_METHODS:
+            return self._order(venue, method, kwargs)
         answer = self.kept.answer(venue, method, kwargs)
         return self.transport.call(venue, method, kwargs) if answer is _FORWARD else answer
+
+    def _order(self, venue: str, method: str, kwargs: dict[str, Any]) -> Any:
+        """As the worker answers it (trading.backtest.engine `call` on the same desk), sent and answered as JSON."""
+        try:
+            sent = json.loads(json.dumps(kwargs, ensure_ascii=False, allow_nan=False))
+        except (TypeError, ValueError) as error:  # as the channel refuses to send it
+            raise TypeError(f"ctx.{venue}.{method}() arguments must be JSON values: {error}") from None
+        if self.engine is None:
+            assert self.desk_spec is not None and self.desk is not None
+            self.engine = BacktestEngine.at_desk(self.desk_spec, self.kept.last_bars(), self.desk)
+        try:
+            reply = json.loads(json.dumps(self.engine.call(venue, method, sent)))
+        except Exception as error:  # as the worker's refusal says it
+            text = (str(error) if isinstance(error, BacktestCallError)
+                    else f"{venue}.{method} failed ({type(error).__name__})")
+            self.orders.append([venue, method, sent, {"error": text}])
+            raise VenueError(text[:1000]) from None
+        self.orders.append([venue, method, sent, reply])
+        return reply
 
     def bar_columns(self, venue: str, kwargs: dict[str, Any]) -> tuple[list[Any], ...]:
         """`get_bars(..., columns=True)` from the kept bars; what they cannot answer goes to the worker as a plain
@@ -140,7 +185,7 @@ def serve_steps(channel: BlockingChannel, spec: dict[str, Any], transport: Any, 
     base_ctx = dict(spec["ctx"])
     version_hash = strategy_hash(files)
     kept = KeptBars()
-    local = _LocalFirst(transport, kept)
+    local = _LocalFirst(transport, kept, BacktestSpec.from_json(spec["desk_spec"]) if spec.get("desk_spec") else None)
     while True:
         frame = channel.receive()
         if frame.get("type") == "bars":
@@ -150,6 +195,7 @@ def serve_steps(channel: BlockingChannel, spec: dict[str, Any], transport: Any, 
             return
         for fresh in frame.get("bars") or ():  # bars that closed by this step's now, never later
             kept.add(fresh)
+        local.start_step(frame.get("desk"))
         result: dict[str, Any]
         try:
             definition = load_strategy_fresh(files, version_hash)
@@ -163,5 +209,7 @@ def serve_steps(channel: BlockingChannel, spec: dict[str, Any], transport: Any, 
         else:
             ctx = {**base_ctx, **dict(frame.get("ctx") or {})}
             result = run_cycle_in_process(definition, ctx, local, state_bytes_limit=state_bytes_limit)
+        if local.orders:
+            result["orders"] = local.orders
         flush()
         channel.send({"type": "result", "step": frame.get("step"), **result})

@@ -63,10 +63,25 @@ class StepResult:
     logs: list[LogLine] = field(default_factory=list)
     calls: int = 0
     duration_ms: float = 0.0
+    orders: list[list[Any]] = field(default_factory=list)  # answered in the run from the desk sent with the step
+
+
+def _answered_orders(message: dict[str, Any], limit: int) -> list[list[Any]]:
+    orders = message.get("orders", [])
+    if not isinstance(orders, list) or len(orders) > limit or not all(
+            isinstance(o, list) and len(o) == 4 and isinstance(o[0], str) and isinstance(o[1], str)
+            and isinstance(o[2], dict) and isinstance(o[3], dict) for o in orders):
+        raise _Stop(FAILED, f"a step's orders answered in the run must be at most {limit} (its venue calls count "
+                            "too) [venue, method, arguments, reply]")
+    return orders
 
 
 class _StepRun(_Run):
     """One step's bookkeeping; replies are encoded once (a step may read the same bars every time)."""
+
+    def _checked_result(self, message: dict[str, Any]) -> dict[str, Any]:
+        orders = _answered_orders(message, int(self.limits.calls_per_cycle) - self.calls)  # one limit for both
+        return {**super()._checked_result(message), "orders": orders}
 
     def call(self, message: dict[str, Any], channel: socket.socket, deadline: float) -> None:
         call_id, venue, method, kwargs = (message.get(k) for k in ("id", "venue", "method", "kwargs"))
@@ -278,6 +293,7 @@ class StepSession:
             frame = dict(ctx)
             riding: list[dict[str, Any]] = []  # a step's few new bars ride in its own frame: one wake-up a step
             room = BARS_PER_FRAME
+            desk = frame.pop("desk", None)
             for symbol, fresh in (frame.pop("bars", None) or {}).items():
                 bars = fresh["bars"]
                 for at in range(0, len(bars), BARS_PER_FRAME):
@@ -290,6 +306,8 @@ class StepSession:
             step = {"type": "step", "step": self.steps, "ctx": frame}
             if riding:
                 step["bars"] = riding
+            if desk is not None:
+                step["desk"] = desk
             self._send(encode_frame(step, default=json_default), deadline)
             self._pump(run, deadline, lambda: run.result is not None)
         try:
@@ -301,7 +319,7 @@ class StepSession:
         if result is not None:
             state = result["state"] if result["state"] is not None else previous_state
             return StepResult(FAILED if result["error"] else SUCCEEDED, result["entries"], result["exits"], state,
-                              result["error"], result["traceback"], run.logs, run.calls, duration)
+                              result["error"], result["traceback"], run.logs, run.calls, duration, result["orders"])
         ended = self.dead or _Stop(FAILED, "the sandbox run gave no result")
         return StepResult(ended.status, [], [], previous_state, ended.message, None, run.logs, run.calls, duration)
 

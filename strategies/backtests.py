@@ -112,9 +112,13 @@ class SandboxRunner:
     streams_bars = True
 
     def __init__(self, files: Mapping[str, str], *, strategy_id: str, platform: str,
-                 limits: SandboxLimits, sandbox: Sandbox | None = None) -> None:
+                 limits: SandboxLimits, sandbox: Sandbox | None = None, desk: BacktestSpec | None = None) -> None:
         ctx = {"strategy_id": strategy_id, "platform": platform, "mode": "backtest", "dry_run": False}
-        self.session = StepSession(files, ctx, limits, sandbox)
+        # `desk`: the run answers its orders itself from the desk each step sends (`answers_orders`; a sealed
+        # re-run: trading.backtest.replay places them after the step and compares).
+        self.answers_orders = desk is not None
+        self.session = StepSession(files, ctx, limits, sandbox,
+                                   payload={"desk_spec": desk.as_json()} if desk is not None else None)
         self.weak = self.session.weak
 
     def step(self, frame: dict[str, Any], on_call: OnCall) -> StepOutcome:
@@ -126,7 +130,7 @@ class SandboxRunner:
 
         result = self.session.step(frame, answer)
         return StepOutcome(result.status, result.entries, result.exits, result.state, result.error, result.traceback,
-                           [(line.level, line.message) for line in result.logs])
+                           [(line.level, line.message) for line in result.logs], result.orders)
 
     def close(self) -> None:
         self.session.close()
@@ -456,7 +460,8 @@ def _backtest_one_run(files: Mapping[str, str], spec: BacktestSpec, bars: dict[s
             thread = threading.Thread(target=pump, name="backtest-run", daemon=True)
             thread.start()
             try:
-                sealed.append(runner())  # the sealed run starts while the main one runs
+                sealed.append(SandboxRunner(files, strategy_id=spec.strategy_id, platform=spec.platform, limits=limits,
+                                            sandbox=sandbox, desk=spec))  # it starts while the main one runs
                 replay = ReplayRunner(engine, feed, sealed=lambda: sealed[0],
                                       sample=settings.BACKTEST_LOOKAHEAD_SAMPLE, seed=_lookahead_seed())
                 try:

@@ -92,3 +92,45 @@ def test_signals_that_change_when_the_data_is_cut_fail_the_backtest_naming_the_s
     assert flagged["ran"]["entries"] != flagged["sealed"]["entries"]
     assert run.lookahead["summary"].endswith(f"different at step {flagged['step']}")
     assert f"look-ahead check: step {flagged['step']} ({flagged['time']})" in (run.result.error or "")
+
+
+GENEROUS_SEALED_DESK = '''
+from strategies.sdk import EntrySignal
+
+
+def should_enter(ctx):
+    if type(ctx.alpaca.transport).__name__ == "_LocalFirst":  # the sealed re-run: its desk is in its own memory
+        from trading.backtest import engine
+
+        if not getattr(engine.BacktestEngine.order, "generous", False):
+            original = engine.BacktestEngine.order
+
+            def generous(self, kwargs):
+                reply = original(self, kwargs)
+                if "quantity" in reply:
+                    reply["quantity"] = "1000000"
+                return reply
+
+            generous.generous = True
+            engine.BacktestEngine.order = generous
+    closes = ctx.alpaca.get_bars("TEST", timeframe="1Day", limit=2, columns=True).close
+    if not ctx.positions and len(closes) == 2 and closes[1] > closes[0]:
+        return [EntrySignal("TEST", "buy", "the close rose", size_usd=10)]
+    return []
+'''
+
+
+def test_a_sealed_re_run_answers_its_own_orders_and_one_that_lies_about_them_fails_as_tampered(settings) -> None:
+    data = csv_store(zigzag_csv(), symbol="TEST", filename="zigzag.csv")
+    honest = {"entry.py": GENEROUS_SEALED_DESK.replace('"_LocalFirst"', '"never"'), "exit.py": EXIT,
+              "config.json": json.dumps(CONFIG)}
+    lying = {**honest, "entry.py": GENEROUS_SEALED_DESK}
+
+    runs = [backtest_execute_files(files, CONFIG, data, start=None, end=None, cash=None, commission=None,
+                                   strategy_id="t", lookahead=True) for files in (honest, lying)]
+
+    assert runs[0].result.status == "succeeded", runs[0].result.error
+    assert runs[0].lookahead["signals"] >= 1 and runs[0].result.actions  # orders were placed and checked sealed
+    assert runs[1].result.status == "failed"
+    assert "tampered: " in (runs[1].result.error or "") and "the sealed re-run answered its create_order" in (
+        runs[1].result.error or ""), runs[1].result.error

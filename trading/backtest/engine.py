@@ -78,6 +78,9 @@ class StepOutcome:
     error: str | None = None
     traceback: str | None = None
     logs: list[tuple[str, str]] = field(default_factory=list)
+    # Orders the runner answered itself from the desk it was handed (`desk_json`), with the replies it gave: the
+    # caller places them on its own desk and compares.
+    orders: list[list[Any]] = field(default_factory=list)
 
 
 class StepRunner(Protocol):
@@ -345,6 +348,37 @@ class BacktestEngine:
             "capital": dict(self._capital_shown[1]),
             "positions": [self._position_json(p) for p in self.positions.values()],
         }
+
+    def desk_json(self) -> dict[str, Any]:
+        """All `order` and `cancel` read of the desk, as it stands now (nothing after `now` is in it): a sealed
+        re-run answers its own orders from it (`at_desk`), the worker placing them after it on this desk."""
+        return {
+            "now": self.now, "ids": self._ids, "realized": str(self.realized), "paused": self.paused_reason,
+            "spent_today": str(self.spent.get(_day(self.now), ZERO)),
+            "positions": [[p.position_id, p.market_id, p.market_name, p.side, p.opened_at, str(p.lot.quantity),
+                           str(p.lot.cost_usd), str(p.entry_fees), str(p.entry_value),
+                           None if p.mark is None else str(p.mark)] for p in self.positions.values()],
+            "working": [[o.order_id, o.intent, o.market_id, o.side, o.market_name, o.signal_time,
+                         str(o.reserved_usd), str(o.quantity), None if o.limit_price is None else str(o.limit_price),
+                         o.position_id] for o in self.working],
+        }
+
+    @classmethod
+    def at_desk(cls, spec: BacktestSpec, bars: dict[str, BarSeries], desk: dict[str, Any]) -> BacktestEngine:
+        """An engine on bars whose desk is `desk_json()`'s: it answers `call`'s orders as that engine would."""
+        engine = cls(spec, bars=bars)
+        engine.now, engine._ids = float(desk["now"]), int(desk["ids"])
+        engine.realized, engine.paused_reason = Decimal(desk["realized"]), str(desk["paused"])
+        engine.spent[_day(engine.now)] = Decimal(desk["spent_today"])
+        for position_id, market_id, name, side, opened_at, quantity, cost, fees, value, mark in desk["positions"]:
+            engine.positions[position_id] = SimPosition(
+                position_id, market_id, name, side, float(opened_at), Lot(Decimal(quantity), Decimal(cost)),
+                Decimal(fees), Decimal(value), None if mark is None else Decimal(mark))
+        engine.working = [
+            WorkingOrder(order_id, intent, market_id, side, name, float(at), Decimal(reserved), Decimal(quantity),
+                         None if limit is None else Decimal(limit), position_id)
+            for order_id, intent, market_id, side, name, at, reserved, quantity, limit, position_id in desk["working"]]
+        return engine
 
     def closed_bars(self, now: float) -> dict[str, Any]:
         """The bars that closed since the last step, per symbol: never one closing after `now`."""

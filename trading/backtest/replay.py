@@ -11,7 +11,9 @@ A backtest on bars runs its whole loop inside one sandboxed run that holds the r
   exits or orders) and a seeded sample of the quiet ones (`sample`, 64 by default) run again, sealed: in a
   separate sandboxed run that holds only the bars closed by that step (`sealed()`, runtime.step_session), with
   `ctx.state` as it was. Any difference (signals, orders, the state it leaves) fails the backtest, naming the
-  step and the reads the strategy made there. The result says what was checked.
+  step and the reads the strategy made there. The result says what was checked. A sealed run that
+  `answers_orders` gets the desk as of the step (`BacktestEngine.desk_json`) and answers its orders itself; they
+  are placed here after the step, and a reply that differs from this desk's fails the backtest as tampered.
 """
 
 from __future__ import annotations
@@ -241,7 +243,20 @@ class ReplayRunner:
 
         started = time.perf_counter()
         sealed_frame = {**self.engine.frame(before), "bars": self.engine.closed_bars(self.engine.now)}
+        if getattr(self.sealed, "answers_orders", False):  # it answers its orders from the desk as of this step
+            sealed_frame["desk"] = self.engine.desk_json()
         outcome = self.sealed.step(sealed_frame, sealed_call)
+        for venue, method, kwargs, answered in outcome.orders:  # now on this desk, in their order
+            try:
+                reply = on_call(venue, method, dict(kwargs))
+            except BacktestCallError as error:
+                reply = {"error": str(error)}
+            except Exception as error:  # as the worker's refusal of a forwarded order says it
+                reply = {"error": f"{venue}.{method} failed ({type(error).__name__})"}
+            if _canonical(reply) != _canonical(answered):
+                raise RunTampered(f"step {index + 1} ({iso(self.engine.now)}): the sealed re-run answered its "
+                                  f"{method} with {answered!r}; the desk outside the sandbox gives {reply!r}")
+            orders.append([venue, method, kwargs, reply])
         self.sealed_s += time.perf_counter() - started
         if record.signalled:
             self.coverage.signal_steps += 1
