@@ -387,6 +387,8 @@ SANDBOX_WARM = {
     "per_sandbox": env.int("SANDBOX_WARM_PER_SANDBOX", 16, minimum=1, maximum=256),
     # a full LRU evicts only a session idle this long; a newcomer otherwise runs cold (no churn)
     "evict_idle_seconds": env.int("SANDBOX_WARM_EVICT_IDLE_SECONDS", 60, minimum=0, maximum=86400),
+    # at most one session start per worker process this often; a version that finds none free runs cold
+    "start_gap_seconds": env.int("SANDBOX_WARM_START_GAP_MS", 250, minimum=0, maximum=60000) / 1000,
 }
 
 # --- Backtests (docs/backtest.md): one sandboxed run per backtest, a cycle's limits per step --------

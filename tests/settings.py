@@ -18,3 +18,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed on
 OPERATOR_ACCOUNT_USERNAME = "alice"
 # The tests' webhook receivers listen on 127.0.0.1; tests/api/test_webhooks.py turns this off to see it refused.
 WEBHOOK_ALLOW_PRIVATE_URLS = True
+
+# Tests that count session starts start them one after another: no gap between starts (its own test sets one).
+SANDBOX_WARM = {**SANDBOX_WARM, "start_gap_seconds": 0.0}  # noqa: F405

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -148,6 +149,25 @@ def test_more_versions_than_sessions_keep_the_sessions_they_have_and_run_the_res
                 assert cycle(sessions, sandbox, COUNTING, version=version).status == "succeeded"
         assert sessions.started == 2 and sessions.full == 3
         assert [key[1] for key in sessions.sessions] == ["v1", "v2"]
+    finally:
+        sessions.close()
+
+
+def test_a_worker_starts_one_session_per_gap_and_runs_the_other_newcomers_cold(sandbox: Sandbox) -> None:
+    """A worker meeting many versions at once (its first seconds) starts one session per `start_gap_seconds`;
+    the others run cold meanwhile and get their sessions at a later cycle."""
+    sessions = WarmSessions(start_gap_seconds=0.5)
+    try:
+        assert cycle(sessions, sandbox, COUNTING, version="v1").status == "succeeded"
+        for version in ("v2", "v3"):
+            assert cycle(sessions, sandbox, COUNTING, version=version).status == "succeeded"
+        assert (sessions.started, sessions.spaced) == (1, 2)
+        assert [key[1] for key in sessions.sessions] == ["v1"]
+        assert cycle(sessions, sandbox, COUNTING, version="v1").status == "succeeded"  # its session serves it
+        assert sessions.started == 1
+        time.sleep(0.5)
+        assert cycle(sessions, sandbox, COUNTING, version="v2").status == "succeeded"
+        assert sessions.started == 2 and [key[1] for key in sessions.sessions] == ["v1", "v2"]
     finally:
         sessions.close()
 
