@@ -76,6 +76,7 @@ class Window:
     interval: int
     seconds: float
     lags: list[float] = field(default_factory=list)  # seconds, scheduled_for → started_at
+    lags_by_slot: list[list[float]] = field(default_factory=list)  # the lags of each `interval` of slots, in order
     executions: int = 0
     expected: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
@@ -193,8 +194,13 @@ def measure(env: dict[str, str], *, strategies: int, interval: int, seconds: flo
     window_end = start_at + timedelta(seconds=seconds)
     runs = Execution.objects.filter(scheduled_for__gte=start_at, scheduled_for__lt=window_end - timedelta(seconds=5))
     started = runs.filter(started_at__isnull=False)
-    window.lags = [(s - d).total_seconds() for d, s in started.values_list("scheduled_for", "started_at")
-                   if s is not None]
+    slotted = [((d - start_at).total_seconds(), (s - d).total_seconds())
+               for d, s in started.values_list("scheduled_for", "started_at") if s is not None]
+    window.lags = [lag for _, lag in slotted]
+    for offset, lag in slotted:  # the first intervals show the worker's start; the later ones its steady state
+        bucket = int(offset // interval)
+        window.lags_by_slot.extend([] for _ in range(bucket + 1 - len(window.lags_by_slot)))
+        window.lags_by_slot[bucket].append(lag)
     finished = [f for f in started.values_list("finished_at", flat=True) if f is not None]
     window.runs_in_cpu_window = Execution.objects.filter(  # runs that ran (a skipped one costs less: not counted)
         finished_at__gte=cpu_window[0], finished_at__lt=cpu_window[1]).exclude(status="skipped").count()
@@ -262,6 +268,8 @@ def report(window: Window, *, compare: bool) -> None:
     for row in rows:
         print(f"{row[0]:<40}{row[1]:>16}{row[2]:>12}{row[3]:>12}")
     print("(redis-server and Postgres's own background processes are shared with the machine: an upper bound)")
+    by_slot = [_fmt(percentile(lags, 0.99) * 1000) if lags else "—" for lags in window.lags_by_slot]
+    print(f"lag p99 (ms) of each {window.interval} s of slots, in order: {' '.join(by_slot)}")
     if window.failures:
         print("\nfirst failures:", *window.failures, sep="\n  ")
 
