@@ -4,9 +4,9 @@
 
 The reference case (backtesting.py's SMA crossover, long only, on its GOOG.csv: 2,148 daily bars, 0.2 % per side,
 cash 10,000) over fast = 5 … 14 and slow = 20, 25 … 40 (10 × 5 = 50 points), ranked by Sharpe:
-- ours: `manage.py strategy_backtest ID --csv GOOG.csv --sweep … --lanes N --json` called in this process: every
-  point a stored Backtest, each its own sandboxed run, N at once (the command's N forked lane processes, as N
-  slow-lane worker processes would run them), then ranked with the deflated Sharpe and the out-of-sample tail;
+- ours: `manage.py strategy_backtest ID --csv GOOG.csv --sweep … --lanes N --json` in this process: every point a
+  stored Backtest, each its own sandboxed run, N at once (threads of the command, as N slow-lane worker slots
+  would run them), then ranked with the deflated Sharpe and the out-of-sample tail;
 - ours on the workers: the same sweep started as the API starts it, its lanes on the slow lane's queue served by a
   Celery worker of 2 processes (no GIL shared), timed from the start to the ranked result;
 - backtesting.py: `Backtest.optimize(fast=range(5, 15), slow=range(20, 45, 5), maximize="Sharpe Ratio")` of the same
