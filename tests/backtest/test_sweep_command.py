@@ -1,5 +1,5 @@
-"""`manage.py strategy_backtest ID --sweep`: the reference case over a small grid, run by lanes the command
-forks (each with its own database connection: a transactional test, so they see the strategy)."""
+"""`manage.py strategy_backtest ID --sweep`: the reference case over a small grid, run by lanes in the command's
+own threads (each with its database connection: a transactional test, so they see the strategy)."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import sys
+import threading
 import time
 from argparse import ArgumentParser
 from datetime import UTC, datetime
@@ -16,7 +16,6 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections
 
 from runtime import SandboxUnavailable
 from strategies.backtests import (
@@ -194,23 +193,14 @@ class Command(BaseCommand):
                              end=end, cash=cash, commission=commission)
         lanes = max(1, options["lanes"] or settings.SWEEP_POINTS_AT_ONCE)
         started = time.monotonic()
-        # Lanes are processes, as the slow lane's worker slots are: as threads of this one they shared its GIL, and
-        # a point's replay and sealed check are enough CPU in this process to make two lanes wait on each other.
-        connections.close_all()  # a forked lane opens its own; it must not share this process's socket
-        processes = [_FORK.Process(target=_lane, args=(sweep.pk,), name=f"sweep-lane-{n}") for n in range(lanes)]
-        for process in processes:
-            process.start()
-        try:
-            while any(process.is_alive() for process in processes):
-                for process in processes:
-                    process.join(timeout=1.0 / lanes)
-                sweep.refresh_from_db(fields=["done", "total"])
-                echo(f"sweep {sweep.pk}: {sweep.done}/{sweep.total} points ({time.monotonic() - started:.1f} s)")
-        finally:
-            for process in processes:  # interrupted: a lane left running would go on with the sweep
-                if process.is_alive():
-                    process.terminate()
-                    process.join()
+        threads = [threading.Thread(target=_lane, args=(sweep.pk,), name=f"sweep-lane-{n}") for n in range(lanes)]
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
+            for thread in threads:
+                thread.join(timeout=1.0)
+            sweep.refresh_from_db(fields=["done", "total"])
+            echo(f"sweep {sweep.pk}: {sweep.done}/{sweep.total} points ({time.monotonic() - started:.1f} s)")
         sweep_finish(sweep_id=sweep.pk)  # a no-op when the last lane ranked it
         sweep = Sweep.objects.select_related("version").get(pk=sweep.pk)
         shaped = sweep_json(sweep, detail=True)
@@ -239,17 +229,15 @@ class Command(BaseCommand):
             self.stdout.write(f"look-ahead: {len(flagged)} signal(s) change when the data is cut after them")
 
 
-_FORK = multiprocessing.get_context("fork")  # a lane inherits the parsed CSV and the settings (a test's overrides too)
-
-
 def _lane(sweep_id: int) -> None:
-    """One lane, a process of its own: point after point while any waits (its own database connection and, being
-    forked, its own sandbox zygote: runtime.pool.Sandbox starts one per process)."""
+    """One lane in this process: point after point while any waits (each thread its own database connection)."""
+    from django.db import connection
+
     try:
         while Backtest.objects.filter(sweep_id=sweep_id, status=Backtest.Status.QUEUED).exists():
             sweep_step(sweep_id=sweep_id, enqueue=lambda _sweep_id: None)
     finally:
-        connections.close_all()
+        connection.close()
 
 
 class _Echo:
