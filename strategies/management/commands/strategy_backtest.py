@@ -95,8 +95,8 @@ class Command(BaseCommand):
         sweep.add_argument("--metric", default="sharpe", help="what to rank by, higher first (default sharpe)")
         sweep.add_argument("--holdout", metavar="SHARE", type=float, default=0.25,
                            help="the share of the range held back as the out-of-sample tail (0.25)")
-        sweep.add_argument("--lanes", metavar="N", type=int, help="points run at once, each lane a process "
-                           "this command forks (default SWEEP_POINTS_AT_ONCE)")
+        sweep.add_argument("--lanes", metavar="N", type=int, help="points run at once, each lane a thread "
+                           "of this command (default SWEEP_POINTS_AT_ONCE)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         start, end = _moment(options["start"], "--start"), _moment(options["end"], "--end")
