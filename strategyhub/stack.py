@@ -28,6 +28,7 @@ RESET = "\033[0m"
 class Part:
     name: str
     argv: list[str]
+    stops_last: bool = False  # what the other parts use (the embedded Redis): stopped once they have exited
 
 
 def serving_parts(host: str, port: int, web_port: int, asgi_port: int) -> list[Part]:
@@ -108,16 +109,18 @@ class Stack:
         if self.stopping:
             return
         self.stopping = True
-        for _part, process in self.children:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for _part, process in self.children:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        for last in (False, True):  # the parts, then what they use (a worker says goodbye through Redis)
+            group = [process for part, process in self.children if part.stops_last is last]
+            for process in group:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for process in group:
+                try:
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
         for step in self.after_stop:
             step()
 
@@ -184,17 +187,18 @@ def main() -> int:
                   f"(log: {cluster.log})", flush=True)
         else:
             print(f"stack | embedded PostgreSQL already answers in {cluster.sockets}; using it", flush=True)
-    for argv in (["migrate", "--noinput"], ["seed_demo"]):
-        if stack.stopping or subprocess.run([sys.executable, "manage.py", *argv]).returncode:  # noqa: S603
-            stack.stop()
-            return 1
-    if settings.EMBEDDED_REDIS:
+    if settings.EMBEDDED_REDIS:  # before the seed: issuing its API key bumps the key cache's version in Redis
         socket_path = settings.EMBEDDED_REDIS_SOCKET
         if embedded_redis.is_running(socket_path):
             print(f"stack | embedded redis already answers on {socket_path}; using it", flush=True)
         else:
-            stack.start(Part("redis", embedded_redis.server_command(socket_path, daemonize=False)), COLOURS[-1], width)
+            redis = Part("redis", embedded_redis.server_command(socket_path, daemonize=False), stops_last=True)
+            stack.start(redis, COLOURS[-1], width)
             embedded_redis.wait_until_ready(socket_path)
+    for argv in (["migrate", "--noinput"], ["seed_demo"]):
+        if stack.stopping or subprocess.run([sys.executable, "manage.py", *argv]).returncode:  # noqa: S603
+            stack.stop()
+            return 1
     for index, part in enumerate(all_parts):
         stack.start(part, COLOURS[index % len(COLOURS)], width)
     print(f"stack | StrategyHub is starting on http://{host}:{port}/strategies/ (Ctrl-C stops everything)", flush=True)
