@@ -25,9 +25,8 @@ from runtime.cycle import run_cycle_in_process
 from runtime.loader import StrategyDefinition, load_strategy, load_strategy_fresh, strategy_hash
 from runtime.sdk import VenueError
 from trading.backtest.data import unpack_bars
-from trading.backtest.engine import BacktestCallError, BacktestEngine, BacktestSpec, OnCall, StepOutcome
+from trading.backtest.engine import ORDER_METHODS, BacktestCallError, BacktestEngine, BacktestSpec, OnCall, StepOutcome
 
-ORDER_METHODS = frozenset({"create_order", "cancel_order"})
 RECORDS_PER_FRAME = 500  # step records go back in frames well under the worker's frame cap
 STEPS_PER_FRAME = 32  # and at least this often, saying how far the run got: the worker's replay follows close behind
 MAX_LOG_LINES = 2000  # as the engine keeps: the first ones (a failing strategy fails early)

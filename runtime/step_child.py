@@ -24,11 +24,10 @@ from runtime.cycle import run_cycle_in_process, user_traceback
 from runtime.loader import StrategyLoadError, load_strategy_fresh, strategy_hash
 from runtime.sdk import BAR_COLUMNS, BarColumns, VenueError
 from trading.backtest.data import Bar, BarSeries
-from trading.backtest.engine import BacktestCallError, BacktestEngine, BacktestSpec
+from trading.backtest.engine import ORDER_METHODS, BacktestCallError, BacktestEngine, BacktestSpec
 from trading.venues.platforms import TRAITS
 
 MAX_BARS_REPLY = 1000  # as trading.backtest.engine: a call without `start` gets the latest this many
-ORDER_METHODS = frozenset({"create_order", "cancel_order"})
 
 
 class KeptBars:

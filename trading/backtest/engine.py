@@ -55,6 +55,7 @@ ONE = Decimal(1)
 MAX_BARS_REPLY = 1000  # Alpaca's own page size; a call without `start` gets the latest this many
 PRICE_PLACES = Decimal("1e-8")  # trade prices: averages of fills can run long
 MAX_LOGS = 2000  # log lines kept for the result (the first ones: a failing strategy fails early)
+ORDER_METHODS = frozenset({"create_order", "cancel_order"})  # the calls `call` answers on the desk, not as reads
 
 OnCall = Callable[[str, str, dict[str, Any]], Any]
 

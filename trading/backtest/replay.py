@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trading.backtest.data import iso
-from trading.backtest.engine import BacktestCallError, BacktestEngine, OnCall, StepOutcome, StepRunner
+from trading.backtest.engine import ORDER_METHODS, BacktestCallError, BacktestEngine, OnCall, StepOutcome, StepRunner
 
-ORDER_METHODS = frozenset({"create_order", "cancel_order"})
 DEFAULT_SAMPLE = 64
 
 
