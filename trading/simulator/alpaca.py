@@ -95,7 +95,7 @@ class SimulatedAlpaca:
         self.clock = clock
         self.counters = counters
         self.lock = threading.RLock()
-        self.anchor = (int(clock.started_at) // 86400 - 7) * 86400
+        self.anchor = (int(clock.started_at) // 60) * 60 - 7 * 86400  # a week before the first minute, as Kalshi's
         self.instruments: dict[str, Instrument] = {}
         for symbol, (name, exchange, start) in SYMBOLS.items():
             minutes = synthetic_walk(f"{seed}:alpaca:{symbol}:minutes", MINUTES, start, 0.0008)
@@ -138,6 +138,7 @@ class SimulatedAlpaca:
         return found
 
     def price_at(self, instrument: Instrument, ts: float) -> Decimal:
+        ts = self.clock.market_time(ts)
         if ts < self.anchor:
             day = max(0, DAYS - 1 - int((self.anchor - ts) // 86400))
             return Decimal(str(round(instrument.days[day], 2)))

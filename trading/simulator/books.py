@@ -82,6 +82,11 @@ class ReplayClock:
             return first
         return first + ((lead + self.elapsed()) % span)
 
+    def market_time(self, ts: float) -> float:
+        """The moment a synthetic market's price is read at for wall time `ts`: `ts` itself while the
+        replay runs; when it is frozen, no later than its start (the price stopped moving there)."""
+        return min(ts, self.started_at) if self.speed == 0 else ts
+
     def history_scale(self) -> float:
         """How many recorded seconds one wall second stands for when replaying history."""
         return self.speed if self.speed > 0 else 1.0

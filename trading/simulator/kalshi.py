@@ -139,7 +139,9 @@ class SimulatedKalshi:
         self.counters = counters
         self.duplicate_policy = duplicate_policy  # "reject" (409) or "return_existing"
         self.lock = threading.RLock()
-        self.anchor = (int(clock.started_at) // 86400 - 7) * 86400  # series start: a week back, midnight UTC
+        # The series starts a week before the simulator's first minute, so "now" at start is always the same
+        # point of the walk, whatever the time of day (a test's book does not depend on when it runs).
+        self.anchor = (int(clock.started_at) // 60) * 60 - 7 * 86400
         self.markets = {
             ticker: KalshiMarket(series, event, ticker, title,
                                  synthetic_probability_walk(f"{seed}:kalshi:{ticker}", SERIES_MINUTES, start, 0.01))
@@ -197,13 +199,13 @@ class SimulatedKalshi:
 
     # --- prices ---------------------------------------------------------------------------------
     def price_at(self, market: KalshiMarket, ts: float) -> Decimal:
-        minute = int((ts - self.anchor) // 60) % SERIES_MINUTES
+        minute = int((self.clock.market_time(ts) - self.anchor) // 60) % SERIES_MINUTES
         return Decimal(str(round(market.path[minute], 2))).max(Decimal("0.02")).min(Decimal("0.98"))
 
     def book(self, market: KalshiMarket) -> Book:
         mid = self.price_at(market, time.time())
         bid, ask = mid - CENT, mid + CENT
-        seed = f"{market.ticker}:{int(time.time() // 60)}"
+        seed = f"{market.ticker}:{int(self.clock.market_time(time.time()) // 60)}"
         return Book(
             ladder(bid, CENT, 5, seed + ":bids", up=False, floor=CENT, cap=ONE - CENT),
             ladder(ask, CENT, 5, seed + ":asks", up=True, floor=CENT, cap=ONE - CENT),
