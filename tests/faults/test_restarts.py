@@ -101,6 +101,7 @@ def test_redis_restarted_beat_workers_and_followers_recover(
             # The restart closed the socket saying "reconnect" (4012), not a crash (1011) or a silent stop.
             assert 4012 in [code for _, code in follower.closed], follower.closed
             assert follower.connections >= 2
+            celery.drain(lambda: Execution.objects.filter(status__in=("queued", "running")).count())
         finally:
             celery.stop_all()
 
@@ -174,6 +175,14 @@ def test_postgres_restarted_beat_and_workers_recover(_venue_simulator, tmp_path:
                      what=lambda: f"two runs of each strategy after the restart: {succeeded_each(restarted)}"
                                   f"\n{celery.logs()}")
             assert celery.alive() == {"worker": True, "beat": True}, celery.logs()
+
+            def unfinished() -> int:
+                with psycopg.connect(cluster.url("strategyhub"), autocommit=True) as db:
+                    row = db.execute("SELECT count(*) FROM strategies_execution"
+                                     " WHERE status IN ('queued', 'running')").fetchone()
+                return int(row[0]) if row else 0
+
+            celery.drain(unfinished)
         finally:
             celery.stop_all()
         with psycopg.connect(cluster.url("strategyhub")) as db, db.cursor() as cursor:

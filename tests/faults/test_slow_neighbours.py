@@ -87,6 +87,7 @@ def test_quick_strategies_stay_on_time_beside_a_slow_one_and_one_whose_venue_is_
 
             wait_for(quick_done, seconds=INTERVAL * (MEASURED_SLOTS + 6),
                      what=lambda: f"{MEASURED_SLOTS} slots of every quick strategy\n{celery.logs()}")
+            celery.drain(lambda: Execution.objects.filter(status__in=Execution.ACTIVE).count(), seconds=60)
         finally:
             for strategy in slow + quick:
                 Strategy.objects.filter(pk=strategy.pk).update(enabled=False)
