@@ -252,12 +252,15 @@ class StepSession:
     def _await_exit(self, within: float = KILL_GRACE) -> None:
         deadline = time.monotonic() + within
         fd = self.pipes["status"]
+        try:
+            os.set_blocking(fd, False)
+        except OSError:
+            return
         while self.exit_code is None and time.monotonic() < deadline:
             try:
-                os.set_blocking(fd, False)
                 data = os.read(fd, 4096)
-            except BlockingIOError:
-                time.sleep(0.005)
+            except BlockingIOError:  # the zygote has not reported the exit yet: wait for its line, not a fixed sleep
+                wait_ready(fd, deadline - time.monotonic())
                 continue
             except OSError:
                 return
