@@ -23,8 +23,8 @@ from typing import Any
 from runtime.channel import BlockingChannel
 from runtime.cycle import run_cycle_in_process
 from runtime.loader import StrategyDefinition, load_strategy, load_strategy_fresh, strategy_hash
-from runtime.sdk import VenueError
-from trading.backtest.data import unpack_bars
+from runtime.sdk import Capital, Context, Position, VenueError
+from trading.backtest.data import unpack_bars, utc
 from trading.backtest.engine import ORDER_METHODS, BacktestCallError, BacktestEngine, BacktestSpec, OnCall, StepOutcome
 
 RECORDS_PER_FRAME = 500  # step records go back in frames well under the worker's frame cap
@@ -166,10 +166,16 @@ def _state_text(state: Any) -> str:
 
 
 class OneRunRunner:
-    """The engine's StepRunner inside the run: each step a cycle of the strategy, in this process."""
+    """The engine's StepRunner inside the run: each step a cycle of the strategy, in this process.
+
+    It builds each step's `ctx` from the engine itself (`frames_on_demand`: the engine hands it the state alone),
+    the very values a frame's texts give (`context`), with no text in between."""
+
+    frames_on_demand = True
 
     def __init__(self, files: Mapping[str, str], transport: _Transport, state_bytes_limit: int,
-                 send_records: Callable[[list[dict[str, Any]], int], None]) -> None:
+                 send_records: Callable[[list[dict[str, Any]], int], None], engine: BacktestEngine) -> None:
+        self.engine = engine
         self.files = dict(files)
         self.transport = transport
         self.state_bytes_limit = state_bytes_limit
@@ -189,6 +195,22 @@ class OneRunRunner:
             self.definition = load_strategy(self.files)
         return self.definition
 
+    def context(self, state: dict[str, Any]) -> Context:
+        """This step's `ctx`, fresh, equal field by field to what `build_context` makes of `engine.frame(state)`:
+        a float of a Decimal is the float of its text, a datetime the one its ISO text parses to."""
+        engine = self.engine
+        positions = []
+        for held in engine.positions.values():
+            size, quantity, entry_price, mark, unrealized = engine.position_figures(held)
+            positions.append(Position(held.position_id, engine.venue, held.market_id, held.market_name, held.side,
+                                      float(size), float(quantity), float(entry_price),
+                                      None if mark is None else float(mark), float(unrealized), utc(held.opened_at)))
+        spec = engine.spec
+        return Context(strategy_id=str(spec.strategy_id), platform=engine.venue, mode="backtest", dry_run=False,
+                       now=utc(engine.now), params=dict(spec.params), state=dict(state),
+                       capital=Capital.from_dict(engine.capital_texts()),
+                       positions=positions, transport=self.transport)
+
     def step(self, frame: dict[str, Any], on_call: OnCall) -> StepOutcome:
         transport = self.transport
         transport.on_call, transport.orders, transport.reads, transport.logs = on_call, [], [], []
@@ -201,7 +223,8 @@ class OneRunRunner:
             result: dict[str, Any] = {"entries": [], "exits": [], "state": None,
                                       "error": f"{type(error).__name__}: {error}", "traceback": None}
         else:
-            result = run_cycle_in_process(definition, frame, transport, state_bytes_limit=self.state_bytes_limit)
+            result = run_cycle_in_process(definition, self.context(before), transport,
+                                          state_bytes_limit=self.state_bytes_limit)
         state = result["state"] if result["state"] is not None else dict(before)
         failed = bool(result["error"])
         record: dict[str, Any] = {}
@@ -244,7 +267,8 @@ def serve_backtest(channel: BlockingChannel, spec: dict[str, Any], state_bytes_l
     transport = _Transport(max_log_chars)
     flush_output = install_output(transport)
     runner = OneRunRunner(spec["files"], transport, state_bytes_limit,
-                          lambda records, upto: channel.send({"type": "steps", "records": records, "upto": upto}))
+                          lambda records, upto: channel.send({"type": "steps", "records": records, "upto": upto}),
+                          engine)
     result = engine.run(runner, state=dict(spec["ctx"].get("state") or {}))
     runner.flush()
     flush_output()

@@ -145,15 +145,16 @@ def state_error(state: Any, state_bytes_limit: int) -> str | None:
 
 def run_cycle_in_process(
     definition: StrategyDefinition,
-    ctx_data: Mapping[str, Any],
+    ctx_data: Mapping[str, Any] | Context,
     transport: Transport,
     *,
     state_bytes_limit: int,
 ) -> dict[str, Any]:
     """Run one cycle and return ``{"entries", "exits", "state", "error", "traceback"}``.
 
-    `state` is None when the strategy left a state that cannot be kept; the worker then keeps
-    the previous one.
+    `ctx_data` is the frame's ctx, or a `Context` already built for this cycle alone (a backtest's run builds it
+    from its engine: no text in between). `state` is None when the strategy left a state that cannot be kept; the
+    worker then keeps the previous one.
     """
     runner = _Runner()
     entries: list[dict[str, Any]] = []
@@ -164,7 +165,7 @@ def run_cycle_in_process(
     strategy: BaseStrategy | None = None
     original_state: dict[str, Any] = {}
     try:
-        ctx = build_context(definition, ctx_data, transport)
+        ctx = ctx_data if isinstance(ctx_data, Context) else build_context(definition, ctx_data, transport)
         original_state = ctx.state
         strategy = definition.instantiate(params=ctx.params, state=ctx.state)
         exit_signals: list[tuple[Position, ExitSignal]] = []

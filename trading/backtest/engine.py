@@ -54,6 +54,7 @@ ZERO = Decimal(0)
 ONE = Decimal(1)
 MAX_BARS_REPLY = 1000  # Alpaca's own page size; a call without `start` gets the latest this many
 PRICE_PLACES = Decimal("1e-8")  # trade prices: averages of fills can run long
+MICRO_PRICE = Decimal("1e-6")  # the average entry price `ctx.positions` shows
 MAX_LOGS = 2000  # log lines kept for the result (the first ones: a failing strategy fails early)
 ORDER_METHODS = frozenset({"create_order", "cancel_order"})  # the calls `call` answers on the desk, not as reads
 
@@ -339,16 +340,21 @@ class BacktestEngine:
         return self._frame(self.now, state)
 
     def _frame(self, now: float, state: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "strategy_id": self.spec.strategy_id, "platform": self.venue, "mode": "backtest", "dry_run": False,
+            "now": utc(now).isoformat(), "params": self.spec.params, "state": state,
+            "capital": dict(self.capital_texts()),
+            "positions": [self._position_json(p) for p in self.positions.values()],
+        }
+
+    def capital_texts(self) -> dict[str, str]:
+        """`ctx.capital` as the frame carries it (cents, as text); the same dict while it does not change: do not
+        edit it."""
         capital = self._capital()
         values = tuple(capital.values())
         if values != self._capital_shown[0]:  # unchanged from step to step while nothing is held or waiting
             self._capital_shown = (values, {key: str(cents(value)) for key, value in capital.items()})
-        return {
-            "strategy_id": self.spec.strategy_id, "platform": self.venue, "mode": "backtest", "dry_run": False,
-            "now": utc(now).isoformat(), "params": self.spec.params, "state": state,
-            "capital": dict(self._capital_shown[1]),
-            "positions": [self._position_json(p) for p in self.positions.values()],
-        }
+        return self._capital_shown[1]
 
     def desk_json(self) -> dict[str, Any]:
         """All `order` and `cancel` read of the desk, as it stands now (nothing after `now` is in it): a sealed
@@ -393,15 +399,22 @@ class BacktestEngine:
         return fresh
 
     def _position_json(self, position: SimPosition) -> dict[str, Any]:
-        mark = position.mark
-        unrealized = position.lot.quantity * mark - position.lot.cost_usd if mark is not None else ZERO
+        size, quantity, entry_price, mark, unrealized = self.position_figures(position)
         return {
             "position_id": position.position_id, "platform": self.venue, "market_id": position.market_id,
-            "market_name": position.market_name, "side": position.side, "size": str(cents(position.lot.cost_usd)),
-            "quantity": str(position.lot.quantity), "entry_price": str(position.entry_price.quantize(Decimal("1e-6"))),
-            "current_price": None if mark is None else str(mark), "unrealized_pnl": str(money(unrealized)),
+            "market_name": position.market_name, "side": position.side, "size": str(size),
+            "quantity": str(quantity), "entry_price": str(entry_price),
+            "current_price": None if mark is None else str(mark), "unrealized_pnl": str(unrealized),
             "opened_at": utc(position.opened_at).isoformat(),
         }
+
+    @staticmethod
+    def position_figures(position: SimPosition) -> tuple[Decimal, Decimal, Decimal, Decimal | None, Decimal]:
+        """A position's size, quantity, entry price, mark and unrealized P&L as `ctx.positions` shows them."""
+        mark = position.mark
+        unrealized = position.lot.quantity * mark - position.lot.cost_usd if mark is not None else ZERO
+        return (cents(position.lot.cost_usd), position.lot.quantity, position.entry_price.quantize(MICRO_PRICE), mark,
+                money(unrealized))
 
     def _reserved(self) -> Decimal:
         return sum((o.reserved_usd for o in self.working if o.intent == "entry"), ZERO)
