@@ -129,6 +129,8 @@ class RecordFeed:
 
     def record(self, index: int) -> _Record | None:
         """Step `index`'s record (an empty one for a quiet step), or None when the run ended before it."""
+        if index < self.upto and self.problem is None:  # the run is past it: its records came in before `upto` did
+            return self.records.get(index) or _Record()
         with self._changed:
             while self.upto <= index and not self.finished and self.problem is None:
                 self._changed.wait(0.5)
