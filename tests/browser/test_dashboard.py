@@ -61,6 +61,10 @@ def log_in(page: Page, base: str, username: str = "demo") -> None:
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     expect(page).to_have_url(f"{base}/strategies/")
+    # The buttons are on screen before htmx (a deferred script) wires them at DOMContentLoaded; a press in between
+    # submits the bare form and leaves the page, as it would for a person without JavaScript (a CI failure of
+    # test_a_button_swapped_in_works_at_once on a loaded machine ended on /strategies/<id>/).
+    page.wait_for_load_state("load")
 
 
 def card(page: Page, strategy: Strategy) -> Any:
