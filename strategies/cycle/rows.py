@@ -128,6 +128,11 @@ SELECT pg_advisory_xact_lock(%(locks)s, k) FROM (
 ) AS t
 """
 
+# The locks, then the claim, in one round trip: one simple-protocol query of two statements runs as one transaction
+# (an implicit one outside a caller's), each statement with a snapshot of its own (the claim's after the locks), so no
+# BEGIN and COMMIT of their own. It needs client-side binding, Django's default on psycopg 3 (settings: DATABASES).
+_CLAIM_LOCKED_SQL = _CLAIM_LOCK_SQL.rstrip() + ";\n" + _CLAIM_SQL
+
 
 @dataclass
 class Claimed:
@@ -145,13 +150,14 @@ def executions_claim(*, execution_ids: Sequence[int], now: datetime, worker: str
     run: the same statement ends it as skipped, saying why, so the two rules hold however the messages race (its
     strategies' claim locks, taken first in the same transaction, order it after any claim of theirs in flight)."""
     ids = list(execution_ids)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_CLAIM_LOCK_SQL, {"locks": CLAIM_LOCKS, "ids": ids, "queued": Execution.Status.QUEUED})
-        cursor.execute(_CLAIM_SQL, {
-            "running": Execution.Status.RUNNING, "queued": Execution.Status.QUEUED,
+    # Inside a caller's transaction, a savepoint as before (a failed claim leaves the caller's transaction usable).
+    with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+        cursor.execute(_CLAIM_LOCKED_SQL, {
+            "locks": CLAIM_LOCKS, "running": Execution.Status.RUNNING, "queued": Execution.Status.QUEUED,
             "skipped": Execution.Status.SKIPPED, "dry_run": Execution.Trigger.DRY_RUN, "busy": BUSY,
             "system": ExecutionLog.Level.SYSTEM, "now": now, "worker": worker, "ids": ids,
             "due_by": now if due_only else datetime.max.replace(tzinfo=now.tzinfo), "book": "paper"})
+        cursor.nextset()  # past the locks' rows, to the claim's
         rows = cursor.fetchall()
     sizes = [len(_columns(model)) for model in (Execution, Strategy, StrategyVersion)]
     claimed = Claimed([], [])

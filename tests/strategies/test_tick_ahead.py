@@ -125,6 +125,28 @@ def test_a_message_s_runs_are_claimed_by_one_statement(alice, staff, django_capt
     assert set(Execution.objects.filter(pk__in=message.execution_ids).values_list("status", flat=True)) == {"succeeded"}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_takes_its_locks_and_claims_in_one_round_trip(alice, staff) -> None:
+    """Outside a transaction (as in a worker) the claim is one query of two statements, locks then claim, which
+    Postgres runs as one transaction: no BEGIN or COMMIT of its own, and the locks held until the claim is written."""
+    strategy = deploy(alice, entry=QUIET, approve_by=staff, polling_interval=10)
+    assert strategy.running_version is not None
+    execution = Execution.objects.create(strategy=strategy, version=strategy.running_version, trigger="scheduled",
+                                         mode=strategy.mode, status="queued", scheduled_for=timezone.now())
+    sent: list[str] = []
+
+    def wrapper(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        claimed = executions_claim(execution_ids=[execution.pk], now=timezone.now(), worker="w")
+    assert [claim.execution.pk for claim in claimed.runs] == [execution.pk]
+    assert len(sent) == 1 and "pg_advisory_xact_lock" in sent[0] and "RETURNING e.*" in sent[0], sent
+    assert not connection.in_atomic_block and connection.get_autocommit()
+    assert Execution.objects.get(pk=execution.pk).status == "running"  # committed by that one query
+
+
 def test_runs_are_grouped_by_owner_and_grain_and_sent_to_their_owner(
         alice, staff, settings, django_capture_on_commit_callbacks) -> None:
     settings.SCHEDULE_GRAIN_MS = 100
