@@ -186,33 +186,30 @@ def executions_claim(*, execution_ids: Sequence[int], now: datetime, worker: str
 _END_SQL = """
 WITH ended AS (
     UPDATE strategies_execution AS e SET status = t.status, error = t.error, finished_at = t.finished_at,
-        entries = t.entries, exits = t.exits, state_after = t.state_after::jsonb
-    FROM unnest(%(id)s::bigint[], %(status)s::text[], %(error)s::text[], %(finished_at)s::timestamptz[],
-                %(entries)s::integer[], %(exits)s::integer[], %(state_after)s::text[])
-        AS t(id, status, error, finished_at, entries, exits, state_after)
+        entries = t.entries, exits = t.exits, state_after = t.state_after
+    FROM json_to_recordset(%(runs)s::json) AS t(id bigint, status text, error text, finished_at timestamptz,
+                                                entries integer, exits integer, state_after jsonb)
     WHERE e.id = t.id AND e.status = %(running)s
     RETURNING e.id
 ), new_logs AS (
     INSERT INTO strategies_executionlog (execution_id, seq, ts, level, message)
     SELECT t.execution_id, t.seq, t.ts, t.level, t.message
-    FROM unnest(%(log_execution)s::bigint[], %(log_seq)s::integer[], %(log_ts)s::timestamptz[],
-                %(log_level)s::text[], %(log_message)s::text[]) AS t(execution_id, seq, ts, level, message)
+    FROM json_to_recordset(%(logs)s::json) AS t(execution_id bigint, seq integer, ts timestamptz, level text,
+                                                message text)
     WHERE t.execution_id IN (SELECT id FROM ended)
 ), new_actions AS (
     INSERT INTO strategies_executionaction (execution_id, seq, ts, kind, message, payload)
-    SELECT t.execution_id, t.seq, t.ts, t.kind, t.message, t.payload::jsonb
-    FROM unnest(%(action_execution)s::bigint[], %(action_seq)s::integer[], %(action_ts)s::timestamptz[],
-                %(action_kind)s::text[], %(action_message)s::text[], %(action_payload)s::text[])
-        AS t(execution_id, seq, ts, kind, message, payload)
+    SELECT t.execution_id, t.seq, t.ts, t.kind, t.message, t.payload
+    FROM json_to_recordset(%(actions)s::json) AS t(execution_id bigint, seq integer, ts timestamptz, kind text,
+                                                   message text, payload jsonb)
     WHERE t.execution_id IN (SELECT id FROM ended)
 ), counted AS (
-    UPDATE strategies_strategy AS s SET state = COALESCE(t.state::jsonb, s.state),
+    UPDATE strategies_strategy AS s SET state = COALESCE(t.state, s.state),
         last_cycle_ms = COALESCE(t.last_cycle_ms, s.last_cycle_ms),
         runs_total = s.runs_total + t.counted, runs_succeeded = s.runs_succeeded + t.succeeded,
         runs_failed = s.runs_failed + t.failed
-    FROM unnest(%(id)s::bigint[], %(strategy_id)s::bigint[], %(state)s::text[], %(last_cycle_ms)s::integer[],
-                %(counted)s::integer[], %(succeeded)s::integer[], %(failed)s::integer[])
-        AS t(id, strategy_id, state, last_cycle_ms, counted, succeeded, failed)
+    FROM json_to_recordset(%(runs)s::json) AS t(id bigint, strategy_id bigint, state jsonb, last_cycle_ms integer,
+                                                counted integer, succeeded integer, failed integer)
     WHERE s.id = t.strategy_id AND t.id IN (SELECT id FROM ended)
         AND (t.counted > 0 OR t.state IS NOT NULL OR t.last_cycle_ms IS NOT NULL)
 )
@@ -220,8 +217,8 @@ SELECT id FROM ended
 """
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
 
 
 @dataclass
@@ -240,27 +237,21 @@ def executions_rows_end(ends: Sequence[RunEnd]) -> set[int]:
     """End several runs in one statement: each one's remaining log lines and actions, its end, and its count on its
     strategy (see `execution_rows_end`). Returns the ids it ended: a run something else ended first is left as it is,
     with nothing of it written."""
-    logs = [(end.execution.pk, line) for end in ends for line in end.logs]
-    actions = [(end.execution.pk, action) for end in ends for action in end.actions]
-    parameters: dict[str, Any] = {
-        "running": Execution.Status.RUNNING,
-        "id": [end.execution.pk for end in ends], "strategy_id": [end.execution.strategy_id for end in ends],
-        "status": [end.execution.status for end in ends], "error": [end.execution.error for end in ends],
-        "finished_at": [end.execution.finished_at for end in ends],
-        "entries": [end.execution.entries for end in ends], "exits": [end.execution.exits for end in ends],
-        "state_after": [_json(end.execution.state_after) for end in ends],
-        "state": [_json(end.strategy_state) for end in ends], "last_cycle_ms": [end.last_cycle_ms for end in ends],
-        "counted": [int(end.counted) for end in ends],
-        "succeeded": [int(end.counted and end.execution.status == Execution.Status.SUCCEEDED) for end in ends],
-        "failed": [int(end.counted and end.execution.status != Execution.Status.SUCCEEDED) for end in ends],
-        "log_execution": [pk for pk, _ in logs], "log_seq": [line.seq for _, line in logs],
-        "log_ts": [line.ts for _, line in logs], "log_level": [line.level for _, line in logs],
-        "log_message": [line.message for _, line in logs],
-        "action_execution": [pk for pk, _ in actions], "action_seq": [action.seq for _, action in actions],
-        "action_ts": [action.ts for _, action in actions], "action_kind": [action.kind for _, action in actions],
-        "action_message": [action.message for _, action in actions],
-        "action_payload": [json.dumps(action.payload) for _, action in actions],
-    }
+    # Each set is one JSON document (one encode in C, one string to bind) rather than an array a column: psycopg
+    # builds arrays in Python. The state and payloads go in as JSON values, not as JSON in a string.
+    runs = [{"id": end.execution.pk, "strategy_id": end.execution.strategy_id, "status": end.execution.status,
+             "error": end.execution.error, "finished_at": _iso(end.execution.finished_at),
+             "entries": end.execution.entries, "exits": end.execution.exits,
+             "state_after": end.execution.state_after, "state": end.strategy_state, "last_cycle_ms": end.last_cycle_ms,
+             "counted": int(end.counted),
+             "succeeded": int(end.counted and end.execution.status == Execution.Status.SUCCEEDED),
+             "failed": int(end.counted and end.execution.status != Execution.Status.SUCCEEDED)} for end in ends]
+    logs = [{"execution_id": end.execution.pk, "seq": line.seq, "ts": _iso(line.ts), "level": line.level,
+             "message": line.message} for end in ends for line in end.logs]
+    actions = [{"execution_id": end.execution.pk, "seq": action.seq, "ts": _iso(action.ts), "kind": action.kind,
+                "message": action.message, "payload": action.payload} for end in ends for action in end.actions]
+    parameters = {"running": Execution.Status.RUNNING, "runs": json.dumps(runs, allow_nan=False),
+                  "logs": json.dumps(logs, allow_nan=False), "actions": json.dumps(actions, allow_nan=False)}
     # Alone, the statement is its own transaction; inside a caller's, a savepoint keeps a failure from
     # aborting the caller's transaction (the run is then ended again, as failed).
     with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:

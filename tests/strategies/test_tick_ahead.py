@@ -15,8 +15,16 @@ from django.db import close_old_connections, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from strategies.cycle.rows import BUSY, EndBatch, RunEnd, ends_together, execution_rows_end, executions_claim
-from strategies.models import Execution, Strategy
+from strategies.cycle.rows import (
+    BUSY,
+    EndBatch,
+    RunEnd,
+    ends_together,
+    execution_rows_end,
+    executions_claim,
+    executions_rows_end,
+)
+from strategies.models import Execution, ExecutionAction, ExecutionLog, Strategy
 from strategies.scheduling import CycleMessage, Route, strategies_tick
 from strategies.tasks import execution_cycles
 from strategyhub.lib.hashring import HashRing
@@ -220,6 +228,48 @@ def test_runs_of_a_message_that_end_together_are_ended_by_one_statement(alice, s
     assert execution_rows_end(runs[0], logs=[], actions=[], counted=True, strategy_state=None,
                               last_cycle_ms=None) is False  # ended already: nothing written twice
     assert RunEnd(runs[0]).counted is False
+
+
+def test_a_shared_end_writes_each_run_s_rows_exactly(alice, staff) -> None:
+    """The end statement takes its runs, lines and actions as JSON documents: what it writes is what the caller
+    holds, to the microsecond and the JSON type (a state and a payload stay objects, not strings), each run with
+    its own lines and counters, and a run ended before is left without a row of its."""
+    strategies = [deploy(alice, entry=QUIET, approve_by=staff, polling_interval=10, name=f"rows {index}")
+                  for index in range(3)]
+    started = timezone.now().replace(microsecond=123456)
+    runs = [Execution.objects.create(strategy=strategy, version=strategy.running_version, trigger="scheduled",  # type: ignore[misc]
+                                     mode=strategy.mode, status="running", scheduled_for=started, started_at=started)
+            for strategy in strategies]
+    Execution.objects.filter(pk=runs[2].pk).update(status="failed", error="lost", finished_at=started)
+    at = started + timedelta(microseconds=654321)
+    ends = []
+    for index, run in enumerate(runs):
+        run.status, run.error, run.finished_at = ("succeeded", "", at) if index == 0 else ("failed", "boom ✗\n'\"", at)
+        run.entries, run.exits, run.state_after = index, 0, {"n": index, "list": [1.5, None, "é"]}
+        logs = [ExecutionLog(execution=run, seq=seq, ts=at + timedelta(microseconds=seq), level="info",
+                             message=f"line {seq} of {index}") for seq in (1, 2)]
+        actions = [ExecutionAction(execution=run, seq=1, ts=at, kind="order_refused", message="refused",
+                                   payload={"size": "10.50", "nested": {"ok": True}})]
+        ends.append(RunEnd(run, logs, actions, counted=True, strategy_state={"seen": index},
+                           last_cycle_ms=7 if index == 0 else None))
+
+    assert executions_rows_end(ends) == {runs[0].pk, runs[1].pk}
+
+    first, second, third = (Execution.objects.get(pk=run.pk) for run in runs)
+    assert (first.status, first.error, first.finished_at, first.entries) == ("succeeded", "", at, 0)
+    assert (second.status, second.error, second.entries) == ("failed", "boom ✗\n'\"", 1)
+    assert first.state_after == {"n": 0, "list": [1.5, None, "é"]}
+    assert (third.status, third.error, third.state_after) == ("failed", "lost", None)  # ended before: left alone
+    assert list(first.logs.order_by("seq").values_list("seq", "ts", "message")) == [
+        (1, at + timedelta(microseconds=1), "line 1 of 0"), (2, at + timedelta(microseconds=2), "line 2 of 0")]
+    assert list(second.actions.values_list("kind", "payload")) == [
+        ("order_refused", {"size": "10.50", "nested": {"ok": True}})]
+    assert not third.logs.exists() and not third.actions.exists()
+    counted = {s.pk: s for s in Strategy.objects.filter(pk__in=[s.pk for s in strategies])}
+    assert [(counted[s.pk].state, counted[s.pk].runs_total, counted[s.pk].runs_succeeded, counted[s.pk].runs_failed,
+             counted[s.pk].last_cycle_ms) for s in strategies[:2]] == [
+        ({"seen": 0}, 1, 1, 0, 7), ({"seen": 1}, 1, 0, 1, strategies[1].last_cycle_ms)]
+    assert counted[strategies[2].pk].runs_total == 0 and counted[strategies[2].pk].state == strategies[2].state
 
 
 def _waiting_on_locks() -> int:
