@@ -181,3 +181,24 @@ def test_log_and_action_sequence_numbers_are_unique_per_execution(version) -> No
 )
 def test_the_schedule_reads_like_the_dashboard(seconds: int, text: str) -> None:
     assert describe_interval(seconds) == text
+
+
+def test_a_run_s_rows_carry_no_index_another_one_covers() -> None:
+    """Every run writes an execution row (three times), a few log lines and maybe actions: each index is one more
+    entry to write, so a foreign key whose column already leads a composite index has no index of its own. The
+    composite ones serve its lookups and the cascades; the constraints stay."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tablename, indexdef FROM pg_indexes WHERE tablename IN "
+                       "('strategies_execution', 'strategies_executionlog', 'strategies_executionaction')")
+        columns: dict[str, list[str]] = {}
+        for table, definition in cursor.fetchall():
+            columns.setdefault(table, []).append(definition.split(" USING btree ")[1].split(" WHERE ")[0])
+        cursor.execute("SELECT conrelid::regclass::text FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass::text"
+                       " IN ('strategies_executionlog', 'strategies_executionaction')")
+        foreign_keys = sorted(table for (table,) in cursor.fetchall())
+    assert "(strategy_id)" not in columns["strategies_execution"]
+    assert "(strategy_id, scheduled_for DESC)" in columns["strategies_execution"]
+    for table in ("strategies_executionlog", "strategies_executionaction"):
+        assert "(execution_id)" not in columns[table]
+        assert "(execution_id, seq)" in columns[table]
+    assert foreign_keys == ["strategies_executionaction", "strategies_executionlog"]
