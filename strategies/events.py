@@ -11,10 +11,11 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
+from channels_redis.core import RedisChannelLayer
 from redis.exceptions import RedisError
 
 from strategies.market_words import Words, action_words, long_ids, market_names, named
@@ -122,7 +123,7 @@ def execution_broadcast(
     execution: Execution, logs: list[ExecutionLog] | None = None, actions: list[ExecutionAction] | None = None
 ) -> None:
     """Send the execution's persisted state to its strategy's followers; never fails the cycle."""
-    _group_send(execution.strategy_id, execution_event(execution, logs, actions), f"execution {execution.pk}")
+    _group_send(execution.strategy_id, lambda: execution_event(execution, logs, actions), f"execution {execution.pk}")
 
 
 def backtest_event(backtest: Backtest) -> dict[str, Any]:
@@ -137,18 +138,35 @@ def backtest_event(backtest: Backtest) -> dict[str, Any]:
 
 def backtest_broadcast(backtest: Backtest) -> None:
     """Send a backtest's persisted status and progress to its strategy's followers; never fails the run."""
-    _group_send(backtest.strategy_id, backtest_event(backtest), f"backtest {backtest.pk}")
+    _group_send(backtest.strategy_id, lambda: backtest_event(backtest), f"backtest {backtest.pk}")
 
 
-def _group_send(strategy_id: int, event: dict[str, Any], what: str) -> None:
+async def _followed(layer: BaseChannelLayer, group: str) -> bool:
+    """Whether the group may have a member. Most strategies have no follower at a given moment, and a group_send
+    to an empty group still costs two Redis round trips (expire the stale members, then list them): one ZCARD says
+    so. A count that includes stale members only means group_send is called and finds nobody, as before."""
+    if not isinstance(layer, RedisChannelLayer):
+        return True
+    return bool(await layer.connection(layer.consistent_hash(group)).zcard(layer._group_key(group)))
+
+
+def _group_send(strategy_id: int, event: Callable[[], dict[str, Any]], what: str) -> None:
+    """`event` is built only for a group with a member: nobody follows most strategies' runs."""
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": "strategy.event", "event": event}
+    group = strategy_group(strategy_id)
+    if not _on_layer_loop(lambda: _followed(layer, group), what):
+        return
+    message = {"type": "strategy.event", "event": event()}
+    _on_layer_loop(lambda: layer.group_send(group, message), what)
+
+
+def _on_layer_loop(call: Callable[[], Coroutine[Any, Any, Any]], what: str) -> Any:
+    """The call's answer, or None (logged) when Redis failed twice or the call failed."""
     for attempt in (1, 2):
         try:
-            _layer_loop.run(layer.group_send(strategy_group(strategy_id), message), BROADCAST_TIMEOUT)
-            return
+            return _layer_loop.run(call(), BROADCAST_TIMEOUT)
         except (RedisError, OSError) as error:
             # After a Redis restart the first send finds its pooled connection dead; the pool drops it
             # and the second send opens a fresh one, so no follower misses the first run after a restart.
@@ -156,4 +174,5 @@ def _group_send(strategy_id: int, event: dict[str, Any], what: str) -> None:
                 logger.warning("broadcast of %s failed: %r", what, error)
         except Exception:  # the run is persisted; a follower reloads history when the socket misses it
             logger.exception("broadcast of %s failed", what)
-            return
+            return None
+    return None

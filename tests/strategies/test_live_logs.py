@@ -11,7 +11,9 @@ from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from redis import Redis
 
 from strategies.cycle.run import execution_run
 from strategies.events import execution_broadcast
@@ -86,6 +88,23 @@ def test_the_owner_receives_persisted_log_lines_with_sequence_numbers(alice) -> 
     assert connected
     assert event["execution"]["id"] == str(execution.pk) and event["execution"]["status"] == "succeeded"
     assert [(line["seq"], line["message"]) for line in event["logs"]] == [(1, "scanned 4 markets"), (2, "0 favourites")]
+
+
+def test_a_run_nobody_follows_is_broadcast_with_one_redis_command_and_no_query(alice, redis_url) -> None:
+    """Most strategies have no follower when a run ends: the layer's group_send would still expire and list the
+    group (two round trips) after the event was built (its rows read back when not passed). One ZCARD instead."""
+    version = strategy_deploy(owner=alice, files=example_files("kalshi_favourite_longshot"))
+    now = timezone.now()
+    execution = Execution.objects.create(strategy_id=version.strategy_id, version=version, trigger="manual",
+                                         mode="paper", status="succeeded", scheduled_for=now, started_at=now,
+                                         finished_at=now)
+    redis = Redis.from_url(redis_url)
+    redis.config_resetstat()
+    with CaptureQueriesContext(connection) as queries:
+        execution_broadcast(execution)  # no logs passed: building the event would read them
+    calls = {name.removeprefix("cmdstat_"): stats["calls"] for name, stats in redis.info("commandstats").items()}
+    assert (calls.get("zcard"), calls.get("zrange"), calls.get("zremrangebyscore")) == (1, None, None), calls
+    assert queries.captured_queries == []
 
 
 def test_another_user_cannot_follow_a_strategy(alice, make_user) -> None:
