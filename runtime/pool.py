@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from runtime.channel import encode_frame
@@ -55,6 +56,7 @@ class Sandbox:
         self._retired: list[ZygoteProcess] = []
         self._lock = threading.Lock()
         self._owner_pid = os.getpid()
+        self._starter: ThreadPoolExecutor | None = None  # the one thread every zygote is started from
 
     # -- zygote lifecycle --
 
@@ -67,6 +69,14 @@ class Sandbox:
         return missing
 
     def _start_zygote(self, limits: SandboxLimits) -> ZygoteProcess:
+        """A new zygote, started from this sandbox's own long-lived thread: bwrap's --die-with-parent ties the
+        zygote to the THREAD that starts it (PR_SET_PDEATHSIG), so one started by a short-lived thread (a lane of
+        `strategy_backtest --sweep`) was SIGKILLed when that thread ended, with the runs other lanes had in it."""
+        if self._starter is None:
+            self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-zygote-start")
+        return self._starter.submit(self._start_zygote_here, limits).result()
+
+    def _start_zygote_here(self, limits: SandboxLimits) -> ZygoteProcess:
         if self.bwrap is None and not limits.allow_weak:
             raise SandboxUnavailable(
                 f"bubblewrap ({self.bwrap_requested or 'bwrap'}) is not installed, so strategies would run without "
@@ -91,6 +101,7 @@ class Sandbox:
                 for inherited in [*self._retired, *([self._zygote] if self._zygote else [])]:
                     inherited.control.close()  # our copy only; the parent keeps talking to its zygote
                 self._zygote, self._retired, self._owner_pid = None, [], os.getpid()
+                self._starter = None  # the parent's starting thread is not in this process
             zygote = self._zygote
             if zygote is not None and (
                 not zygote.alive()

@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -180,6 +182,24 @@ def test_a_dead_zygote_is_replaced(canaries: object) -> None:
         zygote.process.wait()
         assert box.run_cycle(BENIGN, {}, no_op_on_call).status == "succeeded"
         assert box._zygote is not zygote
+    finally:
+        box.close()
+
+
+def test_a_zygote_started_by_a_thread_that_ended_keeps_serving(canaries: object) -> None:
+    """bwrap's --die-with-parent follows the THREAD that started the zygote: a sweep lane's thread that ends must not
+    take the zygote, and the runs the other lanes have in it, with it."""
+    box = Sandbox(preload=())
+    try:
+        lane = threading.Thread(target=lambda: box.run_cycle(BENIGN, {}, no_op_on_call))
+        lane.start()
+        lane.join()
+        zygote = box._zygote
+        assert zygote is not None
+        with pytest.raises(subprocess.TimeoutExpired):  # it was SIGKILLed within milliseconds of the thread's end
+            zygote.process.wait(timeout=1)
+        assert box.run_cycle(BENIGN, {}, no_op_on_call).status == "succeeded"
+        assert box._zygote is zygote
     finally:
         box.close()
 
