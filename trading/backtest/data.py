@@ -61,19 +61,39 @@ class BarSeries:
     closes_at: list[float] = field(init=False, repr=False)
     _replies: list[dict[str, Any] | None] = field(init=False, repr=False)
     _columns: tuple[list[Any], ...] | None = field(init=False, repr=False)
+    _times: list[str] | None = field(init=False, repr=False)
+    _packed: dict[str, Any] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.starts = [bar.start for bar in self.bars]
         self.closes_at = [bar.close_at for bar in self.bars]
         self._replies = [None] * len(self.bars)
         self._columns = None
+        self._times = None
+        self._packed = None
+
+    def times(self) -> list[str]:
+        """The bars' `t` texts (`iso` of each start), built once: shipped with the packed bars, so a run need not
+        format 2,148 of them again (a sweep's every point ships the same range)."""
+        if self._times is None:
+            self._times = [iso(start) for start in self.starts]
+        return self._times
+
+    def packed(self) -> dict[str, Any]:
+        """This series as `pack_bars` ships it into a run, built once per series (a sweep's points share it)."""
+        if self._packed is None:
+            self._packed = {"period": self.period, "t": self.starts, "ts": self.times(),
+                            **{key: ",".join(str(getattr(bar, name)) for bar in self.bars)
+                               for key, name in (("o", "open"), ("h", "high"), ("l", "low"), ("c", "close"),
+                                                 ("v", "volume"))}}
+        return self._packed
 
     def columns(self, lo: int, hi: int) -> tuple[list[Any], ...]:
         """Bars lo..hi as columns (`get_bars(..., columns=True)`): their `t` texts, then open, high, low, close and
         volume as floats (each the float of the reply's own text), fresh lists a script may edit."""
         if self._columns is None:  # built once, on the first columnar read
             bars = self.bars
-            self._columns = ([iso(bar.start) for bar in bars], *([float(getattr(bar, name)) for bar in bars]
+            self._columns = (self.times(), *([float(getattr(bar, name)) for bar in bars]
                                                                  for name in ("open", "high", "low", "close",
                                                                               "volume")))
         return tuple(column[lo:hi] for column in self._columns)
@@ -106,11 +126,7 @@ class BarSeries:
 def pack_bars(series: dict[str, BarSeries]) -> dict[str, Any]:
     """Bars as columns, prices in their exact decimal text: one list or string per column, not a dict per bar
     (how a backtest ships its range into its sandboxed run once)."""
-    return {symbol: {"period": s.period, "t": s.starts,
-                     **{key: ",".join(str(getattr(bar, name)) for bar in s.bars)
-                        for key, name in (("o", "open"), ("h", "high"), ("l", "low"), ("c", "close"),
-                                          ("v", "volume"))}}
-            for symbol, s in series.items()}
+    return {symbol: s.packed() for symbol, s in series.items()}
 
 
 def unpack_bars(packed: dict[str, Any]) -> dict[str, BarSeries]:
@@ -118,7 +134,10 @@ def unpack_bars(packed: dict[str, Any]) -> dict[str, BarSeries]:
     for symbol, columns in packed.items():
         prices = [[Decimal(text) for text in str(columns[key]).split(",")] for key in ("o", "h", "l", "c", "v")]
         rows = list(zip([float(t) for t in columns["t"]], *prices, strict=True))
-        out[symbol] = bars_from_rows(symbol, rows, float(columns["period"]))
+        out[symbol] = series = bars_from_rows(symbol, rows, float(columns["period"]))
+        times = columns.get("ts")
+        if isinstance(times, list) and len(times) == len(rows):  # the worker's `times()`: not formatted again
+            series._times = [str(text) for text in times]
     return out
 
 
