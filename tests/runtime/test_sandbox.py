@@ -204,14 +204,42 @@ def test_a_zygote_started_by_a_thread_that_ended_keeps_serving(canaries: object)
         box.close()
 
 
-def test_the_zygote_is_recycled_after_its_quota_of_runs() -> None:
+def test_a_worn_zygote_serves_while_its_successor_starts_then_hands_over() -> None:
+    """Recycling never stalls the runs (a lean zygote takes ~130 ms to start, under the sandbox's lock before):
+    the successor starts on the starter thread while the worn one serves, and takes over once it is up."""
     box = Sandbox(preload=(), recycle_runs=2)
+    gate = threading.Event()
     try:
-        seen = set()
-        for _ in range(3):
+        for _ in range(2):
             assert box.run_cycle(BENIGN, {}, no_op_on_call).status == "succeeded"
-            seen.add(box._zygote.process.pid if box._zygote else 0)
-        assert len(seen) == 2
+        worn = box._zygote
+        assert worn is not None and box._starter is not None
+        box._starter.submit(gate.wait, 20)  # the successor cannot start before the gate opens (or 20 s pass)
+        for _ in range(2):  # its quota is over, and it serves on
+            assert box.run_cycle(BENIGN, {}, no_op_on_call).status == "succeeded"
+            assert box._zygote is worn and box._next is not None and not box._next.done()
+        late = threading.Thread(target=lambda: box.run_cycle(BENIGN, {}, no_op_on_call))
+        late.start()  # at twice its quota a run waits for the successor instead
+        late.join(timeout=0.5)
+        assert late.is_alive()
+        gate.set()
+        late.join(timeout=30)
+        successor = box._zygote
+        assert successor is not None and successor is not worn and worn.process.wait(timeout=10) is not None
+        assert box.run_cycle(BENIGN, {}, no_op_on_call).status == "succeeded" and box._zygote is successor
+    finally:
+        gate.set()
+        box.close()
+
+
+def test_a_prestarted_zygote_serves_the_first_run() -> None:
+    box = Sandbox(preload=())
+    try:
+        box.prestart(SandboxLimits())
+        assert box._zygote is None and box._next is not None  # started, not waited for
+        ahead = box._next.result(timeout=30)
+        assert box.run_cycle(BENIGN, {}, no_op_on_call).status == "succeeded"
+        assert box._zygote is ahead
     finally:
         box.close()
 
