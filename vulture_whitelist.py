@@ -40,6 +40,7 @@ _.has_approve_paper_permission, _.has_approve_live_permission
 
 # Celery signal handler, connected by its decorator.
 _._on_worker_ready
+_._on_pool_process_start  # worker_process_init
 _._on_worker_setup  # celery signal receivers (celeryd_after_setup, worker_shutdown)
 _._on_worker_shutdown
 
