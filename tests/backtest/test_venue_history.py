@@ -4,6 +4,7 @@ database cache (a re-run with the simulator stopped gives the same result; a mis
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -145,17 +146,26 @@ def test_prices_history_fills_at_the_next_point_plus_the_half_spread_and_settles
 
 def test_a_range_cut_before_the_resolution_does_not_settle(venues_on_simulator: Any, tmp_path: Path,
                                                           quiet: None) -> None:
+    """Cut inside a gap of the data longer than a period (a minute without a two-sided book): the data stops more
+    than a period before the range does, yet the market traded on, so the run must not see it resolve. Before the
+    data after the range was read, this settled the position at the gap's start whenever the range ended there."""
     market = resolved_book_market(venues_on_simulator)
     folder = polymarket_folder(tmp_path, market.condition_id)
     start, _ = window()
-    run(str(folder), "--source", "polymarket_history", "--interval", "1", "--start", start)
-    last = VenueHistoryPoint.objects.filter(venue="polymarket", series=market.token_ids[1]).latest("at").at
+    whole = run(str(folder), "--source", "polymarket_history", "--interval", "1", "--start", start)
+    moments = sorted(set(VenueHistoryPoint.objects.filter(venue="polymarket", series__in=market.token_ids)
+                         .values_list("at", flat=True)))
+    gaps = [(a, b) for a, b in itertools.pairwise(moments) if (b - a).total_seconds() >= 65]
+    assert whole["trades"] and gaps, "the recording has a gap longer than a minute after the entry"
+    before, after = gaps[-1]
+    end = after - timedelta(seconds=2)  # more than a period after the last point before it, before the next
 
     shaped = run(str(folder), "--source", "polymarket_history", "--interval", "1", "--start", start,
-                 "--end", (last - timedelta(minutes=5)).isoformat())
+                 "--end", end.isoformat())
 
     assert shaped["status"] == "succeeded", shaped["error"]
     assert shaped["trades"] == [] and len(shaped["open_positions"]) == 1
+    assert (end - before).total_seconds() > 60
 
 
 def test_a_rerun_with_the_simulator_stopped_reads_the_cache_and_gives_the_same_backtest(
@@ -181,7 +191,10 @@ def test_a_rerun_with_the_simulator_stopped_reads_the_cache_and_gives_the_same_b
 
 
 def test_a_cached_range_is_reused_and_only_the_missing_part_fetched(venues_on_simulator: Any, tmp_path: Path,
-                                                                   quiet: None) -> None:
+                                                                   quiet: None, monkeypatch: Any) -> None:
+    from trading.backtest import history
+
+    monkeypatch.setattr(history, "RESOLUTION_LOOK_PAST", timedelta(minutes=10))  # what a resolved market's run reads on
     market = resolved_book_market(venues_on_simulator)
     folder = polymarket_folder(tmp_path, market.condition_id)
     end = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -192,7 +205,8 @@ def test_a_cached_range_is_reused_and_only_the_missing_part_fetched(venues_on_si
         "--end", end.isoformat())
 
     ranges = VenueHistoryRange.objects.filter(series=market.token_ids[1]).order_by("start")
-    assert [(r.start, r.end) for r in ranges] == [(start, middle), (middle, end)]
+    looked = middle + timedelta(minutes=10)  # the first run read past its range: did the market trade on?
+    assert [(r.start, r.end) for r in ranges] == [(start, middle), (middle, looked), (looked, end)]
 
 
 def test_kalshi_candles_through_the_api_fill_at_the_next_candle_s_ask_and_settle(

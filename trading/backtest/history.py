@@ -63,6 +63,10 @@ WALLET_TRADES_PER_RANGE = 10_000
 WALLET_SETTLED = timedelta(days=7)
 WALLET_WEEK = timedelta(days=7)
 WALLET_TAIL = timedelta(days=1)
+# How far past a range's end a resolved market's data is read (never shown to the run): any point there means the
+# range was cut while the market still traded, so the run does not see it resolve. Gaps in the data longer than a
+# period are normal (a minute without a two-sided book), so "the data stops before the range does" alone misreads one.
+RESOLUTION_LOOK_PAST = timedelta(days=1)
 
 Points = list[tuple[datetime, dict[str, Any]]]
 
@@ -222,11 +226,32 @@ def _one_level(moment: float, bid: Decimal | None, ask: Decimal | None) -> BookS
     return BookSnapshot(moment, bids, asks)
 
 
-def _resolution(settled: str | None, last_point: float | None, range_end: datetime,
-                period: float) -> tuple[float | None, int | None]:
-    """When and how a market settles in the data: at its last point, if the venue says it resolved and
-    the data stops (more than one period) before the range does."""
-    if settled not in ("yes", "no") or last_point is None or range_end.timestamp() - last_point <= period:
+def _with_what_follows(*, venue: str, series: str, resolution: str, lo: datetime, hi: datetime, period: int,
+                       settled: bool, fetch: Callable[[datetime, datetime], Points] | None) -> tuple[Points, Points]:
+    """The points of a series in [lo, hi], and, for a market the venue says resolved, those of the
+    `RESOLUTION_LOOK_PAST` after it (at least ten periods, whole periods, never past now): they never reach the run,
+    they only say whether the market traded on after the range (`_resolution`). A venue that does not answer for
+    that part leaves what the cache holds of it."""
+    points = history_cached(venue=venue, series=series, resolution=resolution, start=lo, end=hi, fetch=fetch)
+    now = timezone.now().timestamp() // period * period
+    past = min(datetime.fromtimestamp(now, UTC), hi + max(RESOLUTION_LOOK_PAST, timedelta(seconds=10 * period)))
+    if not settled or (past - hi).total_seconds() <= period:
+        return points, []
+    try:
+        later = history_cached(venue=venue, series=series, resolution=resolution, start=hi, end=past, fetch=fetch)
+    except VenueError:
+        logger.warning("%s %s after %s: the venue did not answer, the cache says whether it traded on", venue,
+                       series, hi.isoformat())
+        later = history_cached(venue=venue, series=series, resolution=resolution, start=hi, end=past, fetch=None)
+    return points, [(at, data) for at, data in later if at > hi]
+
+
+def _resolution(settled: str | None, last_point: float | None, range_end: datetime, period: float,
+                traded_on: bool) -> tuple[float | None, int | None]:
+    """When and how a market settles in the data: at its last point, if the venue says it resolved, the data
+    stops (more than one period) before the range does, and it has no point after the range (`traded_on`)."""
+    if (settled not in ("yes", "no") or last_point is None or traded_on
+            or range_end.timestamp() - last_point <= period):
         return None, None
     return last_point, 0 if settled == "yes" else 1
 
@@ -312,6 +337,7 @@ def polymarket_history(markets: list[str], *, start: datetime | None, end: datet
 
             info = market_cached(venue="polymarket", market_id=market_id, fetch=None if offline else info_fetch)
             times_of: dict[str, list[float]] = {}
+            traded_on = False
             for outcome, token in enumerate(info["token_ids"]):
                 def fetch(a: datetime, b: datetime, token: str = token) -> Points:
                     points = []
@@ -321,8 +347,10 @@ def polymarket_history(markets: list[str], *, start: datetime | None, end: datet
                         points += [(point.at, {"p": str(point.price)}) for point in history]
                     return points
 
-                points = history_cached(venue="polymarket", series=token, resolution=f"{fidelity}m", start=lo,
-                                        end=hi, fetch=None if offline else fetch)
+                points, later = _with_what_follows(
+                    venue="polymarket", series=token, resolution=f"{fidelity}m", lo=lo, hi=hi, period=fidelity * 60,
+                    settled=bool(info.get("settled_outcome")), fetch=None if offline else fetch)
+                traded_on = traded_on or bool(later)
                 times = [at.timestamp() for at, _ in points]
                 prices = [Decimal(data["p"]) for _, data in points]
                 snapshots = [_one_level(t, max(PRICE_FLOOR, p - half_spread), min(ONE - PRICE_FLOOR, p + half_spread))
@@ -333,7 +361,7 @@ def polymarket_history(markets: list[str], *, start: datetime | None, end: datet
             every = [t for times in times_of.values() for t in times]
             if not every:
                 continue
-            resolves_at, winner = _resolution(info.get("settled_outcome"), max(every), hi, fidelity * 60)
+            resolves_at, winner = _resolution(info.get("settled_outcome"), max(every), hi, fidelity * 60, traded_on)
             result_markets[info["condition_id"]] = PredictionMarket(
                 info["condition_id"], info["question"], info["slug"], info["category"], Decimal(info["fee_rate"]),
                 (info["outcomes"][0], info["outcomes"][1]), (info["token_ids"][0], info["token_ids"][1]), min(every),
@@ -393,9 +421,10 @@ def kalshi_candles(tickers: list[str], *, start: datetime | None, end: datetime 
                             "high": _number(candle.high), "low": _number(candle.low), "volume": str(candle.volume)}))
                 return points
 
-            points = [(at, data) for at, data in history_cached(
-                venue="kalshi", series=ticker, resolution=f"{period}m", start=lo, end=hi,
-                fetch=None if offline else fetch) if data["bid"] is not None or data["ask"] is not None]
+            read, later = _with_what_follows(
+                venue="kalshi", series=ticker, resolution=f"{period}m", lo=lo, hi=hi, period=period * 60,
+                settled=bool(info.get("settled_outcome")), fetch=None if offline else fetch)
+            points = [(at, data) for at, data in read if data["bid"] is not None or data["ask"] is not None]
             if not points:
                 continue
             times = [at.timestamp() for at, _ in points]
@@ -404,7 +433,8 @@ def kalshi_candles(tickers: list[str], *, start: datetime | None, end: datetime 
                                         times, points, strict=True)]
             books[ticker] = OutcomeBooks(ticker, ticker, "yes", times, snapshots.__getitem__)
             candles[ticker] = (times, [_candle_bar(at, d) for at, d in points])
-            resolves_at, winner = _resolution(info.get("settled_outcome"), times[-1], hi, period * 60)
+            resolves_at, winner = _resolution(info.get("settled_outcome"), times[-1], hi, period * 60, any(
+                data["bid"] is not None or data["ask"] is not None for _, data in later))
             result_markets[ticker] = PredictionMarket(
                 ticker, str(info.get("title") or ticker), str(info.get("event_ticker") or ""), "", ZERO, ("yes", "no"),
                 (ticker, ticker), times[0], resolves_at, winner)
