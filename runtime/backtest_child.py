@@ -18,6 +18,9 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from runtime.channel import BlockingChannel
@@ -25,7 +28,17 @@ from runtime.cycle import run_cycle_in_process
 from runtime.loader import StrategyDefinition, load_strategy, load_strategy_fresh, strategy_hash
 from runtime.sdk import Capital, Context, Position, VenueError
 from trading.backtest.data import unpack_bars, utc
-from trading.backtest.engine import ORDER_METHODS, BacktestCallError, BacktestEngine, BacktestSpec, OnCall, StepOutcome
+from trading.backtest.engine import (
+    MICRO_PRICE,
+    ORDER_METHODS,
+    BacktestCallError,
+    BacktestEngine,
+    BacktestSpec,
+    OnCall,
+    SimPosition,
+    StepOutcome,
+)
+from trading.capital import Lot, cents, money
 
 RECORDS_PER_FRAME = 500  # step records go back in frames well under the worker's frame cap
 STEPS_PER_FRAME = 32  # and at least this often, saying how far the run got: the worker's replay follows close behind
@@ -165,6 +178,18 @@ def _state_text(state: Any) -> str:
     return json.dumps(state, sort_keys=True, separators=(",", ":"), default=str)
 
 
+@dataclass(frozen=True)
+class _Shown:
+    """A position as the last step showed it: the engine values it came from, and what they gave."""
+
+    lot: Lot
+    value: Decimal
+    mark: Decimal | None
+    opened_at: float
+    fixed: tuple[float, float, float, datetime]  # size, quantity, entry price, opened at: while lot and value hold
+    position: Position
+
+
 class OneRunRunner:
     """The engine's StepRunner inside the run: each step a cycle of the strategy, in this process.
 
@@ -187,6 +212,9 @@ class OneRunRunner:
         self.pending: list[dict[str, Any]] = []
         self.send_records = send_records
         self.flushed = 0  # steps done when the last frame went out
+        self._capital_texts: dict[str, str] | None = None  # the engine's, and the `Capital` they gave
+        self._capital = Capital()
+        self._positions_shown: dict[str, _Shown] = {}
 
     def _definition(self) -> StrategyDefinition:
         if self.fresh:
@@ -197,19 +225,39 @@ class OneRunRunner:
 
     def context(self, state: dict[str, Any]) -> Context:
         """This step's `ctx`, fresh, equal field by field to what `build_context` makes of `engine.frame(state)`:
-        a float of a Decimal is the float of its text, a datetime the one its ISO text parses to."""
+        a float of a Decimal is the float of its text, a datetime the one its ISO text parses to.
+
+        `Capital` and `Position` are frozen: one whose engine values did not change since the last step is the
+        same object again (the engine hands the same capital texts while they do not change; a position's lot,
+        entry value and mark are replaced, never edited). `ctx`, its lists and dicts are new every step."""
         engine = self.engine
-        positions = []
-        for held in engine.positions.values():
-            size, quantity, entry_price, mark, unrealized = engine.position_figures(held)
-            positions.append(Position(held.position_id, engine.venue, held.market_id, held.market_name, held.side,
-                                      float(size), float(quantity), float(entry_price),
-                                      None if mark is None else float(mark), float(unrealized), utc(held.opened_at)))
+        texts = engine.capital_texts()
+        if texts is not self._capital_texts:
+            self._capital_texts, self._capital = texts, Capital.from_dict(texts)
         spec = engine.spec
-        return Context(strategy_id=str(spec.strategy_id), platform=engine.venue, mode="backtest", dry_run=False,
-                       now=utc(engine.now), params=dict(spec.params), state=dict(state),
-                       capital=Capital.from_dict(engine.capital_texts()),
-                       positions=positions, transport=self.transport)
+        return Context(str(spec.strategy_id), engine.venue, "backtest", False, utc(engine.now), dict(spec.params),
+                       dict(state), self._capital,
+                       [self._position(held) for held in engine.positions.values()] if engine.positions else [],
+                       self.transport)
+
+    def _position(self, held: SimPosition) -> Position:
+        """`ctx.positions`' entry for `held`, built only from what changed since the last step."""
+        lot, value, mark, opened_at = held.lot, held.entry_value, held.mark, held.opened_at
+        shown = self._positions_shown.get(held.position_id)
+        # Identity of the engine's immutable values (the cache keeps them alive, so no id is reused) or equality.
+        if shown is not None and shown.lot is lot and shown.value is value and shown.opened_at == opened_at:
+            if shown.mark is mark:
+                return shown.position
+            size, quantity, entry_price, opened = shown.fixed
+        else:
+            size, quantity = float(cents(lot.cost_usd)), float(lot.quantity)
+            entry_price, opened = float(held.entry_price.quantize(MICRO_PRICE)), utc(opened_at)
+        position = Position(held.position_id, self.engine.venue, held.market_id, held.market_name, held.side, size,
+                            quantity, entry_price, None if mark is None else float(mark),
+                            float(money(lot.quantity * mark - lot.cost_usd)) if mark is not None else 0.0, opened)
+        self._positions_shown[held.position_id] = _Shown(lot, value, mark, opened_at, (size, quantity, entry_price,
+                                                                                        opened), position)
+        return position
 
     def step(self, frame: dict[str, Any], on_call: OnCall) -> StepOutcome:
         transport = self.transport

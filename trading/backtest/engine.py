@@ -205,6 +205,7 @@ class BacktestEngine:
         self.venue = spec.platform
         self.traits = traits(self.venue)
         self.bars = bars or {}
+        self._primary_series = next(iter(self.bars.values()), None)  # asked three times a step
         self.books = books
         self.cutoff = cutoff  # the look-ahead check's cut: nothing after it exists
         self.step = QUANTITY_STEP[self.venue]
@@ -251,7 +252,7 @@ class BacktestEngine:
         return step_times(self.events(), float(self.spec.polling_interval), start, end)
 
     def _primary(self) -> BarSeries | None:
-        return next(iter(self.bars.values()), None)
+        return self._primary_series
 
     def run(self, runner: StepRunner, *, state: dict[str, Any] | None = None,
             progress: Callable[[int, int], None] | None = None,
