@@ -56,6 +56,7 @@ MAX_BARS_REPLY = 1000  # Alpaca's own page size; a call without `start` gets the
 PRICE_PLACES = Decimal("1e-8")  # trade prices: averages of fills can run long
 MICRO_PRICE = Decimal("1e-6")  # the average entry price `ctx.positions` shows
 MAX_LOGS = 2000  # log lines kept for the result (the first ones: a failing strategy fails early)
+CAPITAL_KEYS = ("total", "deployed", "available", "pnl_today")  # `ctx.capital`'s fields, in `_capital`'s order
 ORDER_METHODS = frozenset({"create_order", "cancel_order"})  # the calls `call` answers on the desk, not as reads
 
 OnCall = Callable[[str, str, dict[str, Any]], Any]
@@ -351,10 +352,10 @@ class BacktestEngine:
     def capital_texts(self) -> dict[str, str]:
         """`ctx.capital` as the frame carries it (cents, as text); the same dict while it does not change: do not
         edit it."""
-        capital = self._capital()
-        values = tuple(capital.values())
+        values = self._capital()
         if values != self._capital_shown[0]:  # unchanged from step to step while nothing is held or waiting
-            self._capital_shown = (values, {key: str(cents(value)) for key, value in capital.items()})
+            self._capital_shown = (values, {key: str(cents(value)) for key, value in zip(CAPITAL_KEYS, values,
+                                                                                           strict=True)})
         return self._capital_shown[1]
 
     def desk_json(self) -> dict[str, Any]:
@@ -417,7 +418,11 @@ class BacktestEngine:
         return (cents(position.lot.cost_usd), position.lot.quantity, position.entry_price.quantize(MICRO_PRICE), mark,
                 money(unrealized))
 
+    # An empty book's sums are ZERO itself, as `sum` of nothing starting at ZERO gives: no generator for them.
+
     def _reserved(self) -> Decimal:
+        if not self.working:
+            return ZERO
         return sum((o.reserved_usd for o in self.working if o.intent == "entry"), ZERO)
 
     def _exposures(self) -> Exposures:
@@ -435,18 +440,20 @@ class BacktestEngine:
                          reserved=reserved, filled_today_usd=self.spent.get(_day(self.now), ZERO),
                          unrealized_usd=self._unrealized())
 
-    def _capital(self) -> dict[str, Decimal]:
+    def _capital(self) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        """Total, deployed, available and today's P&L (`CAPITAL_KEYS`)."""
         total = self.plan.total_capital + self.realized
-        deployed = sum((p.lot.cost_usd for p in self.positions.values()), ZERO)
-        return {"total": total, "deployed": deployed, "available": total - deployed - self._reserved(),
-                "pnl_today": self._pnl_today(self.now)}
+        deployed = sum((p.lot.cost_usd for p in self.positions.values()), ZERO) if self.positions else ZERO
+        return total, deployed, total - deployed - self._reserved(), self._pnl_today(self.now)
 
     def _unrealized(self) -> Decimal:
+        if not self.positions:
+            return ZERO
         return sum((p.lot.quantity * p.mark - p.lot.cost_usd for p in self.positions.values() if p.mark is not None),
                    ZERO)
 
     def _equity(self) -> Decimal:
-        return self.cash + sum((p.value() for p in self.positions.values()), ZERO)
+        return self.cash + (sum((p.value() for p in self.positions.values()), ZERO) if self.positions else ZERO)
 
     def _pnl_today(self, now: float) -> Decimal:
         return self.realized_by_day.get(_day(now), ZERO) + self._unrealized()
@@ -788,6 +795,8 @@ class BacktestEngine:
         return trade_fee(self.venue, side=side, quantity=quantity, price=price, polymarket_rate=rate)
 
     def _fill_due(self, until: float) -> None:
+        if not self.working:
+            return
         still: list[WorkingOrder] = []
         for order in self.working:
             done = self._fill_on_book(order, until) if self.books is not None else self._fill_on_bar(order, until)

@@ -68,6 +68,9 @@ class _Record:
         return bool(self.orders or self.entries or self.exits)
 
 
+_QUIET = _Record()  # the record of every step the run did nothing at: shared, so nothing may edit a record
+
+
 def _record(data: dict[str, Any]) -> tuple[int, _Record]:
     """A step record as the run sent it, its shape checked (its content is judged by the replay)."""
     step = data.get("step")
@@ -130,7 +133,7 @@ class RecordFeed:
     def record(self, index: int) -> _Record | None:
         """Step `index`'s record (an empty one for a quiet step), or None when the run ended before it."""
         if index < self.upto and self.problem is None:  # the run is past it: its records came in before `upto` did
-            return self.records.get(index) or _Record()
+            return self.records.get(index) or _QUIET
         with self._changed:
             while self.upto <= index and not self.finished and self.problem is None:
                 self._changed.wait(0.5)
@@ -138,7 +141,7 @@ class RecordFeed:
                 raise RunTampered(self.problem)
             if self.upto <= index:
                 return None
-            return self.records.get(index) or _Record()
+            return self.records.get(index) or _QUIET
 
 
 @dataclass
