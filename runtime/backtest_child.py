@@ -19,7 +19,6 @@ import ast
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -180,14 +179,13 @@ def _state_text(state: Any) -> str:
 
 @dataclass(frozen=True)
 class _Shown:
-    """A position as the last step showed it: the engine values it came from, and what they gave."""
+    """A position as the last step showed it: the engine values it came from, and the fields they gave."""
 
     lot: Lot
     value: Decimal
     mark: Decimal | None
     opened_at: float
-    fixed: tuple[float, float, float, datetime]  # size, quantity, entry price, opened at: while lot and value hold
-    position: Position
+    fields: tuple[Any, ...]  # `Position`'s, in order
 
 
 class OneRunRunner:
@@ -212,8 +210,8 @@ class OneRunRunner:
         self.pending: list[dict[str, Any]] = []
         self.send_records = send_records
         self.flushed = 0  # steps done when the last frame went out
-        self._capital_texts: dict[str, str] | None = None  # the engine's, and the `Capital` they gave
-        self._capital = Capital()
+        self._capital_texts: dict[str, str] | None = None  # the engine's, and the `Capital` fields they gave
+        self._capital_fields: tuple[float, ...] = ()
         self._positions_shown: dict[str, _Shown] = {}
 
     def _definition(self) -> StrategyDefinition:
@@ -227,37 +225,40 @@ class OneRunRunner:
         """This step's `ctx`, fresh, equal field by field to what `build_context` makes of `engine.frame(state)`:
         a float of a Decimal is the float of its text, a datetime the one its ISO text parses to.
 
-        `Capital` and `Position` are frozen: one whose engine values did not change since the last step is the
-        same object again (the engine hands the same capital texts while they do not change; a position's lot,
-        entry value and mark are replaced, never edited). `ctx`, its lists and dicts are new every step."""
+        Every object in it is new each step; only the figures are kept, and only while the engine values they came
+        from are the same (the engine hands the same capital texts while they do not change; a position's lot,
+        entry value and mark are replaced, never edited): nothing a step edits, even a frozen object through
+        `object.__setattr__`, reaches a later one."""
         engine = self.engine
         texts = engine.capital_texts()
         if texts is not self._capital_texts:
-            self._capital_texts, self._capital = texts, Capital.from_dict(texts)
+            shown = Capital.from_dict(texts)  # never handed out: each step gets a copy
+            self._capital_texts, self._capital_fields = texts, (shown.total, shown.deployed, shown.available,
+                                                                 shown.pnl_today)
         spec = engine.spec
         return Context(str(spec.strategy_id), engine.venue, "backtest", False, utc(engine.now), dict(spec.params),
-                       dict(state), self._capital,
-                       [self._position(held) for held in engine.positions.values()] if engine.positions else [],
-                       self.transport)
+                       dict(state), Capital(*self._capital_fields),
+                       [Position(*self._position_fields(held)) for held in engine.positions.values()]
+                       if engine.positions else [], self.transport)
 
-    def _position(self, held: SimPosition) -> Position:
-        """`ctx.positions`' entry for `held`, built only from what changed since the last step."""
+    def _position_fields(self, held: SimPosition) -> tuple[Any, ...]:
+        """`ctx.positions`' fields for `held`, worked out only from what changed since the last step."""
         lot, value, mark, opened_at = held.lot, held.entry_value, held.mark, held.opened_at
         shown = self._positions_shown.get(held.position_id)
-        # Identity of the engine's immutable values (the cache keeps them alive, so no id is reused) or equality.
+        # The engine's Decimals and Lots are immutable and the cache keeps them alive (no id is reused): the same
+        # object is the same value.
         if shown is not None and shown.lot is lot and shown.value is value and shown.opened_at == opened_at:
             if shown.mark is mark:
-                return shown.position
-            size, quantity, entry_price, opened = shown.fixed
+                return shown.fields
+            fields = shown.fields
         else:
-            size, quantity = float(cents(lot.cost_usd)), float(lot.quantity)
-            entry_price, opened = float(held.entry_price.quantize(MICRO_PRICE)), utc(opened_at)
-        position = Position(held.position_id, self.engine.venue, held.market_id, held.market_name, held.side, size,
-                            quantity, entry_price, None if mark is None else float(mark),
-                            float(money(lot.quantity * mark - lot.cost_usd)) if mark is not None else 0.0, opened)
-        self._positions_shown[held.position_id] = _Shown(lot, value, mark, opened_at, (size, quantity, entry_price,
-                                                                                        opened), position)
-        return position
+            fields = (held.position_id, self.engine.venue, held.market_id, held.market_name, held.side,
+                      float(cents(lot.cost_usd)), float(lot.quantity), float(held.entry_price.quantize(MICRO_PRICE)),
+                      None, 0.0, utc(opened_at))
+        fields = (*fields[:8], None if mark is None else float(mark),
+                  float(money(lot.quantity * mark - lot.cost_usd)) if mark is not None else 0.0, fields[10])
+        self._positions_shown[held.position_id] = _Shown(lot, value, mark, opened_at, fields)
+        return fields
 
     def step(self, frame: dict[str, Any], on_call: OnCall) -> StepOutcome:
         transport = self.transport
