@@ -1,0 +1,51 @@
+"""`ctx.capital` in a backtest's run adds up, at every step of the reference case, with what the rest of the run shows:
+deployed is the open positions' cost, total the starting cash plus the closed trades' P&L, and on a day no trade
+closed, today's P&L is the open positions' unrealized P&L."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from runtime.backtest_child import OneRunRunner, _Transport
+from tests.backtest.conftest import goog_csv, sma_cross_files
+from trading.backtest.data import load_csv
+from trading.backtest.engine import BacktestEngine, BacktestSpec, OnCall, StepOutcome
+from trading.capital import CapitalPlan
+
+CENT = 0.005 + 1e-9  # figures shown in cents against sums of floats
+
+
+def test_ctx_capital_adds_up_at_every_step(sma_cross_config: dict[str, Any]) -> None:
+    sma_cross_config["capital"]["total_capital"] = 10_000
+    spec = BacktestSpec("alpaca", CapitalPlan.from_config(sma_cross_config, "alpaca"),
+                        sma_cross_config["polling_interval"], commission=Decimal("0.002"),
+                        params=sma_cross_config["parameters"], strategy_id="sma")
+    engine = BacktestEngine(spec, bars={"GOOG": load_csv(goog_csv(), symbol="GOOG")})
+    runner = OneRunRunner(sma_cross_files(), _Transport(4096), 1 << 16, lambda records, upto: None, engine)
+    checked = {"held": 0, "quiet_day_held": 0}
+
+    class Checking:
+        frames_on_demand = True
+
+        def step(self, frame: dict[str, Any], on_call: OnCall) -> StepOutcome:
+            ctx = runner.context(frame["state"])
+            capital, positions = ctx.capital, ctx.positions
+            closed = list(engine.trades)
+            assert abs(capital.total - (10_000 + sum(float(trade["pnl"]) for trade in closed))) <= CENT
+            assert abs(capital.deployed - sum(position.size for position in positions)) <= CENT
+            assert capital.available <= capital.total - capital.deployed + 2 * CENT  # each of the three rounded
+            today = ctx.now.date().isoformat()
+            if positions:
+                checked["held"] += 1
+                if not any(trade["exit_time"].startswith(today) for trade in closed):
+                    checked["quiet_day_held"] += 1
+                    unrealized = sum(position.unrealized_pnl for position in positions)
+                    assert unrealized != 0
+                    assert abs(capital.pnl_today - unrealized) <= CENT
+            return runner.step(frame, on_call)
+
+    result = engine.run(Checking())
+    assert result.status == "succeeded"
+    assert len(result.trades) == 46
+    assert checked["quiet_day_held"] > 1000 and checked["held"] >= checked["quiet_day_held"]
