@@ -136,6 +136,7 @@ class StepSession:
         self.platform = _platform(files, ctx)
         self.zygote: ZygoteProcess = self.sandbox._acquire(limits)
         self.closed = False
+        self.ended = False  # told to stop (`end`); `close` also waits for its exit and releases the zygote
         self.dead: _Stop | None = None  # once the run is gone, every later step fails with this
         self.exit_code: int | None = None
         self.cpu = 0.0
@@ -326,14 +327,21 @@ class StepSession:
         ended = self.dead or _Stop(FAILED, "the sandbox run gave no result")
         return StepResult(ended.status, [], [], previous_state, ended.message, None, run.logs, run.calls, duration)
 
-    def close(self) -> None:
-        if self.closed:
+    def end(self) -> None:
+        """Stop the run without waiting for its exit (`close` waits): the worker has other work meanwhile."""
+        if self.ended:
             return
-        self.closed = True
+        self.ended = True
         with contextlib.suppress(OSError):
             if self.dead is None:
                 send_frame(self.channel, encode_frame({"type": "end"}), time.monotonic() + 0.1)
         self._kill()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.end()
         self._await_exit()
         self.selector.close()
         self.channel.close()

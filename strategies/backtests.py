@@ -132,6 +132,9 @@ class SandboxRunner:
         return StepOutcome(result.status, result.entries, result.exits, result.state, result.error, result.traceback,
                            [(line.level, line.message) for line in result.logs], result.orders)
 
+    def end(self) -> None:
+        self.session.end()
+
     def close(self) -> None:
         self.session.close()
 
@@ -471,16 +474,23 @@ def _backtest_one_run(files: Mapping[str, str], spec: BacktestSpec, bars: dict[s
                     result = _ended(BacktestEngine(spec, bars=bars), f"tampered: {tampered}")
                 if replay.coverage.difference is not None:
                     stop.set()
+                for opened in sealed:  # it exits while the figures below are computed; reaped at the end
+                    opened.end()
             except BaseException:
                 stop.set()
                 raise
             finally:
                 thread.join()
+        return _one_run_figures(result, ran[0], replay, feed, spec, weak, stopped=stop.is_set())
     finally:
         for opened in sealed:
             opened.close()
-    outcome = ran[0]
-    if outcome.error == "cancelled" and not stop.is_set():
+
+
+def _one_run_figures(result: BacktestResult, outcome: OneRunOutcome, replay: ReplayRunner, feed: RecordFeed,
+                     spec: BacktestSpec, weak: bool, *, stopped: bool) -> BacktestRun:
+    """The replay's figures, and the run's claim held against them."""
+    if outcome.error == "cancelled" and not stopped:
         raise BacktestCancelled(f"cancelled at step {replay.index} of {feed.total_steps}")
     claim = outcome.claim
     if claim is None and result.status == "succeeded":
