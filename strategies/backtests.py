@@ -353,6 +353,7 @@ class BacktestRun:
     lookahead: dict[str, Any]
     weak: bool
     phases: dict[str, float] | None = None  # seconds per phase of a run on bars (the benchmark's profile)
+    time_texts: Mapping[float, str] | None = None  # `iso` of the bars' starts, built once per series (run_json)
 
 
 def _plan(config: dict[str, Any], cash: Decimal | None) -> tuple[dict[str, Any], CapitalPlan]:
@@ -481,14 +482,14 @@ def _backtest_one_run(files: Mapping[str, str], spec: BacktestSpec, bars: dict[s
                 raise
             finally:
                 thread.join()
-        return _one_run_figures(result, ran[0], replay, feed, spec, weak, stopped=stop.is_set())
+        return _one_run_figures(result, ran[0], replay, feed, bars, weak, stopped=stop.is_set())
     finally:
         for opened in sealed:
             opened.close()
 
 
 def _one_run_figures(result: BacktestResult, outcome: OneRunOutcome, replay: ReplayRunner, feed: RecordFeed,
-                     spec: BacktestSpec, weak: bool, *, stopped: bool) -> BacktestRun:
+                     bars: dict[str, BarSeries], weak: bool, *, stopped: bool) -> BacktestRun:
     """The replay's figures, and the run's claim held against them."""
     if outcome.error == "cancelled" and not stopped:
         raise BacktestCancelled(f"cancelled at step {replay.index} of {feed.total_steps}")
@@ -507,7 +508,9 @@ def _one_run_figures(result: BacktestResult, outcome: OneRunOutcome, replay: Rep
     result.logs = [{"time": None, "level": line.level, "message": line.message} for line in outcome.logs] + result.logs
     phases = {"sandbox_run": round(outcome.duration_s, 3), "sealed_check": round(replay.sealed_s, 3),
               "replay_with_check": round(replay_s, 3)}  # the replay follows the run: they overlap
-    return BacktestRun(result, _metrics(result), replay.coverage.as_json(), weak, phases)
+    # The equity curve is labelled with bar starts: their texts are already built for shipping the bars.
+    texts = {start: text for series in bars.values() for start, text in zip(series.starts, series.times(), strict=True)}
+    return BacktestRun(result, _metrics(result), replay.coverage.as_json(), weak, phases, texts)
 
 
 def _lookahead_seed() -> int:
@@ -518,13 +521,14 @@ def _lookahead_seed() -> int:
 def run_json(run: BacktestRun, backtest_id: int | None) -> dict[str, Any]:
     """The command's --json shape (and the API's): pnl net of fees."""
     result = run.result
+    texts = run.time_texts or {}
     return {
         "id": None if backtest_id is None else str(backtest_id),
         "status": result.status,
         "error": result.error,
         "metrics": run.metrics,
         "trades": [{key: trade[key] for key in TRADE_KEYS} for trade in result.trades],
-        "equity": [[iso(moment), str(value.quantize(CENT))] for moment, value in result.equity],
+        "equity": [[texts.get(moment) or iso(moment), str(value.quantize(CENT))] for moment, value in result.equity],
         "open_positions": result.open_positions,
         "lookahead": run.lookahead,
         "phases": run.phases,

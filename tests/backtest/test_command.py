@@ -47,6 +47,8 @@ def test_the_reference_case_through_the_command_gives_backtesting_py_s_trades(
         cost = Decimal(ours["quantity"]) * Decimal(ours["entry_price"])
         assert float(Decimal(ours["pnl"]) / cost) == pytest.approx(theirs.ReturnPct, abs=1e-8)  # net of fees
     assert len(shaped["equity"]) == 2148 and shaped["equity"][0] == ["2004-08-19T00:00:00Z", "10000.00"]
+    dates = [line.split(",")[0] for line in goog_csv().read_text().splitlines()[1:]]
+    assert [moment for moment, _ in shaped["equity"]] == [f"{date}T00:00:00Z" for date in dates]  # each bar's own
     assert shaped["metrics"]["trades"] == 46 and len(shaped["open_positions"]) == 1
     assert "backtest:" in capsys.readouterr().err  # progress went to stderr, never into the JSON
 
