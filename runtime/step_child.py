@@ -28,6 +28,7 @@ from trading.backtest.engine import ORDER_METHODS, BacktestCallError, BacktestEn
 from trading.venues.platforms import TRAITS
 
 MAX_BARS_REPLY = 1000  # as trading.backtest.engine: a call without `start` gets the latest this many
+BAR_KEYS = ("t", "o", "h", "l", "c", "v")  # a bar's texts, as Alpaca's get_bars answers them (and the worker sends)
 
 
 class KeptBars:
@@ -45,16 +46,17 @@ class KeptBars:
         self.columns: dict[str, tuple[list[Any], ...]] = {}  # time, open, high, low, close, volume: columnar reads
 
     def add(self, frame: dict[str, Any]) -> None:
+        """Newly closed bars, as the worker sends them: columns (step_session `_bar_columns`), starts as floats."""
         symbol = str(frame["symbol"])
         self.period[symbol] = float(frame["period"])
-        kept, starts = self.bars.setdefault(symbol, []), self.starts.setdefault(symbol, [])
+        texts = [frame[key] for key in BAR_KEYS]
+        self.bars.setdefault(symbol, []).extend({"t": t, "o": o, "h": h, "l": low, "c": c, "v": v}
+                                                for t, o, h, low, c, v in zip(*texts, strict=True))
+        self.starts.setdefault(symbol, []).extend(float(start) for start in frame["s"])
         columns = self.columns.setdefault(symbol, ([], [], [], [], [], []))
-        for bar in frame["bars"]:
-            kept.append(bar)
-            starts.append(_moment(bar["t"]))
-            columns[0].append(bar["t"])
-            for column, key in zip(columns[1:], "ohlcv", strict=True):
-                column.append(float(bar[key]))
+        columns[0].extend(texts[0])
+        for column, values in zip(columns[1:], texts[1:], strict=True):
+            column.extend(map(float, values))
 
     def answer(self, venue: str, method: str, kwargs: dict[str, Any]) -> Any:
         """The reply, or _FORWARD when the worker must answer (another read, or a bad argument to report)."""
@@ -97,10 +99,6 @@ class KeptBars:
 
 
 _FORWARD = object()
-
-
-def _moment(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def _time_arg(value: Any) -> float | None:

@@ -43,6 +43,7 @@ def should_enter(ctx):
             ctx.state["different"] = ctx.state.get("different", 0) + 1
         columns.close.append(-1.0)  # the script's own copy
     ctx.state["seen"] = len(read("SYMBOL", "1Day", columns=True, limit=10000).close)
+    ctx.state["to_3_days_ago"] = len(read("SYMBOL", "1Day", end=(ctx.now - timedelta(days=3)).isoformat()))
     ahead = (ctx.now + timedelta(days=1)).isoformat()  # nothing in a backtest; refused in paper: alike both ways
     for kwargs in ({"limit": 0}, {"limit": 10**9}, {"start": "not a time"}, {"start": ahead}):
         if error_of(read, columns=True, **kwargs) != error_of(read, **kwargs):
@@ -69,7 +70,8 @@ def test_columns_are_get_bars_own_bars_in_the_run_and_in_the_sealed_re_run(setti
     result = run_.result
     assert result.status == "succeeded", result.error
     assert run_.lookahead["summary"] == "checked 0 signal steps and 10 quiet steps: identical"
-    assert result.final_state == {"seen": 10}  # no difference, no error that differs, the last step sees all 10
+    # No difference, no error that differs; the last step sees all 10, and (a bound by time) 8 up to 3 days ago.
+    assert result.final_state == {"seen": 10, "to_3_days_ago": 8}
 
 
 def test_a_paper_cycle_builds_the_columns_from_the_venue_s_bars(alice, staff, venues_on_simulator) -> None:

@@ -396,7 +396,8 @@ class BacktestEngine:
             sent = self._streamed.get(symbol, 0)
             visible = series.visible(now)
             if visible > sent:
-                fresh[symbol] = {"period": series.period, "bars": series.replies(sent, visible)}
+                fresh[symbol] = {"period": series.period, "bars": series.replies(sent, visible),
+                                 "starts": series.starts[sent:visible]}
                 self._streamed[symbol] = visible
         return fresh
 
