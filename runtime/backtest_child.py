@@ -82,7 +82,10 @@ def module_keeps_state(files: Mapping[str, str]) -> bool:
             tree = ast.parse(source)
         except SyntaxError:
             return True  # the loader reports it
-        for node in ast.walk(tree):
+        bodies = [tree.body]
+        for node in ast.walk(tree):  # one walk: the run does this before its first step
+            if isinstance(node, ast.ClassDef):
+                bodies.append(node.body)
             if isinstance(node, ast.Global | ast.Nonlocal):
                 return True
             if isinstance(node, ast.Name) and node.id in _STATE_DOORS:
@@ -98,7 +101,6 @@ def module_keeps_state(files: Mapping[str, str]) -> bool:
                 if isinstance(target, ast.Attribute) and not (
                         isinstance(target.value, ast.Name) and target.value.id == "self"):
                     return True  # should_enter.count = ..., Strategy.seen = ...
-        bodies = [tree.body] + [node.body for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
         for body in bodies:
             for statement in body:
                 if isinstance(statement, ast.Assign | ast.AnnAssign | ast.AugAssign):

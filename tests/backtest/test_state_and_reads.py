@@ -135,10 +135,22 @@ def should_enter(ctx, seen=[]):  # a mutable default outlives the call: the run 
     return []
 '''
 
+CLASS_ATTRIBUTE = '''
+class Seen:
+    moments = []  # a class body's list outlives the call too
 
-def test_a_module_that_keeps_state_of_its_own_is_executed_anew_every_step(settings) -> None:
+
+def should_enter(ctx):
+    Seen.moments.append(1)
+    ctx.state["most_seen"] = max(ctx.state.get("most_seen", 0), len(Seen.moments))
+    return []
+'''
+
+
+@pytest.mark.parametrize("entry", [DEFAULT_ARGUMENT, CLASS_ATTRIBUTE], ids=["default argument", "class attribute"])
+def test_a_module_that_keeps_state_of_its_own_is_executed_anew_every_step(settings, entry: str) -> None:
     data = csv_store(CSV, symbol="TEST", filename="test.csv")
-    run = backtest_execute_files({"entry.py": DEFAULT_ARGUMENT, "exit.py": EXIT, "config.json": json.dumps(CONFIG)},
+    run = backtest_execute_files({"entry.py": entry, "exit.py": EXIT, "config.json": json.dumps(CONFIG)},
                                  CONFIG, data, start=None, end=None, cash=None, commission=None, strategy_id="t")
     assert run.result.status == "succeeded", run.result.error
     assert run.result.final_state["most_seen"] == 1  # as across live cycles, each a new process
