@@ -412,9 +412,9 @@ TRADE_FIELD_HINTS = {"token_id": "asset", "market_id": "asset", "market_slug": "
 SIGNAL_FIELDS = {"EntrySignal": EntrySignal, "ExitSignal": ExitSignal}
 
 
-def _import_issues(filename: str, module: ast.Module) -> list[ValidationIssue]:
+def _import_issues(filename: str, nodes: list[ast.AST]) -> list[ValidationIssue]:
     issues = []
-    for node in ast.walk(module):
+    for node in nodes:
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -453,12 +453,12 @@ def _call_of(node: ast.expr) -> ast.Call | None:
     return node if isinstance(node, ast.Call) else None
 
 
-def _venue_issues(filename: str, module: ast.Module, platform: str) -> list[ValidationIssue]:
+def _venue_issues(filename: str, nodes: list[ast.AST], platform: str) -> list[ValidationIssue]:
     """Venue methods the SDK does not have, signals that cannot be right, and reply shapes read wrongly."""
     aliases: dict[str, str] = {}
     trade_lists: set[str] = set()
     trades: set[str] = set()
-    for node in ast.walk(module):
+    for node in nodes:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             target = node.targets[0].id
             venue = _venue_of(node.value, platform)
@@ -467,12 +467,12 @@ def _venue_issues(filename: str, module: ast.Module, platform: str) -> list[Vali
             call = _call_of(node.value)
             if call is not None and isinstance(call.func, ast.Attribute) and call.func.attr == "get_trade_history":
                 trade_lists.add(target)
-    for node in ast.walk(module):  # loop variables over a trade list are trades
+    for node in nodes:  # loop variables over a trade list are trades
         if (isinstance(node, ast.For | ast.AsyncFor) and isinstance(node.target, ast.Name)
                 and _trade_list_of(node.iter) in trade_lists):
             trades.add(node.target.id)
     issues: list[ValidationIssue] = []
-    for node in ast.walk(module):
+    for node in nodes:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             base = node.func.value
             venue = _venue_of(base, platform) or (aliases.get(base.id) if isinstance(base, ast.Name) else None)
@@ -585,7 +585,8 @@ def strategy_files_validate(files: dict[str, str]) -> ValidatedStrategy:
             module = ast.parse(files[filename], filename=filename)
         except SyntaxError:
             continue  # reported above
-        issues += _import_issues(filename, module) + _venue_issues(filename, module, platform)
+        nodes = list(ast.walk(module))  # walked once, read by each check (a deploy and every backtest of a folder)
+        issues += _import_issues(filename, nodes) + _venue_issues(filename, nodes, platform)
     if issues or config is None:
         raise StrategyInvalid(issues, files=dict(files))
     return ValidatedStrategy(layout=layout, config=config, files=dict(files))
