@@ -234,12 +234,18 @@ def csv_text(sha256: str) -> str:
     return stored
 
 
-def csv_store(text: str, *, symbol: str, filename: str) -> BacktestData:
-    """Check a user's CSV now (a clear error names the line) and keep it by content hash for the worker."""
+def csv_parse(text: str, *, symbol: str, filename: str) -> BacktestData:
+    """Check a user's CSV now (a clear error names the line), kept nowhere: a run in this process (a folder's)."""
     digest = hashlib.sha256(text.encode()).hexdigest()
     series = _parsed_csv(digest, symbol, filename, lambda: text)
-    BacktestCsv.objects.get_or_create(sha256=digest, defaults={"filename": filename, "content": text})
     return BacktestData(Backtest.Source.CSV, {"symbol": symbol, "sha256": digest, "filename": filename}, series)
+
+
+def csv_store(text: str, *, symbol: str, filename: str) -> BacktestData:
+    """`csv_parse`, and keep it by content hash for the worker (a saved backtest, a sweep's points)."""
+    data = csv_parse(text, symbol=symbol, filename=filename)
+    BacktestCsv.objects.get_or_create(sha256=data.spec["sha256"], defaults={"filename": filename, "content": text})
+    return data
 
 
 VENUE_SOURCES: dict[str, str] = {  # the venue history each platform's strategies may backtest on

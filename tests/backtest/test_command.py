@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from strategies.models import Backtest, Strategy
+from strategies.models import Backtest, BacktestCsv, Strategy
 from strategies.services import strategy_deploy
 from tests.backtest.conftest import EXAMPLE, goog_csv
 
@@ -51,6 +51,7 @@ def test_the_reference_case_through_the_command_gives_backtesting_py_s_trades(
     assert [moment for moment, _ in shaped["equity"]] == [f"{date}T00:00:00Z" for date in dates]  # each bar's own
     assert shaped["metrics"]["trades"] == 46 and len(shaped["open_positions"]) == 1
     assert "backtest:" in capsys.readouterr().err  # progress went to stderr, never into the JSON
+    assert not BacktestCsv.objects.exists()  # a folder's run is this process's: its CSV is kept nowhere
 
 
 def test_a_saved_strategy_is_backtested_as_a_backtest_row(settings, alice) -> None:

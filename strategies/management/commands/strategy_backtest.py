@@ -25,6 +25,7 @@ from strategies.backtests import (
     backtest_create,
     backtest_execute,
     backtest_execute_files,
+    csv_parse,
     csv_store,
     default_data,
     run_json,
@@ -139,14 +140,15 @@ class Command(BaseCommand):
             what = "sweep" if "ranking" in shaped else "backtest"
             raise CommandError(f"{what} {shaped['status']}: {shaped.get('error')}", returncode=1)
 
-    def _data(self, options: dict[str, Any], config: dict[str, Any]) -> BacktestData:
+    def _data(self, options: dict[str, Any], config: dict[str, Any], *, store: bool = True) -> BacktestData:
+        """The backtest's data; a CSV is stored for a saved backtest or a sweep (`store`), not for a folder's run."""
         if options["csv"]:
             path = Path(options["csv"])
             try:
                 text = path.read_text(encoding="utf-8-sig")
             except (OSError, UnicodeDecodeError) as error:
                 raise CommandError(f"--csv: cannot read {path}: {error}", returncode=2) from None
-            return csv_store(text, symbol=options["symbol"], filename=path.name)
+            return (csv_store if store else csv_parse)(text, symbol=options["symbol"], filename=path.name)
         return default_data(config, options["symbol"], source=options["source"], interval=options["interval"],
                             half_spread=_decimal(options["half_spread"], "--half-spread"))
 
@@ -170,7 +172,7 @@ class Command(BaseCommand):
             validated = strategy_files_validate(files)
         except StrategyInvalid as exc:
             raise CommandError("\n".join(str(issue) for issue in exc.issues), returncode=2) from None
-        data = self._data(options, validated.config)
+        data = self._data(options, validated.config, store=False)  # run here, saved nowhere
         progress = _Echo(echo)
         run = backtest_execute_files(files, validated.config, data, start=start, end=end, cash=cash,
                                      commission=commission, strategy_id=directory.name, progress=progress)
