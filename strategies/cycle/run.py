@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -27,7 +28,15 @@ from runtime import CycleOutcome, SandboxLimits, SandboxUnavailable, run_cycle, 
 from runtime.warm import shared_sessions
 from strategies.cycle.desk import CycleDesk
 from strategies.cycle.live_log import LiveLog, LogEntry
-from strategies.cycle.rows import Claim, Claimed, execution_finish, executions_claim
+from strategies.cycle.rows import (
+    Claim,
+    Claimed,
+    execution_finish,
+    execution_rows,
+    executions_claim,
+    row_insert,
+    strategy_for_run,
+)
 from strategies.cycle.venue_reads import VenueReads
 from strategies.events import execution_broadcast
 from strategies.models import ActionKind, Execution, ExecutionLog, Mode, Strategy, StrategyVersion
@@ -91,10 +100,10 @@ class _CycleCalls:
 
 def execution_run(*, strategy_id: int, trigger: str, dry_run: bool = False) -> Execution:
     """Run one cycle now (Run now, Test Run, `strategy_run`) and persist it. Raises CycleNotStarted."""
-    strategy = (Strategy.objects.select_related("current_version", "running_version")
-                .filter(pk=strategy_id).first())
-    if strategy is None:
+    loaded = strategy_for_run(strategy_id)
+    if loaded is None:
         raise CycleNotStarted(f"no strategy with id {strategy_id}")
+    strategy = loaded.strategy
     reason = strategy_not_runnable_reason(strategy, dry_run=dry_run)
     if reason:
         raise CycleNotStarted(reason)
@@ -102,7 +111,8 @@ def execution_run(*, strategy_id: int, trigger: str, dry_run: bool = False) -> E
     version = strategy.current_version if dry_run else strategy.running_version
     assert version is not None
     execution = _execution_begin(strategy, version, trigger=trigger, dry_run=dry_run)
-    return _cycle(strategy, execution, dry_run=dry_run)
+    # A test run writes no ledger row, so what was read just now still holds; a real one asks again under its lock.
+    return _cycle(strategy, execution, dry_run=dry_run, ledger_empty=loaded.ledger_empty if dry_run else None)
 
 
 def positions_close(*, strategy_id: int, by: str, position_ids: list[int] | None = None) -> Execution:
@@ -144,20 +154,23 @@ def positions_close(*, strategy_id: int, by: str, position_ids: list[int] | None
 def _execution_begin(strategy: Strategy, version: StrategyVersion, *, trigger: str, dry_run: bool) -> Execution:
     """The execution row of a run of `version` started now, outside the schedule; a real one never beside another
     cycle."""
-    with transaction.atomic():  # the strategy row lock orders this check against a tick or another Run now
-        if not dry_run:  # a Test Run may run beside a cycle: nothing to check, nothing to lock
+    # The strategy row lock orders a real run's check against a tick or another Run now; a Test Run may run beside a
+    # cycle: nothing to check, nothing to lock, so its one insert needs no transaction of its own either.
+    with nullcontext() if dry_run else transaction.atomic():
+        if not dry_run:
             Strategy.objects.select_for_update().filter(pk=strategy.pk).first()
             active = cycles_in_flight([strategy]).first()
             if active is not None:
                 raise CycleNotStarted(f"strategy {strategy.pk} already has a cycle {active.status} "
                                       f"(execution {active.pk}); cycles of one strategy never overlap")
         now = timezone.now()
-        execution = Execution.objects.create(
+        execution = Execution(
             strategy=strategy, version=version,
             trigger=Execution.Trigger.DRY_RUN if dry_run else trigger,
             mode=strategy.mode, status=Execution.Status.RUNNING, scheduled_for=now, started_at=now,
             worker=worker_id(),
         )
+        row_insert(execution)
     return execution
 
 
@@ -352,12 +365,10 @@ def sandbox_prestart() -> None:
 
 def execution_as_dict(execution: Execution) -> dict[str, Any]:
     """The `strategy_run --json` shape."""
+    logs, actions = execution_rows(execution.pk)
     return {
         "id": str(execution.pk), "status": execution.status, "trigger": execution.trigger, "mode": execution.mode,
         "duration_ms": execution.duration_ms, "entries": execution.entries, "exits": execution.exits,
-        "logs": [{"seq": line.seq, "ts": line.ts.isoformat(), "level": line.level, "message": line.message}
-                 for line in execution.logs.order_by("seq")],
-        "actions": [{"seq": a.seq, "ts": a.ts.isoformat(), "kind": a.kind, "message": a.message, "payload": a.payload}
-                    for a in execution.actions.order_by("seq")],
+        "logs": logs, "actions": actions,
         "error": execution.error or None, "state": execution.state_after,
     }

@@ -119,3 +119,32 @@ def test_a_call_to_another_venue_is_refused(alice, staff) -> None:
     assert result["status"] == "failed"
     assert "ctx.polymarket is not available: polymarket is not in risk_limits.allowed_services (kalshi)" in result[
         "error"]
+
+
+def test_the_json_answer_is_the_stored_rows_in_order(alice, staff) -> None:
+    """The answer is read back with one hand-written statement (issue 23): it must say what the ORM reads, each
+    timestamp to the microsecond, each payload as the JSON object stored, lines and actions each by sequence."""
+    strategy = deploy(alice, approve_by=staff)
+    for flags in ((), ("--dry-run",)):
+        result = run(strategy.pk, *flags)
+        execution = Execution.objects.get(pk=result["id"])
+        assert result["logs"] == [
+            {"seq": line.seq, "ts": line.ts.isoformat(), "level": line.level, "message": line.message}
+            for line in execution.logs.order_by("seq")]
+        assert result["actions"] == [
+            {"seq": a.seq, "ts": a.ts.isoformat(), "kind": a.kind, "message": a.message, "payload": a.payload}
+            for a in execution.actions.order_by("seq")]
+        assert len(result["logs"]) >= 4 and len(result["actions"]) == 1
+        assert isinstance(result["actions"][0]["payload"], dict)
+        assert (execution.worker, execution.mode, execution.started_at) != ("", "", None)
+        assert execution.created_at is not None and execution.scheduled_for == execution.started_at
+
+
+def test_a_dry_run_sees_the_positions_a_real_run_opened(alice, staff) -> None:
+    """A dry run learns whether the paper ledger is empty from the statement that reads its strategy: a strategy
+    with a position must still see it (and one without, none)."""
+    strategy = deploy(alice, approve_by=staff)
+    assert run(strategy.pk, "--dry-run")["logs"][1]["message"].startswith("run 1, 0 positions")
+    assert run(strategy.pk)["status"] == "succeeded"  # a paper order, filled: one position
+    dry = run(strategy.pk, "--dry-run")
+    assert dry["logs"][1]["message"].startswith("run 2, 1 positions"), dry["logs"]
