@@ -148,3 +148,12 @@ def test_a_dry_run_sees_the_positions_a_real_run_opened(alice, staff) -> None:
     assert run(strategy.pk)["status"] == "succeeded"  # a paper order, filled: one position
     dry = run(strategy.pk, "--dry-run")
     assert dry["logs"][1]["message"].startswith("run 2, 1 positions"), dry["logs"]
+
+
+def test_a_changed_sandbox_setting_applies_to_the_next_run(alice, settings) -> None:
+    """The worker keeps `settings.SANDBOX` as limits between runs (issue 23): a changed setting must still reach the
+    next run."""
+    strategy = deploy(alice, entry="import time\n\ndef should_enter(ctx):\n    time.sleep(1.2)\n    return []\n")
+    assert run(strategy.pk, "--dry-run")["status"] == "succeeded"
+    settings.SANDBOX = {**settings.SANDBOX, "wall_seconds": 1}
+    assert run(strategy.pk, "--dry-run")["status"] == "timed_out"
