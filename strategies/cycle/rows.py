@@ -250,6 +250,7 @@ def execution_rows(execution_id: int) -> tuple[list[dict[str, Any]], list[dict[s
     """A run's log lines and actions as stored, each in order of its sequence number: one statement instead of two
     ORM queries (`strategy_run --json`)."""
     payload = ExecutionAction._meta.get_field("payload")
+    assert isinstance(payload, models.JSONField)
     logs: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
     with connection.cursor() as cursor:
@@ -259,7 +260,7 @@ def execution_rows(execution_id: int) -> tuple[list[dict[str, Any]], list[dict[s
                 logs.append({"seq": seq, "ts": ts.isoformat(), "level": level_or_kind, "message": message})
             else:
                 actions.append({"seq": seq, "ts": ts.isoformat(), "kind": level_or_kind, "message": message,
-                                "payload": payload.from_db_value(payload_text, None, connection)})
+                                "payload": json.loads(payload_text, cls=payload.decoder)})  # as the field decodes
     return logs, actions
 
 
