@@ -13,13 +13,14 @@ take the slots the quick ones need."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -104,7 +105,7 @@ def strategies_tick(*, enqueue: Enqueue, enqueue_slow: Enqueue | None = None, no
                 strategy=strategy, version_id=strategy.running_version_id,
                 trigger=Execution.Trigger.SCHEDULED, mode=strategy.mode, scheduled_for=slot,
             ))
-        Strategy.objects.bulk_update(due, ["next_run_at"])  # one UPDATE for the whole batch
+        _next_runs_save(due)
         created = _create_slots(slots)
         lane_on = enqueue_slow is not None or send is not None
         slow_ids = {execution.pk for execution in created
@@ -121,6 +122,24 @@ def strategies_tick(*, enqueue: Enqueue, enqueue_slow: Enqueue | None = None, no
             for message in cycle_messages(quick, slow, route=route or (lambda key: None)):
                 transaction.on_commit(partial(send, message))
     return len(created)
+
+
+# One UPDATE for the whole batch, the new times as one JSON document: `bulk_update` built a CASE WHEN of an expression
+# per strategy, about half of the tick's CPU (0.1 ms a run in the pool process, issue 23).
+_NEXT_RUNS_SQL = """
+UPDATE strategies_strategy AS s SET next_run_at = t.next_run_at
+FROM json_to_recordset(%(due)s::json) AS t(id bigint, next_run_at timestamptz)
+WHERE s.id = t.id
+"""
+
+
+def _next_runs_save(due: list[Strategy]) -> None:
+    if not due:
+        return
+    rows = [{"id": strategy.pk, "next_run_at": strategy.next_run_at.isoformat()} for strategy in due
+            if strategy.next_run_at is not None]
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_RUNS_SQL, {"due": json.dumps(rows)})
 
 
 def version_key(execution: Execution) -> str:

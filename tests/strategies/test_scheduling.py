@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -187,3 +188,22 @@ def test_a_strategy_whose_last_cycle_was_slow_is_enqueued_on_the_slow_lane(
     with django_capture_on_commit_callbacks(execute=True):
         strategies_tick(enqueue=lanes["quick"].append, enqueue_slow=lanes["slow"].append, now=quiet.next_run_at)
     assert (len(lanes["quick"]), len(lanes["slow"])) == (3, 2)
+
+
+def test_one_tick_moves_every_due_strategy_onto_its_own_next_slot(
+        alice, staff, django_capture_on_commit_callbacks) -> None:
+    """The tick writes the batch's next slots in one hand-written statement (issue 23): each strategy gets its own,
+    on its own grid, to the microsecond, and a strategy not due keeps its own."""
+    strategies = []
+    for index, interval in enumerate((7, 60, 3600)):
+        files = example_files("kalshi_favourite_longshot")
+        config = json.loads(files["config.json"])
+        files["config.json"] = json.dumps({**config, "name": f"grid {index}", "polling_interval": interval})
+        strategies.append(strategy_deploy(owner=alice, files=files, approve_by=staff).strategy)
+    now = timezone.now()
+    slots = [now - timedelta(microseconds=123457 * (index + 1)) for index in range(2)] + [now + timedelta(hours=1)]
+    for strategy, slot in zip(strategies, slots, strict=True):
+        Strategy.objects.filter(pk=strategy.pk).update(next_run_at=slot)
+    assert len(tick(django_capture_on_commit_callbacks, now)) == 2
+    moved = [Strategy.objects.get(pk=strategy.pk).next_run_at for strategy in strategies]
+    assert moved == [slots[0] + timedelta(seconds=7), slots[1] + timedelta(seconds=60), slots[2]]
