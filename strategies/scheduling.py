@@ -174,7 +174,7 @@ def _create_slots(slots: list[Execution]) -> list[Execution]:
         return []
     try:
         with transaction.atomic():  # a savepoint: a conflict must not abort the tick
-            return Execution.objects.bulk_create(slots)
+            return _slots_insert(slots)
     except IntegrityError:
         pass
     created = []
@@ -188,3 +188,31 @@ def _create_slots(slots: list[Execution]) -> list[Execution]:
         except IntegrityError:
             continue  # another tick already created this slot
     return created
+
+
+# The batch's executions in one INSERT over a JSON document: `bulk_create` prepared every field of every row through
+# the ORM, half of what was left of the tick's CPU (issue 23). The columns a new scheduled run does not set are
+# written as the model's defaults would be; a tick has one slot a strategy, so a new row is found by its strategy.
+_SLOTS_SQL = """
+INSERT INTO strategies_execution (strategy_id, version_id, trigger, mode, status, scheduled_for, started_at,
+    finished_at, worker, entries, exits, error, state_after, created_at)
+SELECT t.strategy_id, t.version_id, %(trigger)s, t.mode, %(status)s, t.scheduled_for, NULL, NULL, '', 0, 0, '', NULL,
+    %(created_at)s
+FROM json_to_recordset(%(slots)s::json)
+    AS t(strategy_id bigint, version_id bigint, mode text, scheduled_for timestamptz)
+RETURNING id, strategy_id
+"""
+
+
+def _slots_insert(slots: list[Execution]) -> list[Execution]:
+    created_at = timezone.now()
+    rows = [{"strategy_id": slot.strategy_id, "version_id": slot.version_id, "mode": slot.mode,
+             "scheduled_for": slot.scheduled_for.isoformat()} for slot in slots]
+    with connection.cursor() as cursor:
+        cursor.execute(_SLOTS_SQL, {"trigger": Execution.Trigger.SCHEDULED, "status": Execution.Status.QUEUED,
+                                    "created_at": created_at, "slots": json.dumps(rows)})
+        ids = {strategy_id: pk for pk, strategy_id in cursor.fetchall()}
+    for slot in slots:
+        slot.pk, slot.created_at = ids[slot.strategy_id], created_at
+        slot._state.adding, slot._state.db = False, connection.alias
+    return slots

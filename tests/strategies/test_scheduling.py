@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from strategies.cycle.run import execution_start
 from strategies.models import Execution, Strategy
-from strategies.scheduling import strategies_tick
+from strategies.scheduling import CycleMessage, strategies_tick
 from strategies.services import strategy_deploy, strategy_enable, strategy_pause, strategy_version_create
 from tests.conftest import example_files
 
@@ -204,6 +204,23 @@ def test_one_tick_moves_every_due_strategy_onto_its_own_next_slot(
     slots = [now - timedelta(microseconds=123457 * (index + 1)) for index in range(2)] + [now + timedelta(hours=1)]
     for strategy, slot in zip(strategies, slots, strict=True):
         Strategy.objects.filter(pk=strategy.pk).update(next_run_at=slot)
-    assert len(tick(django_capture_on_commit_callbacks, now)) == 2
+    messages: list[CycleMessage] = []
+    with django_capture_on_commit_callbacks(execute=True):
+        strategies_tick(enqueue=lambda pk: None, send=messages.append, now=now, route=lambda key: f"worker of {key}")
+    # Each run goes to the worker its own version is routed to (the new rows' ids matched to the right runs).
+    enqueued = [pk for message in messages for pk in message.execution_ids]
+    assert sorted((f"worker of {run.version_id}", run.pk) for run in Execution.objects.filter(pk__in=enqueued)) == (
+        sorted((message.queue, pk) for message in messages for pk in message.execution_ids))
     moved = [Strategy.objects.get(pk=strategy.pk).next_run_at for strategy in strategies]
     assert moved == [slots[0] + timedelta(seconds=7), slots[1] + timedelta(seconds=60), slots[2]]
+    # Its executions, inserted by one hand-written statement too: each the row the ORM would have written, and each
+    # id enqueued is its own strategy's run.
+    runs = {run.strategy_id: run for run in Execution.objects.filter(pk__in=enqueued)}
+    assert sorted(runs) == sorted(strategy.pk for strategy in strategies[:2]) and len(enqueued) == 2
+    for strategy, slot in zip(strategies[:2], slots, strict=False):
+        run = runs[strategy.pk]
+        assert (run.version_id, run.trigger, run.mode, run.status, run.scheduled_for) == (
+            strategy.running_version_id, "scheduled", "paper", "queued", slot)
+        assert (run.started_at, run.finished_at, run.worker, run.entries, run.exits, run.error, run.state_after) == (
+            None, None, "", 0, 0, "", None)
+        assert now <= run.created_at <= timezone.now()
