@@ -421,13 +421,16 @@ class VenueProxy:
         reason = str(kwargs.get("reason") or f"create_order(side={side!r})")
         index = self.context.signal_index if self.context is not None else None
         if side == "BUY":
+            # "BUY" names the action, not the outcome: the signal being executed lends its side (a NO signal buys
+            # NO), and what else the call leaves out (Kelly sizes with its confidence); without one, the first side.
+            signal = self.context.entry_signal if self.context is not None else None
+            sides = SIDES_BY_PLATFORM.get(self.venue, ("yes",))
+            lent = signal is not None and signal.market_id == str(market) and signal.side in sides
             order: dict[str, Any] = {"intent": "entry", "market_id": str(market), "reason": reason,
-                                     "side": SIDES_BY_PLATFORM.get(self.venue, ("yes",))[0],
+                                     "side": signal.side if lent and signal is not None else sides[0],
                                      "size_usd": amount}
             if kwargs.get("price") is not None:
                 order["limit_price"] = kwargs["price"]
-            # The signal being executed lends what the call leaves out: Kelly sizes with its confidence.
-            signal = self.context.entry_signal if self.context is not None else None
             for name in ("confidence", "market_name"):
                 if kwargs.get(name) is not None:
                     order[name] = kwargs[name]

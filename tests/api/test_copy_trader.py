@@ -117,13 +117,17 @@ def test_the_seed_copy_trader_deployed_fixed_approved_and_run_through_the_api(ap
     smoke = answer.json()["smoke"]
     assert smoke["status"] == "failed" and 'strategy.py", line 17' in smoke["error"]
 
-    # 2. Everything the answer named, fixed: deployed; its smoke run would place orders, seed style and all.
+    # 2. Everything the answer named, fixed, and the side taken from the trade's outcome, as the smoke run's
+    # refusals name it for a NO token ("... is its market's NO outcome, so its side is 'no'"; which tokens the
+    # wallet's latest trades bought depends on the five minutes the test runs in): deployed; its smoke run would
+    # place every copy, seed style and all (the seed's `create_order(side='BUY')` buys the side of its signal).
     config = {**SEED_CONFIG, "thesis": "Profitable wallets keep their edge for days.",
               "capital": {"total_capital": 5000, "capital_per_trade": 100, "max_positions": 5,
                           "max_position_size": 500, "max_daily_loss": 200, "sizing_method": "fixed"},
               "parameters": {**SEED_CONFIG["parameters"], "tracked_traders": [SIMULATED_WALLET]}}
     code = (SEED_STRATEGY.replace("trades['trades']", "trades")
             .replace("trade['token_id']", "trade['asset']").replace("trade['market_slug']", "trade['title']")
+            .replace("side='yes',", "side='yes' if trade['outcome'].lower() in ('yes', 'up') else 'no',")
             .replace("if trade['id'] not in self.processed_trades:\n                    "
                      "self.processed_trades.add(trade['id'])",
                      "if trade['id'] not in ctx.state.setdefault('copied', []):\n                    "
@@ -134,6 +138,7 @@ def test_the_seed_copy_trader_deployed_fixed_approved_and_run_through_the_api(ap
     assert smoke["status"] == "succeeded", smoke["error"]
     would = [a for a in smoke["actions"] if a["kind"] == "order_would_place"]
     assert would and all(a["payload"]["size_usd"] == 100 for a in would)  # amount=max_order_usd, as asked
+    assert [a["kind"] for a in smoke["actions"]] == ["order_would_place"] * len(would)
 
     # 3. A new version reads fewer trades; the diff shows only the code changed.
     version = api.post(f"/api/v1/strategies/{strategy_id}/versions/",

@@ -328,3 +328,17 @@ def test_create_order_in_execute_entry_keeps_the_confidence_kelly_sizes_with_and
     assert placed["kind"] == "order_placed", placed["payload"]
     assert D(placed["payload"]["sizing"]["quantity"]) > 0  # 0.8 against 0.55: an edge, not "no edge" at 0.5
     assert Order.objects.get().market_name == "X"
+
+
+def test_create_order_buy_in_execute_entry_buys_the_side_of_the_signal_it_executes(alice, staff) -> None:
+    """`create_order(side="BUY")` names the action, not the outcome: executing a NO signal, it buys the NO contract.
+    It bought YES whatever the signal said (and on Polymarket, where a NO token's side must be "no", every copy of a
+    NO-token trade was refused while the signal said "no")."""
+    files = scripts_files(name="Seed style", parameters={"tickers": [FED]}, risk_limits=LIMITS, capital=CAPITAL)
+    del files["entry.py"], files["exit.py"]
+    files["strategy.py"] = (SEED_STYLE_STRATEGY.replace('side="yes"', 'side="no"').replace("SIGNAL", "{}")
+                            .replace("ORDER", "{}"))
+    strategy = strategy_deploy(owner=alice, files=files, approve_by=staff).strategy
+    [placed] = run(strategy)["actions"]
+    assert placed["kind"] == "order_placed", placed["payload"]
+    assert placed["payload"]["side"] == "no" and Position.objects.get().side == "no"
