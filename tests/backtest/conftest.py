@@ -9,12 +9,17 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from runtime.backtest_child import OneRunRunner, _Transport
 from tests.api.conftest import agent_key, api  # noqa: F401 - the API's fixtures, for the API's backtests here
+from trading.backtest.data import load_csv
+from trading.backtest.engine import BacktestEngine, BacktestSpec
+from trading.capital import CapitalPlan
 
 EXAMPLE = Path(__file__).resolve().parent / "sma_cross"  # not a shipped example: its caps are out of the way
 
@@ -27,6 +32,19 @@ def goog_csv() -> Path:
 
 def sma_cross_files() -> dict[str, str]:
     return {path.name: path.read_text() for path in sorted(EXAMPLE.iterdir()) if path.is_file()}
+
+
+def reference_run(config: dict[str, Any], files: dict[str, str] | None = None,
+                  max_log_chars: int = 4096) -> tuple[BacktestEngine, OneRunRunner]:
+    """The reference case's engine ($10,000, 0.2 % a side, GOOG's daily bars) and the run's own step runner over it,
+    in this process: what the run inside the sandbox builds, for tests that look at each step's `ctx`."""
+    config["capital"]["total_capital"] = 10_000
+    spec = BacktestSpec("alpaca", CapitalPlan.from_config(config, "alpaca"), config["polling_interval"],
+                        commission=Decimal("0.002"), params=config["parameters"], strategy_id="sma")
+    engine = BacktestEngine(spec, bars={"GOOG": load_csv(goog_csv(), symbol="GOOG")})
+    runner = OneRunRunner(files or sma_cross_files(), _Transport(max_log_chars), 1 << 16,
+                          lambda records, upto: None, engine)
+    return engine, runner
 
 
 @pytest.fixture(scope="session")

@@ -4,25 +4,16 @@ closed, today's P&L is the open positions' unrealized P&L."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-from runtime.backtest_child import OneRunRunner, _Transport
-from tests.backtest.conftest import goog_csv, sma_cross_files
-from trading.backtest.data import load_csv
-from trading.backtest.engine import BacktestEngine, BacktestSpec, OnCall, StepOutcome
-from trading.capital import CapitalPlan
+from tests.backtest.conftest import reference_run
+from trading.backtest.engine import OnCall, StepOutcome
 
 CENT = 0.005 + 1e-9  # figures shown in cents against sums of floats
 
 
 def test_ctx_capital_adds_up_at_every_step(sma_cross_config: dict[str, Any]) -> None:
-    sma_cross_config["capital"]["total_capital"] = 10_000
-    spec = BacktestSpec("alpaca", CapitalPlan.from_config(sma_cross_config, "alpaca"),
-                        sma_cross_config["polling_interval"], commission=Decimal("0.002"),
-                        params=sma_cross_config["parameters"], strategy_id="sma")
-    engine = BacktestEngine(spec, bars={"GOOG": load_csv(goog_csv(), symbol="GOOG")})
-    runner = OneRunRunner(sma_cross_files(), _Transport(4096), 1 << 16, lambda records, upto: None, engine)
+    engine, runner = reference_run(sma_cross_config)
     checked = {"held": 0, "quiet_day_held": 0}
 
     class Checking:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-from runtime.backtest_child import OneRunRunner, _Transport
 from runtime.cycle import build_context
 from runtime.loader import load_strategy
 from runtime.sdk import Context
-from tests.backtest.conftest import goog_csv, sma_cross_files
-from trading.backtest.data import load_csv
-from trading.backtest.engine import BacktestEngine, BacktestSpec, OnCall, StepOutcome
-from trading.capital import CapitalPlan
+from tests.backtest.conftest import reference_run, sma_cross_files
+from trading.backtest.engine import OnCall, StepOutcome
 
 
 def _seen(ctx: Context) -> dict[str, Any]:
@@ -23,12 +19,7 @@ def _seen(ctx: Context) -> dict[str, Any]:
 
 
 def test_each_step_s_ctx_is_the_one_its_frame_gives(sma_cross_config: dict[str, Any]) -> None:
-    sma_cross_config["capital"]["total_capital"] = 10_000
-    spec = BacktestSpec("alpaca", CapitalPlan.from_config(sma_cross_config, "alpaca"),
-                        sma_cross_config["polling_interval"], commission=Decimal("0.002"),
-                        params=sma_cross_config["parameters"], strategy_id="sma")
-    engine = BacktestEngine(spec, bars={"GOOG": load_csv(goog_csv(), symbol="GOOG")})
-    runner = OneRunRunner(sma_cross_files(), _Transport(4096), 1 << 16, lambda records, upto: None, engine)
+    engine, runner = reference_run(sma_cross_config)
     definition = load_strategy(sma_cross_files())
     held: set[int] = set()
 

@@ -5,16 +5,12 @@ a later step, which sees exactly what its frame gives."""
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Any
 
-from runtime.backtest_child import OneRunRunner, _Transport
 from runtime.cycle import build_context
 from runtime.loader import load_strategy
-from tests.backtest.conftest import goog_csv, sma_cross_files
-from trading.backtest.data import load_csv
-from trading.backtest.engine import BacktestEngine, BacktestSpec, OnCall, StepOutcome
-from trading.capital import CapitalPlan
+from tests.backtest.conftest import reference_run, sma_cross_files
+from trading.backtest.engine import OnCall, StepOutcome
 
 # Appended to the reference strategy's files: say what this step's ctx shows before its first call edits it, then
 # edit every part of it that can be reached.
@@ -68,13 +64,8 @@ def _files() -> dict[str, str]:
 
 
 def test_a_step_never_sees_what_an_earlier_step_edited(sma_cross_config: dict[str, Any]) -> None:
-    sma_cross_config["capital"]["total_capital"] = 10_000
     files = _files()
-    spec = BacktestSpec("alpaca", CapitalPlan.from_config(sma_cross_config, "alpaca"),
-                        sma_cross_config["polling_interval"], commission=Decimal("0.002"),
-                        params=sma_cross_config["parameters"], strategy_id="sma")
-    engine = BacktestEngine(spec, bars={"GOOG": load_csv(goog_csv(), symbol="GOOG")})
-    runner = OneRunRunner(files, _Transport(1 << 20), 1 << 16, lambda records, upto: None, engine)
+    engine, runner = reference_run(sma_cross_config, files, max_log_chars=1 << 20)
     definition = load_strategy(files)
     expected: list[str] = []
     shown: list[str] = []
