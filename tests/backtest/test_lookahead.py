@@ -134,3 +134,46 @@ def test_a_sealed_re_run_answers_its_own_orders_and_one_that_lies_about_them_fai
     assert runs[1].result.status == "failed"
     assert "tampered: " in (runs[1].result.error or "") and "the sealed re-run answered its create_order" in (
         runs[1].result.error or ""), runs[1].result.error
+
+
+SEALED_READS_BACK = '''
+from strategies.sdk import EntrySignal, VenueError
+
+
+def should_enter(ctx):
+    if type(ctx.alpaca.transport).__name__ == "_LocalFirst":  # the sealed re-run: a read only the worker answers
+        try:
+            ctx.alpaca.get_bars("TEST", timeframe=ctx.now.isoformat(), limit=-1)
+        except VenueError:
+            pass
+    closes = ctx.alpaca.get_bars("TEST", timeframe="1Day", limit=2, columns=True).close
+    if not ctx.positions and len(closes) == 2 and closes[1] > closes[0]:
+        return [EntrySignal("TEST", "buy", "the close rose", size_usd=10)]
+    return []
+'''
+
+
+def test_a_sealed_step_s_call_back_is_answered_as_of_that_step_never_later(settings, monkeypatch) -> None:
+    # A sealed step's call back to the worker must be answered by the worker's engine at that very step: answered
+    # later (a check that replays on without waiting for the sealed run) it would see the future.
+    from trading.backtest.data import parse_time
+    from trading.backtest.engine import BacktestEngine
+
+    answered: list[tuple[float, float]] = []
+    call = BacktestEngine.call
+
+    def spy(self: BacktestEngine, venue: str, method: str, kwargs: dict[str, object]) -> object:
+        if kwargs.get("limit") == -1:
+            answered.append((self.now, parse_time(kwargs["timeframe"], "timeframe") or 0.0))  # the step it asks at
+        return call(self, venue, method, kwargs)
+
+    monkeypatch.setattr(BacktestEngine, "call", spy)
+    files = {"entry.py": SEALED_READS_BACK, "exit.py": EXIT, "config.json": json.dumps(CONFIG)}
+    data = csv_store(zigzag_csv(), symbol="TEST", filename="zigzag.csv")
+
+    run = backtest_execute_files(files, CONFIG, data, start=None, end=None, cash=None, commission=None,
+                                 strategy_id="t", lookahead=True)
+
+    assert run.result.status == "succeeded", run.result.error
+    assert len(answered) == run.lookahead["checked"] and run.lookahead["signals"] >= 1
+    assert all(now == asked for now, asked in answered)
