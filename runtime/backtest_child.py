@@ -18,9 +18,8 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from runtime.channel import BlockingChannel
 from runtime.cycle import run_cycle_in_process
@@ -28,6 +27,7 @@ from runtime.loader import StrategyDefinition, load_strategy, load_strategy_fres
 from runtime.sdk import Capital, Context, Position, VenueError
 from trading.backtest.data import unpack_bars, utc
 from trading.backtest.engine import (
+    CAPITAL_KEYS,
     MICRO_PRICE,
     ORDER_METHODS,
     BacktestCallError,
@@ -179,9 +179,9 @@ def _state_text(state: Any) -> str:
     return json.dumps(state, sort_keys=True, separators=(",", ":"), default=str)
 
 
-@dataclass(frozen=True)
-class _Shown:
-    """A position as the last step showed it: the engine values it came from, and the fields they gave."""
+class _Shown(NamedTuple):
+    """A position as the last step showed it: the engine values it came from, and the fields they gave (a tuple:
+    one is made each step a position is held, and a frozen dataclass costs three times as much)."""
 
     lot: Lot
     value: Decimal
@@ -213,7 +213,7 @@ class OneRunRunner:
         self.send_records = send_records
         self.flushed = 0  # steps done when the last frame went out
         self._capital_texts: dict[str, str] | None = None  # the engine's, and the `Capital` fields they gave
-        self._capital_fields: tuple[float, ...] = ()
+        self._capital_fields: tuple[float, ...] = ()  # `Capital`'s, in `CAPITAL_KEYS` order
         self._positions_shown: dict[str, _Shown] = {}
 
     def _definition(self) -> StrategyDefinition:
@@ -234,9 +234,12 @@ class OneRunRunner:
         engine = self.engine
         texts = engine.capital_texts()
         if texts is not self._capital_texts:
-            shown = Capital.from_dict(texts)  # never handed out: each step gets a copy
-            self._capital_texts, self._capital_fields = texts, (shown.total, shown.deployed, shown.available,
-                                                                 shown.pnl_today)
+            # `Capital.from_dict`'s floats, each parsed again only when its text changed (a mark moves one of four).
+            last = self._capital_texts
+            self._capital_fields = tuple(
+                figure if last is not None and last[key] is texts[key] else float(texts[key] or 0)
+                for key, figure in zip(CAPITAL_KEYS, self._capital_fields or (0.0,) * 4, strict=True))
+            self._capital_texts = texts
         spec = engine.spec
         return Context(str(spec.strategy_id), engine.venue, "backtest", False, utc(engine.now), dict(spec.params),
                        dict(state), Capital(*self._capital_fields),
@@ -296,8 +299,9 @@ class OneRunRunner:
         self.index += 1
         if len(self.pending) >= RECORDS_PER_FRAME or self.index - self.flushed >= STEPS_PER_FRAME:
             self.flush()
-        return StepOutcome("failed" if failed else "succeeded", result["entries"], result["exits"], state,
-                           result["error"], result["traceback"], [(level, text) for level, text in transport.logs])
+        return StepOutcome.of_run("failed" if failed else "succeeded", result["entries"], result["exits"], state,
+                                  result["error"], result["traceback"],
+                                  [(level, text) for level, text in transport.logs])
 
     def flush(self) -> None:
         """Send the records so far, with how many steps are done (`upto`): every step below it without a record

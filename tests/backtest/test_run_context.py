@@ -15,7 +15,8 @@ def _seen(ctx: Context) -> dict[str, Any]:
     return {"strategy_id": ctx.strategy_id, "platform": ctx.platform, "mode": ctx.mode, "dry_run": ctx.dry_run,
             "now": ctx.now, "utcoffset": ctx.now.utcoffset(), "params": ctx.params, "state": ctx.state,
             "capital": ctx.capital, "positions": ctx.positions,
-            "types": [type(value) for value in (ctx.now, ctx.capital, *ctx.positions)]}
+            "types": [type(value) for value in (ctx.now, ctx.capital, *ctx.positions)],
+            "texts": [repr(value) for value in (ctx.capital, *ctx.positions)]}  # repr tells -0.0 from 0.0
 
 
 def test_each_step_s_ctx_is_the_one_its_frame_gives(sma_cross_config: dict[str, Any]) -> None:
@@ -38,3 +39,12 @@ def test_each_step_s_ctx_is_the_one_its_frame_gives(sma_cross_config: dict[str, 
     assert result.status == "succeeded"
     assert len(result.trades) == 46
     assert held == {0, 1}  # steps with a position held (marked, with its P&L) and without
+
+
+
+def test_a_run_s_step_outcome_is_the_dataclass_s_own() -> None:
+    entries: list[dict[str, Any]] = [{"market_id": "GOOG"}]
+    fields: tuple[Any, ...] = ("succeeded", entries, [], {"seen": [1]}, None, None, [("info", "hello")])
+    quick, made = StepOutcome.of_run(*fields), StepOutcome(*fields)
+    assert (quick, list(vars(quick).items()), repr(quick)) == (made, list(vars(made).items()), repr(made))
+    assert quick.orders == [] and quick.orders is not StepOutcome.of_run(*fields).orders

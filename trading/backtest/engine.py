@@ -85,6 +85,17 @@ class StepOutcome:
     # caller places them on its own desk and compares.
     orders: list[list[Any]] = field(default_factory=list)
 
+    @classmethod
+    def of_run(cls, status: str, entries: list[dict[str, Any]], exits: list[dict[str, Any]], state: dict[str, Any],
+               error: str | None, traceback: str | None, logs: list[tuple[str, str]]) -> StepOutcome:
+        """`StepOutcome(...)` with no orders, at half the cost (a run makes one a step): a frozen dataclass's
+        __init__ sets each field through object.__setattr__."""
+        outcome = object.__new__(cls)
+        fields = outcome.__dict__
+        fields["status"], fields["entries"], fields["exits"], fields["state"] = status, entries, exits, state
+        fields["error"], fields["traceback"], fields["logs"], fields["orders"] = error, traceback, logs, []
+        return outcome
+
 
 class StepRunner(Protocol):
     """Runs one cycle of the strategy for a frame; its venue calls go to `on_call`."""
@@ -353,10 +364,16 @@ class BacktestEngine:
         """`ctx.capital` as the frame carries it (cents, as text); the same dict while it does not change: do not
         edit it."""
         values = self._capital()
-        if values != self._capital_shown[0]:  # unchanged from step to step while nothing is held or waiting
-            self._capital_shown = (values, {key: str(cents(value)) for key, value in zip(CAPITAL_KEYS, values,
-                                                                                           strict=True)})
-        return self._capital_shown[1]
+        shown_values, shown = self._capital_shown
+        if values != shown_values:  # unchanged from step to step while nothing is held or waiting
+            # A held position's mark moves today's P&L alone: only a figure that changed is formatted again (an
+            # equal Decimal of the same sign has the same text in cents).
+            texts = {key: shown[key] if shown_values and value == old and value.is_signed() == old.is_signed()
+                     else str(cents(value)) for key, value, old in zip(CAPITAL_KEYS, values, shown_values or values,
+                                                                       strict=True)}
+            self._capital_shown = (values, texts)
+            return texts
+        return shown
 
     def desk_json(self) -> dict[str, Any]:
         """All `order` and `cancel` read of the desk, as it stands now (nothing after `now` is in it): a sealed
@@ -419,7 +436,9 @@ class BacktestEngine:
         return (cents(position.lot.cost_usd), position.lot.quantity, position.entry_price.quantize(MICRO_PRICE), mark,
                 money(unrealized))
 
-    # An empty book's sums are ZERO itself, as `sum` of nothing starting at ZERO gives: no generator for them.
+    # An empty book's sums are ZERO itself, as `sum` of nothing starting at ZERO gives: no generator for them. The
+    # sums asked at every step while a position is held are loops: the same additions in the same order as `sum`'s,
+    # without a generator's cost (one or two positions, several sums a step).
 
     def _reserved(self) -> Decimal:
         if not self.working:
@@ -444,17 +463,23 @@ class BacktestEngine:
     def _capital(self) -> tuple[Decimal, Decimal, Decimal, Decimal]:
         """Total, deployed, available and today's P&L (`CAPITAL_KEYS`)."""
         total = self.plan.total_capital + self.realized
-        deployed = sum((p.lot.cost_usd for p in self.positions.values()), ZERO) if self.positions else ZERO
+        deployed = ZERO
+        for position in self.positions.values():
+            deployed += position.lot.cost_usd
         return total, deployed, total - deployed - self._reserved(), self._pnl_today(self.now)
 
     def _unrealized(self) -> Decimal:
-        if not self.positions:
-            return ZERO
-        return sum((p.lot.quantity * p.mark - p.lot.cost_usd for p in self.positions.values() if p.mark is not None),
-                   ZERO)
+        unrealized = ZERO
+        for position in self.positions.values():
+            if position.mark is not None:
+                unrealized += position.lot.quantity * position.mark - position.lot.cost_usd
+        return unrealized
 
     def _equity(self) -> Decimal:
-        return self.cash + (sum((p.value() for p in self.positions.values()), ZERO) if self.positions else ZERO)
+        held = ZERO
+        for position in self.positions.values():
+            held += position.value()
+        return self.cash + held
 
     def _pnl_today(self, now: float) -> Decimal:
         return self.realized_by_day.get(_day(now), ZERO) + self._unrealized()
