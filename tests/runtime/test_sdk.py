@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 import sys
 from typing import Any
@@ -93,6 +94,19 @@ def test_signals_round_trip_and_reject_unknown_fields() -> None:
     assert EntrySignal.from_dict(signal.as_dict()) == signal
     with pytest.raises(SignalError, match="EntrySignal has unknown fields: amount"):
         EntrySignal.from_dict({**signal.as_dict(), "amount": 5})
+
+
+def test_a_signal_s_dict_is_dataclasses_asdict_of_it() -> None:
+    class Ticker(str):
+        def __deepcopy__(self, _memo: dict[int, Any]) -> str:
+            return "copied"
+
+    signals: list[EntrySignal | ExitSignal] = [
+        EntrySignal("GOOG", "buy", "cross", confidence=1, market_name="Alphabet", size_usd=10),
+        EntrySignal(Ticker("GOOG"), "buy", "cross"), ExitSignal("bt-p-1", "cross back", fraction=0.5)]
+    for signal in signals:
+        assert list(signal.as_dict().items()) == list(dataclasses.asdict(signal).items())
+    assert signals[1].as_dict()["market_id"] == "copied"  # a str subclass is still deep-copied, as asdict does
 
 
 def test_position_return_is_pnl_over_size() -> None:
