@@ -9,11 +9,11 @@ re-validates it, because in the sandbox this code runs beside the user's.
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import json
 import traceback
 import types
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -113,16 +113,18 @@ def _entry_signals(returned: Any, platform: str) -> list[EntrySignal]:
 
 def _positional_count(method: Callable[..., Any]) -> int:
     """How many positional arguments a bound method takes (any number for *args)."""
-    if type(method) is types.MethodType:  # the same for every instance: read once per function
-        return _bound_positional_count(method.__func__)
+    if type(method) is types.MethodType and type(method.__func__) is types.FunctionType:
+        # The same for every instance: read once per function while it lives (inspect.signature costs ≈ 30 µs, and
+        # a backtest's run asks at every exit); weakly, so a module run anew each step is not kept alive by it.
+        function = method.__func__
+        count = _bound_counts.get(function)
+        if count is None:
+            count = _bound_counts[function] = _signature_positional_count(method)
+        return count
     return _signature_positional_count(method)
 
 
-@functools.lru_cache(maxsize=256)
-def _bound_positional_count(function: Callable[..., Any]) -> int:
-    """`_positional_count` of `function` bound to an instance (inspect.signature costs ≈ 30 µs: a backtest's run
-    asks at every exit)."""
-    return _signature_positional_count(types.MethodType(function, object()))
+_bound_counts: weakref.WeakKeyDictionary[Callable[..., Any], int] = weakref.WeakKeyDictionary()
 
 
 def _signature_positional_count(method: Callable[..., Any]) -> int:
