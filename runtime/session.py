@@ -63,7 +63,8 @@ class RunSession:
         self.pipes = pipes
         self.deadline = deadline
         self.decoder = FrameDecoder(int(limits.frame_kb) * 1024)
-        self.selector = selectors.DefaultSelector()
+        # poll, not epoll: four descriptors for one run, and no epoll instance to create, fill and close per run
+        self.selector = selectors.PollSelector()
         self.selector.register(channel, selectors.EVENT_READ, "channel")
         for name, fd in pipes.items():
             self.selector.register(fd, selectors.EVENT_READ, name)
@@ -166,12 +167,15 @@ class RunSession:
     def _status(self, data: bytes) -> None:
         messages, self.status_buffer = status_messages(self.status_buffer + data)
         for message in messages:
-            if "pid" in message:
-                self.pid = int(message["pid"])
-            if "exit" in message:
-                self.exited, self.exit_code = True, int(message["exit"])
-                self.cpu = float(message.get("cpu") or 0.0)
-                self.destroy_at = self.kill_at = None
+            self._status_message(message)
+
+    def _status_message(self, message: dict[str, Any]) -> None:
+        if "pid" in message:
+            self.pid = int(message["pid"])
+        if "exit" in message:
+            self.exited, self.exit_code = True, int(message["exit"])
+            self.cpu = float(message.get("cpu") or 0.0)
+            self.destroy_at = self.kill_at = None
 
     def verdict(self, ctx: Mapping[str, Any]) -> tuple[str, str | None, str | None, dict[str, Any]]:
         previous_state = dict(ctx.get("state") or {})

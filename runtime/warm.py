@@ -50,7 +50,7 @@ from runtime.limits import SandboxLimits
 from runtime.loader import strategy_hash
 from runtime.outcome import SUCCEEDED, CycleOutcome, OnCall, OnLog, SandboxUnavailable, json_default
 from runtime.pool import DEFAULT_PRELOAD, Sandbox, _platform
-from runtime.protocol import Run, status_messages
+from runtime.protocol import Run
 from runtime.sandbox import shared_sandbox, wants_preload
 from runtime.session import EXIT_GRACE, RunSession
 from runtime.zygote_client import ZygoteProcess
@@ -251,12 +251,10 @@ class _CycleSession(RunSession):
     is left to exit (its session reaps it and empties the scratch folder before it reads the next cycle)
     for EXIT_GRACE. Any other end kills the session, and with it the child."""
 
-    def _status(self, data: bytes) -> None:
-        buffered = self.status_buffer + data
-        super()._status(data)
-        for message in status_messages(buffered)[0]:
-            if isinstance(message.get("session_cpu"), int | float):
-                self.session_cpu = float(message["session_cpu"])
+    def _status_message(self, message: dict[str, Any]) -> None:
+        super()._status_message(message)
+        if isinstance(message.get("session_cpu"), int | float):
+            self.session_cpu = float(message["session_cpu"])
 
     def ended(self) -> None:
         if self.exited or self.destroy_at is not None:

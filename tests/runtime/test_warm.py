@@ -115,6 +115,16 @@ def test_a_session_held_hostage_is_stopped_and_replaced(
     assert benign.status == "succeeded" and [line.message for line in benign.logs] == ["benign"]
 
 
+def test_a_cycles_sandbox_cpu_counts_its_child_and_its_session(sessions: WarmSessions, sandbox: Sandbox) -> None:
+    """The session writes its own CPU beside the child's exit status; both count in the cycle's sandbox CPU."""
+    for _ in range(2):
+        assert cycle(sessions, sandbox, COUNTING).status == "succeeded"
+    (session,) = sessions.sessions.values()
+    assert session.session_cpu > 0  # read from the status pipe: compiling and rehearsing cost it milliseconds
+    assert session.cpu_used > session.session_cpu  # and the two children's CPU on top
+    assert sessions.cpu_seconds == pytest.approx(session.cpu_used)
+
+
 def test_a_new_version_or_owner_gets_its_own_session(sessions: WarmSessions, sandbox: Sandbox) -> None:
     assert cycle(sessions, sandbox, COUNTING).status == "succeeded"
     assert cycle(sessions, sandbox, BENIGN, version="version-2").status == "succeeded"
