@@ -1,6 +1,7 @@
 """Scheduling under load: N strategies at a fixed interval, with the real beat, worker, Postgres and Redis.
 
     python benchmarks/bench_schedule.py [--strategies 1000] [--interval 10] [--seconds 120] [--concurrency 3]
+                                        [--warmup 0]
                                         [--sweep 1500,2000,3000 [--sweep-seconds 60]]
 
 Needs DATABASE_URL (Postgres) and REDIS_URL. It creates its own database (`<name>_bench`, dropped and
@@ -152,9 +153,10 @@ def deploy(count: int, interval: int) -> None:
 
 
 def measure(env: dict[str, str], *, strategies: int, interval: int, seconds: float, concurrency: int,
-            followers: int) -> Window:
+            followers: int, warmup: float = 0.0, nodes: int = 1) -> Window:
     """Run `strategies` of the deployed strategies (the rest disabled) for `seconds` with a fresh worker
-    and beat, and read lag, duplicates, overlaps and missed slots back from the executions."""
+    and beat, and read lag, duplicates, overlaps and missed slots back from the executions. With `warmup`,
+    the strategies run that long before the window (warm sessions starting): not counted."""
     from django.db.models import Count, Q
 
     from strategies.models import Execution, Strategy
@@ -162,22 +164,25 @@ def measure(env: dict[str, str], *, strategies: int, interval: int, seconds: flo
     ids = list(Strategy.objects.order_by("pk").values_list("pk", flat=True))
     Strategy.objects.filter(pk__in=ids[strategies:]).update(enabled=False)
     Strategy.objects.filter(pk__in=ids[:strategies]).update(enabled=True)
-    warmup = 10.0  # worker and beat start, zygotes fork, connections open: not counted
-    start_at = datetime.now(UTC) + timedelta(seconds=warmup)
-    first_slot = {}
+    begin = datetime.now(UTC) + timedelta(seconds=10.0)  # worker and beat start, zygotes fork: not counted
+    start_at = begin + timedelta(seconds=warmup)
+    every = timedelta(seconds=interval)
+    first_slot = {}  # each strategy's first slot in the window
     for index, strategy_id in enumerate(ids[:strategies]):  # evenly over one interval from a common start
-        first_slot[strategy_id] = start_at + timedelta(seconds=index * interval / strategies)
-        Strategy.objects.filter(pk=strategy_id).update(next_run_at=first_slot[strategy_id])
+        first = begin + timedelta(seconds=index * interval / strategies)
+        Strategy.objects.filter(pk=strategy_id).update(next_run_at=first)
+        first_slot[strategy_id] = first + every * math.ceil(max(0.0, (start_at - first) / every))
     processes = [
         subprocess.Popen([sys.executable, "-m", "celery", "-A", "strategyhub", "worker", "--loglevel=WARNING",
-                          f"--concurrency={concurrency}", "--without-gossip", "--without-mingle"],
-                         cwd=ROOT, env=env, start_new_session=True),
-        subprocess.Popen([sys.executable, "-m", "celery", "-A", "strategyhub", "beat", "--loglevel=WARNING",
-                          "-s", f"/tmp/strategyhub-bench-beat-{os.getpid()}"], cwd=ROOT, env=env,
-                         start_new_session=True),
-    ]
+                          f"--concurrency={concurrency}", "--without-gossip", "--without-mingle",
+                          *([f"--hostname=bench{node}@%h"] if nodes > 1 else [])],
+                         cwd=ROOT, env=env, start_new_session=True)
+        for node in range(nodes)]
+    processes.append(subprocess.Popen([sys.executable, "-m", "celery", "-A", "strategyhub", "beat",
+                                       "--loglevel=WARNING", "-s", f"/tmp/strategyhub-bench-beat-{os.getpid()}"],
+                                      cwd=ROOT, env=env, start_new_session=True))
     window = Window(strategies=strategies, interval=interval, seconds=seconds)
-    meter = CpuMeter(roots={"worker": processes[0].pid, "beat": processes[1].pid},
+    meter = CpuMeter(roots={"worker": [process.pid for process in processes[:-1]], "beat": processes[-1].pid},
                      database=env["DATABASE_URL"].rsplit("/", 1)[1])
     cpu_window: list[datetime] = []
     try:
@@ -215,7 +220,7 @@ def measure(env: dict[str, str], *, strategies: int, interval: int, seconds: flo
         last_finish[strategy_id] = ended or began
     window.executions = runs.count()
     slots_end = window_end - timedelta(seconds=5)
-    window.expected = sum(math.ceil((slots_end - first) / timedelta(seconds=interval)) for first in first_slot.values())
+    window.expected = sum(math.ceil((slots_end - first) / every) for first in first_slot.values())
     window.skipped = runs.filter(status="skipped").count()
     window.missed = max(0, window.expected - started.filter(~Q(status="skipped")).count())
     span = (max(finished) - min(finished)).total_seconds() if len(finished) > 1 else float("nan")
@@ -281,6 +286,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--concurrency", type=int, default=3, help="3 measured best on 2 cores (4 and 6 were slower)")
     parser.add_argument("--followers", type=int, default=20, help="strategies followed over a websocket")
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="worker nodes (each its own queue on the ring, `--concurrency` processes each)")
+    parser.add_argument("--warmup", type=float, default=0.0,
+                        help="seconds the strategies run before the measured window (warm sessions starting)")
     parser.add_argument("--sweep", metavar="N,N,…", default="",
                         help="then find the most strategies with lag p99 ≤ 1 s: one window per count, in order, "
                              "stopping at the first that misses (e.g. 1500,2000,3000)")
@@ -293,7 +302,8 @@ def main() -> int:
     deploy(args.strategies, args.interval)
     if args.seconds > 0:
         report(measure(env, strategies=args.strategies, interval=args.interval, seconds=args.seconds,
-                       concurrency=args.concurrency, followers=args.followers),
+                       concurrency=args.concurrency, followers=args.followers, warmup=args.warmup,
+                       nodes=args.nodes),
                compare=(args.strategies, args.interval) == (1000, 10))
     steps = [int(step) for step in args.sweep.split(",") if step.strip()]
     held = []

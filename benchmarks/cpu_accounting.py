@@ -68,7 +68,7 @@ class CpuMeter:
     """Samples the roles' CPU; `sample()` often enough that processes which exit are still counted
     up to their last sample (a pool child or a Postgres backend is long-lived, a run is reaped by its zygote)."""
 
-    roots: dict[str, int]  # role -> root pid (its whole process tree counts)
+    roots: dict[str, int | list[int]]  # role -> root pid or pids (each one's whole process tree counts)
     database: str | None = None  # Postgres backends of this database count as "postgres"
     baseline: dict[tuple[str, int], float] = field(default_factory=dict)
     last: dict[tuple[str, int], float] = field(default_factory=dict)
@@ -88,9 +88,10 @@ class CpuMeter:
 
     def sample(self) -> None:
         table = processes()
-        for role, root in self.roots.items():
-            for pid, part in parts(root, table).items():
-                self.last[(f"{role}{part}", pid)] = table[pid][2]
+        for role, roots in self.roots.items():
+            for root in roots if isinstance(roots, list) else [roots]:
+                for pid, part in parts(root, table).items():
+                    self.last[(f"{role}{part}", pid)] = table[pid][2]
         if self.database is not None:
             for pid in self._postgres_pids(table):
                 words = cmdline(pid).split()
