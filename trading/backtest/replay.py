@@ -36,8 +36,37 @@ class RunTampered(Exception):
     """The run's record or claim is not what the worker's own replay gives."""
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return _CANONICAL.encode(value)
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Whether `a` and `b` are plainly the same JSON: trees of exactly dict (text keys), list, str, int, bool, None
+    and float (the same repr), equal. False means "not shown the same", not "different": `_identical` decides."""
+    kind = type(a)
+    if kind is not type(b):
+        return False
+    if kind is dict:
+        return a.keys() == b.keys() and all(type(key) is str and _same_json(value, b[key]) for key, value in a.items())
+    if kind is list:
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    if kind is float:
+        return repr(a) == repr(b)
+    return (kind is str or kind is int or kind is bool or a is None) and a == b
+
+
+def _identical(a: Any, b: Any) -> bool:
+    """Whether `a` and `b` give the same canonical JSON. Most pairs compared are plainly the same (a quiet step's
+    empty outcome, a reply and its record): shown without encoding either; anything else is encoded and compared."""
+    try:
+        if _same_json(a, b):
+            return True
+    except RecursionError:  # a deeply nested state: the encoder judges it
+        pass
+    return _canonical(a) == _canonical(b)
 
 
 def _reads_text(reads: Any) -> str:
@@ -218,7 +247,7 @@ class ReplayRunner:
                     reply = on_call(venue, method, dict(kwargs))
                 except BacktestCallError as error:
                     reply = {"error": str(error)}
-                if _canonical(reply) != _canonical(claimed):
+                if not _identical(reply, claimed):
                     raise RunTampered(f"step {index + 1} ({iso(self.engine.now)}): the run got {claimed!r} for its "
                                       f"{method}, the desk outside the sandbox gives {reply!r}")
         state = record.state if record.state is not None else before
@@ -257,7 +286,7 @@ class ReplayRunner:
                 reply = {"error": str(error)}
             except Exception as error:  # as the worker's refusal of a forwarded order says it
                 reply = {"error": f"{venue}.{method} failed ({type(error).__name__})"}
-            if _canonical(reply) != _canonical(answered):
+            if not _identical(reply, answered):
                 raise RunTampered(f"step {index + 1} ({iso(self.engine.now)}): the sealed re-run answered its "
                                   f"{method} with {answered!r}; the desk outside the sandbox gives {reply!r}")
             orders.append([venue, method, kwargs, reply])
@@ -270,13 +299,13 @@ class ReplayRunner:
                "state": record.state if record.state is not None else before, "failed": bool(record.error)}
         again = {"entries": outcome.entries, "exits": outcome.exits, "orders": [o[:3] for o in orders],
                  "state": outcome.state, "failed": outcome.status != "succeeded"}
-        if _canonical(ran) == _canonical(again):
+        if _identical(ran, again):
             claimed = [o[3] for o in record.orders]
-            if _canonical(claimed) != _canonical([o[3] for o in orders]):
+            if not _identical(claimed, [o[3] for o in orders]):
                 raise RunTampered(f"step {index + 1} ({iso(self.engine.now)}): the run's order replies "
                                   f"{claimed!r} are not the desk's {[o[3] for o in orders]!r}")
             return None
-        changed = [key for key in ran if _canonical(ran[key]) != _canonical(again[key])]
+        changed = [key for key in ran if not _identical(ran[key], again[key])]
         reads = _reads_text(record.reads)
         return {"step": index + 1, "time": iso(self.engine.now), "changed": changed, "reads": reads,
                 "ran": ran, "sealed": again,
