@@ -296,24 +296,9 @@ class StepSession:
         if self.dead is None:
             deadline = started + float(self.limits.wall_seconds)
             frame = dict(ctx)
-            riding: list[dict[str, Any]] = []  # a step's few new bars ride in its own frame: one wake-up a step
-            room = BARS_PER_FRAME
             desk = frame.pop("desk", None)
-            for symbol, fresh in (frame.pop("bars", None) or {}).items():
-                bars = fresh["bars"]
-                for at in range(0, len(bars), BARS_PER_FRAME):
-                    chunk = _bar_columns(symbol, fresh, at, at + BARS_PER_FRAME)
-                    if at + BARS_PER_FRAME >= len(bars) and len(chunk["t"]) <= room:  # a symbol's last chunk
-                        riding.append(chunk)
-                        room -= len(chunk["t"])
-                    else:
-                        self._send(encode_frame({"type": "bars", **chunk}), deadline)
-            step = {"type": "step", "step": self.steps, "ctx": frame}
-            if riding:
-                step["bars"] = riding
-            if desk is not None:
-                step["desk"] = desk
-            self._send(encode_frame(step, default=json_default), deadline)
+            for chunk in _bar_frames(frame.pop("bars", None) or {}, self.steps, frame, desk):
+                self._send(chunk, deadline)
             self._pump(run, deadline, lambda: run.result is not None)
         try:
             run.flush_pipes()
@@ -356,6 +341,56 @@ class StepSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _bar_frames(closed: Mapping[str, Mapping[str, Any]], step: int, ctx: dict[str, Any],
+                desk: dict[str, Any] | None) -> list[bytes]:
+    """A step's frames: its newly closed bars (`BacktestEngine.closed_bars`), then the step. A step's few new bars
+    ride in the step's own frame (one wake-up a step); more go ahead in "bars" frames of up to BARS_PER_FRAME."""
+    frames: list[bytes] = []
+    riding: list[str] = []  # each chunk's JSON
+    room = BARS_PER_FRAME
+    for symbol, fresh in closed.items():
+        count = len(fresh["bars"])
+        for at in range(0, count, BARS_PER_FRAME):
+            chunk = _bar_columns_json(symbol, fresh, at, at + BARS_PER_FRAME)
+            size = min(count, at + BARS_PER_FRAME) - at
+            if at + BARS_PER_FRAME >= count and size <= room:  # a symbol's last chunk
+                riding.append(chunk)
+                room -= size
+            else:
+                frames.append(_frame_of('{"type":"bars",' + chunk[1:]))
+    # The step's JSON as encode_frame gives it for {"type", "step", "ctx", "bars", "desk"}, the chunks spliced in.
+    text = _json({"type": "step", "step": step, "ctx": ctx})[:-1]
+    if riding:
+        text += ',"bars":[' + ",".join(riding) + "]"
+    if desk is not None:
+        text += ',"desk":' + _json(desk)
+    frames.append(_frame_of(text + "}"))
+    return frames
+
+
+_FRAME_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=json_default)
+
+
+def _json(value: Any) -> str:
+    """As encode_frame(..., default=json_default) encodes `value`."""
+    return _FRAME_JSON.encode(value)
+
+
+def _frame_of(text: str) -> bytes:
+    payload = text.encode()
+    return HEADER.pack(len(payload)) + payload
+
+
+def _bar_columns_json(symbol: str, fresh: Mapping[str, Any], lo: int, hi: int) -> str:
+    """`_bar_columns` as JSON; from the bars' own JSON texts (`fresh["json"]`) when the engine gave them: each
+    value is encoded once per series, not again in every step's frame."""
+    texts = fresh.get("json")
+    if texts is None:
+        return _json(_bar_columns(symbol, fresh, lo, hi))
+    columns = ",".join(f'"{key}":[' + ",".join(texts[key][lo:hi]) + "]" for key in ("s", *BAR_KEYS))
+    return '{"symbol":' + _json(symbol) + ',"period":' + _json(fresh["period"]) + "," + columns + "}"
 
 
 def _bar_columns(symbol: str, fresh: Mapping[str, Any], lo: int, hi: int) -> dict[str, Any]:

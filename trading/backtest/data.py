@@ -12,6 +12,8 @@ import bisect
 import csv
 import io
 import itertools
+import json.encoder
+import math
 import operator
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -64,6 +66,7 @@ class BarSeries:
     _columns: tuple[list[Any], ...] | None = field(init=False, repr=False)
     _times: list[str] | None = field(init=False, repr=False)
     _packed: dict[str, Any] | None = field(init=False, repr=False)
+    _json_columns: dict[str, list[str]] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.starts = [bar.start for bar in self.bars]
@@ -72,6 +75,7 @@ class BarSeries:
         self._columns = None
         self._times = None
         self._packed = None
+        self._json_columns = None
 
     def times(self) -> list[str]:
         """The bars' `t` texts (`iso` of each start), built once: shipped with the packed bars, so a run need not
@@ -88,6 +92,21 @@ class BarSeries:
                                for key, name in (("o", "open"), ("h", "high"), ("l", "low"), ("c", "close"),
                                                  ("v", "volume"))}}
         return self._packed
+
+    def json_columns(self) -> dict[str, list[str]] | None:
+        """Each bar's start (`s`) and reply texts (`t`, `o`, `h`, `l`, `c`, `v`) as JSON, one text per bar, built once:
+        a sealed run's newly closed bars are sent as these joined (json.dumps of each column's values, without
+        encoding them again at every step). None if a start is not finite (JSON has no text for it)."""
+        if self._json_columns is None:
+            if not all(math.isfinite(start) for start in self.starts):
+                return None
+            quoted = json.encoder.encode_basestring  # what json.dumps(text, ensure_ascii=False) gives
+            self._json_columns = {"s": [float.__repr__(start) for start in self.starts],
+                                  "t": [quoted(text) for text in self.times()],
+                                  **{key: [quoted(str(getattr(bar, name))) for bar in self.bars]
+                                     for key, name in (("o", "open"), ("h", "high"), ("l", "low"), ("c", "close"),
+                                                       ("v", "volume"))}}
+        return self._json_columns
 
     def columns(self, lo: int, hi: int) -> tuple[list[Any], ...]:
         """Bars lo..hi as columns (`get_bars(..., columns=True)`): their `t` texts, then open, high, low, close and

@@ -407,14 +407,18 @@ class BacktestEngine:
         return engine
 
     def closed_bars(self, now: float) -> dict[str, Any]:
-        """The bars that closed since the last step, per symbol: never one closing after `now`."""
+        """The bars that closed since the last step, per symbol: never one closing after `now`. `json`: the same
+        bars' columns as JSON texts, one per bar (`BarSeries.json_columns`), or None."""
         fresh: dict[str, Any] = {}
         for symbol, series in self.bars.items():
             sent = self._streamed.get(symbol, 0)
             visible = series.visible(now)
             if visible > sent:
+                texts = series.json_columns()
                 fresh[symbol] = {"period": series.period, "bars": series.replies(sent, visible),
-                                 "starts": series.starts[sent:visible]}
+                                 "starts": series.starts[sent:visible],
+                                 "json": None if texts is None else {key: column[sent:visible]
+                                                                     for key, column in texts.items()}}
                 self._streamed[symbol] = visible
         return fresh
 
