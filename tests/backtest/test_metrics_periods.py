@@ -57,3 +57,22 @@ def test_annual_figures_bin_the_curve_as_pandas_resample_does(start: float, step
     assert metrics["volatility_ann_pct"] == pytest.approx(volatility, rel=1e-12)
     assert metrics["sortino"] == pytest.approx(sortino, rel=1e-12)
     assert metrics["start"] == pd.Timestamp(equity[0][0], unit="s", tz="UTC").isoformat()
+
+
+@pytest.mark.parametrize("moment", [0.0, 1092873600.0, 1092873600.5, 1092873600.123456789, -86400.0, 4102444800.0,
+                                    1e9 + 1e-6, 8999999999.0, 9e9, 9999999999.0])
+def test_a_moment_is_the_timestamp_pandas_reads(moment: float) -> None:
+    from trading.backtest.metrics import _moment
+
+    def pandas_read() -> pd.Timestamp:
+        return pd.to_datetime(np.array([moment]), unit="s", utc=True)[0]
+
+    try:
+        read = pandas_read()
+    except Exception as error:  # past pandas' range: the same error, as before
+        with pytest.raises(type(error)):
+            _moment(moment)
+        return
+    mine = _moment(moment)
+    assert mine is pd.NaT if read is pd.NaT else (mine == read and mine.isoformat() == read.isoformat())
+    assert repr(mine) == repr(read)

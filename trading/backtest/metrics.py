@@ -84,7 +84,10 @@ def _drawdown_durations(drawdown: np.ndarray, times: np.ndarray) -> np.ndarray:
 
 
 def _moment(moment: float) -> pd.Timestamp:
-    """As pandas reads the moment (nanoseconds): the texts and the span in years are its."""
+    """As pandas reads the moment (nanoseconds): the texts and the span in years are its. A whole second (every bar
+    start so far) is exact either way; the Timestamp is built directly (≈3 µs, not ≈110: to_datetime's array path)."""
+    if float(moment).is_integer() and abs(moment) < 9e9:  # inside pandas' nanosecond range (years 1677-2262)
+        return pd.Timestamp(int(moment) * 1_000_000_000, tz="UTC")
     return pd.to_datetime(np.array([moment]), unit="s", utc=True)[0]
 
 

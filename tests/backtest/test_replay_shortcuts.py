@@ -1,14 +1,18 @@
-"""The replay holds the run's record against its own outcome as canonical JSON (sorted keys, `str` for what JSON
-cannot hold). Its shortcut for plainly equal values must never call equal what the encoder tells apart."""
+"""The replay's shortcuts give what the long way gives: it holds the run's record against its own outcome as canonical
+JSON (sorted keys, `str` for what JSON cannot hold), and its shortcut for plainly equal values must never call equal
+what the encoder tells apart; its step outcome, built without the frozen dataclass's __init__, is the one __init__
+builds, every field set."""
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from trading.backtest.replay import _canonical, _identical
+from trading.backtest.engine import StepOutcome
+from trading.backtest.replay import _canonical, _identical, _outcome, _Record
 
 NESTED: Any = []
 for _ in range(5000):  # deeper than the interpreter's recursion limit: the encoder's verdict stands
@@ -36,3 +40,14 @@ def test_identical_is_equal_canonical_json(a: Any, b: Any) -> None:
 def test_a_state_nested_deeper_than_the_recursion_limit_is_judged_by_the_encoder() -> None:
     with pytest.raises(RecursionError):  # as before the shortcut: the encoder cannot hold it either
         _identical(NESTED, NESTED)
+
+
+def test_a_replayed_steps_outcome_is_the_one_its_init_builds() -> None:
+    record = _Record(entries=[{"market_id": "GOOG"}], exits=[{"position_id": "p"}], logs=[("info", "hi")],
+                     error="boom", traceback="Traceback")
+    fast = _outcome("failed", record, {"n": 1})
+    built = StepOutcome("failed", record.entries, record.exits, {"n": 1}, "boom", "Traceback", record.logs)
+    assert fast == built  # a field the shortcut missed fails here, or in the next line
+    assert vars(fast) == vars(built) and set(vars(fast)) == {f.name for f in dataclasses.fields(StepOutcome)}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.status = "succeeded"  # type: ignore[misc]
