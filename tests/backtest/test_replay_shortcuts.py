@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from trading.backtest.engine import StepOutcome
-from trading.backtest.replay import _canonical, _identical, _outcome, _Record
+from trading.backtest.replay import _canonical, _identical, _Record
 
 NESTED: Any = []
 for _ in range(5000):  # deeper than the interpreter's recursion limit: the encoder's verdict stands
@@ -45,7 +45,8 @@ def test_a_state_nested_deeper_than_the_recursion_limit_is_judged_by_the_encoder
 def test_a_replayed_steps_outcome_is_the_one_its_init_builds() -> None:
     record = _Record(entries=[{"market_id": "GOOG"}], exits=[{"position_id": "p"}], logs=[("info", "hi")],
                      error="boom", traceback="Traceback")
-    fast = _outcome("failed", record, {"n": 1})
+    fast = StepOutcome.of_run("failed", record.entries, record.exits, {"n": 1}, record.error, record.traceback,
+                              record.logs)
     built = StepOutcome("failed", record.entries, record.exits, {"n": 1}, "boom", "Traceback", record.logs)
     assert fast == built  # a field the shortcut missed fails here, or in the next line
     assert vars(fast) == vars(built) and set(vars(fast)) == {f.name for f in dataclasses.fields(StepOutcome)}

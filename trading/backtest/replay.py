@@ -121,15 +121,6 @@ def _record(data: dict[str, Any]) -> tuple[int, _Record]:
                               trace if isinstance(trace, str) else None, data.get("reads") or [])
 
 
-def _outcome(status: str, record: _Record, state: dict[str, Any]) -> StepOutcome:
-    """`StepOutcome(status, record.entries, record.exits, state, record.error, record.traceback, record.logs)` at half
-    the cost (a frozen dataclass's __init__ sets each field through object.__setattr__): one per step replayed."""
-    outcome = object.__new__(StepOutcome)
-    outcome.__dict__.update(status=status, entries=record.entries, exits=record.exits, state=state, error=record.error,
-                            traceback=record.traceback, logs=record.logs, orders=[])
-    return outcome
-
-
 class RecordFeed:
     """The run's step records as they arrive (`add`, from the thread that pumps the run), read in step order by
     the replay (`record`, which waits for the run to get that far): the replay follows close behind the run."""
@@ -260,7 +251,8 @@ class ReplayRunner:
                     raise RunTampered(f"step {index + 1} ({iso(self.engine.now)}): the run got {claimed!r} for its "
                                       f"{method}, the desk outside the sandbox gives {reply!r}")
         state = record.state if record.state is not None else before
-        return _outcome("failed" if record.error else "succeeded", record, state)
+        return StepOutcome.of_run("failed" if record.error else "succeeded", record.entries, record.exits, state,
+                                  record.error, record.traceback, record.logs)
 
     def _sealed_step(self, index: int, on_call: OnCall, record: _Record,
                      before: dict[str, Any]) -> dict[str, Any] | None:
