@@ -41,6 +41,7 @@ from runtime.step_session import StepSession
 from strategies.events import backtest_broadcast
 from strategies.models import Backtest, BacktestCsv, StrategyVersion, Sweep, SweepMethod
 from strategyhub.lib.deflated_sharpe import deflated_sharpe, sharpe_per_period
+from strategyhub.lib.gc_pause import collection_paused
 from strategyhub.lib.refusal import Refused, issue
 from strategyhub.lib.workers import process_gone, worker_id
 from trading.backtest.data import BarSeries, DataError, iso, load_csv, pack_bars, recorded_polymarket
@@ -643,6 +644,11 @@ class _Progress:
 def backtest_execute(*, backtest_id: int, echo: Callable[[str], None] | None = None,
                      lookahead: bool | None = None) -> Backtest:
     """Run a queued backtest (claimed once: a redelivered task finds it taken) and store its result."""
+    with collection_paused():  # the bars, the curve and the records: a large heap with next to no cycles
+        return _backtest_execute(backtest_id=backtest_id, echo=echo, lookahead=lookahead)
+
+
+def _backtest_execute(*, backtest_id: int, echo: Callable[[str], None] | None, lookahead: bool | None) -> Backtest:
     claimed = Backtest.objects.filter(pk=backtest_id, status=Backtest.Status.QUEUED).update(
         status=Backtest.Status.RUNNING, started_at=timezone.now(), worker=worker_id())
     backtest = Backtest.objects.select_related("version", "strategy").get(pk=backtest_id)

@@ -37,6 +37,7 @@ from strategies.backtests import (
 from strategies.management.commands.strategy_deploy import Command as DeployCommand
 from strategies.models import Backtest, Strategy, Sweep
 from strategies.validation import StrategyInvalid, strategy_files_validate
+from strategyhub.lib.gc_pause import collection_paused
 from trading.backtest.data import DataError
 
 
@@ -121,21 +122,22 @@ class Command(BaseCommand):
         target = options["target"]
         if options["sweep"] is not None and not target.isdigit():
             raise CommandError("--sweep runs a deployed strategy: give its ID, not a folder", returncode=2)
-        try:
-            if options["sweep"] is not None:
-                shaped = self._sweep(int(target), options, start, end, cash, commission, echo)
-            elif target.isdigit():
-                shaped = self._saved(int(target), options, start, end, cash, commission, echo)
+        with collection_paused():  # as a saved backtest runs (strategies.backtests.backtest_execute): a large heap
+            try:
+                if options["sweep"] is not None:
+                    shaped = self._sweep(int(target), options, start, end, cash, commission, echo)
+                elif target.isdigit():
+                    shaped = self._saved(int(target), options, start, end, cash, commission, echo)
+                else:
+                    shaped = self._folder(Path(target), options, start, end, cash, commission, echo)
+            except (BacktestInvalid, DataError) as error:
+                raise CommandError(str(error), returncode=2) from None
+            except SandboxUnavailable as error:
+                raise CommandError(f"the sandbox is unavailable: {error}", returncode=1) from None
+            if options["json"]:
+                self.stdout.write(json.dumps(shaped, cls=DjangoJSONEncoder))  # a sweep's times are datetimes
             else:
-                shaped = self._folder(Path(target), options, start, end, cash, commission, echo)
-        except (BacktestInvalid, DataError) as error:
-            raise CommandError(str(error), returncode=2) from None
-        except SandboxUnavailable as error:
-            raise CommandError(f"the sandbox is unavailable: {error}", returncode=1) from None
-        if options["json"]:
-            self.stdout.write(json.dumps(shaped, cls=DjangoJSONEncoder))  # a sweep's times are datetimes
-        else:
-            self._summary(shaped)
+                self._summary(shaped)
         if shaped["status"] != "succeeded":
             what = "sweep" if "ranking" in shaped else "backtest"
             raise CommandError(f"{what} {shaped['status']}: {shaped.get('error')}", returncode=1)
