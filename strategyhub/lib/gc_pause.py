@@ -5,9 +5,10 @@ equity curve, the run's records), and each full collection walks all of them whi
 worker's side of such a backtest spent ≈ 0.6–1.0 s of its ≈ 7 s in collections (docs/backtest.md, "Speed").
 Reference counting still frees everything that is not in a cycle; what a cycle holds waits for the young
 collection the pause runs as it ends (the collector's allocation count went on during it, so the next allocation
-would run it anyway, in code that did not cause it). The pause is process-wide (the collector is), so it is counted: the collector comes
-back when the last holder leaves, as it was before the first came (a caller that had turned it off keeps it off).
-It never reaches a sandboxed run: that is another process, with its own collector, untouched.
+would run it anyway, in code that did not cause it). The pause is process-wide (the collector is), so it is
+counted: the collector comes back when the last holder leaves, as it was before the first came (a caller that had
+turned it off keeps it off). It never reaches a sandboxed run: that is another process, with its own collector,
+untouched.
 """
 
 from __future__ import annotations
