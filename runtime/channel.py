@@ -37,19 +37,29 @@ def _reject_constant(name: str) -> Any:
 
 
 # Built once: json.dumps and json.loads given options build a new encoder or decoder at every call (≈1-2 µs), and
-# the worker encodes and decodes a few frames per step of a backtest. Both keep no state between calls.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# the worker encodes and decodes a few frames per step of a backtest. They keep no state between calls. One encoder
+# per `default` (a module's function: callers pass None or the worker's json_default).
+_ENCODERS: dict[Callable[[Any], Any] | None, json.JSONEncoder] = {}
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def encode_json(value: Any, default: Callable[[Any], Any] | None = None) -> str:
+    """`value` as a frame carries it: compact, UTF-8 as is, no NaN; `default` converts what json cannot."""
+    encoder = _ENCODERS.get(default)
+    if encoder is None:
+        encoder = _ENCODERS[default] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                                                        default=default)
+    return encoder.encode(value)
+
+
+def frame_bytes(payload: bytes) -> bytes:
+    """One frame of an encoded payload: its length, then it."""
+    return HEADER.pack(len(payload)) + payload
 
 
 def encode_frame(message: dict[str, Any], default: Callable[[Any], Any] | None = None) -> bytes:
     """One frame; `default` converts values json cannot (the worker's Decimals and datetimes)."""
-    if default is None:
-        payload = _ENCODER.encode(message).encode()
-    else:
-        payload = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-                             default=default).encode()
-    return HEADER.pack(len(payload)) + payload
+    return frame_bytes(encode_json(message, default).encode())
 
 
 def decode_payload(payload: bytes) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.channel import HEADER, FrameDecoder, ProtocolError, encode_frame, wait_ready
+from runtime.channel import FrameDecoder, ProtocolError, encode_frame, encode_json, frame_bytes, wait_ready
 from runtime.limits import SandboxLimits
 from runtime.outcome import (
     FAILED,
@@ -120,8 +120,7 @@ class _StepRun(_Run):
         self.reply_bytes += len(encoded)
         if self.reply_bytes > int(self.limits.replies_total_kb) * 1024:
             return refusal(f"replies of this step are over the {self.limits.replies_total_kb} KiB limit")
-        payload = b'{"type":"reply","id":%d,"ok":true,"value":' % call_id + encoded + b"}"
-        return HEADER.pack(len(payload)) + payload
+        return frame_bytes(b'{"type":"reply","id":%d,"ok":true,"value":' % call_id + encoded + b"}")
 
 
 class StepSession:
@@ -370,17 +369,13 @@ def _bar_frames(closed: Mapping[str, Mapping[str, Any]], step: int, ctx: dict[st
     return frames
 
 
-_FRAME_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=json_default)
-
-
 def _json(value: Any) -> str:
     """As encode_frame(..., default=json_default) encodes `value`."""
-    return _FRAME_JSON.encode(value)
+    return encode_json(value, json_default)
 
 
 def _frame_of(text: str) -> bytes:
-    payload = text.encode()
-    return HEADER.pack(len(payload)) + payload
+    return frame_bytes(text.encode())
 
 
 def _bar_columns_json(symbol: str, fresh: Mapping[str, Any], lo: int, hi: int) -> str:
