@@ -126,11 +126,10 @@ class BarSeries:
             if not all(math.isfinite(start) for start in self.starts):
                 return None
             quoted = json.encoder.encode_basestring  # what json.dumps(text, ensure_ascii=False) gives
+            packed = self.packed()  # each price's text, as the run was sent it (a Decimal's text has no comma)
             self._json_columns = {"s": [float.__repr__(start) for start in self.starts],
                                   "t": [quoted(text) for text in self.times()],
-                                  **{key: list(map(quoted, map(str, map(operator.attrgetter(name), self.bars))))
-                                     for key, name in (("o", "open"), ("h", "high"), ("l", "low"), ("c", "close"),
-                                                       ("v", "volume"))}}
+                                  **{key: list(map(quoted, packed[key].split(","))) for key in "ohlcv"}}
         return self._json_columns
 
     def columns(self, lo: int, hi: int) -> tuple[list[Any], ...]:
