@@ -265,6 +265,7 @@ class Zygote:
         self.spare: tuple[int, socket.socket] | None = None
         self.scratch: dict[int, str] = {}  # pid -> the run's scratch folder, removed when it is reaped
         self.forked = 0
+        self.huge_bytes = 0  # of the preloaded heap, in 2 MiB pages (`harden.collapse_heap`)
         self.pid = os.getpid()
         wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.wake_read = wake_read
@@ -281,6 +282,7 @@ class Zygote:
             "preloaded": loaded,
             "preload_failed": failed,
             "python": sys.version.split()[0],
+            "huge_pages_kb": self.huge_bytes >> 10,
         }
         self.control.send(json.dumps(message).encode())
 
@@ -425,6 +427,7 @@ def main() -> None:
     zygote = Zygote(config)
     gc.collect()
     gc.freeze()  # keep the preloaded heap out of the collector so forked runs share its pages
+    zygote.huge_bytes = harden.collapse_heap()  # its page tables are what each fork copies
     zygote.hello(loaded, failed)
     zygote.serve()
     os._exit(0)

@@ -263,3 +263,22 @@ def test_strategies_importing_numpy_or_pandas_get_the_preloaded_zygote_and_the_r
     preloaded = shared_sandbox(preload=True).layers(FAST_LIMITS)["preloaded"]
     lean = shared_sandbox(preload=False).layers(FAST_LIMITS)["preloaded"]
     assert {"numpy", "pandas"} <= set(preloaded) and not {"numpy", "pandas"} & set(lean)
+
+
+def test_the_zygote_s_preloaded_heap_is_made_of_huge_pages_so_a_fork_copies_it_in_batches(canaries: object) -> None:
+    """`harden.collapse_heap`: where the kernel can (MADV_COLLAPSE, Linux 6.1, THP not `never`), the zygote collapses
+    its preloaded heap into 2 MiB pages before its first fork, and says how much in its hello (docs/sandbox.md, Cost);
+    the runs it forks are unchanged (every other test here)."""
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    release = tuple(int(part) for part in os.uname().release.split(".")[:2])
+    box = Sandbox(preload=())
+    try:
+        assert box.run_cycle(BENIGN, {}, no_op_on_call).status == "succeeded"
+        zygote = box._zygote
+        assert zygote is not None
+        if release >= (6, 1) and thp.exists() and "[never]" not in thp.read_text():
+            assert int(zygote.hello["huge_pages_kb"]) >= 2048
+        else:
+            assert zygote.hello["huge_pages_kb"] == 0
+    finally:
+        box.close()
