@@ -78,6 +78,7 @@ class Window:
     seconds: float
     lags: list[float] = field(default_factory=list)  # seconds, scheduled_for → started_at
     lags_by_slot: list[list[float]] = field(default_factory=list)  # the lags of each `interval` of slots, in order
+    first_slots: list[list[float]] = field(default_factory=list)  # the lags of each second of the first interval
     executions: int = 0
     expected: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
@@ -206,6 +207,9 @@ def measure(env: dict[str, str], *, strategies: int, interval: int, seconds: flo
         bucket = int(offset // interval)
         window.lags_by_slot.extend([] for _ in range(bucket + 1 - len(window.lags_by_slot)))
         window.lags_by_slot[bucket].append(lag)
+        if offset < interval:  # the worker's first seconds, second by second (its start-up shows here)
+            window.first_slots.extend([] for _ in range(int(offset) + 1 - len(window.first_slots)))
+            window.first_slots[int(offset)].append(lag)
     finished = [f for f in started.values_list("finished_at", flat=True) if f is not None]
     window.runs_in_cpu_window = Execution.objects.filter(  # runs that ran (a skipped one costs less: not counted)
         finished_at__gte=cpu_window[0], finished_at__lt=cpu_window[1]).exclude(status="skipped").count()
@@ -275,6 +279,8 @@ def report(window: Window, *, compare: bool) -> None:
     print("(redis-server and Postgres's own background processes are shared with the machine: an upper bound)")
     by_slot = [_fmt(percentile(lags, 0.99) * 1000) if lags else "—" for lags in window.lags_by_slot]
     print(f"lag p99 (ms) of each {window.interval} s of slots, in order: {' '.join(by_slot)}")
+    first = [_fmt(percentile(lags, 0.99) * 1000) if lags else "—" for lags in window.first_slots]
+    print(f"lag p99 (ms) of each second of the first {window.interval} s: {' '.join(first)}")
     if window.failures:
         print("\nfirst failures:", *window.failures, sep="\n  ")
 

@@ -25,7 +25,11 @@ the frequent ones keep their sessions, the rest run as before. A worker process 
 every ``start_gap_seconds``; a version that finds the gap not yet over runs cold and gets its session at a
 later cycle. Without the gap a worker's first seconds started a session for every version it met, each
 dearer than a cold run, all at once: at 1,000 strategies x 10 s that burst held lag p99 near 3 s for half
-a minute.
+a minute. With ``start_in_background`` (the workers' setting) the cycle that finds no session runs cold at once
+and its session starts on a thread of its own, one at a time per worker process, so a start (a session sandbox's
+zygote, the fork, confinement, compiling the files) is never on a slot's path; the next cycle finds the session.
+A worker process starts none in its first ``first_start_after_seconds``: its first cycles run cold while its own
+zygote and first runs have the cores.
 
     sessions = WarmSessions(size=64)
     outcome = sessions.run_cycle(("owner-7", "version-12"), files, ctx, on_call, limits)
@@ -288,10 +292,15 @@ class WarmSessions:
 
     def __init__(self, *, size: int = 64, memory_mb: int = 4096, recycle_cycles: int = 1000,
                  recycle_seconds: float = 900.0, per_sandbox: int = 16, evict_idle_seconds: float = 60.0,
-                 start_gap_seconds: float = 0.0) -> None:
+                 start_gap_seconds: float = 0.0, start_in_background: bool = False,
+                 first_start_after_seconds: float = 0.0) -> None:
         self.size = size
+        self.start_in_background = start_in_background
+        self._starting: set[Key] = set()  # sessions starting on a thread of their own (start_in_background)
+        self._threads: list[threading.Thread] = []  # their threads, joined by close()
         self.start_gap_seconds = start_gap_seconds
-        self._next_start = 0.0  # monotonic: no session starts before
+        # monotonic: no session starts before. A worker process's first cycles run cold while it settles.
+        self._next_start = time.monotonic() + first_start_after_seconds
         self.evict_idle_seconds = evict_idle_seconds
         self.per_sandbox = per_sandbox
         # Sessions live in sandboxes of their own, at most `per_sandbox` in each: cold runs never share
@@ -305,6 +314,8 @@ class WarmSessions:
         self.started = 0  # sessions started, for tests and benchmarks
         self.full = 0  # cycles run cold because the LRU was full of sessions in use, for tests and benchmarks
         self.spaced = 0  # cycles run cold because a session had started less than start_gap_seconds before
+        self.deferred = 0  # cycles run cold while their session started beside them (start_in_background)
+        self._generation = 0  # close() moves it on: a session that started before is not filed after
         self.cpu_seconds = 0.0  # the sandbox's CPU for warm cycles, as the sessions measured it (µs, not ticks)
         self._lock = threading.Lock()
         self._owner_pid = os.getpid()
@@ -351,34 +362,72 @@ class WarmSessions:
         if session is not None:
             return session
         with self._lock:
+            if key in self._starting:
+                self.deferred += 1
+                return None
             if not self._room():
                 self.full += 1
                 return None
             now = time.monotonic()
-            if now < self._next_start:
+            if now < self._next_start or (self.start_in_background and self._starting):
                 self.spaced += 1
                 return None
             self._next_start = now + self.start_gap_seconds
             box = sandbox or self._sandbox_with_room(preload)
             self.hosted[id(box)] = self.hosted.get(id(box), 0) + 1
+            neighbours = self.per_sandbox if sandbox is None else self.size
+            generation = self._generation
+            if self.start_in_background:
+                self._starting.add(key)
+                self.deferred += 1
+        if not self.start_in_background:
+            return self._start(key, files, limits, box, neighbours, generation, busy=True)
+        thread = threading.Thread(target=self._start_beside, args=(key, files, limits, box, neighbours, generation),
+                                  name="warm-session-start", daemon=True)
+        with self._lock:
+            self._threads = [*(t for t in self._threads if t.is_alive()), thread]
+        thread.start()
+        return None
+
+    def _start(self, key: Key, files: Mapping[str, str], limits: SandboxLimits, box: Sandbox, neighbours: int,
+               generation: int, *, busy: bool) -> WarmSession | None:
+        """Start the session of `key` in `box` (its place there already counted) and file it: checked out
+        (`busy`) for the cycle that started it, or idle for the next cycle. None if it could not start."""
         try:
-            session = WarmSession(files, limits, box, neighbours=self.per_sandbox if sandbox is None else self.size)
+            session = WarmSession(files, limits, box, neighbours=neighbours)
         except BaseException as error:
             with self._lock:
-                self.hosted[id(box)] -= 1
+                self.hosted[id(box)] = self.hosted.get(id(box), 1) - 1
             if isinstance(error, SessionGone):
                 logger.warning("warm session could not start: %s", error)
                 return None
             raise
         with self._lock:
-            self.started += 1
-            session.busy = True
-            displaced = self.sessions.pop(key, None)
-            self.sessions[key] = session
-            retired = [displaced] if displaced is not None else []
-            retired += self._over_cap()
+            filed = generation == self._generation and self._owner_pid == os.getpid()
+            if not filed:
+                retired = [session]  # closed (or forked) while it started: nobody will ask for it
+            else:
+                self.started += 1
+                session.busy = busy
+                session.used_at = time.monotonic()
+                displaced = self.sessions.pop(key, None)
+                self.sessions[key] = session
+                retired = [displaced] if displaced is not None else []
+                retired += self._over_cap()
         self._close(retired)
-        return session
+        return session if filed else None
+
+    def _start_beside(self, key: Key, files: Mapping[str, str], limits: SandboxLimits, box: Sandbox,
+                      neighbours: int, generation: int) -> None:
+        """A session started on a thread of its own while the cycle that asked for it runs cold."""
+        try:
+            self._start(key, files, limits, box, neighbours, generation, busy=False)
+        except Exception:  # e.g. SandboxUnavailable: the next cycle runs cold and may try again
+            logger.exception("warm session could not start")
+        finally:
+            with self._lock:
+                if generation == self._generation:
+                    self._starting.discard(key)
 
     def _sandbox_with_room(self, preload: bool) -> Sandbox:
         """A session sandbox of this kind holding fewer than `per_sandbox` sessions (called holding the lock)."""
@@ -448,16 +497,23 @@ class WarmSessions:
             self.sessions.clear()
             self.sandboxes = {True: [], False: []}  # each Sandbox notices the fork itself; they are dropped here
             self.hosted.clear()
+            self._starting.clear()  # their threads did not survive the fork
+            self._threads = []
             self._owner_pid = os.getpid()
 
     def close(self) -> None:
         with self._lock:
             self._forked()
+            self._generation += 1  # a session still starting is closed as it comes in
+            self._starting.clear()
+            starting, self._threads = self._threads, []
             sessions = list(self.sessions.values())
             self.sessions.clear()
             boxes = [box for kind in self.sandboxes.values() for box in kind]
             self.sandboxes = {True: [], False: []}
             self.hosted.clear()
+        for thread in starting:  # no session process outlives close(): each closes the one it started
+            thread.join(START_TIMEOUT + 1)
         for session in sessions:
             session.close()
         for box in boxes:

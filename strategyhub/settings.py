@@ -389,6 +389,12 @@ SANDBOX_WARM = {
     "evict_idle_seconds": env.int("SANDBOX_WARM_EVICT_IDLE_SECONDS", 60, minimum=0, maximum=86400),
     # at most one session start per worker process this often; a version that finds none free runs cold
     "start_gap_seconds": env.int("SANDBOX_WARM_START_GAP_MS", 250, minimum=0, maximum=60000) / 1000,
+    # a session starts on a thread of its own while the cycle that asked for it runs cold: a start (the fork,
+    # confinement, compiling the files) stays off the cycle's path and its slot's lag
+    "start_in_background": env.bool("SANDBOX_WARM_START_IN_BACKGROUND", default=True),
+    # a worker process's first cycles (from its first scheduled one) all run cold: no session starts meanwhile
+    "first_start_after_seconds": env.int("SANDBOX_WARM_FIRST_START_AFTER_MS", 10000, minimum=0,
+                                         maximum=3600000) / 1000,
 }
 
 # --- Backtests (docs/backtest.md): one sandboxed run per backtest, a cycle's limits per step --------

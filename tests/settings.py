@@ -19,5 +19,8 @@ OPERATOR_ACCOUNT_USERNAME = "alice"
 # The tests' webhook receivers listen on 127.0.0.1; tests/api/test_webhooks.py turns this off to see it refused.
 WEBHOOK_ALLOW_PRIVATE_URLS = True
 
-# Tests that count session starts start them one after another: no gap between starts (its own test sets one).
-SANDBOX_WARM = {**SANDBOX_WARM, "start_gap_seconds": 0.0}  # noqa: F405
+# Tests that count session starts start them one after another, on the cycle that asks (so its second cycle is
+# warm): no gap between starts, no start beside a cold cycle and none held off for a worker's first seconds
+# (their own tests are in tests/runtime/test_warm.py).
+SANDBOX_WARM = {**SANDBOX_WARM, "start_gap_seconds": 0.0, "start_in_background": False,  # noqa: F405
+                "first_start_after_seconds": 0.0}

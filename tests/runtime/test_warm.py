@@ -182,6 +182,111 @@ def test_a_worker_starts_one_session_per_gap_and_runs_the_other_newcomers_cold(s
         sessions.close()
 
 
+def settled(sessions: WarmSessions, count: int) -> None:
+    """Wait (at most 20 s) until `count` sessions have started beside their cycles and none is starting."""
+    deadline = time.monotonic() + 20
+    while (sessions.started < count or sessions._starting) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sessions.started == count and not sessions._starting, (sessions.started, sessions._starting)
+
+
+def test_a_session_starts_beside_the_cold_cycle_that_asked_and_serves_the_next(sandbox: Sandbox) -> None:
+    """start_in_background: the cycle that finds no session runs cold at once, its session starts on a thread
+    of its own (off the slot's path), and the next cycle runs in it."""
+    sessions = WarmSessions(start_in_background=True)
+    try:
+        first = cycle(sessions, sandbox, COUNTING)
+        assert first.status == "succeeded", first.error
+        assert sessions.deferred == 1
+        settled(sessions, 1)
+        (session,) = sessions.sessions.values()
+        assert session.cycles == 0 and not session.busy  # the first cycle ran cold, beside it
+        pids = set()
+        for number in (1, 2):
+            outcome = cycle(sessions, sandbox, COUNTING)
+            assert outcome.status == "succeeded", outcome.error
+            assert json.loads(outcome.logs[0].message)["globals"] == 1
+            pids.add(outcome.run_pid)
+            assert session.cycles == number  # served warm, a fresh child each time
+        assert len(pids) == 2 and sessions.started == 1 and sessions.deferred == 1
+    finally:
+        sessions.close()
+
+
+def test_one_session_starts_beside_the_cycles_at_a_time(sandbox: Sandbox) -> None:
+    """While one session starts, another version's cycle runs cold and starts none (it gets its session at a
+    later cycle): a worker's first seconds never start a burst of sessions beside its cold runs."""
+    sessions = WarmSessions(start_in_background=True)
+    try:
+        assert cycle(sessions, sandbox, COUNTING, version="v1").status == "succeeded"
+        with sessions._lock:  # as if v1's start were still under way when v2's cycle comes
+            sessions._starting.add(("held",))
+        assert cycle(sessions, sandbox, COUNTING, version="v2").status == "succeeded"
+        assert sessions.spaced == 1
+        with sessions._lock:
+            sessions._starting.discard(("held",))
+        settled(sessions, 1)
+        assert [key[1] for key in sessions.sessions] == ["v1"]
+        assert cycle(sessions, sandbox, COUNTING, version="v2").status == "succeeded"
+        settled(sessions, 2)
+        assert [key[1] for key in sessions.sessions] == ["v1", "v2"]
+    finally:
+        sessions.close()
+
+
+def test_close_while_a_session_starts_leaves_no_session_behind(sandbox: Sandbox) -> None:
+    """A worker closing its sessions (shutdown, a fork) while one starts beside a cycle: close() waits for the
+    start, and the session that comes in is closed, not filed; its process is gone."""
+    sessions = WarmSessions(start_in_background=True)
+    assert cycle(sessions, sandbox, COUNTING).status == "succeeded"
+    (thread,) = sessions._threads
+    sessions.close()
+    assert not thread.is_alive()
+    assert sessions.sessions == {} and sessions.started == 0
+    # the one it started was closed as it came in: the zygote reaped it, and nothing of it is hosted
+    assert all(count <= 0 for count in sessions.hosted.values())
+
+
+def test_a_failing_strategy_fails_alike_cold_and_warm_and_its_session_starts_again_beside_a_cold_cycle(
+    sandbox: Sandbox
+) -> None:
+    """A strategy that does not compile fails the same way in its cold cycle and in its warm one; the failed
+    warm cycle retires the session (any sign of trouble), so the next cycle runs cold again beside a new start."""
+    broken = scripts("def should_enter(ctx):\n    return [\n")
+    sessions = WarmSessions(start_in_background=True)
+    try:
+        errors = []
+        for started, deferred, warm in ((1, 1, False), (1, 1, True), (2, 2, False)):
+            before = sessions.cpu_seconds  # grows only by a warm cycle's sandbox CPU
+            outcome = cycle(sessions, sandbox, broken)
+            assert outcome.status == "failed", outcome.error
+            errors.append(outcome.error)
+            assert (sessions.deferred, sessions.cpu_seconds > before) == (deferred, warm)
+            settled(sessions, started)
+            assert len(sessions.sessions) == (0 if warm else 1)
+        assert errors == ["entry.py: line 2: '[' was never closed"] * 3
+    finally:
+        sessions.close()
+
+
+def test_a_worker_process_starts_no_session_in_its_first_seconds(sandbox: Sandbox) -> None:
+    """first_start_after_seconds: a worker process's first cycles all run cold (its cold zygote and its first
+    runs have the cores); the first cycle after that starts its session."""
+    sessions = WarmSessions(first_start_after_seconds=0.6)
+    try:
+        for _ in range(2):
+            assert cycle(sessions, sandbox, COUNTING).status == "succeeded"
+        assert (sessions.started, sessions.spaced) == (0, 2) and not sessions.sessions
+        time.sleep(0.6)
+        for _ in range(2):
+            assert cycle(sessions, sandbox, COUNTING).status == "succeeded"
+        assert sessions.started == 1 and sessions.spaced == 2
+        (session,) = sessions.sessions.values()
+        assert session.cycles == 2
+    finally:
+        sessions.close()
+
+
 def test_a_worker_holding_descriptors_past_1024_still_runs_its_warm_cycles(sandbox: Sandbox) -> None:
     """A worker process with hundreds of warm sessions holds descriptors numbered past select()'s limit (1,024):
     bench_schedule at 1,000 warm strategies failed 4,022 runs with "filedescriptor out of range in select()"."""
