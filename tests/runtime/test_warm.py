@@ -269,6 +269,49 @@ def test_a_failing_strategy_fails_alike_cold_and_warm_and_its_session_starts_aga
         sessions.close()
 
 
+@pytest.mark.parametrize("attack", ["34_leave_behind", "35_reach_other_session"])
+def test_a_session_started_beside_its_cycle_contains_the_warm_attacks(
+    attack: str, sandbox: Sandbox, listeners: dict[str, Listener], tmp_path: Path
+) -> None:
+    """The workers' default: the first cycle runs cold while the session starts beside it, the next ones run in
+    that session. Nothing the attack leaves or reaches for crosses a cycle, cold or warm."""
+    files = hostile_files(attack, tmp_path, listeners)
+    sessions = WarmSessions(start_in_background=True)
+    try:
+        state: dict[str, Any] = {}
+        for number in (1, 2, 3):
+            outcome = cycle(sessions, sandbox, files, state=state)
+            assert outcome.status == "succeeded", outcome.error
+            found = results(outcome)
+            assert not [key for key in found if key.startswith("PWNED:")], found
+            state = {"cycle": number}
+            if number == 1:
+                settled(sessions, 1)
+        (session,) = sessions.sessions.values()
+        assert session.cycles == 2  # the second and third cycles ran in the session started beside the first
+        assert {name: listener.connections for name, listener in listeners.items()} == {
+            "tcp": 0, "unix": 0, "abstract": 0}
+    finally:
+        sessions.close()
+
+
+def test_a_session_started_beside_its_cycle_and_held_hostage_is_stopped_and_retired(
+    sandbox: Sandbox, listeners: dict[str, Listener], tmp_path: Path
+) -> None:
+    files = hostile_files("36_hold_hostage", tmp_path, listeners)
+    sessions = WarmSessions(start_in_background=True)
+    try:
+        cold = cycle(sessions, sandbox, files)
+        assert cold.status == "timed_out", (cold.status, cold.error)
+        settled(sessions, 1)
+        held = cycle(sessions, sandbox, files)  # in the session
+        assert held.status == "timed_out", (held.status, held.error)
+        assert run_is_gone(sandbox, held.run_pid) and run_is_gone(sandbox, cold.run_pid)
+        assert not sessions.sessions, "the session that was held hostage is retired"
+    finally:
+        sessions.close()
+
+
 def test_a_worker_process_starts_no_session_in_its_first_seconds(sandbox: Sandbox) -> None:
     """first_start_after_seconds: a worker process's first cycles all run cold (its cold zygote and its first
     runs have the cores); the first cycle after that starts its session."""
