@@ -51,8 +51,9 @@ HUGE_PAGE = 1 << 21
 
 def collapse_heap() -> int:
     """Best effort: this process's private writable anonymous memory, in 2 MiB-aligned stretches, made of 2 MiB pages
-    now (`MADV_COLLAPSE`). The zygote does it once, to its preloaded heap, before its first fork: a fork then copies one
-    page-table entry for each 2 MiB instead of 512, and a run's exit tears one down. Nothing else changes: later faults,
+    now (`MADV_COLLAPSE`). The zygote does it once, to its preloaded heap, before its first fork. Its own writes split
+    the 2 MiB mappings again after that fork, but the pages stay 2 MiB folios, and a fork copies (a run's exit tears
+    down) a large folio's page-table entries in batches rather than one by one. Nothing else changes: later faults,
     in the zygote or in a run, get pages as before (no `MADV_HUGEPAGE`), and a run's first write into a huge page
     copies 4 KiB of it, as before. Returns the bytes collapsed (0 where the kernel cannot, or /proc is not there)."""
     try:

@@ -380,14 +380,12 @@ class WarmSessions:
             if self.start_in_background:
                 self._starting.add(key)
                 self.deferred += 1
-        if not self.start_in_background:
-            return self._start(key, files, limits, box, neighbours, generation, busy=True)
-        thread = threading.Thread(target=self._start_beside, args=(key, files, limits, box, neighbours, generation),
-                                  name="warm-session-start", daemon=True)
-        with self._lock:
-            self._threads = [*(t for t in self._threads if t.is_alive()), thread]
-        thread.start()
-        return None
+                thread = threading.Thread(target=self._start_beside, name="warm-session-start", daemon=True,
+                                          args=(key, files, limits, box, neighbours, generation))
+                self._threads = [*(t for t in self._threads if t.is_alive()), thread]
+                thread.start()  # under the lock: close() joins only threads that have started
+                return None
+        return self._start(key, files, limits, box, neighbours, generation, busy=True)
 
     def _start(self, key: Key, files: Mapping[str, str], limits: SandboxLimits, box: Sandbox, neighbours: int,
                generation: int, *, busy: bool) -> WarmSession | None:

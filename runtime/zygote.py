@@ -427,7 +427,7 @@ def main() -> None:
     zygote = Zygote(config)
     gc.collect()
     gc.freeze()  # keep the preloaded heap out of the collector so forked runs share its pages
-    zygote.huge_bytes = harden.collapse_heap()  # its page tables are what each fork copies
+    zygote.huge_bytes = harden.collapse_heap()  # each fork copies, and each run's exit tears down, its page tables
     zygote.hello(loaded, failed)
     zygote.serve()
     os._exit(0)
