@@ -61,9 +61,8 @@ from trading.backtest.history import (
     kalshi_candles,
     polymarket_history,
 )
-from trading.backtest.lookahead import lookahead_check
 from trading.backtest.metrics import compute_metrics
-from trading.backtest.replay import RecordFeed, ReplayRunner, RunTampered
+from trading.backtest.replay import BookCheck, RecordFeed, ReplayRunner, RunTampered
 from trading.capital import CapitalPlan
 
 logger = logging.getLogger(__name__)
@@ -359,7 +358,7 @@ class BacktestRun:
     metrics: dict[str, Any]
     lookahead: dict[str, Any]
     weak: bool
-    phases: dict[str, float] | None = None  # seconds per phase of a run on bars (the benchmark's profile)
+    phases: dict[str, float] | None = None  # seconds per phase (the benchmark's profile; on books the sealed check)
     time_texts: Mapping[float, str] | None = None  # `iso` of the bars' starts, built once per series (run_json)
 
 
@@ -399,20 +398,23 @@ def backtest_execute_files(
     if "bars" in loaded:  # the whole loop in one sandboxed run, replayed and checked here
         return _backtest_one_run(files, spec, loaded["bars"], limits=limits, runner=runner, progress=progress,
                                  cancelled=cancelled, sandbox=sandbox)
-    main = runner()
-    try:
-        result = BacktestEngine(spec, **loaded).run(main, progress=progress, cancelled=cancelled)
-    finally:
-        main.close()
-    metrics = _metrics(result)
-    checked: dict[str, Any] = {}
+    # On books the run is stepped from here (it never holds a later book); the look-ahead check re-runs each
+    # signal and a sample of quiet steps sealed, beside it (trading.backtest.replay.BookCheck).
     if lookahead is None:
         lookahead = bool(settings.BACKTEST_LOOKAHEAD_CHECK)
-    if lookahead and result.status == "succeeded":
-        checked = lookahead_check(result.signals, engine_at=lambda cut: BacktestEngine(spec, **loaded, cutoff=cut),
-                                  runner=runner, close=lambda r: r.close(),  # type: ignore[attr-defined]
-                                  cancelled=cancelled)
-    return BacktestRun(result, metrics, checked, main.weak)
+    engine = BacktestEngine(spec, **loaded)
+    main = runner()
+    stepper: SandboxRunner | BookCheck = main
+    if lookahead:
+        stepper = BookCheck(main, engine, sealed=runner, total=len(engine.steps()),
+                            sample=settings.BACKTEST_LOOKAHEAD_SAMPLE, seed=_lookahead_seed())
+    try:
+        result = engine.run(stepper, progress=progress, cancelled=cancelled)
+    finally:
+        stepper.close()
+    checked = stepper.coverage.as_json() if isinstance(stepper, BookCheck) else {}
+    phases = {"sealed_check": round(stepper.sealed_s, 3)} if isinstance(stepper, BookCheck) else None
+    return BacktestRun(result, _metrics(result), checked, main.weak, phases)
 
 
 def _metrics(result: BacktestResult) -> dict[str, Any]:
@@ -904,7 +906,8 @@ def sweep_step(*, sweep_id: int, enqueue: Callable[[int], object]) -> None:
     waiting = Backtest.objects.filter(sweep_id=sweep_id, status=Backtest.Status.QUEUED).order_by("sweep_index")
     point = waiting.values_list("pk", flat=True).first()
     if point is not None:
-        ran = backtest_execute(backtest_id=point, lookahead=False)  # another lane may have claimed it: then a no-op
+        # Checked as any backtest is (on books: BACKTEST_LOOKAHEAD_CHECK). Another lane may have claimed it: a no-op.
+        ran = backtest_execute(backtest_id=point)
         if ran.status == Backtest.Status.SUCCEEDED:
             _point_figures_keep(ran, sweep_id=sweep_id)
         _sweep_count(sweep_id)

@@ -390,9 +390,11 @@ class BacktestEngine:
         }
 
     @classmethod
-    def at_desk(cls, spec: BacktestSpec, bars: dict[str, BarSeries], desk: dict[str, Any]) -> BacktestEngine:
-        """An engine on bars whose desk is `desk_json()`'s: it answers `call`'s orders as that engine would."""
-        engine = cls(spec, bars=bars)
+    def at_desk(cls, spec: BacktestSpec, bars: dict[str, BarSeries] | None, desk: dict[str, Any], *,
+                books: BookData | None = None, cutoff: float | None = None) -> BacktestEngine:
+        """An engine whose desk is `desk_json()`'s: it answers `call`'s orders (and, on `books` cut at `cutoff`,
+        its reads) as that engine would at that moment."""
+        engine = cls(spec, bars=bars, cutoff=cutoff) if books is None else cls(spec, books=books, cutoff=cutoff)
         engine.now, engine._ids = float(desk["now"]), int(desk["ids"])
         engine.realized, engine.paused_reason = Decimal(desk["realized"]), str(desk["paused"])
         engine.spent[_day(engine.now)] = Decimal(desk["spent_today"])

@@ -191,6 +191,28 @@ class Coverage:
                 "summary": f"checked {self.signal_steps} signal steps and {self.quiet_steps} quiet steps: {verdict}"}
 
 
+class _Checks:
+    """Which steps the look-ahead check re-runs: every one that signalled, and a sample of the quiet ones drawn
+    before the run is known. Each drawn step that turns out to have signalled (it is checked anyway) hands its
+    place to the next quiet step, so `sample` quiet steps are checked unless no quiet step follows."""
+
+    def __init__(self, total: int, sample: int, seed: int) -> None:
+        self.picked = set(random.Random(seed).sample(range(total), min(sample, total)))  # noqa: S311 - reproducible
+        self.owed = 0
+
+    def checked(self, index: int, signalled: bool) -> bool:
+        if signalled:
+            if index in self.picked:
+                self.owed += 1
+            return True
+        if index in self.picked:
+            return True
+        if self.owed:
+            self.owed -= 1
+            return True
+        return False
+
+
 class ReplayRunner:
     """The worker engine's StepRunner for a whole-run backtest: the run's orders, replayed; sealed re-runs checked.
 
@@ -204,28 +226,12 @@ class ReplayRunner:
                  sample: int = DEFAULT_SAMPLE, seed: int = 0) -> None:
         self.engine = engine
         self.feed = feed
-        total = feed.total_steps
-        # The quiet sample, chosen before the run is known: each picked step that turns out to have signalled
-        # (it is checked anyway) hands its place to the next quiet step, so `sample` quiet steps are checked.
-        self.picked = set(random.Random(seed).sample(range(total), min(sample, total)))  # noqa: S311 - reproducible
-        self.owed = 0
+        self.checks = _Checks(feed.total_steps, sample, seed)
         self.coverage = Coverage(sample=sample, seed=seed)
         self.sealed_factory = sealed
         self.sealed: StepRunner | None = None
         self.sealed_s = 0.0  # time spent opening and stepping the sealed run
         self.index = 0
-
-    def _checked(self, index: int, record: _Record) -> bool:
-        if record.signalled:
-            if index in self.picked:
-                self.owed += 1
-            return True
-        if index in self.picked:
-            return True
-        if self.owed:
-            self.owed -= 1
-            return True
-        return False
 
     def step(self, frame: dict[str, Any], on_call: OnCall) -> StepOutcome:
         index = self.index
@@ -235,7 +241,7 @@ class ReplayRunner:
         if record is None:
             return StepOutcome("failed", [], [], before, f"the backtest's sandbox run ended before this step: "
                                                          f"{self.feed.ended}")
-        if self._checked(index, record):
+        if self.checks.checked(index, record.signalled):
             difference = self._sealed_step(index, on_call, record, before)
             if difference is not None:
                 self.coverage.difference = difference
@@ -318,3 +324,96 @@ class ReplayRunner:
         closer = getattr(self.sealed, "close", None)
         if closer is not None:
             closer()
+
+
+class BookCheck:
+    """The look-ahead check on books, as a StepRunner around the run's own (`main`, a per-step sandboxed run whose
+    reads and orders this worker's engine answers).
+
+    The run never holds a later book, so a difference here means a strategy that is not a function of what it read
+    (randomness, the clock) or an answer of the engine that reached past its step. Every step that signalled
+    (entries, exits or orders) and a seeded sample of the quiet ones run again in a second sandboxed run (`sealed()`,
+    opened on the first checked step), with `ctx.state` as the step had it; that run's reads and orders are answered
+    by an engine on the data cut at the step (`BacktestEngine.at_desk`, the desk as it stood before the step), never
+    by the one the backtest goes on with. Any difference (signals, orders and their replies, the state it leaves)
+    fails the backtest at that step, naming it and the reads the strategy made there, as on bars."""
+
+    def __init__(self, main: StepRunner, engine: BacktestEngine, *, sealed: Callable[[], StepRunner], total: int,
+                 sample: int = DEFAULT_SAMPLE, seed: int = 0) -> None:
+        self.main = main
+        self.engine = engine
+        self.checks = _Checks(total, sample, seed)
+        self.coverage = Coverage(sample=sample, seed=seed)
+        self.sealed_factory = sealed
+        self.sealed: StepRunner | None = None
+        self.sealed_s = 0.0
+        self.index = 0
+
+    def step(self, frame: dict[str, Any], on_call: OnCall) -> StepOutcome:
+        index = self.index
+        self.index += 1
+        desk = self.engine.desk_json()  # before the step's orders change it
+        orders: list[list[Any]] = []
+        reads: list[list[Any]] = []
+        outcome = self.main.step(frame, _recording(on_call, orders, reads))
+        signalled = bool(orders or outcome.entries or outcome.exits)
+        if outcome.status != "succeeded" or not self.checks.checked(index, signalled):
+            return outcome
+        before = dict(frame.get("state") or {})
+        difference = self._sealed_step(index, frame, desk, orders, reads, outcome)
+        if difference is None:
+            return outcome
+        self.coverage.difference = difference
+        return StepOutcome("failed", [], [], before, f"look-ahead check: {difference['message']}", None, outcome.logs)
+
+    def _sealed_step(self, index: int, frame: dict[str, Any], desk: dict[str, Any], orders: list[list[Any]],
+                     reads: list[list[Any]], outcome: StepOutcome) -> dict[str, Any] | None:
+        started = time.perf_counter()
+        if self.sealed is None:
+            self.sealed = self.sealed_factory()
+        engine = self.engine
+        cut = BacktestEngine.at_desk(engine.spec, None, desk, books=engine.books, cutoff=engine.now)
+        again_orders: list[list[Any]] = []
+        again = self.sealed.step(dict(frame), _recording(cut.call, again_orders, []))
+        self.sealed_s += time.perf_counter() - started
+        if orders or outcome.entries or outcome.exits:
+            self.coverage.signal_steps += 1
+        else:
+            self.coverage.quiet_steps += 1
+        ran = {"entries": outcome.entries, "exits": outcome.exits, "orders": orders, "state": outcome.state,
+               "failed": False}
+        sealed = {"entries": again.entries, "exits": again.exits, "orders": again_orders, "state": again.state,
+                  "failed": again.status != "succeeded"}
+        if _identical(ran, sealed):
+            return None
+        changed = [key for key in ran if not _identical(ran[key], sealed[key])]
+        shown = _reads_text(reads)
+        return {"step": index + 1, "time": iso(engine.now), "changed": changed, "reads": shown, "ran": ran,
+                "sealed": {**sealed, "error": again.error},
+                "message": (f"step {index + 1} ({iso(engine.now)}) decides differently when the data is cut at "
+                            f"that step ({', '.join(changed)} changed); its reads there: {shown}. It is not a "
+                            f"function of what it read (randomness, the clock), or it read past its step")}
+
+    def close(self) -> None:
+        for runner in (self.main, self.sealed):
+            closer = getattr(runner, "close", None)
+            if closer is not None:
+                closer()
+
+
+def _recording(on_call: OnCall, orders: list[list[Any]], reads: list[list[Any]]) -> OnCall:
+    """`on_call`, with each order and its reply (or refusal) kept in `orders` and each read in `reads`."""
+
+    def call(venue: str, method: str, kwargs: dict[str, Any]) -> Any:
+        if method not in ORDER_METHODS:
+            reads.append([venue, method, dict(kwargs)])
+            return on_call(venue, method, kwargs)
+        try:
+            reply = on_call(venue, method, kwargs)
+        except BacktestCallError as error:
+            orders.append([venue, method, dict(kwargs), {"error": str(error)}])
+            raise
+        orders.append([venue, method, dict(kwargs), reply])
+        return reply
+
+    return call
