@@ -350,16 +350,19 @@ def seccomp_program(own_pid: int, *, session: bool = False) -> bytes:
     took up to 220. The kernel runs the program once per syscall number when the filter is attached (to
     cache the ones it always allows), so every run's and every warm cycle's attach costs that many times less.
     """
-    eperm = _RET_ERRNO | errno.EPERM
-    return b"".join([
+    return b"".join([*_prologue(), *_search(_ranges(_syscall_rules(own_pid, session=session)))])
+
+
+def _prologue() -> list[bytes]:
+    """Kill a foreign ABI, refuse x32 numbers, and leave the syscall number loaded."""
+    return [
         _insn(_LD_W_ABS, 0, 0, _OFFSET_ARCH),
         _insn(_JEQ_K, 1, 0, _AUDIT_ARCH_X86_64),
         _insn(_RET_K, 0, 0, _RET_KILL_PROCESS),  # a foreign ABI (int 0x80) bypasses the table
         _insn(_LD_W_ABS, 0, 0, _OFFSET_NR),
         _insn(_JGE_K, 0, 1, _X32_SYSCALL_BIT),
-        _insn(_RET_K, 0, 0, eperm),
-        *_search(_ranges(_syscall_rules(own_pid, session=session))),
-    ])
+        _insn(_RET_K, 0, 0, _RET_ERRNO | errno.EPERM),
+    ]
 
 
 _Block = tuple[bytes, ...]  # instructions that end in a return: what one syscall number gets
