@@ -45,7 +45,7 @@ from typing import Any
 from runtime import harden
 from runtime.backtest_child import serve_backtest
 from runtime.channel import BlockingChannel
-from runtime.cycle import run_cycle_in_process, user_traceback
+from runtime.cycle import cycle_rehearse, run_cycle_in_process, user_traceback
 from runtime.limits import SandboxLimits
 from runtime.loader import StrategyLoadError, load_strategy
 from runtime.sdk import VenueError
@@ -425,6 +425,10 @@ def main() -> None:
     config = json.loads(sys.argv[1])
     loaded, failed = _preload(list(config.get("preload", [])))
     zygote = Zygote(config)
+    # One cycle of the runtime's own do-nothing strategy (never a user's), as a warm session does before it forks:
+    # what a cycle sets up on first use (method caches, lazy imports, encoders) is then set up once, here, and every
+    # run shares it instead of building it in pages of its own.
+    cycle_rehearse()
     gc.collect()
     gc.freeze()  # keep the preloaded heap out of the collector so forked runs share its pages
     zygote.huge_bytes = harden.collapse_heap()  # each fork copies, and each run's exit tears down, its page tables
