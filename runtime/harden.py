@@ -121,8 +121,11 @@ def _lower(kind: int, soft: int, hard: int | None = None) -> None:
 
 
 def address_space_bytes() -> int:
-    with open("/proc/self/statm", "rb") as statm:
-        return int(statm.read().split()[0]) * resource.getpagesize()
+    statm = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)  # no file object: the zygote asks at every fork
+    try:
+        return int(os.read(statm, 256).split()[0]) * resource.getpagesize()
+    finally:
+        os.close(statm)
 
 
 def apply_rlimits(limits: SandboxLimits, base_address_space: int) -> None:
@@ -475,8 +478,8 @@ def apply_seccomp(program: bytes) -> None:
 
 
 class PrebuiltFilter:
-    """The filter's buffer and its sock_fprog, made once by a warm session: each cycle's child (a fork of it,
-    same addresses) writes only its pid into its copy and applies it, the same program as `for_pid`'s."""
+    """The filter's buffer and its sock_fprog, made once by the zygote: each run and each warm cycle's child (forks
+    of it, same addresses) writes only its pid into its copy and applies it, the same program as `for_pid`'s."""
 
     def __init__(self, program: bytes, offsets: list[int]) -> None:
         self.buffer = ctypes.create_string_buffer(program, len(program))
@@ -519,7 +522,9 @@ class Confinement:
             self.notes.append("landlock is not available in this kernel")
         self.seccomp = SeccompTemplate() if seccomp_supported() else None
         self.session_seccomp = seccomp_program(0, session=True) if self.seccomp is not None else None
-        self.cycle_filter: PrebuiltFilter | None = None  # a warm session's (prebuild_cycle_filter)
+        # The run's filter in a buffer made once, here: a run (or a warm cycle's child) writes its pid into its own
+        # copy of the page and applies it, building nothing of its own.
+        self.run_filter = self.seccomp.prebuilt() if self.seccomp is not None else None
         if self.seccomp is None:
             self.notes.append(f"seccomp filter has no syscall table for {platform.machine()}")
 
@@ -548,33 +553,24 @@ class Confinement:
                     report.notes += self.landlock.notes
                 except OSError as error:
                     report.notes.append(f"landlock failed: {error}")
-        if self.seccomp is not None:
+        if self.run_filter is not None:
             try:
                 if session:
                     assert self.session_seccomp is not None
                     apply_seccomp(self.session_seccomp)
                 else:
-                    apply_seccomp(self.seccomp.for_pid(os.getpid()))
+                    self.run_filter.apply(os.getpid())
                     report.seccomp = True
             except OSError as error:
                 report.notes.append(f"seccomp failed: {error}")
         return report
 
-
-    def prebuild_cycle_filter(self) -> None:
-        """In a warm session, once: its children apply the run's filter from this buffer (`apply_cycle_filter`)."""
-        if self.seccomp is not None:
-            self.cycle_filter = self.seccomp.prebuilt()
-
     def apply_cycle_filter(self, report: HardeningReport) -> None:
         """In a warm session's cycle child: stack the run's own filter (no fork, signals to itself only)."""
-        if self.seccomp is None:
+        if self.run_filter is None:
             return
         try:
-            if self.cycle_filter is not None:
-                self.cycle_filter.apply(os.getpid())
-            else:
-                apply_seccomp(self.seccomp.for_pid(os.getpid()))
+            self.run_filter.apply(os.getpid())
             report.seccomp = True
         except OSError as error:
             report.notes.append(f"seccomp failed: {error}")

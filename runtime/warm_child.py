@@ -69,9 +69,8 @@ def serve_session(channel: BlockingChannel, report: harden.HardeningReport, base
         return
     files = dict(spec["files"])
     strategy_compile(files, strategy_hash(files))
-    # Done once here, not in every child: the cycle's seccomp buffer, and a rehearsal of a cycle (our own strategy)
-    # so that the children find the interpreter's caches filled; then the session's garbage is collected.
-    confinement.prebuild_cycle_filter()
+    # Done once here, not in every child: a rehearsal of a cycle (our own strategy) so that the children find the
+    # interpreter's caches filled; then the session's garbage is collected.
     cycle_rehearse()
     gc.collect()
     channel.send({"type": "ready", "layers": report.as_dict()})

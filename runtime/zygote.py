@@ -57,6 +57,7 @@ HANDOFF_FD = 4  # a spare run waits for its cycle on this socket
 RULESET_FD = 5  # and enters its Landlock ruleset from here
 SPEC_MAX_BYTES = 64 * 1024 * 1024  # the spec comes from the trusted worker
 TOKEN = re.compile(r"^[0-9a-f]{8,64}$")
+_C_SIGNAL: Any = importlib.import_module("_signal")  # the C module under `signal`, which wraps it in enums
 # Always imported: what the runtime itself needs before the filter is on, plus cheap stdlib favourites.
 BASE_PRELOAD = ("asyncio", "ctypes", "datetime", "decimal", "json", "math", "random", "statistics", "re", "collections")
 
@@ -201,15 +202,18 @@ def serve_cycle(channel: BlockingChannel, transport: ChannelTransport, files: di
 
 
 def _spare(handoff: socket.socket, zygote_pid: int, scratch: str, confinement: harden.Confinement, ruleset: int,
-           failure: str, *, session: bool = False) -> None:
+           failure: str, base_address_space: int, *, session: bool = False) -> None:
     """A pre-forked run: confine itself, wait to be handed a cycle, run it. Never sees the zygote's socket.
-    `ruleset` is the Landlock ruleset the zygote made for this run (its scratch folder writable), or -1."""
+    `ruleset` is the Landlock ruleset the zygote made for this run (its scratch folder writable), or -1;
+    `base_address_space` the bytes mapped at the fork (the zygote's, which this run's are)."""
     harden.die_with_parent(signal.SIGKILL)
     if os.getppid() != zygote_pid:
         return
     os.setsid()
     signal.set_wakeup_fd(-1)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    # The C function itself: `signal.signal` would turn the zygote's handler it returns into an enum, and
+    # failing that (it is a function) raise and catch a ValueError, a tenth of a millisecond in every run.
+    _C_SIGNAL.signal(_C_SIGNAL.SIGCHLD, _C_SIGNAL.SIG_DFL)
     # Lift both descriptors above the numbers they move to, so neither lands on the other.
     os.dup2(fcntl.fcntl(handoff.detach(), fcntl.F_DUPFD_CLOEXEC, 10), HANDOFF_FD)
     if ruleset >= 0:
@@ -220,9 +224,8 @@ def _spare(handoff: socket.socket, zygote_pid: int, scratch: str, confinement: h
     os.dup2(null, 0)
     os.close(null)
     os.chdir(scratch)
-    os.environ.update(HOME=scratch, TMPDIR=scratch)
+    os.environ["HOME"] = os.environ["TMPDIR"] = scratch  # not `update`: its ABC checks ran anew in every run
     tempfile.tempdir = scratch
-    base_address_space = harden.address_space_bytes()  # /proc is closed once confined
     report = confinement.apply(RULESET_FD if ruleset >= 0 else -1, failure, session=session)
     control = socket.socket(fileno=HANDOFF_FD)
     data, fds, _, _ = socket.recv_fds(control, 256, 3)
@@ -338,12 +341,14 @@ class Zygote:
         scratch = os.path.join(self.config["scratch_root"], f"run-{self.forked}")
         os.mkdir(scratch, 0o700)
         ruleset, failure = self.confinement.prepare([scratch, "/dev/null"])
+        base_address_space = harden.address_space_bytes()  # the run's at the fork; /proc is closed once confined
         pid = os.fork()
         if pid == 0:
             code = 70  # the worker reports a run that died in the runtime by this exit code
             try:
                 mine.close()
-                _spare(theirs, self.pid, scratch, self.confinement, ruleset, failure, session=session)
+                _spare(theirs, self.pid, scratch, self.confinement, ruleset, failure, base_address_space,
+                       session=session)
                 code = 0
             except BaseException:
                 traceback.print_exc()  # to the zygote's stderr (the worker's diagnostics) or the run's log

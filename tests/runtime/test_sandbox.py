@@ -298,3 +298,46 @@ def _zygote_python(bwrap_pid: int) -> int:
             return pid
         frontier += [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     raise AssertionError(f"no Python process under {bwrap_pid}")
+
+
+WHERE_AM_I = scripts('''
+import os
+import tempfile
+
+
+def should_enter(ctx):
+    with tempfile.NamedTemporaryFile("w", delete=False) as note:
+        note.write("scratch")
+    ctx.log(" ".join([os.getcwd(), os.environ["HOME"], os.environ["TMPDIR"], tempfile.gettempdir(),
+                      os.path.dirname(note.name)]))
+    return []
+''')
+
+
+def test_each_run_s_home_tmpdir_and_tempfile_folder_are_its_own_scratch_folder(sandbox: Sandbox) -> None:
+    folders = []
+    for _ in range(3):
+        outcome = sandbox.run_cycle(WHERE_AM_I, {"strategy_id": "w"}, no_op_on_call, FAST_LIMITS)
+        assert outcome.status == "succeeded", (outcome.error, outcome.traceback)
+        places = set(outcome.logs[0].message.split())
+        assert len(places) == 1, places  # the working folder, HOME, TMPDIR, tempfile's folder: one and the same
+        folders.append(places.pop())
+    assert len(set(folders)) == 3  # a folder of its own each run
+
+
+ALLOCATE = scripts('''
+def should_enter(ctx):
+    held = bytearray(ctx.params["mb"] * 1024 * 1024)
+    ctx.log(f"held {len(held) // (1024 * 1024)} MiB")
+    return []
+''')
+
+
+@pytest.mark.parametrize(("mb", "fits"), [(96, True), (400, False)])
+def test_memory_mb_is_what_a_run_may_allocate_on_top_of_the_runtime(sandbox: Sandbox, mb: int, fits: bool) -> None:
+    outcome = sandbox.run_cycle(ALLOCATE, {"strategy_id": "m", "params": {"mb": mb}}, no_op_on_call, FAST_LIMITS)
+    if fits:  # 96 of FAST_LIMITS' 256 MiB
+        assert outcome.status == "succeeded", (outcome.error, outcome.traceback)
+        assert [line.message for line in outcome.logs] == [f"held {mb} MiB"]
+    else:
+        assert outcome.status == "failed" and "MemoryError" in (outcome.error or "")
