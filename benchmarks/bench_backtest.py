@@ -2,7 +2,8 @@
 
     python benchmarks/bench_backtest.py [--runs 5] [--minute-bars 100000] [--minute-runs 3] [--sections …]
 
-Sections, each in a fresh process so its peak memory (ru_maxrss) is its own:
+Sections, each in a fresh process so its peak memory (ru_maxrss) is its own; each also prints our sandboxed runs' peak
+(the zygote reaps them and reports theirs):
 - reference: backtesting.py's SMA(10/20) crossover, long only, on its GOOG.csv (2,148 daily bars, read
   from the installed package), through `manage.py strategy_backtest DIR --csv … --json` in this
   process (sandbox included: one sandboxed run for the whole backtest), beside backtesting.py's
@@ -159,7 +160,8 @@ def section(name: str, runs: int, minute_bars: int, minute_runs: int) -> dict[st
         return {"bars": 2148, "ours_cold": cold[0], "ours": statistics.median(warm), "ours_all": warm,
                 "theirs_first": theirs_cold[0], "theirs": statistics.median(theirs), "theirs_all": theirs,
                 "steps": shaped["metrics"]["steps"], "trades": shaped["metrics"]["trades"],
-                "lookahead": shaped["lookahead"].get("summary", ""), "phases": shaped.get("phases")}
+                "lookahead": shaped["lookahead"].get("summary", ""), "phases": shaped.get("phases"),
+                "runs_peak_mb": shaped.get("peak_rss_mb")}
     if name == "minute":
         with tempfile.TemporaryDirectory() as scratch:
             csv = Path(scratch) / "minute.csv"
@@ -168,7 +170,7 @@ def section(name: str, runs: int, minute_bars: int, minute_runs: int) -> dict[st
         assert shaped["status"] == "succeeded", shaped["error"]
         return {"bars": minute_bars, "ours": statistics.median(mine), "theirs": statistics.median(theirs),
                 "trades": shaped["metrics"]["trades"], "lookahead": shaped["lookahead"].get("summary", ""),
-                "phases": shaped.get("phases")}
+                "phases": shaped.get("phases"), "runs_peak_mb": shaped.get("peak_rss_mb")}
     from strategies.backtests import BacktestData, backtest_execute_files
 
     files = {"entry.py": MIDPOINT_READER, "exit.py": NO_EXIT, "config.json": json.dumps(POLY_CONFIG)}
@@ -179,7 +181,7 @@ def section(name: str, runs: int, minute_bars: int, minute_runs: int) -> dict[st
     elapsed = time.perf_counter() - started
     assert run.result.status == "succeeded", run.result.error
     return {"bars": run.result.steps, "ours": elapsed, "engine_only": run.result.duration_s,
-            "lookahead": run.lookahead["summary"], "phases": run.phases}
+            "lookahead": run.lookahead["summary"], "phases": run.phases, "runs_peak_mb": run.peak_rss_mb}
 
 
 def main() -> None:
@@ -249,13 +251,14 @@ def _report(args: argparse.Namespace, results: dict[str, Any]) -> None:
               f"{', '.join(f'{t:.3f}' for t in ref['theirs_all'])} s")
         print(f"look-ahead check (always on, in our figures): {ref['lookahead']}")
         print(f"where the last run's time went (s): {ref['phases']}")
-        print(f"peak RSS of the process running both: {ref['peak_rss_mb']:.0f} MiB\n")
+        print(f"peak RSS of the process running both: {ref['peak_rss_mb']:.0f} MiB; of our sandboxed runs (the "
+              f"zygote's shared pages included): {ref['runs_peak_mb']}\n")
     minute = results.get("minute")
     if minute:
         print(f"one-minute bars: {minute['bars']:,}, median of {args.minute_runs} alternating runs: ours "
               f"{minute['ours']:.2f} s, backtesting.py {minute['theirs']:.2f} s, "
               f"{minute['ours'] / minute['theirs']:.2f}x; {minute['trades']} trades; {minute['lookahead']}; "
-              f"phases (s): {minute['phases']}\n")
+              f"phases (s): {minute['phases']}; our sandboxed runs' peak RSS (MiB): {minute['runs_peak_mb']}\n")
     print(f"{'data':34}{'bars/steps':>12}{'ours (s)':>10}{'bars/s':>10}{'backtesting.py bars/s':>23}{'peak MiB':>10}")
     for name, label in (("minute", "synthetic one-minute bars"), ("quotes", "recorded Polymarket quotes"),
                         ("books", "recorded Polymarket books")):
@@ -268,9 +271,10 @@ def _report(args: argparse.Namespace, results: dict[str, Any]) -> None:
     for name in ("quotes", "books"):
         r = results.get(name)
         if r:
-            print(f"{name}: look-ahead check (in the figure above): {r['lookahead']}; phases (s): {r['phases']}")
-    print("\nthe sandboxed run's own memory is not in these figures: it is a process of the sandbox's zygote "
-          "(≈4 MiB private per run, docs/sandbox.md)")
+            print(f"{name}: look-ahead check (in the figure above): {r['lookahead']}; phases (s): {r['phases']}; "
+                  f"sandboxed runs' peak RSS (MiB): {r['runs_peak_mb']}")
+    print("\npeak MiB is the process running both engines; a sandboxed run's peak is the kernel's count for that "
+          "process, the zygote's pages it shares included (≈4 MiB of them private per cycle, docs/sandbox.md)")
 
 
 if __name__ == "__main__":

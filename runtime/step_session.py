@@ -140,6 +140,7 @@ class StepSession:
         self.dead: _Stop | None = None  # once the run is gone, every later step fails with this
         self.exit_code: int | None = None
         self.cpu = 0.0
+        self.max_rss_kb: int | None = None  # the run's peak resident memory, as the zygote reaped it
         self.pid: int | None = None
         self.steps = 0
         missing = self.sandbox._missing_layers(self.zygote)
@@ -249,6 +250,8 @@ class StepSession:
                 self.pid = int(message["pid"])
             if "exit" in message:
                 self.exit_code, self.cpu = int(message["exit"]), float(message.get("cpu") or 0.0)
+                if isinstance(message.get("max_rss_kb"), int):
+                    self.max_rss_kb = message["max_rss_kb"]
 
     def _await_exit(self, within: float = KILL_GRACE) -> None:
         deadline = time.monotonic() + within

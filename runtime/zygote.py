@@ -6,8 +6,8 @@ It never sees a strategy's code or data and holds no secrets. Its control socket
 carries small JSON commands:
 
 - ``{"op": "spawn", "run": token}`` with four descriptors (channel, stdout, stderr, status):
-  fork one run; write ``{"pid": n}`` then, when it ends, ``{"exit": code, "cpu": seconds}`` on
-  that run's status pipe;
+  fork one run; write ``{"pid": n}`` then, when it ends, ``{"exit": code, "cpu": seconds,
+  "max_rss_kb": n}`` on that run's status pipe;
 - ``{"op": "kill", "run": token}``: SIGKILL that run;
 - end of file on the control socket: kill every run and exit.
 
@@ -402,7 +402,8 @@ class Zygote:
             _token, status_fd = self.runs.pop(pid, ("", -1))
             if status_fd >= 0:
                 cpu = usage.ru_utime + usage.ru_stime
-                self._status(status_fd, {"exit": os.waitstatus_to_exitcode(status), "cpu": round(cpu, 3)})
+                self._status(status_fd, {"exit": os.waitstatus_to_exitcode(status), "cpu": round(cpu, 3),
+                                         "max_rss_kb": usage.ru_maxrss})  # the kernel's, not the run's word
                 os.close(status_fd)
             scratch = self.scratch.pop(pid, "")
             if scratch:

@@ -138,6 +138,11 @@ class SandboxRunner:
     def close(self) -> None:
         self.session.close()
 
+    @property
+    def max_rss_kb(self) -> int | None:
+        """The run's peak resident memory once it has exited (after `close`), as the zygote reaped it."""
+        return self.session.max_rss_kb
+
 
 # --- running one: data, engine, runner, results ---------------------------------------------------
 
@@ -360,6 +365,8 @@ class BacktestRun:
     weak: bool
     phases: dict[str, float] | None = None  # seconds per phase (the benchmark's profile; on books the sealed check)
     time_texts: Mapping[float, str] | None = None  # `iso` of the bars' starts, built once per series (run_json)
+    # The sandboxed runs' peak resident memory in MiB, as the kernel counted it (the zygote's shared pages included)
+    peak_rss_mb: dict[str, float] | None = None
 
 
 def _plan(config: dict[str, Any], cash: Decimal | None) -> tuple[dict[str, Any], CapitalPlan]:
@@ -414,7 +421,9 @@ def backtest_execute_files(
         stepper.close()
     checked = stepper.coverage.as_json() if isinstance(stepper, BookCheck) else {}
     phases = {"sealed_check": round(stepper.sealed_s, 3)} if isinstance(stepper, BookCheck) else None
-    return BacktestRun(result, _metrics(result), checked, main.weak, phases)
+    sealed_rss = getattr(stepper.sealed, "max_rss_kb", None) if isinstance(stepper, BookCheck) else None
+    return BacktestRun(result, _metrics(result), checked, main.weak, phases,
+                       peak_rss_mb=_peak_mb(sandbox_run=main.max_rss_kb, sealed_run=sealed_rss))
 
 
 def _metrics(result: BacktestResult) -> dict[str, Any]:
@@ -491,7 +500,11 @@ def _backtest_one_run(files: Mapping[str, str], spec: BacktestSpec, bars: dict[s
                 raise
             finally:
                 thread.join()
-        return _one_run_figures(result, ran[0], replay, feed, bars, weak, stopped=stop.is_set())
+        run = _one_run_figures(result, ran[0], replay, feed, bars, weak, stopped=stop.is_set())
+        for opened in sealed:  # its exit status, with its peak memory
+            opened.close()
+        run.peak_rss_mb = _peak_mb(sandbox_run=session.max_rss_kb, sealed_run=sealed[0].max_rss_kb if sealed else None)
+        return run
     finally:
         for opened in sealed:
             opened.close()
@@ -522,6 +535,10 @@ def _one_run_figures(result: BacktestResult, outcome: OneRunOutcome, replay: Rep
     return BacktestRun(result, _metrics(result), replay.coverage.as_json(), weak, phases, texts)
 
 
+def _peak_mb(**kilobytes: int | None) -> dict[str, float]:
+    return {name: round(kb / 1024, 1) for name, kb in kilobytes.items() if kb is not None}
+
+
 def _lookahead_seed() -> int:
     seed = settings.BACKTEST_LOOKAHEAD_SEED
     return secrets.randbelow(2**31) if seed is None else int(seed)  # unknown to the script unless set
@@ -541,6 +558,7 @@ def run_json(run: BacktestRun, backtest_id: int | None) -> dict[str, Any]:
         "open_positions": result.open_positions,
         "lookahead": run.lookahead,
         "phases": run.phases,
+        "peak_rss_mb": run.peak_rss_mb,
     }
 
 

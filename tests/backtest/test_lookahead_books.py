@@ -88,6 +88,8 @@ def test_an_honest_strategy_passes_every_signal_step_checked_and_nothing_of_the_
     assert (result.trades, result.actions, result.equity) == (
         unchecked.result.trades, unchecked.result.actions, unchecked.result.equity)
     assert checked.phases is not None and checked.phases["sealed_check"] > 0
+    assert checked.peak_rss_mb is not None and set(checked.peak_rss_mb) == {"sandbox_run", "sealed_run"}
+    assert unchecked.peak_rss_mb is not None and set(unchecked.peak_rss_mb) == {"sandbox_run"}
 
 
 def test_the_quiet_sample_is_seeded_and_its_size_a_setting(settings) -> None:
