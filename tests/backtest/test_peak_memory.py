@@ -3,13 +3,9 @@ benchmark can print it beside the worker's own."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from strategies.backtests import backtest_execute_files, csv_store
-from tests.backtest.conftest import sma_cross_files
-from tests.backtest.test_lookahead import zigzag_csv
+from tests.backtest.test_lookahead import sma_on_zigzag
 
 pytestmark = pytest.mark.django_db  # the CSV is stored in the database
 
@@ -25,14 +21,7 @@ def should_enter(ctx):
 
 
 def _run(*, extra: str = "") -> dict[str, float]:
-    files = sma_cross_files()
-    files["entry.py"] += extra
-    config = json.loads(files["config.json"])
-    config["parameters"]["symbol"] = "TEST"
-    files["config.json"] = json.dumps(config)
-    data = csv_store(zigzag_csv(), symbol="TEST", filename="zigzag.csv")
-    run = backtest_execute_files(files, config, data, start=None, end=None, cash=None, commission=None,
-                                 strategy_id="t", lookahead=True)
+    run = sma_on_zigzag(entry_tail=extra)
     assert run.result.status == "succeeded", run.result.error
     assert run.peak_rss_mb is not None
     return run.peak_rss_mb
