@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -246,10 +247,25 @@ def test_close_while_a_session_starts_leaves_no_session_behind(sandbox: Sandbox)
     """A worker closing its sessions (shutdown, a fork) while one starts beside a cycle: close() waits for the
     start, and the session that comes in is closed, not filed; its process is gone."""
     sessions = WarmSessions(start_in_background=True)
+    # The start is held until close() has begun, so that close() meets it under way however fast it would be.
+    proceed, start = threading.Event(), sessions._start
+
+    def held_start(*args: Any, **kwargs: Any) -> Any:
+        proceed.wait(10)
+        return start(*args, **kwargs)
+
+    sessions._start = held_start  # type: ignore[method-assign]
     assert cycle(sessions, sandbox, COUNTING).status == "succeeded"
     (thread,) = sessions._threads
-    sessions.close()
-    assert not thread.is_alive()
+    generation = sessions._generation
+    closing = threading.Thread(target=sessions.close)
+    closing.start()
+    deadline = time.monotonic() + 10
+    while sessions._generation == generation and time.monotonic() < deadline:
+        time.sleep(0.001)
+    proceed.set()
+    closing.join(15)
+    assert not closing.is_alive() and not thread.is_alive()
     assert sessions.sessions == {} and sessions.started == 0
     # the one it started was closed as it came in: the zygote reaped it, and nothing of it is hosted
     assert all(count <= 0 for count in sessions.hosted.values())
