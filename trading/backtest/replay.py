@@ -268,18 +268,7 @@ class ReplayRunner:
             self.sealed = self.sealed_factory()
             self.sealed_s += time.perf_counter() - started
         orders: list[list[Any]] = []
-
-        def sealed_call(venue: str, method: str, kwargs: dict[str, Any]) -> Any:
-            if method not in ORDER_METHODS:
-                return on_call(venue, method, kwargs)
-            try:
-                reply = on_call(venue, method, kwargs)
-            except BacktestCallError as error:
-                orders.append([venue, method, kwargs, {"error": str(error)}])
-                raise
-            orders.append([venue, method, kwargs, reply])
-            return reply
-
+        sealed_call = _recording(on_call, orders, [])
         started = time.perf_counter()
         sealed_frame = {**self.engine.frame(before), "bars": self.engine.closed_bars(self.engine.now)}
         if getattr(self.sealed, "answers_orders", False):  # it answers its orders from the desk as of this step
