@@ -40,7 +40,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from runtime import harden
+from runtime import forking, harden
 from runtime.channel import BlockingChannel, ProtocolError, encode_frame
 from runtime.cycle import cycle_rehearse
 from runtime.limits import SandboxLimits
@@ -97,7 +97,7 @@ class _NextChild:
         (self.out_read, out_write), (self.err_read, err_write) = os.pipe(), os.pipe()
         self.status_read, self.status_write = os.pipe()
         session_pid = os.getpid()
-        self.pid = os.fork()
+        self.pid = forking.fork()  # libc's, without CPython's after-fork handlers
         if self.pid == 0:
             code = 70
             try:

@@ -42,7 +42,7 @@ import threading
 import traceback
 from typing import Any
 
-from runtime import harden
+from runtime import forking, harden
 from runtime.backtest_child import serve_backtest
 from runtime.channel import BlockingChannel
 from runtime.cycle import cycle_rehearse, run_cycle_in_process, user_traceback
@@ -342,7 +342,7 @@ class Zygote:
         os.mkdir(scratch, 0o700)
         ruleset, failure = self.confinement.prepare([scratch, "/dev/null"])
         base_address_space = harden.address_space_bytes()  # the run's at the fork; /proc is closed once confined
-        pid = os.fork()
+        pid = forking.fork()  # libc's, without CPython's after-fork handlers (runtime/forking.py)
         if pid == 0:
             code = 70  # the worker reports a run that died in the runtime by this exit code
             try:

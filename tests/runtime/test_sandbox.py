@@ -341,3 +341,32 @@ def test_memory_mb_is_what_a_run_may_allocate_on_top_of_the_runtime(sandbox: San
         assert [line.message for line in outcome.logs] == [f"held {mb} MiB"]
     else:
         assert outcome.status == "failed" and "MemoryError" in (outcome.error or "")
+
+
+FRESH_RANDOM = scripts('''
+import random
+import threading
+
+
+def should_enter(ctx):
+    box = []
+    worker = threading.Thread(target=lambda: box.append(threading.current_thread() is not threading.main_thread()))
+    worker.start()
+    worker.join()
+    main = threading.current_thread() is threading.main_thread()
+    ctx.log(f"{random.getrandbits(64)} {main} {box}")
+    return []
+''')
+
+
+def test_each_run_draws_its_own_random_numbers_and_threads_work(sandbox: Sandbox) -> None:
+    """Runs are forked from one zygote without CPython's after-fork handlers (runtime/forking.py); random's reseed is
+    redone, or every run would draw the zygote's sequence."""
+    draws = []
+    for _ in range(4):
+        outcome = sandbox.run_cycle(FRESH_RANDOM, {"strategy_id": "r"}, no_op_on_call, FAST_LIMITS)
+        assert outcome.status == "succeeded", (outcome.error, outcome.traceback)
+        draw, main, threaded = outcome.logs[0].message.split(" ", 2)
+        assert (main, threaded) == ("True", "[True]")
+        draws.append(draw)
+    assert len(set(draws)) == 4, draws

@@ -67,6 +67,21 @@ def test_cycles_of_one_version_share_a_session_and_only_ctx_state(sessions: Warm
     assert len(pids) == 3  # a fresh process per cycle
 
 
+def test_each_warm_cycle_draws_its_own_random_numbers(sessions: WarmSessions, sandbox: Sandbox) -> None:
+    """A session forks its cycles without CPython's after-fork handlers (runtime/forking.py), random's reseed redone."""
+    from tests.runtime.test_sandbox import FRESH_RANDOM
+
+    draws = []
+    for _ in range(4):
+        outcome = cycle(sessions, sandbox, FRESH_RANDOM)
+        assert outcome.status == "succeeded", (outcome.error, outcome.traceback)
+        draw, main, threaded = outcome.logs[0].message.split(" ", 2)
+        assert (main, threaded) == ("True", "[True]")
+        draws.append(draw)
+    assert sessions.started == 1
+    assert len(set(draws)) == 4, draws
+
+
 def test_a_cycle_leaves_nothing_behind_for_its_next_cycle(
     sessions: WarmSessions, sandbox: Sandbox, listeners: dict[str, Listener], tmp_path: Path
 ) -> None:
