@@ -30,6 +30,7 @@ from strategies.cycle.run import (
     execution_start,
     executions_claim_due,
     sandbox_prestart,
+    source_files_prefetch,
 )
 from strategies.models import Execution
 from strategies.scheduling import CYCLES_PER_MESSAGE, CycleMessage
@@ -127,6 +128,7 @@ def execution_cycles(self: Task[[list[int]], None], execution_ids: list[int]) ->
     claimed = executions_claim_due(execution_ids=execution_ids)
     taken = {claim.execution.pk for claim in claimed.runs} | {execution.pk for execution, _ in claimed.skipped}
     others = [execution_id for execution_id in execution_ids if execution_id not in taken]
+    source_files_prefetch(claimed.runs)
     if self.request.is_eager or len(claimed.runs) + len(others) <= 1:  # eager (tests): the caller's connection
         for claim in claimed.runs:
             execution_run_claimed(claim)

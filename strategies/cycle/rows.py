@@ -238,6 +238,25 @@ def row_insert(instance: models.Model) -> None:
     instance._state.adding, instance._state.db = False, connection.alias
 
 
+def versions_files(version_ids: Sequence[int]) -> dict[int, dict[str, str]]:
+    """The files of each version, by filename as `StrategyVersion.source_files` orders them, in one statement (a
+    version without files: `{}`). A worker process reads each version's files once; in its first minute that is every
+    version it runs, and one ORM query a version cost ≈ 0.6 ms of its CPU (issue 23)."""
+    through = StrategyVersion.files.through
+    chat_file = StrategyVersion._meta.get_field("files").related_model
+    version_column = through._meta.get_field("strategyversion").column
+    file_column = through._meta.get_field("chatfile").column
+    files: dict[int, dict[str, str]] = {version_id: {} for version_id in version_ids}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT t."{version_column}", f.filename, f.content FROM "{through._meta.db_table}" AS t '  # noqa: S608
+            f'JOIN "{chat_file._meta.db_table}" AS f ON f.id = t."{file_column}" '
+            f'WHERE t."{version_column}" = ANY(%s) ORDER BY t."{version_column}", f.filename', [list(version_ids)])
+        for version_id, filename, content in cursor.fetchall():
+            files[version_id][filename] = content
+    return files
+
+
 _RUN_ROWS_SQL = """
 SELECT 0 AS part, seq, ts, level, message, NULL AS payload FROM strategies_executionlog WHERE execution_id = %(id)s
 UNION ALL

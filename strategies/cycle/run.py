@@ -36,6 +36,7 @@ from strategies.cycle.rows import (
     executions_claim,
     row_insert,
     strategy_for_run,
+    versions_files,
 )
 from strategies.cycle.venue_reads import VenueReads
 from strategies.events import execution_broadcast
@@ -67,10 +68,26 @@ def _source_files(version: StrategyVersion) -> dict[str, str]:
     key = (version.pk, version.content_hash)
     files = _source_cache.get(key)
     if files is None:
-        if len(_source_cache) >= _SOURCE_CACHE_SIZE:
-            _source_cache.clear()
-        files = _source_cache[key] = version.source_files()
+        _source_files_keep(key, files := versions_files([version.pk])[version.pk])
     return dict(files)
+
+
+def _source_files_keep(key: tuple[int, str], files: dict[str, str]) -> None:
+    if len(_source_cache) >= _SOURCE_CACHE_SIZE:
+        _source_cache.clear()
+    _source_cache[key] = files
+
+
+def source_files_prefetch(claims: list[Claim]) -> None:
+    """Read, in one statement, the files of the claimed runs' versions this worker process has not read yet, before
+    the runs start: in a worker's first minute that is most of them, one query a run otherwise."""
+    missing = {version.pk: version.content_hash for version in
+               (claim.execution.strategy.running_version for claim in claims)
+               if version is not None and (version.pk, version.content_hash) not in _source_cache}
+    if not missing:
+        return
+    for version_id, files in versions_files(list(missing)).items():
+        _source_files_keep((version_id, missing[version_id]), files)
 
 
 class _CycleCalls:

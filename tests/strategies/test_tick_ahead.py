@@ -23,6 +23,7 @@ from strategies.cycle.rows import (
     execution_rows_end,
     executions_claim,
     executions_rows_end,
+    versions_files,
 )
 from strategies.models import Execution, ExecutionAction, ExecutionLog, Strategy
 from strategies.scheduling import CycleMessage, Route, strategies_tick
@@ -131,6 +132,28 @@ def test_a_message_s_runs_are_claimed_by_one_statement(alice, staff, django_capt
               if "strategies_execution AS e SET" in query["sql"] and "started_at" in query["sql"]]
     assert len(claims) == 1, claims
     assert set(Execution.objects.filter(pk__in=message.execution_ids).values_list("status", flat=True)) == {"succeeded"}
+
+
+def test_a_message_s_runs_read_the_files_of_versions_new_to_the_process_in_one_statement(
+        alice, staff, django_capture_on_commit_callbacks) -> None:
+    strategies = [deploy(alice, entry=QUIET.replace("tick", f"tick {index}"), approve_by=staff, polling_interval=10,
+                         name=f"files {index}") for index in range(3)]
+    slot = timezone.now() - timedelta(seconds=1)
+    for strategy in strategies:
+        due_at(strategy, slot)
+    [message] = messages_of(django_capture_on_commit_callbacks, slot + timedelta(milliseconds=50))
+    with CaptureQueriesContext(connection) as queries:
+        execution_cycles.apply(args=(message.execution_ids,))
+    reads = [query["sql"] for query in queries.captured_queries if "chatfiles_chatfile" in query["sql"]]
+    assert len(reads) == 1, reads  # new versions to this process: one statement for the three, none a run
+    for strategy in strategies:
+        execution = Execution.objects.get(pk__in=message.execution_ids, strategy=strategy)
+        assert execution.status == "succeeded"
+        assert f"tick {strategies.index(strategy)}" in execution.logs.values_list("message", flat=True)
+    versions = [strategy.running_version for strategy in strategies]
+    read = versions_files([version.pk for version in versions if version is not None])
+    assert [list(read[version.pk].items()) for version in versions if version is not None] == [
+        list(version.source_files().items()) for version in versions if version is not None]
 
 
 @pytest.mark.django_db(transaction=True)
