@@ -81,6 +81,7 @@ bench: $(VENV)/.dev-deps sandbox-deps
 	$(PY) benchmarks/bench_warm.py
 	$(PY) benchmarks/bench_zygote.py
 	$(PY) benchmarks/bench_seccomp.py
+	$(PY) benchmarks/bench_fork.py
 	$(PY) benchmarks/bench_money.py
 	$(PY) benchmarks/bench_money_views.py
 	$(PY) benchmarks/bench_backtest.py

@@ -8,11 +8,13 @@ process with one Python thread nothing it resets can be held by anyone else, and
 into the zygote's shared pages). So where the forking process has one Python thread, the child comes from libc's
 `fork()` called with the GIL held (ctypes' `PyDLL`: the same `fork()` `os.fork` calls, with the same `pthread_atfork`
 handlers of native libraries) and redoes the one handler whose effect a run can see: `random`'s reseed, so that no
-two runs share the zygote's random sequence. With any other Python thread alive it is `os.fork()`, unchanged.
+two runs share the zygote's random sequence (through the C method under `Random.seed`: the Python wrapper cost a
+run ≈ 50 µs and ≈ 12 faults more, `benchmarks/bench_fork.py`). With any other Python thread alive it is `os.fork()`, unchanged.
 """
 
 from __future__ import annotations
 
+import _random
 import ctypes
 import os
 import sys
@@ -33,6 +35,7 @@ def fork() -> int:
         raise OSError(error, os.strerror(error))
     if pid == 0:
         random = sys.modules.get("random")
-        if random is not None:
-            random.seed()  # what its at-fork handler does: the module's generator from fresh OS entropy
+        if random is not None:  # what its at-fork handler does (`Random.seed()`), minus that method's Python
+            _random.Random.seed(random._inst, None)  # the module's generator, from fresh OS entropy
+            random._inst.gauss_next = None
     return pid
