@@ -93,3 +93,4 @@ _.sharpe
 _.backtest_range  # a template filter (strategies/templatetags/dashboard.py), used only by backtests.html
 _.pytest_collection_modifyitems, _.pytest_runtest_setup
 _.WHITENOISE_AUTOREFRESH
+_.gauss_next  # runtime/forking.py: random.Random.gauss caches its second value there; reset as Random.seed resets it

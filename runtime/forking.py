@@ -9,7 +9,8 @@ into the zygote's shared pages). So where the forking process has one Python thr
 `fork()` called with the GIL held (ctypes' `PyDLL`: the same `fork()` `os.fork` calls, with the same `pthread_atfork`
 handlers of native libraries) and redoes the one handler whose effect a run can see: `random`'s reseed, so that no
 two runs share the zygote's random sequence (through the C method under `Random.seed`: the Python wrapper cost a
-run ≈ 50 µs and ≈ 12 faults more, `benchmarks/bench_fork.py`). With any other Python thread alive it is `os.fork()`, unchanged.
+run ≈ 50 µs and ≈ 12 faults more, `benchmarks/bench_fork.py`). With any other Python thread alive it is
+`os.fork()`, unchanged.
 """
 
 from __future__ import annotations
