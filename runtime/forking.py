@@ -10,7 +10,9 @@ into the zygote's shared pages). So where the forking process has one Python thr
 handlers of native libraries) and redoes the one handler whose effect a run can see: `random`'s reseed, so that no
 two runs share the zygote's random sequence (through the C method under `Random.seed`: the Python wrapper cost a
 run ≈ 50 µs and ≈ 12 faults more, `benchmarks/bench_fork.py`). With any other Python thread alive it is
-`os.fork()`, unchanged.
+`os.fork()`, unchanged. One difference stays: a signal whose C handler ran in the parent just before the fork, its
+Python handler not yet called, has that handler called once in the child (`os.fork()` forgets it). The zygote's only
+Python handler, SIGCHLD's, does nothing; a warm session's process has none.
 """
 
 from __future__ import annotations
