@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from runtime import Sandbox, SandboxLimits, SandboxUnavailable, VenueCallError
+from runtime import CycleOutcome, Sandbox, SandboxLimits, SandboxUnavailable, VenueCallError
 from tests.runtime.conftest import BENIGN, FAST_LIMITS, no_op_on_call, scripts
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "strategies" / "examples"
@@ -359,14 +359,17 @@ def should_enter(ctx):
 ''')
 
 
+def fresh_random_draw(outcome: CycleOutcome) -> str:
+    """The number a FRESH_RANDOM cycle drew, once its thread is seen to have worked."""
+    assert outcome.status == "succeeded", (outcome.error, outcome.traceback)
+    draw, main, threaded = outcome.logs[0].message.split(" ", 2)
+    assert (main, threaded) == ("True", "[True]")
+    return draw
+
+
 def test_each_run_draws_its_own_random_numbers_and_threads_work(sandbox: Sandbox) -> None:
     """Runs are forked from one zygote without CPython's after-fork handlers (runtime/forking.py); random's reseed is
     redone, or every run would draw the zygote's sequence."""
-    draws = []
-    for _ in range(4):
-        outcome = sandbox.run_cycle(FRESH_RANDOM, {"strategy_id": "r"}, no_op_on_call, FAST_LIMITS)
-        assert outcome.status == "succeeded", (outcome.error, outcome.traceback)
-        draw, main, threaded = outcome.logs[0].message.split(" ", 2)
-        assert (main, threaded) == ("True", "[True]")
-        draws.append(draw)
+    draws = [fresh_random_draw(sandbox.run_cycle(FRESH_RANDOM, {"strategy_id": "r"}, no_op_on_call, FAST_LIMITS))
+             for _ in range(4)]
     assert len(set(draws)) == 4, draws

@@ -69,15 +69,9 @@ def test_cycles_of_one_version_share_a_session_and_only_ctx_state(sessions: Warm
 
 def test_each_warm_cycle_draws_its_own_random_numbers(sessions: WarmSessions, sandbox: Sandbox) -> None:
     """A session forks its cycles without CPython's after-fork handlers (runtime/forking.py), random's reseed redone."""
-    from tests.runtime.test_sandbox import FRESH_RANDOM
+    from tests.runtime.test_sandbox import FRESH_RANDOM, fresh_random_draw
 
-    draws = []
-    for _ in range(4):
-        outcome = cycle(sessions, sandbox, FRESH_RANDOM)
-        assert outcome.status == "succeeded", (outcome.error, outcome.traceback)
-        draw, main, threaded = outcome.logs[0].message.split(" ", 2)
-        assert (main, threaded) == ("True", "[True]")
-        draws.append(draw)
+    draws = [fresh_random_draw(cycle(sessions, sandbox, FRESH_RANDOM)) for _ in range(4)]
     assert sessions.started == 1
     assert len(set(draws)) == 4, draws
 
