@@ -253,6 +253,10 @@ class Execution(models.Model):
             # The few runs not finished yet, for the tick's overlap check and the recovery sweep.
             models.Index(fields=["status", "scheduled_for"], condition=Q(status__in=["queued", "running"]),
                          name="execution_active"),
+            # A strategy's own runs not finished yet: the claim's "previous cycle still running" and
+            # `cycles_in_flight` read these alone, not every run in flight nor the strategy's history.
+            models.Index(fields=["strategy"], condition=Q(status__in=["queued", "running"]),
+                         name="execution_active_strategy"),
         ]
         constraints = [
             # A scheduled slot runs at most once, however many beats or workers race for it.

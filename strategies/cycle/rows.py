@@ -78,7 +78,7 @@ def _select_list(alias: str, model: type[models.Model]) -> str:
 
 
 _CLAIM_SQL = f"""
-WITH candidate AS (
+WITH candidate AS MATERIALIZED (
     SELECT e.id, CASE
         WHEN %(now)s - e.scheduled_for > s.polling_interval * interval '1 second' THEN format(
             'started %%s s after its slot, past its %%s-second interval: the next slot runs instead (workers were '

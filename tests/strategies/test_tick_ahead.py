@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from django.db import close_old_connections, connection, transaction
@@ -351,3 +352,60 @@ def test_two_claims_racing_for_one_strategy_never_both_run(alice, staff) -> None
     [skipped] = [execution for execution in ends.values() if execution.status == "skipped"]
     assert skipped.error == f"skipped: {BUSY}"
     assert list(skipped.logs.values_list("message", flat=True)) == [f"run skipped: {BUSY}"]
+
+
+def _rows_read(plan: dict[str, Any]) -> list[tuple[str, int]]:
+    """(what it scanned, rows it read in all its loops: returned plus filtered out) for every scan an
+    EXPLAIN (ANALYZE, FORMAT JSON) plan ran."""
+    reads = []
+    if "Index Name" in plan or "Relation Name" in plan:
+        read = plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0) + plan.get("Rows Removed by Index Recheck", 0)
+        if plan["Actual Loops"]:
+            reads.append((plan.get("Index Name") or plan["Relation Name"], int(read * plan["Actual Loops"])))
+    for child in plan.get("Plans", []):
+        reads += _rows_read(child)
+    return reads
+
+
+def test_the_claim_s_overlap_check_reads_only_the_strategy_s_own_unfinished_runs(alice, staff) -> None:
+    """The claim asks whether the strategy has another cycle running. Its cost must not grow with the strategy's
+    history, nor with the other strategies' cycles in flight: at 100 runs a second the statement read every
+    execution that had been `running` since the last vacuum (a dead entry of the partial index each), ≈ 5,000 a
+    claimed run after a minute (bench_schedule.py, 7 December)."""
+    mine = deploy(alice, entry=QUIET, approve_by=staff, polling_interval=10)
+    others = [deploy(alice, entry=QUIET, approve_by=staff, polling_interval=10, name=f"another {index}")
+              for index in range(20)]
+    now = timezone.now()
+    assert mine.running_version is not None
+    history = [Execution(strategy=mine, version=mine.running_version, trigger="scheduled", mode=mine.mode,
+                         status="succeeded", scheduled_for=now - timedelta(seconds=10 * (index + 1)),
+                         started_at=now - timedelta(seconds=10 * (index + 1)),
+                         finished_at=now - timedelta(seconds=10 * index + 9)) for index in range(300)]
+    assert all(strategy.running_version is not None for strategy in [mine, *others])
+    in_flight = [Execution(strategy=other, version=other.running_version, trigger="manual", mode=other.mode,
+                           status="running", scheduled_for=now - timedelta(seconds=index),
+                           started_at=now - timedelta(seconds=index)) for other in others for index in range(15)]
+    Execution.objects.bulk_create(history + in_flight)
+    run = Execution.objects.create(strategy=mine, version=mine.running_version, trigger="scheduled", mode=mine.mode,
+                                   status="queued", scheduled_for=now)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE strategies_execution")  # the statistics autovacuum keeps in production
+    sent: list[tuple[str, Any]] = []
+
+    def wrapper(execute, sql, params, many, context):
+        sent.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        claimed = executions_claim(execution_ids=[run.pk], now=now, worker="w")
+    assert [claim.execution.pk for claim in claimed.runs] == [run.pk]
+    [(sql, params)] = [(sql, params) for sql, params in sent if "RETURNING e.*" in sql]
+    Execution.objects.filter(pk=run.pk).update(status="queued", started_at=None, worker="")
+    with transaction.atomic(), connection.cursor() as cursor:  # the claim statement again, explained
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql.split(";\n", 1)[1], params)
+        [[[explained]]] = cursor.fetchall()
+        transaction.set_rollback(True)
+    reads = _rows_read(explained["Plan"])
+    assert reads and max(rows for _, rows in reads) <= 2, reads
+    # and asked once for the one run, not again for each column the claim sets from its answer
+    assert [name for name, _ in reads].count("execution_active_strategy") == 1, reads
