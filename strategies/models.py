@@ -255,7 +255,7 @@ class Execution(models.Model):
                          name="execution_active"),
             # A strategy's own runs not finished yet: the claim's "previous cycle still running" and
             # `cycles_in_flight` read these alone, not every run in flight nor the strategy's history.
-            models.Index(fields=["strategy"], condition=Q(status__in=["queued", "running"]),
+            models.Index(fields=["strategy", "status"], condition=Q(status__in=["queued", "running"]),
                          name="execution_active_strategy"),
         ]
         constraints = [

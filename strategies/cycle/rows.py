@@ -78,8 +78,10 @@ def _select_list(alias: str, model: type[models.Model]) -> str:
 
 
 _CLAIM_SQL = f"""
-WITH candidate AS MATERIALIZED (
-    SELECT e.id, CASE
+WITH mine AS MATERIALIZED (  -- by id alone: a plan through `execution_active` would read every dead queued entry
+    SELECT e.id, e.strategy_id, e.scheduled_for, e.status FROM strategies_execution e WHERE e.id = ANY(%(ids)s)
+), candidate AS MATERIALIZED (  -- each run's overlap check once, not once for each column the claim sets from it
+    SELECT e.id, e.status, CASE
         WHEN %(now)s - e.scheduled_for > s.polling_interval * interval '1 second' THEN format(
             'started %%s s after its slot, past its %%s-second interval: the next slot runs instead (workers were '
             'saturated or stopped)', to_char(extract(epoch FROM %(now)s - e.scheduled_for), 'FM9999999990.0'),
@@ -88,8 +90,8 @@ WITH candidate AS MATERIALIZED (
                      AND o.status = %(running)s AND o.trigger <> %(dry_run)s)
         THEN %(busy)s
     END AS skip
-    FROM strategies_execution e JOIN strategies_strategy s ON s.id = e.strategy_id
-    WHERE e.id = ANY(%(ids)s) AND e.status = %(queued)s AND e.scheduled_for <= %(due_by)s
+    FROM mine e JOIN strategies_strategy s ON s.id = e.strategy_id
+    WHERE e.status = %(queued)s AND e.scheduled_for <= %(due_by)s
 ), claimed AS (
     UPDATE strategies_execution AS e SET
         status = CASE WHEN c.skip IS NULL THEN %(running)s ELSE %(skipped)s END,
@@ -98,7 +100,7 @@ WITH candidate AS MATERIALIZED (
         error = CASE WHEN c.skip IS NULL THEN e.error ELSE 'skipped: ' || c.skip END,
         worker = %(worker)s
     FROM candidate AS c
-    WHERE e.id = c.id AND e.status = %(queued)s
+    WHERE e.id = c.id AND e.status = c.status  -- still queued; matched to the run's, so found by id, not by status
     RETURNING e.*, c.skip
 ), skip_lines AS (
     INSERT INTO strategies_executionlog (execution_id, seq, ts, level, message)
@@ -122,9 +124,9 @@ CLAIM_LOCKS = 23  # the advisory locks' first key that claims take, one a strate
 # with a snapshot that sees every run the claims before it started. Advisory, not the strategy rows: the tick
 # locks those (skipping locked ones) for the length of its batch.
 _CLAIM_LOCK_SQL = """
+WITH mine AS MATERIALIZED (SELECT strategy_id, status FROM strategies_execution WHERE id = ANY(%(ids)s))
 SELECT pg_advisory_xact_lock(%(locks)s, k) FROM (
-    SELECT DISTINCT (strategy_id %% 2147483647)::integer AS k FROM strategies_execution
-    WHERE id = ANY(%(ids)s) AND status = %(queued)s ORDER BY k
+    SELECT DISTINCT (strategy_id %% 2147483647)::integer AS k FROM mine WHERE status = %(queued)s ORDER BY k
 ) AS t
 """
 
