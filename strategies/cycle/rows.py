@@ -286,12 +286,14 @@ def execution_rows(execution_id: int) -> tuple[list[dict[str, Any]], list[dict[s
 
 
 _END_SQL = """
-WITH ended AS (
+WITH mine AS MATERIALIZED (  -- by id alone: a plan through a partial index by status would read every dead entry
+    SELECT id, status FROM strategies_execution WHERE id = ANY(%(ids)s)
+), ended AS (
     UPDATE strategies_execution AS e SET status = t.status, error = t.error, finished_at = t.finished_at,
         entries = t.entries, exits = t.exits, state_after = t.state_after
     FROM json_to_recordset(%(runs)s::json) AS t(id bigint, status text, error text, finished_at timestamptz,
-                                                entries integer, exits integer, state_after jsonb)
-    WHERE e.id = t.id AND e.status = %(running)s
+                                                entries integer, exits integer, state_after jsonb), mine AS m
+    WHERE m.id = t.id AND m.status = %(running)s AND e.id = m.id AND e.status = m.status  -- still running
     RETURNING e.id
 ), new_logs AS (
     INSERT INTO strategies_executionlog (execution_id, seq, ts, level, message)
@@ -352,8 +354,10 @@ def executions_rows_end(ends: Sequence[RunEnd]) -> set[int]:
              "message": line.message} for end in ends for line in end.logs]
     actions = [{"execution_id": end.execution.pk, "seq": action.seq, "ts": _iso(action.ts), "kind": action.kind,
                 "message": action.message, "payload": action.payload} for end in ends for action in end.actions]
-    parameters = {"running": Execution.Status.RUNNING, "runs": json.dumps(runs, allow_nan=False),
-                  "logs": json.dumps(logs, allow_nan=False), "actions": json.dumps(actions, allow_nan=False)}
+    parameters: dict[str, Any] = {
+        "running": Execution.Status.RUNNING, "ids": [end.execution.pk for end in ends],
+        "runs": json.dumps(runs, allow_nan=False), "logs": json.dumps(logs, allow_nan=False),
+        "actions": json.dumps(actions, allow_nan=False)}
     # Alone, the statement is its own transaction; inside a caller's, a savepoint keeps a failure from
     # aborting the caller's transaction (the run is then ended again, as failed).
     with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:

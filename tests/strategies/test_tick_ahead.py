@@ -367,9 +367,9 @@ def _rows_read(plan: dict[str, Any]) -> list[tuple[str, int]]:
     return reads
 
 
-def _claim_reads(run: Execution, now: datetime) -> list[tuple[str, int]]:
-    """Claim `run` as a worker does, then put it back and run the same statements again under EXPLAIN ANALYZE (rolled
-    back): what each scan read."""
+def _statement_reads(call: Callable[[], object], marker: str, reset: Callable[[], object]) -> list[tuple[str, int]]:
+    """Run `call` as a worker does, capturing the statement containing `marker`; `reset` the rows it changed, then
+    run that statement again under EXPLAIN ANALYZE (rolled back): what each scan of it read."""
     sent: list[tuple[str, Any]] = []
 
     def wrapper(execute, sql, params, many, context):
@@ -377,13 +377,12 @@ def _claim_reads(run: Execution, now: datetime) -> list[tuple[str, int]]:
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(wrapper):
-        claimed = executions_claim(execution_ids=[run.pk], now=now, worker="w")
-    assert [claim.execution.pk for claim in claimed.runs] == [run.pk]
-    [(sql, params)] = [(sql, params) for sql, params in sent if "RETURNING e.*" in sql]
-    Execution.objects.filter(pk=run.pk).update(status="queued", started_at=None, worker="")
+        call()
+    [(sql, params)] = [(sql, params) for sql, params in sent if marker in sql]
+    reset()
     reads = []
     with transaction.atomic(), connection.cursor() as cursor:
-        for statement in sql.split(";\n"):  # the claim's locks, then the claim
+        for statement in sql.split(";\n"):  # a claim is its locks, then the claim
             cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
             [[[explained]]] = cursor.fetchall()
             reads += _rows_read(explained["Plan"])
@@ -391,12 +390,9 @@ def _claim_reads(run: Execution, now: datetime) -> list[tuple[str, int]]:
     return reads
 
 
-def test_a_claim_reads_only_its_own_runs_and_their_strategies_unfinished_ones(alice, staff) -> None:
-    """A claim finds its runs by id and asks whether each one's strategy has another cycle running. Its cost must
-    not grow with the strategy's history, nor with the other strategies' runs queued or in flight, with or without
-    the planner's statistics: at 100 runs a second (bench_schedule.py, 7 December, autovacuum off) the claim read
-    every run that had been queued or running since the last vacuum (a dead entry of the `execution_active` index
-    each): ≈ 24,000 index entries to find 8 runs, and ≈ 5,000 for each run's overlap check, asked up to six times."""
+def _busy_table(alice, staff) -> tuple[Strategy, Execution]:
+    """A strategy with 300 finished runs, 20 others with 15 runs running and 15 queued each; and the strategy's next
+    run, queued."""
     mine = deploy(alice, entry=QUIET, approve_by=staff, polling_interval=10)
     others = [deploy(alice, entry=QUIET, approve_by=staff, polling_interval=10, name=f"another {index}")
               for index in range(20)]
@@ -416,11 +412,49 @@ def test_a_claim_reads_only_its_own_runs_and_their_strategies_unfinished_ones(al
     Execution.objects.bulk_create(history + in_flight + waiting)
     run = Execution.objects.create(strategy=mine, version=mine.running_version, trigger="scheduled", mode=mine.mode,
                                    status="queued", scheduled_for=now)
+    return mine, run
+
+
+def test_a_claim_reads_only_its_own_runs_and_their_strategies_unfinished_ones(alice, staff) -> None:
+    """A claim finds its runs by id and asks whether each one's strategy has another cycle running. Its cost must
+    not grow with the strategy's history, nor with the other strategies' runs queued or in flight, with or without
+    the planner's statistics: at 100 runs a second (bench_schedule.py, 7 December, autovacuum off) the claim read
+    every run that had been queued or running since the last vacuum (a dead entry of the `execution_active` index
+    each): ≈ 24,000 index entries to find 8 runs, and ≈ 5,000 for each run's overlap check, asked up to six times."""
+    _, run = _busy_table(alice, staff)
+    now = run.scheduled_for
+
+    def claim() -> None:
+        claimed = executions_claim(execution_ids=[run.pk], now=now, worker="w")
+        assert [claim.execution.pk for claim in claimed.runs] == [run.pk]
+
     for statistics in ("none", "analyzed"):  # a table autovacuum has not analyzed yet, then one it has
         if statistics == "analyzed":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE strategies_execution")
-        reads = _claim_reads(run, now)
+        reads = _statement_reads(claim, "RETURNING e.*", lambda: Execution.objects.filter(pk=run.pk).update(
+            status="queued", started_at=None, worker=""))
         assert reads and max(rows for _, rows in reads) <= 2, f"{statistics}: {reads}"
         # and the overlap check asked once for the one run, not again for each column the claim sets from it
         assert [name for name, _ in reads].count("execution_active_strategy") == 1, f"{statistics}: {reads}"
+
+
+def test_an_end_reads_only_its_own_runs(alice, staff) -> None:
+    """The end finds its runs by id, not through an index by status, whose dead entries grow with every run since
+    the last vacuum: with or without the planner's statistics, it reads no other run."""
+    _, run = _busy_table(alice, staff)
+    started = run.scheduled_for
+    Execution.objects.filter(pk=run.pk).update(status="running", started_at=started)
+
+    def end() -> None:
+        run.refresh_from_db()
+        run.status, run.finished_at = "succeeded", started + timedelta(seconds=1)
+        assert executions_rows_end([RunEnd(run, counted=True)]) == {run.pk}
+
+    for statistics in ("none", "analyzed"):
+        if statistics == "analyzed":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE strategies_execution")
+        reads = _statement_reads(end, "json_to_recordset", lambda: Execution.objects.filter(pk=run.pk).update(
+            status="running", finished_at=None))
+        assert reads and max(rows for _, rows in reads) <= 2, f"{statistics}: {reads}"
