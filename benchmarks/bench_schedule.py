@@ -239,6 +239,14 @@ def _fmt(value: float, digits: int = 0) -> str:
     return "—" if value != value else f"{value:.{digits}f}"
 
 
+def _autovacuum() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        return str(cursor.fetchone()[0])
+
+
 def report(window: Window, *, compare: bool) -> None:
     print()
     print(f"{window.strategies} strategies × {window.interval} s, {window.seconds:.0f} s measured; "
@@ -277,6 +285,8 @@ def report(window: Window, *, compare: bool) -> None:
     for row in rows:
         print(f"{row[0]:<40}{row[1]:>16}{row[2]:>12}{row[3]:>12}")
     print("(redis-server and Postgres's own background processes are shared with the machine: an upper bound)")
+    print(f"Postgres autovacuum: {_autovacuum()} (off: no vacuum or statistics, so each window's runs leave dead index "
+          "entries for the next; docs/scheduling.md, the eighth session)")
     by_slot = [_fmt(percentile(lags, 0.99) * 1000) if lags else "—" for lags in window.lags_by_slot]
     print(f"lag p99 (ms) of each {window.interval} s of slots, in order: {' '.join(by_slot)}")
     first = [_fmt(percentile(lags, 0.99) * 1000) if lags else "—" for lags in window.first_slots]
