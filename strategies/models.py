@@ -250,7 +250,7 @@ class Execution(models.Model):
         ordering = ["-scheduled_for", "-id"]
         indexes = [
             models.Index(fields=["strategy", "-scheduled_for"]),
-            # The few runs not finished yet, for the tick's overlap check and the recovery sweep.
+            # The few runs not finished yet, for the recovery sweep and the reconciliation of live orders.
             models.Index(fields=["status", "scheduled_for"], condition=Q(status__in=["queued", "running"]),
                          name="execution_active"),
             # A strategy's own runs not finished yet: the claim's "previous cycle still running" and

@@ -390,9 +390,19 @@ def _statement_reads(call: Callable[[], object], marker: str, reset: Callable[[]
     return reads
 
 
-def _busy_table(alice, staff) -> tuple[Strategy, Execution]:
-    """A strategy with 300 finished runs, 20 others with 15 runs running and 15 queued each; and the strategy's next
-    run, queued."""
+def _reads_without_and_with_statistics(call: Callable[[], object], marker: str,
+                                       reset: Callable[[], object]) -> list[tuple[str, list[tuple[str, int]]]]:
+    """`_statement_reads` on a table the planner has no statistics for (autovacuum has not analyzed it yet: this
+    machine's Postgres runs without it), then after `ANALYZE`."""
+    without = _statement_reads(call, marker, reset)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE strategies_execution")
+    return [("no statistics", without), ("analyzed", _statement_reads(call, marker, reset))]
+
+
+def _busy_table(alice, staff) -> Execution:
+    """The next run, queued, of a strategy with 300 finished runs, beside 20 others with 15 runs running and 15 queued
+    each."""
     mine = deploy(alice, entry=QUIET, approve_by=staff, polling_interval=10)
     others = [deploy(alice, entry=QUIET, approve_by=staff, polling_interval=10, name=f"another {index}")
               for index in range(20)]
@@ -410,9 +420,8 @@ def _busy_table(alice, staff) -> tuple[Strategy, Execution]:
                          status="queued", scheduled_for=now - timedelta(seconds=100 + index))
                for other in others for index in range(15)]
     Execution.objects.bulk_create(history + in_flight + waiting)
-    run = Execution.objects.create(strategy=mine, version=mine.running_version, trigger="scheduled", mode=mine.mode,
-                                   status="queued", scheduled_for=now)
-    return mine, run
+    return Execution.objects.create(strategy=mine, version=mine.running_version, trigger="scheduled", mode=mine.mode,
+                                    status="queued", scheduled_for=now)
 
 
 def test_a_claim_reads_only_its_own_runs_and_their_strategies_unfinished_ones(alice, staff) -> None:
@@ -421,19 +430,16 @@ def test_a_claim_reads_only_its_own_runs_and_their_strategies_unfinished_ones(al
     the planner's statistics: at 100 runs a second (bench_schedule.py, 7 December, autovacuum off) the claim read
     every run that had been queued or running since the last vacuum (a dead entry of the `execution_active` index
     each): ≈ 24,000 index entries to find 8 runs, and ≈ 5,000 for each run's overlap check, asked up to six times."""
-    _, run = _busy_table(alice, staff)
+    run = _busy_table(alice, staff)
     now = run.scheduled_for
 
     def claim() -> None:
         claimed = executions_claim(execution_ids=[run.pk], now=now, worker="w")
         assert [claim.execution.pk for claim in claimed.runs] == [run.pk]
 
-    for statistics in ("none", "analyzed"):  # a table autovacuum has not analyzed yet, then one it has
-        if statistics == "analyzed":
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE strategies_execution")
-        reads = _statement_reads(claim, "RETURNING e.*", lambda: Execution.objects.filter(pk=run.pk).update(
-            status="queued", started_at=None, worker=""))
+    for statistics, reads in _reads_without_and_with_statistics(
+            claim, "RETURNING e.*", lambda: Execution.objects.filter(pk=run.pk).update(status="queued",
+                                                                                       started_at=None, worker="")):
         assert reads and max(rows for _, rows in reads) <= 2, f"{statistics}: {reads}"
         # and the overlap check asked once for the one run, not again for each column the claim sets from it
         assert [name for name, _ in reads].count("execution_active_strategy") == 1, f"{statistics}: {reads}"
@@ -442,7 +448,7 @@ def test_a_claim_reads_only_its_own_runs_and_their_strategies_unfinished_ones(al
 def test_an_end_reads_only_its_own_runs(alice, staff) -> None:
     """The end finds its runs by id, not through an index by status, whose dead entries grow with every run since
     the last vacuum: with or without the planner's statistics, it reads no other run."""
-    _, run = _busy_table(alice, staff)
+    run = _busy_table(alice, staff)
     started = run.scheduled_for
     Execution.objects.filter(pk=run.pk).update(status="running", started_at=started)
 
@@ -451,10 +457,7 @@ def test_an_end_reads_only_its_own_runs(alice, staff) -> None:
         run.status, run.finished_at = "succeeded", started + timedelta(seconds=1)
         assert executions_rows_end([RunEnd(run, counted=True)]) == {run.pk}
 
-    for statistics in ("none", "analyzed"):
-        if statistics == "analyzed":
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE strategies_execution")
-        reads = _statement_reads(end, "json_to_recordset", lambda: Execution.objects.filter(pk=run.pk).update(
-            status="running", finished_at=None))
+    for statistics, reads in _reads_without_and_with_statistics(
+            end, "json_to_recordset", lambda: Execution.objects.filter(pk=run.pk).update(status="running",
+                                                                                         finished_at=None)):
         assert reads and max(rows for _, rows in reads) <= 2, f"{statistics}: {reads}"
